@@ -1,0 +1,154 @@
+"""rnngraph: a compiler for recurrent and recursive networks as cyclic dataflow graphs.
+
+Declare a network with :class:`Graph` (inputs, params, states that feed back
+through delays, outputs) and the op functions; run it with :func:`run`, the
+numpy reference interpreter whose behaviour defines the semantics.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rnngraph as rg
+>>> g = rg.Graph("elman")
+>>> x = g.input("x", 8)
+>>> h = g.state("h", 16)
+>>> h_new = rg.tanh(rg.linear(x, 16, name="in") + rg.linear(h, 16, bias=False, name="rec"))
+>>> g.assign(h, h_new)
+>>> g.output("y", rg.linear(h_new, 4, name="out"))
+>>> params = g.init_params(seed=0)
+>>> out = rg.run(g, {"x": np.random.rand(20, 3, 8).astype("float32")}, params)
+>>> out["y"].shape, out["h_final"].shape
+((20, 3, 4), (3, 16))
+"""
+
+from __future__ import annotations
+
+from rnngraph import cells
+from rnngraph.analysis import fir_taps, recurrent_regions, regions
+from rnngraph.errors import (
+    AlgebraicLoopError,
+    DirectionError,
+    DuplicateNameError,
+    GraphError,
+    InputError,
+    ParamError,
+    SerializationError,
+    ShapeError,
+    UnassignedStateError,
+    UnknownOpError,
+)
+from rnngraph.graph import Graph, InitSpec, Value
+from rnngraph.interpreter import run
+from rnngraph.ops import (
+    abs,
+    add,
+    cast,
+    clip,
+    concat,
+    delay,
+    div,
+    equal,
+    exp,
+    gather,
+    greater,
+    hard_sigmoid,
+    leaky_relu,
+    less,
+    linear,
+    log,
+    log_softmax,
+    matmul,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+    relu,
+    reshape,
+    sigmoid,
+    slice,
+    softmax,
+    softplus,
+    softsign,
+    split,
+    sqrt,
+    sub,
+    tanh,
+    transpose,
+    where,
+)
+from rnngraph.serialize import load, load_params, save
+from rnngraph.verify import verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlgebraicLoopError",
+    "DirectionError",
+    "DuplicateNameError",
+    "Graph",
+    "GraphError",
+    "InitSpec",
+    "InputError",
+    "ParamError",
+    "SerializationError",
+    "ShapeError",
+    "UnassignedStateError",
+    "UnknownOpError",
+    "Value",
+    "__version__",
+    "abs",
+    "add",
+    "cast",
+    "cells",
+    "clip",
+    "concat",
+    "delay",
+    "div",
+    "equal",
+    "exp",
+    "fir_taps",
+    "gather",
+    "greater",
+    "hard_sigmoid",
+    "leaky_relu",
+    "less",
+    "linear",
+    "load",
+    "load_params",
+    "log",
+    "log_softmax",
+    "matmul",
+    "maximum",
+    "minimum",
+    "mul",
+    "neg",
+    "pow",
+    "recurrent_regions",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+    "regions",
+    "relu",
+    "reshape",
+    "run",
+    "save",
+    "sigmoid",
+    "slice",
+    "softmax",
+    "softplus",
+    "softsign",
+    "split",
+    "sqrt",
+    "sub",
+    "tanh",
+    "transpose",
+    "verify",
+    "where",
+]

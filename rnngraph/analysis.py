@@ -1,0 +1,133 @@
+"""Structural analysis: strongly connected components, recurrent regions, taps.
+
+Free functions over a :class:`~rnngraph.graph.Graph` that return plain
+results. A *recurrent region* is a strongly connected component whose cycles
+carry delay; every other node is *time-parallel* (it can run over all steps
+at once). A delayed edge that lies on no cycle is a *finite-impulse tap*.
+
+Examples
+--------
+>>> import rnngraph as rg
+>>> g = rg.Graph("elman")
+>>> x = g.input("x", 2)
+>>> h = g.state("h", 3)
+>>> h_new = rg.tanh(rg.linear(x, 3, name="in") + rg.linear(h, 3, bias=False, name="rec"))
+>>> g.assign(h, h_new)
+>>> g.output("y", h_new)
+>>> [sorted(g.node(n).name for n in r.nodes) for r in recurrent_regions(g)]
+[['add_0', 'h', 'rec', 'tanh_0']]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from rnngraph.graph import Graph
+
+__all__ = [
+    "Region",
+    "dynamic_nodes",
+    "fir_taps",
+    "recurrent_regions",
+    "regions",
+    "static_nodes",
+    "zero_delay_subgraph",
+]
+
+
+@dataclass(frozen=True)
+class Region:
+    """One component of the condensation, in dependency order.
+
+    Attributes
+    ----------
+    nodes : tuple of int
+        Node ids, ordered so that zero-delay dependencies come first.
+    recurrent : bool
+        True if the nodes form a cycle (which then carries delay).
+    direction : int
+        +1 for a region that steps forward in time (its cycles carry
+        delays), -1 for one that steps backward (advances); 0 when not
+        recurrent.
+    """
+
+    nodes: tuple[int, ...]
+    recurrent: bool
+    direction: int
+
+
+def zero_delay_subgraph(graph: Graph) -> nx.MultiDiGraph:
+    """A view of the graph with only its zero-delay edges."""
+    g = graph.nx_graph
+    return nx.subgraph_view(g, filter_edge=lambda u, v, k: g.edges[u, v, k]["delay"] == 0)
+
+
+def static_nodes(graph: Graph) -> set[int]:
+    """Nodes whose value is the same at every step (from params and constants only)."""
+    return {n for n, d in graph.nx_graph.nodes(data=True) if not d["type"].batched}
+
+
+def dynamic_nodes(graph: Graph) -> set[int]:
+    """Nodes whose value varies with time (signals)."""
+    return {n for n, d in graph.nx_graph.nodes(data=True) if d["type"].batched}
+
+
+def _is_cycle(g: nx.MultiDiGraph, comp: set[int]) -> bool:
+    if len(comp) > 1:
+        return True
+    (n,) = comp
+    return g.has_edge(n, n)
+
+
+def _order_within(graph: Graph, comp: Iterable[int]) -> tuple[int, ...]:
+    """Nodes of one component, zero-delay predecessors first (ties by id)."""
+    sub = zero_delay_subgraph(graph).subgraph(comp)
+    return tuple(nx.lexicographical_topological_sort(sub))
+
+
+def regions(graph: Graph) -> list[Region]:
+    """The signal nodes grouped into components of the condensation, in execution order.
+
+    Time-invariant nodes are left out: they are computed once, before the
+    first step. Assumes the graph is verified (no zero-delay cycle, no cycle
+    mixing delays with advances).
+    """
+    g = graph.nx_graph.subgraph(dynamic_nodes(graph))
+    sccs = list(nx.strongly_connected_components(g))
+    cond = nx.condensation(g, scc=sccs)
+    out = []
+    # Ties are broken by the smallest node id, so the order is deterministic.
+    order = nx.lexicographical_topological_sort(
+        cond, key=lambda c: min(cond.nodes[c]["members"])
+    )
+    for c in order:
+        comp = cond.nodes[c]["members"]
+        recurrent = _is_cycle(g, comp)
+        direction = 0
+        if recurrent:
+            delays = [d for u, v, d in g.subgraph(comp).edges(data="delay") if d]
+            direction = 1 if delays and delays[0] > 0 else -1
+        out.append(Region(_order_within(graph, comp), recurrent, direction))
+    return out
+
+
+def recurrent_regions(graph: Graph) -> list[Region]:
+    """The regions whose nodes form cycles through delays, in execution order."""
+    return [r for r in regions(graph) if r.recurrent]
+
+
+def fir_taps(graph: Graph) -> list[tuple[int, int, int]]:
+    """Delayed edges on no cycle, as ``(source, target, delay)``: finite-impulse taps."""
+    g = graph.nx_graph
+    comp_of = {}
+    for i, comp in enumerate(nx.strongly_connected_components(g)):
+        for n in comp:
+            comp_of[n] = i
+    return sorted(
+        (u, v, d)
+        for u, v, d in g.edges(data="delay")
+        if d and comp_of[u] != comp_of[v]
+    )

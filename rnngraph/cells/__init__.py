@@ -1,0 +1,34 @@
+"""The cell library: recurrent layers built from graph ops.
+
+Every cell is an ordinary subgraph (params, states, ops), so it can be
+inspected, changed and differentiated like anything a user writes. The
+``*_step`` functions build one step from given weights and states, for
+cells of one's own.
+"""
+
+from __future__ import annotations
+
+from rnngraph.cells._common import ACTIVATIONS, activation
+from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step
+from rnngraph.cells.compose import bidirectional, stacked
+from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
+from rnngraph.cells.taps import fir, narx, tapped
+
+__all__ = [
+    "ACTIVATIONS",
+    "activation",
+    "bidirectional",
+    "elman",
+    "fir",
+    "gru",
+    "gru_step",
+    "indrnn",
+    "jordan",
+    "lstm",
+    "lstm_step",
+    "narx",
+    "rnn",
+    "rnn_step",
+    "stacked",
+    "tapped",
+]

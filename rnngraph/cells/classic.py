@@ -1,0 +1,159 @@
+"""Simple recurrent cells: Elman, Jordan, the ONNX RNN, IndRNN."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rnngraph import ops
+from rnngraph.cells._common import activation as activation_fn
+from rnngraph.cells._common import clipped, direction_delay, weight
+from rnngraph.graph import Value
+
+__all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]
+
+
+def rnn_step(
+    x: Value,
+    h: Value,
+    W: Value,
+    R: Value,
+    B: Value | None = None,
+    *,
+    activation_name: str = "tanh",
+    clip: float | None = None,
+) -> Value:
+    """One ONNX RNN step: ``Ht = f(Xt Wi' + Ht-1 Ri' + Wbi + Rbi)``."""
+    pre = ops.matmul(x, ops.transpose(W)) + ops.matmul(h, ops.transpose(R))
+    if B is not None:
+        wb, rb = ops.split(B, 2)
+        pre = pre + (wb + rb)
+    return activation_fn(activation_name)(clipped(pre, clip))
+
+
+def rnn(
+    x: Value,
+    hidden: int,
+    *,
+    name: str = "rnn",
+    direction: str = "forward",
+    activation: str = "tanh",
+    bias: bool = True,
+    clip: float | None = None,
+    initial: str = "zeros",
+    weights: Mapping[str, Value] | None = None,
+) -> Value:
+    """The vanilla RNN layer of ONNX: params ``<name>.W (H, I)``, ``.R (H, H)``, ``.B (2H,)``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("r")
+    >>> rg.cells.rnn(g.input("x", 3), 4, direction="reverse").shape
+    ('B', 4)
+    """
+    if direction == "bidirectional":
+        from rnngraph.cells.compose import bidirectional
+
+        return bidirectional(
+            rnn, x, hidden, name=name, activation=activation, bias=bias, clip=clip,
+            initial=initial,
+        )
+    g = x.graph
+    In, H = int(x.shape[-1]), int(hidden)
+    s = 1.0 / H**0.5
+    W = weight(x, weights, "W", name, (H, In), scale=s)
+    R = weight(x, weights, "R", name, (H, H), scale=s)
+    B = weight(x, weights, "B", name, (2 * H,), scale=s) if bias else None
+    h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
+    h_new = rnn_step(x, h, W, R, B, activation_name=activation, clip=clip)
+    g.assign(h, h_new)
+    return h_new
+
+
+def elman(
+    x: Value,
+    hidden: int,
+    out_features: int | None = None,
+    *,
+    name: str = "elman",
+    direction: str = "forward",
+    activation: str = "tanh",
+    initial: str = "zeros",
+) -> Value:
+    """Elman's simple recurrent network: the hidden layer feeds back through a context state.
+
+    ``h(t) = act(x(t) W + h(t-1) U + b)``; with ``out_features``, the
+    result is ``y(t) = h(t) V + c``, else ``h``. Params ``<name>.in.W``,
+    ``<name>.in.b``, ``<name>.rec.W`` (and ``<name>.out.W``, ``.out.b``);
+    state ``<name>.h``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("e")
+    >>> rg.cells.elman(g.input("x", 3), 8, 2).shape
+    ('B', 2)
+    """
+    g = x.graph
+    h = g.state(f"{name}.h", int(hidden), initial, delay=direction_delay(direction))
+    pre = ops.linear(x, hidden, name=f"{name}.in") + ops.linear(
+        h, hidden, bias=False, name=f"{name}.rec"
+    )
+    h_new = activation_fn(activation)(pre)
+    g.assign(h, h_new)
+    if out_features is None:
+        return h_new
+    return ops.linear(h_new, out_features, name=f"{name}.out")
+
+
+def jordan(
+    x: Value,
+    hidden: int,
+    out_features: int,
+    *,
+    name: str = "jordan",
+    direction: str = "forward",
+    activation: str = "tanh",
+    output_activation: str = "identity",
+    initial: str = "zeros",
+) -> Value:
+    """Jordan's network: the *output* feeds back through a state.
+
+    ``h(t) = act(x(t) W + y(t-1) U + b)``, ``y(t) = out_act(h(t) V + c)``.
+    Params ``<name>.in.*``, ``<name>.rec.W``, ``<name>.out.*``; state
+    ``<name>.y``. Returns ``y``.
+    """
+    g = x.graph
+    y_prev = g.state(f"{name}.y", int(out_features), initial, delay=direction_delay(direction))
+    h = activation_fn(activation)(
+        ops.linear(x, hidden, name=f"{name}.in")
+        + ops.linear(y_prev, hidden, bias=False, name=f"{name}.rec")
+    )
+    y = activation_fn(output_activation)(ops.linear(h, out_features, name=f"{name}.out"))
+    g.assign(y_prev, y)
+    return y
+
+
+def indrnn(
+    x: Value,
+    hidden: int,
+    *,
+    name: str = "indrnn",
+    direction: str = "forward",
+    activation: str = "relu",
+    initial: str = "zeros",
+) -> Value:
+    """Independently recurrent network (Li et al. 2018): element-wise recurrence.
+
+    ``h(t) = act(x(t) W + u (.) h(t-1) + b)``. Params ``<name>.W (I, H)``,
+    ``<name>.u (H,)``, ``<name>.b (H,)``; state ``<name>.h``.
+    """
+    g = x.graph
+    In, H = int(x.shape[-1]), int(hidden)
+    W = g.param(f"{name}.W", (In, H), "uniform")
+    u = g.param(f"{name}.u", (H,), "uniform", scale=1.0)
+    b = g.param(f"{name}.b", (H,), "zeros")
+    h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
+    h_new = activation_fn(activation)(ops.matmul(x, W) + u * h + b)
+    g.assign(h, h_new)
+    return h_new

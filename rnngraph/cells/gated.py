@@ -1,0 +1,215 @@
+"""Gated cells exactly as ONNX defines them: LSTM (with peepholes) and GRU.
+
+Weights use ONNX's layout and gate order for one direction: LSTM
+``W (4H, I)``, ``R (4H, H)``, ``B (8H,)`` (= ``[Wb, Rb]``), ``P (3H,)``, gates
+``i, o, f, c``; GRU ``W (3H, I)``, ``R (3H, H)``, ``B (6H,)``, gates
+``z, r, h``. A bidirectional layer has ``<name>.fw.*`` and ``<name>.bw.*``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rnngraph import ops
+from rnngraph.cells._common import activation, clipped, direction_delay, weight
+from rnngraph.graph import Value
+
+__all__ = ["gru", "gru_step", "lstm", "lstm_step"]
+
+
+def lstm_step(
+    x: Value,
+    h: Value,
+    c: Value,
+    W: Value,
+    R: Value,
+    B: Value | None = None,
+    P: Value | None = None,
+    *,
+    activations: Sequence[str] = ("sigmoid", "tanh", "tanh"),
+    clip: float | None = None,
+    input_forget: bool = False,
+) -> tuple[Value, Value]:
+    """One ONNX LSTM step: ``(h_new, c_new)`` from ``x(t)``, ``h(t-1)``, ``c(t-1)``.
+
+    ``it = f(Xt Wi' + Ht-1 Ri' + Pi (.) Ct-1 + Wbi + Rbi)``, and likewise
+    ``ft``; ``ct = g(...)``; ``Ct = ft (.) Ct-1 + it (.) ct``;
+    ``ot = f(... + Po (.) Ct)``; ``Ht = ot (.) h(Ct)``.
+    """
+    f, g, hf = (activation(a) for a in activations)
+    gates = ops.matmul(x, ops.transpose(W)) + ops.matmul(h, ops.transpose(R))
+    if B is not None:
+        wb, rb = ops.split(B, 2)
+        gates = gates + (wb + rb)
+    gi, go, gf, gc = ops.split(gates, 4)
+    if P is not None:
+        pi, po, pf = ops.split(P, 3)
+        gi = gi + pi * c
+        gf = gf + pf * c
+    i = f(clipped(gi, clip))
+    fg = 1.0 - i if input_forget else f(clipped(gf, clip))
+    c_new = fg * c + i * g(clipped(gc, clip))
+    if P is not None:
+        go = go + po * c_new
+    o = f(clipped(go, clip))
+    return o * hf(c_new), c_new
+
+
+def lstm(
+    x: Value,
+    hidden: int,
+    *,
+    name: str = "lstm",
+    direction: str = "forward",
+    peepholes: bool = False,
+    bias: bool = True,
+    activations: Sequence[str] = ("sigmoid", "tanh", "tanh"),
+    clip: float | None = None,
+    input_forget: bool = False,
+    initial: str = "zeros",
+    weights: Mapping[str, Value] | None = None,
+) -> Value:
+    """An LSTM layer over the sequence ``x``; returns the hidden-state sequence.
+
+    Parameters
+    ----------
+    x : Value
+        Input signal ``(B, I)``.
+    hidden : int
+        Hidden size ``H``.
+    name : str
+        Prefix of the params (``<name>.W``, ``.R``, ``.B``, ``.P``) and states
+        (``<name>.h``, ``<name>.c``).
+    direction : {"forward", "reverse", "bidirectional"}
+        A reverse layer runs from each row's last step to the first; a
+        bidirectional one concatenates both along features, ``(B, 2H)``.
+    peepholes, bias, activations, clip, input_forget
+        As ONNX's LSTM (activations ``f, g, h``).
+    initial : {"zeros", "param", "input"}
+        Initial value of both states (see :meth:`Graph.state`).
+    weights : dict, optional
+        Existing Values to use for ``"W"``, ``"R"``, ``"B"``, ``"P"``
+        instead of new params (an importer passes slices of ONNX initializers).
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("lm")
+    >>> y = rg.cells.lstm(g.input("x", 8), 16, name="enc", peepholes=True)
+    >>> y.shape, sorted(g.params), sorted(g.states)
+    (('B', 16), ['enc.B', 'enc.P', 'enc.R', 'enc.W'], ['enc.c', 'enc.h'])
+    """
+    if direction == "bidirectional":
+        from rnngraph.cells.compose import bidirectional
+
+        return bidirectional(
+            lstm, x, hidden, name=name, peepholes=peepholes, bias=bias,
+            activations=activations, clip=clip, input_forget=input_forget, initial=initial,
+        )
+    g = x.graph
+    In, H = int(x.shape[-1]), int(hidden)
+    s = 1.0 / H**0.5
+    W = weight(x, weights, "W", name, (4 * H, In), scale=s)
+    R = weight(x, weights, "R", name, (4 * H, H), scale=s)
+    B = weight(x, weights, "B", name, (8 * H,), scale=s) if bias else None
+    P = weight(x, weights, "P", name, (3 * H,), scale=s) if peepholes else None
+    delay = direction_delay(direction)
+    h = g.state(f"{name}.h", H, initial, delay=delay)
+    c = g.state(f"{name}.c", H, initial, delay=delay)
+    h_new, c_new = lstm_step(
+        x, h, c, W, R, B, P, activations=activations, clip=clip, input_forget=input_forget
+    )
+    g.assign(h, h_new)
+    g.assign(c, c_new)
+    return h_new
+
+
+def gru_step(
+    x: Value,
+    h: Value,
+    W: Value,
+    R: Value,
+    B: Value | None = None,
+    *,
+    linear_before_reset: bool = False,
+    activations: Sequence[str] = ("sigmoid", "tanh"),
+    clip: float | None = None,
+) -> Value:
+    """One ONNX GRU step: the new hidden state from ``x(t)`` and ``h(t-1)``.
+
+    ``zt = f(Xt Wz' + Ht-1 Rz' + Wbz + Rbz)``, ``rt`` likewise;
+    ``ht = g(Xt Wh' + (rt (.) Ht-1) Rh' + Rbh + Wbh)``, or with
+    ``linear_before_reset`` ``ht = g(Xt Wh' + rt (.) (Ht-1 Rh' + Rbh) + Wbh)``;
+    ``Ht = (1 - zt) (.) ht + zt (.) Ht-1``.
+    """
+    f, g = (activation(a) for a in activations)
+    xw = ops.matmul(x, ops.transpose(W))
+    Rz, Rr, Rh = ops.split(R, 3, axis=0)
+    hzr = ops.matmul(h, ops.transpose(ops.concat([Rz, Rr], axis=0)))
+    xz, xr, xh = ops.split(xw, 3)
+    hz, hr = ops.split(hzr, 2)
+    if B is not None:
+        wbz, wbr, wbh, rbz, rbr, rbh = ops.split(B, 6)
+        hz = hz + (wbz + rbz)
+        hr = hr + (wbr + rbr)
+        xh = xh + wbh
+    z = f(clipped(xz + hz, clip))
+    r = f(clipped(xr + hr, clip))
+    if linear_before_reset:
+        hh = ops.matmul(h, ops.transpose(Rh))
+        if B is not None:
+            hh = hh + rbh
+        cand = xh + r * hh
+    else:
+        cand = xh + ops.matmul(r * h, ops.transpose(Rh))
+        if B is not None:
+            cand = cand + rbh
+    hc = g(clipped(cand, clip))
+    return (1.0 - z) * hc + z * h
+
+
+def gru(
+    x: Value,
+    hidden: int,
+    *,
+    name: str = "gru",
+    direction: str = "forward",
+    linear_before_reset: bool = False,
+    bias: bool = True,
+    activations: Sequence[str] = ("sigmoid", "tanh"),
+    clip: float | None = None,
+    initial: str = "zeros",
+    weights: Mapping[str, Value] | None = None,
+) -> Value:
+    """A GRU layer over ``x`` (ONNX semantics, both ``linear_before_reset`` modes).
+
+    Params ``<name>.W (3H, I)``, ``.R (3H, H)``, ``.B (6H,)``; state ``<name>.h``.
+    Other arguments as :func:`lstm`. PyTorch's ``nn.GRU`` is
+    ``linear_before_reset=True``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("g")
+    >>> rg.cells.gru(g.input("x", 3), 5, direction="bidirectional").shape
+    ('B', 10)
+    """
+    if direction == "bidirectional":
+        from rnngraph.cells.compose import bidirectional
+
+        return bidirectional(
+            gru, x, hidden, name=name, linear_before_reset=linear_before_reset, bias=bias,
+            activations=activations, clip=clip, initial=initial,
+        )
+    g = x.graph
+    In, H = int(x.shape[-1]), int(hidden)
+    s = 1.0 / H**0.5
+    W = weight(x, weights, "W", name, (3 * H, In), scale=s)
+    R = weight(x, weights, "R", name, (3 * H, H), scale=s)
+    B = weight(x, weights, "B", name, (6 * H,), scale=s) if bias else None
+    h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
+    h_new = gru_step(
+        x, h, W, R, B, linear_before_reset=linear_before_reset, activations=activations, clip=clip
+    )
+    g.assign(h, h_new)
+    return h_new

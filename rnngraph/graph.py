@@ -1,0 +1,671 @@
+"""The cyclic dataflow graph: nodes are op applications, edges carry delays.
+
+The graph is a ``networkx.MultiDiGraph``. A node is one op applied to its
+operands; its value is a *signal* (one tensor per time step, with a leading
+batch axis) or a time-invariant tensor (params, constants and what is
+computed from them only). An edge ``u -> v`` with key ``port`` feeds operand
+``port`` of ``v`` and carries an integer ``delay``: at step ``t``, ``v`` reads
+``u(t - delay)``, and where that step lies outside the sequence (or past the
+row's length) it reads the edge's initial value (:class:`InitSpec`). A
+negative delay is an *advance* (look-ahead), which is how backward-running
+recurrences (the reverse half of a bidirectional net, adjoint graphs) are
+written.
+
+Feedback is declared with :meth:`Graph.state` and closed with
+:meth:`Graph.assign`; finite-impulse taps with :func:`rnngraph.delay`.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rnngraph as rg
+>>> g = rg.Graph("accumulator")
+>>> x = g.input("x", 2)
+>>> s = g.state("s", 2)            # s(t) = s_new(t - 1), zero before step 0
+>>> s_new = s + x
+>>> g.assign(s, s_new)
+>>> g.output("y", s_new)
+>>> out = rg.run(g, {"x": np.ones((3, 1, 2), "float32")})
+>>> out["y"][:, 0, 0].tolist()
+[1.0, 2.0, 3.0]
+>>> out["s_final"].tolist()
+[[3.0, 3.0]]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from rnngraph.errors import (
+    AlgebraicLoopError,
+    DuplicateNameError,
+    GraphError,
+    ShapeError,
+)
+from rnngraph.registry import lookup
+from rnngraph.types import BATCH, Dim, TensorType, format_shape
+
+__all__ = ["PARAM_INITS", "Graph", "InitSpec", "Node", "Value", "as_value"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+PARAM_INITS = ("zeros", "ones", "constant", "uniform", "normal", "glorot_uniform", "orthogonal")
+"""Named initializers accepted by :meth:`Graph.param`."""
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """The value a delayed edge reads before the sequence starts.
+
+    ``kind`` is ``"zeros"``; ``"array"`` (``ref`` names an array stored in the
+    graph, shaped like one batch row or like the whole batch); ``"param"``
+    (``ref`` names a parameter, a learned initial value shared by all rows);
+    or ``"input"`` (``ref`` names a value the caller must supply per run, as
+    for streaming).
+    """
+
+    kind: str = "zeros"
+    ref: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("zeros", "array", "param", "input"):
+            raise ValueError(f"unknown initial value kind {self.kind!r}")
+        if (self.kind == "zeros") != (self.ref is None):
+            raise ValueError(f"initial value {self.kind!r} needs a ref iff it is not zeros")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind} if self.ref is None else {"kind": self.kind, "ref": self.ref}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> InitSpec:
+        return cls(str(d["kind"]), d.get("ref"))
+
+
+ZEROS = InitSpec()
+
+
+@dataclass(frozen=True)
+class Node:
+    """A read-only view of one node, for inspection."""
+
+    id: int
+    name: str
+    op: str
+    type: TensorType
+    attrs: Mapping[str, Any]
+    origin: str | None
+
+
+def _user_origin() -> str | None:
+    """``file:line`` of the innermost caller outside this package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(_PACKAGE_DIR + os.sep):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+class Value:
+    """A handle to the value of one node; supports ``+ - * / @ **``, unary ``-``.
+
+    Values are made by the builder (``Graph.input``, ``rnngraph.tanh``, ...),
+    never directly.
+    """
+
+    __slots__ = ("graph", "node")
+
+    def __init__(self, graph: Graph, node: int) -> None:
+        self.graph = graph
+        self.node = node
+
+    @property
+    def type(self) -> TensorType:
+        return self.graph._nx.nodes[self.node]["type"]  # type: ignore[no-any-return]
+
+    @property
+    def shape(self) -> tuple[Dim, ...]:
+        """The per-step shape, batch axis ``"B"`` first for signals."""
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def name(self) -> str:
+        return self.graph._nx.nodes[self.node]["name"]  # type: ignore[no-any-return]
+
+    @property
+    def op(self) -> str:
+        return self.graph._nx.nodes[self.node]["op"]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"<Value {self.name!r}: {self.op} -> {self.type}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a graph Value has no truth value at build time; use rnngraph.where "
+            "for data-dependent choices"
+        )
+
+    def _bin(self, op: str, other: Any, *, swap: bool = False) -> Value:
+        other_v = as_value(other, self.graph)
+        a, b = (other_v, self) if swap else (self, other_v)
+        return self.graph._apply(op, [a, b])
+
+    def __add__(self, o: Any) -> Value:
+        return self._bin("add", o)
+
+    def __radd__(self, o: Any) -> Value:
+        return self._bin("add", o, swap=True)
+
+    def __sub__(self, o: Any) -> Value:
+        return self._bin("sub", o)
+
+    def __rsub__(self, o: Any) -> Value:
+        return self._bin("sub", o, swap=True)
+
+    def __mul__(self, o: Any) -> Value:
+        return self._bin("mul", o)
+
+    def __rmul__(self, o: Any) -> Value:
+        return self._bin("mul", o, swap=True)
+
+    def __truediv__(self, o: Any) -> Value:
+        return self._bin("div", o)
+
+    def __rtruediv__(self, o: Any) -> Value:
+        return self._bin("div", o, swap=True)
+
+    def __pow__(self, o: Any) -> Value:
+        return self._bin("pow", o)
+
+    def __matmul__(self, o: Any) -> Value:
+        return self._bin("matmul", o)
+
+    def __rmatmul__(self, o: Any) -> Value:
+        return self._bin("matmul", o, swap=True)
+
+    def __neg__(self) -> Value:
+        return self.graph._apply("neg", [self])
+
+
+def as_value(x: Any, graph: Graph) -> Value:
+    """``x`` itself if it is a Value of ``graph``; a constant node for numbers and arrays."""
+    if isinstance(x, Value):
+        if x.graph is not graph:
+            raise GraphError(
+                f"value {x.name!r} belongs to graph {x.graph.name!r}, not {graph.name!r}; "
+                "values cannot cross graphs"
+            )
+        return x
+    if isinstance(x, int | float | np.ndarray | np.number | bool | list):
+        return graph.constant(x)
+    raise TypeError(f"cannot use {type(x).__name__} as a graph value")
+
+
+class Graph:
+    """A recurrent network as a cyclic dataflow graph.
+
+    Parameters
+    ----------
+    name : str
+        The graph's name (used in files and exported models).
+
+    Examples
+    --------
+    The Elman network of the quick start:
+
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("elman")
+    >>> x = g.input("x", 8)
+    >>> h = g.state("h", 16)
+    >>> h_new = rg.tanh(rg.linear(x, 16, name="in") + rg.linear(h, 16, bias=False, name="rec"))
+    >>> g.assign(h, h_new)
+    >>> g.output("y", rg.linear(h_new, 4, name="out"))
+    >>> params = g.init_params(seed=0)
+    >>> sorted(params)
+    ['in.W', 'in.b', 'out.W', 'out.b', 'rec.W']
+    >>> rg.run(g, {"x": np.random.rand(20, 3, 8).astype("float32")}, params)["y"].shape
+    (20, 3, 4)
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError("a graph needs a non-empty string name")
+        self.name = name
+        self._nx: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._next_id = 0
+        self._names: dict[str, int] = {}
+        self._counters: dict[str, int] = {}
+        self._inputs: dict[str, int] = {}
+        self._params: dict[str, int] = {}
+        self._states: dict[str, int] = {}
+        self._outputs: dict[str, int] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        self._version = 0
+        self._cache: dict[str, tuple[int, Any]] = {}
+
+    # ------------------------------------------------------------------ views
+    @property
+    def nx_graph(self) -> nx.MultiDiGraph:
+        """The underlying networkx graph (read it; change the graph through the builder)."""
+        return self._nx
+
+    @property
+    def inputs(self) -> dict[str, TensorType]:
+        """Graph inputs by name, each with its per-step type."""
+        return {k: self._type(v) for k, v in self._inputs.items()}
+
+    @property
+    def params(self) -> dict[str, TensorType]:
+        """Parameters by name, each with its (time-invariant) type."""
+        return {k: self._type(v) for k, v in self._params.items()}
+
+    @property
+    def states(self) -> dict[str, TensorType]:
+        """States by name, each with its per-step type."""
+        return {k: self._type(v) for k, v in self._states.items()}
+
+    @property
+    def outputs(self) -> dict[str, TensorType]:
+        """Outputs by name, each with its per-step type."""
+        return {k: self._type(v) for k, v in self._outputs.items()}
+
+    def output_nodes(self) -> dict[str, int]:
+        """Outputs by name, each with the id of the node that produces it."""
+        return dict(self._outputs)
+
+    def state_nodes(self) -> dict[str, int]:
+        return dict(self._states)
+
+    def input_nodes(self) -> dict[str, int]:
+        return dict(self._inputs)
+
+    def param_nodes(self) -> dict[str, int]:
+        return dict(self._params)
+
+    @property
+    def arrays(self) -> Mapping[str, np.ndarray]:
+        """Arrays stored in the graph itself (constants, fixed initial values)."""
+        return self._arrays
+
+    def node(self, ref: int | str | Value) -> Node:
+        """A read-only view of a node, by id, name or Value."""
+        nid = self._resolve(ref)
+        d = self._nx.nodes[nid]
+        return Node(nid, d["name"], d["op"], d["type"], dict(d["attrs"]), d["origin"])
+
+    def nodes(self) -> Iterator[Node]:
+        """Every node, in the order it was built."""
+        for nid in sorted(self._nx.nodes):
+            yield self.node(nid)
+
+    def value(self, ref: int | str) -> Value:
+        """The Value of a node given by id or name."""
+        return Value(self, self._resolve(ref))
+
+    def operands(self, nid: int) -> list[tuple[int, int, InitSpec]]:
+        """``(source, delay, init)`` for each operand of node ``nid``, in port order."""
+        edges = sorted(self._nx.in_edges(nid, keys=True, data=True), key=lambda e: e[2])
+        return [(u, d["delay"], d["init"]) for u, _, _, d in edges]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Graph {self.name!r}: {self._nx.number_of_nodes()} nodes, "
+            f"inputs={list(self._inputs)}, states={list(self._states)}, "
+            f"outputs={list(self._outputs)}>"
+        )
+
+    def _type(self, nid: int) -> TensorType:
+        return self._nx.nodes[nid]["type"]  # type: ignore[no-any-return]
+
+    def _resolve(self, ref: int | str | Value) -> int:
+        if isinstance(ref, Value):
+            return ref.node
+        if isinstance(ref, str):
+            if ref not in self._names:
+                raise GraphError(f"graph {self.name!r} has no node named {ref!r}")
+            return self._names[ref]
+        if ref not in self._nx:
+            raise GraphError(f"graph {self.name!r} has no node {ref}")
+        return int(ref)
+
+    def _describe(self, nid: int) -> str:
+        d = self._nx.nodes[nid]
+        where = f" (built at {d['origin']})" if d["origin"] else ""
+        return f"{d['op']} node {d['name']!r}{where}"
+
+    # ------------------------------------------------------------ node making
+    def _fresh_name(self, op: str) -> str:
+        k = self._counters.get(op, 0)
+        while f"{op}_{k}" in self._names:
+            k += 1
+        self._counters[op] = k + 1
+        return f"{op}_{k}"
+
+    def _claim_name(self, name: str | None, op: str) -> str:
+        if name is None:
+            return self._fresh_name(op)
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"a node name must be a non-empty string, got {name!r}")
+        if name in self._names:
+            raise DuplicateNameError(
+                f"graph {self.name!r} already has a node named {name!r} "
+                f"({self._describe(self._names[name])}); pick another name"
+            )
+        return name
+
+    def _add_node(
+        self,
+        op: str,
+        type_: TensorType,
+        attrs: Mapping[str, Any],
+        name: str | None,
+        origin: str | None,
+    ) -> int:
+        name = self._claim_name(name, op)
+        nid = self._next_id
+        self._next_id += 1
+        self._nx.add_node(nid, op=op, attrs=dict(attrs), type=type_, name=name, origin=origin)
+        self._names[name] = nid
+        self._version += 1
+        return nid
+
+    def _apply(
+        self,
+        op: str,
+        operands: Sequence[Value],
+        attrs: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> Value:
+        """Add a node applying ``op``; infer its type now, so errors point at the caller."""
+        origin = _user_origin()
+        opdef = lookup(op, where=origin or "")
+        attrs = dict(attrs or {})
+        vals = [as_value(v, self) for v in operands]
+        if opdef.arity is not None and len(vals) != opdef.arity:
+            raise GraphError(f"op {op!r} takes {opdef.arity} operands, got {len(vals)}")
+        if opdef.arity is None and not vals:
+            raise GraphError(f"op {op!r} needs at least one operand")
+        try:
+            type_ = opdef.infer([v.type for v in vals], attrs)
+        except ValueError as e:
+            raise self._shape_error(op, name, str(e), vals, origin) from None
+        nid = self._add_node(op, type_, attrs, name, origin)
+        for port, v in enumerate(vals):
+            self._nx.add_edge(v.node, nid, key=port, delay=0, init=ZEROS)
+        return Value(self, nid)
+
+    def _shape_error(
+        self,
+        op: str,
+        name: str | None,
+        detail: str,
+        operands: Sequence[Value],
+        origin: str | None = None,
+    ) -> ShapeError:
+        """A ShapeError naming the op, the node, the user's line and every operand's type."""
+        origin = origin or _user_origin()
+        label = f" {name!r}" if name else ""
+        return ShapeError(
+            f"{op}{label}{' at ' + origin if origin else ''}: {detail}. Operands: "
+            + ", ".join(f"{v.name!r} {v.type}" for v in operands)
+        )
+
+    def _set_edge(self, u: int, v: int, port: int, *, delay: int, init: InitSpec) -> None:
+        self._nx.edges[u, v, port].update(delay=int(delay), init=init)
+        self._version += 1
+
+    def _store_array(self, prefix: str, value: np.ndarray) -> str:
+        key = prefix
+        k = 0
+        while key in self._arrays:
+            k += 1
+            key = f"{prefix}#{k}"
+        self._arrays[key] = np.array(value, copy=True)
+        return key
+
+    # ---------------------------------------------------------------- builder
+    def input(self, name: str, features: int | Sequence[int] = (), *, dtype: str = "float") -> Value:
+        """Declare a sequence input; one step has shape ``(B, *features)``.
+
+        At run time the whole sequence is passed time-major, ``(T, B, *features)``.
+        """
+        row = (features,) if isinstance(features, int | np.integer) else tuple(features)
+        self._check_interface_name(name)
+        try:
+            type_ = TensorType((BATCH, *(int(d) for d in row)), dtype)
+        except ValueError as e:
+            raise ShapeError(f"input {name!r}: {e}") from None
+        nid = self._add_node("input", type_, {}, name, _user_origin())
+        self._inputs[name] = nid
+        return Value(self, nid)
+
+    def param(
+        self,
+        name: str,
+        shape: int | Sequence[int],
+        init: str | float | np.ndarray = "uniform",
+        *,
+        scale: float | None = None,
+    ) -> Value:
+        """Declare a learned, time-invariant parameter.
+
+        Parameters
+        ----------
+        name : str
+            Its key in the params dict.
+        shape : int or tuple of int
+            Its full shape (no batch axis: a parameter is shared by all rows).
+        init : str, float or ndarray
+            How :meth:`init_params` fills it: one of :data:`PARAM_INITS`
+            (``"uniform"`` draws from ``U(-s, s)`` with ``s = scale`` or
+            ``1/sqrt(fan_in)``, ``fan_in`` being the first axis; ``"normal"``
+            uses ``scale`` as its standard deviation), a number to fill it
+            with, or an array to copy.
+        scale : float, optional
+            The scale of a random initializer.
+        """
+        shp = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+        shp = tuple(int(d) for d in shp)
+        attrs: dict[str, Any]
+        if isinstance(init, np.ndarray):
+            if init.shape != shp:
+                raise ShapeError(
+                    f"param {name!r}: initial array has shape {init.shape}, "
+                    f"declared shape is {format_shape(shp)}"
+                )
+            attrs = {"init": "array", "array": self._store_array(f"{name}.init_value", init)}
+        elif isinstance(init, int | float) and not isinstance(init, bool):
+            attrs = {"init": "constant", "scale": float(init)}
+        elif init in PARAM_INITS:
+            attrs = {"init": init, "scale": None if scale is None else float(scale)}
+        else:
+            raise GraphError(
+                f"param {name!r}: unknown init {init!r}; use one of {PARAM_INITS}, "
+                "a number or an array"
+            )
+        nid = self._add_node("param", TensorType(shp), attrs, name, _user_origin())
+        self._params[name] = nid
+        return Value(self, nid)
+
+    def constant(self, value: Any, *, name: str | None = None) -> Value:
+        """A time-invariant constant (scalars become float constants)."""
+        arr = np.asarray(value)
+        if arr.dtype == np.bool_:
+            dtype = "bool"
+        elif np.issubdtype(arr.dtype, np.integer) and arr.ndim > 0:
+            dtype = "int64"
+        else:
+            # Python numbers are floats in arithmetic, following the run's dtype.
+            dtype = "float"
+        arr = arr.astype({"bool": np.bool_, "int64": np.int64, "float": np.float64}[dtype])
+        key = self._store_array("const", arr)
+        nid = self._add_node(
+            "constant", TensorType(tuple(arr.shape), dtype), {"array": key}, name, _user_origin()
+        )
+        return Value(self, nid)
+
+    def state(
+        self,
+        name: str,
+        shape: int | Sequence[int],
+        init: str | np.ndarray = "zeros",
+        *,
+        delay: int = 1,
+    ) -> Value:
+        """Declare a recurrent state: its value at step ``t`` is the assigned value at ``t - delay``.
+
+        Parameters
+        ----------
+        name : str
+            The state's name; its final value is returned as ``"<name>_final"``.
+        shape : int or tuple of int
+            The shape of one batch row (one step is ``(B, *shape)``).
+        init : {"zeros", "param", "input"} or ndarray
+            The value read before the first step: zeros; a fixed array (one
+            row's shape, or ``(B, *shape)`` for a fixed batch); a learned
+            parameter named ``"<name>.init"``; or a value the caller supplies
+            on every run (``initial_states=`` of :func:`rnngraph.run`), as a
+            streaming model does. Any state's initial value can be overridden
+            per run.
+        delay : int
+            Steps of delay, default 1. A negative delay is an advance: the
+            state reads the assigned value at ``t + |delay|``, which makes the
+            recurrence run from the last step to the first (a reverse RNN).
+        """
+        self._check_interface_name(name)
+        self._check_interface_name(f"{name}_final")
+        row = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+        type_ = TensorType((BATCH, *(int(d) for d in row)))
+        spec = self._init_spec(name, type_, init)
+        nid = self._add_node(
+            "state", type_, {"delay": int(delay), "init": spec.to_json()}, name, _user_origin()
+        )
+        self._states[name] = nid
+        return Value(self, nid)
+
+    def _init_spec(self, name: str, type_: TensorType, init: Any) -> InitSpec:
+        if isinstance(init, np.ndarray):
+            if init.shape not in (type_.row_shape,) and init.shape[1:] != type_.row_shape:
+                raise ShapeError(
+                    f"initial value of {name!r} has shape {init.shape}; expected one row "
+                    f"{format_shape(type_.row_shape)} or a batch (N, *{type_.row_shape})"
+                )
+            return InitSpec("array", self._store_array(f"{name}.init", init))
+        if init == "zeros":
+            return ZEROS
+        if init == "param":
+            self.param(f"{name}.init", type_.row_shape, "zeros")
+            return InitSpec("param", f"{name}.init")
+        if init == "input":
+            return InitSpec("input", name)
+        raise GraphError(
+            f"initial value of {name!r} must be 'zeros', 'param', 'input' or an array, got {init!r}"
+        )
+
+    def assign(self, state: Value, value: Value) -> None:
+        """Close the feedback loop: ``state`` reads ``value`` delayed by the state's delay."""
+        value = as_value(value, self)
+        if not isinstance(state, Value) or state.graph is not self or state.op != "state":
+            raise GraphError(
+                f"assign() needs a state made by Graph.state as its first argument, got {state!r}"
+            )
+        sid = state.node
+        if self._nx.in_degree(sid):
+            raise GraphError(f"state {state.name!r} is already assigned; assign each state once")
+        st, vt = state.type, value.type
+        if st != vt:
+            raise ShapeError(
+                f"cannot assign {self._describe(value.node)} of type {vt} to state "
+                f"{state.name!r} of type {st}; the new value must have the state's shape"
+            )
+        attrs = self._nx.nodes[sid]["attrs"]
+        delay = attrs["delay"]
+        self._nx.add_edge(
+            value.node, sid, key=0, delay=delay, init=InitSpec.from_json(attrs["init"])
+        )
+        self._version += 1
+        if delay == 0 and nx.has_path(self._zero_delay_view(), sid, value.node):
+            path = nx.shortest_path(self._zero_delay_view(), sid, value.node)
+            self._nx.remove_edge(value.node, sid, key=0)
+            self._version += 1
+            names = [self._nx.nodes[n]["name"] for n in path]
+            raise AlgebraicLoopError(
+                f"assigning {value.name!r} to state {state.name!r} with delay 0 closes a "
+                f"cycle with no delay: {' -> '.join([*names, names[0]])}. Give the state a "
+                "delay of at least 1",
+                names,
+            )
+
+    def _zero_delay_view(self) -> nx.MultiDiGraph:
+        return nx.subgraph_view(
+            self._nx, filter_edge=lambda u, v, k: self._nx.edges[u, v, k]["delay"] == 0
+        )
+
+    def output(self, name: str, value: Value) -> None:
+        """Mark ``value`` (a signal) as an output sequence named ``name``."""
+        value = as_value(value, self)
+        self._check_interface_name(name)
+        if name in self._names and self._names[name] != value.node:
+            node = self._nx.nodes[self._names[name]]
+            if node["op"] in ("input", "param", "state"):
+                raise DuplicateNameError(
+                    f"output name {name!r} is already the name of {node['op']} {name!r}"
+                )
+        if not value.type.batched:
+            raise ShapeError(
+                f"output {name!r}: {self._describe(value.node)} is time-invariant "
+                f"(type {value.type}); an output must be a signal with a batch axis"
+            )
+        self._outputs[name] = value.node
+        self._version += 1
+
+    def _check_interface_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"names must be non-empty strings, got {name!r}")
+        finals = {f"{s}_final": s for s in self._states}
+        taken = {**dict.fromkeys(self._inputs, "an input"), **dict.fromkeys(self._states, "a state")}
+        taken.update(dict.fromkeys(self._outputs, "an output"))
+        if name in taken:
+            raise DuplicateNameError(f"{name!r} is already {taken[name]} of graph {self.name!r}")
+        if name in finals:
+            raise DuplicateNameError(
+                f"{name!r} is the name rnngraph.run gives the final value of state "
+                f"{finals[name]!r}; pick another name"
+            )
+
+    # ------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str], params: Mapping[str, Any] | None = None) -> str:
+        """Write the graph (and optionally ``params``) as ``<stem>.json`` + ``<stem>.npz``.
+
+        See :func:`rnngraph.save`; returns the JSON file's path.
+        """
+        from rnngraph.serialize import save
+
+        return save(self, path, params)
+
+    # ----------------------------------------------------------------- params
+    def init_params(self, seed: int = 0, dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
+        """Fresh parameter values, reproducible from ``seed``.
+
+        Each parameter draws from its own stream, keyed by the seed and its
+        name, so adding a parameter leaves the others' values unchanged.
+        """
+        from rnngraph.params import initial_value
+
+        return {
+            name: initial_value(self, nid, seed, np.dtype(dtype))
+            for name, nid in self._params.items()
+        }

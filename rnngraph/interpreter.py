@@ -1,0 +1,378 @@
+"""The numpy reference interpreter: the semantics every backend is tested against.
+
+Meaning, as a plain loop (for a graph whose delays are all ``>= 0``)::
+
+    for t in range(T):
+        for node in topological order of the zero-delay edges:
+            operand = source(t - delay)   if 0 <= t - delay < len(row)
+                      initial value       otherwise
+            node(t) = op(operands)
+    output(t) = 0 for t >= len(row)        # sequence_lens, as in ONNX
+    final state = assigned value at the row's last step
+
+How it is computed: time-invariant nodes once; then the components of the
+condensation in dependency order. A component with no cycle runs over the
+whole sequence at once (a delayed edge into it is a shifted copy of its
+source), so only recurrent regions step through time, forward or — for
+regions whose feedback edges are advances — backward. Nothing recurses, so
+a 100,000-step sequence runs within Python's limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from rnngraph.analysis import Region, regions
+from rnngraph.errors import InputError
+from rnngraph.graph import Graph, InitSpec
+from rnngraph.registry import REFERENCE
+from rnngraph.params import check_params
+from rnngraph.verify import verify
+
+__all__ = ["run"]
+
+_Operand = tuple[int, int, InitSpec]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    static_order: tuple[int, ...]
+    regions: tuple[Region, ...]
+    operands: dict[int, list[_Operand]]
+
+
+def _plan(graph: Graph) -> _Plan:
+    cached = graph._cache.get("plan")
+    if cached is not None and cached[0] == graph._version:
+        return cached[1]  # type: ignore[no-any-return]
+    g = graph.nx_graph
+    static = [n for n, d in g.nodes(data=True) if not d["type"].batched]
+    plan = _Plan(
+        static_order=tuple(nx.lexicographical_topological_sort(g.subgraph(static))),
+        regions=tuple(regions(graph)),
+        operands={n: graph.operands(n) for n in g.nodes},
+    )
+    graph._cache["plan"] = (graph._version, plan)
+    return plan
+
+
+def _float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise InputError(f"dtype must be float32 or float64, got {dt}")
+        return dt
+    for group in groups:
+        for v in (group or {}).values():
+            if getattr(v, "dtype", None) == np.float64:
+                return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def _np_dtype(kind: str, ft: np.dtype) -> np.dtype:
+    return {"float": ft, "int64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}[kind]
+
+
+def _check_inputs(
+    graph: Graph, inputs: Mapping[str, Any], ft: np.dtype, steps: int | None
+) -> tuple[dict[int, np.ndarray], int | None, int | None]:
+    declared = graph.inputs
+    unknown = sorted(set(inputs) - set(declared))
+    if unknown:
+        hint = ""
+        if set(unknown) & set(graph.states):
+            hint = "; initial states go in initial_states="
+        raise InputError(
+            f"graph {graph.name!r} has no inputs {unknown}{hint}; its inputs: {sorted(declared)}"
+        )
+    missing = sorted(set(declared) - set(inputs))
+    if missing:
+        raise InputError(f"graph {graph.name!r} needs inputs {missing}")
+    T: int | None = steps
+    B: int | None = None
+    out = {}
+    for name, t in declared.items():
+        arr = np.asarray(inputs[name])
+        row = t.row_shape
+        if arr.ndim != 2 + len(row) or tuple(arr.shape[2:]) != row:
+            raise InputError(
+                f"input {name!r} must be a time-major sequence of shape (T, B, "
+                f"{', '.join(map(str, row))}), got {arr.shape}"
+            )
+        if T is not None and arr.shape[0] != T:
+            raise InputError(f"input {name!r} has {arr.shape[0]} steps; expected {T}")
+        if B is not None and arr.shape[1] != B:
+            raise InputError(f"input {name!r} has batch {arr.shape[1]}; other inputs have {B}")
+        T, B = arr.shape[0], arr.shape[1]
+        if t.dtype == "float" and not np.issubdtype(arr.dtype, np.number):
+            raise InputError(f"input {name!r} must be numeric, got dtype {arr.dtype}")
+        if t.dtype == "int64" and not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(f"input {name!r} is declared int64, got dtype {arr.dtype}")
+        out[graph.input_nodes()[name]] = np.asarray(arr, dtype=_np_dtype(t.dtype, ft))
+    return out, T, B
+
+
+def _check_lens(sequence_lens: Any, T: int, B: int) -> np.ndarray | None:
+    if sequence_lens is None:
+        return None
+    lens = np.asarray(sequence_lens)
+    if lens.shape != (B,) or not np.issubdtype(lens.dtype, np.integer):
+        raise InputError(f"sequence_lens must be {B} integers (one per batch row), got {lens!r}")
+    if lens.min(initial=0) < 0 or lens.max(initial=0) > T:
+        raise InputError(f"sequence_lens must lie in [0, {T}], got {lens.tolist()}")
+    return lens.astype(np.int64)
+
+
+class _Run:
+    """The state of one interpreter run."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        plan: _Plan,
+        ft: np.dtype,
+        params: dict[str, np.ndarray],
+        T: int,
+        B: int,
+        lens: np.ndarray | None,
+        initial_states: Mapping[str, Any],
+    ) -> None:
+        self.graph, self.plan, self.ft = graph, plan, ft
+        self.params, self.T, self.B, self.lens = params, T, B, lens
+        self.values: dict[int, np.ndarray] = {}
+        self.overrides = self._check_initial_states(initial_states)
+        self._init_cache: dict[tuple[int, InitSpec], np.ndarray] = {}
+
+    def _check_initial_states(self, initial_states: Mapping[str, Any]) -> dict[int, np.ndarray]:
+        states = self.graph.states
+        unknown = sorted(set(initial_states) - set(states))
+        if unknown:
+            raise InputError(f"initial_states names {unknown}, which are not states of the graph")
+        out = {}
+        for name, value in initial_states.items():
+            row = states[name].row_shape
+            arr = np.asarray(value, dtype=self.ft)
+            if arr.shape == row:
+                arr = np.broadcast_to(arr, (self.B, *row))
+            if arr.shape != (self.B, *row):
+                raise InputError(
+                    f"initial state {name!r} must have shape {(self.B, *row)} "
+                    f"or one row {row}, got {arr.shape}"
+                )
+            out[self.graph.state_nodes()[name]] = arr
+        return out
+
+    def attrs(self, nid: int) -> dict[str, Any]:
+        return {**self.graph.nx_graph.nodes[nid]["attrs"], "float_dtype": self.ft}
+
+    def initial(self, consumer: int, source: int, spec: InitSpec) -> np.ndarray:
+        """The initial value (B, *row) read by ``consumer`` from ``source``'s delayed edge."""
+        if consumer in self.overrides:
+            return self.overrides[consumer]
+        key = (source, spec)
+        if key in self._init_cache:
+            return self._init_cache[key]
+        t = self.graph.nx_graph.nodes[source]["type"]
+        shape = (self.B, *t.row_shape)
+        dt = _np_dtype(t.dtype, self.ft)
+        if spec.kind == "zeros":
+            arr = np.zeros(shape, dt)
+        elif spec.kind == "param":
+            arr = np.broadcast_to(self.params[str(spec.ref)].astype(dt), shape)
+        elif spec.kind == "array":
+            stored = np.asarray(self.graph.arrays[str(spec.ref)], dtype=dt)
+            if stored.shape not in (shape, shape[1:]):
+                raise InputError(
+                    f"the fixed initial value {spec.ref!r} has shape {stored.shape}, which "
+                    f"does not fit batch {self.B}: expected {shape[1:]} or {shape}"
+                )
+            arr = np.broadcast_to(stored, shape)
+        else:
+            name = self.graph.nx_graph.nodes[consumer]["name"]
+            raise InputError(
+                f"state {name!r} takes its initial value from the caller: pass "
+                f"initial_states={{{name!r}: array of shape {shape}}}"
+            )
+        self._init_cache[key] = arr
+        return arr
+
+    # ---------------------------------------------------------- evaluation
+    def run_static(self) -> None:
+        g = self.graph.nx_graph
+        for nid in self.plan.static_order:
+            d = g.nodes[nid]
+            if d["op"] == "param":
+                self.values[nid] = self.params[d["name"]]
+            elif d["op"] == "constant":
+                self.values[nid] = np.asarray(
+                    self.graph.arrays[d["attrs"]["array"]], dtype=_np_dtype(d["type"].dtype, self.ft)
+                )
+            else:
+                args = [self.values[u] for u, _, _ in self.plan.operands[nid]]
+                self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
+
+    def shifted(self, consumer: int, source: int, delay: int, spec: InitSpec) -> np.ndarray:
+        """The whole sequence ``source(t - delay)``, initial value outside the row."""
+        seq = self.values[source]
+        if delay == 0:
+            return seq
+        T = self.T
+        init = self.initial(consumer, source, spec)
+        out = np.empty_like(seq)
+        out[...] = init  # broadcasts over time
+        lo, hi = max(delay, 0), min(T, T + delay)
+        if lo < hi:
+            out[lo:hi] = seq[lo - delay : hi - delay]
+        if self.lens is not None and delay < 0:
+            # A look-ahead past a row's end reads the initial value.
+            s = np.arange(T)[:, None] - delay
+            invalid = s >= self.lens[None, :]
+            out[invalid] = init[np.nonzero(invalid)[1]]
+        return out
+
+    def run_parallel(self, nid: int) -> None:
+        d = self.graph.nx_graph.nodes[nid]
+        if d["op"] == "input":
+            return  # bound before the run
+        args = []
+        for u, delay, spec in self.plan.operands[nid]:
+            if self.graph.nx_graph.nodes[u]["type"].batched:
+                args.append(self.shifted(nid, u, delay, spec))
+            else:
+                args.append(self.values[u])
+        # A signal node has a signal operand, so the result carries the (T, B) axes.
+        self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
+
+    def run_recurrent(self, region: Region) -> None:
+        g = self.graph.nx_graph
+        T, B = self.T, self.B
+        members = set(region.nodes)
+        for nid in region.nodes:
+            t_ = g.nodes[nid]["type"]
+            self.values[nid] = np.zeros((T, B, *t_.row_shape), _np_dtype(t_.dtype, self.ft))
+        # Per node: its reference function, attrs, and how to read each operand.
+        steps = []
+        for nid in region.nodes:
+            readers = []
+            for u, delay, spec in self.plan.operands[nid]:
+                if not g.nodes[u]["type"].batched:
+                    readers.append((0, self.values[u], 0, None))
+                elif u in members or delay != 0:
+                    init = self.initial(nid, u, spec) if delay else None
+                    readers.append((1, self.values[u], delay, init))
+                else:
+                    readers.append((2, self.values[u], 0, None))
+            steps.append((self.values[nid], REFERENCE[g.nodes[nid]["op"]], self.attrs(nid), readers))
+        valid = None
+        if self.lens is not None:
+            valid = np.arange(T)[:, None] < self.lens[None, :]  # (T, B)
+        order = range(T) if region.direction >= 0 else range(T - 1, -1, -1)
+        for t in order:
+            for out, fn, attrs, readers in steps:
+                args = []
+                for kind, seq, delay, init in readers:
+                    if kind == 0:
+                        args.append(seq)
+                    elif kind == 2 or delay == 0:
+                        args.append(seq[t])
+                    else:
+                        s = t - delay
+                        if 0 <= s < T:
+                            a = seq[s]
+                            if valid is not None and not valid[s].all():
+                                mask = valid[s].reshape((B,) + (1,) * (a.ndim - 1))
+                                a = np.where(mask, a, init)
+                            args.append(a)
+                        else:
+                            args.append(init)
+                out[t] = fn(attrs, *args)
+
+    def final_state(self, state: int) -> np.ndarray:
+        ((u, delay, spec),) = self.plan.operands[state]
+        init = np.asarray(self.initial(state, u, spec))
+        seq = self.values[u]
+        T, B = self.T, self.B
+        lens = self.lens if self.lens is not None else np.full(B, T)
+        step = np.zeros(B, np.int64) if delay < 0 else lens - 1
+        out = np.array(init, copy=True)
+        has = lens > 0
+        if has.any():
+            rows = np.nonzero(has)[0]
+            out[rows] = seq[step[rows], rows]
+        return out
+
+
+def run(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    sequence_lens: Any = None,
+    initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+    steps: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``graph`` over whole sequences with the reference interpreter.
+
+    Parameters
+    ----------
+    graph : Graph
+        The network; it is verified first.
+    inputs : dict of str to array
+        Each input as a time-major sequence ``(T, B, *features)``.
+    params : dict of str to array, optional
+        Every declared parameter (see :meth:`Graph.init_params`).
+    sequence_lens : array of int, optional
+        Per batch row, the number of valid steps. Past it a row's outputs
+        are zero and its states stop updating, as in ONNX's LSTM/GRU/RNN;
+        a backward-running region starts at the row's last valid step.
+    initial_states : dict of str to array, optional
+        Overrides the initial value of any state, as ``(B, *shape)`` or one
+        row ``shape``; required for states declared with ``init="input"``.
+    dtype : {"float32", "float64"}, optional
+        The float dtype of the computation; by default float64 if any input
+        or parameter is float64, else float32.
+    steps : int, optional
+        The number of steps, for a graph with no inputs (a free-running
+        generator); the batch then comes from ``initial_states`` or is 1.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Each output sequence ``(T, B, ...)`` under its name, and each state's
+        final value ``(B, ...)`` under ``"<state>_final"``.
+    """
+    verify(graph)
+    plan = _plan(graph)
+    initial_states = dict(initial_states or {})
+    ft = _float_dtype(dtype, inputs, params)
+    P = check_params(graph, params, ft)
+    bound, T, B = _check_inputs(graph, inputs, ft, steps)
+    if T is None:
+        raise InputError(f"graph {graph.name!r} has no inputs: pass steps= to say how many steps")
+    if B is None:
+        sizes = {np.shape(v)[0] for v in initial_states.values() if np.ndim(v) > 0}
+        B = sizes.pop() if len(sizes) == 1 else 1
+    lens = _check_lens(sequence_lens, T, B)
+    r = _Run(graph, plan, ft, P, T, B, lens, initial_states)
+    r.values.update(bound)
+    r.run_static()
+    for region in plan.regions:
+        if region.recurrent:
+            r.run_recurrent(region)
+        else:
+            r.run_parallel(region.nodes[0])
+    result: dict[str, np.ndarray] = {}
+    for name, nid in graph.output_nodes().items():
+        y = np.array(r.values[nid], copy=True)
+        if lens is not None:
+            y[np.arange(T)[:, None] >= lens[None, :]] = 0
+        result[name] = y
+    for name, nid in graph.state_nodes().items():
+        result[f"{name}_final"] = r.final_state(nid)
+    return result

@@ -1,0 +1,98 @@
+"""The op set: builder functions, and the registry tables keyed by op name.
+
+Importing this package registers every op. ``OPS`` and ``REFERENCE`` (in
+:mod:`rnngraph.registry`) map each op name to its definition and its
+numpy semantics.
+"""
+
+from __future__ import annotations
+
+from rnngraph.registry import OPS, REFERENCE, OpDef, lookup, register_op
+from rnngraph.ops.elementwise import (
+    abs,
+    add,
+    cast,
+    clip,
+    div,
+    equal,
+    exp,
+    greater,
+    hard_sigmoid,
+    leaky_relu,
+    less,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    softplus,
+    softsign,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from rnngraph.ops.linalg import linear, matmul
+from rnngraph.ops.reduce import (
+    log_softmax,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+    softmax,
+)
+from rnngraph.ops.sources import delay
+from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose
+
+__all__ = [
+    "OPS",
+    "REFERENCE",
+    "OpDef",
+    "abs",
+    "add",
+    "cast",
+    "clip",
+    "concat",
+    "delay",
+    "div",
+    "equal",
+    "exp",
+    "gather",
+    "greater",
+    "hard_sigmoid",
+    "leaky_relu",
+    "less",
+    "linear",
+    "log",
+    "log_softmax",
+    "lookup",
+    "matmul",
+    "maximum",
+    "minimum",
+    "mul",
+    "neg",
+    "pow",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+    "register_op",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "slice",
+    "softmax",
+    "softplus",
+    "softsign",
+    "split",
+    "sqrt",
+    "sub",
+    "tanh",
+    "transpose",
+    "where",
+]

@@ -1,0 +1,382 @@
+"""Element-wise ops: arithmetic, activations, comparisons, ``where``, ``cast``.
+
+Each op's registration and numpy reference sit together; the public builder
+function follows. Binary ops broadcast like NumPy, with the batch axis of a
+signal broadcasting only against 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rnngraph.graph import Value, as_value
+from rnngraph.registry import register_op
+from rnngraph.ops._rules import elementwise, unary_float
+from rnngraph.types import TensorType, broadcast_shapes
+
+__all__ = [
+    "abs",
+    "add",
+    "cast",
+    "clip",
+    "div",
+    "equal",
+    "exp",
+    "greater",
+    "hard_sigmoid",
+    "leaky_relu",
+    "less",
+    "log",
+    "maximum",
+    "minimum",
+    "mul",
+    "neg",
+    "pow",
+    "relu",
+    "sigmoid",
+    "softplus",
+    "softsign",
+    "sqrt",
+    "sub",
+    "tanh",
+    "where",
+]
+
+
+def _graph_of(*xs: Any) -> Any:
+    for x in xs:
+        if isinstance(x, Value):
+            return x.graph
+    raise TypeError("at least one operand must be a graph Value")
+
+
+# ------------------------------------------------------------------ binary ops
+@register_op("add", arity=2, infer=elementwise)
+def _add(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) + b(t)"""
+    return a + b
+
+
+@register_op("sub", arity=2, infer=elementwise)
+def _sub(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) - b(t)"""
+    return a - b
+
+
+@register_op("mul", arity=2, infer=elementwise)
+def _mul(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) * b(t), element-wise"""
+    return a * b
+
+
+@register_op("div", arity=2, infer=elementwise)
+def _div(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) / b(t), element-wise"""
+    return a / b
+
+
+@register_op("pow", arity=2, infer=elementwise)
+def _pow(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) ** b(t), element-wise"""
+    return np.power(a, b)
+
+
+@register_op("maximum", arity=2, infer=elementwise)
+def _maximum(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = max(a(t), b(t)), element-wise"""
+    return np.maximum(a, b)
+
+
+@register_op("minimum", arity=2, infer=elementwise)
+def _minimum(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = min(a(t), b(t)), element-wise"""
+    return np.minimum(a, b)
+
+
+def _compare(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    if types[0].dtype != types[1].dtype:
+        raise ValueError(f"compares operands of one dtype, got {types[0]} and {types[1]}")
+    return TensorType(broadcast_shapes([t.shape for t in types]), "bool")
+
+
+@register_op("greater", arity=2, infer=_compare)
+def _greater(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) > b(t) (bool)"""
+    return np.greater(a, b)
+
+
+@register_op("less", arity=2, infer=_compare)
+def _less(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) < b(t) (bool)"""
+    return np.less(a, b)
+
+
+@register_op("equal", arity=2, infer=_compare)
+def _equal(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) == b(t) (bool)"""
+    return np.equal(a, b)
+
+
+def _where_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    cond, a, b = types
+    if cond.dtype != "bool":
+        raise ValueError(f"the condition must be bool, got {cond}")
+    if a.dtype != b.dtype:
+        raise ValueError(f"both branches must have one dtype, got {a} and {b}")
+    return TensorType(broadcast_shapes([t.shape for t in types]), a.dtype)
+
+
+@register_op("where", arity=3, infer=_where_rule)
+def _where(attrs: Mapping[str, Any], c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = a(t) where c(t) else b(t), element-wise"""
+    return np.where(c, a, b)
+
+
+def _cast_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    return TensorType(types[0].shape, attrs["to"])
+
+
+@register_op("cast", arity=1, infer=_cast_rule, attrs=("to",))
+def _cast(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = x(t) converted to dtype ``to`` ("float", "int64" or "bool")"""
+    to = attrs["to"]
+    if to == "float":
+        # The interpreter passes the run's float dtype in the attributes.
+        return x.astype(attrs.get("float_dtype", np.float32))
+    return x.astype(np.int64 if to == "int64" else np.bool_)
+
+
+# ------------------------------------------------------------------- unary ops
+@register_op("neg", arity=1, infer=unary_float)
+def _neg(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = -x(t)"""
+    return -x
+
+
+@register_op("abs", arity=1, infer=unary_float)
+def _abs(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = |x(t)|"""
+    return np.abs(x)
+
+
+@register_op("exp", arity=1, infer=unary_float)
+def _exp(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = exp(x(t))"""
+    return np.exp(x)
+
+
+@register_op("log", arity=1, infer=unary_float)
+def _log(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = log(x(t)) (natural logarithm)"""
+    return np.log(x)
+
+
+@register_op("sqrt", arity=1, infer=unary_float)
+def _sqrt(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = sqrt(x(t))"""
+    return np.sqrt(x)
+
+
+@register_op("tanh", arity=1, infer=unary_float)
+def _tanh(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = tanh(x(t))"""
+    return np.tanh(x)
+
+
+@register_op("sigmoid", arity=1, infer=unary_float)
+def _sigmoid(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = 1 / (1 + exp(-x(t)))"""
+    # The tanh form is exact and never overflows, unlike 1/(1+exp(-x)) in float32.
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+@register_op("hard_sigmoid", arity=1, infer=unary_float, attrs=("alpha", "beta"))
+def _hard_sigmoid(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = max(0, min(1, alpha * x(t) + beta)) (ONNX HardSigmoid)"""
+    return np.clip(attrs["alpha"] * x + attrs["beta"], 0.0, 1.0).astype(x.dtype)
+
+
+@register_op("relu", arity=1, infer=unary_float)
+def _relu(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = max(0, x(t))"""
+    return np.maximum(x, 0)
+
+
+@register_op("leaky_relu", arity=1, infer=unary_float, attrs=("alpha",))
+def _leaky_relu(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = x(t) if x(t) >= 0 else alpha * x(t)"""
+    return np.where(x >= 0, x, attrs["alpha"] * x).astype(x.dtype)
+
+
+@register_op("softplus", arity=1, infer=unary_float)
+def _softplus(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = log(1 + exp(x(t)))"""
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+@register_op("softsign", arity=1, infer=unary_float)
+def _softsign(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = x(t) / (1 + |x(t)|)"""
+    return x / (1 + np.abs(x))
+
+
+@register_op("clip", arity=1, infer=unary_float, attrs=("min", "max"))
+def _clip(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = min(max(x(t), min), max); a bound of None is absent"""
+    lo, hi = attrs["min"], attrs["max"]
+    return np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi).astype(x.dtype)
+
+
+# ------------------------------------------------------------------- builders
+def _binary(op: str, a: Any, b: Any, name: str | None) -> Value:
+    g = _graph_of(a, b)
+    return g._apply(op, [as_value(a, g), as_value(b, g)], name=name)  # type: ignore[no-any-return]
+
+
+def add(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a + b`` (also ``a + b`` on Values)."""
+    return _binary("add", a, b, name)
+
+
+def sub(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a - b``."""
+    return _binary("sub", a, b, name)
+
+
+def mul(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a * b`` (the gate product of LSTM and GRU cells)."""
+    return _binary("mul", a, b, name)
+
+
+def div(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a / b``."""
+    return _binary("div", a, b, name)
+
+
+def pow(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:  # noqa: A001
+    """Element-wise ``a ** b``."""
+    return _binary("pow", a, b, name)
+
+
+def maximum(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise maximum."""
+    return _binary("maximum", a, b, name)
+
+
+def minimum(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise minimum."""
+    return _binary("minimum", a, b, name)
+
+
+def greater(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a > b``, a bool value for :func:`where`."""
+    return _binary("greater", a, b, name)
+
+
+def less(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a < b``, a bool value for :func:`where`."""
+    return _binary("less", a, b, name)
+
+
+def equal(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """Element-wise ``a == b``, a bool value for :func:`where`."""
+    return _binary("equal", a, b, name)
+
+
+def where(cond: Value, a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
+    """``a`` where ``cond`` holds, else ``b`` (element-wise, broadcasting)."""
+    g = _graph_of(cond, a, b)
+    return g._apply("where", [as_value(cond, g), as_value(a, g), as_value(b, g)], name=name)  # type: ignore[no-any-return]
+
+
+def cast(x: Value, to: str, *, name: str | None = None) -> Value:
+    """Convert ``x`` to ``"float"`` (the run's float dtype), ``"int64"`` or ``"bool"``."""
+    if to not in ("float", "int64", "bool"):
+        raise ValueError(f"cast: 'to' must be 'float', 'int64' or 'bool', got {to!r}")
+    return x.graph._apply("cast", [x], {"to": to}, name=name)
+
+
+def _unary(op: str, x: Value, name: str | None, **attrs: Any) -> Value:
+    if not isinstance(x, Value):
+        raise TypeError(f"{op}: expected a graph Value, got {type(x).__name__}")
+    return x.graph._apply(op, [x], attrs, name=name)
+
+
+def neg(x: Value, *, name: str | None = None) -> Value:
+    """``-x``."""
+    return _unary("neg", x, name)
+
+
+def abs(x: Value, *, name: str | None = None) -> Value:  # noqa: A001
+    """``|x|``."""
+    return _unary("abs", x, name)
+
+
+def exp(x: Value, *, name: str | None = None) -> Value:
+    """``exp(x)``."""
+    return _unary("exp", x, name)
+
+
+def log(x: Value, *, name: str | None = None) -> Value:
+    """Natural logarithm."""
+    return _unary("log", x, name)
+
+
+def sqrt(x: Value, *, name: str | None = None) -> Value:
+    """Square root."""
+    return _unary("sqrt", x, name)
+
+
+def tanh(x: Value, *, name: str | None = None) -> Value:
+    """Hyperbolic tangent."""
+    return _unary("tanh", x, name)
+
+
+def sigmoid(x: Value, *, name: str | None = None) -> Value:
+    """Logistic sigmoid ``1 / (1 + exp(-x))``."""
+    return _unary("sigmoid", x, name)
+
+
+def hard_sigmoid(
+    x: Value, alpha: float = 0.2, beta: float = 0.5, *, name: str | None = None
+) -> Value:
+    """``max(0, min(1, alpha * x + beta))``, ONNX's HardSigmoid (same defaults)."""
+    return _unary("hard_sigmoid", x, name, alpha=float(alpha), beta=float(beta))
+
+
+def relu(x: Value, *, name: str | None = None) -> Value:
+    """``max(0, x)``."""
+    return _unary("relu", x, name)
+
+
+def leaky_relu(x: Value, alpha: float = 0.01, *, name: str | None = None) -> Value:
+    """``x`` for ``x >= 0``, else ``alpha * x``."""
+    return _unary("leaky_relu", x, name, alpha=float(alpha))
+
+
+def softplus(x: Value, *, name: str | None = None) -> Value:
+    """``log(1 + exp(x))``, computed without overflow."""
+    return _unary("softplus", x, name)
+
+
+def softsign(x: Value, *, name: str | None = None) -> Value:
+    """``x / (1 + |x|)``."""
+    return _unary("softsign", x, name)
+
+
+def clip(
+    x: Value, min: float | None = None, max: float | None = None, *, name: str | None = None
+) -> Value:
+    """Clamp ``x`` to ``[min, max]``; a bound of None is absent."""
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min {min} exceeds max {max}")
+    return _unary(
+        "clip",
+        x,
+        name,
+        min=None if min is None else float(min),
+        max=None if max is None else float(max),
+    )

@@ -1,0 +1,148 @@
+"""Reductions over feature axes, and the softmax family."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rnngraph.graph import Value
+from rnngraph.registry import register_op
+from rnngraph.ops._rules import float_operands, normalize_axis, unary_float
+from rnngraph.types import TensorType
+
+__all__ = [
+    "log_softmax",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_prod",
+    "reduce_sum",
+    "softmax",
+]
+
+
+def _reduce_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    float_operands(types)
+    t = types[0]
+    axes = {t.rank + a for a in attrs["axes"]}
+    if attrs["keepdims"]:
+        shape = tuple(1 if i in axes else d for i, d in enumerate(t.shape))
+    else:
+        shape = tuple(d for i, d in enumerate(t.shape) if i not in axes)
+    return TensorType(shape, t.dtype)
+
+
+def _register_reduction(op: str, fn: Any, meaning: str) -> None:
+    def reference(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+        return np.asarray(fn(x, axis=tuple(attrs["axes"]), keepdims=attrs["keepdims"]))
+
+    reference.__doc__ = meaning
+    register_op(op, arity=1, infer=_reduce_rule, attrs=("axes", "keepdims"))(reference)
+
+
+_register_reduction("reduce_sum", np.sum, "y(t) = sum of x(t) over ``axes``")
+_register_reduction("reduce_mean", np.mean, "y(t) = mean of x(t) over ``axes``")
+_register_reduction("reduce_max", np.max, "y(t) = max of x(t) over ``axes``")
+_register_reduction("reduce_min", np.min, "y(t) = min of x(t) over ``axes``")
+_register_reduction("reduce_prod", np.prod, "y(t) = product of x(t) over ``axes``")
+
+
+def _reduce(op: str, x: Value, axis: int | Sequence[int] | None, keepdims: bool, name: str | None) -> Value:
+    t = x.type
+    if axis is None:
+        axis = list(range(1 if t.batched else 0, t.rank))
+    ax_list = [axis] if isinstance(axis, int) else list(axis)
+    try:
+        axes = sorted({normalize_axis(a, t) for a in ax_list})
+    except ValueError as e:
+        raise x.graph._shape_error(op, name, str(e), [x]) from None
+    return x.graph._apply(op, [x], {"axes": axes, "keepdims": bool(keepdims)}, name=name)
+
+
+def reduce_sum(
+    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+) -> Value:
+    """Sum over ``axis`` (default: every axis of a row; never the batch axis).
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("r")
+    >>> rg.reduce_sum(g.input("x", (3, 4)), axis=-1).shape
+    ('B', 3)
+    """
+    return _reduce("reduce_sum", x, axis, keepdims, name)
+
+
+def reduce_mean(
+    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+) -> Value:
+    """Mean over ``axis`` (default: every axis of a row)."""
+    return _reduce("reduce_mean", x, axis, keepdims, name)
+
+
+def reduce_max(
+    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+) -> Value:
+    """Maximum over ``axis`` (default: every axis of a row)."""
+    return _reduce("reduce_max", x, axis, keepdims, name)
+
+
+def reduce_min(
+    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+) -> Value:
+    """Minimum over ``axis`` (default: every axis of a row)."""
+    return _reduce("reduce_min", x, axis, keepdims, name)
+
+
+def reduce_prod(
+    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+) -> Value:
+    """Product over ``axis`` (default: every axis of a row)."""
+    return _reduce("reduce_prod", x, axis, keepdims, name)
+
+
+@register_op("softmax", arity=1, infer=unary_float, attrs=("axis",))
+def _softmax(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = exp(x(t)) / sum(exp(x(t)), axis)"""
+    z = x - np.max(x, axis=attrs["axis"], keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=attrs["axis"], keepdims=True)  # type: ignore[no-any-return]
+
+
+@register_op("log_softmax", arity=1, infer=unary_float, attrs=("axis",))
+def _log_softmax(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = x(t) - log(sum(exp(x(t)), axis))"""
+    z = x - np.max(x, axis=attrs["axis"], keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=attrs["axis"], keepdims=True))  # type: ignore[no-any-return]
+
+
+def softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
+    """Softmax along ``axis`` (a feature axis).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("sm")
+    >>> g.output("p", rg.softmax(g.input("x", 3)))
+    >>> p = rg.run(g, {"x": np.zeros((1, 2, 3), "float64")})["p"]
+    >>> np.round(p[0, 0], 4).tolist()
+    [0.3333, 0.3333, 0.3333]
+    """
+    try:
+        ax = normalize_axis(axis, x.type)
+    except ValueError as e:
+        raise x.graph._shape_error("softmax", name, str(e), [x]) from None
+    return x.graph._apply("softmax", [x], {"axis": ax}, name=name)
+
+
+def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
+    """Log of the softmax along ``axis``, computed stably."""
+    try:
+        ax = normalize_axis(axis, x.type)
+    except ValueError as e:
+        raise x.graph._shape_error("log_softmax", name, str(e), [x]) from None
+    return x.graph._apply("log_softmax", [x], {"axis": ax}, name=name)

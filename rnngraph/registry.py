@@ -1,0 +1,109 @@
+"""The op registry: one entry per op name, and one table per concern.
+
+``OPS[name]`` holds what the IR needs to know about an op (arity, attributes,
+its shape and dtype rule and the docstring stating its per-step meaning).
+``REFERENCE[name]`` holds its numpy semantics. Later transforms (adjoint,
+tangent) and backends (ONNX, TVM) keep *their own* tables keyed by the same
+name, so adding a gradient or a lowering never edits the IR classes.
+
+A reference function receives its attributes and its operand arrays. A signal
+operand arrives with any number of leading axes (``(B, ...)`` for one step,
+``(T, B, ...)`` for a whole sequence); time-invariant operands arrive as they
+are. Every axis attribute is stored counted from the end (negative), which is
+what lets one function serve both forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnngraph.errors import UnknownOpError
+from rnngraph.types import TensorType
+
+__all__ = ["OPS", "REFERENCE", "InferFn", "OpDef", "ReferenceFn", "lookup", "register_op"]
+
+InferFn = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
+ReferenceFn = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """What the IR knows about one op.
+
+    Attributes
+    ----------
+    name : str
+        The key of this op in every table.
+    arity : int or None
+        Number of operands; None for variadic ops (at least one operand).
+    infer : callable
+        ``infer(operand_types, attrs) -> TensorType``; raises ``ValueError``
+        with a plain description of the mismatch, which the graph wraps into
+        a :class:`~rnngraph.errors.ShapeError` naming the node.
+    doc : str
+        The per-step meaning of the op, as a formula.
+    attrs : tuple of str
+        The attribute names the op takes.
+    source : bool
+        True for ops with no operands whose values come from outside the
+        graph's dataflow (inputs, params, constants, states).
+    """
+
+    name: str
+    arity: int | None
+    infer: InferFn
+    doc: str
+    attrs: tuple[str, ...] = ()
+    source: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+OPS: dict[str, OpDef] = {}
+REFERENCE: dict[str, ReferenceFn] = {}
+
+
+def register_op(
+    name: str,
+    *,
+    arity: int | None,
+    infer: InferFn,
+    attrs: Sequence[str] = (),
+    source: bool = False,
+) -> Callable[[ReferenceFn], ReferenceFn]:
+    """Register an op; decorates its numpy reference function.
+
+    The reference function's docstring is the op's per-step meaning.
+    """
+
+    def decorate(fn: ReferenceFn) -> ReferenceFn:
+        if name in OPS:
+            raise ValueError(f"op {name!r} is registered twice")
+        OPS[name] = OpDef(
+            name=name,
+            arity=arity,
+            infer=infer,
+            doc=(fn.__doc__ or "").strip(),
+            attrs=tuple(attrs),
+            source=source,
+        )
+        REFERENCE[name] = fn
+        return fn
+
+    return decorate
+
+
+def lookup(name: str, *, where: str = "") -> OpDef:
+    """The definition of op ``name``; a clear error if there is none."""
+    try:
+        return OPS[name]
+    except KeyError:
+        near = [k for k in sorted(OPS) if k.startswith(name[:3])]
+        hint = f" Did you mean one of {near}?" if near else ""
+        raise UnknownOpError(
+            f"unknown op {name!r}{' at ' + where if where else ''}.{hint} "
+            f"Known ops: {', '.join(sorted(OPS))}."
+        ) from None
