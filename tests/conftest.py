@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def elman_graph(inp: int = 3, hidden: int = 5, out: int = 2) -> rg.Graph:
+    """The quick-start Elman net: the canonical self-loop with delay 1."""
+    g = rg.Graph("elman")
+    x = g.input("x", inp)
+    h = g.state("h", hidden)
+    h_new = rg.tanh(rg.linear(x, hidden, name="in") + rg.linear(h, hidden, bias=False, name="rec"))
+    g.assign(h, h_new)
+    g.output("y", rg.linear(h_new, out, name="out"))
+    return g
+
+
+@pytest.fixture
+def elman() -> rg.Graph:
+    return elman_graph()
