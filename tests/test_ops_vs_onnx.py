@@ -68,7 +68,7 @@ CASES: dict[str, Case] = {
     "slice": (
         lambda a: rg.slice(a, [1, 0], [4, 6], axes=[1, 2], steps=[2, 3]),
         node("Slice", ["a", "st", "en", "ax", "sp"]), [X],
-        {"st": np.array([1, 0]), "en": np.array([4, 6]), "ax": np.array([3, 4]), "sp": np.array([2, 3])},
+        {"st": np.array([1, 0]), "en": np.array([4, 6]), "ax": np.array([2, 3]), "sp": np.array([2, 3])},
     ),
     "reshape": (
         lambda a: rg.reshape(a, (2, -1)), node("Reshape", ["a", "shape"]), [X],
