@@ -1,0 +1,124 @@
+"""A structural summary of a graph: interface, params, states, delays, components.
+
+Examples
+--------
+>>> import rnngraph as rg
+>>> g = rg.Graph("acc")
+>>> x = g.input("x", 2)
+>>> s = g.state("s", 2)
+>>> g.assign(s, s + x)
+>>> g.output("y", s)
+>>> info = summarize(g)
+>>> info["states"][0]["delay"], [r["kind"] for r in info["regions"]]
+(1, ['time-parallel', 'recurrent'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from rnngraph.analysis import fir_taps, regions
+from rnngraph.graph import Graph
+from rnngraph.types import format_shape
+from rnngraph.verify import verify
+
+__all__ = ["format_summary", "summarize"]
+
+
+def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """A JSON-ready description of ``graph`` (and of ``params`` when given)."""
+    verify(graph)
+    g = graph.nx_graph
+    name = {n: d["name"] for n, d in g.nodes(data=True)}
+    param_rows = []
+    for p, t in graph.params.items():
+        count = int(np.prod(t.row_shape, dtype=np.int64))
+        nbytes = int(params[p].nbytes) if params and p in params else count * 4
+        param_rows.append({"name": p, "shape": list(t.row_shape), "count": count, "bytes": nbytes})
+    states = []
+    for s, nid in graph.state_nodes().items():
+        ((u, delay, init),) = graph.operands(nid)
+        states.append({
+            "name": s, "shape": format_shape(g.nodes[nid]["type"].shape), "delay": delay,
+            "init": init.kind, "assigned_from": name[u],
+        })
+    region_rows = []
+    for r in regions(graph):
+        kind = "recurrent" if r.recurrent else "time-parallel"
+        row: dict[str, Any] = {"kind": kind, "nodes": [name[n] for n in r.nodes]}
+        if r.recurrent:
+            row["direction"] = "forward" if r.direction > 0 else "backward"
+            row["feedback"] = [
+                {"from": name[u], "to": name[v], "delay": d}
+                for u, v, d in g.subgraph(r.nodes).edges(data="delay") if d
+            ]
+        region_rows.append(row)
+    sccs = [sorted(name[n] for n in c) for c in nx.strongly_connected_components(g) if len(c) > 1
+            or g.has_edge(next(iter(c)), next(iter(c)))]
+    return {
+        "name": graph.name,
+        "nodes": g.number_of_nodes(),
+        "edges": g.number_of_edges(),
+        "inputs": {k: format_shape(t.shape) for k, t in graph.inputs.items()},
+        "outputs": {k: format_shape(t.shape) for k, t in graph.outputs.items()},
+        "states": states,
+        "params": param_rows,
+        "param_count": sum(r["count"] for r in param_rows),
+        "param_bytes": sum(r["bytes"] for r in param_rows),
+        "strongly_connected_components": sorted(sccs),
+        "regions": region_rows,
+        "fir_taps": [{"from": name[u], "to": name[v], "delay": d} for u, v, d in fir_taps(graph)],
+        "node_list": [
+            {
+                "name": d["name"], "op": d["op"], "type": str(d["type"]),
+                "operands": [f"{name[u]}" + (f"@z^{-dl}" if dl else "") for u, dl, _ in graph.operands(n)],
+            }
+            for n, d in sorted(g.nodes(data=True))
+        ],
+    }
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def format_summary(info: Mapping[str, Any], *, nodes: bool = True) -> str:
+    """The summary as text for a terminal."""
+    out = [f"graph {info['name']!r}: {info['nodes']} nodes, {info['edges']} edges"]
+    out.append("inputs:  " + ", ".join(f"{k} {v}" for k, v in info["inputs"].items()))
+    out.append("outputs: " + ", ".join(f"{k} {v}" for k, v in info["outputs"].items()))
+    out.append(f"states ({len(info['states'])}):")
+    for s in info["states"]:
+        out.append(f"  {s['name']} {s['shape']}  delay {s['delay']}, init {s['init']}, "
+                   f"assigned from {s['assigned_from']}")
+    out.append(f"params ({len(info['params'])}): {info['param_count']:,} values, "
+               f"{_bytes(info['param_bytes'])}")
+    for p in info["params"]:
+        out.append(f"  {p['name']} {tuple(p['shape'])}  {p['count']:,} values")
+    out.append(f"strongly connected components with cycles ({len(info['strongly_connected_components'])}):")
+    for c in info["strongly_connected_components"]:
+        out.append("  {" + ", ".join(c) + "}")
+    out.append("regions, in execution order:")
+    for r in info["regions"]:
+        if r["kind"] == "recurrent":
+            fb = ", ".join(f"{f['from']}->{f['to']} (delay {f['delay']})" for f in r["feedback"])
+            out.append(f"  recurrent, {r['direction']}: {len(r['nodes'])} nodes; feedback {fb}")
+        else:
+            out.append(f"  time-parallel: {r['nodes'][0]}")
+    out.append(f"finite-impulse taps ({len(info['fir_taps'])}):")
+    for t in info["fir_taps"]:
+        out.append(f"  {t['from']} -> {t['to']}  delay {t['delay']}")
+    if nodes:
+        out.append("nodes:")
+        for n in info["node_list"]:
+            ops = ", ".join(n["operands"])
+            out.append(f"  {n['name']:<24} {n['op']:<12} {n['type']:<20} <- {ops}")
+    return "\n".join(out)

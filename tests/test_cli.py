@@ -1,0 +1,92 @@
+"""The command line: every verb has --help; inspect, draw, run and demo work on real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnngraph.cli import build_parser, main
+from tests.conftest import elman_graph
+
+VERBS = ["inspect", "draw", "run", "demo"]
+
+
+def test_every_verb_has_help(capsys) -> None:
+    for verb in [None, *VERBS]:
+        with pytest.raises(SystemExit) as e:
+            main([verb, "--help"] if verb else ["--help"])
+        assert e.value.code == 0
+        assert "usage: rnngraph" in capsys.readouterr().out
+    assert set(build_parser()._subparsers._group_actions[0].choices) == set(VERBS)  # type: ignore[union-attr]
+
+
+def test_console_script_is_installed() -> None:
+    exe = shutil.which("rnngraph")
+    assert exe, "pip install should put the rnngraph script on PATH"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("rnngraph ")
+
+
+def test_inspect_saved_graph(tmp_path, capsys) -> None:
+    g = elman_graph()
+    path = g.save(tmp_path / "elman", params=g.init_params())
+    assert main(["inspect", path]) == 0
+    text = capsys.readouterr().out
+    assert "states (1):" in text and "h (B, 5)  delay 1" in text
+    assert "params (5): 57 values, 228 B" in text
+    assert "{add_0, h, rec, tanh_0}" in text
+    assert main(["inspect", path, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["strongly_connected_components"] == [["add_0", "h", "rec", "tanh_0"]]
+
+
+def test_inspect_python_file_and_draw(tmp_path, capsys) -> None:
+    src = tmp_path / "models.py"
+    src.write_text(
+        "import rnngraph as rg\n"
+        "def make():\n"
+        "    g = rg.Graph('m')\n"
+        "    g.output('y', rg.cells.gru(g.input('x', 3), 4, name='g'))\n"
+        "    return g\n"
+    )
+    dot = tmp_path / "m.dot"
+    assert main(["inspect", f"{src}:make", "--brief", "--draw", str(dot)]) == 0
+    text = dot.read_text()
+    assert "cluster_0" in text and 'label="z^-1"' in text
+    if shutil.which("dot"):
+        svg = tmp_path / "m.svg"
+        assert main(["draw", f"{src}:make", "-o", str(svg)]) == 0
+        assert svg.read_text().lstrip().startswith("<?xml")
+
+
+def test_run_writes_outputs(tmp_path, capsys) -> None:
+    g = elman_graph()
+    path = g.save(tmp_path / "elman", params=g.init_params())
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, x=np.ones((4, 2, 3), np.float32))
+    out = tmp_path / "out.npz"
+    assert main(["run", path, "--inputs", str(inputs), "-o", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["y"].shape == (4, 2, 2) and z["h_final"].shape == (2, 5)
+
+
+def test_bad_file_gives_clear_error_and_exit_2(tmp_path, capsys) -> None:
+    assert main(["inspect", str(tmp_path / "missing.json")]) == 2
+    assert "SerializationError: no saved graph" in capsys.readouterr().err
+
+
+def test_demo_quick(tmp_path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnngraph.cli", "demo", "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[5/5]" in proc.stdout and "all checks passed" in proc.stdout
+    report = json.loads((tmp_path / "demo.json").read_text())
+    assert report["ok"] and all(r["max_abs_err_Y"] <= 1e-5 for r in report["parity"])
+    assert (tmp_path / "tagger.json").exists() and (tmp_path / "tagger.dot").exists()
