@@ -100,9 +100,7 @@ def regions(graph: Graph) -> list[Region]:
     cond = nx.condensation(g, scc=sccs)
     out = []
     # Ties are broken by the smallest node id, so the order is deterministic.
-    order = nx.lexicographical_topological_sort(
-        cond, key=lambda c: min(cond.nodes[c]["members"])
-    )
+    order = nx.lexicographical_topological_sort(cond, key=lambda c: min(cond.nodes[c]["members"]))
     for c in order:
         comp = cond.nodes[c]["members"]
         recurrent = _is_cycle(g, comp)
@@ -126,8 +124,4 @@ def fir_taps(graph: Graph) -> list[tuple[int, int, int]]:
     for i, comp in enumerate(nx.strongly_connected_components(g)):
         for n in comp:
             comp_of[n] = i
-    return sorted(
-        (u, v, d)
-        for u, v, d in g.edges(data="delay")
-        if d and comp_of[u] != comp_of[v]
-    )
+    return sorted((u, v, d) for u, v, d in g.edges(data="delay") if d and comp_of[u] != comp_of[v])

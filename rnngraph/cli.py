@@ -84,12 +84,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             feeds = {k: z[k] for k in z.files}
     else:
         for name, t in graph.inputs.items():
-            feeds[name] = rng.standard_normal((args.steps, args.batch, *t.row_shape)).astype(np.float32)
+            feeds[name] = rng.standard_normal((args.steps, args.batch, *t.row_shape)).astype(
+                np.float32
+            )
     out = run(graph, feeds, params)
     for k, v in out.items():
-        print(f"{k:<24} shape {v.shape!s:<16} mean {float(np.mean(v)):+.5f}  max|.| {float(np.max(np.abs(v), initial=0)):.5f}")
+        print(
+            f"{k:<24} shape {v.shape!s:<16} mean {float(np.mean(v)):+.5f}  "
+            f"max|.| {float(np.max(np.abs(v), initial=0)):.5f}"
+        )
     if args.output:
-        np.savez(args.output, **out)
+        np.savez(args.output, **out)  # type: ignore[arg-type]
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -105,31 +110,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="rnngraph",
-        description="A compiler for recurrent and recursive networks declared as cyclic dataflow graphs.",
+        description="A compiler for recurrent and recursive networks declared as cyclic "
+        "dataflow graphs.",
     )
     parser.add_argument("--version", action="version", version=f"rnngraph {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("inspect", help="print a graph's structure: nodes, params, states, delays, SCCs",
-                       description="Print the nodes, params (count and bytes), states, delays, "
-                       "strongly connected components and regions of a graph.")
+    p = sub.add_parser(
+        "inspect",
+        help="print a graph's structure: nodes, params, states, delays, SCCs",
+        description="Print the nodes, params (count and bytes), states, delays, "
+        "strongly connected components and regions of a graph.",
+    )
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--brief", action="store_true", help="leave out the per-node listing")
-    p.add_argument("--draw", action="append", metavar="PATH",
-                   help="also draw the graph to PATH (.dot, .svg, .png, .pdf); repeatable")
+    p.add_argument(
+        "--draw",
+        action="append",
+        metavar="PATH",
+        help="also draw the graph to PATH (.dot, .svg, .png, .pdf); repeatable",
+    )
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("draw", help="draw a graph to .dot/.svg/.png/.pdf",
-                       description="Draw a graph with delays on its edges and each recurrent "
-                       "region as a cluster (.svg/.png/.pdf need Graphviz's dot).")
+    p = sub.add_parser(
+        "draw",
+        help="draw a graph to .dot/.svg/.png/.pdf",
+        description="Draw a graph with delays on its edges and each recurrent "
+        "region as a cluster (.svg/.png/.pdf need Graphviz's dot).",
+    )
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("-o", "--output", required=True, help="output path; its suffix picks the format")
     p.set_defaults(func=_cmd_draw)
 
-    p = sub.add_parser("run", help="run a graph with the reference interpreter",
-                       description="Run a graph on inputs from an .npz file (time-major arrays "
-                       "named as the graph's inputs) or on random inputs.")
+    p = sub.add_parser(
+        "run",
+        help="run a graph with the reference interpreter",
+        description="Run a graph on inputs from an .npz file (time-major arrays "
+        "named as the graph's inputs) or on random inputs.",
+    )
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("--inputs", help=".npz file of input sequences")
     p.add_argument("--steps", type=int, default=10, help="steps of random input (default 10)")
@@ -138,9 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the outputs to this .npz file")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("demo", help="the main job: build, check and time models end to end",
-                       description="Build recurrent models, check them against onnxruntime's "
-                       "own operators, time them, save them and draw them.")
+    p = sub.add_parser(
+        "demo",
+        help="the main job: build, check and time models end to end",
+        description="Build recurrent models, check them against onnxruntime's "
+        "own operators, time them, save them and draw them.",
+    )
     p.add_argument("--out", default="rnngraph-demo", help="folder for what the demo writes")
     p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     p.set_defaults(func=_cmd_demo)

@@ -11,6 +11,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,16 @@ def _native_op_session(op: str, params: Mapping[str, np.ndarray], prefix: str, h
     ]
     n_out = 3 if op == "LSTM" else 2
     outs = ["Y", "Y_h", "Y_c"][:n_out]
-    attrs = {"linear_before_reset": 1} if op == "GRU" else {}
+    attrs: dict[str, Any] = {"linear_before_reset": 1} if op == "GRU" else {}
     node = helper.make_node(op, ["X", "W", "R", "B", "lens"], outs, hidden_size=hidden, **attrs)
     in_size = params[f"{prefix}.W"].shape[1]
     graph = helper.make_graph(
-        [node], "native",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", in_size]),
-         helper.make_tensor_value_info("lens", TensorProto.INT32, ["N"])],
+        [node],
+        "native",
+        [
+            helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", in_size]),
+            helper.make_tensor_value_info("lens", TensorProto.INT32, ["N"]),
+        ],
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
         initializer=inits,
     )
@@ -74,21 +78,34 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
     report: dict[str, Any] = {}
     rng = np.random.default_rng(0)
 
-    t0 = _step(1, n, "building a tagger: bidirectional LSTM -> GRU -> linear, with a 2-step look-back tap")
+    t0 = _step(
+        1, n, "building a tagger: bidirectional LSTM -> GRU -> linear, with a 2-step look-back tap"
+    )
     g = rg.Graph("tagger")
     x = g.input("x", 16)
     enc = rg.cells.lstm(x, 32, name="enc", direction="bidirectional")
     dec = rg.cells.gru(rg.concat([enc, rg.delay(enc, 2)]), 24, name="dec", linear_before_reset=True)
     g.output("logits", rg.linear(dec, 5, name="head"))
     params = g.init_params(seed=0)
-    print("\n".join("      " + line for line in format_summary(summarize(g, params), nodes=False).splitlines()))
+    print(
+        "\n".join(
+            "      " + line
+            for line in format_summary(summarize(g, params), nodes=False).splitlines()
+        )
+    )
     print(f"      ({time.perf_counter() - t0:.2f} s)")
 
-    t0 = _step(2, n, "parity: our cells against onnxruntime's own LSTM and GRU ops (float32, ragged batch)")
+    t0 = _step(
+        2, n, "parity: our cells against onnxruntime's own LSTM and GRU ops (float32, ragged batch)"
+    )
     T, B = 20, 4
     lens = np.array([20, 13, 7, 1], dtype=np.int32)
-    rows = []
-    for op, cell, kw in (("LSTM", rg.cells.lstm, {}), ("GRU", rg.cells.gru, {"linear_before_reset": True})):
+    rows: list[dict[str, Any]] = []
+    cases: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
+        ("LSTM", rg.cells.lstm, {}),
+        ("GRU", rg.cells.gru, {"linear_before_reset": True}),
+    ]
+    for op, cell, kw in cases:
         gc = rg.Graph(op.lower())
         gc.output("y", cell(gc.input("x", 16), 32, name="c", **kw))
         pc = gc.init_params(seed=1)
@@ -130,12 +147,24 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
         lens_full = np.full(batch, steps, np.int32)
         sess = _native_op_session("LSTM", pl, "c", hid)
         repeats = 3 if quick else 5
-        ref_ms = _median_ms(lambda: rg.run(gl, {"x": xs}, pl), repeats)
-        ort_ms = _median_ms(lambda: sess.run(None, {"X": xs, "lens": lens_full}), repeats * 4)
-        speed.append({"batch": batch, "T": steps, "I": inp, "H": hid,
-                      "reference_ms": ref_ms, "onnxruntime_lstm_op_ms": ort_ms, "ratio": ref_ms / ort_ms})
-        print(f"      B={batch:<3} T={steps} I={inp} H={hid}:  reference {ref_ms:8.2f} ms   "
-              f"onnxruntime LSTM op {ort_ms:7.2f} ms   ratio {ref_ms / ort_ms:5.1f}x")
+        feeds = {"X": xs, "lens": lens_full}
+        ref_ms = _median_ms(partial(rg.run, gl, {"x": xs}, pl), repeats)
+        ort_ms = _median_ms(partial(sess.run, None, feeds), repeats * 4)
+        speed.append(
+            {
+                "batch": batch,
+                "T": steps,
+                "I": inp,
+                "H": hid,
+                "reference_ms": ref_ms,
+                "onnxruntime_lstm_op_ms": ort_ms,
+                "ratio": ref_ms / ort_ms,
+            }
+        )
+        print(
+            f"      B={batch:<3} T={steps} I={inp} H={hid}:  reference {ref_ms:8.2f} ms   "
+            f"onnxruntime LSTM op {ort_ms:7.2f} ms   ratio {ref_ms / ort_ms:5.1f}x"
+        )
     report["speed"] = speed
 
     _step(5, n, f"saving and drawing the tagger under {out_dir}/")
@@ -145,13 +174,20 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
         drawn.append(draw(g, out_dir / "tagger.svg"))
     back = rg.load(saved)
     xs = rng.standard_normal((9, 2, 16)).astype(np.float32)
-    same = np.array_equal(rg.run(back, {"x": xs}, rg.load_params(saved))["logits"],
-                          rg.run(g, {"x": xs}, params)["logits"])
-    print(f"      wrote {saved} (+ .npz), {', '.join(drawn)}; reloaded graph gives identical outputs: {same}")
+    same = np.array_equal(
+        rg.run(back, {"x": xs}, rg.load_params(saved))["logits"],
+        rg.run(g, {"x": xs}, params)["logits"],
+    )
+    print(
+        f"      wrote {saved} (+ .npz), {', '.join(drawn)}; "
+        f"reloaded graph gives identical outputs: {same}"
+    )
     ok = ok and same
     report["ok"] = bool(ok)
     report["seconds"] = time.perf_counter() - start
     (out_dir / "demo.json").write_text(json.dumps(report, indent=1))
-    print(f"done in {report['seconds']:.1f} s: {'all checks passed' if ok else 'A CHECK FAILED'}; "
-          f"report in {out_dir / 'demo.json'}")
+    print(
+        f"done in {report['seconds']:.1f} s: {'all checks passed' if ok else 'A CHECK FAILED'}; "
+        f"report in {out_dir / 'demo.json'}"
+    )
     return 0 if ok else 1

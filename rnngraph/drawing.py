@@ -31,7 +31,13 @@ from rnngraph.verify import verify
 
 __all__ = ["draw", "to_dot"]
 
-_SHAPES = {"input": "invhouse", "param": "note", "constant": "plaintext", "state": "box3d", "delay": "cds"}
+_SHAPES = {
+    "input": "invhouse",
+    "param": "note",
+    "constant": "plaintext",
+    "state": "box3d",
+    "delay": "cds",
+}
 
 
 def _q(s: str) -> str:
@@ -44,7 +50,11 @@ def to_dot(graph: Graph) -> str:
     """The graph in Graphviz DOT: one node per op, delays as edge labels ``z^-d``."""
     verify(graph)
     g = graph.nx_graph
-    lines = [f"digraph {_q(graph.name)} {{", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    lines = [
+        f"digraph {_q(graph.name)} {{",
+        "  rankdir=LR;",
+        '  node [fontname="Helvetica", fontsize=10];',
+    ]
 
     def node_line(n: int, indent: str) -> str:
         d = g.nodes[n]
@@ -56,7 +66,9 @@ def to_dot(graph: Graph) -> str:
     for i, r in enumerate(r for r in regions(graph) if r.recurrent):
         way = "forward" if r.direction > 0 else "backward"
         lines.append(f"  subgraph cluster_{i} {{")
-        lines.append(f"    label={_q(f'recurrent region {i} ({way})')}; style=rounded; color=firebrick;")
+        lines.append(
+            f"    label={_q(f'recurrent region {i} ({way})')}; style=rounded; color=firebrick;"
+        )
         lines += [node_line(n, "    ") for n in r.nodes]
         lines.append("  }")
         placed.update(r.nodes)
@@ -64,7 +76,7 @@ def to_dot(graph: Graph) -> str:
     for name, n in graph.output_nodes().items():
         lines.append(f"  out_{len(lines)} [label={_q(name)}, shape=house];")
         lines.append(f"  n{n} -> out_{len(lines) - 1};")
-    for u, v, k, d in sorted(g.edges(keys=True, data=True)):
+    for u, v, _, d in sorted(g.edges(keys=True, data=True)):
         attrs = []
         if d["delay"]:
             label = _q(f"z^{-d['delay']}")
@@ -101,7 +113,9 @@ def draw(graph: Graph, path: str | os.PathLike[str]) -> str:
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=f".{fmt}")
     os.close(fd)
     try:
-        subprocess.run([exe, f"-T{fmt}", "-o", tmp], input=text.encode(), check=True, capture_output=True)
+        subprocess.run(
+            [exe, f"-T{fmt}", "-o", tmp], input=text.encode(), check=True, capture_output=True
+        )
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):

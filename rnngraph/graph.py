@@ -128,7 +128,7 @@ class Value:
 
     @property
     def type(self) -> TensorType:
-        return self.graph._nx.nodes[self.node]["type"]  # type: ignore[no-any-return]
+        return self.graph._nx.nodes[self.node]["type"]
 
     @property
     def shape(self) -> tuple[Dim, ...]:
@@ -141,11 +141,11 @@ class Value:
 
     @property
     def name(self) -> str:
-        return self.graph._nx.nodes[self.node]["name"]  # type: ignore[no-any-return]
+        return self.graph._nx.nodes[self.node]["name"]
 
     @property
     def op(self) -> str:
-        return self.graph._nx.nodes[self.node]["op"]  # type: ignore[no-any-return]
+        return self.graph._nx.nodes[self.node]["op"]
 
     def __repr__(self) -> str:
         return f"<Value {self.name!r}: {self.op} -> {self.type}>"
@@ -327,7 +327,7 @@ class Graph:
         )
 
     def _type(self, nid: int) -> TensorType:
-        return self._nx.nodes[nid]["type"]  # type: ignore[no-any-return]
+        return self._nx.nodes[nid]["type"]
 
     def _resolve(self, ref: int | str | Value) -> int:
         if isinstance(ref, Value):
@@ -437,7 +437,9 @@ class Graph:
         return key
 
     # ---------------------------------------------------------------- builder
-    def input(self, name: str, features: int | Sequence[int] = (), *, dtype: str = "float") -> Value:
+    def input(
+        self, name: str, features: int | Sequence[int] = (), *, dtype: str = "float"
+    ) -> Value:
         """Declare a sequence input; one step has shape ``(B, *features)``.
 
         At run time the whole sequence is passed time-major, ``(T, B, *features)``.
@@ -525,7 +527,7 @@ class Graph:
         *,
         delay: int = 1,
     ) -> Value:
-        """Declare a recurrent state: its value at step ``t`` is the assigned value at ``t - delay``.
+        """Declare a recurrent state: at step ``t`` it reads the assigned value at ``t - delay``.
 
         Parameters
         ----------
@@ -636,7 +638,10 @@ class Graph:
         if not isinstance(name, str) or not name:
             raise GraphError(f"names must be non-empty strings, got {name!r}")
         finals = {f"{s}_final": s for s in self._states}
-        taken = {**dict.fromkeys(self._inputs, "an input"), **dict.fromkeys(self._states, "a state")}
+        taken = {
+            **dict.fromkeys(self._inputs, "an input"),
+            **dict.fromkeys(self._states, "a state"),
+        }
         taken.update(dict.fromkeys(self._outputs, "an output"))
         if name in taken:
             raise DuplicateNameError(f"{name!r} is already {taken[name]} of graph {self.name!r}")
@@ -657,7 +662,9 @@ class Graph:
         return save(self, path, params)
 
     # ----------------------------------------------------------------- params
-    def init_params(self, seed: int = 0, dtype: str | np.dtype = "float32") -> dict[str, np.ndarray]:
+    def init_params(
+        self, seed: int = 0, dtype: str | np.dtype = "float32"
+    ) -> dict[str, np.ndarray]:
         """Fresh parameter values, reproducible from ``seed``.
 
         Each parameter draws from its own stream, keyed by the seed and its

@@ -30,8 +30,8 @@ import numpy as np
 from rnngraph.analysis import Region, regions
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
-from rnngraph.registry import REFERENCE
 from rnngraph.params import check_params
+from rnngraph.registry import REFERENCE
 from rnngraph.verify import verify
 
 __all__ = ["run"]
@@ -49,7 +49,7 @@ class _Plan:
 def _plan(graph: Graph) -> _Plan:
     cached = graph._cache.get("plan")
     if cached is not None and cached[0] == graph._version:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     g = graph.nx_graph
     static = [n for n, d in g.nodes(data=True) if not d["type"].batched]
     plan = _Plan(
@@ -210,7 +210,8 @@ class _Run:
                 self.values[nid] = self.params[d["name"]]
             elif d["op"] == "constant":
                 self.values[nid] = np.asarray(
-                    self.graph.arrays[d["attrs"]["array"]], dtype=_np_dtype(d["type"].dtype, self.ft)
+                    self.graph.arrays[d["attrs"]["array"]],
+                    dtype=_np_dtype(d["type"].dtype, self.ft),
                 )
             else:
                 args = [self.values[u] for u, _, _ in self.plan.operands[nid]]
@@ -258,7 +259,7 @@ class _Run:
         # Per node: its reference function, attrs, and how to read each operand.
         steps = []
         for nid in region.nodes:
-            readers = []
+            readers: list[tuple[int, np.ndarray, int, np.ndarray | None]] = []
             for u, delay, spec in self.plan.operands[nid]:
                 if not g.nodes[u]["type"].batched:
                     readers.append((0, self.values[u], 0, None))
@@ -267,14 +268,16 @@ class _Run:
                     readers.append((1, self.values[u], delay, init))
                 else:
                     readers.append((2, self.values[u], 0, None))
-            steps.append((self.values[nid], REFERENCE[g.nodes[nid]["op"]], self.attrs(nid), readers))
+            steps.append(
+                (self.values[nid], REFERENCE[g.nodes[nid]["op"]], self.attrs(nid), readers)
+            )
         valid = None
         if self.lens is not None:
             valid = np.arange(T)[:, None] < self.lens[None, :]  # (T, B)
         order = range(T) if region.direction >= 0 else range(T - 1, -1, -1)
         for t in order:
             for out, fn, attrs, readers in steps:
-                args = []
+                args: list[Any] = []
                 for kind, seq, delay, init in readers:
                     if kind == 0:
                         args.append(seq)

@@ -98,8 +98,7 @@ def check_params(
         arr = np.asarray(params[name])
         if arr.shape != t.row_shape:
             raise ParamError(
-                f"parameter {name!r} has shape {arr.shape}, but the graph declares "
-                f"{t.row_shape}"
+                f"parameter {name!r} has shape {arr.shape}, but the graph declares {t.row_shape}"
             )
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise ParamError(f"parameter {name!r} has non-numeric dtype {arr.dtype}")

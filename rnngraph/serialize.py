@@ -82,8 +82,13 @@ def to_json(graph: Graph) -> dict[str, Any]:
         for n, d in sorted(g.nodes(data=True))
     ]
     edges = [
-        {"src": int(u), "dst": int(v), "port": int(k), "delay": int(d["delay"]),
-         "init": d["init"].to_json()}
+        {
+            "src": int(u),
+            "dst": int(v),
+            "port": int(k),
+            "delay": int(d["delay"]),
+            "init": d["init"].to_json(),
+        }
         for u, v, k, d in sorted(g.edges(keys=True, data=True), key=lambda e: (e[1], e[2]))
     ]
     return {
@@ -120,7 +125,8 @@ def save(
         for k in checked:
             arrays[f"param::{k}"] = np.asarray(params[k])
         doc["saved_params"] = sorted(checked)
-    _atomic_write(npz_path, lambda f: np.savez(f, **arrays), "wb")
+    # numpy's stubs type savez's keywords as allow_pickle's bool.
+    _atomic_write(npz_path, lambda f: np.savez(f, **arrays), "wb")  # type: ignore[arg-type]
     text = json.dumps(doc, indent=1, sort_keys=True)
     _atomic_write(json_path, lambda f: f.write(text), "w")
     return str(json_path)
@@ -167,7 +173,9 @@ def load(path: str | os.PathLike[str]) -> Graph:
     try:
         graph = _rebuild(doc, arrays)
     except (KeyError, TypeError, ValueError) as e:
-        raise SerializationError(f"{path}: malformed graph file ({type(e).__name__}: {e})") from None
+        raise SerializationError(
+            f"{path}: malformed graph file ({type(e).__name__}: {e})"
+        ) from None
     verify(graph)
     return graph
 
@@ -193,7 +201,10 @@ def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
         if int(e["src"]) not in g or int(e["dst"]) not in g:
             raise ValueError(f"edge {e} names a node that is not in the file")
         g.add_edge(
-            int(e["src"]), int(e["dst"]), key=int(e["port"]), delay=int(e["delay"]),
+            int(e["src"]),
+            int(e["dst"]),
+            key=int(e["port"]),
+            delay=int(e["delay"]),
             init=InitSpec.from_json(e["init"]),
         )
     for field, table in (

@@ -42,10 +42,15 @@ def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> d
     states = []
     for s, nid in graph.state_nodes().items():
         ((u, delay, init),) = graph.operands(nid)
-        states.append({
-            "name": s, "shape": format_shape(g.nodes[nid]["type"].shape), "delay": delay,
-            "init": init.kind, "assigned_from": name[u],
-        })
+        states.append(
+            {
+                "name": s,
+                "shape": format_shape(g.nodes[nid]["type"].shape),
+                "delay": delay,
+                "init": init.kind,
+                "assigned_from": name[u],
+            }
+        )
     region_rows = []
     for r in regions(graph):
         kind = "recurrent" if r.recurrent else "time-parallel"
@@ -54,11 +59,15 @@ def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> d
             row["direction"] = "forward" if r.direction > 0 else "backward"
             row["feedback"] = [
                 {"from": name[u], "to": name[v], "delay": d}
-                for u, v, d in g.subgraph(r.nodes).edges(data="delay") if d
+                for u, v, d in g.subgraph(r.nodes).edges(data="delay")
+                if d
             ]
         region_rows.append(row)
-    sccs = [sorted(name[n] for n in c) for c in nx.strongly_connected_components(g) if len(c) > 1
-            or g.has_edge(next(iter(c)), next(iter(c)))]
+    sccs = [
+        sorted(name[n] for n in c)
+        for c in nx.strongly_connected_components(g)
+        if len(c) > 1 or g.has_edge(next(iter(c)), next(iter(c)))
+    ]
     return {
         "name": graph.name,
         "nodes": g.number_of_nodes(),
@@ -74,8 +83,12 @@ def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> d
         "fir_taps": [{"from": name[u], "to": name[v], "delay": d} for u, v, d in fir_taps(graph)],
         "node_list": [
             {
-                "name": d["name"], "op": d["op"], "type": str(d["type"]),
-                "operands": [f"{name[u]}" + (f"@z^{-dl}" if dl else "") for u, dl, _ in graph.operands(n)],
+                "name": d["name"],
+                "op": d["op"],
+                "type": str(d["type"]),
+                "operands": [
+                    f"{name[u]}" + (f"@z^{-dl}" if dl else "") for u, dl, _ in graph.operands(n)
+                ],
             }
             for n, d in sorted(g.nodes(data=True))
         ],
@@ -97,13 +110,19 @@ def format_summary(info: Mapping[str, Any], *, nodes: bool = True) -> str:
     out.append("outputs: " + ", ".join(f"{k} {v}" for k, v in info["outputs"].items()))
     out.append(f"states ({len(info['states'])}):")
     for s in info["states"]:
-        out.append(f"  {s['name']} {s['shape']}  delay {s['delay']}, init {s['init']}, "
-                   f"assigned from {s['assigned_from']}")
-    out.append(f"params ({len(info['params'])}): {info['param_count']:,} values, "
-               f"{_bytes(info['param_bytes'])}")
+        out.append(
+            f"  {s['name']} {s['shape']}  delay {s['delay']}, init {s['init']}, "
+            f"assigned from {s['assigned_from']}"
+        )
+    out.append(
+        f"params ({len(info['params'])}): {info['param_count']:,} values, "
+        f"{_bytes(info['param_bytes'])}"
+    )
     for p in info["params"]:
         out.append(f"  {p['name']} {tuple(p['shape'])}  {p['count']:,} values")
-    out.append(f"strongly connected components with cycles ({len(info['strongly_connected_components'])}):")
+    out.append(
+        f"strongly connected components with cycles ({len(info['strongly_connected_components'])}):"
+    )
     for c in info["strongly_connected_components"]:
         out.append("  {" + ", ".join(c) + "}")
     out.append("regions, in execution order:")

@@ -18,7 +18,7 @@ def _run(build, seed: int = 0):
 
 
 def test_elman() -> None:
-    g, p, out = _run(lambda x: rg.cells.elman(x, 6, 2, name="e"))
+    _, p, out = _run(lambda x: rg.cells.elman(x, 6, 2, name="e"))
     h = np.zeros((B, 6))
     for t in range(T):
         h = np.tanh(XS[t] @ p["e.in.W"] + p["e.in.b"] + h @ p["e.rec.W"])
@@ -27,7 +27,7 @@ def test_elman() -> None:
 
 
 def test_jordan() -> None:
-    g, p, out = _run(lambda x: rg.cells.jordan(x, 6, 2, name="j", output_activation="sigmoid"))
+    _, p, out = _run(lambda x: rg.cells.jordan(x, 6, 2, name="j", output_activation="sigmoid"))
     y = np.zeros((B, 2))
     for t in range(T):
         h = np.tanh(XS[t] @ p["j.in.W"] + p["j.in.b"] + y @ p["j.rec.W"])
@@ -36,7 +36,7 @@ def test_jordan() -> None:
 
 
 def test_indrnn_reverse() -> None:
-    g, p, out = _run(lambda x: rg.cells.indrnn(x, 5, name="ind", direction="reverse"))
+    _, p, out = _run(lambda x: rg.cells.indrnn(x, 5, name="ind", direction="reverse"))
     h = np.zeros((B, 5))
     for t in reversed(range(T)):
         h = np.maximum(XS[t] @ p["ind.W"] + p["ind.u"] * h + p["ind.b"], 0)
@@ -57,7 +57,7 @@ def test_fir_is_time_parallel_and_correct() -> None:
 
 def test_narx() -> None:
     a, b = 2, 3
-    g, p, out = _run(lambda x: rg.cells.narx(x, 7, 2, input_taps=a, output_taps=b, name="n"))
+    _, p, out = _run(lambda x: rg.cells.narx(x, 7, 2, input_taps=a, output_taps=b, name="n"))
     ys: list[np.ndarray] = []
     for t in range(T):
         past_x = [XS[t - k] if t - k >= 0 else np.zeros((B, I)) for k in range(a + 1)]

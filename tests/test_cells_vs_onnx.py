@@ -65,8 +65,14 @@ def _case(op: str, direction: str, with_lens: bool, with_initial: bool, **kw: ob
         feeds["P"] = _stack(params, prefixes, "P")
     attrs = {k: v for k, v in kw.items() if k in ("linear_before_reset", "clip")}
     model = recurrent_op_model(
-        op, input_size=I, hidden=H, direction=direction, with_lens=with_lens,
-        with_initial=with_initial, peepholes=peep, **attrs,
+        op,
+        input_size=I,
+        hidden=H,
+        direction=direction,
+        with_lens=with_lens,
+        with_initial=with_initial,
+        peepholes=peep,
+        **attrs,
     )
 
     ours = rg.run(
@@ -94,7 +100,9 @@ MODES = [(False, False), (True, False), (False, True), (True, True)]
 @pytest.mark.parametrize("direction", DIRECTIONS)
 @pytest.mark.parametrize(("with_lens", "with_initial"), MODES)
 @pytest.mark.parametrize("peepholes", [False, True])
-def test_lstm_matches_onnx(direction: str, with_lens: bool, with_initial: bool, peepholes: bool) -> None:
+def test_lstm_matches_onnx(
+    direction: str, with_lens: bool, with_initial: bool, peepholes: bool
+) -> None:
     _case("LSTM", direction, with_lens, with_initial, peepholes=peepholes)
 
 

@@ -83,7 +83,9 @@ def test_bad_file_gives_clear_error_and_exit_2(tmp_path, capsys) -> None:
 def test_demo_quick(tmp_path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rnngraph.cli", "demo", "--quick", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "[5/5]" in proc.stdout and "all checks passed" in proc.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +15,14 @@ from tests.conftest import elman_graph
 
 def test_every_error_derives_from_graph_error() -> None:
     for cls in (
-        rg.ShapeError, rg.AlgebraicLoopError, rg.DirectionError, rg.UnassignedStateError,
-        rg.DuplicateNameError, rg.UnknownOpError, rg.ParamError, rg.InputError,
+        rg.ShapeError,
+        rg.AlgebraicLoopError,
+        rg.DirectionError,
+        rg.UnassignedStateError,
+        rg.DuplicateNameError,
+        rg.UnknownOpError,
+        rg.ParamError,
+        rg.InputError,
         rg.SerializationError,
     ):
         assert issubclass(cls, rg.GraphError)
@@ -62,10 +69,10 @@ def test_algebraic_loop_at_assign_names_every_node() -> None:
 def test_algebraic_loop_in_a_loaded_file(tmp_path) -> None:
     g = elman_graph()
     path = g.save(tmp_path / "m")
-    doc = json.loads(open(path).read())
+    doc = json.loads(Path(path).read_text())
     for e in doc["edges"]:
         e["delay"] = 0
-    open(path, "w").write(json.dumps(doc))
+    Path(path).write_text(json.dumps(doc))
     with pytest.raises(rg.AlgebraicLoopError) as err:
         rg.load(path)
     assert "h" in err.value.nodes and "rec" in err.value.nodes
@@ -118,9 +125,9 @@ def test_unknown_op() -> None:
 
 def test_unknown_op_in_loaded_file(tmp_path) -> None:
     path = elman_graph().save(tmp_path / "m")
-    doc = json.loads(open(path).read())
+    doc = json.loads(Path(path).read_text())
     doc["nodes"][-1]["op"] = "frobnicate"
-    open(path, "w").write(json.dumps(doc))
+    Path(path).write_text(json.dumps(doc))
     with pytest.raises(rg.UnknownOpError, match="frobnicate"):
         rg.load(path)
 
@@ -191,8 +198,8 @@ def test_serialization_errors(tmp_path) -> None:
     with pytest.raises(rg.SerializationError, match="version 99"):
         rg.load(tmp_path / "other.json")
     path = elman_graph().save(tmp_path / "m")
-    doc = json.loads(open(path).read())
+    doc = json.loads(Path(path).read_text())
     del doc["edges"][0]["delay"]
-    open(path, "w").write(json.dumps(doc))
+    Path(path).write_text(json.dumps(doc))
     with pytest.raises(rg.SerializationError, match="malformed"):
         rg.load(path)

@@ -9,7 +9,9 @@ import rnngraph as rg
 from tests.conftest import elman_graph
 
 
-def _elman_numpy(p: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _elman_numpy(
+    p: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     h = h0
     ys = []
     for x in xs:
@@ -92,7 +94,7 @@ def test_backward_state_runs_from_the_last_step() -> None:
 def test_delay_two_state_with_fixed_initial_value() -> None:
     g = rg.Graph("fib")
     x = g.input("x", 1)
-    a = g.state("a", 1, init=np.array([1.0]))          # a(t) = y(t-1)
+    a = g.state("a", 1, init=np.array([1.0]))  # a(t) = y(t-1)
     b = g.state("b", 1, init=np.array([0.0]), delay=2)  # b(t) = y(t-2)
     y = a + b + 0.0 * x
     g.assign(a, y)

@@ -49,58 +49,102 @@ CASES: dict[str, Case] = {
     # Attribute values exactly representable in float32, as ONNX stores them.
     "hard_sigmoid": (
         lambda a: rg.hard_sigmoid(a, 0.25, 0.375),
-        node("HardSigmoid", ["a"], alpha=0.25, beta=0.375), [X * 3], {},
+        node("HardSigmoid", ["a"], alpha=0.25, beta=0.375),
+        [X * 3],
+        {},
     ),
     "relu": (rg.relu, node("Relu", ["a"]), [X], {}),
     "leaky_relu": (
-        lambda a: rg.leaky_relu(a, 0.125), node("LeakyRelu", ["a"], alpha=0.125), [X], {}
+        lambda a: rg.leaky_relu(a, 0.125),
+        node("LeakyRelu", ["a"], alpha=0.125),
+        [X],
+        {},
     ),
     "softplus": (rg.softplus, node("Softplus", ["a"]), [X * 5], {}),
     "softsign": (rg.softsign, node("Softsign", ["a"]), [X], {}),
     "clip": (
-        lambda a: rg.clip(a, -0.5, 0.7), node("Clip", ["a", "lo", "hi"]), [X],
+        lambda a: rg.clip(a, -0.5, 0.7),
+        node("Clip", ["a", "lo", "hi"]),
+        [X],
         {"lo": np.array(-0.5), "hi": np.array(0.7)},
     ),
     "matmul": (
-        lambda a: rg.matmul(a, a.graph.constant(W)), node("MatMul", ["a", "w"]), [X], {"w": W}
+        lambda a: rg.matmul(a, a.graph.constant(W)),
+        node("MatMul", ["a", "w"]),
+        [X],
+        {"w": W},
     ),
-    "concat": (lambda a, b: rg.concat([a, b], axis=-2), node("Concat", ["a", "b"], axis=-2), [X, Y], {}),
+    "concat": (
+        lambda a, b: rg.concat([a, b], axis=-2),
+        node("Concat", ["a", "b"], axis=-2),
+        [X, Y],
+        {},
+    ),
     "slice": (
         lambda a: rg.slice(a, [1, 0], [4, 6], axes=[1, 2], steps=[2, 3]),
-        node("Slice", ["a", "st", "en", "ax", "sp"]), [X],
-        {"st": np.array([1, 0]), "en": np.array([4, 6]), "ax": np.array([2, 3]), "sp": np.array([2, 3])},
+        node("Slice", ["a", "st", "en", "ax", "sp"]),
+        [X],
+        {
+            "st": np.array([1, 0]),
+            "en": np.array([4, 6]),
+            "ax": np.array([2, 3]),
+            "sp": np.array([2, 3]),
+        },
     ),
     "reshape": (
-        lambda a: rg.reshape(a, (2, -1)), node("Reshape", ["a", "shape"]), [X],
+        lambda a: rg.reshape(a, (2, -1)),
+        node("Reshape", ["a", "shape"]),
+        [X],
         {"shape": np.array([T, B, 2, 12])},
     ),
     "transpose": (
-        lambda a: rg.transpose(a, [0, 2, 1]), node("Transpose", ["a"], perm=[0, 1, 3, 2]), [X], {}
+        lambda a: rg.transpose(a, [0, 2, 1]),
+        node("Transpose", ["a"], perm=[0, 1, 3, 2]),
+        [X],
+        {},
     ),
-    "gather": (lambda a: rg.gather(a, IDX, axis=-1), node("Gather", ["a", "i"], axis=-1), [X], {"i": IDX}),
+    "gather": (
+        lambda a: rg.gather(a, IDX, axis=-1),
+        node("Gather", ["a", "i"], axis=-1),
+        [X],
+        {"i": IDX},
+    ),
     "reduce_sum": (
-        lambda a: rg.reduce_sum(a, -1), node("ReduceSum", ["a", "ax"], keepdims=0), [X],
+        lambda a: rg.reduce_sum(a, -1),
+        node("ReduceSum", ["a", "ax"], keepdims=0),
+        [X],
         {"ax": np.array([-1])},
     ),
     "reduce_mean": (
         lambda a: rg.reduce_mean(a, [1, 2], keepdims=True),
-        node("ReduceMean", ["a", "ax"], keepdims=1), [X], {"ax": np.array([2, 3])},
+        node("ReduceMean", ["a", "ax"], keepdims=1),
+        [X],
+        {"ax": np.array([2, 3])},
     ),
     "reduce_max": (
-        lambda a: rg.reduce_max(a, -2), node("ReduceMax", ["a", "ax"], keepdims=0), [X],
+        lambda a: rg.reduce_max(a, -2),
+        node("ReduceMax", ["a", "ax"], keepdims=0),
+        [X],
         {"ax": np.array([-2])},
     ),
     "reduce_min": (
-        lambda a: rg.reduce_min(a, -1), node("ReduceMin", ["a", "ax"], keepdims=0), [X],
+        lambda a: rg.reduce_min(a, -1),
+        node("ReduceMin", ["a", "ax"], keepdims=0),
+        [X],
         {"ax": np.array([-1])},
     ),
     "reduce_prod": (
-        lambda a: rg.reduce_prod(a, -1), node("ReduceProd", ["a", "ax"], keepdims=0), [X],
+        lambda a: rg.reduce_prod(a, -1),
+        node("ReduceProd", ["a", "ax"], keepdims=0),
+        [X],
         {"ax": np.array([-1])},
     ),
     "softmax": (rg.softmax, node("Softmax", ["a"], axis=-1), [X * 4], {}),
     "log_softmax": (
-        lambda a: rg.log_softmax(a, axis=-2), node("LogSoftmax", ["a"], axis=-2), [X * 4], {}
+        lambda a: rg.log_softmax(a, axis=-2),
+        node("LogSoftmax", ["a"], axis=-2),
+        [X * 4],
+        {},
     ),
     "where": (
         lambda a, b: rg.where(rg.greater(a, b), a, b * 2.0),
@@ -109,17 +153,26 @@ CASES: dict[str, Case] = {
             helper.make_node("Mul", ["b", "two"], ["b2"]),
             helper.make_node("Where", ["c", "a", "b2"], ["out"]),
         ],
-        [X, Y], {"two": np.array(2.0)},
+        [X, Y],
+        {"two": np.array(2.0)},
     ),
     "less_cast": (
         lambda a, b: rg.cast(rg.less(a, b), "float"),
-        [helper.make_node("Less", ["a", "b"], ["c"]), helper.make_node("Cast", ["c"], ["out"], to=TensorProto.DOUBLE)],
-        [X, Y], {},
+        [
+            helper.make_node("Less", ["a", "b"], ["c"]),
+            helper.make_node("Cast", ["c"], ["out"], to=TensorProto.DOUBLE),
+        ],
+        [X, Y],
+        {},
     ),
     "equal_cast": (
         lambda a: rg.cast(rg.equal(a, a * 1.0), "float"),
-        [helper.make_node("Equal", ["a", "a"], ["c"]), helper.make_node("Cast", ["c"], ["out"], to=TensorProto.DOUBLE)],
-        [X], {},
+        [
+            helper.make_node("Equal", ["a", "a"], ["c"]),
+            helper.make_node("Cast", ["c"], ["out"], to=TensorProto.DOUBLE),
+        ],
+        [X],
+        {},
     ),
 }
 
@@ -127,12 +180,46 @@ CASES: dict[str, Case] = {
 def test_every_registered_op_is_covered() -> None:
     from rnngraph.registry import OPS
 
-    covered = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "abs", "exp",
-               "log", "sqrt", "tanh", "sigmoid", "hard_sigmoid", "relu", "leaky_relu",
-               "softplus", "softsign", "clip", "matmul", "concat", "slice", "reshape",
-               "transpose", "gather", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
-               "reduce_prod", "softmax", "log_softmax", "where", "greater", "less", "equal",
-               "cast"}
+    covered = {
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "pow",
+        "maximum",
+        "minimum",
+        "neg",
+        "abs",
+        "exp",
+        "log",
+        "sqrt",
+        "tanh",
+        "sigmoid",
+        "hard_sigmoid",
+        "relu",
+        "leaky_relu",
+        "softplus",
+        "softsign",
+        "clip",
+        "matmul",
+        "concat",
+        "slice",
+        "reshape",
+        "transpose",
+        "gather",
+        "reduce_sum",
+        "reduce_mean",
+        "reduce_max",
+        "reduce_min",
+        "reduce_prod",
+        "softmax",
+        "log_softmax",
+        "where",
+        "greater",
+        "less",
+        "equal",
+        "cast",
+    }
     structural = {"input", "param", "constant", "state", "delay"}  # tested in test_interpreter
     assert set(OPS) == covered | structural
 
@@ -148,7 +235,10 @@ def test_op_matches_onnx_reference(case: str) -> None:
 
     nodes = onnx_nodes if isinstance(onnx_nodes, list) else [onnx_nodes]
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items()]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.DOUBLE, a.shape) for n, a in zip(names, args, strict=True)]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.DOUBLE, a.shape)
+        for n, a in zip(names, args, strict=True)
+    ]
     out = helper.make_tensor_value_info("out", TensorProto.DOUBLE, None)
     model = helper.make_model(
         helper.make_graph(nodes, case, inputs, [out], initializer=inits),

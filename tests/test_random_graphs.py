@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import networkx as nx
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -87,7 +89,7 @@ def test_backward_recurrences_match_the_naive_backward_loop(rgraph: RandomGraph)
 def _assert_names_zero_delay_path(g: rg.Graph, names: list[str], *, closed: bool) -> None:
     G = g.nx_graph
     ids = [g.node(n).id for n in names]
-    pairs = list(zip(ids, ids[1:] + ids[:1], strict=True)) if closed else list(zip(ids, ids[1:], strict=False))
+    pairs = list(pairwise([*ids, ids[0]] if closed else ids))
     for a, b in pairs:
         assert any(G.edges[a, b, k]["delay"] == 0 for k in G[a].get(b, {})), names
 

@@ -65,4 +65,3 @@ def weight(
 def clipped(v: Value, clip: float | None) -> Value:
     """``v`` clipped to ``[-clip, clip]`` (ONNX's cell clip), or ``v`` itself."""
     return v if clip is None else ops.clip(v, -float(clip), float(clip))
-

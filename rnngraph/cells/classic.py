@@ -55,7 +55,13 @@ def rnn(
         from rnngraph.cells.compose import bidirectional
 
         return bidirectional(
-            rnn, x, hidden, name=name, activation=activation, bias=bias, clip=clip,
+            rnn,
+            x,
+            hidden,
+            name=name,
+            activation=activation,
+            bias=bias,
+            clip=clip,
             initial=initial,
         )
     g = x.graph

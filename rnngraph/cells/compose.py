@@ -33,9 +33,7 @@ def bidirectional(cell: Cell, x: Value, hidden: int, *, name: str, **kwargs: Any
     return ops.concat([fw, bw], name=name)
 
 
-def stacked(
-    cell: Cell, x: Value, hiddens: Sequence[int], *, name: str, **kwargs: Any
-) -> Value:
+def stacked(cell: Cell, x: Value, hiddens: Sequence[int], *, name: str, **kwargs: Any) -> Value:
     """Layers of ``cell``, each fed the previous one's output; layer ``i`` is named ``<name>.<i>``.
 
     Examples

@@ -103,8 +103,16 @@ def lstm(
         from rnngraph.cells.compose import bidirectional
 
         return bidirectional(
-            lstm, x, hidden, name=name, peepholes=peepholes, bias=bias,
-            activations=activations, clip=clip, input_forget=input_forget, initial=initial,
+            lstm,
+            x,
+            hidden,
+            name=name,
+            peepholes=peepholes,
+            bias=bias,
+            activations=activations,
+            clip=clip,
+            input_forget=input_forget,
+            initial=initial,
         )
     g = x.graph
     In, H = int(x.shape[-1]), int(hidden)
@@ -198,8 +206,15 @@ def gru(
         from rnngraph.cells.compose import bidirectional
 
         return bidirectional(
-            gru, x, hidden, name=name, linear_before_reset=linear_before_reset, bias=bias,
-            activations=activations, clip=clip, initial=initial,
+            gru,
+            x,
+            hidden,
+            name=name,
+            linear_before_reset=linear_before_reset,
+            bias=bias,
+            activations=activations,
+            clip=clip,
+            initial=initial,
         )
     g = x.graph
     In, H = int(x.shape[-1]), int(hidden)

@@ -7,7 +7,6 @@ numpy semantics.
 
 from __future__ import annotations
 
-from rnngraph.registry import OPS, REFERENCE, OpDef, lookup, register_op
 from rnngraph.ops.elementwise import (
     abs,
     add,
@@ -47,6 +46,7 @@ from rnngraph.ops.reduce import (
 )
 from rnngraph.ops.sources import delay
 from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose
+from rnngraph.registry import OPS, REFERENCE, OpDef, lookup, register_op
 
 __all__ = [
     "OPS",

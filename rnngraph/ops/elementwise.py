@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import Value, as_value
-from rnngraph.registry import register_op
 from rnngraph.ops._rules import elementwise, unary_float
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType, broadcast_shapes
 
 __all__ = [
@@ -233,7 +233,7 @@ def _clip(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------- builders
 def _binary(op: str, a: Any, b: Any, name: str | None) -> Value:
     g = _graph_of(a, b)
-    return g._apply(op, [as_value(a, g), as_value(b, g)], name=name)  # type: ignore[no-any-return]
+    return g._apply(op, [as_value(a, g), as_value(b, g)], name=name)
 
 
 def add(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
@@ -256,7 +256,7 @@ def div(a: Value | float, b: Value | float, *, name: str | None = None) -> Value
     return _binary("div", a, b, name)
 
 
-def pow(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:  # noqa: A001
+def pow(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
     """Element-wise ``a ** b``."""
     return _binary("pow", a, b, name)
 
@@ -289,7 +289,7 @@ def equal(a: Value | float, b: Value | float, *, name: str | None = None) -> Val
 def where(cond: Value, a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
     """``a`` where ``cond`` holds, else ``b`` (element-wise, broadcasting)."""
     g = _graph_of(cond, a, b)
-    return g._apply("where", [as_value(cond, g), as_value(a, g), as_value(b, g)], name=name)  # type: ignore[no-any-return]
+    return g._apply("where", [as_value(cond, g), as_value(a, g), as_value(b, g)], name=name)
 
 
 def cast(x: Value, to: str, *, name: str | None = None) -> Value:
@@ -310,7 +310,7 @@ def neg(x: Value, *, name: str | None = None) -> Value:
     return _unary("neg", x, name)
 
 
-def abs(x: Value, *, name: str | None = None) -> Value:  # noqa: A001
+def abs(x: Value, *, name: str | None = None) -> Value:
     """``|x|``."""
     return _unary("abs", x, name)
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import Value
-from rnngraph.registry import register_op
 from rnngraph.ops._rules import float_operands
+from rnngraph.registry import register_op
 from rnngraph.types import BATCH, Dim, TensorType, broadcast_shapes, format_shape
 
 __all__ = ["linear", "matmul"]
@@ -94,9 +94,7 @@ def linear(
     if not isinstance(x, Value):
         raise TypeError(f"linear: expected a graph Value, got {type(x).__name__}")
     if not x.shape or x.shape[-1] == BATCH:
-        raise x.graph._shape_error(
-            "linear", name, f"needs a feature axis, got {x.type}", [x]
-        )
+        raise x.graph._shape_error("linear", name, f"needs a feature axis, got {x.type}", [x])
     g = x.graph
     base = name if name is not None else g._fresh_name("linear")
     in_features = int(x.shape[-1])

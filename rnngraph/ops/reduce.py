@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import Value
-from rnngraph.registry import register_op
 from rnngraph.ops._rules import float_operands, normalize_axis, unary_float
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType
 
 __all__ = [
@@ -49,7 +49,9 @@ _register_reduction("reduce_min", np.min, "y(t) = min of x(t) over ``axes``")
 _register_reduction("reduce_prod", np.prod, "y(t) = product of x(t) over ``axes``")
 
 
-def _reduce(op: str, x: Value, axis: int | Sequence[int] | None, keepdims: bool, name: str | None) -> Value:
+def _reduce(
+    op: str, x: Value, axis: int | Sequence[int] | None, keepdims: bool, name: str | None
+) -> Value:
     t = x.type
     if axis is None:
         axis = list(range(1 if t.batched else 0, t.rank))
@@ -62,7 +64,11 @@ def _reduce(op: str, x: Value, axis: int | Sequence[int] | None, keepdims: bool,
 
 
 def reduce_sum(
-    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+    x: Value,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    *,
+    name: str | None = None,
 ) -> Value:
     """Sum over ``axis`` (default: every axis of a row; never the batch axis).
 
@@ -77,28 +83,44 @@ def reduce_sum(
 
 
 def reduce_mean(
-    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+    x: Value,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    *,
+    name: str | None = None,
 ) -> Value:
     """Mean over ``axis`` (default: every axis of a row)."""
     return _reduce("reduce_mean", x, axis, keepdims, name)
 
 
 def reduce_max(
-    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+    x: Value,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    *,
+    name: str | None = None,
 ) -> Value:
     """Maximum over ``axis`` (default: every axis of a row)."""
     return _reduce("reduce_max", x, axis, keepdims, name)
 
 
 def reduce_min(
-    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+    x: Value,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    *,
+    name: str | None = None,
 ) -> Value:
     """Minimum over ``axis`` (default: every axis of a row)."""
     return _reduce("reduce_min", x, axis, keepdims, name)
 
 
 def reduce_prod(
-    x: Value, axis: int | Sequence[int] | None = None, keepdims: bool = False, *, name: str | None = None
+    x: Value,
+    axis: int | Sequence[int] | None = None,
+    keepdims: bool = False,
+    *,
+    name: str | None = None,
 ) -> Value:
     """Product over ``axis`` (default: every axis of a row)."""
     return _reduce("reduce_prod", x, axis, keepdims, name)
@@ -109,14 +131,14 @@ def _softmax(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = exp(x(t)) / sum(exp(x(t)), axis)"""
     z = x - np.max(x, axis=attrs["axis"], keepdims=True)
     e = np.exp(z)
-    return e / np.sum(e, axis=attrs["axis"], keepdims=True)  # type: ignore[no-any-return]
+    return e / np.sum(e, axis=attrs["axis"], keepdims=True)
 
 
 @register_op("log_softmax", arity=1, infer=unary_float, attrs=("axis",))
 def _log_softmax(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = x(t) - log(sum(exp(x(t)), axis))"""
     z = x - np.max(x, axis=attrs["axis"], keepdims=True)
-    return z - np.log(np.sum(np.exp(z), axis=attrs["axis"], keepdims=True))  # type: ignore[no-any-return]
+    return z - np.log(np.sum(np.exp(z), axis=attrs["axis"], keepdims=True))
 
 
 def softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:

@@ -7,15 +7,14 @@ cannot touch); they are stored counted from the end.
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from rnngraph.graph import Value, as_value
-from rnngraph.registry import register_op
 from rnngraph.ops._rules import normalize_axis
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType, format_shape
 
 __all__ = ["concat", "gather", "reshape", "slice", "split", "transpose"]
@@ -99,7 +98,7 @@ def _slice(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     return x[_slicer(attrs)]
 
 
-def slice(  # noqa: A001
+def slice(
     x: Value,
     starts: Sequence[int | None] | int | None,
     ends: Sequence[int | None] | int | None,
@@ -278,7 +277,9 @@ def _gather(attrs: Mapping[str, Any], x: np.ndarray, idx: np.ndarray) -> np.ndar
     return np.take(x, idx, axis=attrs["axis"])
 
 
-def gather(x: Value, indices: Value | Sequence[int], axis: int = -1, *, name: str | None = None) -> Value:
+def gather(
+    x: Value, indices: Value | Sequence[int], axis: int = -1, *, name: str | None = None
+) -> Value:
     """Pick entries of ``x`` along ``axis`` by integer ``indices`` (ONNX ``Gather``).
 
     Examples
@@ -297,4 +298,3 @@ def gather(x: Value, indices: Value | Sequence[int], axis: int = -1, *, name: st
     except ValueError as e:
         raise g._shape_error("gather", name, str(e), [x]) from None
     return g._apply("gather", [x, indices], {"axis": ax}, name=name)
-
