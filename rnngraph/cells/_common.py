@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from rnngraph import ops
 from rnngraph.graph import Value
 
-__all__ = ["ACTIVATIONS", "activation", "clipped", "direction_delay", "weight"]
+__all__ = [
+    "ACTIVATIONS",
+    "activation",
+    "clipped",
+    "direction_delay",
+    "directional",
+    "onnx_weights",
+    "weight",
+]
+
+CellFn = TypeVar("CellFn", bound=Callable[..., Value])
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "tanh": ops.tanh,
@@ -65,3 +77,47 @@ def weight(
 def clipped(v: Value, clip: float | None) -> Value:
     """``v`` clipped to ``[-clip, clip]`` (ONNX's cell clip), or ``v`` itself."""
     return v if clip is None else ops.clip(v, -float(clip), float(clip))
+
+
+def onnx_weights(
+    x: Value,
+    weights: Mapping[str, Value] | None,
+    name: str,
+    gates: int,
+    hidden: int,
+    *,
+    bias: bool,
+) -> tuple[Value, Value, Value | None]:
+    """``W (gates*H, I)``, ``R (gates*H, H)`` and ``B (2*gates*H,)`` in ONNX's layout.
+
+    Drawn from ``U(-1/sqrt(H), 1/sqrt(H))``, as PyTorch initialises its RNNs.
+    """
+    In, H = int(x.shape[-1]), int(hidden)
+    s = 1.0 / H**0.5
+    W = weight(x, weights, "W", name, (gates * H, In), scale=s)
+    R = weight(x, weights, "R", name, (gates * H, H), scale=s)
+    B = weight(x, weights, "B", name, (2 * gates * H,), scale=s) if bias else None
+    return W, R, B
+
+
+def directional(cell: CellFn) -> CellFn:
+    """Let ``cell`` take ``direction="bidirectional"``, running it as :func:`bidirectional`."""
+    from rnngraph.cells.compose import bidirectional
+
+    default_name = inspect.signature(cell).parameters["name"].default
+
+    @functools.wraps(cell)
+    def wrapper(x: Value, hidden: int, **kwargs: Any) -> Value:
+        if kwargs.get("direction") != "bidirectional":
+            return cell(x, hidden, **kwargs)
+        if kwargs.get("weights"):
+            raise ValueError(
+                "a bidirectional layer has weights per direction: build it with "
+                "rnngraph.cells.bidirectional, or call the cell once per direction"
+            )
+        del kwargs["direction"]
+        kwargs.pop("weights", None)
+        name = kwargs.pop("name", default_name)
+        return bidirectional(cell, x, hidden, name=name, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from rnngraph import ops
 from rnngraph.cells._common import activation as activation_fn
-from rnngraph.cells._common import clipped, direction_delay, weight
+from rnngraph.cells._common import clipped, direction_delay, directional, onnx_weights
 from rnngraph.graph import Value
 
 __all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]
@@ -30,6 +30,7 @@ def rnn_step(
     return activation_fn(activation_name)(clipped(pre, clip))
 
 
+@directional
 def rnn(
     x: Value,
     hidden: int,
@@ -51,28 +52,10 @@ def rnn(
     >>> rg.cells.rnn(g.input("x", 3), 4, direction="reverse").shape
     ('B', 4)
     """
-    if direction == "bidirectional":
-        from rnngraph.cells.compose import bidirectional
-
-        return bidirectional(
-            rnn,
-            x,
-            hidden,
-            name=name,
-            activation=activation,
-            bias=bias,
-            clip=clip,
-            initial=initial,
-        )
-    g = x.graph
-    In, H = int(x.shape[-1]), int(hidden)
-    s = 1.0 / H**0.5
-    W = weight(x, weights, "W", name, (H, In), scale=s)
-    R = weight(x, weights, "R", name, (H, H), scale=s)
-    B = weight(x, weights, "B", name, (2 * H,), scale=s) if bias else None
-    h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
+    W, R, B = onnx_weights(x, weights, name, 1, hidden, bias=bias)
+    h = x.graph.state(f"{name}.h", int(hidden), initial, delay=direction_delay(direction))
     h_new = rnn_step(x, h, W, R, B, activation_name=activation, clip=clip)
-    g.assign(h, h_new)
+    x.graph.assign(h, h_new)
     return h_new
 
 

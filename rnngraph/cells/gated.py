@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rnngraph import ops
-from rnngraph.cells._common import activation, clipped, direction_delay, weight
+from rnngraph.cells._common import (
+    activation,
+    clipped,
+    direction_delay,
+    directional,
+    onnx_weights,
+    weight,
+)
 from rnngraph.graph import Value
 
 __all__ = ["gru", "gru_step", "lstm", "lstm_step"]
@@ -55,6 +62,7 @@ def lstm_step(
     return o * hf(c_new), c_new
 
 
+@directional
 def lstm(
     x: Value,
     hidden: int,
@@ -99,29 +107,10 @@ def lstm(
     >>> y.shape, sorted(g.params), sorted(g.states)
     (('B', 16), ['enc.B', 'enc.P', 'enc.R', 'enc.W'], ['enc.c', 'enc.h'])
     """
-    if direction == "bidirectional":
-        from rnngraph.cells.compose import bidirectional
-
-        return bidirectional(
-            lstm,
-            x,
-            hidden,
-            name=name,
-            peepholes=peepholes,
-            bias=bias,
-            activations=activations,
-            clip=clip,
-            input_forget=input_forget,
-            initial=initial,
-        )
-    g = x.graph
-    In, H = int(x.shape[-1]), int(hidden)
-    s = 1.0 / H**0.5
-    W = weight(x, weights, "W", name, (4 * H, In), scale=s)
-    R = weight(x, weights, "R", name, (4 * H, H), scale=s)
-    B = weight(x, weights, "B", name, (8 * H,), scale=s) if bias else None
-    P = weight(x, weights, "P", name, (3 * H,), scale=s) if peepholes else None
-    delay = direction_delay(direction)
+    W, R, B = onnx_weights(x, weights, name, 4, hidden, bias=bias)
+    H = int(hidden)
+    P = weight(x, weights, "P", name, (3 * H,), scale=1.0 / H**0.5) if peepholes else None
+    g, delay = x.graph, direction_delay(direction)
     h = g.state(f"{name}.h", H, initial, delay=delay)
     c = g.state(f"{name}.c", H, initial, delay=delay)
     h_new, c_new = lstm_step(
@@ -176,6 +165,7 @@ def gru_step(
     return (1.0 - z) * hc + z * h
 
 
+@directional
 def gru(
     x: Value,
     hidden: int,
@@ -202,27 +192,9 @@ def gru(
     >>> rg.cells.gru(g.input("x", 3), 5, direction="bidirectional").shape
     ('B', 10)
     """
-    if direction == "bidirectional":
-        from rnngraph.cells.compose import bidirectional
-
-        return bidirectional(
-            gru,
-            x,
-            hidden,
-            name=name,
-            linear_before_reset=linear_before_reset,
-            bias=bias,
-            activations=activations,
-            clip=clip,
-            initial=initial,
-        )
+    W, R, B = onnx_weights(x, weights, name, 3, hidden, bias=bias)
     g = x.graph
-    In, H = int(x.shape[-1]), int(hidden)
-    s = 1.0 / H**0.5
-    W = weight(x, weights, "W", name, (3 * H, In), scale=s)
-    R = weight(x, weights, "R", name, (3 * H, H), scale=s)
-    B = weight(x, weights, "B", name, (6 * H,), scale=s) if bias else None
-    h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
+    h = g.state(f"{name}.h", int(hidden), initial, delay=direction_delay(direction))
     h_new = gru_step(
         x, h, W, R, B, linear_before_reset=linear_before_reset, activations=activations, clip=clip
     )
