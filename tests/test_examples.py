@@ -1,0 +1,21 @@
+"""The example scripts run and do what they say."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_echo_state_network_beats_the_naive_predictor() -> None:
+    result = _load("echo_state_mackey_glass").main(["--units", "150", "--steps", "1500"])
+    assert result["nrmse"] < 0.1 * result["baseline_nrmse"]
