@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["demo"]
+__all__ = ["demo", "median_ms", "native_op_session"]
 
 
 def _step(i: int, n: int, text: str) -> float:
@@ -25,7 +25,7 @@ def _step(i: int, n: int, text: str) -> float:
     return time.perf_counter()
 
 
-def _native_op_session(op: str, params: Mapping[str, np.ndarray], prefix: str, hidden: int) -> Any:
+def native_op_session(op: str, params: Mapping[str, np.ndarray], prefix: str, hidden: int) -> Any:
     """An onnxruntime session of ONNX's own LSTM or GRU op holding our cell's weights."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -56,7 +56,7 @@ def _native_op_session(op: str, params: Mapping[str, np.ndarray], prefix: str, h
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
+def median_ms(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -111,7 +111,7 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
         pc = gc.init_params(seed=1)
         xs = rng.standard_normal((T, B, 16)).astype(np.float32)
         ours = rg.run(gc, {"x": xs}, pc, sequence_lens=lens)
-        ref = _native_op_session(op, pc, "c", 32).run(None, {"X": xs, "lens": lens})
+        ref = native_op_session(op, pc, "c", 32).run(None, {"X": xs, "lens": lens})
         err_y = float(np.max(np.abs(ours["y"] - ref[0][:, 0])))
         err_h = float(np.max(np.abs(ours["c.h_final"] - ref[1][0])))
         rows.append({"cell": op, "max_abs_err_Y": err_y, "max_abs_err_Y_h": err_h})
@@ -145,11 +145,11 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
         pl = gl.init_params(seed=3)
         xs = rng.standard_normal((steps, batch, inp)).astype(np.float32)
         lens_full = np.full(batch, steps, np.int32)
-        sess = _native_op_session("LSTM", pl, "c", hid)
+        sess = native_op_session("LSTM", pl, "c", hid)
         repeats = 3 if quick else 5
         feeds = {"X": xs, "lens": lens_full}
-        ref_ms = _median_ms(partial(rg.run, gl, {"x": xs}, pl), repeats)
-        ort_ms = _median_ms(partial(sess.run, None, feeds), repeats * 4)
+        ref_ms = median_ms(partial(rg.run, gl, {"x": xs}, pl), repeats)
+        ort_ms = median_ms(partial(sess.run, None, feeds), repeats * 4)
         speed.append(
             {
                 "batch": batch,
