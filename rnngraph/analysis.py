@@ -29,6 +29,7 @@ from rnngraph.graph import Graph
 
 __all__ = [
     "Region",
+    "cyclic_components",
     "dynamic_nodes",
     "fir_taps",
     "recurrent_regions",
@@ -61,8 +62,7 @@ class Region:
 
 def zero_delay_subgraph(graph: Graph) -> nx.MultiDiGraph:
     """A view of the graph with only its zero-delay edges."""
-    g = graph.nx_graph
-    return nx.subgraph_view(g, filter_edge=lambda u, v, k: g.edges[u, v, k]["delay"] == 0)
+    return graph._zero_delay_view()
 
 
 def static_nodes(graph: Graph) -> set[int]:
@@ -73,6 +73,11 @@ def static_nodes(graph: Graph) -> set[int]:
 def dynamic_nodes(graph: Graph) -> set[int]:
     """Nodes whose value varies with time (signals)."""
     return {n for n, d in graph.nx_graph.nodes(data=True) if d["type"].batched}
+
+
+def cyclic_components(g: nx.MultiDiGraph) -> list[set[int]]:
+    """The strongly connected components of ``g`` that contain a cycle (a self-loop counts)."""
+    return [c for c in nx.strongly_connected_components(g) if _is_cycle(g, c)]
 
 
 def _is_cycle(g: nx.MultiDiGraph, comp: set[int]) -> bool:

@@ -96,6 +96,7 @@ def _check_inputs(
     T: int | None = steps
     B: int | None = None
     out = {}
+    input_ids = graph.input_nodes()
     for name, t in declared.items():
         arr = np.asarray(inputs[name])
         row = t.row_shape
@@ -113,7 +114,7 @@ def _check_inputs(
             raise InputError(f"input {name!r} must be numeric, got dtype {arr.dtype}")
         if t.dtype == "int64" and not np.issubdtype(arr.dtype, np.integer):
             raise InputError(f"input {name!r} is declared int64, got dtype {arr.dtype}")
-        out[graph.input_nodes()[name]] = np.asarray(arr, dtype=_np_dtype(t.dtype, ft))
+        out[input_ids[name]] = np.asarray(arr, dtype=_np_dtype(t.dtype, ft))
     return out, T, B
 
 
@@ -154,6 +155,7 @@ class _Run:
         if unknown:
             raise InputError(f"initial_states names {unknown}, which are not states of the graph")
         out = {}
+        state_ids = self.graph.state_nodes()
         for name, value in initial_states.items():
             row = states[name].row_shape
             arr = np.asarray(value, dtype=self.ft)
@@ -164,7 +166,7 @@ class _Run:
                     f"initial state {name!r} must have shape {(self.B, *row)} "
                     f"or one row {row}, got {arr.shape}"
                 )
-            out[self.graph.state_nodes()[name]] = arr
+            out[state_ids[name]] = arr
         return out
 
     def attrs(self, nid: int) -> dict[str, Any]:

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
-from rnngraph.analysis import fir_taps, regions
+from rnngraph.analysis import cyclic_components, fir_taps, regions
 from rnngraph.graph import Graph
 from rnngraph.types import format_shape
 from rnngraph.verify import verify
@@ -63,11 +62,7 @@ def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> d
                 if d
             ]
         region_rows.append(row)
-    sccs = [
-        sorted(name[n] for n in c)
-        for c in nx.strongly_connected_components(g)
-        if len(c) > 1 or g.has_edge(next(iter(c)), next(iter(c)))
-    ]
+    sccs = [sorted(name[n] for n in c) for c in cyclic_components(g)]
     return {
         "name": graph.name,
         "nodes": g.number_of_nodes(),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from rnngraph.analysis import cyclic_components, zero_delay_subgraph
 from rnngraph.errors import (
     AlgebraicLoopError,
     DirectionError,
@@ -108,11 +109,8 @@ def _named(graph: Graph, nodes: list[int]) -> list[str]:
 
 
 def _check_algebraic_loops(graph: Graph) -> None:
-    g = graph.nx_graph
-    zero = nx.subgraph_view(g, filter_edge=lambda u, v, k: g.edges[u, v, k]["delay"] == 0)
-    for comp in nx.strongly_connected_components(zero):
-        if len(comp) == 1 and not zero.has_edge(next(iter(comp)), next(iter(comp))):
-            continue
+    zero = zero_delay_subgraph(graph)
+    for comp in cyclic_components(zero):
         cycle = [u for u, _, *_ in nx.find_cycle(zero.subgraph(comp))]
         names = _named(graph, cycle)
         raise AlgebraicLoopError(
@@ -126,9 +124,7 @@ def _check_algebraic_loops(graph: Graph) -> None:
 
 def _check_directions(graph: Graph) -> None:
     g = graph.nx_graph
-    for comp in nx.strongly_connected_components(g):
-        if len(comp) == 1:
-            continue
+    for comp in cyclic_components(g):
         signs = {d > 0 for _, _, d in g.subgraph(comp).edges(data="delay") if d}
         if len(signs) > 1:
             names = sorted(_named(graph, list(comp)))
