@@ -21,44 +21,17 @@ a 100,000-step sequence runs within Python's limits.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
-from rnngraph.analysis import Region, regions
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
 from rnngraph.params import check_params
+from rnngraph.program import ParallelRegion, Program, RecurrentRegion, schedule
 from rnngraph.registry import REFERENCE
-from rnngraph.verify import verify
 
 __all__ = ["run"]
-
-_Operand = tuple[int, int, InitSpec]
-
-
-@dataclass(frozen=True)
-class _Plan:
-    static_order: tuple[int, ...]
-    regions: tuple[Region, ...]
-    operands: dict[int, list[_Operand]]
-
-
-def _plan(graph: Graph) -> _Plan:
-    cached = graph._cache.get("plan")
-    if cached is not None and cached[0] == graph._version:
-        return cached[1]
-    g = graph.nx_graph
-    static = [n for n, d in g.nodes(data=True) if not d["type"].batched]
-    plan = _Plan(
-        static_order=tuple(nx.lexicographical_topological_sort(g.subgraph(static))),
-        regions=tuple(regions(graph)),
-        operands={n: graph.operands(n) for n in g.nodes},
-    )
-    graph._cache["plan"] = (graph._version, plan)
-    return plan
 
 
 def _float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
@@ -134,8 +107,7 @@ class _Run:
 
     def __init__(
         self,
-        graph: Graph,
-        plan: _Plan,
+        program: Program,
         ft: np.dtype,
         params: dict[str, np.ndarray],
         T: int,
@@ -143,7 +115,7 @@ class _Run:
         lens: np.ndarray | None,
         initial_states: Mapping[str, Any],
     ) -> None:
-        self.graph, self.plan, self.ft = graph, plan, ft
+        self.graph, self.program, self.ft = program.graph, program, ft
         self.params, self.T, self.B, self.lens = params, T, B, lens
         self.values: dict[int, np.ndarray] = {}
         self.overrides = self._check_initial_states(initial_states)
@@ -168,6 +140,9 @@ class _Run:
                 )
             out[state_ids[name]] = arr
         return out
+
+    def operands(self, nid: int) -> list[tuple[int, int, InitSpec]]:
+        return [(r.source, r.delay, r.init) for r in self.program.reads[nid]]
 
     def attrs(self, nid: int) -> dict[str, Any]:
         return {**self.graph.nx_graph.nodes[nid]["attrs"], "float_dtype": self.ft}
@@ -206,7 +181,7 @@ class _Run:
     # ---------------------------------------------------------- evaluation
     def run_static(self) -> None:
         g = self.graph.nx_graph
-        for nid in self.plan.static_order:
+        for nid in self.program.static:
             d = g.nodes[nid]
             if d["op"] == "param":
                 self.values[nid] = self.params[d["name"]]
@@ -216,7 +191,7 @@ class _Run:
                     dtype=_np_dtype(d["type"].dtype, self.ft),
                 )
             else:
-                args = [self.values[u] for u, _, _ in self.plan.operands[nid]]
+                args = [self.values[u] for u, _, _ in self.operands(nid)]
                 self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
 
     def shifted(self, consumer: int, source: int, delay: int, spec: InitSpec) -> np.ndarray:
@@ -243,7 +218,7 @@ class _Run:
         if d["op"] == "input":
             return  # bound before the run
         args = []
-        for u, delay, spec in self.plan.operands[nid]:
+        for u, delay, spec in self.operands(nid):
             if self.graph.nx_graph.nodes[u]["type"].batched:
                 args.append(self.shifted(nid, u, delay, spec))
             else:
@@ -251,7 +226,7 @@ class _Run:
         # A signal node has a signal operand, so the result carries the (T, B) axes.
         self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
 
-    def run_recurrent(self, region: Region) -> None:
+    def run_recurrent(self, region: RecurrentRegion) -> None:
         g = self.graph.nx_graph
         T, B = self.T, self.B
         members = set(region.nodes)
@@ -262,7 +237,7 @@ class _Run:
         steps = []
         for nid in region.nodes:
             readers: list[tuple[int, np.ndarray, int, np.ndarray | None]] = []
-            for u, delay, spec in self.plan.operands[nid]:
+            for u, delay, spec in self.operands(nid):
                 if not g.nodes[u]["type"].batched:
                     readers.append((0, self.values[u], 0, None))
                 elif u in members or delay != 0:
@@ -298,7 +273,7 @@ class _Run:
                 out[t] = fn(attrs, *args)
 
     def final_state(self, state: int) -> np.ndarray:
-        ((u, delay, spec),) = self.plan.operands[state]
+        ((u, delay, spec),) = self.operands(state)
         init = np.asarray(self.initial(state, u, spec))
         seq = self.values[u]
         T, B = self.T, self.B
@@ -352,8 +327,7 @@ def run(
         Each output sequence ``(T, B, ...)`` under its name, and each state's
         final value ``(B, ...)`` under ``"<state>_final"``.
     """
-    verify(graph)
-    plan = _plan(graph)
+    program = schedule(graph)
     initial_states = dict(initial_states or {})
     ft = _float_dtype(dtype, inputs, params)
     P = check_params(graph, params, ft)
@@ -364,14 +338,14 @@ def run(
         sizes = {np.shape(v)[0] for v in initial_states.values() if np.ndim(v) > 0}
         B = sizes.pop() if len(sizes) == 1 else 1
     lens = _check_lens(sequence_lens, T, B)
-    r = _Run(graph, plan, ft, P, T, B, lens, initial_states)
+    r = _Run(program, ft, P, T, B, lens, initial_states)
     r.values.update(bound)
     r.run_static()
-    for region in plan.regions:
-        if region.recurrent:
-            r.run_recurrent(region)
+    for region in program.regions:
+        if isinstance(region, ParallelRegion):
+            r.run_parallel(region.node)
         else:
-            r.run_parallel(region.nodes[0])
+            r.run_recurrent(region)
     result: dict[str, np.ndarray] = {}
     for name, nid in graph.output_nodes().items():
         y = np.array(r.values[nid], copy=True)

@@ -1,0 +1,1 @@
+"""The ONNX backend of rnngraph (placeholder while being written)."""

@@ -1,0 +1,223 @@
+"""The schedule: a :class:`Program`, the one thing every backend consumes.
+
+A program is the analysis of a verified graph written down once, in an order
+a backend can follow without re-deriving anything:
+
+1. ``static`` — time-invariant nodes (params, constants and what is computed
+   from them only), evaluated once before the first step;
+2. ``regions`` — in dependency order, each either a :class:`ParallelRegion`
+   (one node computed over the whole sequence at once) or a
+   :class:`RecurrentRegion` (nodes stepped through time, forward or
+   backward, carrying their own past values);
+3. ``taps`` — every delayed read that is *not* inside a recurrent region: a
+   finite-impulse tap, computed as a shifted copy of its source's whole
+   sequence (so it costs one copy, not a loop);
+4. ``outputs`` and ``finals`` — which node each output sequence and each
+   state's final value come from.
+
+Meaning of a recurrent region, as a loop (``direction`` +1; -1 runs ``t``
+from the last step down)::
+
+    carried = {c: [init(c)] * abs(c.delay) for c in region.carries}
+    for t in steps:
+        for node in region.nodes:              # zero-delay order
+            node(t) = op(operand(t) for each operand)
+            # an operand is: a static value; a carried past value
+            # carried[c][-1]; or an outside sequence at t (a tap
+            # when its read is delayed)
+        for c in carries: push source(t) into carried[c] where row t is valid
+
+Examples
+--------
+>>> import rnngraph as rg
+>>> g = rg.Graph("elman")
+>>> x = g.input("x", 2)
+>>> h = g.state("h", 3)
+>>> h_new = rg.tanh(rg.linear(x, 3, name="in") + rg.linear(h, 3, bias=False, name="rec"))
+>>> g.assign(h, h_new)
+>>> g.output("y", h_new)
+>>> p = schedule(g)
+>>> [type(r).__name__ for r in p.regions]
+['ParallelRegion', 'ParallelRegion', 'ParallelRegion', 'RecurrentRegion']
+>>> [g.node(c.source).name for c in p.regions[-1].carries]
+['tanh_0']
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import networkx as nx
+
+from rnngraph.analysis import regions as analyse_regions
+from rnngraph.graph import Graph, InitSpec
+from rnngraph.verify import verify
+
+__all__ = [
+    "ParallelRegion",
+    "Program",
+    "Read",
+    "RecurrentRegion",
+    "schedule",
+]
+
+
+@dataclass(frozen=True)
+class Read:
+    """One operand edge: ``consumer`` reads ``source(t - delay)`` through ``port``."""
+
+    source: int
+    consumer: int
+    port: int
+    delay: int
+    init: InitSpec
+
+
+@dataclass(frozen=True)
+class ParallelRegion:
+    """One node computed over whole sequences (its delayed operands are taps)."""
+
+    node: int
+
+
+@dataclass(frozen=True)
+class RecurrentRegion:
+    """Nodes that step through time together.
+
+    Attributes
+    ----------
+    nodes : tuple of int
+        The nodes in per-step evaluation order.
+    direction : int
+        +1 steps forward (the cycles carry delays), -1 backward (advances).
+    carries : tuple of Read
+        The delayed edges inside the region: the loop keeps ``abs(delay)``
+        past values of each source and reads the oldest.
+    inputs : tuple of int
+        Outside signal nodes read at step ``t`` with no delay, in order.
+    taps : tuple of Read
+        Delayed reads of outside signals (shifted copies made before the loop).
+    exports : tuple of int
+        Region nodes whose sequences are needed after the loop.
+    unroll : int
+        Steps per loop iteration a backend should emit (1: a plain loop;
+        0: unroll fully for a fixed number of steps). Never changes results.
+    """
+
+    nodes: tuple[int, ...]
+    direction: int
+    carries: tuple[Read, ...]
+    inputs: tuple[int, ...]
+    taps: tuple[Read, ...]
+    exports: tuple[int, ...]
+    unroll: int = 1
+
+
+Region = ParallelRegion | RecurrentRegion
+
+
+@dataclass(frozen=True)
+class Program:
+    """A verified graph in execution order; see the module docstring."""
+
+    graph: Graph
+    static: tuple[int, ...]
+    regions: tuple[Region, ...]
+    taps: tuple[Read, ...]
+    outputs: dict[str, int]
+    finals: dict[str, Read]
+    reads: dict[int, tuple[Read, ...]]
+
+    def region_of(self, nid: int) -> Region | None:
+        """The region computing node ``nid`` (None for static nodes)."""
+        return self._region_index.get(nid)
+
+    @functools.cached_property
+    def _region_index(self) -> dict[int, Region]:
+        idx: dict[int, Region] = {}
+        for r in self.regions:
+            for n in r.nodes if isinstance(r, RecurrentRegion) else (r.node,):
+                idx[n] = r
+        return idx
+
+    def with_unroll(self, factor: int) -> Program:
+        """The same program asking backends to unroll every recurrent loop by ``factor``.
+
+        ``factor`` 0 means a full unroll (the model then has a fixed number
+        of steps).
+        """
+        if factor < 0:
+            raise ValueError(f"unroll factor must be >= 0, got {factor}")
+        regs = tuple(
+            RecurrentRegion(
+                r.nodes, r.direction, r.carries, r.inputs, r.taps, r.exports, unroll=factor
+            )
+            if isinstance(r, RecurrentRegion)
+            else r
+            for r in self.regions
+        )
+        return Program(
+            self.graph, self.static, regs, self.taps, self.outputs, self.finals, self.reads
+        )
+
+
+def _reads(graph: Graph, nid: int) -> tuple[Read, ...]:
+    edges = sorted(graph.nx_graph.in_edges(nid, keys=True, data=True), key=lambda e: e[2])
+    return tuple(Read(u, nid, port, d["delay"], d["init"]) for u, _, port, d in edges)
+
+
+def schedule(graph: Graph) -> Program:
+    """Verify ``graph`` and write its :class:`Program` (cached until the graph changes)."""
+    verify(graph)
+    cached = graph._cache.get("program")
+    if cached is not None and cached[0] == graph._version:
+        return cached[1]
+    g = graph.nx_graph
+    batched = {n for n, d in g.nodes(data=True) if d["type"].batched}
+    static = tuple(
+        nx.lexicographical_topological_sort(g.subgraph(n for n in g.nodes if n not in batched))
+    )
+    reads = {n: _reads(graph, n) for n in g.nodes}
+    needed_outside: set[int] = set(graph.output_nodes().values())
+    for sid in graph.state_nodes().values():
+        needed_outside.update(r.source for r in reads[sid])
+
+    out_regions: list[Region] = []
+    taps: list[Read] = []
+    for reg in analyse_regions(graph):
+        if not reg.recurrent:
+            (nid,) = reg.nodes
+            out_regions.append(ParallelRegion(nid))
+            taps.extend(r for r in reads[nid] if r.delay and r.source in batched)
+            continue
+        members = set(reg.nodes)
+        carries, inputs, rtaps = [], [], []
+        for nid in reg.nodes:
+            for r in reads[nid]:
+                if r.source not in batched:
+                    continue
+                if r.source in members:
+                    if r.delay:
+                        carries.append(r)
+                elif r.delay:
+                    rtaps.append(r)
+                elif r.source not in inputs:
+                    inputs.append(r.source)
+        exports = tuple(
+            n
+            for n in reg.nodes
+            if n in needed_outside or any(s not in members for s in g.successors(n))
+        )
+        out_regions.append(
+            RecurrentRegion(
+                reg.nodes, reg.direction, tuple(carries), tuple(inputs), tuple(rtaps), exports
+            )
+        )
+        taps.extend(rtaps)
+    finals = {name: reads[sid][0] for name, sid in graph.state_nodes().items()}
+    program = Program(
+        graph, static, tuple(out_regions), tuple(taps), graph.output_nodes(), finals, reads
+    )
+    graph._cache["program"] = (graph._version, program)
+    return program
