@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from rnngraph import cells
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
+from rnngraph.compile import available_targets, compile
 from rnngraph.errors import (
     AlgebraicLoopError,
+    CompileError,
     DirectionError,
     DuplicateNameError,
     GraphError,
     InputError,
+    ModelImportError,
     ParamError,
     SerializationError,
     ShapeError,
@@ -81,6 +84,7 @@ from rnngraph.ops import (
     transpose,
     where,
 )
+from rnngraph.program import Program, schedule
 from rnngraph.serialize import load, load_params, save
 from rnngraph.verify import verify
 
@@ -88,13 +92,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlgebraicLoopError",
+    "CompileError",
     "DirectionError",
     "DuplicateNameError",
     "Graph",
     "GraphError",
     "InitSpec",
     "InputError",
+    "ModelImportError",
     "ParamError",
+    "Program",
     "SerializationError",
     "ShapeError",
     "UnassignedStateError",
@@ -103,9 +110,11 @@ __all__ = [
     "__version__",
     "abs",
     "add",
+    "available_targets",
     "cast",
     "cells",
     "clip",
+    "compile",
     "concat",
     "delay",
     "div",
@@ -139,6 +148,7 @@ __all__ = [
     "reshape",
     "run",
     "save",
+    "schedule",
     "sigmoid",
     "slice",
     "softmax",

@@ -23,10 +23,12 @@ from collections.abc import Sequence
 
 __all__ = [
     "AlgebraicLoopError",
+    "CompileError",
     "DirectionError",
     "DuplicateNameError",
     "GraphError",
     "InputError",
+    "ModelImportError",
     "ParamError",
     "SerializationError",
     "ShapeError",
@@ -87,3 +89,11 @@ class InputError(GraphError):
 
 class SerializationError(GraphError):
     """A saved graph cannot be read: wrong format, version or contents."""
+
+
+class CompileError(GraphError):
+    """A graph cannot be lowered to the chosen target, mode or options as asked."""
+
+
+class ModelImportError(GraphError):
+    """A model file uses an op, attribute or structure the importer cannot read."""

@@ -651,6 +651,64 @@ class Graph:
                 f"{finals[name]!r}; pick another name"
             )
 
+    # --------------------------------------------------------------- rewriting
+    # The low-level interface of passes and importers: no type inference,
+    # no user origin. Callers keep the graph well-typed; verify() checks.
+    def copy(self, name: str | None = None) -> Graph:
+        """An independent copy (structure, names, arrays; node ids kept)."""
+        g = Graph(name or self.name)
+        g._nx = self._nx.copy()
+        for nid in g._nx.nodes:
+            g._nx.nodes[nid]["attrs"] = dict(g._nx.nodes[nid]["attrs"])
+        g._next_id = self._next_id
+        g._names = dict(self._names)
+        g._counters = dict(self._counters)
+        g._inputs, g._params = dict(self._inputs), dict(self._params)
+        g._states, g._outputs = dict(self._states), dict(self._outputs)
+        g._arrays = dict(self._arrays)
+        return g
+
+    def add_node_raw(
+        self,
+        op: str,
+        type_: TensorType,
+        attrs: Mapping[str, Any],
+        operands: Sequence[tuple[int, int, InitSpec]] = (),
+        *,
+        name: str | None = None,
+        origin: str | None = None,
+    ) -> int:
+        """Add a node with a given type and ``(source, delay, init)`` operands; its id."""
+        lookup(op)
+        nid = self._add_node(op, type_, attrs, name, origin)
+        for port, (u, delay, init) in enumerate(operands):
+            self._nx.add_edge(u, nid, key=port, delay=int(delay), init=init)
+        return nid
+
+    def add_array(self, prefix: str, value: np.ndarray) -> str:
+        """Store an array in the graph (for constants and fixed initial values); its key."""
+        return self._store_array(prefix, value)
+
+    def replace_uses(self, old: int, new: int) -> None:
+        """Point every consumer of ``old`` (and any output it feeds) at ``new``."""
+        for _, v, port, d in list(self._nx.out_edges(old, keys=True, data=True)):
+            self._nx.remove_edge(old, v, key=port)
+            self._nx.add_edge(new, v, key=port, **d)
+        for k, nid in self._outputs.items():
+            if nid == old:
+                self._outputs[k] = new
+        self._version += 1
+
+    def remove_nodes(self, nids: Sequence[int] | set[int]) -> None:
+        """Remove nodes no output, state or remaining node reads (dead code)."""
+        for nid in nids:
+            d = self._nx.nodes[nid]
+            if d["op"] in ("input", "param", "state") or nid in self._outputs.values():
+                raise GraphError(f"cannot remove interface node {d['name']!r}")
+            self._nx.remove_node(nid)
+            del self._names[d["name"]]
+        self._version += 1
+
     # ------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str], params: Mapping[str, Any] | None = None) -> str:
         """Write the graph (and optionally ``params``) as ``<stem>.json`` + ``<stem>.npz``.

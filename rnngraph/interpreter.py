@@ -27,79 +27,12 @@ import numpy as np
 
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
+from rnngraph.io import check_inputs, check_lens, float_dtype, np_dtype
 from rnngraph.params import check_params
-from rnngraph.program import ParallelRegion, Program, RecurrentRegion, schedule
+from rnngraph.program import CellRegion, ParallelRegion, Program, RecurrentRegion, schedule
 from rnngraph.registry import REFERENCE
 
 __all__ = ["run"]
-
-
-def _float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
-    if dtype is not None:
-        dt = np.dtype(dtype)
-        if dt not in (np.float32, np.float64):
-            raise InputError(f"dtype must be float32 or float64, got {dt}")
-        return dt
-    for group in groups:
-        for v in (group or {}).values():
-            if getattr(v, "dtype", None) == np.float64:
-                return np.dtype(np.float64)
-    return np.dtype(np.float32)
-
-
-def _np_dtype(kind: str, ft: np.dtype) -> np.dtype:
-    return {"float": ft, "int64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}[kind]
-
-
-def _check_inputs(
-    graph: Graph, inputs: Mapping[str, Any], ft: np.dtype, steps: int | None
-) -> tuple[dict[int, np.ndarray], int | None, int | None]:
-    declared = graph.inputs
-    unknown = sorted(set(inputs) - set(declared))
-    if unknown:
-        hint = ""
-        if set(unknown) & set(graph.states):
-            hint = "; initial states go in initial_states="
-        raise InputError(
-            f"graph {graph.name!r} has no inputs {unknown}{hint}; its inputs: {sorted(declared)}"
-        )
-    missing = sorted(set(declared) - set(inputs))
-    if missing:
-        raise InputError(f"graph {graph.name!r} needs inputs {missing}")
-    T: int | None = steps
-    B: int | None = None
-    out = {}
-    input_ids = graph.input_nodes()
-    for name, t in declared.items():
-        arr = np.asarray(inputs[name])
-        row = t.row_shape
-        if arr.ndim != 2 + len(row) or tuple(arr.shape[2:]) != row:
-            raise InputError(
-                f"input {name!r} must be a time-major sequence of shape (T, B, "
-                f"{', '.join(map(str, row))}), got {arr.shape}"
-            )
-        if T is not None and arr.shape[0] != T:
-            raise InputError(f"input {name!r} has {arr.shape[0]} steps; expected {T}")
-        if B is not None and arr.shape[1] != B:
-            raise InputError(f"input {name!r} has batch {arr.shape[1]}; other inputs have {B}")
-        T, B = arr.shape[0], arr.shape[1]
-        if t.dtype == "float" and not np.issubdtype(arr.dtype, np.number):
-            raise InputError(f"input {name!r} must be numeric, got dtype {arr.dtype}")
-        if t.dtype == "int64" and not np.issubdtype(arr.dtype, np.integer):
-            raise InputError(f"input {name!r} is declared int64, got dtype {arr.dtype}")
-        out[input_ids[name]] = np.asarray(arr, dtype=_np_dtype(t.dtype, ft))
-    return out, T, B
-
-
-def _check_lens(sequence_lens: Any, T: int, B: int) -> np.ndarray | None:
-    if sequence_lens is None:
-        return None
-    lens = np.asarray(sequence_lens)
-    if lens.shape != (B,) or not np.issubdtype(lens.dtype, np.integer):
-        raise InputError(f"sequence_lens must be {B} integers (one per batch row), got {lens!r}")
-    if lens.min(initial=0) < 0 or lens.max(initial=0) > T:
-        raise InputError(f"sequence_lens must lie in [0, {T}], got {lens.tolist()}")
-    return lens.astype(np.int64)
 
 
 class _Run:
@@ -156,7 +89,7 @@ class _Run:
             return self._init_cache[key]
         t = self.graph.nx_graph.nodes[source]["type"]
         shape = (self.B, *t.row_shape)
-        dt = _np_dtype(t.dtype, self.ft)
+        dt = np_dtype(t.dtype, self.ft)
         if spec.kind == "zeros":
             arr = np.zeros(shape, dt)
         elif spec.kind == "param":
@@ -188,7 +121,7 @@ class _Run:
             elif d["op"] == "constant":
                 self.values[nid] = np.asarray(
                     self.graph.arrays[d["attrs"]["array"]],
-                    dtype=_np_dtype(d["type"].dtype, self.ft),
+                    dtype=np_dtype(d["type"].dtype, self.ft),
                 )
             else:
                 args = [self.values[u] for u, _, _ in self.operands(nid)]
@@ -232,7 +165,7 @@ class _Run:
         members = set(region.nodes)
         for nid in region.nodes:
             t_ = g.nodes[nid]["type"]
-            self.values[nid] = np.zeros((T, B, *t_.row_shape), _np_dtype(t_.dtype, self.ft))
+            self.values[nid] = np.zeros((T, B, *t_.row_shape), np_dtype(t_.dtype, self.ft))
         # Per node: its reference function, attrs, and how to read each operand.
         steps = []
         for nid in region.nodes:
@@ -329,23 +262,24 @@ def run(
     """
     program = schedule(graph)
     initial_states = dict(initial_states or {})
-    ft = _float_dtype(dtype, inputs, params)
+    ft = float_dtype(dtype, inputs, params)
     P = check_params(graph, params, ft)
-    bound, T, B = _check_inputs(graph, inputs, ft, steps)
+    bound, T, B = check_inputs(graph, inputs, ft, steps)
     if T is None:
         raise InputError(f"graph {graph.name!r} has no inputs: pass steps= to say how many steps")
     if B is None:
         sizes = {np.shape(v)[0] for v in initial_states.values() if np.ndim(v) > 0}
         B = sizes.pop() if len(sizes) == 1 else 1
-    lens = _check_lens(sequence_lens, T, B)
+    lens = check_lens(sequence_lens, T, B)
     r = _Run(program, ft, P, T, B, lens, initial_states)
     r.values.update(bound)
     r.run_static()
     for region in program.regions:
-        if isinstance(region, ParallelRegion):
-            r.run_parallel(region.node)
-        else:
-            r.run_recurrent(region)
+        for part in region.parts if isinstance(region, CellRegion) else (region,):
+            if isinstance(part, ParallelRegion):
+                r.run_parallel(part.node)
+            else:
+                r.run_recurrent(part)
     result: dict[str, np.ndarray] = {}
     for name, nid in graph.output_nodes().items():
         y = np.array(r.values[nid], copy=True)

@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -55,6 +56,8 @@ from rnngraph.graph import Graph, InitSpec
 from rnngraph.verify import verify
 
 __all__ = [
+    "CellMatch",
+    "CellRegion",
     "ParallelRegion",
     "Program",
     "Read",
@@ -114,7 +117,58 @@ class RecurrentRegion:
     unroll: int = 1
 
 
-Region = ParallelRegion | RecurrentRegion
+@dataclass(frozen=True)
+class CellMatch:
+    """A recurrent region (with the time-parallel work around it) that is exactly ONNX's cell.
+
+    Attributes
+    ----------
+    kind : {"LSTM", "GRU", "RNN"}
+    x : int
+        The input sequence node.
+    weights : dict of str to int
+        ``"W"``, ``"R"`` and, where present, ``"B"`` and ``"P"``: time-invariant
+        nodes in ONNX's layout for one direction.
+    hidden, direction
+        Hidden size; +1 forward, -1 reverse.
+    activations, activation_alpha, activation_beta
+        ONNX activation names (``f, g, h`` for LSTM) and their parameters.
+    clip, input_forget, linear_before_reset
+        As ONNX's attributes.
+    h_state, h_new, c_state, c_new : int
+        The state nodes and the nodes assigned to them (``c_*`` only for LSTM).
+    nodes : frozenset of int
+        Every signal node the native op computes (the region and its
+        hoisted input work); only ``h_new`` is read outside them.
+    """
+
+    kind: str
+    x: int
+    weights: dict[str, int]
+    hidden: int
+    direction: int
+    activations: tuple[str, ...]
+    activation_alpha: tuple[float, ...]
+    activation_beta: tuple[float, ...]
+    clip: float | None
+    input_forget: bool
+    linear_before_reset: bool
+    h_state: int
+    h_new: int
+    c_state: int | None
+    c_new: int | None
+    nodes: frozenset[int]
+
+
+@dataclass(frozen=True)
+class CellRegion:
+    """A recognised standard cell: backends with a native op use ``match``; others run ``parts``."""
+
+    match: CellMatch
+    parts: tuple[ParallelRegion | RecurrentRegion, ...]
+
+
+Region = ParallelRegion | RecurrentRegion | CellRegion
 
 
 @dataclass(frozen=True)
@@ -137,9 +191,16 @@ class Program:
     def _region_index(self) -> dict[int, Region]:
         idx: dict[int, Region] = {}
         for r in self.regions:
-            for n in r.nodes if isinstance(r, RecurrentRegion) else (r.node,):
-                idx[n] = r
+            for part in r.parts if isinstance(r, CellRegion) else (r,):
+                for n in part.nodes if isinstance(part, RecurrentRegion) else (part.node,):
+                    idx[n] = r
         return idx
+
+    def with_regions(self, regions: tuple[Region, ...]) -> Program:
+        """The same program with another region list (same nodes, new grouping)."""
+        return Program(
+            self.graph, self.static, regions, self.taps, self.outputs, self.finals, self.reads
+        )
 
     def with_unroll(self, factor: int) -> Program:
         """The same program asking backends to unroll every recurrent loop by ``factor``.
@@ -149,17 +210,15 @@ class Program:
         """
         if factor < 0:
             raise ValueError(f"unroll factor must be >= 0, got {factor}")
-        regs = tuple(
-            RecurrentRegion(
-                r.nodes, r.direction, r.carries, r.inputs, r.taps, r.exports, unroll=factor
-            )
-            if isinstance(r, RecurrentRegion)
-            else r
-            for r in self.regions
-        )
-        return Program(
-            self.graph, self.static, regs, self.taps, self.outputs, self.finals, self.reads
-        )
+
+        def unrolled(r: Region) -> Region:
+            if isinstance(r, RecurrentRegion):
+                return dataclasses.replace(r, unroll=factor)
+            if isinstance(r, CellRegion):
+                return CellRegion(r.match, tuple(unrolled(q) for q in r.parts))  # type: ignore[misc]
+            return r
+
+        return self.with_regions(tuple(unrolled(r) for r in self.regions))
 
 
 def _reads(graph: Graph, nid: int) -> tuple[Read, ...]:

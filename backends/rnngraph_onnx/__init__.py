@@ -1,1 +1,53 @@
-"""The ONNX backend of rnngraph (placeholder while being written)."""
+"""The ONNX backend of rnngraph: lowering, onnxruntime execution, import.
+
+Registered under the entry-point group ``rnngraph.backends`` as ``onnx``, so
+``rnngraph.compile(graph, target="onnx")`` finds it. See ``_emit`` for how a
+:class:`~rnngraph.program.Program` becomes ONNX.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rnngraph as rg
+>>> g = rg.Graph("elman")
+>>> x = g.input("x", 3)
+>>> h = g.state("h", 4)
+>>> g.assign(h, rg.tanh(rg.linear(x, 4, name="in") + rg.linear(h, 4, bias=False, name="rec")))
+>>> g.output("y", h)
+>>> p = g.init_params(seed=0)
+>>> m = rg.compile(g, target="onnx", params=p)
+>>> xs = np.random.default_rng(0).normal(size=(5, 2, 3)).astype("float32")
+>>> bool(np.allclose(m.run({"x": xs})["y"], rg.run(g, {"x": xs}, p)["y"], atol=1e-6))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rnngraph.program import Program
+from rnngraph_onnx._emit import OPSET, build_sequence_model, build_step_model
+from rnngraph_onnx._lowering import LOWERING
+from rnngraph_onnx._model import OnnxModel
+
+__all__ = [
+    "LOWERING",
+    "OPSET",
+    "OnnxModel",
+    "backend",
+    "build_sequence_model",
+    "build_step_model",
+]
+
+
+def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) -> OnnxModel:
+    """Compile ``program`` to an :class:`OnnxModel` (what ``rg.compile(target="onnx")`` calls).
+
+    Options: ``mode`` ("sequence" or "step"), ``dtype`` ("float32" or
+    "float64"), ``sequence_lens`` (give the saved model a ``sequence_lens``
+    input), ``initial_states`` (state names to expose as inputs), ``threads``
+    (onnxruntime's intra-op threads).
+    """
+    return OnnxModel(program, params, **options)

@@ -1,0 +1,700 @@
+"""Program -> ONNX model: sequence models (dynamic T and B) and step models.
+
+Sequence model
+    Static nodes become initializers and ops on them; each parallel region
+    one op over whole ``(T, B, ...)`` sequences; each finite-impulse tap a
+    shifted copy (``Concat`` of initial rows and a ``Slice``); each recurrent
+    region one ``Scan`` whose state variables are the region's carried past
+    values (a delay of ``d`` keeps ``d`` of them) — or the native
+    ``LSTM``/``GRU``/``RNN`` op where the region is exactly such a cell.
+    ``sequence_lens`` (an optional input) masks the carried values so a row
+    stops updating after its last step, zeroes outputs past it, and picks
+    final states at each row's last valid step, as :func:`rnngraph.run`.
+Step model
+    One step of every input plus every carried past value as inputs; the
+    outputs at that step plus the new carried values. A state's carried
+    value is an input named as the state and an output named
+    ``"<state>_final"``; a delay of ``d > 1`` adds ``"<state>@2"`` ...
+    ``"<state>@d"`` (older values), other taps are named after the node that
+    reads them.
+
+Names are chosen in one deterministic order, so the same program and
+parameters give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from rnngraph.errors import CompileError
+from rnngraph.graph import InitSpec
+from rnngraph.program import CellMatch, CellRegion, ParallelRegion, Program, Read, RecurrentRegion
+from rnngraph.types import TensorType
+from rnngraph_onnx._lowering import LOWERING, LoweredNode, onnx_dtype
+
+__all__ = ["OPSET", "Emitter", "StateSlot", "build_sequence_model", "build_step_model"]
+
+OPSET = 18
+_PRODUCER = "rnngraph"
+
+
+class _Names:
+    """Unique tensor names across a model and all its subgraphs."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def reserve(self, name: str) -> str:
+        if name in self.used:
+            raise CompileError(f"the name {name!r} is used twice in the model's interface")
+        self.used.add(name)
+        return name
+
+    def fresh(self, hint: str) -> str:
+        base = hint.replace(" ", "_") or "t"
+        name, k = base, 0
+        while name in self.used:
+            k += 1
+            name = f"{base}__{k}"
+        self.used.add(name)
+        return name
+
+
+class _Initializers:
+    """Constants and weights of the whole model, deduplicated by value."""
+
+    def __init__(self, names: _Names) -> None:
+        self.names = names
+        self.tensors: list[TensorProto] = []
+        self._by_key: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
+
+    def add(self, array: np.ndarray, hint: str, *, exact_name: bool = False) -> str:
+        arr = np.ascontiguousarray(array)
+        if exact_name:
+            name = self.names.reserve(hint)
+        else:
+            key = (arr.dtype.str, arr.tobytes(), arr.shape)
+            if key in self._by_key:
+                return self._by_key[key]
+            name = self.names.fresh(hint)
+            self._by_key[key] = name
+        self.tensors.append(numpy_helper.from_array(arr, name))
+        return name
+
+
+class Emitter:
+    """Appends ONNX nodes to one graph body; shares names and constants with the model."""
+
+    def __init__(self, names: _Names, inits: _Initializers, float_type: int) -> None:
+        self.names, self.inits, self.float_type = names, inits, float_type
+        self.np_float = np.dtype(helper.tensor_dtype_to_np_dtype(float_type))
+        self.nodes: list[onnx.NodeProto] = []
+
+    def add(self, op_type: str, inputs: Sequence[str], hint: str, **attrs: Any) -> str:
+        (out,) = self.add_multi(op_type, inputs, [hint], **attrs)
+        return out
+
+    def add_multi(
+        self, op_type: str, inputs: Sequence[str], hints: Sequence[str], **attrs: Any
+    ) -> list[str]:
+        outs = [self.names.fresh(h) if h else "" for h in hints]
+        node_name = self.names.fresh(f"{op_type}:{next((o for o in outs if o), op_type)}")
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=node_name, **attrs))
+        return outs
+
+    def ints(self, values: Sequence[int]) -> str:
+        return self.inits.add(np.asarray(list(values), np.int64), "ints")
+
+    def scalar(self, value: float) -> str:
+        return self.inits.add(np.asarray(value, self.np_float), "scalar")
+
+    def const(self, array: np.ndarray, hint: str) -> str:
+        return self.inits.add(array, hint)
+
+
+def _vi(name: str, elem: int, shape: Sequence[int | str]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem, list(shape))
+
+
+@dataclass(frozen=True)
+class StateSlot:
+    """One carried past value of a step model: input ``name``, output ``output``."""
+
+    name: str
+    output: str
+    read: Read
+    age: int  # 1: the newest past value; d: the one read with delay d
+
+
+class _Lowerer:
+    """What both modes share: params, static nodes, node lowering, initial values."""
+
+    def __init__(self, program: Program, params: Mapping[str, np.ndarray], float_type: int):
+        self.p, self.graph = program, program.graph
+        self.g = program.graph.nx_graph
+        self.float_type = float_type
+        self.names = _Names()
+        self.inits = _Initializers(self.names)
+        self.main = Emitter(self.names, self.inits, float_type)
+        self.np_float = self.main.np_float
+        self.params = params
+        self.env: dict[int, str] = {}
+        self.inputs: list[onnx.ValueInfoProto] = []
+        self.outputs: list[onnx.ValueInfoProto] = []
+
+    def elem(self, t: TensorType) -> int:
+        return onnx_dtype(t.dtype, self.float_type)
+
+    def np_dtype(self, t: TensorType) -> np.dtype:
+        return {"float": self.np_float, "int64": np.dtype(np.int64), "bool": np.dtype(bool)}[
+            t.dtype
+        ]
+
+    def reserve_interface(self, names: Sequence[str]) -> None:
+        for n in names:
+            self.names.reserve(n)
+
+    def emit_static(self) -> None:
+        for nid in self.p.static:
+            d = self.g.nodes[nid]
+            if d["op"] == "param":
+                arr = np.asarray(self.params[d["name"]], self.np_dtype(d["type"]))
+                self.env[nid] = self.inits.add(arr, d["name"], exact_name=True)
+            elif d["op"] == "constant":
+                arr = np.asarray(self.graph.arrays[d["attrs"]["array"]], self.np_dtype(d["type"]))
+                self.env[nid] = self.inits.add(arr, d["name"])
+            else:
+                args = [self.env[r.source] for r in self.p.reads[nid]]
+                self.env[nid] = self.lower(self.main, nid, args, lead=0)
+
+    def lower(self, e: Emitter, nid: int, args: Sequence[str], *, lead: int) -> str:
+        d = self.g.nodes[nid]
+        rule = LOWERING.get(d["op"])
+        if rule is None:
+            raise CompileError(
+                f"the ONNX backend has no lowering for op {d['op']!r} (node {d['name']!r}); "
+                "add one to rnngraph_onnx._lowering.LOWERING"
+            )
+        node = LoweredNode(
+            d["name"],
+            d["op"],
+            d["attrs"],
+            d["type"],
+            tuple(self.g.nodes[r.source]["type"] for r in self.p.reads[nid]),
+            lead,
+        )
+        return rule(e, node, args)
+
+    def row_value(self, read: Read, batch: str, exposed: Mapping[str, str]) -> str:
+        """The initial value ``(B, *row)`` of a delayed read, as a tensor name."""
+        c = self.g.nodes[read.consumer]
+        if c["op"] == "state" and c["name"] in exposed:
+            return exposed[c["name"]]
+        t: TensorType = self.g.nodes[read.source]["type"]
+        spec: InitSpec = read.init
+        shape = self.main.add("Concat", [batch, self.main.ints(t.row_shape)], "init_shape", axis=0)
+        if spec.kind == "zeros":
+            zero = numpy_helper.from_array(np.zeros(1, self.np_dtype(t)), "value")
+            return self.main.add("ConstantOfShape", [shape], f"{c['name']}.init", value=zero)
+        if spec.kind == "param":
+            src = str(spec.ref)  # every param is an initializer under its own name
+        elif spec.kind == "array":
+            src = self.main.const(
+                np.asarray(self.graph.arrays[str(spec.ref)], self.np_dtype(t)), f"{c['name']}.init"
+            )
+        else:
+            raise CompileError(
+                f"state {c['name']!r} takes its initial value from the caller; "
+                "it must be an input of the model"
+            )
+        return self.main.add("Expand", [src, shape], f"{c['name']}.init")
+
+
+def _model(graph: onnx.GraphProto, doc: str) -> onnx.ModelProto:
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name=_PRODUCER,
+        doc_string=doc,
+    )
+    model.ir_version = 9
+    return model
+
+
+# ----------------------------------------------------------------- sequence
+
+
+class _SequenceModel(_Lowerer):
+    def __init__(
+        self,
+        program: Program,
+        params: Mapping[str, np.ndarray],
+        float_type: int,
+        with_lens: bool,
+        exposed_states: Sequence[str],
+        native: bool = True,
+    ) -> None:
+        super().__init__(program, params, float_type)
+        self.with_lens = with_lens
+        self.native = native
+        graph = self.graph
+        if not graph.inputs:
+            raise CompileError(
+                f"graph {graph.name!r} has no inputs, so an ONNX sequence model would not know "
+                "its number of steps; add an input (it may be empty, shape (T, B, 0)) or use "
+                'mode="step"'
+            )
+        needs_input = {
+            n
+            for n, sid in graph.state_nodes().items()
+            if program.reads[sid][0].init.kind == "input"
+        }
+        self.exposed_names = sorted(needs_input | set(exposed_states))
+        self.reserve_interface(
+            [
+                *graph.inputs,
+                *graph.outputs,
+                *(f"{s}_final" for s in graph.states),
+                *self.exposed_names,
+                *(["sequence_lens"] if with_lens else []),
+            ]
+        )
+        self._taps: dict[Read, str] = {}
+        self._inits: dict[Read, str] = {}
+        self._masks: dict[int, str] = {}
+
+    # The dynamic sizes, as 1-D int64 tensors of one element.
+    def dims(self) -> None:
+        first_name = next(iter(self.graph.inputs))
+        e = self.main
+        self.T = e.add("Shape", [first_name], "T", start=0, end=1)
+        self.B = e.add("Shape", [first_name], "B", start=1, end=2)
+        if self.with_lens:
+            self.lens = "sequence_lens"
+            self.valid = self.before(self.lens, "valid")  # (T, B)
+
+    def before(self, limit: str, hint: str) -> str:
+        """``(T, B)`` booleans ``t < limit[b]``."""
+        e = self.main
+        if not hasattr(self, "_steps_col"):
+            T0 = e.add("Squeeze", [self.T, e.ints([0])], "T_scalar")
+            zero, one = (e.const(np.asarray(v, np.int64), "step") for v in (0, 1))
+            steps = e.add("Range", [zero, T0, one], "steps")
+            self._steps_col = e.add("Unsqueeze", [steps, e.ints([1])], "steps_col")
+        row = e.add("Unsqueeze", [limit, e.ints([0])], f"{limit}_row")
+        return e.add("Less", [self._steps_col, row], hint)
+
+    def mask(self, rank: int) -> str:
+        """``valid`` reshaped to broadcast against ``(T, B, *row)`` of row rank ``rank``."""
+        if rank not in self._masks:
+            self._masks[rank] = (
+                self.valid
+                if rank == 0
+                else self.main.add(
+                    "Unsqueeze", [self.valid, self.main.ints(range(2, 2 + rank))], f"valid{rank}"
+                )
+            )
+        return self._masks[rank]
+
+    def initial(self, read: Read) -> str:
+        if read not in self._inits:
+            self._inits[read] = self.row_value(read, self.B, {n: n for n in self.exposed_names})
+        return self._inits[read]
+
+    def tap(self, read: Read) -> str:
+        """``source(t - delay)`` over the whole sequence: a shifted copy."""
+        if read in self._taps:
+            return self._taps[read]
+        e = self.main
+        src = self.env[read.source]
+        t: TensorType = self.g.nodes[read.source]["type"]
+        init = self.initial(read)
+        k = abs(read.delay)
+        reps = e.add("Concat", [e.ints([k]), e.ints([1] * t.rank)], "reps", axis=0)
+        pad = e.add("Tile", [e.add("Unsqueeze", [init, e.ints([0])], "init_row"), reps], "pad")
+        name = f"{self.g.nodes[read.source]['name']}@{read.delay}"
+        zero = e.ints([0])
+        if read.delay > 0:
+            joined = e.add("Concat", [pad, src], "joined", axis=0)
+            out = e.add("Slice", [joined, zero, self.T, zero], name)
+        else:
+            joined = e.add("Concat", [src, pad], "joined", axis=0)
+            end = e.add("Add", [self.T, e.ints([k])], "end")
+            out = e.add("Slice", [joined, e.ints([k]), end, zero], name)
+            if self.with_lens:
+                # A look-ahead past a row's end reads the initial value.
+                ahead = e.add("Sub", [self.lens, e.ints([k])], "lens_ahead")
+                ok = self.before(ahead, "ahead_valid")
+                if t.rank > 1:
+                    ok = e.add("Unsqueeze", [ok, e.ints(range(2, 1 + t.rank))], "ahead_valid")
+                out = e.add("Where", [ok, out, init], name)
+        self._taps[read] = out
+        return out
+
+    def operand(self, read: Read) -> str:
+        if read.delay and self.g.nodes[read.source]["type"].batched:
+            return self.tap(read)
+        return self.env[read.source]
+
+    def build(self) -> onnx.ModelProto:
+        graph, e = self.graph, self.main
+        for name, t in graph.inputs.items():
+            self.inputs.append(_vi(name, self.elem(t), ["T", "B", *t.row_shape]))
+        for nid in graph.input_nodes().values():
+            self.env[nid] = self.g.nodes[nid]["name"]
+        for s in self.exposed_names:
+            t = graph.states[s]
+            self.inputs.append(_vi(s, self.elem(t), ["B", *t.row_shape]))
+        if self.with_lens:
+            self.inputs.append(_vi("sequence_lens", TensorProto.INT64, ["B"]))
+        self.dims()
+        self.emit_static()
+        finals: dict[Read, str] = {}
+        for region in self.p.regions:
+            if isinstance(region, CellRegion) and self.native:
+                finals.update(self.native_cell(region.match))
+                continue
+            for part in region.parts if isinstance(region, CellRegion) else (region,):
+                if isinstance(part, ParallelRegion):
+                    nid = part.node
+                    if self.g.nodes[nid]["op"] == "input":
+                        continue
+                    args = [self.operand(r) for r in self.p.reads[nid]]
+                    self.env[nid] = self.lower(e, nid, args, lead=1)
+                else:
+                    finals.update(self.scan(part))
+        for name, nid in graph.output_nodes().items():
+            y = self.env[nid]
+            t = graph.outputs[name]
+            if self.with_lens:
+                zero = e.const(np.zeros((), self.np_dtype(t)), "zero_value")
+                y = e.add("Where", [self.mask(len(t.row_shape)), y, zero], f"{name}.masked")
+            e.nodes.append(helper.make_node("Identity", [y], [name], name=f"Output:{name}"))
+            self.outputs.append(_vi(name, self.elem(t), ["T", "B", *t.row_shape]))
+        for name, read in self.p.finals.items():
+            out = finals.get(read) or self.gather_final(read)
+            t = graph.states[name]
+            e.nodes.append(
+                helper.make_node("Identity", [out], [f"{name}_final"], name=f"Output:{name}_final")
+            )
+            self.outputs.append(_vi(f"{name}_final", self.elem(t), ["B", *t.row_shape]))
+        body = helper.make_graph(
+            e.nodes, graph.name, self.inputs, self.outputs, initializer=self.inits.tensors
+        )
+        return _model(body, f"rnngraph sequence model of graph {graph.name!r}")
+
+    def gather_final(self, read: Read) -> str:
+        """The source at each row's last valid step (step 0 for a backward read)."""
+        e = self.main
+        seq = self.env[read.source]
+        t: TensorType = self.g.nodes[read.source]["type"]
+        name = f"{self.g.nodes[read.consumer]['name']}.last"
+        if not self.with_lens:
+            idx = e.ints([0] if read.delay < 0 else [-1])
+            return e.add("Squeeze", [e.add("Gather", [seq, idx], name, axis=0), e.ints([0])], name)
+        one = e.ints([1])
+        if read.delay < 0:
+            idx = e.add("Mul", [self.lens, e.ints([0])], "first_step")
+        else:
+            idx = e.add(
+                "Max", [e.add("Sub", [self.lens, one], "last_step"), e.ints([0])], "last_step"
+            )
+        shape = e.add("Concat", [one, self.B, e.ints([1] * len(t.row_shape))], "idx_shape", axis=0)
+        full = e.add("Concat", [one, self.B, e.ints(t.row_shape)], "idx_full", axis=0)
+        idx = e.add("Expand", [e.add("Reshape", [idx, shape], "idx"), full], "idx")
+        picked = e.add(
+            "Squeeze", [e.add("GatherElements", [seq, idx], name, axis=0), e.ints([0])], name
+        )
+        has = self.has_steps()
+        if t.row_shape:
+            has = e.add("Unsqueeze", [has, e.ints(range(1, 1 + len(t.row_shape)))], "has_steps")
+        return e.add("Where", [has, picked, self.initial(read)], name)
+
+    def native_cell(self, cm: CellMatch) -> dict[Read, str]:
+        """The native ``LSTM``/``GRU``/``RNN`` op; returns the final values it gives."""
+        e = self.main
+        one_dir = e.ints([0])
+        ins = [self.env[cm.x]]
+        for role in ("W", "R", "B"):
+            if role in cm.weights:
+                ins.append(
+                    e.add("Unsqueeze", [self.env[cm.weights[role]], one_dir], f"{cm.kind}.{role}")
+                )
+            else:
+                ins.append("")
+        if self.with_lens and not hasattr(self, "lens32"):
+            self.lens32 = e.add("Cast", [self.lens], "sequence_lens.int32", to=TensorProto.INT32)
+        ins.append(self.lens32 if self.with_lens else "")
+        state_reads = [self.p.reads[cm.h_state][0]]
+        if cm.c_state is not None:
+            state_reads.append(self.p.reads[cm.c_state][0])
+        for r in state_reads:
+            spec = r.init
+            c = self.g.nodes[r.consumer]
+            if spec.kind == "zeros" and c["name"] not in self.exposed_names:
+                ins.append("")
+            else:
+                ins.append(e.add("Unsqueeze", [self.initial(r), one_dir], f"{c['name']}.initial"))
+        if cm.kind == "LSTM":
+            ins.append(
+                e.add("Unsqueeze", [self.env[cm.weights["P"]], one_dir], "LSTM.P")
+                if "P" in cm.weights
+                else ""
+            )
+        while ins and ins[-1] == "":
+            ins.pop()
+        attrs: dict[str, Any] = {
+            "hidden_size": cm.hidden,
+            "direction": "forward" if cm.direction > 0 else "reverse",
+            "activations": list(cm.activations),
+        }
+        if any(a == "HardSigmoid" for a in cm.activations):
+            attrs["activation_alpha"] = list(cm.activation_alpha)
+            attrs["activation_beta"] = list(cm.activation_beta)
+        if cm.clip is not None:
+            attrs["clip"] = cm.clip
+        if cm.input_forget:
+            attrs["input_forget"] = 1
+        if cm.kind == "GRU":
+            attrs["linear_before_reset"] = int(cm.linear_before_reset)
+        name = self.g.nodes[cm.h_new]["name"]
+        hints = [f"{name}.Y", f"{name}.Y_h"] + ([f"{name}.Y_c"] if cm.kind == "LSTM" else [])
+        outs = e.add_multi(cm.kind, ins, hints, **attrs)
+        self.env[cm.h_new] = e.add("Squeeze", [outs[0], e.ints([1])], name)
+        finals = {}
+        for r, out in zip(state_reads, outs[1:], strict=True):
+            last = e.add("Squeeze", [out, one_dir], f"{name}.last")
+            if self.with_lens:
+                # onnxruntime zeroes a length-0 row; rnngraph keeps its initial state.
+                has = e.add("Unsqueeze", [self.has_steps(), e.ints([1])], "has_steps")
+                last = e.add("Where", [has, last, self.initial(r)], f"{name}.last")
+            finals[r] = last
+        return finals
+
+    def has_steps(self) -> str:
+        if not hasattr(self, "_has_steps"):
+            e = self.main
+            self._has_steps = e.add("Greater", [self.lens, e.ints([0])], "has_steps")
+        return self._has_steps
+
+    def scan(self, region: RecurrentRegion) -> dict[Read, str]:
+        """One ``Scan`` for a recurrent region; returns the final carried value per carry."""
+        e = self.main
+        body = Emitter(self.names, self.inits, self.float_type)
+        members = set(region.nodes)
+        b_inputs: list[onnx.ValueInfoProto] = []
+        b_outputs: list[onnx.ValueInfoProto] = []
+        init_names: list[str] = []
+        # State variables: for each carry, its past values, newest first.
+        registers: dict[Read, list[str]] = {}
+        for c in region.carries:
+            t = self.g.nodes[c.source]["type"]
+            src = self.g.nodes[c.source]["name"]
+            regs = []
+            for age in range(1, abs(c.delay) + 1):
+                nm = self.names.fresh(f"{src}@{age}")
+                b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
+                init_names.append(self.initial(c))
+                regs.append(nm)
+            registers[c] = regs
+        # Scan inputs: outside sequences read at t, taps, then the validity mask.
+        seq_inputs: list[str] = []
+        local: dict[int, str] = {}
+        tap_local: dict[Read, str] = {}
+        for nid in region.inputs:
+            t = self.g.nodes[nid]["type"]
+            nm = self.names.fresh(f"{self.g.nodes[nid]['name']}.t")
+            b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
+            seq_inputs.append(self.env[nid])
+            local[nid] = nm
+        for r in region.taps:
+            t = self.g.nodes[r.source]["type"]
+            nm = self.names.fresh(f"{self.g.nodes[r.source]['name']}@{r.delay}.t")
+            b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
+            seq_inputs.append(self.tap(r))
+            tap_local[r] = nm
+        valid_t = None
+        if self.with_lens:
+            valid_t = self.names.fresh("valid.t")
+            b_inputs.append(_vi(valid_t, TensorProto.BOOL, ["B"]))
+            seq_inputs.append(self.valid)
+        carry_of = {c: c for c in region.carries}
+        for nid in region.nodes:
+            args = []
+            for r in self.p.reads[nid]:
+                if r in carry_of:
+                    args.append(registers[r][-1])
+                elif r in tap_local:
+                    args.append(tap_local[r])
+                elif r.source in members or r.source in local:
+                    args.append(local[r.source])
+                else:
+                    args.append(self.env[r.source])  # static, from the outer scope
+            local[nid] = self.lower(body, nid, args, lead=0)
+        # New state variables: shift each register by one, where the row is valid.
+        new_states: list[str] = []
+        for c in region.carries:
+            regs = registers[c]
+            t = self.g.nodes[c.source]["type"]
+            shifted = [local[c.source], *regs[:-1]]
+            for old, new in zip(regs, shifted, strict=True):
+                if valid_t is not None:
+                    cond = valid_t
+                    if t.row_shape:
+                        cond = body.add(
+                            "Unsqueeze",
+                            [valid_t, body.ints(range(1, 1 + len(t.row_shape)))],
+                            "valid_b",
+                        )
+                    new = body.add("Where", [cond, new, old], f"{old}.next")
+                else:
+                    new = body.add("Identity", [new], f"{old}.next")
+                new_states.append(new)
+                b_outputs.append(_vi(new, self.elem(t), ["B", *t.row_shape]))
+        scan_outs = []
+        for nid in region.exports:
+            t = self.g.nodes[nid]["type"]
+            out = body.add("Identity", [local[nid]], f"{self.g.nodes[nid]['name']}.out")
+            scan_outs.append(out)
+            b_outputs.append(_vi(out, self.elem(t), ["B", *t.row_shape]))
+        if not seq_inputs:
+            # A free-running region (no outside input): Scan still needs a sequence to count steps.
+            ticks = e.add("Concat", [self.T, e.ints([1])], "ticks_shape", axis=0)
+            b_inputs.append(_vi(self.names.fresh("tick.t"), TensorProto.FLOAT, [1]))
+            seq_inputs.append(e.add("ConstantOfShape", [ticks], "ticks"))
+        body_graph = helper.make_graph(
+            body.nodes, self.names.fresh("scan_body"), b_inputs, b_outputs
+        )
+        n_states = len(new_states)
+        hints = [f"{n}.final" for n in new_states] + [
+            self.g.nodes[nid]["name"] for nid in region.exports
+        ]
+        backward = region.direction < 0
+        results = e.add_multi(
+            "Scan",
+            [*init_names, *seq_inputs],
+            hints,
+            body=body_graph,
+            num_scan_inputs=len(seq_inputs),
+            scan_input_directions=[int(backward)] * len(seq_inputs),
+            scan_output_directions=[int(backward)] * len(scan_outs),
+        )
+        for nid, name in zip(region.exports, results[n_states:], strict=True):
+            self.env[nid] = name
+        finals: dict[Read, str] = {}
+        k = 0
+        for c in region.carries:
+            finals[c] = results[k]  # the newest carried value
+            k += abs(c.delay)
+        return finals
+
+
+def build_sequence_model(
+    program: Program,
+    params: Mapping[str, np.ndarray],
+    *,
+    float_type: int = TensorProto.FLOAT,
+    sequence_lens: bool = False,
+    initial_states: Sequence[str] = (),
+    native_cells: bool = True,
+) -> onnx.ModelProto:
+    """The ONNX model that runs whole sequences ``(T, B, ...)``; see the module docstring.
+
+    ``native_cells=False`` lowers recognised cells as ``Scan`` loops too.
+    """
+    return _SequenceModel(
+        program, params, float_type, sequence_lens, initial_states, native_cells
+    ).build()
+
+
+# --------------------------------------------------------------------- step
+
+
+def step_slots(program: Program) -> list[StateSlot]:
+    """The carried past values of a step model, in the model's input order."""
+    g = program.graph.nx_graph
+    slots: list[StateSlot] = []
+    reads = [
+        r
+        for rs in program.reads.values()
+        for r in rs
+        if r.delay and g.nodes[r.source]["type"].batched
+    ]
+    for r in sorted(reads, key=lambda r: (r.consumer, r.port)):
+        c = g.nodes[r.consumer]
+        if r.delay < 0:
+            raise CompileError(
+                f"{c['op']} node {c['name']!r} reads {g.nodes[r.source]['name']!r} "
+                f"{-r.delay} step(s) ahead; a step model cannot see the future. Compile the "
+                "sequence model instead"
+            )
+        base = c["name"] if c["op"] in ("state", "delay") else f"{c['name']}:{r.port}"
+        for age in range(1, r.delay + 1):
+            name = base if age == 1 else f"{base}@{age}"
+            slots.append(StateSlot(name, f"{name}_final", r, age))
+    return slots
+
+
+class _StepModel(_Lowerer):
+    def build(self) -> tuple[onnx.ModelProto, list[StateSlot]]:
+        graph, e = self.graph, self.main
+        slots = step_slots(self.p)
+        self.reserve_interface(
+            [*graph.inputs, *graph.outputs, *(s.name for s in slots), *(s.output for s in slots)]
+        )
+        for name, t in graph.inputs.items():
+            self.inputs.append(_vi(name, self.elem(t), ["B", *t.row_shape]))
+        for nid in graph.input_nodes().values():
+            self.env[nid] = self.g.nodes[nid]["name"]
+        oldest: dict[Read, str] = {}
+        for s in slots:
+            t = self.g.nodes[s.read.source]["type"]
+            self.inputs.append(_vi(s.name, self.elem(t), ["B", *t.row_shape]))
+            oldest[s.read] = s.name  # slots come newest first, so the last one wins
+        self.emit_static()
+        order = [
+            n
+            for region in self.p.regions
+            for part in (region.parts if isinstance(region, CellRegion) else (region,))
+            for n in ((part.node,) if isinstance(part, ParallelRegion) else part.nodes)
+        ]
+        if True:
+            for nid in order:
+                if self.g.nodes[nid]["op"] == "input":
+                    continue
+                args = [oldest.get(r) or self.env[r.source] for r in self.p.reads[nid]]
+                self.env[nid] = self.lower(e, nid, args, lead=0)
+        for name, nid in graph.output_nodes().items():
+            t = graph.outputs[name]
+            e.nodes.append(
+                helper.make_node("Identity", [self.env[nid]], [name], name=f"Output:{name}")
+            )
+            self.outputs.append(_vi(name, self.elem(t), ["B", *t.row_shape]))
+        by_read: dict[Read, list[StateSlot]] = {}
+        for s in slots:
+            by_read.setdefault(s.read, []).append(s)
+        for read, group in by_read.items():
+            t = self.g.nodes[read.source]["type"]
+            newer = [self.env[read.source], *(s.name for s in group[:-1])]
+            for s, value in zip(group, newer, strict=True):
+                e.nodes.append(
+                    helper.make_node("Identity", [value], [s.output], name=f"Output:{s.output}")
+                )
+                self.outputs.append(_vi(s.output, self.elem(t), ["B", *t.row_shape]))
+        body = helper.make_graph(
+            e.nodes, graph.name, self.inputs, self.outputs, initializer=self.inits.tensors
+        )
+        return _model(body, f"rnngraph step model of graph {graph.name!r}"), slots
+
+
+def build_step_model(
+    program: Program, params: Mapping[str, np.ndarray], *, float_type: int = TensorProto.FLOAT
+) -> tuple[onnx.ModelProto, list[StateSlot]]:
+    """The ONNX model of one step, with its carried values as paired inputs and outputs."""
+    return _StepModel(program, params, float_type).build()

@@ -1,0 +1,162 @@
+"""ONNX lowering of each rnngraph op, one rule per op name.
+
+A rule receives the emitter, the node being lowered and the names of its
+operand tensors, and returns the name of its result. Signals may carry extra
+leading axes: ``lead`` is how many come before the batch axis (1 over whole
+sequences ``(T, B, ...)``, 0 inside a loop body or a step model). Axis
+attributes are stored counted from the end, so most rules ignore ``lead``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from onnx import TensorProto
+
+from rnngraph.types import TensorType
+
+if TYPE_CHECKING:
+    from rnngraph_onnx._emit import Emitter
+
+__all__ = ["LOWERING", "LoweredNode", "onnx_dtype"]
+
+_INT64_MAX = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class LoweredNode:
+    """What a rule knows about the node it lowers."""
+
+    name: str
+    op: str
+    attrs: Mapping[str, Any]
+    type: TensorType
+    operand_types: tuple[TensorType, ...]
+    lead: int
+
+    def lead_of(self, t: TensorType) -> int:
+        """Leading axes before a tensor's own shape: ``lead + 1`` batch axis for a signal."""
+        return self.lead + 1 if t.batched else 0
+
+
+LowerFn = Callable[["Emitter", LoweredNode, Sequence[str]], str]
+LOWERING: dict[str, LowerFn] = {}
+
+
+def onnx_dtype(kind: str, float_type: int) -> int:
+    """The ONNX element type of an rnngraph dtype name."""
+    return {"float": float_type, "int64": TensorProto.INT64, "bool": TensorProto.BOOL}[kind]
+
+
+def _simple(op: str, onnx_op: str, **fixed: Any) -> None:
+    def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+        attrs = {
+            k: (n.attrs[v] if isinstance(v, str) and v in n.attrs else v) for k, v in fixed.items()
+        }
+        return e.add(onnx_op, args, n.name, **attrs)
+
+    LOWERING[op] = rule
+
+
+for _op, _onnx in {
+    "add": "Add",
+    "sub": "Sub",
+    "mul": "Mul",
+    "div": "Div",
+    "pow": "Pow",
+    "maximum": "Max",
+    "minimum": "Min",
+    "greater": "Greater",
+    "less": "Less",
+    "equal": "Equal",
+    "where": "Where",
+    "neg": "Neg",
+    "abs": "Abs",
+    "exp": "Exp",
+    "log": "Log",
+    "sqrt": "Sqrt",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "relu": "Relu",
+    "softplus": "Softplus",
+    "softsign": "Softsign",
+    "matmul": "MatMul",
+    "state": "Identity",
+    "delay": "Identity",
+}.items():
+    _simple(_op, _onnx)
+_simple("hard_sigmoid", "HardSigmoid", alpha="alpha", beta="beta")
+_simple("leaky_relu", "LeakyRelu", alpha="alpha")
+_simple("concat", "Concat", axis="axis")
+_simple("gather", "Gather", axis="axis")
+_simple("softmax", "Softmax", axis="axis")
+_simple("log_softmax", "LogSoftmax", axis="axis")
+
+
+def _cast(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    return e.add("Cast", args, n.name, to=onnx_dtype(n.attrs["to"], e.float_type))
+
+
+def _clip(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    lo, hi = n.attrs["min"], n.attrs["max"]
+    bounds = ["" if b is None else e.scalar(float(b)) for b in (lo, hi)]
+    while bounds and bounds[-1] == "":
+        bounds.pop()
+    return e.add("Clip", [*args, *bounds], n.name)
+
+
+def _slice(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    starts, ends = [], []
+    for start, stop, step in zip(n.attrs["starts"], n.attrs["ends"], n.attrs["steps"], strict=True):
+        if start is None:
+            start = 0 if step > 0 else _INT64_MAX
+        if stop is None:
+            stop = _INT64_MAX if step > 0 else _INT64_MIN
+        starts.append(start)
+        ends.append(stop)
+    ins = [
+        args[0],
+        e.ints(starts),
+        e.ints(ends),
+        e.ints(n.attrs["axes"]),
+        e.ints(n.attrs["steps"]),
+    ]
+    return e.add("Slice", ins, n.name)
+
+
+def _reshape(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    # 0 copies the input's dimension: the leading (time, batch) axes stay dynamic.
+    lead = n.lead_of(n.operand_types[0])
+    return e.add("Reshape", [args[0], e.ints([0] * lead + list(n.attrs["shape"]))], n.name)
+
+
+def _transpose(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    lead = n.lead_of(n.operand_types[0])
+    perm = [*range(lead), *(lead + p for p in n.attrs["perm"])]
+    return e.add("Transpose", args, n.name, perm=perm)
+
+
+def _reduce(onnx_op: str) -> LowerFn:
+    def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+        keep = int(bool(n.attrs["keepdims"]))
+        return e.add(onnx_op, [args[0], e.ints(n.attrs["axes"])], n.name, keepdims=keep)
+
+    return rule
+
+
+LOWERING.update(
+    cast=_cast,
+    clip=_clip,
+    slice=_slice,
+    reshape=_reshape,
+    transpose=_transpose,
+    reduce_sum=_reduce("ReduceSum"),
+    reduce_mean=_reduce("ReduceMean"),
+    reduce_max=_reduce("ReduceMax"),
+    reduce_min=_reduce("ReduceMin"),
+    reduce_prod=_reduce("ReduceProd"),
+)

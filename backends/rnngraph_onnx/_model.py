@@ -1,0 +1,257 @@
+"""A compiled ONNX model: runs in onnxruntime with :func:`rnngraph.run`'s arguments."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto
+
+from rnngraph.errors import CompileError, InputError
+from rnngraph.io import check_inputs, check_lens
+from rnngraph.program import Program
+from rnngraph_onnx._emit import StateSlot, build_sequence_model, build_step_model
+
+__all__ = ["OnnxModel"]
+
+_FLOAT_TYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
+
+
+class OnnxModel:
+    """A graph lowered to ONNX, run by onnxruntime.
+
+    ``mode="sequence"`` (default) runs whole sequences like
+    :func:`rnngraph.run`; ``mode="step"`` runs one step, its carried values
+    passed in and returned (see :attr:`state_names`).
+
+    Attributes
+    ----------
+    model : onnx.ModelProto
+        The model :meth:`save` writes: for a sequence model, without a
+        ``sequence_lens`` input unless compiled with ``sequence_lens=True``.
+    """
+
+    def __init__(
+        self,
+        program: Program,
+        params: Mapping[str, np.ndarray],
+        *,
+        mode: str = "sequence",
+        dtype: str = "float32",
+        sequence_lens: bool = False,
+        initial_states: Sequence[str] = (),
+        threads: int | None = None,
+    ) -> None:
+        if mode not in ("sequence", "step"):
+            raise CompileError(f"mode must be 'sequence' or 'step', got {mode!r}")
+        if str(dtype) not in _FLOAT_TYPES:
+            raise CompileError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.program, self.mode = program, mode
+        self.graph = program.graph
+        self.dtype = np.dtype(str(dtype))
+        self._float_type = _FLOAT_TYPES[str(dtype)]
+        self._params = {k: np.asarray(v) for k, v in params.items()}
+        self._threads = threads
+        self._variants: dict[tuple[bool, tuple[str, ...]], tuple[onnx.ModelProto, Any]] = {}
+        self.slots: list[StateSlot] = []
+        self._step_session: ort.InferenceSession | None = None
+        if mode == "step":
+            self.model, self.slots = build_step_model(
+                program, self._params, float_type=self._float_type
+            )
+        else:
+            self._key = (bool(sequence_lens), tuple(sorted(initial_states)))
+            self.model = self._variant(*self._key)[0]
+        onnx.checker.check_model(self.model, full_check=True)
+
+    def __repr__(self) -> str:
+        return f"<OnnxModel {self.graph.name!r} mode={self.mode} dtype={self.dtype}>"
+
+    # ------------------------------------------------------------ sessions
+    def _session(self, model: onnx.ModelProto) -> ort.InferenceSession:
+        so = ort.SessionOptions()
+        if self._threads:
+            so.intra_op_num_threads = self._threads
+            so.inter_op_num_threads = 1
+        return ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+
+    def _variant(self, lens: bool, exposed: tuple[str, ...]) -> tuple[onnx.ModelProto, Any]:
+        key = (lens, exposed)
+        if key not in self._variants:
+            model = build_sequence_model(
+                self.program,
+                self._params,
+                float_type=self._float_type,
+                sequence_lens=lens,
+                initial_states=exposed,
+            )
+            self._variants[key] = (model, None)
+        model, sess = self._variants[key]
+        return model, sess
+
+    def _variant_session(self, lens: bool, exposed: tuple[str, ...]) -> ort.InferenceSession:
+        model, sess = self._variant(lens, exposed)
+        if sess is None:
+            sess = self._session(model)
+            self._variants[(lens, exposed)] = (model, sess)
+        return sess
+
+    # ----------------------------------------------------------------- run
+    @property
+    def state_names(self) -> list[str]:
+        """Step mode: the carried-value inputs; each returns as ``"<name>_final"``."""
+        return [s.name for s in self.slots]
+
+    def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
+        """Step mode: the carried values before the first step, for ``batch`` rows.
+
+        States declared with ``init="input"`` are left out: the caller supplies them.
+        """
+        out = {}
+        for s in self.slots:
+            value = self._initial_row(s, batch)
+            if value is not None:
+                out[s.name] = value
+        return out
+
+    def _initial_row(self, s: StateSlot, batch: int) -> np.ndarray | None:
+        t = self.graph.nx_graph.nodes[s.read.source]["type"]
+        shape = (batch, *t.row_shape)
+        spec = s.read.init
+        if spec.kind == "zeros":
+            return np.zeros(shape, self.dtype)
+        if spec.kind == "param":
+            return np.broadcast_to(self._params[str(spec.ref)].astype(self.dtype), shape).copy()
+        if spec.kind == "array":
+            arr = np.asarray(self.graph.arrays[str(spec.ref)], self.dtype)
+            return np.broadcast_to(arr, shape).copy()
+        return None
+
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        sequence_lens: Any = None,
+        initial_states: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run the model; arguments and results as :func:`rnngraph.run`.
+
+        In step mode, ``inputs`` holds one step ``(B, *features)`` of each
+        input, and carried values may be given in ``inputs`` or
+        ``initial_states`` (missing ones start from their initial values).
+        """
+        if self.mode == "step":
+            return self._run_step(inputs, initial_states or {})
+        bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
+        assert T is not None and B is not None
+        feeds = {self.graph.nx_graph.nodes[nid]["name"]: a for nid, a in bound.items()}
+        lens = check_lens(sequence_lens, T, B)
+        states = dict(initial_states or {})
+        unknown = sorted(set(states) - set(self.graph.states))
+        if unknown:
+            raise InputError(f"initial_states names {unknown}, which are not states of the graph")
+        for name, value in states.items():
+            row = self.graph.states[name].row_shape
+            arr = np.asarray(value, self.dtype)
+            if arr.shape == row:
+                arr = np.broadcast_to(arr, (B, *row))
+            if arr.shape != (B, *row):
+                raise InputError(
+                    f"initial state {name!r} must have shape {(B, *row)} or one row {row}, "
+                    f"got {arr.shape}"
+                )
+            feeds[name] = np.ascontiguousarray(arr)
+        needs = [
+            n
+            for n, sid in self.graph.state_nodes().items()
+            if self.program.reads[sid][0].init.kind == "input" and n not in states
+        ]
+        if needs:
+            raise InputError(
+                f"states {needs} take their initial value from the caller: pass initial_states="
+            )
+        if lens is not None:
+            feeds["sequence_lens"] = lens
+        sess = self._variant_session(lens is not None, tuple(sorted(states)))
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(names, feeds), strict=True))
+
+    def _run_step(
+        self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any]
+    ) -> dict[str, np.ndarray]:
+        slot_names = {s.name for s in self.slots}
+        given = {**initial_states, **{k: v for k, v in inputs.items() if k in slot_names}}
+        step_inputs = {k: v for k, v in inputs.items() if k not in slot_names}
+        unknown = sorted(set(step_inputs) - set(self.graph.inputs)) + sorted(
+            set(initial_states) - slot_names
+        )
+        if unknown:
+            raise InputError(
+                f"step model of {self.graph.name!r} has no inputs {unknown}; its inputs: "
+                f"{sorted(self.graph.inputs)} and carried values {sorted(slot_names)}"
+            )
+        # One step is a sequence of length 1 to the shared checks.
+        seq = {k: np.asarray(v)[None] for k, v in step_inputs.items()}
+        bound, _, B = check_inputs(self.graph, seq, self.dtype, 1)
+        if B is None:
+            sizes = {np.shape(v)[0] for v in given.values() if np.ndim(v) > 0}
+            B = sizes.pop() if len(sizes) == 1 else 1
+        feeds = {self.graph.nx_graph.nodes[n]["name"]: a[0] for n, a in bound.items()}
+        for s in self.slots:
+            if s.name in given:
+                feeds[s.name] = np.ascontiguousarray(np.asarray(given[s.name], self.dtype))
+            else:
+                init = self._initial_row(s, B)
+                if init is None:
+                    raise InputError(
+                        f"carried value {s.name!r} has no initial value; pass it in inputs"
+                    )
+                feeds[s.name] = init
+        if self._step_session is None:
+            self._step_session = self._session(self.model)
+        sess = self._step_session
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(names, feeds), strict=True))
+
+    # ---------------------------------------------------------------- save
+    def save(self, path: str | os.PathLike[str], *, external_data: bool | None = None) -> str:
+        """Write the model to ``path`` atomically; returns the path.
+
+        ``external_data`` puts weights of 1 KiB and more in ``<file>.data``
+        next to the model (by default only when the model would exceed
+        ONNX's 2 GiB protobuf limit); its location is relative, inside the
+        model's folder.
+        """
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        if external_data is None:
+            external_data = self.model.ByteSize() > 2**31 - 2**24
+        base = os.path.basename(path)
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".rnngraph-") as tmp:
+            model = onnx.ModelProto()
+            model.CopyFrom(self.model)
+            tmp_path = os.path.join(tmp, base)
+            if external_data:
+                onnx.save_model(
+                    model,
+                    tmp_path,
+                    save_as_external_data=True,
+                    all_tensors_to_one_file=True,
+                    location=base + ".data",
+                    size_threshold=1024,
+                )
+                data = os.path.join(tmp, base + ".data")
+                if os.path.exists(data):  # absent when every tensor is under the threshold
+                    os.replace(data, os.path.join(folder, base + ".data"))
+            else:
+                onnx.save_model(model, tmp_path)
+            os.replace(tmp_path, path)
+        return path

@@ -1,0 +1,133 @@
+"""``compile``: verify, optimise, schedule, and hand the Program to a backend.
+
+Backends are plugins found under the entry-point group ``rnngraph.backends``
+(``onnx`` ships in ``backends/rnngraph_onnx``); a third party adds a target
+the same way. An entry point names a callable
+``backend(program, params, **options)`` returning an object with
+``run(inputs, **kw) -> dict`` and ``save(path)``. The target ``"reference"``
+is built in: the numpy interpreter behind the same interface.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rnngraph as rg
+>>> g = rg.Graph("acc")
+>>> x = g.input("x", 2)
+>>> s = g.state("s", 2)
+>>> g.assign(s, s + x)
+>>> g.output("y", s + x)
+>>> m = rg.compile(g, target="reference")
+>>> m.run({"x": np.ones((3, 1, 2), "float32")})["y"][:, 0, 0].tolist()
+[1.0, 2.0, 3.0]
+>>> "onnx" in available_targets()
+True
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from rnngraph.errors import CompileError
+from rnngraph.graph import Graph
+from rnngraph.interpreter import run as reference_run
+from rnngraph.params import check_params
+from rnngraph.program import Program, schedule
+from rnngraph.verify import verify
+
+__all__ = ["ReferenceModel", "available_targets", "compile", "load_backend"]
+
+_GROUP = "rnngraph.backends"
+
+
+class ReferenceModel:
+    """The reference interpreter behind the compiled-model interface."""
+
+    def __init__(self, program: Program, params: Mapping[str, np.ndarray], **options: Any):
+        if options:
+            raise CompileError(f"the reference target takes no options, got {sorted(options)}")
+        self.program, self.graph, self.params = program, program.graph, dict(params)
+
+    def run(self, inputs: Mapping[str, Any], **kw: Any) -> dict[str, np.ndarray]:
+        """As :func:`rnngraph.run` with the compiled params."""
+        return reference_run(self.graph, inputs, self.params, **kw)
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """The graph and params as ``.json`` + ``.npz`` (:func:`rnngraph.save`)."""
+        return self.graph.save(path, self.params)
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=_GROUP)}
+
+
+def available_targets() -> list[str]:
+    """Every target name: ``"reference"`` and the installed backend plugins."""
+    return sorted({"reference", *_entry_points()})
+
+
+def load_backend(target: str) -> Callable[..., Any]:
+    """The backend callable registered for ``target``."""
+    if target == "reference":
+        return ReferenceModel
+    eps = _entry_points()
+    if target not in eps:
+        raise CompileError(
+            f"no backend named {target!r}; installed: {available_targets()}. A backend "
+            f"registers itself under the entry-point group {_GROUP!r}"
+        )
+    try:
+        return eps[target].load()
+    except ImportError as e:
+        raise CompileError(
+            f"the {target!r} backend is installed but cannot be imported ({e}); "
+            f"install its dependencies, e.g. pip install 'rnngraph[{target}]'"
+        ) from e
+
+
+def compile(
+    graph: Graph,
+    target: str = "onnx",
+    params: Mapping[str, Any] | None = None,
+    *,
+    optimize: bool = True,
+    **options: Any,
+) -> Any:
+    """Verify, optimise and lower ``graph`` for ``target``.
+
+    Parameters
+    ----------
+    graph : Graph
+        The network.
+    target : str
+        A backend name (see :func:`available_targets`): ``"onnx"``,
+        ``"reference"``, or a plugin's.
+    params : dict of str to array, optional
+        The parameter values to bake in; by default ``graph.init_params(seed=0)``.
+    optimize : bool
+        Run the default pass pipeline (:func:`rnngraph.passes.optimize`) first.
+        Passes never change results; turn them off to lower the graph as written.
+    **options
+        Passed to the backend (for ONNX: ``mode="step"``, ``dtype``,
+        ``sequence_lens``, ``initial_states``, ``threads``).
+
+    Returns
+    -------
+    A compiled model with ``run(inputs, **kw) -> dict`` (as :func:`rnngraph.run`)
+    and ``save(path)``.
+    """
+    verify(graph)
+    backend = load_backend(target)
+    if params is None:
+        params = graph.init_params(seed=0)
+    P = check_params(graph, params, np.dtype(options.get("dtype", "float32")))
+    if not optimize:
+        return backend(schedule(graph), P, **options)
+    from rnngraph import passes
+
+    result = passes.optimize(graph, P)
+    return backend(passes.recognize_cells(schedule(result.graph)), result.params, **options)

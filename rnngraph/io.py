@@ -1,0 +1,85 @@
+"""Run-time arguments, checked the same way by the interpreter and every backend.
+
+Each backend's ``run`` accepts what :func:`rnngraph.run` accepts, so the
+checks (and their messages) live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rnngraph.errors import InputError
+from rnngraph.graph import Graph
+
+__all__ = ["check_inputs", "check_lens", "float_dtype", "np_dtype"]
+
+
+def float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt not in (np.float32, np.float64):
+            raise InputError(f"dtype must be float32 or float64, got {dt}")
+        return dt
+    for group in groups:
+        for v in (group or {}).values():
+            if getattr(v, "dtype", None) == np.float64:
+                return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def np_dtype(kind: str, ft: np.dtype) -> np.dtype:
+    return {"float": ft, "int64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}[kind]
+
+
+def check_inputs(
+    graph: Graph, inputs: Mapping[str, Any], ft: np.dtype, steps: int | None
+) -> tuple[dict[int, np.ndarray], int | None, int | None]:
+    declared = graph.inputs
+    unknown = sorted(set(inputs) - set(declared))
+    if unknown:
+        hint = ""
+        if set(unknown) & set(graph.states):
+            hint = "; initial states go in initial_states="
+        raise InputError(
+            f"graph {graph.name!r} has no inputs {unknown}{hint}; its inputs: {sorted(declared)}"
+        )
+    missing = sorted(set(declared) - set(inputs))
+    if missing:
+        raise InputError(f"graph {graph.name!r} needs inputs {missing}")
+    T: int | None = steps
+    B: int | None = None
+    out = {}
+    input_ids = graph.input_nodes()
+    for name, t in declared.items():
+        arr = np.asarray(inputs[name])
+        row = t.row_shape
+        if arr.ndim != 2 + len(row) or tuple(arr.shape[2:]) != row:
+            raise InputError(
+                f"input {name!r} must be a time-major sequence of shape (T, B, "
+                f"{', '.join(map(str, row))}), got {arr.shape}"
+            )
+        if T is not None and arr.shape[0] != T:
+            raise InputError(f"input {name!r} has {arr.shape[0]} steps; expected {T}")
+        if B is not None and arr.shape[1] != B:
+            raise InputError(f"input {name!r} has batch {arr.shape[1]}; other inputs have {B}")
+        T, B = arr.shape[0], arr.shape[1]
+        if t.dtype == "float" and not np.issubdtype(arr.dtype, np.number):
+            raise InputError(f"input {name!r} must be numeric, got dtype {arr.dtype}")
+        if t.dtype == "int64" and not np.issubdtype(arr.dtype, np.integer):
+            raise InputError(f"input {name!r} is declared int64, got dtype {arr.dtype}")
+        out[input_ids[name]] = np.asarray(arr, dtype=np_dtype(t.dtype, ft))
+    return out, T, B
+
+
+def check_lens(sequence_lens: Any, T: int, B: int) -> np.ndarray | None:
+    if sequence_lens is None:
+        return None
+    lens = np.asarray(sequence_lens)
+    if lens.shape != (B,) or not np.issubdtype(lens.dtype, np.integer):
+        raise InputError(f"sequence_lens must be {B} integers (one per batch row), got {lens!r}")
+    if lens.min(initial=0) < 0 or lens.max(initial=0) > T:
+        raise InputError(f"sequence_lens must lie in [0, {T}], got {lens.tolist()}")
+    return lens.astype(np.int64)

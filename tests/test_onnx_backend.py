@@ -1,0 +1,215 @@
+"""The ONNX backend against the reference interpreter, run by onnxruntime.
+
+One exported file per graph serves two sequence lengths and two batch sizes;
+``sequence_lens`` and initial-state overrides use variants of the same
+program; the step model, fed one step at a time, reproduces the sequence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import rnngraph as rg
+from tests import zoo
+from tests.strategies import feeds_for, random_graphs
+
+TOL = 1e-5
+
+
+def _xs(T: int, B: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((T, B, zoo.I)).astype(np.float32)
+
+
+def _assert_close(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=TOL, rtol=TOL, err_msg=k)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_cell_matches_reference_at_two_lengths_and_batches(name: str, tmp_path) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="onnx", params=p)
+    path = m.save(tmp_path / f"{name}.onnx")
+    loaded = onnx.load(path)
+    onnx.checker.check_model(loaded, full_check=True)
+    onnx.shape_inference.infer_shapes(loaded, strict_mode=True)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for T, B in [(7, 3), (12, 1)]:
+        xs = _xs(T, B, seed=T)
+        want = rg.run(g, {"x": xs}, p)
+        got = dict(
+            zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": xs}), strict=True)
+        )
+        _assert_close(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_cell_with_sequence_lens_and_initial_states(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="onnx", params=p)
+    T, B = 9, 4
+    xs = _xs(T, B, seed=1)
+    lens = np.array([9, 4, 0, 1])
+    _assert_close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+    rng = np.random.default_rng(2)
+    init = {s: rng.standard_normal((B, *t.row_shape)) for s, t in g.states.items()}
+    _assert_close(
+        m.run({"x": xs}, initial_states=init, sequence_lens=lens),
+        rg.run(g, {"x": xs}, p, initial_states=init, sequence_lens=lens),
+    )
+
+
+@pytest.mark.parametrize("name", zoo.CAUSAL)
+def test_step_model_streams_the_sequence(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    s = rg.compile(g, target="onnx", params=p, mode="step")
+    T, B = 6, 2
+    xs = _xs(T, B, seed=3)
+    want = rg.run(g, {"x": xs}, p)
+    carried = s.initial_states(B)
+    ys = []
+    for t in range(T):
+        out = s.run({"x": xs[t], **carried})
+        carried = {k: out[f"{k}_final"] for k in s.state_names}
+        ys.append(out["y"])
+    np.testing.assert_allclose(np.stack(ys), want["y"], atol=TOL, rtol=TOL)
+    for name_ in g.states:
+        np.testing.assert_allclose(out[f"{name_}_final"], want[f"{name_}_final"], atol=TOL)
+
+
+def test_step_model_refuses_a_reverse_layer() -> None:
+    g = zoo.CELLS["rnn_reverse"]()
+    with pytest.raises(rg.CompileError, match="ahead"):
+        rg.compile(g, target="onnx", mode="step")
+
+
+def test_same_graph_gives_identical_bytes(tmp_path) -> None:
+    files = []
+    for i in range(2):
+        g = zoo.CELLS["narx"]()
+        files.append(
+            rg.compile(g, target="onnx", params=zoo.params_for(g)).save(tmp_path / f"{i}.onnx")
+        )
+    first, second = (Path(f).read_bytes() for f in files)
+    assert first == second
+
+
+def test_external_data_stays_in_the_model_folder(tmp_path) -> None:
+    g = rg.Graph("big")
+    g.output("y", rg.cells.lstm(g.input("x", zoo.I), 32, name="l"))
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="onnx", params=p)
+    path = m.save(tmp_path / "m.onnx", external_data=True)
+    assert (tmp_path / "m.onnx.data").exists()
+    model = onnx.load(path, load_external_data=False)
+    locations = {
+        e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"
+    }
+    assert locations == {"m.onnx.data"}
+    import onnxruntime as ort
+
+    xs = _xs(5, 2)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(
+        sess.run(["y"], {"x": xs})[0], rg.run(g, {"x": xs}, p)["y"], atol=TOL
+    )
+
+
+def test_input_initial_state_is_a_model_input() -> None:
+    g = rg.Graph("stream")
+    x = g.input("x", 2)
+    h = g.state("h", 2, init="input")
+    g.assign(h, rg.tanh(h + x))
+    g.output("y", h)
+    m = rg.compile(g, target="onnx")
+    assert "h" in [i.name for i in m.model.graph.input]
+    xs, h0 = _xs(4, 2)[..., :2], np.ones((2, 2), np.float32)
+    _assert_close(
+        m.run({"x": xs}, initial_states={"h": h0}), rg.run(g, {"x": xs}, initial_states={"h": h0})
+    )
+    with pytest.raises(rg.InputError, match="initial_states"):
+        m.run({"x": xs})
+
+
+def test_unknown_target_is_a_clear_error() -> None:
+    with pytest.raises(rg.CompileError, match="no backend named 'nope'"):
+        rg.compile(zoo.CELLS["rnn"](), target="nope")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=1, max_delay=3))
+def test_random_forward_graphs(rgraph) -> None:
+    _check_random(rgraph)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=-2, max_delay=-1))
+def test_random_backward_graphs(rgraph) -> None:
+    _check_random(rgraph)
+
+
+def _check_random(rgraph) -> None:
+    g = rgraph.graph
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="onnx", params=p)
+    for T, B in [(5, 2), (8, 3)]:
+        feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
+        _assert_close(m.run(feeds), rg.run(g, feeds, p))
+    lens = np.array([8, 3, 0])
+    _assert_close(m.run(feeds, sequence_lens=lens), rg.run(g, feeds, p, sequence_lens=lens))
+
+
+def _op_types(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+@pytest.mark.parametrize(
+    ("name", "op"),
+    [
+        ("lstm", "LSTM"),
+        ("lstm_peephole_clip", "LSTM"),
+        ("gru", "GRU"),
+        ("gru_lbr", "GRU"),
+        ("rnn", "RNN"),
+        ("rnn_reverse", "RNN"),
+        ("param_initial_state", "RNN"),
+    ],
+)
+def test_standard_cell_becomes_one_native_op(name: str, op: str) -> None:
+    m = rg.compile(zoo.CELLS[name](), target="onnx")
+    ops = _op_types(m.model)
+    assert ops.count(op) == 1 and "Scan" not in ops, ops
+
+
+def test_stacked_and_bidirectional_use_one_native_op_per_layer() -> None:
+    assert _op_types(rg.compile(zoo.CELLS["stacked_gru"](), target="onnx").model).count("GRU") == 2
+    ops = _op_types(rg.compile(zoo.CELLS["bidirectional_lstm"](), target="onnx").model)
+    assert ops.count("LSTM") == 2 and "Scan" not in ops
+
+
+def test_custom_cell_is_a_scan_with_the_input_projection_hoisted() -> None:
+    m = rg.compile(zoo.CELLS["layer_norm_lstm"](), target="onnx")
+    ops = _op_types(m.model)
+    assert ops.count("Scan") == 1 and "LSTM" not in ops
+    (scan,) = [n for n in m.model.graph.node if n.op_type == "Scan"]
+    body = next(a.g for a in scan.attribute if a.name == "body")
+    # x @ Wx runs once over the whole sequence; the loop keeps only h @ Rh.
+    assert ops.count("MatMul") >= 1
+    assert [n.op_type for n in body.node].count("MatMul") == 1
+
+
+def test_native_ops_can_be_turned_off() -> None:
+    g = zoo.CELLS["lstm"]()
+    m = rg.compile(g, target="onnx", optimize=False)
+    assert "Scan" in _op_types(m.model) and "LSTM" not in _op_types(m.model)

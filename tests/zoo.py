@@ -1,0 +1,93 @@
+"""Canonical small graphs, one per cell and structure of the core library.
+
+Each builder returns a graph with input ``x`` (``I`` features) and output
+``y``; backend tests run every one of them against the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+import rnngraph as rg
+
+I = 3
+
+
+def _graph(name: str, build: Callable[[rg.Value], rg.Value]) -> rg.Graph:
+    g = rg.Graph(name)
+    g.output("y", build(g.input("x", I)))
+    return g
+
+
+def _delay2(x: rg.Value) -> rg.Value:
+    g = x.graph
+    s = g.state("s", 4, delay=2)
+    g.assign(s, rg.tanh(rg.linear(x, 4, name="in") + rg.linear(s, 4, bias=False, name="rec")))
+    return rg.delay(s, 1, init=np.full(4, 0.5))
+
+
+def _param_init(x: rg.Value) -> rg.Value:
+    return rg.cells.rnn(x, 4, name="r", initial="param")
+
+
+def _layer_norm_lstm(x: rg.Value) -> rg.Value:
+    """An LSTM whose gate pre-activations are layer-normalised: no fused op covers it."""
+    g = x.graph
+    H = 4
+    h, c = g.state("h", H), g.state("c", H)
+    z = rg.linear(x, 4 * H, name="Wx") + rg.linear(h, 4 * H, bias=False, name="Rh")
+    mu = rg.reduce_mean(z, -1, keepdims=True)
+    var = rg.reduce_mean((z - mu) * (z - mu), -1, keepdims=True)
+    z = (z - mu) / rg.sqrt(var + 1e-5) * g.param("ln.g", 4 * H, 1.0) + g.param("ln.b", 4 * H, 0.0)
+    i, f, o, u = rg.split(z, 4)
+    c_new = rg.sigmoid(f) * c + rg.sigmoid(i) * rg.tanh(u)
+    h_new = rg.sigmoid(o) * rg.tanh(c_new)
+    g.assign(h, h_new)
+    g.assign(c, c_new)
+    return h_new
+
+
+CELLS: dict[str, Callable[[], rg.Graph]] = {
+    "elman": lambda: _graph("elman", lambda x: rg.cells.elman(x, 5, 2, name="e")),
+    "jordan": lambda: _graph("jordan", lambda x: rg.cells.jordan(x, 5, 2, name="j")),
+    "rnn": lambda: _graph("rnn", lambda x: rg.cells.rnn(x, 4, name="r")),
+    "rnn_reverse": lambda: _graph(
+        "rnn_rev", lambda x: rg.cells.rnn(x, 4, name="r", direction="reverse")
+    ),
+    "lstm": lambda: _graph("lstm", lambda x: rg.cells.lstm(x, 4, name="l")),
+    "lstm_peephole_clip": lambda: _graph(
+        "lstm_pc", lambda x: rg.cells.lstm(x, 4, name="l", peepholes=True, clip=0.8)
+    ),
+    "gru": lambda: _graph("gru", lambda x: rg.cells.gru(x, 4, name="g")),
+    "gru_lbr": lambda: _graph(
+        "gru_lbr", lambda x: rg.cells.gru(x, 4, name="g", linear_before_reset=True)
+    ),
+    "indrnn": lambda: _graph("indrnn", lambda x: rg.cells.indrnn(x, 4, name="ind")),
+    "fir": lambda: _graph("fir", lambda x: rg.cells.fir(x, 2, taps=3, name="f")),
+    "narx": lambda: _graph(
+        "narx", lambda x: rg.cells.narx(x, 5, 2, input_taps=2, output_taps=2, name="n")
+    ),
+    "stacked_gru": lambda: _graph(
+        "stacked", lambda x: rg.cells.stacked(rg.cells.gru, x, [4, 3], name="s")
+    ),
+    "bidirectional_lstm": lambda: _graph(
+        "bi", lambda x: rg.cells.lstm(x, 3, name="bi", direction="bidirectional")
+    ),
+    "state_delay_2": lambda: _graph("delay2", _delay2),
+    "param_initial_state": lambda: _graph("pinit", _param_init),
+    "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
+}
+
+CAUSAL = [k for k in CELLS if k not in ("rnn_reverse", "bidirectional_lstm")]
+
+
+def params_for(g: rg.Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Params with every learned initial state made nonzero, so it is visibly used."""
+    p = g.init_params(seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    for k in p:
+        if k.endswith(".init"):
+            p[k] = rng.uniform(-0.5, 0.5, p[k].shape).astype(p[k].dtype)
+    return p
