@@ -40,6 +40,7 @@ from rnngraph.errors import (
     UnknownOpError,
 )
 from rnngraph.graph import Graph, InitSpec, Value
+from rnngraph.importers import import_onnx
 from rnngraph.interpreter import run
 from rnngraph.ops import (
     abs,
@@ -124,6 +125,7 @@ __all__ = [
     "gather",
     "greater",
     "hard_sigmoid",
+    "import_onnx",
     "leaky_relu",
     "less",
     "linear",

@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -254,6 +255,10 @@ class Graph:
         self._arrays: dict[str, np.ndarray] = {}
         self._version = 0
         self._cache: dict[str, tuple[int, Any]] = {}
+        self.meta: dict[str, Any] = {}
+        self._reserved: set[str] = set()
+        """Free-form JSON-serialisable notes saved with the graph (importers record here
+        how the source model's interface maps onto the graph's)."""
 
     # ------------------------------------------------------------------ views
     @property
@@ -348,7 +353,7 @@ class Graph:
     # ------------------------------------------------------------ node making
     def _fresh_name(self, op: str) -> str:
         k = self._counters.get(op, 0)
-        while f"{op}_{k}" in self._names:
+        while f"{op}_{k}" in self._names or f"{op}_{k}" in self._reserved:
             k += 1
         self._counters[op] = k + 1
         return f"{op}_{k}"
@@ -666,6 +671,8 @@ class Graph:
         g._inputs, g._params = dict(self._inputs), dict(self._params)
         g._states, g._outputs = dict(self._states), dict(self._outputs)
         g._arrays = dict(self._arrays)
+        g._reserved = set(self._reserved)
+        g.meta = json.loads(json.dumps(self.meta))
         return g
 
     def add_node_raw(
@@ -684,6 +691,10 @@ class Graph:
         for port, (u, delay, init) in enumerate(operands):
             self._nx.add_edge(u, nid, key=port, delay=int(delay), init=init)
         return nid
+
+    def reserve_names(self, names: Sequence[str]) -> None:
+        """Keep automatic names away from ``names`` (an importer's tensor names, say)."""
+        self._reserved.update(names)
 
     def add_array(self, prefix: str, value: np.ndarray) -> str:
         """Store an array in the graph (for constants and fixed initial values); its key."""

@@ -102,6 +102,7 @@ def to_json(graph: Graph) -> dict[str, Any]:
         "states": graph.state_nodes(),
         "outputs": graph.output_nodes(),
         "arrays": sorted(graph.arrays),
+        "meta": graph.meta,
     }
 
 
@@ -221,6 +222,10 @@ def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
         if f"array::{key}" not in arrays:
             raise ValueError(f"array {key!r} is missing from the .npz file")
         graph._arrays[key] = arrays[f"array::{key}"]
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ValueError("meta must be an object")
+    graph.meta.update(meta)
     graph._version += 1
     return graph
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from rnngraph.program import Program
 from rnngraph_onnx._emit import OPSET, build_sequence_model, build_step_model
+from rnngraph_onnx._import import import_onnx, run_as_onnx
 from rnngraph_onnx._lowering import LOWERING
 from rnngraph_onnx._model import OnnxModel
 
@@ -39,6 +40,8 @@ __all__ = [
     "backend",
     "build_sequence_model",
     "build_step_model",
+    "import_onnx",
+    "run_as_onnx",
 ]
 
 

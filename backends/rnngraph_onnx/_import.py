@@ -1,0 +1,968 @@
+"""ONNX -> rnngraph: recurrent models back into a cyclic graph.
+
+What it reads
+    ``LSTM``, ``GRU`` and ``RNN`` (every attribute: direction, activations
+    with their alpha/beta defaults, clip, ``layout``, ``input_forget``,
+    ``linear_before_reset``, peepholes, ``sequence_lens``, initial states);
+    ``Scan`` (state variables become states of delay 1, or -1 when every
+    scan input runs in reverse); the shape arithmetic and plain ops that
+    ``torch.onnx.export`` writes around them for ``nn.LSTM``/``nn.GRU``/
+    ``nn.RNN`` (stacked, bidirectional, ``batch_first``, ``h0``/``c0`` as
+    inputs); element-wise, matrix and feature-axis ops on sequences; the
+    shifted copies rnngraph's own exporter writes for delays.
+
+How tensors are tracked
+    Every ONNX tensor is one of: a time-invariant array (evaluated now with
+    ``onnx.reference``); a shape vector with symbolic ``T``/``B`` entries; a
+    sequence ``(T, B, ...)`` (or batch-major ``(B, T, ...)``), which is one
+    graph Value per step; a direction-split output ``Y (T, D, B, H)``; or
+    per-row tensors ``(D, B, H)`` such as ``Y_h`` (final states), zeros made
+    with ``ConstantOfShape`` or initial states given as inputs.
+
+Interface
+    Parameters keep the initializer names; sequence inputs and outputs keep
+    the model's names. What a graph cannot express directly is recorded in
+    ``graph.meta["onnx"]``: outputs that are final states (``Y_h``...),
+    ``(D, B, H)`` initial-state inputs, batch-major tensors and the input
+    that carries ``sequence_lens``. :func:`run_as_onnx` uses it to take and
+    return exactly what the ONNX file takes and returns.
+
+Anything else raises :class:`~rnngraph.errors.ModelImportError` naming the
+op and the node; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import rnngraph as rg
+from rnngraph.cells import gru_step, lstm_step, rnn_step
+from rnngraph.errors import GraphError, ModelImportError
+
+__all__ = ["import_onnx", "run_as_onnx"]
+
+
+# ------------------------------------------------------------------ tensors
+@dataclass
+class Static:
+    """A time-invariant tensor: an initializer (``name``), or computed from constants."""
+
+    value: np.ndarray
+    name: str | None = None
+    src: tuple[str, str] | None = None  # (op, input) for an Unsqueeze(axis 0) of a static
+    node: rg.Value | None = None  # the graph node, made when first needed
+
+
+@dataclass
+class ShapeVec:
+    dims: list[int | str]  # "T", "B" symbolic
+    scalar: bool = False
+
+
+@dataclass
+class Seq:
+    value: rg.Value
+    batch_major: bool = False
+
+
+@dataclass
+class Dirs:
+    """``Y`` of a recurrent op: ``(T, D, B, H)`` (``(B, T, D, H)`` batch-major), per direction."""
+
+    values: list[rg.Value]
+    batch_major: bool = False
+
+
+@dataclass
+class RowItem:
+    kind: str  # "zeros" | "final" | "input" | "static"
+    ref: Any = None
+
+
+@dataclass
+class Rows:
+    """A ``(D, B, *row)`` tensor: one item per index of the leading axis."""
+
+    items: list[RowItem]
+    row: tuple[int, ...]
+    batch_major: bool = False  # (B, D, ...) as layout=1 writes Y_h
+    squeezed: bool = False  # one item without its leading axis: (B, ...)
+
+
+@dataclass
+class Pending:
+    """A graph input not yet used: its role (sequence or initial state) comes from its use."""
+
+    name: str
+    elem: int
+    dims: list[int | str]
+
+
+# Static | ShapeVec | Seq | Dirs | Rows | Pending, or a part of a shifted copy.
+Tensor = Any
+
+_ACT = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "hardsigmoid": "hard_sigmoid",
+    "softsign": "softsign",
+    "softplus": "softplus",
+    "affine": "identity",
+}
+_ACT_DEFAULTS = {"hardsigmoid": (0.2, 0.5), "affine": (1.0, 0.0)}
+
+_ELEMENTWISE = {
+    "Add": "add",
+    "Sub": "sub",
+    "Mul": "mul",
+    "Div": "div",
+    "Pow": "pow",
+    "Max": "maximum",
+    "Min": "minimum",
+    "Greater": "greater",
+    "Less": "less",
+    "Equal": "equal",
+    "Where": "where",
+}
+_UNARY = {
+    "Tanh": "tanh",
+    "Sigmoid": "sigmoid",
+    "Relu": "relu",
+    "Neg": "neg",
+    "Abs": "abs",
+    "Exp": "exp",
+    "Log": "log",
+    "Sqrt": "sqrt",
+    "Softplus": "softplus",
+    "Softsign": "softsign",
+    "Identity": None,
+}
+
+
+@dataclass
+class _Importer:
+    model: onnx.ModelProto
+    graph: rg.Graph = field(init=False)
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body
+
+    def __post_init__(self) -> None:
+        g = self.model.graph
+        self.graph = rg.Graph(g.name or "imported")
+        self.meta = {"outputs": {}, "state_inputs": {}, "batch_major": [], "sequence_lens": None}
+        self.graph.reserve_names([i.name for i in g.initializer])
+        for init in g.initializer:
+            self.env[init.name] = Static(numpy_helper.to_array(init), name=init.name)
+        for inp in g.input:
+            if inp.name in self.env:
+                continue  # an initializer listed as an input (old IR): a constant
+            t = inp.type.tensor_type
+            dims: list[int | str] = [d.dim_param or d.dim_value or "?" for d in t.shape.dim]
+            self.env[inp.name] = Pending(inp.name, t.elem_type, dims)
+        # An input is batch-major when it is transposed to time-major or read with layout=1;
+        # known before the first use, since torch takes its shape before the transpose.
+        self.batch_major_inputs = set()
+        for node in g.node:
+            at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if node.op_type == "Transpose" and list(at.get("perm", []))[:2] == [1, 0]:
+                self.batch_major_inputs.add(node.input[0])
+            if node.op_type in ("LSTM", "GRU", "RNN") and at.get("layout", 0) == 1:
+                self.batch_major_inputs.add(node.input[0])
+
+    # ------------------------------------------------------------ errors
+    def fail(self, node: onnx.NodeProto, why: str) -> ModelImportError:
+        label = node.name or (node.output[0] if node.output else "?")
+        return ModelImportError(f"cannot import {node.op_type} node {label!r}: {why}")
+
+    # ---------------------------------------------------------- tensors
+    def static_node(self, s: Static) -> rg.Value:
+        """The graph node of a static tensor: a param for a float initializer (same name)."""
+        if s.node is None:
+            arr = np.asarray(s.value)
+            if s.name and arr.dtype.kind == "f" and arr.ndim > 0:
+                self.params[s.name] = arr.astype(np.float32)
+                s.node = self.graph.param(s.name, arr.shape, arr.astype(np.float64))
+            elif s.src is not None and isinstance(self.env.get(s.src[1]), Static):
+                base = self.static_node(self.env[s.src[1]])
+                s.node = rg.reshape(base, arr.shape)
+            else:
+                s.node = self.graph.constant(arr)
+        return s.node
+
+    def seq(self, name: str, node: onnx.NodeProto) -> rg.Value:
+        """Tensor ``name`` as a time-major signal; resolves a pending input as a sequence."""
+        t = self.get(name, node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        if isinstance(t, Seq):
+            if t.batch_major:
+                raise self.fail(node, f"{name!r} is batch-major here; only Transpose may use it")
+            return t.value
+        raise self.fail(node, f"{name!r} is not a sequence ({type(t).__name__})")
+
+    def declare_sequence(self, p: Pending) -> Seq:
+        if len(p.dims) < 2:
+            raise ModelImportError(f"input {p.name!r} of rank {len(p.dims)} cannot be a sequence")
+        row = [int(d) if isinstance(d, int) else -1 for d in p.dims[2:]]
+        if any(d < 0 for d in row):
+            raise ModelImportError(
+                f"input {p.name!r} has symbolic feature dims {p.dims[2:]}; rnngraph needs "
+                "fixed feature sizes (only time and batch may be dynamic)"
+            )
+        dtype = "int64" if p.elem == onnx.TensorProto.INT64 else "float"
+        v = self.graph.input(p.name, row, dtype=dtype)
+        batch_major = p.name in self.batch_major_inputs
+        s = Seq(v, batch_major)
+        if batch_major:
+            self.meta["batch_major"].append(p.name)
+        self.env[p.name] = s
+        return s
+
+    def get(self, name: str, node: onnx.NodeProto) -> Tensor:
+        if name not in self.env:
+            raise self.fail(node, f"its input {name!r} is not produced by any node")
+        return self.env[name]
+
+    # ------------------------------------------------------------- nodes
+    def run(self) -> tuple[rg.Graph, dict[str, np.ndarray]]:
+        for node in self.model.graph.node:
+            self.node(node)
+        for out in self.model.graph.output:
+            self.output(out.name)
+        self.graph.meta["onnx"] = self.meta
+        try:
+            rg.verify(self.graph)
+        except GraphError as e:
+            raise ModelImportError(f"the imported graph does not verify: {e}") from e
+        return self.graph, self.params
+
+    def node(self, node: onnx.NodeProto) -> None:
+        ins = [self.env.get(n) if n else None for n in node.input]
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            raise self.fail(node, f"domain {node.domain!r} is not supported")
+        if op in ("LSTM", "GRU", "RNN"):
+            return self.recurrent(node)
+        if op == "Scan":
+            return self.scan(node)
+        if all(isinstance(t, Static) or t is None for t in ins):
+            return self.evaluate(node)
+        if op == "Identity":
+            self.env[node.output[0]] = ins[0]
+            return None
+        handler = getattr(self, f"op_{op}", None)
+        if handler is not None:
+            return handler(node)
+        if op in _ELEMENTWISE or op in _UNARY:
+            return self.elementwise(node)
+        raise self.fail(node, "this op is not supported on sequences")
+
+    def evaluate(self, node: onnx.NodeProto) -> None:
+        """A node of constants only: computed now by onnx's reference evaluator."""
+        feeds = {n: self.env[n].value for n in node.input if n}
+        inputs = [
+            helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+            for n, v in feeds.items()
+        ]
+        outputs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
+        g = helper.make_graph([node], "one", inputs, outputs)
+        m = helper.make_model(g, opset_imports=list(self.model.opset_import))
+        try:
+            results = ReferenceEvaluator(m).run(None, feeds)
+        except Exception as e:
+            raise self.fail(node, f"evaluating it on constants failed: {e}") from e
+        src = None
+        if node.op_type in ("Unsqueeze", "Reshape", "Squeeze") and node.input[0]:
+            src = (node.op_type, node.input[0])  # keeps the initializer a trainable param
+        for name, value in zip([o for o in node.output if o], results, strict=True):
+            self.env[name] = Static(np.asarray(value), src=src)
+
+    def set(self, node: onnx.NodeProto, value: Tensor, index: int = 0) -> None:
+        self.env[node.output[index]] = value
+
+    def value_of(self, name: str, node: onnx.NodeProto) -> rg.Value:
+        t = self.get(name, node)
+        if isinstance(t, Static):
+            return self.static_node(t)
+        return self.seq(name, node)
+
+    def elementwise(self, node: onnx.NodeProto) -> None:
+        args = [self.value_of(n, node) for n in node.input]
+        op = _ELEMENTWISE.get(node.op_type) or _UNARY.get(node.op_type)
+        if op is None:  # Identity
+            self.set(node, Seq(args[0]))
+            return
+        try:
+            self.set(node, Seq(getattr(rg, op)(*args)))
+        except (GraphError, ValueError) as e:
+            raise self.fail(node, str(e)) from e
+
+    def rank(self, x: rg.Value) -> int:
+        """The ONNX rank of a signal: its per-step rank plus the time axis outside a Scan."""
+        return len(x.shape) + self.lead - 1
+
+    def _axis(self, node: onnx.NodeProto, axis: int, rank: int) -> int:
+        """An ONNX axis of a signal tensor of ``rank`` as a per-step axis."""
+        a = axis % rank
+        if a < self.lead:
+            raise self.fail(node, "it works along the time or batch axis")
+        return a - rank  # counted from the end, as rnngraph stores axes
+
+    # -- shape arithmetic ------------------------------------------------
+    def op_Shape(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        if not isinstance(t, Seq):
+            raise self.fail(node, "shape of a non-sequence")
+        row = [int(d) for d in t.value.shape[1:]]
+        dims: list[int | str] = ["B", "T", *row] if t.batch_major else ["T", "B", *row]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        start, end = attrs.get("start", 0), attrs.get("end")
+        self.set(node, ShapeVec(dims[start:end]))
+
+    def _shape_input(self, name: str, node: onnx.NodeProto) -> ShapeVec:
+        t = self.get(name, node)
+        if isinstance(t, Static):
+            flat = np.asarray(t.value).reshape(-1).tolist()
+            return ShapeVec([int(v) for v in flat], scalar=np.ndim(t.value) == 0)
+        if isinstance(t, ShapeVec):
+            return t
+        raise self.fail(node, f"{name!r} is not a shape")
+
+    def op_Gather(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        idx = self.get(node.input[1], node)
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+        if isinstance(t, ShapeVec) and isinstance(idx, Static):
+            i = np.asarray(idx.value)
+            picked = [t.dims[int(k)] for k in i.reshape(-1)]
+            self.set(node, ShapeVec(picked, scalar=i.ndim == 0))
+            return
+        if isinstance(t, Seq) and axis == 0 and self.lead == 2 and isinstance(idx, Static):
+            # x[-1] / x[0] over time: the value at the last / first step, as a state's final.
+            at_step = [int(v) for v in np.asarray(idx.value).reshape(-1)]
+            if at_step not in ([-1], [0]):
+                raise self.fail(node, f"only the first or last step can be taken, got {at_step}")
+            name = self.graph._fresh_name(f"{node.output[0]}.at")
+            row_ = [int(d) for d in t.value.shape[1:]]
+            s = self.graph.state(name, row_, delay=1 if at_step == [-1] else -1)
+            self.graph.assign(s, t.value)
+            row = tuple(int(d) for d in s.shape[1:])
+            self.set(node, Rows([RowItem("final", name)], row, squeezed=False))
+            return
+        if isinstance(t, Seq | Pending) and isinstance(idx, Static):
+            x = self.seq(node.input[0], node)
+            ax = self._axis(node, axis, self.rank(x))
+            indices = self.graph.constant(np.asarray(idx.value, np.int64))
+            self.set(node, Seq(rg.gather(x, indices, axis=ax)))
+            return
+        raise self.fail(node, "only constant indices into shapes or feature axes")
+
+    def op_Unsqueeze(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        axes = self._ints(node, 1, "axes")
+        if isinstance(t, ShapeVec) and t.scalar and axes == [0]:
+            self.set(node, ShapeVec(t.dims))
+        elif isinstance(t, Rows) and axes == [0] and t.squeezed:
+            self.set(node, Rows(t.items, t.row, t.batch_major))
+        elif isinstance(t, Seq):
+            x = t.value
+            rank = self.rank(x)
+            (a,) = axes
+            a = a % (rank + 1)
+            if a < self.lead:
+                raise self.fail(node, "it inserts an axis before time or batch")
+            row = [int(d) for d in x.shape[1:]]
+            row.insert(a - self.lead, 1)
+            self.set(node, Seq(rg.reshape(x, row)))
+        else:
+            raise self.fail(node, f"unsupported operand {type(t).__name__}")
+
+    def op_Squeeze(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        axes = self._ints(node, 1, "axes")
+        if isinstance(t, Dirs) and axes == [1] and len(t.values) == 1:
+            self.set(node, Seq(t.values[0]))
+        elif isinstance(t, Rows) and axes == [0] and len(t.items) == 1 and not t.squeezed:
+            self.set(node, Rows(t.items, t.row, t.batch_major, squeezed=True))
+        elif isinstance(t, Seq):
+            x = t.value
+            rank = self.rank(x)
+            drop = {self._axis(node, a, rank) for a in axes}
+            row = [int(d) for i, d in enumerate(x.shape[1:]) if i - self.rank(x) not in drop]
+            self.set(node, Seq(rg.reshape(x, row)))
+        else:
+            raise self.fail(node, f"unsupported operand {type(t).__name__}")
+
+    def _ints(self, node: onnx.NodeProto, index: int, attr: str) -> list[int]:
+        for a in node.attribute:
+            if a.name == attr:
+                return [int(v) for v in helper.get_attribute_value(a)]
+        if len(node.input) > index and node.input[index]:
+            t = self.get(node.input[index], node)
+            if isinstance(t, Static):
+                return [int(v) for v in np.asarray(t.value).reshape(-1)]
+            raise self.fail(node, f"its {attr} must be constant")
+        return []
+
+    def op_Concat(self, node: onnx.NodeProto) -> None:
+        parts = [self.get(n, node) for n in node.input]
+        axis = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "axis")
+        if all(isinstance(p, ShapeVec | Static) for p in parts):
+            dims: list[int | str] = []
+            for n in node.input:
+                dims += self._shape_input(n, node).dims
+            self.set(node, ShapeVec(dims))
+        elif all(isinstance(p, Rows) for p in parts) and axis == 0:
+            rows = [p for p in parts if isinstance(p, Rows)]
+            self.set(node, Rows([i for r in rows for i in r.items], rows[0].row))
+        elif axis == 0 and len(parts) == 2 and any(isinstance(p, _Pad) for p in parts):
+            self.set(node, _Joined(parts))  # a shifted copy in the making (see op_Slice)
+        else:
+            vals = [self.value_of(n, node) for n in node.input]
+            rank = self.rank(vals[0])
+            self.set(node, Seq(rg.concat(vals, axis=self._axis(node, axis, rank))))
+
+    def op_ConstantOfShape(self, node: onnx.NodeProto) -> None:
+        shape = self._shape_input(node.input[0], node)
+        value = next(
+            (numpy_helper.to_array(helper.get_attribute_value(a)) for a in node.attribute),
+            np.zeros(1, np.float32),
+        )
+        if "T" in shape.dims:
+            # The tick sequence rnngraph's exporter feeds to a Scan with no input.
+            self.set(node, _Ticks())
+            return
+        if float(np.asarray(value).reshape(-1)[0]) != 0.0:
+            raise self.fail(node, "only zeros are supported as a batch-sized constant")
+        if shape.dims[:1] == ["B"]:  # (B, ...): one row of zeros
+            row = tuple(int(d) for d in shape.dims[1:])
+            self.set(node, Rows([RowItem("zeros")], row, squeezed=True))
+        elif shape.dims[1:2] == ["B"]:  # (D, B, ...)
+            row = tuple(int(d) for d in shape.dims[2:])
+            self.set(node, Rows([RowItem("zeros")] * int(shape.dims[0]), row))
+        else:
+            raise self.fail(node, f"zeros of shape {shape.dims} have no batch axis")
+
+    def op_Expand(self, node: onnx.NodeProto) -> None:
+        src = self.get(node.input[0], node)
+        shape = self._shape_input(node.input[1], node)
+        if isinstance(src, Static) and shape.dims[:1] == ["B"]:
+            # An initial value broadcast over the batch: one row item.
+            row = tuple(int(d) for d in shape.dims[1:])
+            self.set(node, Rows([RowItem("static", src.value)], row, squeezed=True))
+            return
+        raise self.fail(
+            node, f"only a constant broadcast over the batch is supported, got {shape.dims}"
+        )
+
+    def op_Slice(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        starts, ends = self._slice_bounds(node)
+        axes = self._ints(node, 3, "axes") or list(range(len(starts)))
+        steps = self._ints(node, 4, "steps") or [1] * len(starts)
+        if isinstance(t, Pending) and axes == [0] and t.name not in self.batch_major_inputs:
+            t = self.state_rows(t)
+        if isinstance(t, Rows) and axes == [0] and steps == [1]:
+            self.set(node, Rows(t.items[int(starts[0]) : _end(ends[0])], t.row))
+        elif isinstance(t, ShapeVec) and axes == [0]:
+            self.set(node, ShapeVec(t.dims[int(starts[0]) : _end(ends[0])]))
+        elif isinstance(t, _Joined) and axes == [0]:
+            self.set(node, t.shift(self, node, starts[0], ends[0]))
+        elif isinstance(t, Seq | Pending):
+            x = self.seq(node.input[0], node)
+            rank = self.rank(x)
+            ax = [self._axis(node, a, rank) for a in axes]
+            self.set(
+                node, Seq(rg.slice(x, [int(s) for s in starts], [_end(e) for e in ends], ax, steps))
+            )
+        else:
+            raise self.fail(node, f"unsupported operand {type(t).__name__}")
+
+    def _slice_bounds(self, node: onnx.NodeProto) -> tuple[list[Any], list[Any]]:
+        out: list[list[Any]] = []
+        for i in (1, 2):
+            t = self.get(node.input[i], node)
+            if isinstance(t, Static):
+                out.append([int(v) for v in np.asarray(t.value).reshape(-1)])
+            elif isinstance(t, ShapeVec):
+                out.append(list(t.dims))
+            else:
+                raise self.fail(node, "its bounds must be constants or shapes")
+        return out[0], out[1]
+
+    def op_Tile(self, node: onnx.NodeProto) -> None:
+        src = self.get(node.input[0], node)
+        reps = self._shape_input(node.input[1], node)
+        if (
+            isinstance(src, Rows)
+            and not src.squeezed
+            and len(src.items) == 1
+            and all(r == 1 for r in reps.dims[1:])
+        ):
+            self.set(node, _Pad(src, int(reps.dims[0])))
+            return
+        raise self.fail(node, "only the initial-value padding of a shifted copy is supported")
+
+    def op_Transpose(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        perm = self._ints(node, -1, "perm")
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        if isinstance(t, Seq) and perm[:2] == [1, 0] and perm[2:] == list(range(2, len(perm))):
+            self.set(node, Seq(t.value, batch_major=not t.batch_major))
+        elif isinstance(t, Dirs) and perm == [0, 2, 1, 3]:
+            H = int(t.values[0].shape[-1])
+            stacked = [rg.reshape(v, (1, H)) for v in t.values]
+            self.set(node, Seq(stacked[0] if len(stacked) == 1 else rg.concat(stacked, axis=-2)))
+        elif isinstance(t, Seq) and perm[:2] == [0, 1]:
+            self.set(node, Seq(rg.transpose(t.value, [0, *(p - 1 for p in perm[2:])])))
+        else:
+            raise self.fail(node, f"permutation {perm} of {type(t).__name__} is not supported")
+
+    def op_Reshape(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        shape = self._shape_input(node.input[1], node).dims
+        keep = ["T", "B"][2 - self.lead :]
+        if any(d not in (0, k) for d, k in zip(shape[: self.lead], keep, strict=False)):
+            raise self.fail(node, f"target shape {shape} does not keep (time, batch) in front")
+        self.set(node, Seq(rg.reshape(x, [int(d) for d in shape[self.lead :]])))
+
+    def op_MatMul(self, node: onnx.NodeProto) -> None:
+        b = self.get(node.input[1], node)
+        if isinstance(b, Static):
+            w = self.static_node(b)
+            self.set(node, Seq(rg.matmul(self.seq(node.input[0], node), w)))
+            return
+        self.elementwise_matmul(node)
+
+    def elementwise_matmul(self, node: onnx.NodeProto) -> None:
+        args = [self.value_of(n, node) for n in node.input]
+        self.set(node, Seq(rg.matmul(*args)))
+
+    def op_Gemm(self, node: onnx.NodeProto) -> None:
+        raise self.fail(node, "Gemm works on 2-D tensors; a sequence is at least 3-D")
+
+    def op_Cast(self, node: onnx.NodeProto) -> None:
+        to = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "to")
+        kind = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.BOOL: "bool"}.get(to, "float")
+        self.set(node, Seq(rg.cast(self.seq(node.input[0], node), kind)))
+
+    def _reduce(self, node: onnx.NodeProto, fn: str) -> None:
+        x = self.seq(node.input[0], node)
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        axes = self._ints(node, 1, "axes")
+        if not axes:
+            raise self.fail(node, "a reduction over every axis includes time and batch")
+        rank = self.rank(x)
+        ax = [self._axis(node, a, rank) for a in axes]
+        self.set(node, Seq(getattr(rg, fn)(x, ax, keepdims=bool(at.get("keepdims", 1)))))
+
+    def op_ReduceMean(self, node: onnx.NodeProto) -> None:
+        self._reduce(node, "reduce_mean")
+
+    def op_ReduceSum(self, node: onnx.NodeProto) -> None:
+        self._reduce(node, "reduce_sum")
+
+    def op_ReduceMax(self, node: onnx.NodeProto) -> None:
+        self._reduce(node, "reduce_max")
+
+    def op_ReduceMin(self, node: onnx.NodeProto) -> None:
+        self._reduce(node, "reduce_min")
+
+    def op_ReduceProd(self, node: onnx.NodeProto) -> None:
+        self._reduce(node, "reduce_prod")
+
+    def op_Softmax(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), -1)
+        self.set(node, Seq(rg.softmax(x, self._axis(node, axis, self.rank(x)))))
+
+    def op_LogSoftmax(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), -1)
+        self.set(node, Seq(rg.log_softmax(x, self._axis(node, axis, self.rank(x)))))
+
+    def op_LeakyRelu(self, node: onnx.NodeProto) -> None:
+        alpha = next(
+            (helper.get_attribute_value(a) for a in node.attribute if a.name == "alpha"), 0.01
+        )
+        self.set(node, Seq(rg.leaky_relu(self.seq(node.input[0], node), alpha)))
+
+    def op_HardSigmoid(self, node: onnx.NodeProto) -> None:
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(rg.hard_sigmoid(x, at.get("alpha", 0.2), at.get("beta", 0.5))))
+
+    def op_Clip(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        lo, hi = (
+            float(np.asarray(self.get(n, node).value).reshape(-1)[0]) if n else None
+            for n in [*node.input[1:3], "", ""][:2]
+        )
+        self.set(node, Seq(rg.clip(x, lo, hi)))
+
+    # -------------------------------------------------------- recurrences
+    def state_rows(self, p: Pending) -> Rows:
+        """A ``(D, B, *row)`` graph input of initial states: one item per leading index."""
+        if len(p.dims) < 2 or not isinstance(p.dims[0], int):
+            raise ModelImportError(f"input {p.name!r} {p.dims} cannot hold initial states")
+        items = [RowItem("input", (p.name, d)) for d in range(p.dims[0])]
+        rows = Rows(items, tuple(int(d) for d in p.dims[2:]))
+        self.env[p.name] = rows
+        self.meta["state_inputs"].setdefault(p.name, [])
+        return rows
+
+    def _initial(self, node: onnx.NodeProto, index: int, D: int, H: int) -> list[tuple[str, Any]]:
+        """Per direction, ``(kind, ref)`` of the initial state at input ``index``."""
+        if len(node.input) <= index or not node.input[index]:
+            return [("zeros", None)] * D
+        t = self.get(node.input[index], node)
+        if isinstance(t, Pending):
+            t = self.state_rows(t)
+        if isinstance(t, Static):
+            arr = np.asarray(t.value)
+            return [("array", arr[d]) for d in range(D)]
+        if isinstance(t, Rows) and len(t.items) == D:
+            return [(i.kind, i.ref) for i in t.items]
+        raise self.fail(node, f"initial state {node.input[index]!r} is {type(t).__name__}")
+
+    def recurrent(self, node: onnx.NodeProto) -> None:
+        op = node.op_type
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        direction = at.get("direction", b"forward")
+        direction = direction.decode() if isinstance(direction, bytes) else direction
+        dirs = {"forward": [1], "reverse": [-1], "bidirectional": [1, -1]}.get(direction)
+        if dirs is None:
+            raise self.fail(node, f"direction {direction!r}")
+        D, H = len(dirs), int(at["hidden_size"])
+        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+        layout = int(at.get("layout", 0))
+        X = self.get(node.input[0], node)
+        if layout == 1:
+            if isinstance(X, Pending):
+                X = self.declare_sequence(X)
+            if not isinstance(X, Seq) or not X.batch_major:
+                raise self.fail(node, "layout=1 needs a batch-major input")
+            x = X.value
+        else:
+            x = self.seq(node.input[0], node)
+        names = {i: node.input[i] if len(node.input) > i else "" for i in range(8)}
+        W, R = (self.get(names[i], node) for i in (1, 2))
+        if not isinstance(W, Static) or not isinstance(R, Static):
+            raise self.fail(node, "W and R must be initializers or constants")
+        if names[4]:
+            lens = self.get(names[4], node)
+            if isinstance(lens, Pending):
+                self.meta["sequence_lens"] = lens.name
+                self.env[lens.name] = Static(np.zeros(0))  # consumed: not a graph input
+            elif not (isinstance(lens, Static) and lens.value.size == 0):
+                raise self.fail(node, "sequence_lens must be a model input (or absent)")
+        acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
+        per_dir = {"LSTM": 3, "GRU": 2, "RNN": 1}[op]
+        if not acts:
+            acts = {
+                "LSTM": ["Sigmoid", "Tanh", "Tanh"],
+                "GRU": ["Sigmoid", "Tanh"],
+                "RNN": ["Tanh"],
+            }[op] * D
+        if len(acts) != per_dir * D:
+            raise self.fail(node, f"{len(acts)} activations for {D} direction(s)")
+        alphas, betas = list(at.get("activation_alpha", [])), list(at.get("activation_beta", []))
+        for a in acts:
+            key = a.lower()
+            if key not in _ACT:
+                raise self.fail(node, f"activation {a!r} is not supported")
+            if key in _ACT_DEFAULTS:
+                want = _ACT_DEFAULTS[key]
+                got = (alphas.pop(0), betas.pop(0)) if alphas else want
+                if tuple(round(v, 6) for v in got) != want:
+                    raise self.fail(node, f"activation {a} with alpha/beta {got} (only {want})")
+        clip = at.get("clip")
+        if layout == 1 and any(len(node.input) > i and node.input[i] for i in (5, 6)):
+            raise self.fail(node, "initial states with layout=1 are not supported")
+        init_h = self._initial(node, 5, D, H)
+        init_c = self._initial(node, 6, D, H) if op == "LSTM" else []
+        prefix = node.name.strip("/").replace("/", ".") or node.output[0]
+        h_news, h_states, c_states = [], [], []
+        g = self.graph
+        for d, step in enumerate(dirs):
+            tag = prefix if D == 1 else f"{prefix}.{'fw' if step > 0 else 'bw'}"
+            wts = {}
+            for role, idx in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
+                if not names[idx]:
+                    continue
+                t = self.get(names[idx], node)
+                if not isinstance(t, Static):
+                    raise self.fail(node, f"{role} must be constant")
+                full = self.static_node(t)
+                one = rg.slice(full, d, d + 1, axes=0)
+                wts[role] = rg.reshape(one, [int(n) for n in full.shape[1:]])
+            for role, want in (("W", (gates * H, int(x.shape[-1]))), ("R", (gates * H, H))):
+                if tuple(wts[role].shape) != want:
+                    raise self.fail(node, f"{role} has shape {wts[role].shape}, expected {want}")
+            h = self._state(f"{tag}.h", H, init_h[d], step)
+            my_acts = [_ACT[a.lower()] for a in acts[d * per_dir : (d + 1) * per_dir]]
+            if op == "LSTM":
+                c = self._state(f"{tag}.c", H, init_c[d], step)
+                h_new, c_new = lstm_step(
+                    x,
+                    h,
+                    c,
+                    wts["W"],
+                    wts["R"],
+                    wts.get("B"),
+                    wts.get("P"),
+                    activations=my_acts,
+                    clip=clip,
+                    input_forget=bool(at.get("input_forget", 0)),
+                )
+                g.assign(c, c_new)
+                c_states.append(c.name)
+            elif op == "GRU":
+                h_new = gru_step(
+                    x,
+                    h,
+                    wts["W"],
+                    wts["R"],
+                    wts.get("B"),
+                    activations=my_acts,
+                    clip=clip,
+                    linear_before_reset=bool(at.get("linear_before_reset", 0)),
+                )
+            else:
+                h_new = rnn_step(
+                    x, h, wts["W"], wts["R"], wts.get("B"), activation_name=my_acts[0], clip=clip
+                )
+            g.assign(h, h_new)
+            h_news.append(h_new)
+            h_states.append(h.name)
+        bm = layout == 1
+        outs = list(node.output) + [""] * 3
+        if outs[0]:
+            self.env[outs[0]] = Dirs(h_news, batch_major=bm)
+        if outs[1]:
+            self.env[outs[1]] = Rows([RowItem("final", s) for s in h_states], (H,), bm)
+        if outs[2] and op == "LSTM":
+            self.env[outs[2]] = Rows([RowItem("final", s) for s in c_states], (H,), bm)
+
+    def _state(self, name: str, H: int, init: tuple[str, Any], step: int) -> rg.Value:
+        kind, ref = init
+        g = self.graph
+        if kind == "zeros":
+            return g.state(name, H, delay=step)
+        if kind == "array" or kind == "static":
+            return g.state(name, H, np.asarray(ref, np.float64), delay=step)
+        if kind == "input":
+            src, index = ref
+            self.meta["state_inputs"].setdefault(src, [])
+            entries = self.meta["state_inputs"][src]
+            entries.extend([None] * (index + 1 - len(entries)))
+            entries[index] = name
+            return g.state(name, H, "input", delay=step)
+        raise ModelImportError(f"state {name!r}: initial value of kind {kind!r}")
+
+    def scan(self, node: onnx.NodeProto) -> None:
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        body: onnx.GraphProto = at["body"]
+        M = int(at["num_scan_inputs"])
+        N = len(node.input) - M
+        in_dirs = list(at.get("scan_input_directions", [0] * M))
+        out_dirs = list(at.get("scan_output_directions", [0] * (len(body.output) - N)))
+        for axes_attr in ("scan_input_axes", "scan_output_axes"):
+            if any(int(a) != 0 for a in at.get(axes_attr, [])):
+                raise self.fail(node, "scan axes other than 0")
+        if len(set(in_dirs + out_dirs)) > 1:
+            raise self.fail(node, "a Scan mixing forward and reverse directions")
+        step = -1 if (in_dirs + out_dirs + [0])[0] == 1 else 1
+        g = self.graph
+        local: dict[str, Tensor] = {}
+        states = []
+        for i, (outer, inner) in enumerate(zip(node.input[:N], body.input[:N], strict=True)):
+            t = self.get(outer, node)
+            row = tuple(int(d.dim_value) for d in inner.type.tensor_type.shape.dim[1:])
+            if isinstance(t, Rows) and len(t.items) == 1 and t.items[0].kind in ("zeros", "static"):
+                init = (t.items[0].kind, t.items[0].ref)
+            else:
+                raise self.fail(
+                    node, f"initial state {outer!r} must be zeros or a broadcast constant"
+                )
+            name = f"{node.name or node.output[0]}.s{i}"
+            s = self._state_row(name, row, init, step)
+            states.append(s)
+            local[inner.name] = Seq(s)
+        for outer, inner in zip(node.input[N:], body.input[N:], strict=True):
+            t = self.get(outer, node)
+            if isinstance(t, _Ticks):
+                continue
+            local[inner.name] = Seq(self.seq(outer, node))
+        saved = self.env
+        self.env, self.lead = {**saved, **local}, 1
+        try:
+            for n in body.node:
+                self.node(n)
+            results = [self.value_of(o.name, node) for o in body.output]
+        finally:
+            self.env, self.lead = saved, 2
+        for s, new in zip(states, results[:N], strict=True):
+            g.assign(s, new if new.op not in ("state", "input") else rg.add(new, 0.0))
+        for k, out_name in enumerate(node.output):
+            if not out_name:
+                continue
+            if k < N:
+                row = tuple(int(d) for d in states[k].shape[1:])
+                self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
+            else:
+                self.env[out_name] = Seq(results[k])
+
+    def _state_row(
+        self, name: str, row: tuple[int, ...], init: tuple[str, Any], step: int
+    ) -> rg.Value:
+        kind, ref = init
+        g = self.graph
+        if kind == "zeros":
+            return g.state(name, row, delay=step)
+        if kind in ("array", "static"):
+            return g.state(name, row, np.asarray(ref, np.float64), delay=step)
+        raise ModelImportError(f"Scan state {name!r}: initial value of kind {kind!r}")
+
+    # ------------------------------------------------------------ outputs
+    def output(self, name: str) -> None:
+        t = self.env.get(name)
+        if isinstance(t, Seq):
+            self.graph.output(name, t.value)
+            if t.batch_major:
+                self.meta["batch_major"].append(name)
+        elif isinstance(t, Rows) and all(i.kind == "final" for i in t.items):
+            finals = [i.ref for i in t.items]
+            self.meta["outputs"][name] = {
+                "finals": finals,
+                "batch_major": t.batch_major,
+                "squeezed": t.squeezed,
+            }
+        elif isinstance(t, Dirs):
+            names = [f"{name}[{d}]" for d in range(len(t.values))]
+            for n, v in zip(names, t.values, strict=True):
+                self.graph.output(n, v)
+            self.meta["outputs"][name] = {"directions": names, "batch_major": t.batch_major}
+        else:
+            raise ModelImportError(
+                f"model output {name!r} is {type(t).__name__}; only sequences, recurrent "
+                "outputs and final states can be outputs"
+            )
+
+
+@dataclass
+class _Ticks:
+    """The step-counting sequence of an exported Scan with no input."""
+
+
+@dataclass
+class _Pad:
+    """``k`` copies of an initial value along a new time axis: padding of a shifted copy."""
+
+    rows: Rows
+    k: int
+
+
+@dataclass
+class _Joined:
+    parts: list[Tensor]
+
+    def shift(self, imp: _Importer, node: onnx.NodeProto, start: Any, end: Any) -> Seq:
+        a, b = self.parts
+        if isinstance(a, _Pad) and isinstance(b, Seq) and start == 0 and end == "T":
+            return Seq(rg.delay(b.value, a.k, init=_row_init(imp, node, a.rows)))
+        if isinstance(b, _Pad) and isinstance(a, Seq) and start == b.k:
+            return Seq(rg.delay(a.value, -b.k, init=_row_init(imp, node, b.rows)))
+        raise imp.fail(node, "a time-axis slice that is not a shifted copy")
+
+
+def _row_init(imp: _Importer, node: onnx.NodeProto, rows: Rows) -> Any:
+    (item,) = rows.items
+    if item.kind == "zeros":
+        return "zeros"
+    if item.kind == "static":
+        return np.asarray(item.ref, np.float64)
+    raise imp.fail(node, f"a shifted copy with initial value of kind {item.kind!r}")
+
+
+def _end(v: Any) -> Any:
+    return None if isinstance(v, int) and v >= np.iinfo(np.int64).max // 2 else v
+
+
+def import_onnx(
+    model: str | os.PathLike[str] | onnx.ModelProto,
+) -> tuple[rg.Graph, dict[str, np.ndarray]]:
+    """Read a recurrent ONNX model into ``(graph, params)``; see the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("m")
+    >>> g.output("y", rg.cells.gru(g.input("x", 3), 4, name="gru"))
+    >>> p = g.init_params(seed=0)
+    >>> g2, p2 = rg.import_onnx(rg.compile(g, target="onnx", params=p).model)
+    >>> sorted(p2)
+    ['gru.B', 'gru.R', 'gru.W']
+    >>> xs = np.random.default_rng(0).normal(size=(6, 2, 3)).astype("float32")
+    >>> bool(np.allclose(rg.run(g2, {"x": xs}, p2)["y"], rg.run(g, {"x": xs}, p)["y"], atol=1e-6))
+    True
+    """
+    if not isinstance(model, onnx.ModelProto):
+        try:
+            model = onnx.load(os.fspath(model))
+        except Exception as e:
+            raise ModelImportError(f"cannot read ONNX model {model}: {e}") from e
+    return _Importer(model).run()
+
+
+def run_as_onnx(
+    graph: rg.Graph, params: Mapping[str, np.ndarray], feeds: Mapping[str, Any], **kw: Any
+) -> dict[str, np.ndarray]:
+    """Run an imported graph with the reference interpreter, taking and returning
+    exactly the tensors of the original ONNX model (see ``graph.meta["onnx"]``)."""
+    meta = graph.meta.get("onnx", {})
+    batch_major = set(meta.get("batch_major", []))
+    inputs, init = {}, {}
+    lens = None
+    for name, value in feeds.items():
+        arr = np.asarray(value)
+        if name == meta.get("sequence_lens"):
+            lens = arr.astype(np.int64)
+        elif name in meta.get("state_inputs", {}):
+            for d, state in enumerate(meta["state_inputs"][name]):
+                if state is not None:
+                    init[state] = arr[d]
+        else:
+            inputs[name] = np.swapaxes(arr, 0, 1) if name in batch_major else arr
+    result = rg.run(graph, inputs, params, sequence_lens=lens, initial_states=init, **kw)
+    out: dict[str, np.ndarray] = {}
+    for name in graph.outputs:
+        y = result[name]
+        out[name] = np.swapaxes(y, 0, 1) if name in batch_major else y
+    for name, spec in meta.get("outputs", {}).items():
+        bm = spec["batch_major"]
+        if "directions" in spec:
+            y = np.stack([out.pop(n) for n in spec["directions"]], axis=2 if bm else 1)
+            out[name] = np.swapaxes(y, 0, 1) if bm else y
+        elif spec.get("squeezed"):
+            out[name] = result[f"{spec['finals'][0]}_final"]
+        else:
+            out[name] = np.stack(
+                [result[f"{s}_final"] for s in spec["finals"]], axis=1 if bm else 0
+            )
+    return out
