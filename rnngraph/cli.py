@@ -1,8 +1,10 @@
-"""The ``rnngraph`` command line: ``inspect``, ``draw``, ``run``, ``demo``.
+"""The ``rnngraph`` command line: ``inspect``, ``draw``, ``run``, ``compile``, ``check``, ``demo``.
 
 Every verb has ``--help``. A FILE is a saved graph (``model.json`` with its
-``model.npz``) or a Python file with a function that returns a graph
-(``models.py:build``; without ``:name``, a function called ``build``).
+``model.npz``), an ONNX model (imported with :func:`rnngraph.import_onnx`),
+or a Python file with a function that returns a graph (``models.py:build``;
+without ``:name``, a function called ``build``; it may return
+``(graph, params)``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
 
     path, func = spec.rsplit(":", 1) if ".py:" in spec else (spec, "")
     p = Path(path)
+    if p.suffix == ".onnx":
+        from rnngraph.importers import import_onnx
+
+        return import_onnx(p)
     if p.suffix == ".py":
         if not p.exists():
             raise GraphError(f"no such file: {p}")
@@ -99,6 +105,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.mode != "sequence":
+        opts["mode"] = args.mode
+    if args.dtype != "float32":
+        opts["dtype"] = args.dtype
+    if args.sequence_lens:
+        opts["sequence_lens"] = True
+    return opts
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from rnngraph.compile import compile
+
+    graph, params = load_graph_file(args.file)
+    if args.params:
+        with np.load(args.params, allow_pickle=False) as z:
+            params = {k: z[k] for k in z.files}
+    if params is None:
+        print("no saved params: using graph.init_params(seed=0)", file=sys.stderr)
+    model = compile(
+        graph, args.target, params, optimize=not args.no_optimize, **_compile_options(args)
+    )
+    print(model.save(args.output))
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from rnngraph.check import check, format_report
+
+    graph, params = load_graph_file(args.file)
+    report = check(
+        graph,
+        params,
+        targets=args.target or None,
+        steps=args.steps,
+        batch=args.batch,
+        seed=args.seed,
+        tol=args.tol,
+    )
+    print(format_report(report))
+    return 0 if all(r.ok for r in report) else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rnngraph.demo import demo
 
@@ -156,6 +206,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs and params")
     p.add_argument("-o", "--output", help="write the outputs to this .npz file")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "compile",
+        help="lower a graph for a target and write the model file",
+        description="Verify, optimise and lower a graph (a saved graph, an ONNX file or a "
+        "Python builder) for a backend, and write the result.",
+    )
+    p.add_argument("file", help="model.json, model.onnx, or models.py[:function]")
+    p.add_argument("--target", default="onnx", help="backend name (default onnx)")
+    p.add_argument("-o", "--output", required=True, help="where to write the compiled model")
+    p.add_argument(
+        "--mode",
+        choices=["sequence", "step"],
+        default="sequence",
+        help="whole sequences or one step",
+    )
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument(
+        "--sequence-lens", action="store_true", help="give the model a sequence_lens input"
+    )
+    p.add_argument("--params", help=".npz of parameter values (default: the saved ones)")
+    p.add_argument("--no-optimize", action="store_true", help="skip the pass pipeline")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser(
+        "check",
+        help="compile for every backend and report each one's error against the reference",
+        description="Compile a graph for every available backend (sequence and step "
+        "models, with and without sequence_lens), run each on random inputs at two "
+        "sequence lengths, and print the largest error against the reference "
+        "interpreter per output. Exits 1 when any exceeds the tolerance.",
+    )
+    p.add_argument("file", help="model.json, model.onnx, or models.py[:function]")
+    p.add_argument(
+        "--target", action="append", help="check only this backend (repeatable; default all)"
+    )
+    p.add_argument("--steps", type=int, default=12, help="sequence length (also runs half of it)")
+    p.add_argument("--batch", type=int, default=3, help="batch size")
+    p.add_argument("--seed", type=int, default=0, help="seed for inputs and params")
+    p.add_argument("--tol", type=float, default=1e-5, help="largest accepted error (default 1e-5)")
+    p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
         "demo",

@@ -799,7 +799,10 @@ class _Importer:
                 raise self.fail(
                     node, f"initial state {outer!r} must be zeros or a broadcast constant"
                 )
-            name = f"{node.name or node.output[0]}.s{i}"
+            # The body's name for the carried value ("h@1" in rnngraph's own exports).
+            name = inner.name
+            if name in self.graph._names or name in self.graph._reserved:
+                name = f"{node.name or node.output[0]}.s{i}"
             s = self._state_row(name, row, init, step)
             states.append(s)
             local[inner.name] = Seq(s)
