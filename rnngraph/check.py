@@ -47,7 +47,7 @@ class ParityRow:
 
 
 def _inputs(graph: Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name, t in graph.inputs.items():
         shape = (T, B, *t.row_shape)
         if t.dtype == "int64":
