@@ -95,6 +95,7 @@ def compile(
     params: Mapping[str, Any] | None = None,
     *,
     optimize: bool = True,
+    unroll: int = 1,
     **options: Any,
 ) -> Any:
     """Verify, optimise and lower ``graph`` for ``target``.
@@ -109,8 +110,13 @@ def compile(
     params : dict of str to array, optional
         The parameter values to bake in; by default ``graph.init_params(seed=0)``.
     optimize : bool
-        Run the default pass pipeline (:func:`rnngraph.passes.optimize`) first.
-        Passes never change results; turn them off to lower the graph as written.
+        Run the default pass pipeline (:func:`rnngraph.passes.optimize`) and
+        recognise standard cells first. Passes never change results; turn them
+        off to lower the graph as written.
+    unroll : int
+        Steps per loop iteration for the generic recurrent loops (1: none).
+        Unrolling by the sequence length you expect unrolls fully; other
+        lengths still run (left-over steps take a plain loop).
     **options
         Passed to the backend (for ONNX: ``mode="step"``, ``dtype``,
         ``sequence_lens``, ``initial_states``, ``threads``).
@@ -126,8 +132,9 @@ def compile(
         params = graph.init_params(seed=0)
     P = check_params(graph, params, np.dtype(options.get("dtype", "float32")))
     if not optimize:
-        return backend(schedule(graph), P, **options)
+        return backend(schedule(graph).with_unroll(unroll), P, **options)
     from rnngraph import passes
 
     result = passes.optimize(graph, P)
-    return backend(passes.recognize_cells(schedule(result.graph)), result.params, **options)
+    program = passes.recognize_cells(schedule(result.graph)).with_unroll(unroll)
+    return backend(program, result.params, **options)

@@ -104,8 +104,9 @@ class RecurrentRegion:
     exports : tuple of int
         Region nodes whose sequences are needed after the loop.
     unroll : int
-        Steps per loop iteration a backend should emit (1: a plain loop;
-        0: unroll fully for a fixed number of steps). Never changes results.
+        Steps per loop iteration a backend should emit (1: a plain loop; a
+        factor equal to the sequence length unrolls fully). Never changes
+        results: a backend covers the steps left over by whole blocks.
     """
 
     nodes: tuple[int, ...]
@@ -203,13 +204,9 @@ class Program:
         )
 
     def with_unroll(self, factor: int) -> Program:
-        """The same program asking backends to unroll every recurrent loop by ``factor``.
-
-        ``factor`` 0 means a full unroll (the model then has a fixed number
-        of steps).
-        """
-        if factor < 0:
-            raise ValueError(f"unroll factor must be >= 0, got {factor}")
+        """The same program asking backends to unroll every recurrent loop by ``factor``."""
+        if int(factor) < 1:
+            raise ValueError(f"unroll factor must be >= 1, got {factor}")
 
         def unrolled(r: Region) -> Region:
             if isinstance(r, RecurrentRegion):

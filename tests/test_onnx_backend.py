@@ -213,3 +213,28 @@ def test_native_ops_can_be_turned_off() -> None:
     g = zoo.CELLS["lstm"]()
     m = rg.compile(g, target="onnx", optimize=False)
     assert "Scan" in _op_types(m.model) and "LSTM" not in _op_types(m.model)
+
+
+@pytest.mark.parametrize(
+    "name", ["layer_norm_lstm", "narx", "state_delay_2", "rnn_reverse", "jordan"]
+)
+@pytest.mark.parametrize("k", [3, 12])
+def test_unrolled_loops_match_at_every_length(name: str, k: int) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    plain = rg.compile(g, target="onnx", params=p, optimize=False)
+    m = rg.compile(g, target="onnx", params=p, optimize=False, unroll=k)
+
+    def bodies(model):
+        scans = [n for n in model.graph.node if n.op_type == "Scan"]
+        return [len(next(a.g for a in n.attribute if a.name == "body").node) for n in scans]
+
+    # one loop per region still, each iteration k steps long
+    assert len(bodies(m.model)) == len(bodies(plain.model))
+    assert all(u > k * (p_ - 2) for u, p_ in zip(bodies(m.model), bodies(plain.model), strict=True))
+    for T in (1, 7, 12, 13):
+        xs = _xs(T, 2, seed=T)
+        _assert_close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
+    lens = np.array([13, 5, 0])
+    xs = _xs(13, 3)
+    _assert_close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))

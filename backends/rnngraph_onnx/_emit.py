@@ -75,7 +75,8 @@ class _Initializers:
         self._by_key: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
 
     def add(self, array: np.ndarray, hint: str, *, exact_name: bool = False) -> str:
-        arr = np.ascontiguousarray(array)
+        # (not np.ascontiguousarray: it turns a scalar into a 1-element vector)
+        arr = np.array(array, order="C", copy=True)
         if exact_name:
             name = self.names.reserve(hint)
         else:
@@ -484,90 +485,175 @@ class _SequenceModel(_Lowerer):
         return self._has_steps
 
     def scan(self, region: RecurrentRegion) -> dict[Read, str]:
-        """One ``Scan`` for a recurrent region; returns the final carried value per carry."""
+        """A ``Scan`` loop for a recurrent region; returns the final carried value per carry.
+
+        With ``region.unroll == k > 1`` one iteration runs ``k`` steps: the
+        sequences are padded to a multiple of ``k`` with steps marked invalid,
+        on which the carried values hold (as past a row's ``sequence_lens``),
+        and the padding is cut from the outputs.
+        """
+        e = self.main
+        # Outer sequences the loop reads: inputs at t, taps, then the validity mask.
+        seqs: list[tuple[str, TensorType | None, str]] = []  # (outer name, type, body hint)
+        for nid in region.inputs:
+            seqs.append(
+                (self.env[nid], self.g.nodes[nid]["type"], f"{self.g.nodes[nid]['name']}.t")
+            )
+        for r in region.taps:
+            name = f"{self.g.nodes[r.source]['name']}@{r.delay}.t"
+            seqs.append((self.tap(r), self.g.nodes[r.source]["type"], name))
+        if not seqs:
+            # A free-running region (no outside input): Scan still needs a sequence to count steps.
+            ticks = e.add("Concat", [self.T, e.ints([1])], "ticks_shape", axis=0)
+            seqs.append((e.add("ConstantOfShape", [ticks], "ticks"), None, "tick.t"))
+        inits = [self.initial(c) for c in region.carries for _ in range(abs(c.delay))]
+        k = max(1, region.unroll)
+        valid = self.valid if self.with_lens else None
+        if k > 1:
+            seqs, valid = self._pad_to_blocks(seqs, valid, k)
+        if valid is not None:
+            seqs.append((valid, None, "valid.t"))
+        finals, exports = self._loop(region, seqs, inits, k, masked=valid is not None)
+        for nid, name in zip(region.exports, exports, strict=True):
+            if k > 1:
+                # (T'/k, k, B, ...) -> (T', B, ...) -> the first T steps
+                rest = e.add("Shape", [name], "export.shape", start=2)
+                flat_shape = e.add("Concat", [e.ints([-1]), rest], "flat_shape", axis=0)
+                flat = e.add("Reshape", [name, flat_shape], "flat")
+                nm = self.g.nodes[nid]["name"]
+                name = e.add("Slice", [flat, e.ints([0]), self.T, e.ints([0])], nm)
+            self.env[nid] = name
+        out: dict[Read, str] = {}
+        i = 0
+        for c in region.carries:
+            out[c] = finals[i]  # the newest carried value
+            i += abs(c.delay)
+        return out
+
+    def _pad_to_blocks(
+        self, seqs: list[tuple[str, TensorType | None, str]], valid: str | None, k: int
+    ) -> tuple[list[tuple[str, TensorType | None, str]], str]:
+        """Sequences padded to whole blocks ``(T'/k, k, B, ...)``, and the padded validity."""
+        e = self.main
+        kk = e.ints([k])
+        padded = e.add(
+            "Mul",
+            [e.add("Div", [e.add("Add", [self.T, e.ints([k - 1])], "Tk"), kk], "blocks"), kk],
+            "T_padded",
+        )
+        pad = e.add("Sub", [padded, self.T], "T_pad")
+        out = []
+        for outer, t_, hint in seqs:
+            rest = e.add("Shape", [outer], f"{hint}.shape", start=1)
+            dtype = self.np_dtype(t_) if t_ is not None else self.np_float
+            zero = numpy_helper.from_array(np.zeros(1, dtype), "value")
+            fill = e.add(
+                "ConstantOfShape",
+                [e.add("Concat", [pad, rest], "pad_shape", axis=0)],
+                f"{hint}.pad",
+                value=zero,
+            )
+            full = e.add("Concat", [outer, fill], f"{hint}.padded", axis=0)
+            shape = e.add("Concat", [e.ints([-1, k]), rest], f"{hint}.block_shape", axis=0)
+            out.append((e.add("Reshape", [full, shape], f"{hint}.blocks"), t_, hint))
+        if valid is None:
+            T0 = e.add("Squeeze", [padded, e.ints([0])], "T_padded_scalar")
+            zero_i, one_i = (e.const(np.asarray(v, np.int64), "step") for v in (0, 1))
+            steps = e.add(
+                "Unsqueeze",
+                [e.add("Range", [zero_i, T0, one_i], "steps_padded"), e.ints([1])],
+                "steps_padded",
+            )
+            inside = e.add("Less", [steps, self.T], "in_sequence")
+            valid_p = e.add(
+                "Expand",
+                [inside, e.add("Concat", [padded, self.B], "valid_shape", axis=0)],
+                "valid_padded",
+            )
+        else:
+            no = numpy_helper.from_array(np.zeros(1, bool), "value")
+            fill = e.add(
+                "ConstantOfShape",
+                [e.add("Concat", [pad, self.B], "pad_shape", axis=0)],
+                "valid.pad",
+                value=no,
+            )
+            valid_p = e.add("Concat", [valid, fill], "valid_padded", axis=0)
+        blocks = e.add("Concat", [e.ints([-1, k]), self.B], "valid_block_shape", axis=0)
+        return out, e.add("Reshape", [valid_p, blocks], "valid.blocks")
+
+    def _loop(
+        self,
+        region: RecurrentRegion,
+        seqs: Sequence[tuple[str, TensorType | None, str]],
+        inits: Sequence[str],
+        k: int,
+        *,
+        masked: bool,
+    ) -> tuple[list[str], list[str]]:
+        """One ``Scan`` running ``k`` steps per iteration; its final registers and exports.
+
+        ``masked``: the last sequence is the validity ``(T, B)`` on which registers update.
+        """
+        outer = [s_[0] for s_ in seqs]
         e = self.main
         body = Emitter(self.names, self.inits, self.float_type)
-        members = set(region.nodes)
         b_inputs: list[onnx.ValueInfoProto] = []
         b_outputs: list[onnx.ValueInfoProto] = []
-        init_names: list[str] = []
+        block = [k] if k > 1 else []
         # State variables: for each carry, its past values, newest first.
         registers: dict[Read, list[str]] = {}
         for c in region.carries:
             t = self.g.nodes[c.source]["type"]
-            src = self.g.nodes[c.source]["name"]
             regs = []
             for age in range(1, abs(c.delay) + 1):
-                nm = self.names.fresh(f"{src}@{age}")
+                nm = self.names.fresh(f"{self.g.nodes[c.source]['name']}@{age}")
                 b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
-                init_names.append(self.initial(c))
                 regs.append(nm)
             registers[c] = regs
-        # Scan inputs: outside sequences read at t, taps, then the validity mask.
-        seq_inputs: list[str] = []
-        local: dict[int, str] = {}
-        tap_local: dict[Read, str] = {}
-        for nid in region.inputs:
-            t = self.g.nodes[nid]["type"]
-            nm = self.names.fresh(f"{self.g.nodes[nid]['name']}.t")
-            b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
-            seq_inputs.append(self.env[nid])
-            local[nid] = nm
-        for r in region.taps:
-            t = self.g.nodes[r.source]["type"]
-            nm = self.names.fresh(f"{self.g.nodes[r.source]['name']}@{r.delay}.t")
-            b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
-            seq_inputs.append(self.tap(r))
-            tap_local[r] = nm
-        valid_t = None
-        if self.with_lens:
-            valid_t = self.names.fresh("valid.t")
-            b_inputs.append(_vi(valid_t, TensorProto.BOOL, ["B"]))
-            seq_inputs.append(self.valid)
-        carry_of = {c: c for c in region.carries}
-        for nid in region.nodes:
-            args = []
-            for r in self.p.reads[nid]:
-                if r in carry_of:
-                    args.append(registers[r][-1])
-                elif r in tap_local:
-                    args.append(tap_local[r])
-                elif r.source in members or r.source in local:
-                    args.append(local[r.source])
-                else:
-                    args.append(self.env[r.source])  # static, from the outer scope
-            local[nid] = self.lower(body, nid, args, lead=0)
-        # New state variables: shift each register by one, where the row is valid.
+        elems = []
+        for _, t_, hint in seqs:
+            nm = self.names.fresh(hint)
+            if t_ is None:
+                b_inputs.append(
+                    _vi(
+                        nm,
+                        TensorProto.BOOL if "valid" in hint else TensorProto.FLOAT,
+                        [*block, "B"] if "valid" in hint else [*block, 1],
+                    )
+                )
+            else:
+                b_inputs.append(_vi(nm, self.elem(t_), [*block, "B", *t_.row_shape]))
+            elems.append(nm)
+        steps = range(k) if region.direction > 0 else range(k - 1, -1, -1)
+        per_step: dict[int, list[str]] = {}
+        for j in steps:
+            at_j = elems
+            if k > 1:
+                idx = body.const(np.asarray(j, np.int64), "step_index")
+                at_j = [body.add("Gather", [el, idx], f"{el}.{j}", axis=0) for el in elems]
+            registers, exports = self._step(body, region, registers, at_j, masked)
+            per_step[j] = exports
         new_states: list[str] = []
         for c in region.carries:
-            regs = registers[c]
             t = self.g.nodes[c.source]["type"]
-            shifted = [local[c.source], *regs[:-1]]
-            for old, new in zip(regs, shifted, strict=True):
-                if valid_t is not None:
-                    cond = valid_t
-                    if t.row_shape:
-                        cond = body.add(
-                            "Unsqueeze",
-                            [valid_t, body.ints(range(1, 1 + len(t.row_shape)))],
-                            "valid_b",
-                        )
-                    new = body.add("Where", [cond, new, old], f"{old}.next")
-                else:
-                    new = body.add("Identity", [new], f"{old}.next")
+            for reg in registers[c]:
+                new = body.add("Identity", [reg], f"{reg}.next")
                 new_states.append(new)
                 b_outputs.append(_vi(new, self.elem(t), ["B", *t.row_shape]))
         scan_outs = []
-        for nid in region.exports:
+        for i, nid in enumerate(region.exports):
             t = self.g.nodes[nid]["type"]
-            out = body.add("Identity", [local[nid]], f"{self.g.nodes[nid]['name']}.out")
+            name = f"{self.g.nodes[nid]['name']}.out"
+            if k > 1:
+                rows = [
+                    body.add("Unsqueeze", [per_step[j][i], body.ints([0])], name) for j in range(k)
+                ]
+                out = body.add("Concat", rows, name, axis=0)
+            else:
+                out = body.add("Identity", [per_step[0][i]], name)
             scan_outs.append(out)
-            b_outputs.append(_vi(out, self.elem(t), ["B", *t.row_shape]))
-        if not seq_inputs:
-            # A free-running region (no outside input): Scan still needs a sequence to count steps.
-            ticks = e.add("Concat", [self.T, e.ints([1])], "ticks_shape", axis=0)
-            b_inputs.append(_vi(self.names.fresh("tick.t"), TensorProto.FLOAT, [1]))
-            seq_inputs.append(e.add("ConstantOfShape", [ticks], "ticks"))
+            b_outputs.append(_vi(out, self.elem(t), [*block, "B", *t.row_shape]))
         body_graph = helper.make_graph(
             body.nodes, self.names.fresh("scan_body"), b_inputs, b_outputs
         )
@@ -578,21 +664,58 @@ class _SequenceModel(_Lowerer):
         backward = region.direction < 0
         results = e.add_multi(
             "Scan",
-            [*init_names, *seq_inputs],
+            [*inits, *outer],
             hints,
             body=body_graph,
-            num_scan_inputs=len(seq_inputs),
-            scan_input_directions=[int(backward)] * len(seq_inputs),
+            num_scan_inputs=len(outer),
+            scan_input_directions=[int(backward)] * len(outer),
             scan_output_directions=[int(backward)] * len(scan_outs),
         )
-        for nid, name in zip(region.exports, results[n_states:], strict=True):
-            self.env[nid] = name
-        finals: dict[Read, str] = {}
-        k = 0
+        return results[:n_states], results[n_states:]
+
+    def _step(
+        self,
+        body: Emitter,
+        region: RecurrentRegion,
+        registers: dict[Read, list[str]],
+        elems: Sequence[str],
+        masked: bool,
+    ) -> tuple[dict[Read, list[str]], list[str]]:
+        """One step of the region inside a loop body: new registers and the exported values."""
+        members = set(region.nodes)
+        local: dict[int, str] = dict(zip(region.inputs, elems, strict=False))
+        taps = dict(zip(region.taps, elems[len(region.inputs) :], strict=False))
+        valid_t = elems[-1] if masked else None
+        carries = set(region.carries)
+        for nid in region.nodes:
+            args = []
+            for r in self.p.reads[nid]:
+                if r in carries:
+                    args.append(registers[r][-1])
+                elif r in taps:
+                    args.append(taps[r])
+                elif r.source in members or r.source in local:
+                    args.append(local[r.source])
+                else:
+                    args.append(self.env[r.source])  # static, from the outer scope
+            local[nid] = self.lower(body, nid, args, lead=0)
+        # New registers: each shifts by one, where the row is valid.
+        out: dict[Read, list[str]] = {}
         for c in region.carries:
-            finals[c] = results[k]  # the newest carried value
-            k += abs(c.delay)
-        return finals
+            regs = registers[c]
+            t = self.g.nodes[c.source]["type"]
+            shifted = [local[c.source], *regs[:-1]]
+            if valid_t is not None:
+                cond = valid_t
+                if t.row_shape:
+                    axes = body.ints(range(1, 1 + len(t.row_shape)))
+                    cond = body.add("Unsqueeze", [valid_t, axes], "valid_b")
+                shifted = [
+                    body.add("Where", [cond, new, old], f"{old}.next")
+                    for old, new in zip(regs, shifted, strict=True)
+                ]
+            out[c] = shifted
+        return out, [local[nid] for nid in region.exports]
 
 
 def build_sequence_model(
