@@ -9,36 +9,13 @@ Run: ``python benchmarks/reference_vs_onnxruntime.py``
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 from functools import partial
-from pathlib import Path
 
 import numpy as np
-import onnxruntime
+from _common import machine, write
 
 import rnngraph as rg
 from rnngraph.demo import median_ms, native_op_session
-
-OUT = Path(__file__).resolve().parent / "results" / "reference_vs_onnxruntime.json"
-
-
-def machine() -> dict[str, object]:
-    cpu = ""
-    if os.path.exists("/proc/cpuinfo"):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "rnngraph": rg.__version__,
-    }
 
 
 def main() -> None:
@@ -77,9 +54,7 @@ def main() -> None:
         "machine": machine(),
         "rows": rows,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {OUT}")
+    print(f"wrote {write('reference_vs_onnxruntime', doc)}")
 
 
 if __name__ == "__main__":
