@@ -17,4 +17,5 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["out"]["logits"].shape == (12, 3, 5)  # type: ignore[index]
-    assert sorted(os.listdir(tmp_path)) == ["tagger.json", "tagger.npz"]
+    assert sorted(os.listdir(tmp_path)) == ["tagger.json", "tagger.npz", "tagger.onnx"]
+    assert set(namespace["g3"].outputs) == {"logits"}  # type: ignore[attr-defined]

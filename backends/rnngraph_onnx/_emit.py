@@ -217,7 +217,22 @@ class _Lowerer:
         return self.main.add("Expand", [src, shape], f"{c['name']}.init")
 
 
+def _used_names(graph: onnx.GraphProto) -> set[str]:
+    used = {o.name for o in graph.output}
+    for node in graph.node:
+        used.update(node.input)
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                used |= _used_names(a.g)
+    return used
+
+
 def _model(graph: onnx.GraphProto, doc: str) -> onnx.ModelProto:
+    # Constants only absorbed nodes read (a native cell's internals) are dropped.
+    used = _used_names(graph)
+    keep = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
