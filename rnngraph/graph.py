@@ -622,7 +622,12 @@ class Graph:
         )
 
     def output(self, name: str, value: Value) -> None:
-        """Mark ``value`` (a signal) as an output sequence named ``name``."""
+        """Mark ``value`` as an output named ``name``.
+
+        A signal gives a sequence ``(T, B, ...)``; a value computed from a
+        :func:`~rnngraph.ops.totals.total` (a sum over all steps, such as a
+        weight's gradient) gives that value.
+        """
         value = as_value(value, self)
         self._check_interface_name(name)
         if name in self._names and self._names[name] != value.node:
@@ -631,13 +636,21 @@ class Graph:
                 raise DuplicateNameError(
                     f"output name {name!r} is already the name of {node['op']} {name!r}"
                 )
-        if not value.type.batched:
+        if not value.type.batched and not self._after_totals(value.node):
             raise ShapeError(
                 f"output {name!r}: {self._describe(value.node)} is time-invariant "
-                f"(type {value.type}); an output must be a signal with a batch axis"
+                f"(type {value.type}); an output must be a signal with a batch axis, "
+                "or a sum over steps (rnngraph.total)"
             )
         self._outputs[name] = value.node
         self._version += 1
+
+    def _after_totals(self, nid: int) -> bool:
+        """True if ``nid`` is a total or computed from one (so it is known after the loops)."""
+        from rnngraph.ops.totals import TOTAL_OPS
+
+        nodes = {nid} | nx.ancestors(self._nx, nid)
+        return any(self._nx.nodes[n]["op"] in TOTAL_OPS for n in nodes)
 
     def _check_interface_name(self, name: str) -> None:
         if not isinstance(name, str) or not name:

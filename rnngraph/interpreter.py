@@ -127,6 +127,20 @@ class _Run:
                 args = [self.values[u] for u, _, _ in self.operands(nid)]
                 self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
 
+    def run_post(self) -> None:
+        """Totals (sums over valid steps and rows) and the static work that follows them."""
+        g = self.graph.nx_graph
+        for nid in self.program.post:
+            d = g.nodes[nid]
+            args = []
+            for u, _, _ in self.operands(nid):
+                a = self.values[u]
+                if g.nodes[u]["type"].batched and self.lens is not None:
+                    valid = np.arange(self.T)[:, None] < self.lens[None, :]
+                    a = np.where(valid.reshape(valid.shape + (1,) * (a.ndim - 2)), a, 0)
+                args.append(a)
+            self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
+
     def shifted(self, consumer: int, source: int, delay: int, spec: InitSpec) -> np.ndarray:
         """The whole sequence ``source(t - delay)``, initial value outside the row."""
         seq = self.values[source]
@@ -280,10 +294,11 @@ def run(
                 r.run_parallel(part.node)
             else:
                 r.run_recurrent(part)
+    r.run_post()
     result: dict[str, np.ndarray] = {}
     for name, nid in graph.output_nodes().items():
         y = np.array(r.values[nid], copy=True)
-        if lens is not None:
+        if lens is not None and graph.nx_graph.nodes[nid]["type"].batched:
             y[np.arange(T)[:, None] >= lens[None, :]] = 0
         result[name] = y
     for name, nid in graph.state_nodes().items():

@@ -4,7 +4,9 @@ A program is the analysis of a verified graph written down once, in an order
 a backend can follow without re-deriving anything:
 
 1. ``static`` — time-invariant nodes (params, constants and what is computed
-   from them only), evaluated once before the first step;
+   from them only), evaluated once before the first step; ``post`` — sums
+   over all steps (:func:`~rnngraph.ops.totals.total`) and what is computed
+   from them, evaluated after the last region;
 2. ``regions`` — in dependency order, each either a :class:`ParallelRegion`
    (one node computed over the whole sequence at once) or a
    :class:`RecurrentRegion` (nodes stepped through time, forward or
@@ -179,6 +181,7 @@ class Program:
     graph: Graph
     static: tuple[int, ...]
     regions: tuple[Region, ...]
+    post: tuple[int, ...]
     taps: tuple[Read, ...]
     outputs: dict[str, int]
     finals: dict[str, Read]
@@ -199,9 +202,7 @@ class Program:
 
     def with_regions(self, regions: tuple[Region, ...]) -> Program:
         """The same program with another region list (same nodes, new grouping)."""
-        return Program(
-            self.graph, self.static, regions, self.taps, self.outputs, self.finals, self.reads
-        )
+        return dataclasses.replace(self, regions=regions)
 
     def with_unroll(self, factor: int) -> Program:
         """The same program asking backends to unroll every recurrent loop by ``factor``."""
@@ -229,11 +230,19 @@ def schedule(graph: Graph) -> Program:
     cached = graph._cache.get("program")
     if cached is not None and cached[0] == graph._version:
         return cached[1]
+    from rnngraph.ops.totals import TOTAL_OPS
+
     g = graph.nx_graph
     batched = {n for n, d in g.nodes(data=True) if d["type"].batched}
+    after: set[int] = set()
+    for t in [n for n in g.nodes if g.nodes[n]["op"] in TOTAL_OPS]:
+        after |= {t} | nx.descendants(g, t)
     static = tuple(
-        nx.lexicographical_topological_sort(g.subgraph(n for n in g.nodes if n not in batched))
+        nx.lexicographical_topological_sort(
+            g.subgraph(n for n in g.nodes if n not in batched and n not in after)
+        )
     )
+    post = tuple(nx.lexicographical_topological_sort(g.subgraph(after)))
     reads = {n: _reads(graph, n) for n in g.nodes}
     needed_outside: set[int] = set(graph.output_nodes().values())
     for sid in graph.state_nodes().values():
@@ -273,7 +282,7 @@ def schedule(graph: Graph) -> Program:
         taps.extend(rtaps)
     finals = {name: reads[sid][0] for name, sid in graph.state_nodes().items()}
     program = Program(
-        graph, static, tuple(out_regions), tuple(taps), graph.output_nodes(), finals, reads
+        graph, static, tuple(out_regions), post, tuple(taps), graph.output_nodes(), finals, reads
     )
     graph._cache["program"] = (graph._version, program)
     return program

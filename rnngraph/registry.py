@@ -24,7 +24,18 @@ import numpy as np
 from rnngraph.errors import UnknownOpError
 from rnngraph.types import TensorType
 
-__all__ = ["OPS", "REFERENCE", "InferFn", "OpDef", "ReferenceFn", "lookup", "register_op"]
+__all__ = [
+    "ADJOINT",
+    "OPS",
+    "REFERENCE",
+    "AdjointFn",
+    "InferFn",
+    "OpDef",
+    "ReferenceFn",
+    "lookup",
+    "register_adjoint",
+    "register_op",
+]
 
 InferFn = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
 ReferenceFn = Callable[..., np.ndarray]
@@ -62,8 +73,16 @@ class OpDef:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+AdjointFn = Callable[..., Sequence[Any]]
+"""``rule(ctx, node, operands, out, cot) -> [contribution or None per operand]``.
+
+``operands`` are the forward values as the node reads them (delays applied),
+``out`` its forward value and ``cot`` the adjoint of ``out``; each
+contribution has its operand's type (see :mod:`rnngraph.adjoint`)."""
+
 OPS: dict[str, OpDef] = {}
 REFERENCE: dict[str, ReferenceFn] = {}
+ADJOINT: dict[str, AdjointFn] = {}
 
 
 def register_op(
@@ -91,6 +110,20 @@ def register_op(
             source=source,
         )
         REFERENCE[name] = fn
+        return fn
+
+    return decorate
+
+
+def register_adjoint(name: str) -> Callable[[AdjointFn], AdjointFn]:
+    """Register the local adjoint rule of op ``name`` (written beside its forward definition)."""
+
+    def decorate(fn: AdjointFn) -> AdjointFn:
+        if name not in OPS:
+            raise ValueError(f"adjoint for unknown op {name!r}")
+        if name in ADJOINT:
+            raise ValueError(f"op {name!r} has two adjoint rules")
+        ADJOINT[name] = fn
         return fn
 
     return decorate

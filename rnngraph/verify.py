@@ -49,7 +49,23 @@ def verify(graph: Graph) -> None:
     _check_states(graph)
     _check_algebraic_loops(graph)
     _check_directions(graph)
+    _check_totals(graph)
     graph._cache["verified"] = (graph._version, True)
+
+
+def _check_totals(graph: Graph) -> None:
+    """A sum over all steps is known only after the loops: no per-step value may read it."""
+    from rnngraph.ops.totals import TOTAL_OPS
+
+    g = graph.nx_graph
+    for t in [n for n in g.nodes if g.nodes[n]["op"] in TOTAL_OPS]:
+        for n in nx.descendants(g, t):
+            if g.nodes[n]["type"].batched:
+                raise GraphError(
+                    f"{g.nodes[n]['op']} node {g.nodes[n]['name']!r}{_origin(graph, n)} is a "
+                    f"per-step value computed from total {g.nodes[t]['name']!r}, which sums over "
+                    "every step; use the total only in time-invariant results (outputs, gradients)"
+                )
 
 
 def _origin(graph: Graph, nid: int) -> str:

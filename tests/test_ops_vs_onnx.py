@@ -156,6 +156,21 @@ CASES: dict[str, Case] = {
         [X, Y],
         {"two": np.array(2.0)},
     ),
+    "pad": (
+        lambda a: rg.ops.pad(a, [-1, -2], [(1, 2), (0, 3)]),
+        node("Pad", ["a", "pads"]),
+        [X],
+        {"pads": np.array([0, 0, 0, 1, 0, 0, 3, 2], np.int64)},
+    ),
+    "zeros_like": (
+        lambda a: rg.ops.zeros_like(a) + 1.0,
+        [
+            helper.make_node("Sub", ["a", "a"], ["z"]),
+            helper.make_node("Add", ["z", "one"], ["out"]),
+        ],
+        [X],
+        {"one": np.array(1.0)},
+    ),
     "less_cast": (
         lambda a, b: rg.cast(rg.less(a, b), "float"),
         [
@@ -219,8 +234,11 @@ def test_every_registered_op_is_covered() -> None:
         "less",
         "equal",
         "cast",
+        "pad",
+        "zeros_like",
     }
-    structural = {"input", "param", "constant", "state", "delay"}  # tested in test_interpreter
+    # tested in test_interpreter and test_totals
+    structural = {"input", "param", "constant", "state", "delay", "total", "total_outer"}
     assert set(OPS) == covered | structural
 
 

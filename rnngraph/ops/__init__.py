@@ -46,6 +46,7 @@ from rnngraph.ops.reduce import (
 )
 from rnngraph.ops.sources import delay
 from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose
+from rnngraph.ops.totals import pad, total, total_outer, zeros_like
 from rnngraph.registry import OPS, REFERENCE, OpDef, lookup, register_op
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "pad",
     "pow",
     "reduce_max",
     "reduce_mean",
@@ -93,6 +95,9 @@ __all__ = [
     "sqrt",
     "sub",
     "tanh",
+    "total",
+    "total_outer",
     "transpose",
     "where",
+    "zeros_like",
 ]
