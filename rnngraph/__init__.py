@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 from rnngraph import cells
+from rnngraph.adjoint import adjoint, vjp
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
 from rnngraph.errors import (
@@ -85,6 +86,7 @@ from rnngraph.ops import (
     transpose,
     where,
 )
+from rnngraph.ops.totals import total, total_outer
 from rnngraph.program import Program, schedule
 from rnngraph.serialize import load, load_params, save
 from rnngraph.verify import verify
@@ -111,6 +113,7 @@ __all__ = [
     "__version__",
     "abs",
     "add",
+    "adjoint",
     "available_targets",
     "cast",
     "cells",
@@ -160,7 +163,10 @@ __all__ = [
     "sqrt",
     "sub",
     "tanh",
+    "total",
+    "total_outer",
     "transpose",
     "verify",
+    "vjp",
     "where",
 ]

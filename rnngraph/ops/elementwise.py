@@ -14,7 +14,7 @@ import numpy as np
 
 from rnngraph.graph import Value, as_value
 from rnngraph.ops._rules import elementwise, unary_float
-from rnngraph.registry import register_op
+from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType, broadcast_shapes
 
 __all__ = [
@@ -380,3 +380,137 @@ def clip(
         min=None if min is None else float(min),
         max=None if max is None else float(max),
     )
+
+
+# ------------------------------------------------------------- adjoint rules
+# rule(ctx, node, (operands as read), out, cot) -> contribution per operand
+# (see rnngraph.adjoint); ctx.unbroadcast sums what a broadcast operand got.
+
+
+@register_adjoint("add")
+def _add_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    a, b = args
+    return [ctx.unbroadcast(cot, a.type), ctx.unbroadcast(cot, b.type)]
+
+
+@register_adjoint("sub")
+def _sub_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    a, b = args
+    return [ctx.unbroadcast(cot, a.type), ctx.unbroadcast(-cot, b.type) if ctx.needs[1] else None]
+
+
+@register_adjoint("mul")
+def _mul_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    a, b = args
+    return [
+        ctx.unbroadcast(cot * b, a.type) if ctx.needs[0] else None,
+        ctx.unbroadcast(cot * a, b.type) if ctx.needs[1] else None,
+    ]
+
+
+@register_adjoint("div")
+def _div_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    a, b = args
+    return [
+        ctx.unbroadcast(cot / b, a.type) if ctx.needs[0] else None,
+        ctx.unbroadcast(-(cot * out) / b, b.type) if ctx.needs[1] else None,
+    ]
+
+
+@register_adjoint("pow")
+def _pow_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    a, b = args
+    return [
+        ctx.unbroadcast(cot * b * (a ** (b - 1.0)), a.type) if ctx.needs[0] else None,
+        ctx.unbroadcast(cot * out * log(a), b.type) if ctx.needs[1] else None,
+    ]
+
+
+def _select_adjoint(first_wins: str) -> Any:
+    def rule(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+        a, b = args
+        # Ties go to the first operand, as a subgradient.
+        loses = less(a, b) if first_wins == "maximum" else greater(a, b)
+        zero = ctx.zeros(cot)
+        return [
+            ctx.unbroadcast(where(loses, zero, cot), a.type) if ctx.needs[0] else None,
+            ctx.unbroadcast(where(loses, cot, zero), b.type) if ctx.needs[1] else None,
+        ]
+
+    return rule
+
+
+register_adjoint("maximum")(_select_adjoint("maximum"))
+register_adjoint("minimum")(_select_adjoint("minimum"))
+
+
+def _no_gradient(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    return [None] * len(args)
+
+
+for _op in ("greater", "less", "equal"):
+    register_adjoint(_op)(_no_gradient)
+
+
+@register_adjoint("where")
+def _where_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    c, a, b = args
+    zero = ctx.zeros(cot)
+    return [
+        None,
+        ctx.unbroadcast(where(c, cot, zero), a.type) if ctx.needs[1] else None,
+        ctx.unbroadcast(where(c, zero, cot), b.type) if ctx.needs[2] else None,
+    ]
+
+
+@register_adjoint("cast")
+def _cast_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    (a,) = args
+    return [cot if a.dtype == "float" and out.dtype == "float" else None]
+
+
+def _unary_adjoint(op: str, local: Any) -> None:
+    """Register ``x̅ = local(x, y, y̅)`` for an element-wise op."""
+
+    def rule(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+        return [local(args[0], out, cot, node.attrs)]
+
+    register_adjoint(op)(rule)
+
+
+def _indicator(cond: Value) -> Value:
+    return cast(cond, "float")
+
+
+_unary_adjoint("neg", lambda x, y, c, at: -c)
+_unary_adjoint(
+    "abs", lambda x, y, c, at: c * (_indicator(greater(x, 0.0)) - _indicator(less(x, 0.0)))
+)
+_unary_adjoint("exp", lambda x, y, c, at: c * y)
+_unary_adjoint("log", lambda x, y, c, at: c / x)
+_unary_adjoint("sqrt", lambda x, y, c, at: c * 0.5 / y)
+_unary_adjoint("tanh", lambda x, y, c, at: c * (1.0 - y * y))
+_unary_adjoint("sigmoid", lambda x, y, c, at: c * y * (1.0 - y))
+_unary_adjoint(
+    "hard_sigmoid",
+    lambda x, y, c, at: (
+        c * (_indicator(greater(y, 0.0)) * _indicator(less(y, 1.0)) * float(at["alpha"]))
+    ),
+)
+_unary_adjoint("relu", lambda x, y, c, at: c * _indicator(greater(x, 0.0)))
+_unary_adjoint("leaky_relu", lambda x, y, c, at: where(less(x, 0.0), c * float(at["alpha"]), c))
+_unary_adjoint("softplus", lambda x, y, c, at: c * sigmoid(x))
+_unary_adjoint("softsign", lambda x, y, c, at: c / ((1.0 + abs(x)) * (1.0 + abs(x))))
+
+
+@register_adjoint("clip")
+def _clip_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    (x,) = args
+    lo, hi = node.attrs["min"], node.attrs["max"]
+    keep = cot
+    zero = ctx.zeros(cot)
+    if lo is not None:
+        keep = where(less(x, float(lo)), zero, keep)
+    if hi is not None:
+        keep = where(greater(x, float(hi)), zero, keep)
+    return [keep]

@@ -9,7 +9,7 @@ import numpy as np
 
 from rnngraph.graph import Value
 from rnngraph.ops._rules import float_operands, normalize_axis, unary_float
-from rnngraph.registry import register_op
+from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType
 
 __all__ = [
@@ -168,3 +168,81 @@ def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     except ValueError as e:
         raise x.graph._shape_error("log_softmax", name, str(e), [x]) from None
     return x.graph._apply("log_softmax", [x], {"axis": ax}, name=name)
+
+
+# ------------------------------------------------------------- adjoint rules
+
+
+def _kept(node: Any, x: Value, v: Value) -> Value:
+    """``v`` (a reduction's result or cotangent) with the reduced axes kept as 1s."""
+    from rnngraph.ops.structure import reshape
+
+    if node.attrs["keepdims"]:
+        return v
+    r = x.type.rank
+    axes = {r + a for a in node.attrs["axes"]}
+    off = 1 if x.type.batched else 0
+    return reshape(v, [1 if i + off in axes else int(d) for i, d in enumerate(x.type.row_shape)])
+
+
+def _spread(x: Value, v: Value) -> Value:
+    """``v`` broadcast back to ``x``'s shape."""
+    ones = x.graph.constant(np.ones(tuple(int(d) for d in x.type.row_shape)))
+    return v * ones
+
+
+def _count(node: Any, x: Value) -> int:
+    return int(np.prod([int(x.shape[a]) for a in node.attrs["axes"]]))
+
+
+@register_adjoint("reduce_sum")
+def _sum_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    (x,) = args
+    return [_spread(x, _kept(node, x, cot))]
+
+
+@register_adjoint("reduce_mean")
+def _mean_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    (x,) = args
+    return [_spread(x, _kept(node, x, cot) * (1.0 / _count(node, x)))]
+
+
+def _extreme_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    """Every element equal to the extreme gets the cotangent (a subgradient at ties)."""
+    from rnngraph.ops.elementwise import cast, equal
+
+    (x,) = args
+    hit = cast(equal(x, _kept(node, x, out)), "float")
+    return [hit * _kept(node, x, cot)]
+
+
+register_adjoint("reduce_max")(_extreme_adjoint)
+register_adjoint("reduce_min")(_extreme_adjoint)
+
+
+@register_adjoint("reduce_prod")
+def _prod_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    (x,) = args
+    return [_kept(node, x, cot) * _kept(node, x, out) / x]
+
+
+@register_adjoint("softmax")
+def _softmax_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    """``x̅ = y ⊙ (y̅ - <y, y̅>)`` along the softmax axis."""
+    axis = node.attrs["axis"]
+    return [out * (cot - reduce_sum(out * cot, axis, keepdims=True))]
+
+
+@register_adjoint("log_softmax")
+def _log_softmax_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    """``x̅ = y̅ - softmax(x) Σ y̅`` along the axis."""
+    from rnngraph.ops.elementwise import exp
+
+    axis = node.attrs["axis"]
+    return [cot - exp(out) * reduce_sum(cot, axis, keepdims=True)]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import InitSpec, Value
-from rnngraph.registry import register_op
+from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType
 
 __all__ = ["delay"]
@@ -105,3 +105,16 @@ def delay(
         raise ValueError(f"delay: init must be 'zeros', 'param' or an array, got {init!r}")
     g._set_edge(value.node, nid, 0, delay=int(steps), init=spec)
     return node
+
+
+# ------------------------------------------------------------- adjoint rules
+# A state or delay node is an identity; its edge carries the delay, which the
+# adjoint transform reverses (a delay becomes an advance).
+
+
+@register_adjoint("state")
+def _state_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    return [cot]
+
+
+register_adjoint("delay")(_state_adjoint)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import Value
-from rnngraph.registry import register_op
+from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType
 
 __all__ = ["pad", "total", "total_outer", "zeros_like"]
@@ -112,3 +112,42 @@ def pad(
     ax = [normalize_axis(a, x.type) for a in axes]
     attrs = {"axes": ax, "pads": [[int(lo), int(hi)] for lo, hi in pads]}
     return x.graph._apply("pad", [x], attrs, name=name)
+
+
+# ------------------------------------------------------------- adjoint rules
+
+
+@register_adjoint("total")
+def _total_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    """Every step and row of a sum receives the sum's cotangent."""
+    (x,) = args
+    return [zeros_like(x) + cot]
+
+
+@register_adjoint("total_outer")
+def _total_outer_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    from rnngraph.ops.linalg import matmul
+    from rnngraph.ops.structure import transpose
+
+    a, b = args
+    return [matmul(b, transpose(cot)), matmul(a, cot)]
+
+
+@register_adjoint("zeros_like")
+def _zeros_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    return [None]
+
+
+@register_adjoint("pad")
+def _pad_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    from rnngraph.ops.structure import slice
+
+    (x,) = args
+    starts = [lo for lo, _ in node.attrs["pads"]]
+    ends = [
+        lo + int(x.shape[a])
+        for a, (lo, _) in zip(node.attrs["axes"], node.attrs["pads"], strict=True)
+    ]
+    return [slice(cot, starts, ends, node.attrs["axes"])]

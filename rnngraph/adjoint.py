@@ -1,0 +1,369 @@
+"""The signal-flow-graph adjoint (Wan–Beaufays): gradients as another graph.
+
+:func:`adjoint` builds, from a graph ``G``, a graph that contains ``G`` (the
+forward pass, unchanged) and its adjoint, node by node, from the local rules
+in the registry's ``ADJOINT`` table (each written beside its op's forward
+definition):
+
+* every edge is reversed and a delay ``z^-d`` becomes an advance ``z^+d``, so
+  each recurrent region of ``G`` has an adjoint region that runs from the last
+  step to the first — the result is an ordinary cyclic graph, verified, run
+  and compiled like any other;
+* a branch point becomes a sum of the adjoints coming back from its consumers;
+* a node's rule sends ``cot`` (the adjoint of its output) back to its operands,
+  using the forward values of the same step (``x̅ = f'(x(t)) ⊙ y̅`` ...);
+* a time-invariant operand (a weight) sums its contributions over every step
+  and row: ``W̅ = Σ_t x(t)ᵀ y̅(t)``, one GEMM (:func:`~rnngraph.ops.total_outer`);
+* what reaches a delayed edge's initial value becomes that value's gradient.
+
+The adjoint graph's interface: the forward inputs, plus ``"cot:<y>"`` for
+each output ``y`` (its cotangent sequence) and, for states named in
+``final_cotangents``, an initial state ``"cot:<s>_final"`` (the cotangent of
+the state's final value); its outputs: the forward outputs, ``"grad:<p>"``
+for each param (summed over steps and rows), ``"grad:<x>"`` for each input
+(a sequence), and the final value of a helper state ``"grad:<s>"`` holding
+each row's gradient of state ``s``'s initial value. :func:`vjp` wraps it.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rnngraph as rg
+>>> g = rg.Graph("acc")
+>>> x = g.input("x", 1)
+>>> s = g.state("s", 1)
+>>> g.assign(s, 0.5 * s + x)
+>>> g.output("y", s)
+>>> xs = np.ones((3, 1, 1))
+>>> outs, grads = vjp(g, {"x": xs}, {}, cotangents={"y": np.ones((3, 1, 1))})
+>>> grads["x"][:, 0, 0].tolist()  # y(t) = sum_{k<t} 0.5^(t-1-k) x(k)
+[1.5, 1.0, 0.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from rnngraph import ops
+from rnngraph.errors import GraphError
+from rnngraph.graph import ZEROS, Graph, InitSpec, Node, Value
+from rnngraph.interpreter import run
+from rnngraph.registry import ADJOINT, OPS
+from rnngraph.types import TensorType
+from rnngraph.verify import verify
+
+__all__ = ["AdjointContext", "AdjointError", "adjoint", "vjp"]
+
+
+class AdjointError(GraphError):
+    """An op has no adjoint rule, or its rule does not cover this use."""
+
+
+class AdjointContext:
+    """What a rule may use besides the op functions: broadcasting reduction and zeros."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.needs: list[bool] = []
+
+    def unbroadcast(self, v: Value, like: TensorType) -> Value | None:
+        """``v`` summed down to the type of an operand that was broadcast to it.
+
+        A time-invariant operand (a weight) receives the sum over every step
+        and row; a signal keeps its steps and rows.
+        """
+        if like.dtype != "float":
+            return None
+        if like.batched:
+            t = v.type
+            axes = [i - t.rank for i in range(1, t.rank) if like.shape[i] == 1 and t.shape[i] != 1]
+            return ops.reduce_sum(v, axes, keepdims=True) if axes else v
+        if v.type.batched:
+            v = ops.total(v)
+        shape, target = v.type.shape, like.shape
+        lead = len(shape) - len(target)
+        if lead:
+            v = ops.reduce_sum(v, list(range(-len(shape), -len(target))), keepdims=False)
+            shape = v.type.shape
+        ones = [i - len(shape) for i in range(len(shape)) if target[i] == 1 and shape[i] != 1]
+        return ops.reduce_sum(v, ones, keepdims=True) if ones else v
+
+    def zeros(self, like: Value) -> Value:
+        return ops.zeros_like(like)
+
+
+def _needs_grad(t: TensorType) -> bool:
+    return t.dtype == "float"
+
+
+def _sum(values: Sequence[Value]) -> Value:
+    acc = values[0]
+    for v in values[1:]:
+        acc = acc + v
+    return acc
+
+
+class _Builder:
+    def __init__(self, graph: Graph, final_cotangents: Sequence[str]) -> None:
+        verify(graph)
+        self.fwd = graph
+        self.g = graph.copy(f"{graph.name}.adjoint")
+        self.ctx = AdjointContext(self.g)
+        self.final_cotangents = list(final_cotangents)
+        self.contribs: dict[int, list[Value]] = {}
+        self.static_contribs: dict[int, list[Value]] = {}
+        self.read_cache: dict[tuple[int, int, InitSpec], Value] = {}
+        self.placeholders: dict[int, int] = {}
+        self.state_cots: dict[int, Value] = {}
+
+    def value(self, nid: int) -> Value:
+        return Value(self.g, nid)
+
+    def as_read(self, u: int, delay: int, init: InitSpec) -> Value:
+        """The forward value of ``u`` as a node reads it: ``u(t - delay)``."""
+        g = self.g.nx_graph
+        if delay == 0 or not g.nodes[u]["type"].batched:
+            return self.value(u)
+        key = (u, delay, init)
+        if key not in self.read_cache:
+            nid = self.g.add_node_raw(
+                "delay", g.nodes[u]["type"], {}, [(u, delay, init)], name=self.g._fresh_name("fwd")
+            )
+            self.read_cache[key] = self.value(nid)
+        return self.read_cache[key]
+
+    def shift(self, c: Value, delay: int, hint: str) -> Value:
+        """``c(t + delay)``: the reversed edge (zero past either end)."""
+        if delay == 0:
+            return c
+        nid = self.g.add_node_raw(
+            "delay", c.type, {}, [(c.node, -delay, ZEROS)], name=self.g._fresh_name(hint)
+        )
+        return self.value(nid)
+
+    def build(self) -> Graph:
+        fg = self.fwd.nx_graph
+        g = self.g
+        relevant = set(self.fwd.output_nodes().values())
+        for s in self.final_cotangents:
+            relevant.add(self.fwd.operands(self.fwd.state_nodes()[s])[0][0])
+        relevant |= {a for n in list(relevant) for a in nx.ancestors(fg, n)}
+        relevant = {n for n in relevant if _needs_grad(fg.nodes[n]["type"])}
+        signals = sorted(n for n in relevant if fg.nodes[n]["type"].batched)
+        statics = [n for n in relevant if not fg.nodes[n]["type"].batched]
+        # 1. A placeholder for the adjoint of every signal (loops close through them).
+        for v in signals:
+            d = fg.nodes[v]
+            self.placeholders[v] = g.add_node_raw(
+                "delay", d["type"], {}, name=g._fresh_name(f"adj:{d['name']}")
+            )
+        # 2. Each signal node sends its adjoint back to its operands.
+        for v in signals:
+            self.apply_rule(v, self.value(self.placeholders[v]))
+        # 3. Cotangents enter at the outputs and at the final states.
+        for name, o in self.fwd.output_nodes().items():
+            if fg.nodes[o]["type"].batched and o in relevant:
+                self.contribs.setdefault(o, []).append(
+                    g.input(f"cot:{name}", fg.nodes[o]["type"].row_shape)
+                )
+        for s in self.final_cotangents:
+            self.final_cotangent(s)
+        # 4. Close the placeholders: each adjoint is the sum of what reached it.
+        for v in signals:
+            parts = self.contribs.get(v) or [self.ctx.zeros(self.value(v))]
+            total = _sum(parts)
+            g.nx_graph.add_edge(total.node, self.placeholders[v], key=0, delay=0, init=ZEROS)
+            g._version += 1
+        # 5. Time-invariant nodes, in reverse dependency order: weights sum over time.
+        order = list(nx.lexicographical_topological_sort(fg.subgraph(statics)))
+        for s in reversed(order):
+            static_parts = self.static_contribs.get(s, [])
+            if not static_parts:
+                continue
+            cot = _sum(static_parts)
+            if fg.nodes[s]["op"] == "param":
+                g.output(f"grad:{fg.nodes[s]['name']}", cot)
+            elif fg.nodes[s]["op"] != "constant":
+                self.apply_rule(s, cot)
+        # 6. Input sensitivities and initial-state gradients.
+        for name, x in self.fwd.input_nodes().items():
+            if x in self.placeholders:
+                g.output(f"grad:{name}", self.value(self.placeholders[x]))
+        for name, sid in self.fwd.state_nodes().items():
+            if sid in self.placeholders:
+                self.initial_gradient(name, sid)
+        g.meta["adjoint_of"] = self.fwd.name
+        verify(g)
+        return g
+
+    def apply_rule(self, v: int, cot: Value) -> None:
+        fg = self.fwd.nx_graph
+        d = fg.nodes[v]
+        reads = self.fwd.operands(v)
+        if not reads:
+            return
+        rule = ADJOINT.get(d["op"])
+        if rule is None:
+            raise AdjointError(
+                f"op {d['op']!r} (node {d['name']!r}) has no adjoint rule; add one with "
+                f"rnngraph.registry.register_adjoint({d['op']!r}) beside its definition"
+            )
+        args = [self.as_read(u, delay, init) for u, delay, init in reads]
+        self.ctx.needs = [_needs_grad(fg.nodes[u]["type"]) for u, _, _ in reads]
+        node = Node(v, d["name"], d["op"], d["type"], dict(d["attrs"]), d["origin"])
+        contributions = list(rule(self.ctx, node, args, self.value(v), cot))
+        if len(contributions) != len(reads):
+            raise AdjointError(
+                f"the adjoint rule of {d['op']!r} returned {len(contributions)} contributions "
+                f"for {len(reads)} operands"
+            )
+        for (u, delay, _), c in zip(reads, contributions, strict=True):
+            if c is None or not _needs_grad(fg.nodes[u]["type"]):
+                continue
+            ut = fg.nodes[u]["type"]
+            if c.type.shape != ut.shape:
+                raise AdjointError(
+                    f"the adjoint rule of {d['op']!r} (node {d['name']!r}) gave {c.type} for "
+                    f"operand {fg.nodes[u]['name']!r} of type {ut}"
+                )
+            if ut.batched:
+                self.contribs.setdefault(u, []).append(
+                    self.shift(c, delay, f"adj:{d['name']}.back")
+                )
+            else:
+                self.static_contribs.setdefault(u, []).append(c)
+
+    def final_cotangent(self, state: str) -> None:
+        """The cotangent of a state's final value enters at the row's last valid step."""
+        sid = self.fwd.state_nodes()[state]
+        ((u, delay, _),) = self.fwd.operands(sid)
+        row = self.fwd.nx_graph.nodes[u]["type"].row_shape
+        # A state reading its own zeros, initialised with the cotangent: it holds the
+        # cotangent exactly at the step the final value comes from.
+        f = self.g.state(f"cot:{state}_final", row, "input", delay=-1 if delay >= 0 else 1)
+        self.g.assign(f, self.ctx.zeros(self.value(u)))
+        self.contribs.setdefault(u, []).append(f)
+
+    def initial_gradient(self, name: str, sid: int) -> None:
+        """Each row's gradient of the initial value state ``name`` reads before its first step."""
+        ((_, delay, _),) = self.fwd.operands(sid)
+        if delay == 0:
+            return
+        adj = self.value(self.placeholders[sid])
+        k = abs(delay)
+        # The initial value is read on the first |delay| steps (the last ones, for an advance).
+        window = _sum(
+            [self.shift(adj, i if delay > 0 else -i, f"adj:{name}.window") for i in range(k)]
+        )
+        helper = self.g.state(f"grad:{name}", adj.type.row_shape, delay=-1 if delay > 0 else 1)
+        self.g.assign(helper, window if window.op not in ("state", "input") else window + 0.0)
+
+
+def adjoint(graph: Graph, *, final_cotangents: Sequence[str] = ()) -> Graph:
+    """The adjoint graph of ``graph`` (see the module docstring for its interface).
+
+    Parameters
+    ----------
+    graph : Graph
+        The forward graph; it is not changed.
+    final_cotangents : sequence of str
+        States whose final values receive a cotangent (as the initial state
+        ``"cot:<s>_final"``), e.g. an encoder's state fed to a decoder.
+    """
+    unknown = sorted(set(final_cotangents) - set(graph.states))
+    if unknown:
+        raise GraphError(f"final_cotangents names {unknown}, which are not states of the graph")
+    return _Builder(graph, final_cotangents).build()
+
+
+def _cached_adjoint(graph: Graph, finals: tuple[str, ...]) -> Graph:
+    key = f"adjoint:{','.join(finals)}"
+    cached = graph._cache.get(key)
+    if cached is not None and cached[0] == graph._version:
+        return cached[1]
+    adj = adjoint(graph, final_cotangents=finals)
+    graph._cache[key] = (graph._version, adj)
+    return adj
+
+
+def vjp(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    cotangents: Mapping[str, Any],
+    sequence_lens: Any = None,
+    initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Outputs and the vector–Jacobian product, by running the adjoint graph.
+
+    Parameters
+    ----------
+    cotangents : dict
+        ``dL/dy`` for outputs ``y`` (sequences ``(T, B, ...)``; missing ones
+        are zero) and for final states under ``"<state>_final"`` (``(B, ...)``).
+    sequence_lens, initial_states, dtype
+        As :func:`rnngraph.run`.
+
+    Returns
+    -------
+    outs : dict
+        What :func:`rnngraph.run` returns.
+    grads : dict
+        For every param its gradient (shaped like the param, summed over
+        steps and rows, including what reaches a learned initial state), for
+        every input its sensitivity sequence, and for every state the
+        gradient of each row's initial value ``(B, ...)``.
+    """
+    params = dict(params or {})
+    finals = tuple(
+        sorted(
+            k[: -len("_final")]
+            for k in cotangents
+            if k.endswith("_final") and k[: -len("_final")] in graph.states
+        )
+    )
+    unknown = sorted(set(cotangents) - set(graph.outputs) - {f"{s}_final" for s in finals})
+    if unknown:
+        raise GraphError(f"cotangents names {unknown}: not outputs or '<state>_final' of the graph")
+    adj = _cached_adjoint(graph, finals)
+    feeds = dict(inputs)
+    first = np.asarray(next(iter(inputs.values()))) if inputs else None
+    for name, t in graph.outputs.items():
+        if f"cot:{name}" not in adj.inputs:
+            continue
+        if name in cotangents:
+            feeds[f"cot:{name}"] = cotangents[name]
+        else:
+            T, B = (first.shape[0], first.shape[1]) if first is not None else (1, 1)
+            feeds[f"cot:{name}"] = np.zeros((T, B, *t.row_shape))
+    init = dict(initial_states or {})
+    for s in finals:
+        init[f"cot:{s}_final"] = cotangents[f"{s}_final"]
+    res = run(adj, feeds, params, sequence_lens=sequence_lens, initial_states=init, dtype=dtype)
+    outs = {k: v for k, v in res.items() if not k.startswith(("grad:", "cot:"))}
+    grads: dict[str, np.ndarray] = {}
+    ft = np.dtype(next(iter(outs.values())).dtype if outs else np.float64)
+    for name, t in graph.params.items():
+        shape = tuple(int(d) for d in t.shape)
+        grads[name] = np.asarray(res.get(f"grad:{name}", np.zeros(shape, ft)))
+    for name, t in graph.inputs.items():
+        if t.dtype == "float" and first is not None:
+            grads[name] = res.get(f"grad:{name}", np.zeros_like(np.asarray(inputs[name], ft)))
+    for name, t in graph.states.items():
+        g0 = res.get(f"grad:{name}_final")
+        B = next(iter(outs.values())).shape[1] if outs else 1
+        g0 = np.zeros((B, *t.row_shape), ft) if g0 is None else g0
+        grads[name] = g0
+        spec = graph.operands(graph.state_nodes()[name])[0][2]
+        if spec.kind == "param" and name not in init:
+            grads[str(spec.ref)] = grads[str(spec.ref)] + g0.sum(axis=0)
+    return outs, grads
+
+
+# The op set must be registered (with its adjoint rules) before any transform runs.
+assert OPS
