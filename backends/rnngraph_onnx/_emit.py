@@ -385,9 +385,14 @@ class _SequenceModel(_Lowerer):
                     self.env[nid] = self.lower(e, nid, args, lead=1)
                 else:
                     finals.update(self.scan(part))
+        self.emit_post()
         for name, nid in graph.output_nodes().items():
             y = self.env[nid]
             t = graph.outputs[name]
+            if not t.batched:  # a sum over steps
+                e.nodes.append(helper.make_node("Identity", [y], [name], name=f"Output:{name}"))
+                self.outputs.append(_vi(name, self.elem(t), list(t.shape)))
+                continue
             if self.with_lens:
                 zero = e.const(np.zeros((), self.np_dtype(t)), "zero_value")
                 y = e.add("Where", [self.mask(len(t.row_shape)), y, zero], f"{name}.masked")
@@ -404,6 +409,20 @@ class _SequenceModel(_Lowerer):
             e.nodes, graph.name, self.inputs, self.outputs, initializer=self.inits.tensors
         )
         return _model(body, f"rnngraph sequence model of graph {graph.name!r}")
+
+    def emit_post(self) -> None:
+        """Sums over steps (invalid steps zeroed first) and the static work after them."""
+        e = self.main
+        for nid in self.p.post:
+            args = []
+            for r in self.p.reads[nid]:
+                a = self.env[r.source]
+                t = self.g.nodes[r.source]["type"]
+                if t.batched and self.with_lens:
+                    zero = e.const(np.zeros((), self.np_dtype(t)), "zero_value")
+                    a = e.add("Where", [self.mask(len(t.row_shape)), a, zero], f"{a}.valid")
+                args.append(a)
+            self.env[nid] = self.lower(e, nid, args, lead=1)
 
     def gather_final(self, read: Read) -> str:
         """The source at each row's last valid step (step 0 for a backward read)."""
@@ -782,6 +801,12 @@ def step_slots(program: Program) -> list[StateSlot]:
 class _StepModel(_Lowerer):
     def build(self) -> tuple[onnx.ModelProto, list[StateSlot]]:
         graph, e = self.graph, self.main
+        if self.p.post:
+            name = self.g.nodes[self.p.post[0]]["name"]
+            raise CompileError(
+                f"node {name!r} sums over every step; a step model sees one step at a time. "
+                "Compile the sequence model, or accumulate the step outputs yourself"
+            )
         slots = step_slots(self.p)
         self.reserve_interface(
             [*graph.inputs, *graph.outputs, *(s.name for s in slots), *(s.output for s in slots)]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from rnngraph.types import TensorType
 
@@ -148,7 +148,36 @@ def _reduce(onnx_op: str) -> LowerFn:
     return rule
 
 
+def _zeros_like(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    shape = e.add("Shape", args, f"{n.name}.shape")
+    dtype = e.np_float if n.type.dtype == "float" else np.dtype(np.int64)
+    zero = numpy_helper.from_array(np.zeros(1, dtype), "value")
+    return e.add("ConstantOfShape", [shape], n.name, value=zero)
+
+
+def _pad(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    pads = [lo for lo, _ in n.attrs["pads"]] + [hi for _, hi in n.attrs["pads"]]
+    return e.add("Pad", [args[0], e.ints(pads), "", e.ints(n.attrs["axes"])], n.name)
+
+
+def _total(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    # The operand is a whole sequence (T, B, ...) with invalid steps already zeroed.
+    return e.add("ReduceSum", [args[0], e.ints([0, 1])], n.name, keepdims=0)
+
+
+def _total_outer(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    a, b = args
+    m, k = (int(t.shape[-1]) for t in n.operand_types)
+    a2 = e.add("Reshape", [a, e.ints([-1, m])], f"{n.name}.a")
+    b2 = e.add("Reshape", [b, e.ints([-1, k])], f"{n.name}.b")
+    return e.add("MatMul", [e.add("Transpose", [a2], f"{n.name}.at", perm=[1, 0]), b2], n.name)
+
+
 LOWERING.update(
+    zeros_like=_zeros_like,
+    pad=_pad,
+    total=_total,
+    total_outer=_total_outer,
     cast=_cast,
     clip=_clip,
     slice=_slice,
