@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from rnngraph import cells
+from rnngraph import cells, losses, optim
 from rnngraph.adjoint import adjoint, vjp
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
@@ -43,6 +43,7 @@ from rnngraph.errors import (
 from rnngraph.graph import Graph, InitSpec, Value
 from rnngraph.importers import import_onnx
 from rnngraph.interpreter import run
+from rnngraph.losses import value_and_grad
 from rnngraph.ops import (
     abs,
     add,
@@ -89,6 +90,7 @@ from rnngraph.ops import (
 from rnngraph.ops.totals import total, total_outer
 from rnngraph.program import Program, schedule
 from rnngraph.serialize import load, load_params, save
+from rnngraph.train import History, TrainResult, train
 from rnngraph.verify import verify
 
 __version__ = "0.1.0"
@@ -100,6 +102,7 @@ __all__ = [
     "DuplicateNameError",
     "Graph",
     "GraphError",
+    "History",
     "InitSpec",
     "InputError",
     "ModelImportError",
@@ -107,6 +110,7 @@ __all__ = [
     "Program",
     "SerializationError",
     "ShapeError",
+    "TrainResult",
     "UnassignedStateError",
     "UnknownOpError",
     "Value",
@@ -136,11 +140,13 @@ __all__ = [
     "load_params",
     "log",
     "log_softmax",
+    "losses",
     "matmul",
     "maximum",
     "minimum",
     "mul",
     "neg",
+    "optim",
     "pow",
     "recurrent_regions",
     "reduce_max",
@@ -165,7 +171,9 @@ __all__ = [
     "tanh",
     "total",
     "total_outer",
+    "train",
     "transpose",
+    "value_and_grad",
     "verify",
     "vjp",
     "where",

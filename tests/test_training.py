@@ -1,0 +1,103 @@
+"""Losses, optimizers, training loop and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from rnngraph.losses import loss_value
+from tests import zoo
+
+T, B = 6, 3
+
+
+def _fd_check(g, feeds, p, loss, **kw) -> None:
+    value, grads = rg.value_and_grad(g, feeds, p, loss=loss, **kw)
+    assert np.isclose(value, loss_value(g, feeds, p, loss, **kw))
+    rng = np.random.default_rng(1)
+    eps = 1e-6
+    for name in p:
+        v = rng.standard_normal(p[name].shape)
+        plus = loss_value(g, feeds, {**p, name: p[name] + eps * v}, loss, **kw)
+        minus = loss_value(g, feeds, {**p, name: p[name] - eps * v}, loss, **kw)
+        want = (plus - minus) / (2 * eps)
+        got = float(np.sum(grads[name] * v))
+        assert abs(got - want) <= 1e-6 * max(abs(want), 1e-8), (name, got, want)
+
+
+@pytest.mark.parametrize("lens", [None, np.array([6, 2, 4])])
+def test_mse_and_cross_entropy_gradients(lens) -> None:
+    g = zoo.CELLS["gru"]()
+    p = {k: v.astype(np.float64) for k, v in g.init_params(seed=0).items()}
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((T, B, zoo.I))
+    _fd_check(
+        g, {"x": xs, "t": rng.standard_normal((T, B, 4))}, p, rg.losses.mse("t"), sequence_lens=lens
+    )
+    labels = rng.integers(0, 4, (T, B))
+    feeds = {"x": xs, "t": rg.losses.one_hot(labels, 4, np.float64)}
+    _fd_check(g, feeds, p, rg.losses.softmax_cross_entropy("t"), sequence_lens=lens)
+
+
+def test_cross_entropy_value_against_numpy() -> None:
+    g = zoo.CELLS["rnn"]()
+    p = g.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((T, B, zoo.I)).astype(np.float32)
+    labels = rng.integers(0, 4, (T, B))
+    lens = np.array([6, 1, 3])
+    y = rg.run(g, {"x": xs}, p)["y"].astype(np.float64)
+    logp = y - np.log(np.exp(y).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp, labels[..., None], -1)[..., 0]
+    valid = np.arange(T)[:, None] < lens[None, :]
+    want = nll[valid].mean()
+    feeds = {"x": xs, "t": rg.losses.one_hot(labels, 4)}
+    got = loss_value(g, feeds, p, rg.losses.softmax_cross_entropy("t"), sequence_lens=lens)
+    assert abs(got - want) < 1e-5
+
+
+def test_adam_against_its_formula() -> None:
+    opt = rg.optim.Adam(0.1, beta1=0.5, beta2=0.75, eps=1e-8)
+    p = {"w": np.array([1.0, -2.0])}
+    g1, g2 = np.array([0.5, -1.0]), np.array([0.25, 2.0])
+    p1 = opt.step(p, {"w": g1})
+    p2 = opt.step(p1, {"w": g2})
+    m = 0.5 * (0.5 * g1) + 0.5 * g2
+    v = 0.75 * (0.25 * g1**2) + 0.25 * g2**2
+    want = p1["w"] - 0.1 * (m / (1 - 0.5**2)) / (np.sqrt(v / (1 - 0.75**2)) + 1e-8)
+    np.testing.assert_allclose(p2["w"], want, rtol=1e-12)
+    clipped = rg.optim.clip_by_norm({"a": np.array([3.0]), "b": np.array([4.0])}, 1.0)
+    assert np.isclose(rg.optim.global_norm(clipped), 1.0)
+
+
+def test_training_lowers_the_loss_and_plots_it(tmp_path) -> None:
+    g = rg.Graph("delay_line")
+    x = g.input("x", 1)
+    g.output("y", rg.linear(rg.cells.gru(x, 8, name="gru"), 1, name="out"))
+    rng = np.random.default_rng(0)
+
+    def batches(epoch: int):
+        for _ in range(4):
+            xs = rng.standard_normal((12, 8, 1)).astype(np.float32)
+            target = np.concatenate([np.zeros((2, 8, 1), np.float32), xs[:-2]])
+            yield {"x": xs, "t": target}
+
+    result = rg.train(
+        g,
+        g.init_params(seed=0),
+        batches,
+        loss=rg.losses.mse("t"),
+        optimizer=rg.optim.Adam(0.03),
+        epochs=15,
+        clip_norm=5.0,
+        progress=False,
+    )
+    h = result.history
+    assert len(h.losses) == 60 and len(h.epoch_losses) == 15
+    assert h.epoch_losses[-1] < 0.5 * h.epoch_losses[0]
+    png, svg = h.plot(str(tmp_path / "loss.png")), h.plot(str(tmp_path / "loss.svg"))
+    assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<polyline" in Path(svg).read_text()
