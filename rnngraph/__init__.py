@@ -90,6 +90,7 @@ from rnngraph.ops import (
 from rnngraph.ops.totals import total, total_outer
 from rnngraph.program import Program, schedule
 from rnngraph.serialize import load, load_params, save
+from rnngraph.tangent import jvp, rtrl, tangent
 from rnngraph.train import History, TrainResult, train
 from rnngraph.verify import verify
 
@@ -133,6 +134,7 @@ __all__ = [
     "greater",
     "hard_sigmoid",
     "import_onnx",
+    "jvp",
     "leaky_relu",
     "less",
     "linear",
@@ -157,6 +159,7 @@ __all__ = [
     "regions",
     "relu",
     "reshape",
+    "rtrl",
     "run",
     "save",
     "schedule",
@@ -168,6 +171,7 @@ __all__ = [
     "split",
     "sqrt",
     "sub",
+    "tangent",
     "tanh",
     "total",
     "total_outer",

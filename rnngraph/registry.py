@@ -28,6 +28,7 @@ __all__ = [
     "ADJOINT",
     "OPS",
     "REFERENCE",
+    "TANGENT",
     "AdjointFn",
     "InferFn",
     "OpDef",
@@ -35,6 +36,7 @@ __all__ = [
     "lookup",
     "register_adjoint",
     "register_op",
+    "register_tangent",
 ]
 
 InferFn = Callable[[Sequence[TensorType], Mapping[str, Any]], TensorType]
@@ -83,6 +85,8 @@ contribution has its operand's type (see :mod:`rnngraph.adjoint`)."""
 OPS: dict[str, OpDef] = {}
 REFERENCE: dict[str, ReferenceFn] = {}
 ADJOINT: dict[str, AdjointFn] = {}
+TANGENT: dict[str, Callable[..., Any]] = {}
+"""``rule(node, operands, out, tangents) -> tangent of out`` (a tangent may be None: zero)."""
 
 
 def register_op(
@@ -124,6 +128,18 @@ def register_adjoint(name: str) -> Callable[[AdjointFn], AdjointFn]:
         if name in ADJOINT:
             raise ValueError(f"op {name!r} has two adjoint rules")
         ADJOINT[name] = fn
+        return fn
+
+    return decorate
+
+
+def register_tangent(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the forward-mode (tangent) rule of op ``name``."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name not in OPS or name in TANGENT:
+            raise ValueError(f"tangent rule for op {name!r}: unknown op or registered twice")
+        TANGENT[name] = fn
         return fn
 
     return decorate

@@ -7,6 +7,7 @@ numpy semantics.
 
 from __future__ import annotations
 
+from rnngraph.ops import _tangents  # noqa: F401  (registers the tangent rules)
 from rnngraph.ops.elementwise import (
     abs,
     add,

@@ -1,0 +1,252 @@
+"""Tangent (forward-mode) rules of every op: ``rule(node, operands, out, tangents)``.
+
+Linear ops apply themselves to the tangents; element-wise ops multiply by
+their local derivative (the same gain their adjoint rule uses); products
+follow the Leibniz rule. A tangent of None is zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rnngraph.graph import Value
+from rnngraph.ops import elementwise as ew
+from rnngraph.ops import linalg, reduce, structure, totals
+from rnngraph.registry import OPS, REFERENCE, register_tangent
+
+__all__: list[str] = []
+
+Dots = Sequence[Value | None]
+
+
+def _z(d: Value | None, like: Value) -> Value:
+    return totals.zeros_like(like) if d is None else d
+
+
+def _sum(parts: list[Value | None]) -> Value | None:
+    live = [p for p in parts if p is not None]
+    if not live:
+        return None
+    acc = live[0]
+    for p in live[1:]:
+        acc = acc + p
+    return acc
+
+
+def _linear(op: str) -> None:
+    """An op linear in its (one or many) operands: the op of the tangents."""
+
+    def rule(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+        if all(d is None for d in dots):
+            return None
+        g = out.graph
+        vals = [_z(d, a) for d, a in zip(dots, args, strict=True)]
+        return g._apply(op, vals, node.attrs)
+
+    register_tangent(op)(rule)
+
+
+for _op in ("add", "sub", "neg", "concat", "slice", "reshape", "transpose", "pad", "total"):
+    _linear(_op)
+for _op in ("reduce_sum", "reduce_mean"):
+    _linear(_op)
+
+
+@register_tangent("state")
+def _identity(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    return dots[0]  # the delayed read of the tangent is made by the transform
+
+
+register_tangent("delay")(_identity)
+
+
+@register_tangent("gather")
+def _gather(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    return None if dots[0] is None else structure.gather(dots[0], args[1], node.attrs["axis"])
+
+
+@register_tangent("cast")
+def _cast(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    return dots[0] if out.dtype == "float" else None
+
+
+def _none(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    return None
+
+
+for _op in ("greater", "less", "equal", "zeros_like"):
+    register_tangent(_op)(_none)
+
+
+@register_tangent("mul")
+def _mul(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    a, b = args
+    da, db = dots
+    return _sum([None if da is None else da * b, None if db is None else a * db])
+
+
+@register_tangent("div")
+def _div(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    b = args[1]
+    da, db = dots
+    return _sum([None if da is None else da / b, None if db is None else -(db * out) / b])
+
+
+@register_tangent("pow")
+def _pow(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    a, b = args
+    da, db = dots
+    return _sum(
+        [
+            None if da is None else da * b * (a ** (b - 1.0)),
+            None if db is None else db * out * ew.log(a),
+        ]
+    )
+
+
+def _select(first: str) -> Callable[..., Value | None]:
+    def rule(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+        a, b = args
+        if all(d is None for d in dots):
+            return None
+        loses = ew.less(a, b) if first == "maximum" else ew.greater(a, b)
+        da, db = _z(dots[0], a), _z(dots[1], b)
+        return ew.where(loses, db + totals.zeros_like(out), da + totals.zeros_like(out))
+
+    return rule
+
+
+register_tangent("maximum")(_select("maximum"))
+register_tangent("minimum")(_select("minimum"))
+
+
+@register_tangent("where")
+def _where(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    c, a, b = args
+    if dots[1] is None and dots[2] is None:
+        return None
+    zero = totals.zeros_like(out)
+    return ew.where(c, _z(dots[1], a) + zero, _z(dots[2], b) + zero)
+
+
+_UNARY: dict[str, Callable[..., Value]] = {
+    "neg": lambda x, y, d, at: -d,
+    "abs": lambda x, y, d, at: (
+        d * (ew.cast(ew.greater(x, 0.0), "float") - ew.cast(ew.less(x, 0.0), "float"))
+    ),
+    "exp": lambda x, y, d, at: d * y,
+    "log": lambda x, y, d, at: d / x,
+    "sqrt": lambda x, y, d, at: d * 0.5 / y,
+    "tanh": lambda x, y, d, at: d * (1.0 - y * y),
+    "sigmoid": lambda x, y, d, at: d * y * (1.0 - y),
+    "hard_sigmoid": lambda x, y, d, at: (
+        d
+        * (
+            ew.cast(ew.greater(y, 0.0), "float")
+            * ew.cast(ew.less(y, 1.0), "float")
+            * float(at["alpha"])
+        )
+    ),
+    "relu": lambda x, y, d, at: d * ew.cast(ew.greater(x, 0.0), "float"),
+    "leaky_relu": lambda x, y, d, at: ew.where(ew.less(x, 0.0), d * float(at["alpha"]), d),
+    "softplus": lambda x, y, d, at: d * ew.sigmoid(x),
+    "softsign": lambda x, y, d, at: d / ((1.0 + ew.abs(x)) * (1.0 + ew.abs(x))),
+}
+
+
+def _unary(op: str) -> None:
+    local = _UNARY[op]
+
+    def rule(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+        return None if dots[0] is None else local(args[0], out, dots[0], node.attrs)
+
+    register_tangent(op)(rule)
+
+
+for _op in _UNARY:
+    if _op != "neg":
+        _unary(_op)
+
+
+@register_tangent("clip")
+def _clip(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    (x,), (d,) = args, dots
+    if d is None:
+        return None
+    zero = totals.zeros_like(d)
+    lo, hi = node.attrs["min"], node.attrs["max"]
+    if lo is not None:
+        d = ew.where(ew.less(x, float(lo)), zero, d)
+    if hi is not None:
+        d = ew.where(ew.greater(x, float(hi)), zero, d)
+    return d
+
+
+@register_tangent("matmul")
+def _matmul(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    a, b = args
+    da, db = dots
+    return _sum(
+        [None if da is None else linalg.matmul(da, b), None if db is None else linalg.matmul(a, db)]
+    )
+
+
+@register_tangent("total_outer")
+def _total_outer(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    a, b = args
+    da, db = dots
+    return _sum(
+        [
+            None if da is None else totals.total_outer(da, b),
+            None if db is None else totals.total_outer(a, db),
+        ]
+    )
+
+
+def _kept(node: Any, x: Value, v: Value) -> Value:
+    return reduce._kept(node, x, v)
+
+
+@register_tangent("reduce_max")
+def _rmax(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    (x,), (d,) = args, dots
+    if d is None:
+        return None
+    hit = ew.cast(ew.equal(x, _kept(node, x, out)), "float")
+    axes, keep = node.attrs["axes"], node.attrs["keepdims"]
+    return reduce.reduce_sum(hit * d, axes, keepdims=keep)
+
+
+register_tangent("reduce_min")(_rmax)
+
+
+@register_tangent("reduce_prod")
+def _rprod(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    (x,), (d,) = args, dots
+    if d is None:
+        return None
+    axes, keep = node.attrs["axes"], node.attrs["keepdims"]
+    return out * reduce.reduce_sum(d / x, axes, keepdims=keep)
+
+
+@register_tangent("softmax")
+def _softmax(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    (d,) = dots
+    if d is None:
+        return None
+    axis = node.attrs["axis"]
+    return out * (d - reduce.reduce_sum(out * d, axis, keepdims=True))
+
+
+@register_tangent("log_softmax")
+def _log_softmax(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    (d,) = dots
+    if d is None:
+        return None
+    axis = node.attrs["axis"]
+    return d - reduce.reduce_sum(ew.exp(out) * d, axis, keepdims=True)
+
+
+_missing = sorted(set(OPS) - set(REFERENCE))
+assert not _missing

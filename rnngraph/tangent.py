@@ -1,0 +1,250 @@
+"""The tangent graph (forward mode) and real-time recurrent learning built on it.
+
+:func:`tangent` builds, from ``G``, a graph containing ``G`` and a tangent
+node for every signal node, with the *same* topology and delays: tangents run
+forward in time beside the values they differentiate (the dual of
+:func:`rnngraph.adjoint`, which runs backward). Tangent rules live in the
+registry's ``TANGENT`` table, beside each op (linear ops reuse themselves;
+element-wise ops share their local derivative with the adjoint rule).
+
+Interface: tangent inputs ``"tan:<x>"``, tangent params ``"tan:<p>"``,
+tangent initial states as the initial states of the tangent state nodes
+``"tan:<s>"`` (``init="input"``); outputs ``"tan:<y>"`` beside the forward
+outputs. :func:`jvp` wraps it.
+
+:func:`rtrl` computes the gradient of a loss by propagating the sensitivity
+of every state to every parameter forward in time — real-time recurrent
+learning — as one tangent pass per parameter entry. It is exact (it equals
+BPTT) and online (each step's gradient is known at that step; the step model
+of the tangent graph streams it), at a cost that grows with the number of
+parameters: meant for small networks; for element-wise recurrences such as
+IndRNN each tangent pass costs no more than the forward pass.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rnngraph as rg
+>>> g = rg.Graph("acc")
+>>> x = g.input("x", 1)
+>>> s = g.state("s", 1)
+>>> g.assign(s, 0.5 * s + x)
+>>> g.output("y", s)
+>>> _, tan = jvp(g, {"x": np.ones((3, 1, 1))}, {}, tangents={"x": np.ones((3, 1, 1))})
+>>> tan["y"][:, 0, 0].tolist()
+[0.0, 1.0, 1.5]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rnngraph.adjoint import AdjointError
+from rnngraph.graph import ZEROS, Graph, InitSpec, Node, Value
+from rnngraph.interpreter import run
+from rnngraph.registry import TANGENT
+from rnngraph.verify import verify
+
+__all__ = ["jvp", "rtrl", "tangent"]
+
+
+def tangent(graph: Graph) -> Graph:
+    """The tangent graph of ``graph`` (see the module docstring for its interface)."""
+    verify(graph)
+    fg = graph.nx_graph
+    g = graph.copy(f"{graph.name}.tangent")
+    tan: dict[int, Value | None] = {}
+    for name, pid in graph.param_nodes().items():
+        if fg.nodes[pid]["type"].dtype == "float":
+            tan[pid] = g.param(f"tan:{name}", fg.nodes[pid]["type"].shape, "zeros")
+    for name, xid in graph.input_nodes().items():
+        if fg.nodes[xid]["type"].dtype == "float":
+            tan[xid] = g.input(f"tan:{name}", fg.nodes[xid]["type"].row_shape)
+    # Placeholders for every signal node computed from others (loops close through them).
+    holders: dict[int, int] = {}
+    for v in sorted(fg.nodes):
+        d = fg.nodes[v]
+        if d["type"].batched and d["type"].dtype == "float" and graph.operands(v):
+            holders[v] = g.add_node_raw(
+                "delay", d["type"], {}, name=g._fresh_name(f"tan:{d['name']}")
+            )
+            tan[v] = Value(g, holders[v])
+    # Static nodes computed from params: their tangents, in dependency order.
+    import networkx as nx
+
+    statics = [n for n in fg.nodes if not fg.nodes[n]["type"].batched and graph.operands(n)]
+    for v in nx.lexicographical_topological_sort(fg.subgraph(statics)):
+        tan[v] = _apply(graph, g, v, tan, {})
+    reads: dict[tuple[int, int, InitSpec, int], Value] = {}
+    for v, h in holders.items():
+        value = _apply(graph, g, v, tan, reads)
+        if value is None:
+            value = Value(g, v) * 0.0
+        g.nx_graph.add_edge(value.node, h, key=0, delay=0, init=ZEROS)
+        g._version += 1
+    for name, o in graph.output_nodes().items():
+        t = tan.get(o)
+        if fg.nodes[o]["type"].batched and t is not None:
+            g.output(f"tan:{name}", t)
+    verify(g)
+    return g
+
+
+def _apply(
+    graph: Graph,
+    g: Graph,
+    v: int,
+    tan: Mapping[int, Value | None],
+    reads: dict[tuple[int, int, InitSpec, int], Value],
+) -> Value | None:
+    """The tangent of node ``v`` from its operands' tangents (read with the same delays)."""
+    fg = graph.nx_graph
+    d = fg.nodes[v]
+    ops_ = graph.operands(v)
+    rule = TANGENT.get(d["op"])
+    if rule is None:
+        raise AdjointError(f"op {d['op']!r} (node {d['name']!r}) has no tangent rule")
+    args, dots = [], []
+    for u, delay, init in ops_:
+        args.append(_read(g, u, delay, init, reads, v, value=True))
+        t = tan.get(u)
+        if t is None or not fg.nodes[u]["type"].batched or delay == 0:
+            dots.append(t)
+            continue
+        # The tangent of a delayed read: the tangent source, same delay; before the first
+        # step, the tangent of the initial value (a given input for a state).
+        spec = ZEROS
+        if d["op"] == "state":
+            spec = InitSpec("input", f"tan:{d['name']}")
+        key = (t.node, delay, spec, v)
+        if key not in reads:
+            name = g._fresh_name(f"tan:{d['name']}.read")
+            if d["op"] == "state":
+                s = g.state(f"tan:{d['name']}", t.type.row_shape, "input", delay=delay)
+                g.assign(s, t)
+                reads[key] = s
+            else:
+                reads[key] = Value(
+                    g, g.add_node_raw("delay", t.type, {}, [(t.node, delay, spec)], name=name)
+                )
+        dots.append(reads[key])
+    if all(t is None for t in dots):
+        return None
+    node = Node(v, d["name"], d["op"], d["type"], dict(d["attrs"]), d["origin"])
+    out = rule(node, args, Value(g, v), dots)
+    if out is not None and out.type.shape != d["type"].shape:
+        raise AdjointError(f"the tangent rule of {d['op']!r} gave {out.type} for {d['type']}")
+    return out
+
+
+def _read(
+    g: Graph,
+    u: int,
+    delay: int,
+    init: InitSpec,
+    reads: dict[tuple[int, int, InitSpec, int], Value],
+    v: int,
+    *,
+    value: bool,
+) -> Value:
+    if delay == 0 or not g.nx_graph.nodes[u]["type"].batched:
+        return Value(g, u)
+    key = (u, delay, init, -1)
+    if key not in reads:
+        reads[key] = Value(
+            g,
+            g.add_node_raw(
+                "delay",
+                g.nx_graph.nodes[u]["type"],
+                {},
+                [(u, delay, init)],
+                name=g._fresh_name("fwd"),
+            ),
+        )
+    return reads[key]
+
+
+def jvp(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    tangents: Mapping[str, Any],
+    sequence_lens: Any = None,
+    initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Outputs and the Jacobian–vector product: how outputs move along ``tangents``.
+
+    ``tangents`` maps params, inputs and states (initial values) to
+    directions; missing ones are zero. Returns ``(outs, output_tangents)``.
+    """
+    params = dict(params or {})
+    cached = graph._cache.get("tangent")
+    if cached is not None and cached[0] == graph._version:
+        tg = cached[1]
+    else:
+        tg = tangent(graph)
+        graph._cache["tangent"] = (graph._version, tg)
+    first = np.asarray(next(iter(inputs.values())))
+    T, B = first.shape[:2]
+    feeds = dict(inputs)
+    for name, t in graph.inputs.items():
+        if f"tan:{name}" in tg.inputs:
+            feeds[f"tan:{name}"] = tangents.get(name, np.zeros((T, B, *t.row_shape)))
+    P = dict(params)
+    for name, t in graph.params.items():
+        if f"tan:{name}" in tg.params:
+            P[f"tan:{name}"] = np.asarray(tangents.get(name, np.zeros(t.row_shape)))
+    init = dict(initial_states or {})
+    for name, t in graph.states.items():
+        if f"tan:{name}" in tg.states:
+            init[f"tan:{name}"] = tangents.get(name, np.zeros((B, *t.row_shape)))
+    res = run(tg, feeds, P, sequence_lens=sequence_lens, initial_states=init, dtype=dtype)
+    outs = {k: v for k, v in res.items() if not k.startswith("tan:")}
+    tans = {
+        k[4:]: v
+        for k, v in res.items()
+        if k.startswith("tan:") and k in {f"tan:{o}" for o in graph.outputs}
+    }
+    return outs, tans
+
+
+def rtrl(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    cotangents: Mapping[str, Any],
+    sequence_lens: Any = None,
+    initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+) -> dict[str, np.ndarray]:
+    """Parameter gradients by forward sensitivity propagation (RTRL), one tangent per entry.
+
+    Gives the same numbers as :func:`rnngraph.vjp` (BPTT) for the loss
+    ``sum_y <cotangents[y], y>``; see the module docstring for the cost.
+    """
+    grads: dict[str, np.ndarray] = {}
+    for name, t in graph.params.items():
+        if t.dtype != "float":
+            continue
+        shape = tuple(int(d) for d in t.shape)
+        g: np.ndarray = np.zeros(shape, np.float64)
+        for idx in np.ndindex(*shape):
+            e = np.zeros(shape)
+            e[idx] = 1.0
+            _, tans = jvp(
+                graph,
+                inputs,
+                params,
+                tangents={name: e},
+                sequence_lens=sequence_lens,
+                initial_states=initial_states,
+                dtype=dtype,
+            )
+            g[idx] = sum(float(np.sum(tans[k] * np.asarray(c))) for k, c in cotangents.items())
+        grads[name] = g
+    return grads

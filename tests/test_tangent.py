@@ -1,0 +1,60 @@
+"""Forward mode: the dot-product test against the adjoint, and RTRL against BPTT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from tests import zoo
+from tests.test_adjoint import OP_CASES, _op_graph
+
+T, B = 6, 2
+
+
+def _dot_test(g: rg.Graph, seed: int = 0, **kw) -> None:
+    rng = np.random.default_rng(seed)
+    p = {k: v.astype(np.float64) for k, v in zoo.params_for(g, seed).items()}
+    xs = {k: rng.standard_normal((T, B, *t.row_shape)) for k, t in g.inputs.items()}
+    init = {k: rng.standard_normal((B, *t.row_shape)) for k, t in g.states.items()}
+    u = {k: rng.standard_normal(v.shape) for k, v in {**p, **xs, **init}.items()}
+    _, tans = rg.jvp(g, xs, p, tangents=u, initial_states=init, **kw)
+    v = {k: rng.standard_normal(t.shape) for k, t in tans.items()}
+    _, grads = rg.vjp(g, xs, p, cotangents=v, initial_states=init, **kw)
+    lhs = sum(float(np.sum(tans[k] * v[k])) for k in v)
+    rhs = sum(float(np.sum(u[k] * grads[k])) for k in u if k in grads)
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs)), (lhs, rhs)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_dot_product_tangent_vs_adjoint(name: str) -> None:
+    _dot_test(zoo.CELLS[name]())
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_dot_product_every_op(case: str) -> None:
+    _dot_test(_op_graph(OP_CASES[case]), seed=2)
+
+
+def test_dot_product_with_sequence_lens() -> None:
+    _dot_test(zoo.CELLS["bidirectional_lstm"](), sequence_lens=np.array([6, 3]))
+
+
+@pytest.mark.parametrize("name", ["elman", "indrnn", "narx"])
+def test_rtrl_equals_bptt(name: str) -> None:
+    g = rg.Graph(name)
+    build = {
+        "elman": lambda x: rg.cells.elman(x, 3, 2, name="e"),
+        "indrnn": lambda x: rg.cells.indrnn(x, 3, name="ind"),
+        "narx": lambda x: rg.cells.narx(x, 3, 1, input_taps=1, output_taps=2, name="n"),
+    }[name]
+    g.output("y", build(g.input("x", 2)))
+    rng = np.random.default_rng(0)
+    p = {k: v.astype(np.float64) for k, v in g.init_params(seed=1).items()}
+    xs = {"x": rng.standard_normal((5, 2, 2))}
+    out = rg.run(g, xs, p)
+    cot = {"y": rng.standard_normal(out["y"].shape)}
+    _, bptt = rg.vjp(g, xs, p, cotangents=cot)
+    online = rg.rtrl(g, xs, p, cotangents=cot)
+    for k in p:
+        np.testing.assert_allclose(online[k], bptt[k], rtol=1e-8, atol=1e-10, err_msg=k)
