@@ -7,7 +7,6 @@ numpy semantics.
 
 from __future__ import annotations
 
-from rnngraph.ops import _tangents  # noqa: F401  (registers the tangent rules)
 from rnngraph.ops.elementwise import (
     abs,
     add,
@@ -102,3 +101,6 @@ __all__ = [
     "where",
     "zeros_like",
 ]
+
+# Tangent rules use the op functions above, so they register last.
+from rnngraph.ops import _tangents  # noqa: F401
