@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 from rnngraph import cells, losses, optim
-from rnngraph.adjoint import adjoint, vjp
+from rnngraph.adjoint import adjoint, truncated_bptt, vjp
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
 from rnngraph.errors import (
@@ -177,6 +177,7 @@ __all__ = [
     "total_outer",
     "train",
     "transpose",
+    "truncated_bptt",
     "value_and_grad",
     "verify",
     "vjp",

@@ -55,7 +55,7 @@ from rnngraph.registry import ADJOINT, OPS
 from rnngraph.types import TensorType
 from rnngraph.verify import verify
 
-__all__ = ["AdjointContext", "AdjointError", "adjoint", "vjp"]
+__all__ = ["AdjointContext", "AdjointError", "adjoint", "truncated_bptt", "vjp"]
 
 
 class AdjointError(GraphError):
@@ -367,3 +367,71 @@ def vjp(
 
 # The op set must be registered (with its adjoint rules) before any transform runs.
 assert OPS
+
+
+def truncated_bptt(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    cotangents: Mapping[str, Any],
+    h: int,
+    h_step: int | None = None,
+    initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+) -> dict[str, np.ndarray]:
+    """Gradients by truncated backpropagation through time, BPTT(h; h').
+
+    Every ``h_step`` (``h'``, default ``h``) steps, the cotangents of the last
+    ``h'`` steps are propagated back through at most ``h`` steps (``h >= h'``);
+    the window starts from the states a forward run reached there, and nothing
+    flows into earlier steps. How it approximates the full gradient: it drops
+    every path by which a step's loss depends on the state more than ``h``
+    steps back, which is exact when the network forgets within ``h`` steps
+    (contracting dynamics) and biased otherwise. ``h >= T`` with ``h' = T``
+    is full BPTT. Needs a causal graph whose delays are all 0 or 1 (its
+    memory is then exactly its states).
+
+    Returns the gradients of the params and inputs (as :func:`vjp`).
+    """
+    h_step = h if h_step is None else int(h_step)
+    if not 1 <= h_step <= h:
+        raise GraphError(f"truncated BPTT needs 1 <= h' <= h, got h={h}, h'={h_step}")
+    bad = [(u, v, d) for u, v, d in graph.nx_graph.edges(data="delay") if d not in (0, 1)]
+    if bad:
+        u, v, d = bad[0]
+        names = graph.nx_graph.nodes
+        raise GraphError(
+            f"truncated BPTT needs delays of 0 or 1; {names[u]['name']!r} -> "
+            f"{names[v]['name']!r} has delay {d}"
+        )
+    first = np.asarray(next(iter(inputs.values())))
+    T = first.shape[0]
+    grads: dict[str, np.ndarray] = {}
+    for end in range(h_step, T + h_step, h_step):
+        end = min(end, T)
+        start = max(0, end - h)
+        # The states at `start`, from a forward run: no gradient flows into it.
+        window_init = dict(initial_states or {})
+        if start > 0:
+            prefix = {k: np.asarray(v)[:start] for k, v in inputs.items()}
+            pre = run(graph, prefix, params, initial_states=initial_states, dtype=dtype)
+            window_init = {s: pre[f"{s}_final"] for s in graph.states}
+        feeds = {k: np.asarray(v)[start:end] for k, v in inputs.items()}
+        cots = {}
+        for k, c in cotangents.items():
+            c = np.array(np.asarray(c)[start:end], copy=True)
+            c[: max(0, end - h_step - start)] = 0  # only the last h' steps inject their loss
+            cots[k] = c
+        _, g = vjp(graph, feeds, params, cotangents=cots, initial_states=window_init, dtype=dtype)
+        for name in graph.params:
+            grads[name] = grads.get(name, 0) + g[name]
+        for name in graph.inputs:
+            if name in g:
+                full = grads.setdefault(
+                    name, np.zeros_like(np.asarray(inputs[name], g[name].dtype))
+                )
+                full[start:end] += g[name]
+        if end == T:
+            break
+    return grads

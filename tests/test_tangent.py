@@ -58,3 +58,37 @@ def test_rtrl_equals_bptt(name: str) -> None:
     online = rg.rtrl(g, xs, p, cotangents=cot)
     for k in p:
         np.testing.assert_allclose(online[k], bptt[k], rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+def _elman_data():
+    g = rg.Graph("elman")
+    g.output("y", rg.cells.elman(g.input("x", 2), 4, 1, name="e"))
+    rng = np.random.default_rng(0)
+    p = {k: v.astype(np.float64) for k, v in g.init_params(seed=1).items()}
+    xs = {"x": rng.standard_normal((12, 3, 2))}
+    cot = {"y": rng.standard_normal((12, 3, 1))}
+    return g, p, xs, cot
+
+
+def test_truncated_bptt_with_a_full_horizon_is_bptt() -> None:
+    g, p, xs, cot = _elman_data()
+    _, full = rg.vjp(g, xs, p, cotangents=cot)
+    tb = rg.truncated_bptt(g, xs, p, cotangents=cot, h=12, h_step=12)
+    for k in [*p, "x"]:
+        np.testing.assert_allclose(tb[k], full[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_truncated_bptt_approaches_bptt_as_the_horizon_grows() -> None:
+    g, p, xs, cot = _elman_data()
+    _, full = rg.vjp(g, xs, p, cotangents=cot)
+    errs = []
+    for h in (1, 3, 6, 12):
+        tb = rg.truncated_bptt(g, xs, p, cotangents=cot, h=h, h_step=1)
+        errs.append(sum(float(np.abs(tb[k] - full[k]).sum()) for k in p))
+    assert errs[-1] < 1e-9 and errs[0] > errs[1] > errs[2] > errs[3]
+
+
+def test_truncated_bptt_refuses_longer_delays() -> None:
+    g = zoo.CELLS["state_delay_2"]()
+    with pytest.raises(rg.GraphError, match="delays of 0 or 1"):
+        rg.truncated_bptt(g, {"x": np.zeros((4, 1, 3))}, g.init_params(), cotangents={}, h=2)
