@@ -19,3 +19,13 @@ def _load(name: str):
 def test_echo_state_network_beats_the_naive_predictor() -> None:
     result = _load("echo_state_mackey_glass").main(["--units", "150", "--steps", "1500"])
     assert result["nrmse"] < 0.1 * result["baseline_nrmse"]
+
+
+def test_char_lstm_learns_and_samples_in_onnxruntime(tmp_path) -> None:
+    result = _load("char_lstm").main(
+        ["--steps", "100", "--onnx", str(tmp_path / "step.onnx"), "--plot", str(tmp_path / "l.png")]
+    )
+    assert result["last_loss"] < 0.8 * result["uniform_loss"]  # type: ignore[operator]
+    assert result["onnx_err"] < 1e-4  # type: ignore[operator]
+    assert len(result["sample"]) == 160  # type: ignore[arg-type]
+    assert (tmp_path / "step.onnx").exists() and (tmp_path / "l.png").exists()
