@@ -68,7 +68,7 @@ def main() -> None:
                 lstm.bias_hh_l0.copy_(reorder(p["c.B"][4 * H :]))
             x, c = torch.from_numpy(xs), torch.from_numpy(cy)
 
-            def step() -> None:
+            def step(lstm: Any = lstm, x: Any = x, c: Any = c) -> None:
                 lstm.zero_grad()
                 y, _ = lstm(x)
                 (y * c).sum().backward()
