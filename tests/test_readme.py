@@ -17,5 +17,8 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["out"]["logits"].shape == (12, 3, 5)  # type: ignore[index]
-    assert sorted(os.listdir(tmp_path)) == ["tagger.json", "tagger.npz", "tagger.onnx"]
+    assert sorted(os.listdir(tmp_path)) == ["loss.svg", "tagger.json", "tagger.npz", "tagger.onnx"]
+    grads = namespace["grads"]
+    assert grads["lstm.W"].shape == (128, 8)  # type: ignore[index]
+    assert namespace["result"].history.losses  # type: ignore[attr-defined]
     assert set(namespace["g3"].outputs) == {"logits"}  # type: ignore[attr-defined]

@@ -67,7 +67,8 @@ class OnnxModel:
         else:
             self._key = (bool(sequence_lens), tuple(sorted(initial_states)))
             self.model = self._variant(*self._key)[0]
-        onnx.checker.check_model(self.model, full_check=True)
+        if mode == "step":
+            onnx.checker.check_model(self.model, full_check=True)
 
     def __repr__(self) -> str:
         return f"<OnnxModel {self.graph.name!r} mode={self.mode} dtype={self.dtype}>"
@@ -92,6 +93,7 @@ class OnnxModel:
                 sequence_lens=lens,
                 initial_states=exposed,
             )
+            onnx.checker.check_model(model, full_check=True)
             self._variants[key] = (model, None)
         model, sess = self._variants[key]
         return model, sess
