@@ -33,7 +33,15 @@ from rnngraph.errors import GraphError, InputError
 from rnngraph.graph import Graph, Value
 from rnngraph.interpreter import run
 
-__all__ = ["Loss", "mse", "one_hot", "softmax_cross_entropy", "value_and_grad"]
+__all__ = [
+    "Loss",
+    "ctc",
+    "ctc_graph",
+    "mse",
+    "one_hot",
+    "softmax_cross_entropy",
+    "value_and_grad",
+]
 
 LOSS_OUTPUT = "loss"
 
@@ -144,3 +152,111 @@ def value_and_grad(
     )
     grads.pop(loss.target, None)
     return float(outs[LOSS_OUTPUT].sum() / n), grads
+
+
+# --------------------------------------------------------------------------- CTC
+_NEG = -1e30  # log(0) that stays finite, so log-sum-exp never sees inf - inf
+
+
+def ctc_graph(classes: int, max_label: int) -> Graph:
+    """The CTC forward (alpha) recursion as a cyclic graph; its adjoint is the backward pass.
+
+    Per step, for the extended label sequence ``l'`` (blanks between and
+    around the labels, ``S = 2 * max_label + 1`` positions)::
+
+        e(t)[s]  = log_softmax(logits(t))[l'[s]]
+        alpha(t)[s] = logsumexp(alpha(t-1)[s], alpha(t-1)[s-1],
+                                alpha(t-1)[s-2] if l'[s] != blank and l'[s] != l'[s-2])
+                      + e(t)[s]
+
+    with ``alpha(-1) = [0, -inf, ...]``. Inputs: ``logits`` ``(C,)``;
+    ``labels`` ``(C, S)``, the one-hot of ``l'`` (per row, repeated every
+    step); ``skip`` ``(S,)``, 1 where the ``s-2`` transition is allowed. The
+    state ``alpha``'s final value (at each row's last step) gives the loss.
+    """
+    g = Graph("ctc")
+    S = 2 * max_label + 1
+    logits = g.input("logits", classes)
+    onehot = g.input("labels", (classes, S))
+    skip = g.input("skip", S)
+    logp = ops.log_softmax(logits)
+    e = ops.reshape(ops.matmul(ops.reshape(logp, (1, classes)), onehot), (S,))
+    init = np.full(S, _NEG)
+    init[0] = 0.0
+    alpha = g.state("alpha", S, init)
+    edge = ops.zeros_like(ops.slice(alpha, 0, 1)) + _NEG
+    one_back = ops.concat([edge, ops.slice(alpha, 0, S - 1)])
+    if S > 2:
+        two_back = ops.concat([edge, edge, ops.slice(alpha, 0, S - 2)])
+    else:
+        two_back = ops.zeros_like(alpha) + _NEG
+    two_back = ops.where(ops.greater(skip, 0.5), two_back, ops.zeros_like(alpha) + _NEG)
+    m = ops.maximum(ops.maximum(alpha, one_back), two_back)
+    lse = m + ops.log(ops.exp(alpha - m) + ops.exp(one_back - m) + ops.exp(two_back - m))
+    new = lse + e
+    g.assign(alpha, new)
+    g.output("alphas", new)
+    return g
+
+
+def _ctc_inputs(
+    labels: list[list[int]], T: int, classes: int, blank: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    B = len(labels)
+    L = max((len(lab) for lab in labels), default=0)
+    S = 2 * L + 1
+    onehot = np.zeros((B, classes, S))
+    skip = np.zeros((B, S))
+    ends = np.zeros((B, S), bool)
+    for b, lab in enumerate(labels):
+        if any(c == blank or not 0 <= c < classes for c in lab):
+            raise InputError(f"labels of row {b} must lie in [0, {classes}) and avoid the blank")
+        ext = [blank]
+        for c in lab:
+            ext += [c, blank]
+        for s, c in enumerate(ext):
+            onehot[b, c, s] = 1.0
+            if s >= 2 and c != blank and c != ext[s - 2]:
+                skip[b, s] = 1.0
+        ends[b, len(ext) - 1] = True
+        if len(ext) > 1:
+            ends[b, len(ext) - 2] = True
+    return (
+        np.broadcast_to(onehot, (T, *onehot.shape)),
+        np.broadcast_to(skip, (T, *skip.shape)),
+        ends,
+        L,
+    )
+
+
+def ctc(
+    logits: Any, labels: list[list[int]], *, blank: int = 0, sequence_lens: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Connectionist temporal classification: per-row loss and its gradient w.r.t. the logits.
+
+    ``logits`` ``(T, B, C)``; ``labels`` one list of class ids per row (no
+    blanks). The forward pass is :func:`ctc_graph` run by the reference
+    interpreter; the gradient is its adjoint graph (the backward, beta
+    recursion), fed the loss's cotangent at each row's final alpha.
+    Returns ``(loss (B,), dloss/dlogits (T, B, C))``.
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    T, B, C = x.shape
+    onehot, skip, ends, L = _ctc_inputs(labels, T, C, blank)
+    g = ctc_graph(C, L)
+    feeds = {"logits": x, "labels": onehot, "skip": skip}
+    out = run(g, feeds, {}, sequence_lens=sequence_lens, dtype="float64")
+    final = out["alpha_final"]
+    masked = np.where(ends, final, -np.inf)
+    loss = -np.logaddexp.reduce(masked, axis=1)
+    # dL/dalpha_final: minus the posterior of each end position.
+    cot = np.where(ends, -np.exp(final + loss[:, None]), 0.0)
+    _, grads = vjp(
+        g,
+        feeds,
+        {},
+        cotangents={"alpha_final": cot},
+        sequence_lens=sequence_lens,
+        dtype="float64",
+    )
+    return loss, grads["logits"]

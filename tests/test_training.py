@@ -101,3 +101,57 @@ def test_training_lowers_the_loss_and_plots_it(tmp_path) -> None:
     png, svg = h.plot(str(tmp_path / "loss.png")), h.plot(str(tmp_path / "loss.svg"))
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<polyline" in Path(svg).read_text()
+
+
+def _ctc_brute_force(logits: np.ndarray, label: list[int], blank: int = 0) -> float:
+    """-log of the summed probability of every path that collapses to ``label``."""
+    import itertools
+
+    T, C = logits.shape
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    total = 0.0
+    for path in itertools.product(range(C), repeat=T):
+        collapsed = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+        if [c for c in collapsed if c != blank] == label:
+            total += float(np.exp(sum(logp[t, c] for t, c in enumerate(path))))
+    return -np.log(total)
+
+
+def test_ctc_against_brute_force_and_finite_differences() -> None:
+    rng = np.random.default_rng(0)
+    T, C = 5, 3
+    labels = [[1, 2], [1, 1], [2], []]
+    logits = rng.standard_normal((T, len(labels), C))
+    lens = np.array([5, 5, 3, 4])
+    loss, grad = rg.losses.ctc(logits, labels, sequence_lens=lens)
+    for b, lab in enumerate(labels):
+        want = _ctc_brute_force(logits[: lens[b], b], lab)
+        assert abs(loss[b] - want) < 1e-10, (b, loss[b], want)
+    assert np.all(grad[lens[2] :, 2] == 0)
+    v = rng.standard_normal(logits.shape)
+    eps = 1e-6
+    plus = rg.losses.ctc(logits + eps * v, labels, sequence_lens=lens)[0].sum()
+    minus = rg.losses.ctc(logits - eps * v, labels, sequence_lens=lens)[0].sum()
+    assert abs((plus - minus) / (2 * eps) - np.sum(grad * v)) < 1e-6
+
+
+def test_ctc_matches_torch() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch is a test extra")
+    rng = np.random.default_rng(1)
+    T, C = 12, 6
+    labels = [[1, 2, 2, 5], [3], [4, 1, 4]]
+    logits = rng.standard_normal((T, len(labels), C))
+    lens = np.array([12, 7, 10])
+    loss, grad = rg.losses.ctc(logits, labels, sequence_lens=lens)
+    x = torch.tensor(logits, requires_grad=True)
+    flat = torch.tensor([c for lab in labels for c in lab])
+    want = torch.nn.functional.ctc_loss(
+        torch.log_softmax(x, -1),
+        flat,
+        torch.tensor(lens),
+        torch.tensor([len(lab) for lab in labels]),
+        reduction="sum",
+    )
+    want.backward()
+    assert abs(loss.sum() - want.item()) < 1e-8
+    np.testing.assert_allclose(grad, x.grad.numpy(), atol=1e-8)
