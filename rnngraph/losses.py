@@ -241,7 +241,7 @@ def ctc(
     Returns ``(loss (B,), dloss/dlogits (T, B, C))``.
     """
     x = np.asarray(logits, dtype=np.float64)
-    T, B, C = x.shape
+    T, _, C = x.shape
     onehot, skip, ends, L = _ctc_inputs(labels, T, C, blank)
     g = ctc_graph(C, L)
     feeds = {"logits": x, "labels": onehot, "skip": skip}

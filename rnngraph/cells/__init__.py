@@ -11,11 +11,13 @@ from __future__ import annotations
 from rnngraph.cells._common import ACTIVATIONS, activation
 from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step
 from rnngraph.cells.compose import bidirectional, stacked
+from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
 from rnngraph.cells.taps import fir, narx, tapped
 
 __all__ = [
     "ACTIVATIONS",
+    "Feedback",
     "activation",
     "bidirectional",
     "elman",
@@ -23,6 +25,7 @@ __all__ = [
     "gru",
     "gru_step",
     "indrnn",
+    "inverse_sigmoid_schedule",
     "jordan",
     "lstm",
     "lstm_step",
@@ -31,4 +34,5 @@ __all__ = [
     "rnn_step",
     "stacked",
     "tapped",
+    "teacher_mask",
 ]
