@@ -66,41 +66,111 @@ def median_ms(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join("      " + line for line in lines)
+
+
 def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
     """Run the demo; returns a process exit code (non-zero if a parity check fails)."""
+    import importlib.resources
+
     import rnngraph as rg
     from rnngraph.drawing import draw
     from rnngraph.summary import format_summary, summarize
 
-    n = 5
+    n = 6
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
     rng = np.random.default_rng(0)
 
-    t0 = _step(
-        1, n, "building a tagger: bidirectional LSTM -> GRU -> linear, with a 2-step look-back tap"
-    )
-    g = rg.Graph("tagger")
-    x = g.input("x", 16)
-    enc = rg.cells.lstm(x, 32, name="enc", direction="bidirectional")
-    dec = rg.cells.gru(rg.concat([enc, rg.delay(enc, 2)]), 24, name="dec", linear_before_reset=True)
-    g.output("logits", rg.linear(dec, 5, name="head"))
+    t0 = _step(1, n, "building a character-level LSTM language model (and drawing it)")
+    text = importlib.resources.files("rnngraph").joinpath("data/sonnets.txt").read_text()
+    chars = "".join(sorted(set(text)))
+    ids = np.array([chars.index(c) for c in text])
+    V, H = len(chars), 48 if quick else 64
+    g = rg.Graph("char_lstm")
+    g.output("logits", rg.linear(rg.cells.lstm(g.input("x", V), H, name="lstm"), V, name="head"))
     params = g.init_params(seed=0)
+    info = format_summary(summarize(g, params), nodes=False).splitlines()
+    print("\n".join("      " + line for line in info[:6]))
+    drawn = [draw(g, out_dir / "model.dot")]
+    if shutil.which("dot"):
+        drawn.append(draw(g, out_dir / "model.svg"))
     print(
-        "\n".join(
-            "      " + line
-            for line in format_summary(summarize(g, params), nodes=False).splitlines()
-        )
+        f"      {len(text)} characters of Shakespeare's sonnets, vocabulary {V}; "
+        f"drew {', '.join(drawn)}"
     )
     print(f"      ({time.perf_counter() - t0:.2f} s)")
 
-    t0 = _step(
-        2, n, "parity: our cells against onnxruntime's own LSTM and GRU ops (float32, ragged batch)"
+    steps = 60 if quick else 150
+    t0 = _step(2, n, f"training it briefly: {steps} steps of BPTT through the adjoint graph, Adam")
+    eye = np.eye(V, dtype=np.float32)
+
+    def batches(epoch: int) -> Any:
+        for _ in range(30):
+            starts = rng.integers(0, len(ids) - 33, 16)
+            win = np.stack([ids[s : s + 33] for s in starts], axis=1)
+            yield {"x": eye[win[:-1]], "t": eye[win[1:]]}
+
+    result = rg.train(
+        g,
+        params,
+        batches,
+        loss=rg.losses.softmax_cross_entropy("t"),
+        optimizer=rg.optim.Adam(0.01),
+        epochs=steps // 30,
+        clip_norm=5.0,
     )
-    T, B = 20, 4
-    lens = np.array([20, 13, 7, 1], dtype=np.int32)
-    rows: list[dict[str, Any]] = []
+    params, hist = result.params, result.history
+    curve = [hist.plot(str(out_dir / "training.png")), hist.plot(str(out_dir / "training.svg"))]
+    print(
+        f"      loss {hist.losses[0]:.3f} -> {hist.epoch_losses[-1]:.3f} "
+        f"(uniform {np.log(V):.3f}); "
+        f"curve in {', '.join(curve)}  ({time.perf_counter() - t0:.1f} s)"
+    )
+    report["training"] = {"first": hist.losses[0], "last": hist.epoch_losses[-1]}
+    ok = hist.epoch_losses[-1] < 0.85 * np.log(V)
+
+    t0 = _step(3, n, "exporting to ONNX and checking every engine against the reference")
+    seq = rg.compile(g, target="onnx", params=params)
+    seq.save(out_dir / "char_lstm.onnx")
+    step = rg.compile(g, target="onnx", params=params, mode="step")
+    step.save(out_dir / "char_lstm_step.onnx")
+    T, B = 24, 3
+    win = np.stack([ids[s : s + T] for s in rng.integers(0, len(ids) - T, B)], axis=1)
+    xs = eye[win]
+    lens = np.array([24, 11, 3])
+    want = rg.run(g, {"x": xs}, params, sequence_lens=lens)
+    got = seq.run({"x": xs}, sequence_lens=lens)
+    carried = step.initial_states(B)
+    ys = []
+    for t in range(T):
+        o = step.run({"x": xs[t], **carried})
+        carried = {k: o[f"{k}_final"] for k in step.state_names}
+        ys.append(o["logits"])
+    full = rg.run(g, {"x": xs}, params)
+    cot = rng.standard_normal(full["logits"].shape).astype(np.float32)
+    adj = rg.compile(rg.adjoint(g), target="onnx", params=params).run({"x": xs, "cot:logits": cot})
+    _, grads = rg.vjp(g, {"x": xs}, params, cotangents={"logits": cot})
+    ops = [n.op_type for n in seq.model.graph.node]
+    parity = {
+        "ONNX sequence model (native LSTM op), ragged batch": float(
+            np.max(np.abs(got["logits"] - want["logits"]))
+        ),
+        "ONNX step model, streamed step by step": float(
+            np.max(np.abs(np.stack(ys) - full["logits"]))
+        ),
+        "ONNX adjoint graph: weight gradients (relative)": max(
+            float(
+                np.max(np.abs(adj[f"grad:{k}"] - grads[k])) / max(np.max(np.abs(grads[k])), 1e-12)
+            )
+            for k in params
+        ),
+    }
     cases: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
         ("LSTM", rg.cells.lstm, {}),
         ("GRU", rg.cells.gru, {"linear_before_reset": True}),
@@ -109,81 +179,88 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
         gc = rg.Graph(op.lower())
         gc.output("y", cell(gc.input("x", 16), 32, name="c", **kw))
         pc = gc.init_params(seed=1)
-        xs = rng.standard_normal((T, B, 16)).astype(np.float32)
-        ours = rg.run(gc, {"x": xs}, pc, sequence_lens=lens)
-        ref = native_op_session(op, pc, "c", 32).run(None, {"X": xs, "lens": lens})
-        err_y = float(np.max(np.abs(ours["y"] - ref[0][:, 0])))
-        err_h = float(np.max(np.abs(ours["c.h_final"] - ref[1][0])))
-        rows.append({"cell": op, "max_abs_err_Y": err_y, "max_abs_err_Y_h": err_h})
-        print(f"      {op:<5} max |ours - onnxruntime|: Y {err_y:.2e}   Y_h {err_h:.2e}")
-    report["parity"] = rows
-    ok = all(r["max_abs_err_Y"] <= 1e-5 and r["max_abs_err_Y_h"] <= 1e-5 for r in rows)
+        xc = rng.standard_normal((20, 4, 16)).astype(np.float32)
+        lc = np.array([20, 13, 7, 1], dtype=np.int32)
+        ours = rg.run(gc, {"x": xc}, pc, sequence_lens=lc)
+        ref = native_op_session(op, pc, "c", 32).run(None, {"X": xc, "lens": lc})
+        parity[f"reference {op} cell vs onnxruntime's own {op} op"] = float(
+            np.max(np.abs(ours["y"] - ref[0][:, 0]))
+        )
+    rows = [["check", "max |error|"]] + [[k, f"{v:.2e}"] for k, v in parity.items()]
+    print(_table(rows))
+    print(
+        f"      (the sequence model uses {ops.count('LSTM')} native LSTM op; "
+        f"{time.perf_counter() - t0:.1f} s)"
+    )
+    report["parity"] = parity
+    ok = ok and all(v <= 1e-4 for v in parity.values())
 
-    _step(3, n, "streaming: the tagger's forward half run in chunks, state carried between calls")
-    gs = rg.Graph("stream")
-    gs.output("y", rg.cells.lstm(gs.input("x", 16), 32, name="enc"))
-    ps = gs.init_params(seed=2)
-    xs = rng.standard_normal((30, 2, 16)).astype(np.float32)
-    whole = rg.run(gs, {"x": xs}, ps)
-    state: dict[str, np.ndarray] = {}
-    parts = []
-    for chunk in np.array_split(xs, 4):
-        o = rg.run(gs, {"x": chunk}, ps, initial_states=state)
-        parts.append(o["y"])
-        state = {"enc.h": o["enc.h_final"], "enc.c": o["enc.c_final"]}
-    err = float(np.max(np.abs(np.concatenate(parts) - whole["y"])))
-    print(f"      4 chunks vs one call: max abs difference {err:.1e}")
-    report["streaming_max_abs_diff"] = err
-    ok = ok and err <= 1e-6
+    t0 = _step(4, n, "sampling text from the ONNX step model in onnxruntime")
+    carried = step.initial_states(1)
+    prime, out = "Shall I ", []
+    logits = None
+    for c in prime:
+        o = step.run({"x": eye[[chars.index(c)]], **carried})
+        carried, logits = {k: o[f"{k}_final"] for k in step.state_names}, o["logits"][0]
+    for _ in range(120):
+        assert logits is not None
+        p = np.exp((logits - logits.max()) / 0.7)
+        i = int(rng.choice(V, p=p / p.sum()))
+        out.append(chars[i])
+        o = step.run({"x": eye[[i]], **carried})
+        carried, logits = {k: o[f"{k}_final"] for k in step.state_names}, o["logits"][0]
+    sample = prime + "".join(out)
+    print("\n".join("      | " + line for line in sample.splitlines()))
+    report["sample"] = sample
 
     sizes = [(1, 32, 64, 64)] if quick else [(1, 100, 64, 256), (32, 100, 64, 256)]
-    _step(4, n, "speed: reference interpreter vs onnxruntime's LSTM op (1 thread, median)")
+    t0 = _step(
+        5, n, "speed: LSTM in our ONNX, the reference, onnxruntime's op (1 thread, median ms)"
+    )
     speed = []
-    for batch, steps, inp, hid in sizes:
+    for batch, steps_, inp, hid in sizes:
         gl = rg.Graph("lstm")
         gl.output("y", rg.cells.lstm(gl.input("x", inp), hid, name="c"))
         pl = gl.init_params(seed=3)
-        xs = rng.standard_normal((steps, batch, inp)).astype(np.float32)
-        lens_full = np.full(batch, steps, np.int32)
+        xl = rng.standard_normal((steps_, batch, inp)).astype(np.float32)
         sess = native_op_session("LSTM", pl, "c", hid)
+        ours_m = rg.compile(gl, target="onnx", params=pl, threads=1)
         repeats = 3 if quick else 5
-        feeds = {"X": xs, "lens": lens_full}
-        ref_ms = median_ms(partial(rg.run, gl, {"x": xs}, pl), repeats)
-        ort_ms = median_ms(partial(sess.run, None, feeds), repeats * 4)
-        speed.append(
-            {
-                "batch": batch,
-                "T": steps,
-                "I": inp,
-                "H": hid,
-                "reference_ms": ref_ms,
-                "onnxruntime_lstm_op_ms": ort_ms,
-                "ratio": ref_ms / ort_ms,
-            }
+        feeds = {"X": xl, "lens": np.full(batch, steps_, np.int32)}
+        row = {
+            "batch": batch,
+            "T": steps_,
+            "I": inp,
+            "H": hid,
+            "reference_ms": median_ms(partial(rg.run, gl, {"x": xl}, pl), repeats),
+            "ours_onnx_ms": median_ms(partial(ours_m.run, {"x": xl}), repeats * 4),
+            "onnxruntime_lstm_op_ms": median_ms(partial(sess.run, None, feeds), repeats * 4),
+        }
+        speed.append(row)
+    rows = [["B", "T", "I", "H", "reference", "ours (ONNX)", "ORT LSTM op", "ours / op"]]
+    for r in speed:
+        rows.append(
+            [
+                str(r["batch"]),
+                str(r["T"]),
+                str(r["I"]),
+                str(r["H"]),
+                f"{r['reference_ms']:.2f}",
+                f"{r['ours_onnx_ms']:.2f}",
+                f"{r['onnxruntime_lstm_op_ms']:.2f}",
+                f"{r['ours_onnx_ms'] / r['onnxruntime_lstm_op_ms']:.2f}x",
+            ]
         )
-        print(
-            f"      B={batch:<3} T={steps} I={inp} H={hid}:  reference {ref_ms:8.2f} ms   "
-            f"onnxruntime LSTM op {ort_ms:7.2f} ms   ratio {ref_ms / ort_ms:5.1f}x"
-        )
+    print(_table(rows))
     report["speed"] = speed
 
-    _step(5, n, f"saving and drawing the tagger under {out_dir}/")
-    saved = g.save(out_dir / "tagger.json", params=params)
-    drawn = [draw(g, out_dir / "tagger.dot")]
-    if shutil.which("dot"):
-        drawn.append(draw(g, out_dir / "tagger.svg"))
+    _step(6, n, f"saving under {out_dir}/")
+    saved = g.save(out_dir / "char_lstm.json", params=params)
     back = rg.load(saved)
-    xs = rng.standard_normal((9, 2, 16)).astype(np.float32)
-    same = np.array_equal(
-        rg.run(back, {"x": xs}, rg.load_params(saved))["logits"],
-        rg.run(g, {"x": xs}, params)["logits"],
-    )
-    print(
-        f"      wrote {saved} (+ .npz), {', '.join(drawn)}; "
-        f"reloaded graph gives identical outputs: {same}"
-    )
-    ok = ok and same
-    report["ok"] = bool(ok)
+    same = np.array_equal(rg.run(back, {"x": xs}, rg.load_params(saved))["logits"], full["logits"])
+    print(f"      wrote {saved} (+ .npz), the ONNX models, pictures; reload identical: {same}")
+    ok = bool(ok and same)
+    report["ok"] = ok
     report["seconds"] = time.perf_counter() - start
     (out_dir / "demo.json").write_text(json.dumps(report, indent=1))
     print(
