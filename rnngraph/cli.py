@@ -149,6 +149,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in report) else 1
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rnngraph.bench import bench, update_readme
+
+    if not args.update_readme:
+        bench(quick=args.quick, out=args.output)
+    if args.update_readme or args.readme:
+        results = args.results or ["benchmarks/results/bench.json"]
+        print(f"updated {update_readme(args.readme or 'README.md', results)}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rnngraph.demo import demo
 
@@ -247,6 +258,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for inputs and params")
     p.add_argument("--tol", type=float, default=1e-5, help="largest accepted error (default 1e-5)")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser(
+        "bench",
+        help="time our engines against PyTorch and onnxruntime side by side",
+        description="Time LSTM, GRU and a layer-normalised LSTM in our ONNX, the reference "
+        "interpreter, onnxruntime's own LSTM/GRU ops and (if installed) PyTorch eager and "
+        "onnxruntime on torch.onnx.export's file; outputs cross-checked first; results "
+        "as JSON under benchmarks/results/.",
+    )
+    p.add_argument("--quick", action="store_true", help="a small sweep (a few minutes at most)")
+    p.add_argument(
+        "-o", "--output", help="JSON path (default benchmarks/results/bench[_quick].json)"
+    )
+    p.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="only regenerate the README's table from committed JSON (see --results)",
+    )
+    p.add_argument("--readme", help="README to update after running (default README.md)")
+    p.add_argument("--results", action="append", help="JSON files for the README table")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
         "demo",

@@ -13,7 +13,7 @@ import pytest
 from rnngraph.cli import build_parser, main
 from tests.conftest import elman_graph
 
-VERBS = ["inspect", "draw", "run", "compile", "check", "demo"]
+VERBS = ["inspect", "draw", "run", "compile", "check", "bench", "demo"]
 
 
 def test_every_verb_has_help(capsys) -> None:

@@ -1,0 +1,395 @@
+"""``rnngraph bench``: our engines against PyTorch and onnxruntime, side by side in one run.
+
+For an LSTM, a GRU and a custom cell (an LSTM with layer-normalised gates,
+which no fused op covers), over hidden sizes, sequence lengths, batch sizes
+and thread counts, it times:
+
+* ours: the ONNX model in onnxruntime (native op for standard cells, ``Scan``
+  for the custom one) and the reference interpreter;
+* PyTorch eager (``nn.LSTM``/``nn.GRU``; the custom cell as a Python loop) and
+  onnxruntime running ``torch.onnx.export``'s file, when PyTorch is installed;
+* onnxruntime's own ``LSTM``/``GRU`` op, the strongest CPU baseline.
+
+Every engine's output is checked against the reference interpreter before
+it is timed (warm-up, then median and p90). Compile and export times are
+reported apart. Achieved GFLOP/s (the recurrent GEMMs' arithmetic) are set
+against the machine's GEMM rate measured in the same run (a 1536³
+single-precision MatMul in onnxruntime at the same thread count, best of 8);
+a fused recurrent kernel can exceed that rate, so ``frac_peak`` above 1 means
+"faster than that GEMM", not an error. Results go to JSON; :func:`markdown_table` renders
+them for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["bench", "markdown_table", "update_readme"]
+
+I = 64
+FULL: dict[str, list[Any]] = {
+    "cells": ["LSTM", "GRU", "LN-LSTM"],
+    "hidden": [64, 256, 512],
+    "T": [16, 128],
+    "batch": [1, 8, 32],
+    "threads": [1, 2],
+}
+QUICK: dict[str, list[Any]] = {
+    "cells": ["LSTM", "GRU", "LN-LSTM"],
+    "hidden": [64, 256],
+    "T": [16],
+    "batch": [1, 32],
+    "threads": [1],
+}
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _timed(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return {
+        "median_ms": round(statistics.median(times), 4),
+        "p90_ms": round(times[min(len(times) - 1, int(0.9 * len(times)))], 4),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, ISA flags, core count and library versions."""
+    import onnxruntime
+
+    import rnngraph
+
+    cpu, flags = "", list[str]()
+    if os.path.exists("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not cpu:
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                have = set(line.split(":", 1)[1].split())
+                flags = sorted(have & {"avx2", "avx512f", "avx512_bf16", "fma", "amx_tile"})
+    try:
+        import torch
+
+        torch_version: str | None = torch.__version__
+    except ImportError:
+        torch_version = None
+    return {
+        "cpu": cpu,
+        "isa": flags,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch": torch_version,
+        "rnngraph": rnngraph.__version__,
+    }
+
+
+def _session(model_bytes: bytes, threads: int) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def peak_gflops(threads: int, n: int = 1536) -> float:
+    """Single-precision GEMM throughput of onnxruntime at ``threads``: the practical peak."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "gemm",
+        [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    sess = _session(
+        helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString(),
+        threads,
+    )
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    ms = _timed(lambda: sess.run(None, {"a": a, "b": a}), 5)["median_ms"]
+    return 2 * n**3 / (ms * 1e-3) / 1e9
+
+
+def _flops(cell: str, T: int, B: int, H: int) -> float:
+    gates = {"LSTM": 4, "GRU": 3, "LN-LSTM": 4}[cell]
+    return 2.0 * T * B * (I + H) * gates * H
+
+
+def _graph(cell: str, H: int) -> Any:
+    import rnngraph as rg
+
+    g = rg.Graph(cell)
+    x = g.input("x", I)
+    if cell == "LSTM":
+        g.output("y", rg.cells.lstm(x, H, name="c"))
+    elif cell == "GRU":
+        g.output("y", rg.cells.gru(x, H, name="c", linear_before_reset=True))
+    else:
+        h, c = g.state("h", H), g.state("c", H)
+        z = rg.linear(x, 4 * H, name="Wx") + rg.linear(h, 4 * H, bias=False, name="Rh")
+        mu = rg.reduce_mean(z, -1, keepdims=True)
+        zc = z - mu
+        z = zc / rg.sqrt(rg.reduce_mean(zc * zc, -1, keepdims=True) + 1e-5)
+        z = z * g.param("ln.g", 4 * H, 1.0) + g.param("ln.b", 4 * H, 0.0)
+        i, f, o, u = rg.split(z, 4)
+        c_new = rg.sigmoid(f) * c + rg.sigmoid(i) * rg.tanh(u)
+        h_new = rg.sigmoid(o) * rg.tanh(c_new)
+        g.assign(h, h_new)
+        g.assign(c, c_new)
+        g.output("y", h_new)
+    return g
+
+
+def _torch_engines(
+    cell: str, H: int, p: dict[str, np.ndarray], threads: int, xs: np.ndarray
+) -> dict[str, Any]:
+    """PyTorch eager and onnxruntime on torch.onnx.export's file, as ``name -> (fn, compile_s)``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    x = torch.from_numpy(xs)
+    out: dict[str, Any] = {}
+    if cell in ("LSTM", "GRU"):
+        n = 4 if cell == "LSTM" else 3
+        order = [0, 2, 3, 1] if cell == "LSTM" else [1, 0, 2]  # ONNX iofc / zrh -> torch ifgo / rzn
+        m = getattr(torch.nn, cell)(I, H)
+
+        def to_torch(a: np.ndarray) -> torch.Tensor:
+            parts = np.split(a, n)
+            return torch.from_numpy(np.concatenate([parts[k] for k in order]))
+
+        with torch.no_grad():
+            m.weight_ih_l0.copy_(to_torch(p["c.W"]))
+            m.weight_hh_l0.copy_(to_torch(p["c.R"]))
+            m.bias_ih_l0.copy_(to_torch(p["c.B"][: n * H]))
+            m.bias_hh_l0.copy_(to_torch(p["c.B"][n * H :]))
+
+        def eager() -> np.ndarray:
+            with torch.no_grad():
+                return m(x)[0].numpy()
+
+        out["torch_eager"] = (eager, 0.0)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on its legacy path
+            path = os.path.join(tmp, "m.onnx")
+            torch.onnx.export(
+                m,
+                (x,),
+                path,
+                input_names=["x"],
+                output_names=["y"],
+                opset_version=18,
+                dynamo=False,
+                dynamic_axes={"x": {0: "T", 1: "B"}, "y": {0: "T", 1: "B"}},
+            )
+            sess = _session(Path(path).read_bytes(), threads)
+        compile_s = time.perf_counter() - t0
+        out["ort_torch_export"] = (lambda: sess.run(["y"], {"x": xs})[0], compile_s)
+    else:
+        Wx, bx, Rh = (torch.from_numpy(p[k]) for k in ("Wx.W", "Wx.b", "Rh.W"))
+        lg, lb = torch.from_numpy(p["ln.g"]), torch.from_numpy(p["ln.b"])
+
+        def loop() -> np.ndarray:
+            with torch.no_grad():
+                h = torch.zeros(x.shape[1], H)
+                c = torch.zeros(x.shape[1], H)
+                ys = []
+                xw = x @ Wx + bx
+                for t in range(x.shape[0]):
+                    z = torch.nn.functional.layer_norm(xw[t] + h @ Rh, (4 * H,), lg, lb, 1e-5)
+                    i, f, o, u = z.chunk(4, -1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(u)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    ys.append(h)
+                return torch.stack(ys).numpy()
+
+        out["torch_eager"] = (loop, 0.0)
+    return out
+
+
+def _row(
+    cell: str, H: int, T: int, B: int, threads: int, peak: float, repeats: int
+) -> dict[str, Any]:
+    import rnngraph as rg
+    from rnngraph.demo import native_op_session
+
+    g = _graph(cell, H)
+    p = g.init_params(seed=0)
+    xs = np.random.default_rng(T * B + H).standard_normal((T, B, I)).astype(np.float32)
+    want = rg.run(g, {"x": xs}, p)["y"]
+    engines: dict[str, tuple[Callable[[], Any], float]] = {}
+    t0 = time.perf_counter()
+    m = rg.compile(g, target="onnx", params=p, threads=threads)
+    engines["ours_onnx"] = (lambda: m.run({"x": xs})["y"], time.perf_counter() - t0)
+    engines["reference"] = (lambda: rg.run(g, {"x": xs}, p)["y"], 0.0)
+    if cell in ("LSTM", "GRU"):
+        sess = native_op_session(cell, p, "c", H)
+        sess = _session(sess._model_bytes, threads)
+        feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
+        engines["ort_native_op"] = (lambda: sess.run(["Y"], feeds)[0][:, 0], 0.0)
+    skipped = {}
+    try:
+        # PyTorch first: onnxruntime's worker threads spin for a while after each run,
+        # which would slow a multi-threaded PyTorch timed right after them.
+        engines = {**_torch_engines(cell, H, p, threads, xs), **engines}
+    except ImportError:
+        skipped["torch"] = "PyTorch is not installed (pip install 'rnngraph[bench]')"
+    row: dict[str, Any] = {"cell": cell, "H": H, "T": T, "B": B, "I": I, "threads": threads}
+    flops = _flops(cell, T, B, H)
+    for name, (fn, compile_s) in engines.items():
+        got = np.asarray(fn())
+        err = float(np.max(np.abs(got.reshape(want.shape) - want)))
+        if err > 1e-3:
+            raise RuntimeError(f"{name} disagrees with the reference on {cell} H={H}: {err:.2e}")
+        reps = (
+            max(2, repeats // 4)
+            if name in ("reference", "torch_eager") and cell == "LN-LSTM"
+            else repeats
+        )
+        t = _timed(fn, reps if name != "reference" else max(2, repeats // 4))
+        gflops = flops / (t["median_ms"] * 1e-3) / 1e9
+        row[name] = {
+            **t,
+            "gflops": round(gflops, 2),
+            "frac_peak": round(gflops / peak, 3),
+            "max_abs_err": err,
+            **({"compile_s": round(compile_s, 3)} if compile_s else {}),
+        }
+    baselines = {
+        k: row[k]["median_ms"]
+        for k in ("ort_native_op", "torch_eager", "ort_torch_export")
+        if k in row
+    }
+    if baselines:
+        best = min(baselines, key=lambda k: baselines[k])
+        row["best_baseline"] = best
+        row["ours_over_best"] = round(row["ours_onnx"]["median_ms"] / baselines[best], 3)
+    if skipped:
+        row["skipped"] = skipped
+    return row
+
+
+def bench(
+    *, quick: bool = False, out: str | os.PathLike[str] | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """Run the sweep (``quick``: a small one) and write the JSON; returns the document."""
+    grid = QUICK if quick else FULL
+    repeats = 5 if quick else 10
+    peaks = {n: round(peak_gflops(n), 1) for n in grid["threads"]}
+    configs = [
+        (c, h, t, b, n)
+        for n in grid["threads"]
+        for c in grid["cells"]
+        for h in grid["hidden"]
+        for t in grid["T"]
+        for b in grid["batch"]
+    ]
+    rows = []
+    start = time.perf_counter()
+    for i, (c, h, t, b, n) in enumerate(configs):
+        rows.append(_row(c, h, t, b, n, peaks[n], repeats))
+        if progress:
+            r = rows[-1]
+            ratio = r.get("ours_over_best")
+            print(
+                f"[{i + 1}/{len(configs)}] {c:<7} H={h:<3} T={t:<3} B={b:<2} threads={n}: ours "
+                f"{r['ours_onnx']['median_ms']:8.3f} ms"
+                + (f", {ratio:.2f}x the best baseline ({r['best_baseline']})" if ratio else ""),
+                flush=True,
+            )
+    doc = {
+        "benchmark": "rnngraph bench: LSTM, GRU and a layer-normalised LSTM, I=64, fp32, wall time "
+        "per whole sequence (median of repeats after a warm-up)",
+        "quick": quick,
+        "grid": grid,
+        "peak_gflops_by_threads": peaks,
+        "machine": machine(),
+        "seconds": round(time.perf_counter() - start, 1),
+        "rows": rows,
+    }
+    path = (
+        Path(out)
+        if out
+        else Path("benchmarks/results") / ("bench_quick.json" if quick else "bench.json")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+    if progress:
+        print(markdown_table(doc))
+        skipped = {k: v for r in rows for k, v in r.get("skipped", {}).items()}
+        for name, why in skipped.items():
+            print(f"skipped {name}: {why}")
+        print(f"wrote {path}")
+    return doc
+
+
+def markdown_table(doc: dict[str, Any]) -> str:
+    """The README table of a bench JSON: each row's times and our ratio to the best baseline."""
+    cols = ["ours_onnx", "reference", "ort_native_op", "torch_eager", "ort_torch_export"]
+    head = (
+        "| cell | H | T | B | threads | ours (ONNX) | reference | ORT op | torch eager "
+        "| ORT(torch export) | ours / best |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for r in doc["rows"]:
+        cells = [f"{r[c]['median_ms']:.3f}" if c in r else "—" for c in cols]
+        ratio = (
+            f"{r['ours_over_best']:.2f}x ({r['best_baseline']})" if "ours_over_best" in r else "—"
+        )
+        lines.append(
+            f"| {r['cell']} | {r['H']} | {r['T']} | {r['B']} | {r['threads']} | "
+            + " | ".join(cells)
+            + f" | {ratio} |"
+        )
+    m = doc["machine"]
+    lines.append("")
+    lines.append(
+        f"Milliseconds per sequence, median; {m['cpu']} ({', '.join(m['isa'])}), "
+        f"{m['cores']} cores; "
+        f"onnxruntime {m['onnxruntime']}, torch {m['torch']}; GEMM peak "
+        + ", ".join(
+            f"{v} GFLOP/s at {k} thread(s)" for k, v in doc["peak_gflops_by_threads"].items()
+        )
+        + ". Generated from the committed JSON by `rnngraph bench --update-readme`."
+    )
+    return "\n".join(lines)
+
+
+def update_readme(readme: str | os.PathLike[str], results: Sequence[str | os.PathLike[str]]) -> str:
+    """Replace the README's bench section with tables rendered from ``results`` (JSON files)."""
+    path = Path(readme)
+    text = path.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{path} has no {README_START} ... {README_END} section")
+    tables = []
+    for r in results:
+        doc = json.loads(Path(r).read_text())
+        tables.append(f"From `{Path(r).as_posix()}`:\n\n" + markdown_table(doc))
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = head + README_START + "\n" + "\n\n".join(tables) + "\n" + README_END + tail
+    path.write_text(new)
+    return str(path)
