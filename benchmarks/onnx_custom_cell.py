@@ -1,9 +1,10 @@
 """Our ONNX of a custom cell against the same cell as a naive Scan and onnxruntime's LSTM op.
 
 The custom cell is an LSTM with layer-normalised gate pre-activations over
-``linear(concat([x, h]))``, the way it is often written: no fused op covers
-it. Compiled as written (``optimize=False``) the input projection stays
-inside the Scan body, one small GEMM per step; with the default passes it is
+``linear(concat([x, h]))`` (``rnngraph.bench.cell_graph("LN-LSTM",
+concat=True)``), the way it is often written: no fused op covers it.
+Compiled as written (``optimize=False``) the input projection stays inside
+the Scan body, one small GEMM per step; with the default passes it is
 hoisted out (one GEMM over all steps) and only ``h @ R`` stays in the loop.
 Also timed: the same passes with the loop unrolled by 4, a standard LSTM
 through our compiler (recognised as ONNX's native op) and, where PyTorch is
@@ -26,27 +27,14 @@ import numpy as np
 from _common import machine, timed, write
 
 import rnngraph as rg
+from rnngraph.bench import cell_graph
 from rnngraph.demo import native_op_session
 
 I, H, T = 64, 256, 100
 
 
 def ln_lstm(I: int, H: int) -> rg.Graph:
-    g = rg.Graph("ln_lstm")
-    x = g.input("x", I)
-    h, c = g.state("h", H), g.state("c", H)
-    z = rg.linear(rg.concat([x, h]), 4 * H, name="W")
-    mu = rg.reduce_mean(z, -1, keepdims=True)
-    zc = z - mu
-    var = rg.reduce_mean(zc * zc, -1, keepdims=True)
-    z = zc / rg.sqrt(var + 1e-5) * g.param("ln.g", 4 * H, 1.0) + g.param("ln.b", 4 * H, 0.0)
-    i, f, o, u = rg.split(z, 4)
-    c_new = rg.sigmoid(f) * c + rg.sigmoid(i) * rg.tanh(u)
-    h_new = rg.sigmoid(o) * rg.tanh(c_new)
-    g.assign(h, h_new)
-    g.assign(c, c_new)
-    g.output("y", h_new)
-    return g
+    return cell_graph("LN-LSTM", H, inputs=I, concat=True)
 
 
 def lstm(I: int, H: int) -> rg.Graph:

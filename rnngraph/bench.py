@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bench", "markdown_table", "update_readme"]
+__all__ = ["bench", "cell_graph", "machine", "markdown_table", "timed", "update_readme"]
 
 I = 64
 FULL: dict[str, list[Any]] = {
@@ -55,7 +55,8 @@ QUICK: dict[str, list[Any]] = {
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def _timed(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
+def timed(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
+    """Median and p90 wall time in ms of ``repeats`` calls after one warm-up call."""
     fn()
     times = []
     for _ in range(repeats):
@@ -126,7 +127,7 @@ def peak_gflops(threads: int, n: int = 1536) -> float:
         threads,
     )
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    ms = _timed(lambda: sess.run(None, {"a": a, "b": a}), 5)["median_ms"]
+    ms = timed(lambda: sess.run(None, {"a": a, "b": a}), 5)["median_ms"]
     return 2 * n**3 / (ms * 1e-3) / 1e9
 
 
@@ -135,18 +136,26 @@ def _flops(cell: str, T: int, B: int, H: int) -> float:
     return 2.0 * T * B * (I + H) * gates * H
 
 
-def _graph(cell: str, H: int) -> Any:
+def cell_graph(cell: str, H: int, inputs: int = I, *, concat: bool = False) -> Any:
+    """The benchmarked model: ``"LSTM"``, ``"GRU"`` or ``"LN-LSTM"`` (layer-normalised gates).
+
+    ``concat=True`` writes the LN-LSTM's pre-activation as ``linear(concat([x, h]))``
+    (one weight ``W``), as it is often written, instead of ``x Wx + h Rh``.
+    """
     import rnngraph as rg
 
     g = rg.Graph(cell)
-    x = g.input("x", I)
+    x = g.input("x", inputs)
     if cell == "LSTM":
         g.output("y", rg.cells.lstm(x, H, name="c"))
     elif cell == "GRU":
         g.output("y", rg.cells.gru(x, H, name="c", linear_before_reset=True))
     else:
         h, c = g.state("h", H), g.state("c", H)
-        z = rg.linear(x, 4 * H, name="Wx") + rg.linear(h, 4 * H, bias=False, name="Rh")
+        if concat:
+            z = rg.linear(rg.concat([x, h]), 4 * H, name="W")
+        else:
+            z = rg.linear(x, 4 * H, name="Wx") + rg.linear(h, 4 * H, bias=False, name="Rh")
         mu = rg.reduce_mean(z, -1, keepdims=True)
         zc = z - mu
         z = zc / rg.sqrt(rg.reduce_mean(zc * zc, -1, keepdims=True) + 1e-5)
@@ -234,7 +243,7 @@ def _row(
     import rnngraph as rg
     from rnngraph.demo import native_op_session
 
-    g = _graph(cell, H)
+    g = cell_graph(cell, H)
     p = g.init_params(seed=0)
     xs = np.random.default_rng(T * B + H).standard_normal((T, B, I)).astype(np.float32)
     want = rg.run(g, {"x": xs}, p)["y"]
@@ -267,7 +276,7 @@ def _row(
             if name in ("reference", "torch_eager") and cell == "LN-LSTM"
             else repeats
         )
-        t = _timed(fn, reps if name != "reference" else max(2, repeats // 4))
+        t = timed(fn, reps if name != "reference" else max(2, repeats // 4))
         gflops = flops / (t["median_ms"] * 1e-3) / 1e9
         row[name] = {
             **t,
