@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 from rnngraph import cells, losses, optim
-from rnngraph.adjoint import adjoint, truncated_bptt, vjp
+from rnngraph.adjoint import adjoint, online_gradients, truncated_bptt, vjp
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
 from rnngraph.errors import (
@@ -148,6 +148,7 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "online_gradients",
     "optim",
     "pow",
     "recurrent_regions",

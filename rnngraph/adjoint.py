@@ -41,7 +41,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -55,7 +55,14 @@ from rnngraph.registry import ADJOINT, OPS
 from rnngraph.types import TensorType
 from rnngraph.verify import verify
 
-__all__ = ["AdjointContext", "AdjointError", "adjoint", "truncated_bptt", "vjp"]
+__all__ = [
+    "AdjointContext",
+    "AdjointError",
+    "adjoint",
+    "online_gradients",
+    "truncated_bptt",
+    "vjp",
+]
 
 
 class AdjointError(GraphError):
@@ -369,6 +376,17 @@ def vjp(
 assert OPS
 
 
+def _check_unit_delays(graph: Graph, what: str) -> None:
+    bad = [(u, v, d) for u, v, d in graph.nx_graph.edges(data="delay") if d not in (0, 1)]
+    if bad:
+        u, v, d = bad[0]
+        names = graph.nx_graph.nodes
+        raise GraphError(
+            f"{what} needs delays of 0 or 1; {names[u]['name']!r} -> "
+            f"{names[v]['name']!r} has delay {d}"
+        )
+
+
 def truncated_bptt(
     graph: Graph,
     inputs: Mapping[str, Any],
@@ -397,14 +415,7 @@ def truncated_bptt(
     h_step = h if h_step is None else int(h_step)
     if not 1 <= h_step <= h:
         raise GraphError(f"truncated BPTT needs 1 <= h' <= h, got h={h}, h'={h_step}")
-    bad = [(u, v, d) for u, v, d in graph.nx_graph.edges(data="delay") if d not in (0, 1)]
-    if bad:
-        u, v, d = bad[0]
-        names = graph.nx_graph.nodes
-        raise GraphError(
-            f"truncated BPTT needs delays of 0 or 1; {names[u]['name']!r} -> "
-            f"{names[v]['name']!r} has delay {d}"
-        )
+    _check_unit_delays(graph, "truncated BPTT")
     first = np.asarray(next(iter(inputs.values())))
     T = first.shape[0]
     grads: dict[str, np.ndarray] = {}
@@ -435,3 +446,50 @@ def truncated_bptt(
         if end == T:
             break
     return grads
+
+
+def online_gradients(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    cotangents: Mapping[str, Any],
+    h: int,
+    initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = None,
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """Online gradients, one per step, for locally recurrent nets (causal recursive backprop).
+
+    At each step ``t``, as soon as its input has arrived, yields the gradient
+    of step ``t``'s loss (``<cotangents[y][t], y(t)>``) with respect to the
+    params, propagated back through at most ``h`` steps — the causal,
+    truncated form of backpropagation that Campolucci et al. use for
+    locally recurrent networks. The forward pass runs one step at a time,
+    keeping the last ``h`` states, so memory stays bounded for a stream.
+
+    How it approximates the full gradient: each step's loss sees its
+    dependence on the last ``h`` steps only (as BPTT(h; 1), and the sum over
+    all steps equals :func:`truncated_bptt` with ``h_step=1``); when weights
+    are updated online after every step, the earlier states were produced by
+    older weights — the usual online-learning approximation, small for small
+    learning rates. Needs delays of 0 or 1, like :func:`truncated_bptt`.
+    """
+    _check_unit_delays(graph, "online gradients")
+    first = np.asarray(next(iter(inputs.values())))
+    T = first.shape[0]
+    states: list[dict[str, Any]] = [dict(initial_states or {})]  # states before step t
+    for t in range(T):
+        step = {k: np.asarray(v)[t : t + 1] for k, v in inputs.items()}
+        out = run(graph, step, params, initial_states=states[-1], dtype=dtype)
+        states.append({s: out[f"{s}_final"] for s in graph.states})
+        start = max(0, t + 1 - h)
+        window = {k: np.asarray(v)[start : t + 1] for k, v in inputs.items()}
+        cots = {}
+        for k, c in cotangents.items():
+            c = np.zeros_like(np.asarray(c)[start : t + 1])
+            c[-1] = np.asarray(cotangents[k])[t]
+            cots[k] = c
+        base = states[-(t + 2 - start)]  # the state before the window's first step
+        _, g = vjp(graph, window, params, cotangents=cots, initial_states=base, dtype=dtype)
+        yield t, {name: g[name] for name in graph.params}
+        del states[: max(0, len(states) - h - 1)]

@@ -92,3 +92,14 @@ def test_truncated_bptt_refuses_longer_delays() -> None:
     g = zoo.CELLS["state_delay_2"]()
     with pytest.raises(rg.GraphError, match="delays of 0 or 1"):
         rg.truncated_bptt(g, {"x": np.zeros((4, 1, 3))}, g.init_params(), cotangents={}, h=2)
+
+
+@pytest.mark.parametrize("h", [1, 3, 12])
+def test_online_gradients_sum_to_truncated_bptt(h: int) -> None:
+    g, p, xs, cot = _elman_data()
+    steps = list(rg.online_gradients(g, xs, p, cotangents=cot, h=h))
+    assert [t for t, _ in steps] == list(range(12))
+    tb = rg.truncated_bptt(g, xs, p, cotangents=cot, h=h, h_step=1)
+    for k in p:
+        total = sum(gr[k] for _, gr in steps)
+        np.testing.assert_allclose(total, tb[k], rtol=1e-10, atol=1e-12, err_msg=k)
