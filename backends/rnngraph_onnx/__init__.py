@@ -51,6 +51,7 @@ def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) 
     Options: ``mode`` ("sequence" or "step"), ``dtype`` ("float32" or
     "float64"), ``sequence_lens`` (give the saved model a ``sequence_lens``
     input), ``initial_states`` (state names to expose as inputs), ``threads``
-    (onnxruntime's intra-op threads).
+    (onnxruntime's intra-op threads), ``session_config`` (onnxruntime session
+    config entries, e.g. ``{"session.intra_op.allow_spinning": "0"}``).
     """
     return OnnxModel(program, params, **options)

@@ -46,6 +46,7 @@ class OnnxModel:
         sequence_lens: bool = False,
         initial_states: Sequence[str] = (),
         threads: int | None = None,
+        session_config: Mapping[str, str] | None = None,
     ) -> None:
         if mode not in ("sequence", "step"):
             raise CompileError(f"mode must be 'sequence' or 'step', got {mode!r}")
@@ -57,6 +58,7 @@ class OnnxModel:
         self._float_type = _FLOAT_TYPES[str(dtype)]
         self._params = {k: np.asarray(v) for k, v in params.items()}
         self._threads = threads
+        self._session_config = dict(session_config or {})
         self._variants: dict[tuple[bool, tuple[str, ...]], tuple[onnx.ModelProto, Any]] = {}
         self.slots: list[StateSlot] = []
         self._step_session: ort.InferenceSession | None = None
@@ -88,6 +90,8 @@ class OnnxModel:
     # ------------------------------------------------------------ sessions
     def _session(self, model: onnx.ModelProto) -> ort.InferenceSession:
         so = ort.SessionOptions()
+        for key, value in self._session_config.items():
+            so.add_session_config_entry(key, value)
         if self._threads:
             so.intra_op_num_threads = self._threads
             so.inter_op_num_threads = 1
