@@ -80,3 +80,11 @@ def test_compile_reports_unknown_targets(tmp_path, capsys) -> None:
     assert main(["compile", src, "--target", "nope", "-o", str(tmp_path / "x")]) == 2
     assert "no backend named 'nope'" in capsys.readouterr().err
     assert rg.available_targets()[0] == "onnx"
+
+
+def test_check_a_gradient_graph(tmp_path, capsys) -> None:
+    g = zoo.CELLS["gru"]()
+    src = rg.adjoint(g).save(tmp_path / "adj", g.init_params())
+    assert main(["check", src]) == 0
+    out = capsys.readouterr().out
+    assert "grad:g.W" in out and "onnx step" not in out  # sums over steps: no step model
