@@ -666,9 +666,13 @@ class _Importer:
         if names[4]:
             lens = self.get(names[4], node)
             if isinstance(lens, Pending):
+                if self.meta["sequence_lens"] not in (None, lens.name):
+                    raise self.fail(node, "a second, different sequence_lens input")
                 self.meta["sequence_lens"] = lens.name
-                self.env[lens.name] = Static(np.zeros(0))  # consumed: not a graph input
-            elif not (isinstance(lens, Static) and lens.value.size == 0):
+                self.env[lens.name] = _SequenceLens(lens.name)
+            elif not isinstance(lens, _SequenceLens) and not (
+                isinstance(lens, Static) and lens.value.size == 0
+            ):
                 raise self.fail(node, "sequence_lens must be a model input (or absent)")
         acts = [a.decode() if isinstance(a, bytes) else a for a in at.get("activations", [])]
         per_dir = {"LSTM": 3, "GRU": 2, "RNN": 1}[op]
@@ -865,6 +869,13 @@ class _Importer:
                 f"model output {name!r} is {type(t).__name__}; only sequences, recurrent "
                 "outputs and final states can be outputs"
             )
+
+
+@dataclass
+class _SequenceLens:
+    """A model input read as ``sequence_lens``: it becomes the run's ``sequence_lens``."""
+
+    name: str
 
 
 @dataclass
