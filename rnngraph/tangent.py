@@ -221,30 +221,54 @@ def rtrl(
     sequence_lens: Any = None,
     initial_states: Mapping[str, Any] | None = None,
     dtype: Any = None,
+    elementwise: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Parameter gradients by forward sensitivity propagation (RTRL), one tangent per entry.
+    """Parameter gradients by forward sensitivity propagation (RTRL).
 
     Gives the same numbers as :func:`rnngraph.vjp` (BPTT) for the loss
-    ``sum_y <cotangents[y], y>``; see the module docstring for the cost.
+    ``sum_y <cotangents[y], y>``. By default one tangent pass per parameter
+    entry (any network; see the module docstring for the cost).
+
+    ``elementwise=True`` is the cheap exact case for recurrences whose units
+    do not interact (IndRNN, diagonal or element-wise RNNs) and whose
+    outputs are per unit along their last axis: a parameter entry's unit is
+    its last index, so one tangent pass moves every unit's entry of a row at
+    once — ``I + 2`` passes for an IndRNN layer instead of ``(I + 2) H`` —
+    and each unit's gradient is read from its own output. On a network whose
+    units interact it gives wrong numbers: use the default there.
     """
     grads: dict[str, np.ndarray] = {}
+
+    def directional(name: str, e: np.ndarray) -> dict[str, np.ndarray]:
+        return jvp(
+            graph,
+            inputs,
+            params,
+            tangents={name: e},
+            sequence_lens=sequence_lens,
+            initial_states=initial_states,
+            dtype=dtype,
+        )[1]
+
     for name, t in graph.params.items():
         if t.dtype != "float":
             continue
         shape = tuple(int(d) for d in t.shape)
         g: np.ndarray = np.zeros(shape, np.float64)
-        for idx in np.ndindex(*shape):
-            e = np.zeros(shape)
-            e[idx] = 1.0
-            _, tans = jvp(
-                graph,
-                inputs,
-                params,
-                tangents={name: e},
-                sequence_lens=sequence_lens,
-                initial_states=initial_states,
-                dtype=dtype,
-            )
-            g[idx] = sum(float(np.sum(tans[k] * np.asarray(c))) for k, c in cotangents.items())
+        if elementwise and shape:
+            for lead in np.ndindex(*shape[:-1]):
+                e = np.zeros(shape)
+                e[lead] = 1.0  # every unit's entry of this row at once
+                tans = directional(name, e)
+                g[lead] = sum(
+                    np.sum(tans[k] * np.asarray(c), axis=tuple(range(np.ndim(c) - 1)))
+                    for k, c in cotangents.items()
+                )
+        else:
+            for idx in np.ndindex(*shape):
+                e = np.zeros(shape)
+                e[idx] = 1.0
+                tans = directional(name, e)
+                g[idx] = sum(float(np.sum(tans[k] * np.asarray(c))) for k, c in cotangents.items())
         grads[name] = g
     return grads

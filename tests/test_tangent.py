@@ -103,3 +103,24 @@ def test_online_gradients_sum_to_truncated_bptt(h: int) -> None:
     for k in p:
         total = sum(gr[k] for _, gr in steps)
         np.testing.assert_allclose(total, tb[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_elementwise_rtrl_is_exact_and_cheap_for_indrnn(monkeypatch) -> None:
+    g = rg.Graph("ind")
+    g.output("y", rg.cells.indrnn(g.input("x", 3), 5, name="ind"))
+    rng = np.random.default_rng(0)
+    p = {k: v.astype(np.float64) for k, v in g.init_params(seed=1).items()}
+    xs = {"x": rng.standard_normal((7, 2, 3))}
+    cot = {"y": rng.standard_normal((7, 2, 5))}
+    _, bptt = rg.vjp(g, xs, p, cotangents=cot)
+    import sys
+
+    tangent_mod = sys.modules["rnngraph.tangent"]  # the module, not rg.tangent the function
+
+    calls = []
+    real = tangent_mod.jvp
+    monkeypatch.setattr(tangent_mod, "jvp", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cheap = rg.rtrl(g, xs, p, cotangents=cot, elementwise=True)
+    assert len(calls) == 3 + 1 + 1  # rows of W, then u and b: I + 2 passes, not (I + 2) H
+    for k in p:
+        np.testing.assert_allclose(cheap[k], bptt[k], rtol=1e-8, atol=1e-10, err_msg=k)
