@@ -161,10 +161,7 @@ def cell_graph(cell: str, H: int, inputs: int = I, *, concat: bool = False) -> A
             z = rg.linear(rg.concat([x, h]), 4 * H, name="W")
         else:
             z = rg.linear(x, 4 * H, name="Wx") + rg.linear(h, 4 * H, bias=False, name="Rh")
-        mu = rg.reduce_mean(z, -1, keepdims=True)
-        zc = z - mu
-        z = zc / rg.sqrt(rg.reduce_mean(zc * zc, -1, keepdims=True) + 1e-5)
-        z = z * g.param("ln.g", 4 * H, 1.0) + g.param("ln.b", 4 * H, 0.0)
+        z = rg.layer_norm(z, g.param("ln.g", 4 * H, 1.0), g.param("ln.b", 4 * H, 0.0))
         i, f, o, u = rg.split(z, 4)
         c_new = rg.sigmoid(f) * c + rg.sigmoid(i) * rg.tanh(u)
         h_new = rg.sigmoid(o) * rg.tanh(c_new)

@@ -156,6 +156,14 @@ CASES: dict[str, Case] = {
         [X, Y],
         {"two": np.array(2.0)},
     ),
+    "layer_norm": (
+        lambda a: rg.layer_norm(
+            a, a.graph.constant(np.linspace(0.5, 1.5, 6)), a.graph.constant(np.arange(6.0))
+        ),
+        node("LayerNormalization", ["a", "scale", "bias"], axis=-1, epsilon=1e-5),
+        [X],
+        {"scale": np.linspace(0.5, 1.5, 6), "bias": np.arange(6.0)},
+    ),
     "pad": (
         lambda a: rg.ops.pad(a, [-1, -2], [(1, 2), (0, 3)]),
         node("Pad", ["a", "pads"]),
@@ -236,6 +244,7 @@ def test_every_registered_op_is_covered() -> None:
         "cast",
         "pad",
         "zeros_like",
+        "layer_norm",
     }
     # tested in test_interpreter and test_totals
     structural = {"input", "param", "constant", "state", "delay", "total", "total_outer"}

@@ -585,6 +585,18 @@ class _Importer:
     def op_ReduceProd(self, node: onnx.NodeProto) -> None:
         self._reduce(node, "reduce_prod")
 
+    def op_LayerNormalization(self, node: onnx.NodeProto) -> None:
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        x = self.seq(node.input[0], node)
+        if at.get("axis", -1) not in (-1, self.rank(x) - 1) or len(node.input) < 3:
+            raise self.fail(node, "only the last axis, with scale and bias, is supported")
+        scale, bias = (self.get(n, node) for n in node.input[1:3])
+        if not isinstance(scale, Static) or not isinstance(bias, Static):
+            raise self.fail(node, "scale and bias must be constant")
+        eps = float(at.get("epsilon", 1e-5))
+        y = rg.layer_norm(x, self.static_node(scale), self.static_node(bias), epsilon=eps)
+        self.set(node, Seq(y))
+
     def op_Softmax(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
         axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), -1)

@@ -173,7 +173,12 @@ def _total_outer(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return e.add("MatMul", [e.add("Transpose", [a2], f"{n.name}.at", perm=[1, 0]), b2], n.name)
 
 
+def _layer_norm(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    return e.add("LayerNormalization", args, n.name, axis=-1, epsilon=float(n.attrs["epsilon"]))
+
+
 LOWERING.update(
+    layer_norm=_layer_norm,
     zeros_like=_zeros_like,
     pad=_pad,
     total=_total,

@@ -36,6 +36,7 @@ from rnngraph.ops.elementwise import (
 )
 from rnngraph.ops.linalg import linear, matmul
 from rnngraph.ops.reduce import (
+    layer_norm,
     log_softmax,
     reduce_max,
     reduce_mean,
@@ -65,6 +66,7 @@ __all__ = [
     "gather",
     "greater",
     "hard_sigmoid",
+    "layer_norm",
     "leaky_relu",
     "less",
     "linear",

@@ -248,5 +248,20 @@ def _log_softmax(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Va
     return d - reduce.reduce_sum(ew.exp(out) * d, axis, keepdims=True)
 
 
+@register_tangent("layer_norm")
+def _layer_norm(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    x, scale = args[0], args[1]
+    dx, ds, db = dots
+    xhat, inv = reduce._normalised(x, node.attrs["epsilon"])
+    parts: list[Value | None] = [None, None, db]
+    if dx is not None:
+        centred = dx - reduce.reduce_mean(dx, -1, keepdims=True)
+        proj = xhat * reduce.reduce_mean(dx * xhat, -1, keepdims=True)
+        parts[0] = (centred - proj) * inv * scale
+    if ds is not None:
+        parts[1] = xhat * ds
+    return _sum(parts)
+
+
 _missing = sorted(set(OPS) - set(REFERENCE))
 assert not _missing

@@ -13,6 +13,7 @@ from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType
 
 __all__ = [
+    "layer_norm",
     "log_softmax",
     "reduce_max",
     "reduce_mean",
@@ -170,6 +171,45 @@ def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     return x.graph._apply("log_softmax", [x], {"axis": ax}, name=name)
 
 
+def _layer_norm_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    float_operands(types)
+    x, scale, bias = types
+    n = x.shape[-1]
+    for t, what in ((scale, "scale"), (bias, "bias")):
+        if t.batched or t.shape != (n,):
+            raise ValueError(f"layer_norm's {what} must be time-invariant of shape ({n},), got {t}")
+    return x
+
+
+@register_op("layer_norm", arity=3, infer=_layer_norm_rule, attrs=("epsilon",))
+def _layer_norm(
+    attrs: Mapping[str, Any], x: np.ndarray, scale: np.ndarray, bias: np.ndarray
+) -> np.ndarray:
+    """y(t) = (x(t) - mean) / sqrt(var + epsilon) * scale + bias, over the last axis"""
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return np.asarray((x - mu) / np.sqrt(var + attrs["epsilon"]) * scale + bias, dtype=x.dtype)
+
+
+def layer_norm(
+    x: Value, scale: Value, bias: Value, *, epsilon: float = 1e-5, name: str | None = None
+) -> Value:
+    """Layer normalisation over the last axis (ONNX's LayerNormalization with axis -1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("ln")
+    >>> y = layer_norm(g.input("x", 4), g.param("g", 4, 1.0), g.param("b", 4, 0.0))
+    >>> g.output("y", y)
+    >>> out = rg.run(g, {"x": np.arange(8.0).reshape(1, 2, 4)}, g.init_params())["y"]
+    >>> np.round(out[0, 0], 3).tolist()
+    [-1.342, -0.447, 0.447, 1.342]
+    """
+    return x.graph._apply("layer_norm", [x, scale, bias], {"epsilon": float(epsilon)}, name=name)
+
+
 # ------------------------------------------------------------- adjoint rules
 
 
@@ -246,3 +286,31 @@ def _log_softmax_adjoint(
 
     axis = node.attrs["axis"]
     return [cot - exp(out) * reduce_sum(cot, axis, keepdims=True)]
+
+
+def _normalised(x: Value, eps: float) -> tuple[Value, Value]:
+    """``(x - mean) / sigma`` and ``1 / sigma`` over the last axis."""
+    from rnngraph.ops.elementwise import sqrt
+
+    mu = reduce_mean(x, -1, keepdims=True)
+    xc = x - mu
+    inv = 1.0 / sqrt(reduce_mean(xc * xc, -1, keepdims=True) + eps)
+    return xc * inv, inv
+
+
+@register_adjoint("layer_norm")
+def _layer_norm_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    """``x̅ = (g̅ - mean(g̅) - x̂ mean(g̅ x̂)) / sigma`` with ``g̅ = y̅ scale``; scale and bias sum."""
+    x, scale, bias = args
+    xhat, inv = _normalised(x, node.attrs["epsilon"])
+    gy = cot * scale
+    dx = (
+        gy - reduce_mean(gy, -1, keepdims=True) - xhat * reduce_mean(gy * xhat, -1, keepdims=True)
+    ) * inv
+    return [
+        dx if ctx.needs[0] else None,
+        ctx.unbroadcast(cot * xhat, scale.type) if ctx.needs[1] else None,
+        ctx.unbroadcast(cot, bias.type) if ctx.needs[2] else None,
+    ]
