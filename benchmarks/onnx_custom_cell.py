@@ -27,7 +27,7 @@ import numpy as np
 from _common import machine, timed, write
 
 import rnngraph as rg
-from rnngraph.bench import cell_graph
+from rnngraph.bench import NO_SPIN, _session, cell_graph
 from rnngraph.demo import native_op_session
 
 I, H, T = 64, 256, 100
@@ -104,11 +104,12 @@ def main() -> None:
     p_ln, p_lstm = g_ln.init_params(seed=0), g_lstm.init_params(seed=0)
     rows = []
     for threads in (1, 2):
+        opts = {"threads": threads, "session_config": NO_SPIN}
         compiled = {
-            "ours_ln_lstm_hoisted": rg.compile(g_ln, "onnx", p_ln, threads=threads),
-            "ours_ln_lstm_unroll4": rg.compile(g_ln, "onnx", p_ln, threads=threads, unroll=4),
-            "naive_scan_ln_lstm": rg.compile(g_ln, "onnx", p_ln, threads=threads, optimize=False),
-            "ours_lstm_native": rg.compile(g_lstm, "onnx", p_lstm, threads=threads),
+            "ours_ln_lstm_hoisted": rg.compile(g_ln, "onnx", p_ln, **opts),
+            "ours_ln_lstm_unroll4": rg.compile(g_ln, "onnx", p_ln, unroll=4, **opts),
+            "naive_scan_ln_lstm": rg.compile(g_ln, "onnx", p_ln, optimize=False, **opts),
+            "ours_lstm_native": rg.compile(g_lstm, "onnx", p_lstm, **opts),
         }
         for batch in (1, 32):
             xs = rng.standard_normal((T, batch, I)).astype(np.float32)
@@ -121,16 +122,7 @@ def main() -> None:
                 errs[name] = _check(name, m.run({"x": xs})["y"], want)
                 row[name] = timed(partial(m.run, {"x": xs}), reps)
             sess = native_op_session("LSTM", p_lstm, "c", H)
-            sess_threads = sess  # native_op_session pins one thread
-            if threads != 1:
-                import onnxruntime as ort
-
-                so = ort.SessionOptions()
-                so.intra_op_num_threads = threads
-                so.log_severity_level = 3
-                sess_threads = ort.InferenceSession(
-                    sess._model_bytes, so, providers=["CPUExecutionProvider"]
-                )
+            sess_threads = _session(sess._model_bytes, threads)  # same settings as ours
             feeds = {"X": xs, "lens": np.full(batch, T, np.int32)}
             errs["ort_lstm_op"] = _check(
                 "ort_lstm_op", sess_threads.run(None, feeds)[0][:, 0], want_lstm
