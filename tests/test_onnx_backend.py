@@ -238,3 +238,35 @@ def test_unrolled_loops_match_at_every_length(name: str, k: int) -> None:
     lens = np.array([13, 5, 0])
     xs = _xs(13, 3)
     _assert_close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
+def test_unknown_options_and_input_free_graphs_are_clear_errors() -> None:
+    with pytest.raises(rg.CompileError, match="no options \\['unrol'\\]"):
+        rg.compile(zoo.CELLS["rnn"](), target="onnx", unrol=2)
+    g = rg.Graph("free")
+    s = g.state("s", 2, np.ones(2))
+    g.assign(s, 0.5 * s)
+    g.output("y", s)
+    with pytest.raises(rg.CompileError, match="no inputs"):
+        rg.compile(g, target="onnx")
+    step = rg.compile(g, target="onnx", mode="step")  # a generator streams fine
+    out = step.run({}, initial_states=step.initial_states(1))
+    np.testing.assert_allclose(out["y"], [[1.0, 1.0]])
+    np.testing.assert_allclose(out["s_final"], [[0.5, 0.5]])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=1, max_delay=3))
+def test_random_graph_step_models_stream(rgraph) -> None:
+    g = rgraph.graph
+    p = zoo.params_for(g)
+    feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, 6, 2).items()}
+    want = rg.run(g, feeds, p)
+    s = rg.compile(g, target="onnx", params=p, mode="step")
+    carried = s.initial_states(2)
+    ys = []
+    for t in range(6):
+        out = s.run({k: v[t] for k, v in feeds.items()}, initial_states=carried)
+        carried = {k: out[f"{k}_final"] for k in s.state_names}
+        ys.append(out["y"])
+    np.testing.assert_allclose(np.stack(ys), want["y"], atol=TOL, rtol=TOL)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.errors import CompileError
 from rnngraph.program import Program
 from rnngraph_onnx._emit import OPSET, build_sequence_model, build_step_model
 from rnngraph_onnx._import import import_onnx, run_as_onnx
@@ -54,4 +55,8 @@ def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) 
     (onnxruntime's intra-op threads), ``session_config`` (onnxruntime session
     config entries, e.g. ``{"session.intra_op.allow_spinning": "0"}``).
     """
+    known = {"mode", "dtype", "sequence_lens", "initial_states", "threads", "session_config"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise CompileError(f"the onnx target has no options {unknown}; it takes {sorted(known)}")
     return OnnxModel(program, params, **options)
