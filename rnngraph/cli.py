@@ -60,10 +60,20 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     graph, params = load_graph_file(args.file)
     info = summarize(graph, params)
+    if args.schedule:
+        from rnngraph import passes
+        from rnngraph.program import schedule
+        from rnngraph.summary import describe_program, format_program
+
+        optimized = passes.optimize(graph, params)
+        program = passes.recognize_cells(schedule(optimized.graph))
+        info["schedule"] = describe_program(program)
     if args.json:
         print(json.dumps(info, indent=1))
     else:
         print(format_summary(info, nodes=not args.brief))
+        if args.schedule:
+            print(format_program(info["schedule"]))
     for path in args.draw or []:
         print(f"drew {draw(graph, path)}", file=sys.stderr)
     return 0
@@ -186,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--brief", action="store_true", help="leave out the per-node listing")
+    p.add_argument(
+        "--schedule",
+        action="store_true",
+        help="also show what the compiler makes of it after its passes: loops, native "
+        "cells, ops over whole sequences, taps",
+    )
     p.add_argument(
         "--draw",
         action="append",

@@ -22,10 +22,11 @@ import numpy as np
 
 from rnngraph.analysis import cyclic_components, fir_taps, regions
 from rnngraph.graph import Graph
+from rnngraph.program import CellRegion, Program, RecurrentRegion
 from rnngraph.types import format_shape
 from rnngraph.verify import verify
 
-__all__ = ["format_summary", "summarize"]
+__all__ = ["describe_program", "format_program", "format_summary", "summarize"]
 
 
 def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
@@ -135,4 +136,76 @@ def format_summary(info: Mapping[str, Any], *, nodes: bool = True) -> str:
         for n in info["node_list"]:
             ops = ", ".join(n["operands"])
             out.append(f"  {n['name']:<24} {n['op']:<12} {n['type']:<20} <- {ops}")
+    return "\n".join(out)
+
+
+def describe_program(program: Program) -> dict[str, Any]:
+    """A JSON-ready description of a schedule: what each region will run as."""
+    g = program.graph.nx_graph
+    name = {n: d["name"] for n, d in g.nodes(data=True)}
+    rows: list[dict[str, Any]] = []
+    for r in program.regions:
+        if isinstance(r, CellRegion):
+            m = r.match
+            rows.append(
+                {
+                    "kind": f"native {m.kind}",
+                    "nodes": len(m.nodes),
+                    "direction": "forward" if m.direction > 0 else "reverse",
+                    "hidden": m.hidden,
+                    "activations": list(m.activations),
+                    "input": name[m.x],
+                    "weights": {k: name[v] for k, v in m.weights.items()},
+                }
+            )
+        elif isinstance(r, RecurrentRegion):
+            rows.append(
+                {
+                    "kind": "loop",
+                    "nodes": len(r.nodes),
+                    "direction": "forward" if r.direction > 0 else "backward",
+                    "carries": [f"{name[c.source]} (delay {c.delay})" for c in r.carries],
+                    "reads": [name[n] for n in r.inputs],
+                    "taps": [f"{name[t.source]} (delay {t.delay})" for t in r.taps],
+                    "exports": [name[n] for n in r.exports],
+                }
+            )
+        elif g.nodes[r.node]["op"] != "input":
+            rows.append({"kind": "parallel", "node": name[r.node], "op": g.nodes[r.node]["op"]})
+    return {
+        "graph": program.graph.name,
+        "static_nodes": len(program.static),
+        "after_loops": [name[n] for n in program.post],
+        "taps": [f"{name[t.source]} -> {name[t.consumer]} (delay {t.delay})" for t in program.taps],
+        "regions": rows,
+    }
+
+
+def format_program(info: Mapping[str, Any]) -> str:
+    """The schedule as text: one line per region, loops and native cells spelled out."""
+    out = [f"schedule of {info['graph']!r}: {info['static_nodes']} time-invariant nodes first"]
+    parallel = 0
+    for r in info["regions"]:
+        if r["kind"] == "parallel":
+            parallel += 1
+            continue
+        if parallel:
+            out.append(f"  {parallel} op(s) over whole sequences")
+            parallel = 0
+        if r["kind"] == "loop":
+            out.append(
+                f"  loop, {r['direction']}: {r['nodes']} nodes; carries {', '.join(r['carries'])}"
+                + (f"; taps {', '.join(r['taps'])}" if r["taps"] else "")
+            )
+        else:
+            out.append(
+                f"  {r['kind']} ({r['direction']}, hidden {r['hidden']}, "
+                f"{'/'.join(r['activations'])}) on {r['input']}: replaces {r['nodes']} nodes"
+            )
+    if parallel:
+        out.append(f"  {parallel} op(s) over whole sequences")
+    if info["after_loops"]:
+        out.append(f"  after the loops: {len(info['after_loops'])} node(s) (sums over steps)")
+    if info["taps"]:
+        out.append("finite-impulse taps (shifted copies): " + "; ".join(info["taps"]))
     return "\n".join(out)

@@ -94,3 +94,17 @@ def test_demo_quick(tmp_path) -> None:
     assert report["training"]["last"] < report["training"]["first"]
     for name in ("char_lstm.json", "model.dot", "training.png", "char_lstm.onnx"):
         assert (tmp_path / name).exists(), name
+
+
+def test_inspect_shows_the_compiled_schedule(tmp_path, capsys) -> None:
+    import rnngraph as rg
+
+    g = rg.Graph("bi")
+    g.output("y", rg.cells.lstm(g.input("x", 3), 4, name="bi", direction="bidirectional"))
+    path = g.save(tmp_path / "bi", g.init_params())
+    assert main(["inspect", path, "--brief", "--schedule"]) == 0
+    text = capsys.readouterr().out
+    assert "native LSTM (forward" in text and "native LSTM (reverse" in text
+    assert main(["inspect", path, "--json", "--schedule"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [r["kind"] for r in info["schedule"]["regions"]].count("native LSTM") == 2
