@@ -193,3 +193,28 @@ def test_time_axis_ops_are_refused_not_guessed() -> None:
 def test_missing_file_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(rg.ModelImportError, match="cannot read"):
         rg.import_onnx(tmp_path / "nope.onnx")
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_torch_dynamo_exporter(kind: str, tmp_path) -> None:
+    """torch's newer (torch.export-based) exporter writes the same ops with other glue."""
+    torch = _torch()
+    pytest.importorskip("onnxscript", reason="torch's dynamo exporter needs onnxscript")
+    import warnings
+
+    torch.manual_seed(0)
+    m = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True)
+    x = torch.randn(5, 2, 3)
+    path = tmp_path / "m.onnx"
+    dims = ({0: torch.export.Dim("T"), 1: torch.export.Dim("B")},)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (x,), str(path), input_names=["x"], dynamo=True, dynamic_shapes=dims)
+    model = onnx.load(str(path))
+    if kind == "RNN":
+        # This exporter unrolls nn.RNN over the traced length (slices along time):
+        # a fixed-length model, refused with the node named rather than guessed.
+        with pytest.raises(rg.ModelImportError, match="node 'node_Slice"):
+            rg.import_onnx(model)
+        return
+    _compare(model, {"x": x.numpy()})

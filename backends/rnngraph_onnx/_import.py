@@ -261,6 +261,8 @@ class _Importer:
         if op == "Identity":
             self.env[node.output[0]] = ins[0]
             return None
+        if op in ("Mul", "Add", "Sub", "Div") and any(isinstance(t, ShapeVec) for t in ins):
+            return self.shape_arithmetic(node)
         handler = getattr(self, f"op_{op}", None)
         if handler is not None:
             return handler(node)
@@ -331,6 +333,26 @@ class _Importer:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         start, end = attrs.get("start", 0), attrs.get("end")
         self.set(node, ShapeVec(dims[start:end]))
+
+    def shape_arithmetic(self, node: onnx.NodeProto) -> None:
+        """Arithmetic on shape vectors: numbers combine; a symbolic size survives * 1 only."""
+        a, b = (self._shape_input(n, node) for n in node.input)
+        n = max(len(a.dims), len(b.dims))
+        da = a.dims * n if len(a.dims) == 1 else a.dims
+        db = b.dims * n if len(b.dims) == 1 else b.dims
+        out: list[int | str] = []
+        for x, y in zip(da, db, strict=True):
+            if isinstance(x, int) and isinstance(y, int):
+                out.append(
+                    {"Mul": x * y, "Add": x + y, "Sub": x - y, "Div": x // y if y else 0}[
+                        node.op_type
+                    ]
+                )
+            elif node.op_type in ("Mul", "Div") and 1 in (x, y):
+                out.append(y if x == 1 else x)
+            else:
+                raise self.fail(node, f"arithmetic on the symbolic sizes {x!r}, {y!r}")
+        self.set(node, ShapeVec(out, scalar=a.scalar and b.scalar))
 
     def _shape_input(self, name: str, node: onnx.NodeProto) -> ShapeVec:
         t = self.get(name, node)
@@ -464,6 +486,16 @@ class _Importer:
             row = tuple(int(d) for d in shape.dims[1:])
             self.set(node, Rows([RowItem("static", src.value)], row, squeezed=True))
             return
+        if isinstance(src, Static) and shape.dims[1:2] == ["B"] and isinstance(shape.dims[0], int):
+            # (D, B, ...) initial states, as torch's newer exporter writes zeros.
+            row = tuple(int(d) for d in shape.dims[2:])
+            value = np.broadcast_to(np.asarray(src.value), (int(shape.dims[0]), 1, *row))
+            kind = "zeros" if not np.any(value) else "static"
+            items = [
+                RowItem(kind, None if kind == "zeros" else value[d, 0]) for d in range(len(value))
+            ]
+            self.set(node, Rows(items, row))
+            return
         raise self.fail(
             node, f"only a constant broadcast over the batch is supported, got {shape.dims}"
         )
@@ -533,12 +565,27 @@ class _Importer:
             raise self.fail(node, f"permutation {perm} of {type(t).__name__} is not supported")
 
     def op_Reshape(self, node: onnx.NodeProto) -> None:
+        if isinstance(self.get(node.input[0], node), ShapeVec):
+            self.set(node, ShapeVec(self._shape_input(node.input[0], node).dims))
+            return
         x = self.seq(node.input[0], node)
         shape = self._shape_input(node.input[1], node).dims
         keep = ["T", "B"][2 - self.lead :]
-        if any(d not in (0, k) for d, k in zip(shape[: self.lead], keep, strict=False)):
+        row = [int(d) for d in shape[self.lead :]]
+        front = shape[: self.lead]
+        kept = all(d in (0, k) for d, k in zip(front, keep, strict=False))
+        # torch's newer exporter writes the traced length: (T, -1, row) with T a number.
+        traced = (
+            self.lead == 2
+            and isinstance(front[0], int)
+            and front[0] > 0
+            and front[1] in (-1, "B", 0)
+            and -1 not in row
+            and int(np.prod(row)) == int(np.prod([int(d) for d in x.shape[1:]]))
+        )
+        if not (kept or traced):
             raise self.fail(node, f"target shape {shape} does not keep (time, batch) in front")
-        self.set(node, Seq(rg.reshape(x, [int(d) for d in shape[self.lead :]])))
+        self.set(node, Seq(rg.reshape(x, row)))
 
     def op_MatMul(self, node: onnx.NodeProto) -> None:
         b = self.get(node.input[1], node)
