@@ -22,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from rnngraph import cells, losses, optim
+from rnngraph import cells, losses, optim, trees
 from rnngraph.adjoint import adjoint, online_gradients, truncated_bptt, vjp
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
@@ -180,6 +180,7 @@ __all__ = [
     "total_outer",
     "train",
     "transpose",
+    "trees",
     "truncated_bptt",
     "value_and_grad",
     "verify",
