@@ -227,11 +227,11 @@ def batch(structures: Sequence[Any]) -> TreeBatch:
         tops = np.nonzero(~has_parent)[0]
         roots.append(int(off + tops[np.argmax(lv[tops])]))
     L = int(level.max()) + 1
-    per_level = [np.nonzero(level == lv)[0] for lv in range(L)]
+    per_level = [np.nonzero(level == k)[0] for k in range(L)]
     M = max(len(p) for p in per_level)
     level_nodes = np.full((L, M), -1, np.int64)
-    for lv, ids in enumerate(per_level):
-        level_nodes[lv, : len(ids)] = ids
+    for k, ids in enumerate(per_level):
+        level_nodes[k, : len(ids)] = ids
     return TreeBatch(
         features=np.concatenate([s.features for s in items]),
         children=children,
