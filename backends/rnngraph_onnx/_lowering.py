@@ -177,7 +177,59 @@ def _layer_norm(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return e.add("LayerNormalization", args, n.name, axis=-1, epsilon=float(n.attrs["epsilon"]))
 
 
+def _row_indices(e: Emitter, n: LoweredNode, table: str, idx: str, tail_shape: str) -> str:
+    """Indices as GatherElements/ScatterElements want them: padding -1 -> row N (a pad row)."""
+    ttab, tidx = n.operand_types[0], n.operand_types[1]
+    lead = n.lead_of(ttab)
+    rows = int(ttab.shape[1])
+    if not tidx.batched:  # constant indices serve every batch row
+        front = e.add("Shape", [table], f"{n.name}.front", start=0, end=lead)
+        shape = e.add("Concat", [front, e.ints([int(tidx.shape[-1])])], f"{n.name}.ishape", axis=0)
+        idx = e.add("Expand", [idx, shape], f"{n.name}.idx")
+    neg = e.add("Less", [idx, e.ints([0])], f"{n.name}.pad")
+    safe = e.add("Where", [neg, e.ints([rows]), idx], f"{n.name}.idx")
+    tail = len(ttab.shape) - 2
+    if tail:
+        safe = e.add("Unsqueeze", [safe, e.ints(range(-tail, 0))], f"{n.name}.idx")
+    full = e.add(
+        "Concat",
+        [e.add("Shape", [safe], f"{n.name}.s", start=0, end=lead + 1), tail_shape],
+        f"{n.name}.full",
+        axis=0,
+    )
+    return e.add("Expand", [safe, full], f"{n.name}.idx")
+
+
+def _padded(e: Emitter, n: LoweredNode, table: str) -> str:
+    tail = len(n.operand_types[0].shape) - 2
+    return e.add("Pad", [table, e.ints([0, 1]), "", e.ints([-(tail + 1)])], f"{n.name}.padded")
+
+
+def _gather_rows(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    table, idx = args
+    ttab = n.operand_types[0]
+    tail_shape = e.ints([int(d) for d in ttab.shape[2:]])
+    index = _row_indices(e, n, table, idx, tail_shape)
+    axis = -(len(ttab.shape) - 1)
+    return e.add("GatherElements", [_padded(e, n, table), index], n.name, axis=axis)
+
+
+def _scatter_rows(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    table, idx, values = args
+    ttab = n.operand_types[0]
+    tail_shape = e.ints([int(d) for d in ttab.shape[2:]])
+    index = _row_indices(e, n, table, idx, tail_shape)
+    axis = -(len(ttab.shape) - 1)
+    out = e.add(
+        "ScatterElements", [_padded(e, n, table), index, values], f"{n.name}.all", axis=axis
+    )
+    rows = int(ttab.shape[1])
+    return e.add("Slice", [out, e.ints([0]), e.ints([rows]), e.ints([axis])], n.name)
+
+
 LOWERING.update(
+    gather_rows=_gather_rows,
+    scatter_rows=_scatter_rows,
     layer_norm=_layer_norm,
     zeros_like=_zeros_like,
     pad=_pad,

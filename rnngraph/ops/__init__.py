@@ -45,6 +45,7 @@ from rnngraph.ops.reduce import (
     reduce_sum,
     softmax,
 )
+from rnngraph.ops.rows import gather_rows, scatter_rows
 from rnngraph.ops.sources import delay
 from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose
 from rnngraph.ops.totals import pad, total, total_outer, zeros_like
@@ -64,6 +65,7 @@ __all__ = [
     "equal",
     "exp",
     "gather",
+    "gather_rows",
     "greater",
     "hard_sigmoid",
     "layer_norm",
@@ -88,6 +90,7 @@ __all__ = [
     "register_op",
     "relu",
     "reshape",
+    "scatter_rows",
     "sigmoid",
     "slice",
     "softmax",

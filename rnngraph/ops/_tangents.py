@@ -12,7 +12,7 @@ from typing import Any
 
 from rnngraph.graph import Value
 from rnngraph.ops import elementwise as ew
-from rnngraph.ops import linalg, reduce, structure, totals
+from rnngraph.ops import linalg, reduce, rows, structure, totals
 from rnngraph.registry import OPS, REFERENCE, register_tangent
 
 __all__: list[str] = []
@@ -246,6 +246,19 @@ def _log_softmax(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Va
         return None
     axis = node.attrs["axis"]
     return d - reduce.reduce_sum(ew.exp(out) * d, axis, keepdims=True)
+
+
+@register_tangent("gather_rows")
+def _gather_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    return None if dots[0] is None else rows.gather_rows(dots[0], args[1])
+
+
+@register_tangent("scatter_rows")
+def _scatter_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    table, idx, values = args
+    if dots[0] is None and dots[2] is None:
+        return None
+    return rows.scatter_rows(_z(dots[0], table), idx, _z(dots[2], values))
 
 
 @register_tangent("layer_norm")
