@@ -51,7 +51,7 @@ from rnngraph import ops
 from rnngraph.errors import GraphError
 from rnngraph.graph import ZEROS, Graph, InitSpec, Node, Value
 from rnngraph.interpreter import run
-from rnngraph.registry import ADJOINT, OPS
+from rnngraph.registry import ADJOINT
 from rnngraph.types import TensorType
 from rnngraph.verify import verify
 
@@ -131,25 +131,11 @@ class _Builder:
 
     def as_read(self, u: int, delay: int, init: InitSpec) -> Value:
         """The forward value of ``u`` as a node reads it: ``u(t - delay)``."""
-        g = self.g.nx_graph
-        if delay == 0 or not g.nodes[u]["type"].batched:
-            return self.value(u)
-        key = (u, delay, init)
-        if key not in self.read_cache:
-            nid = self.g.add_node_raw(
-                "delay", g.nodes[u]["type"], {}, [(u, delay, init)], name=self.g._fresh_name("fwd")
-            )
-            self.read_cache[key] = self.value(nid)
-        return self.read_cache[key]
+        return self.g.read_delayed(u, delay, init, cache=self.read_cache, hint="fwd")
 
     def shift(self, c: Value, delay: int, hint: str) -> Value:
         """``c(t + delay)``: the reversed edge (zero past either end)."""
-        if delay == 0:
-            return c
-        nid = self.g.add_node_raw(
-            "delay", c.type, {}, [(c.node, -delay, ZEROS)], name=self.g._fresh_name(hint)
-        )
-        return self.value(nid)
+        return self.g.read_delayed(c.node, -delay, hint=hint)
 
     def build(self) -> Graph:
         fg = self.fwd.nx_graph
@@ -287,12 +273,9 @@ def adjoint(graph: Graph, *, final_cotangents: Sequence[str] = ()) -> Graph:
 
 
 def _cached_adjoint(graph: Graph, finals: tuple[str, ...]) -> Graph:
-    key = f"adjoint:{','.join(finals)}"
-    cached = graph._cache.get(key)
-    if cached is not None and cached[0] == graph._version:
-        return cached[1]
-    adj = adjoint(graph, final_cotangents=finals)
-    graph._cache[key] = (graph._version, adj)
+    adj: Graph = graph.memo(
+        f"adjoint:{','.join(finals)}", lambda: adjoint(graph, final_cotangents=finals)
+    )
     return adj
 
 
@@ -372,8 +355,12 @@ def vjp(
     return outs, grads
 
 
-# The op set must be registered (with its adjoint rules) before any transform runs.
-assert OPS
+def _with_state_outputs(graph: Graph) -> Graph:
+    """A copy of ``graph`` that also outputs, as ``"state:<s>"``, what each state reads."""
+    g = graph.copy()
+    for name, sid in graph.state_nodes().items():
+        g.output(f"state:{name}", g.value(graph.operands(sid)[0][0]))
+    return g
 
 
 def _check_unit_delays(graph: Graph, what: str) -> None:
@@ -419,15 +406,19 @@ def truncated_bptt(
     first = np.asarray(next(iter(inputs.values())))
     T = first.shape[0]
     grads: dict[str, np.ndarray] = {}
+    # One forward run gives every state at every step; windows start from it, and no
+    # gradient flows into it.
+    trajectory: dict[str, np.ndarray] = {}
+    if h < T:
+        tracked: Graph = graph.memo("state_trajectory", lambda: _with_state_outputs(graph))
+        trajectory = run(tracked, inputs, params, initial_states=initial_states, dtype=dtype)
     for end in range(h_step, T + h_step, h_step):
         end = min(end, T)
         start = max(0, end - h)
-        # The states at `start`, from a forward run: no gradient flows into it.
         window_init = dict(initial_states or {})
         if start > 0:
-            prefix = {k: np.asarray(v)[:start] for k, v in inputs.items()}
-            pre = run(graph, prefix, params, initial_states=initial_states, dtype=dtype)
-            window_init = {s: pre[f"{s}_final"] for s in graph.states}
+            # A state at step `start` holds its source's value at `start - 1` (delay 1).
+            window_init = {s: trajectory[f"state:{s}"][start - 1] for s in graph.states}
         feeds = {k: np.asarray(v)[start:end] for k, v in inputs.items()}
         cots = {}
         for k, c in cotangents.items():

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -708,6 +708,41 @@ class Graph:
     def reserve_names(self, names: Sequence[str]) -> None:
         """Keep automatic names away from ``names`` (an importer's tensor names, say)."""
         self._reserved.update(names)
+
+    def memo(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per version of the graph (analyses, derived graphs)."""
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        value = build()
+        self._cache[key] = (self._version, value)
+        return value
+
+    def read_delayed(
+        self,
+        u: int,
+        delay: int,
+        init: InitSpec = ZEROS,
+        *,
+        cache: dict[Any, Value] | None = None,
+        hint: str = "delay",
+    ) -> Value:
+        """A node reading ``u(t - delay)`` (``init`` before the sequence's end).
+
+        ``u`` itself for a delay of 0 or a time-invariant ``u``; with ``cache``
+        (keyed by ``(u, delay, init)``), one node per distinct read.
+        """
+        if delay == 0 or not self._nx.nodes[u]["type"].batched:
+            return Value(self, u)
+        key = (u, delay, init)
+        if cache is not None and key in cache:
+            return cache[key]
+        nid = self.add_node_raw(
+            "delay", self._nx.nodes[u]["type"], {}, [(u, delay, init)], name=self._fresh_name(hint)
+        )
+        if cache is not None:
+            cache[key] = Value(self, nid)
+        return Value(self, nid)
 
     def add_array(self, prefix: str, value: np.ndarray) -> str:
         """Store an array in the graph (for constants and fixed initial values); its key."""

@@ -57,9 +57,10 @@ class Loss:
     def attach(self, graph: Graph) -> Graph:
         """A copy of ``graph`` with the target input and a ``"loss"`` output ``(B, 1)`` per step."""
         key = f"loss:{self.kind}:{self.target}:{self.output}"
-        cached = graph._cache.get(key)
-        if cached is not None and cached[0] == graph._version:
-            return cached[1]
+        attached: Graph = graph.memo(key, lambda: self._attach(graph))
+        return attached
+
+    def _attach(self, graph: Graph) -> Graph:
         outputs = graph.outputs
         name = self.output or (next(iter(outputs)) if len(outputs) == 1 else None)
         if name is None or name not in outputs:
@@ -69,9 +70,7 @@ class Loss:
         g = graph.copy(f"{graph.name}.{self.kind}")
         y = g.value(g.output_nodes()[name])
         t = g.input(self.target, y.type.row_shape)
-        per_step = _LOSSES[self.kind](y, t)
-        g.output(LOSS_OUTPUT, per_step)
-        graph._cache[key] = (graph._version, g)
+        g.output(LOSS_OUTPUT, _LOSSES[self.kind](y, t))
         return g
 
 

@@ -227,9 +227,11 @@ def _reads(graph: Graph, nid: int) -> tuple[Read, ...]:
 def schedule(graph: Graph) -> Program:
     """Verify ``graph`` and write its :class:`Program` (cached until the graph changes)."""
     verify(graph)
-    cached = graph._cache.get("program")
-    if cached is not None and cached[0] == graph._version:
-        return cached[1]
+    program: Program = graph.memo("program", lambda: _schedule(graph))
+    return program
+
+
+def _schedule(graph: Graph) -> Program:
     from rnngraph.ops.totals import TOTAL_OPS
 
     g = graph.nx_graph
@@ -281,8 +283,6 @@ def schedule(graph: Graph) -> Program:
         )
         taps.extend(rtaps)
     finals = {name: reads[sid][0] for name, sid in graph.state_nodes().items()}
-    program = Program(
+    return Program(
         graph, static, tuple(out_regions), post, tuple(taps), graph.output_nodes(), finals, reads
     )
-    graph._cache["program"] = (graph._version, program)
-    return program

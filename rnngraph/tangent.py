@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.adjoint import AdjointError
-from rnngraph.graph import ZEROS, Graph, InitSpec, Node, Value
+from rnngraph.graph import ZEROS, Graph, Node, Value
 from rnngraph.interpreter import run
 from rnngraph.registry import TANGENT
 from rnngraph.verify import verify
@@ -77,7 +77,7 @@ def tangent(graph: Graph) -> Graph:
     statics = [n for n in fg.nodes if not fg.nodes[n]["type"].batched and graph.operands(n)]
     for v in nx.lexicographical_topological_sort(fg.subgraph(statics)):
         tan[v] = _apply(graph, g, v, tan, {})
-    reads: dict[tuple[int, int, InitSpec, int], Value] = {}
+    reads: dict[Any, Value] = {}  # one node per distinct delayed read
     for v, h in holders.items():
         value = _apply(graph, g, v, tan, reads)
         if value is None:
@@ -97,7 +97,7 @@ def _apply(
     g: Graph,
     v: int,
     tan: Mapping[int, Value | None],
-    reads: dict[tuple[int, int, InitSpec, int], Value],
+    reads: dict[Any, Value],
 ) -> Value | None:
     """The tangent of node ``v`` from its operands' tangents (read with the same delays)."""
     fg = graph.nx_graph
@@ -108,28 +108,19 @@ def _apply(
         raise AdjointError(f"op {d['op']!r} (node {d['name']!r}) has no tangent rule")
     args, dots = [], []
     for u, delay, init in ops_:
-        args.append(_read(g, u, delay, init, reads, v, value=True))
+        args.append(g.read_delayed(u, delay, init, cache=reads, hint="fwd"))
         t = tan.get(u)
         if t is None or not fg.nodes[u]["type"].batched or delay == 0:
             dots.append(t)
             continue
         # The tangent of a delayed read: the tangent source, same delay; before the first
         # step, the tangent of the initial value (a given input for a state).
-        spec = ZEROS
         if d["op"] == "state":
-            spec = InitSpec("input", f"tan:{d['name']}")
-        key = (t.node, delay, spec, v)
-        if key not in reads:
-            name = g._fresh_name(f"tan:{d['name']}.read")
-            if d["op"] == "state":
-                s = g.state(f"tan:{d['name']}", t.type.row_shape, "input", delay=delay)
-                g.assign(s, t)
-                reads[key] = s
-            else:
-                reads[key] = Value(
-                    g, g.add_node_raw("delay", t.type, {}, [(t.node, delay, spec)], name=name)
-                )
-        dots.append(reads[key])
+            s = g.state(f"tan:{d['name']}", t.type.row_shape, "input", delay=delay)
+            g.assign(s, t)
+            dots.append(s)
+        else:
+            dots.append(g.read_delayed(t.node, delay, cache=reads, hint=f"tan:{d['name']}.read"))
     if all(t is None for t in dots):
         return None
     node = Node(v, d["name"], d["op"], d["type"], dict(d["attrs"]), d["origin"])
@@ -137,33 +128,6 @@ def _apply(
     if out is not None and out.type.shape != d["type"].shape:
         raise AdjointError(f"the tangent rule of {d['op']!r} gave {out.type} for {d['type']}")
     return out
-
-
-def _read(
-    g: Graph,
-    u: int,
-    delay: int,
-    init: InitSpec,
-    reads: dict[tuple[int, int, InitSpec, int], Value],
-    v: int,
-    *,
-    value: bool,
-) -> Value:
-    if delay == 0 or not g.nx_graph.nodes[u]["type"].batched:
-        return Value(g, u)
-    key = (u, delay, init, -1)
-    if key not in reads:
-        reads[key] = Value(
-            g,
-            g.add_node_raw(
-                "delay",
-                g.nx_graph.nodes[u]["type"],
-                {},
-                [(u, delay, init)],
-                name=g._fresh_name("fwd"),
-            ),
-        )
-    return reads[key]
 
 
 def jvp(
@@ -182,12 +146,7 @@ def jvp(
     directions; missing ones are zero. Returns ``(outs, output_tangents)``.
     """
     params = dict(params or {})
-    cached = graph._cache.get("tangent")
-    if cached is not None and cached[0] == graph._version:
-        tg = cached[1]
-    else:
-        tg = tangent(graph)
-        graph._cache["tangent"] = (graph._version, tg)
+    tg: Graph = graph.memo("tangent", lambda: tangent(graph))
     first = np.asarray(next(iter(inputs.values())))
     T, B = first.shape[:2]
     feeds = dict(inputs)

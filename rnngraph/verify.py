@@ -42,15 +42,16 @@ def verify(graph: Graph) -> None:
 
     The result is cached until the graph changes.
     """
-    cached = graph._cache.get("verified")
-    if cached is not None and cached[0] == graph._version:
-        return
+    graph.memo("verified", lambda: _check_all(graph))
+
+
+def _check_all(graph: Graph) -> bool:
     _check_nodes(graph)
     _check_states(graph)
     _check_algebraic_loops(graph)
     _check_directions(graph)
     _check_totals(graph)
-    graph._cache["verified"] = (graph._version, True)
+    return True
 
 
 def _check_totals(graph: Graph) -> None:
