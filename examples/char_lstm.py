@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import rnngraph as rg
+from rnngraph.demo import sample_text
 
 TEXT = Path(__file__).resolve().parent / "data" / "sonnets.txt"
 
@@ -38,32 +39,6 @@ def batches(ids: np.ndarray, vocab: int, T: int, B: int, rng: np.random.Generato
         starts = rng.integers(0, len(ids) - T - 1, B)
         win = np.stack([ids[s : s + T + 1] for s in starts], axis=1)  # (T + 1, B)
         yield {"x": eye[win[:-1]], "t": eye[win[1:]]}
-
-
-def sample(
-    step_model, chars: str, prime: str, n: int, rng: np.random.Generator, temp: float
-) -> str:
-    """Feed ``prime``, then draw ``n`` characters from the step model (temperature ``temp``)."""
-    vocab = len(chars)
-    index = {c: i for i, c in enumerate(chars)}
-    carried = step_model.initial_states(1)
-    out = []
-    probs = None
-    for c in prime:
-        res = step_model.run({"x": np.eye(vocab, dtype=np.float32)[[index[c]]], **carried})
-        carried = {k: res[f"{k}_final"] for k in step_model.state_names}
-        probs = res["logits"][0]
-    for _ in range(n):
-        assert probs is not None
-        z = probs / temp
-        p = np.exp(z - z.max())
-        p /= p.sum()
-        i = int(rng.choice(vocab, p=p))
-        out.append(chars[i])
-        res = step_model.run({"x": np.eye(vocab, dtype=np.float32)[[i]], **carried})
-        carried = {k: res[f"{k}_final"] for k in step_model.state_names}
-        probs = res["logits"][0]
-    return "".join(out)
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -107,15 +82,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     step.save(args.onnx)
     probe = {"x": np.eye(V, dtype=np.float32)[ids[:20]][:, None]}
     ref = rg.run(g, probe, params)["logits"][:, 0]
-    carried = step.initial_states(1)
-    ours = []
-    for t in range(20):
-        res = step.run({"x": probe["x"][t], **carried})
-        carried = {k: res[f"{k}_final"] for k in step.state_names}
-        ours.append(res["logits"][0])
-    err = float(np.max(np.abs(np.stack(ours) - ref)))
+    ours = step.stream(probe)["logits"][:, 0]
+    err = float(np.max(np.abs(ours - ref)))
     print(f"onnxruntime step model vs reference: max |err| {err:.2e}")
-    text_out = sample(step, chars, "Shall I ", 160, rng, temp=0.7)
+    text_out = sample_text(step, chars, "Shall I ", 160, rng, temperature=0.7)
     print("sample:\n" + "Shall I " + text_out)
     return {
         "first_loss": h.losses[0],

@@ -135,17 +135,8 @@ def _check_step(
     if reads_ahead or program.post:
         return []  # no step model: it reads the future, or sums over every step
     step = compile(graph, target, params, mode="step")
-    T = next(iter(feeds.values())).shape[0]
-    carried = {**step.initial_states(next(iter(feeds.values())).shape[1]), **init}
-    outs: dict[str, list[np.ndarray]] = {name: [] for name in graph.outputs}
-    last: Mapping[str, np.ndarray] = {}
-    for t in range(T):
-        last = step.run({k: v[t] for k, v in feeds.items()}, initial_states=carried)
-        carried = {k: last[f"{k}_final"] for k in step.state_names}
-        for name in outs:
-            outs[name].append(last[name])
-    got = {name: np.stack(v) for name, v in outs.items()}
-    got.update({k: last[k] for k in want if k.endswith("_final") and k in last})
+    B = next(iter(feeds.values())).shape[1]
+    got = step.stream(feeds, {**step.initial_states(B), **init})
     return _rows(f"{target} step", [got], [want], tol)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 import rnngraph as rg
+from rnngraph.bench import cell_graph
 
 I = 3
 
@@ -49,21 +50,6 @@ def _layer_norm_lstm(x: rg.Value) -> rg.Value:
     return h_new
 
 
-def _layer_norm_op_lstm(x: rg.Value) -> rg.Value:
-    """The same cell with the layer_norm op (one ONNX LayerNormalization per step)."""
-    g = x.graph
-    H = 4
-    h, c = g.state("h", H), g.state("c", H)
-    z = rg.linear(x, 4 * H, name="Wx") + rg.linear(h, 4 * H, bias=False, name="Rh")
-    z = rg.layer_norm(z, g.param("ln.g", 4 * H, 1.0), g.param("ln.b", 4 * H, 0.0))
-    i, f, o, u = rg.split(z, 4)
-    c_new = rg.sigmoid(f) * c + rg.sigmoid(i) * rg.tanh(u)
-    h_new = rg.sigmoid(o) * rg.tanh(c_new)
-    g.assign(h, h_new)
-    g.assign(c, c_new)
-    return h_new
-
-
 CELLS: dict[str, Callable[[], rg.Graph]] = {
     "elman": lambda: _graph("elman", lambda x: rg.cells.elman(x, 5, 2, name="e")),
     "jordan": lambda: _graph("jordan", lambda x: rg.cells.jordan(x, 5, 2, name="j")),
@@ -93,7 +79,8 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
     "state_delay_2": lambda: _graph("delay2", _delay2),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
-    "layer_norm_op_lstm": lambda: _graph("lnoplstm", _layer_norm_op_lstm),
+    # the same cell with the layer_norm op (one ONNX LayerNormalization per step)
+    "layer_norm_op_lstm": lambda: cell_graph("LN-LSTM", 4, inputs=I),
 }
 
 CAUSAL = [k for k in CELLS if k not in ("rnn_reverse", "bidirectional_lstm")]

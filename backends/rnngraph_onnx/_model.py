@@ -127,6 +127,33 @@ class OnnxModel:
         """Step mode: the carried-value inputs; each returns as ``"<name>_final"``."""
         return [s.name for s in self.slots]
 
+    def advance(
+        self, inputs: Mapping[str, Any], carried: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Step mode: one step from ``carried``; returns ``(outputs, carried for the next)``."""
+        if self.mode != "step":
+            raise CompileError("advance() runs one step of a step model; compile with mode='step'")
+        out = self._run_step(inputs, carried or {})
+        return out, {k: out[f"{k}_final"] for k in self.state_names}
+
+    def stream(
+        self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Step mode: feed time-major ``(T, B, ...)`` inputs one step at a time.
+
+        Returns each output stacked over the steps and the carried values
+        after the last step (``"<name>_final"``), as a sequence model would.
+        """
+        T = len(next(iter(inputs.values()))) if inputs else 0
+        carried = dict(initial_states or {})
+        steps: list[dict[str, np.ndarray]] = []
+        for t in range(T):
+            out, carried = self.advance({k: v[t] for k, v in inputs.items()}, carried)
+            steps.append(out)
+        result = {name: np.stack([o[name] for o in steps]) for name in self.graph.outputs}
+        result.update({f"{k}_final": v for k, v in carried.items()})
+        return result
+
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """Step mode: the carried values before the first step, for ``batch`` rows.
 
