@@ -27,8 +27,7 @@ import numpy as np
 from _common import machine, timed, write
 
 import rnngraph as rg
-from rnngraph.bench import NO_SPIN, _session, cell_graph
-from rnngraph.demo import native_op_session
+from rnngraph.bench import NO_SPIN, cell_graph, native_op_session
 
 I, H, T = 64, 256, 100
 
@@ -121,8 +120,7 @@ def main() -> None:
                 want = want_lstm if "native" in name else want_ln
                 errs[name] = _check(name, m.run({"x": xs})["y"], want)
                 row[name] = timed(partial(m.run, {"x": xs}), reps)
-            sess = native_op_session("LSTM", p_lstm, "c", H)
-            sess_threads = _session(sess._model_bytes, threads)  # same settings as ours
+            sess_threads = native_op_session("LSTM", p_lstm, "c", H, threads)
             feeds = {"X": xs, "lens": np.full(batch, T, np.int32)}
             errs["ort_lstm_op"] = _check(
                 "ort_lstm_op", sess_threads.run(None, feeds)[0][:, 0], want_lstm

@@ -15,7 +15,7 @@ import numpy as np
 from _common import machine, write
 
 import rnngraph as rg
-from rnngraph.demo import median_ms, native_op_session
+from rnngraph.bench import native_op_session, timed
 
 
 def main() -> None:
@@ -31,8 +31,8 @@ def main() -> None:
         feeds = {"X": xs, "lens": np.full(batch, T, np.int32)}
         ours = rg.run(g, {"x": xs}, p)["y"]
         err = float(np.max(np.abs(ours - sess.run(None, feeds)[0][:, 0])))
-        ref_ms = median_ms(partial(rg.run, g, {"x": xs}, p), 7)
-        ort_ms = median_ms(partial(sess.run, None, feeds), 30)
+        ref_ms = timed(partial(rg.run, g, {"x": xs}, p), 7)["median_ms"]
+        ort_ms = timed(partial(sess.run, None, feeds), 30)["median_ms"]
         rows.append(
             {
                 "model": "LSTM",

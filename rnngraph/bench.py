@@ -29,13 +29,21 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["bench", "cell_graph", "machine", "markdown_table", "timed", "update_readme"]
+__all__ = [
+    "bench",
+    "cell_graph",
+    "machine",
+    "markdown_table",
+    "native_op_session",
+    "timed",
+    "update_readme",
+]
 
 I = 64
 FULL: dict[str, list[Any]] = {
@@ -115,6 +123,35 @@ def _session(model_bytes: bytes, threads: int) -> Any:
     for key, value in NO_SPIN.items():
         so.add_session_config_entry(key, value)
     return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def native_op_session(
+    op: str, params: Mapping[str, np.ndarray], prefix: str, hidden: int, threads: int = 1
+) -> Any:
+    """An onnxruntime session of ONNX's own LSTM or GRU op holding our cell's weights."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(params[f"{prefix}.{r}"][None].astype(np.float32), r)
+        for r in ("W", "R", "B")
+    ]
+    n_out = 3 if op == "LSTM" else 2
+    outs = ["Y", "Y_h", "Y_c"][:n_out]
+    attrs: dict[str, Any] = {"linear_before_reset": 1} if op == "GRU" else {}
+    node = helper.make_node(op, ["X", "W", "R", "B", "lens"], outs, hidden_size=hidden, **attrs)
+    in_size = params[f"{prefix}.W"].shape[1]
+    graph = helper.make_graph(
+        [node],
+        "native",
+        [
+            helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", in_size]),
+            helper.make_tensor_value_info("lens", TensorProto.INT32, ["N"]),
+        ],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    return _session(model.SerializeToString(), threads)
 
 
 def peak_gflops(threads: int, n: int = 1536) -> float:
@@ -243,7 +280,6 @@ def _row(
     cell: str, H: int, T: int, B: int, threads: int, peak: float, repeats: int
 ) -> dict[str, Any]:
     import rnngraph as rg
-    from rnngraph.demo import native_op_session
 
     g = cell_graph(cell, H)
     p = g.init_params(seed=0)
@@ -255,8 +291,7 @@ def _row(
     engines["ours_onnx"] = (lambda: m.run({"x": xs})["y"], time.perf_counter() - t0)
     engines["reference"] = (lambda: rg.run(g, {"x": xs}, p)["y"], 0.0)
     if cell in ("LSTM", "GRU"):
-        sess = native_op_session(cell, p, "c", H)
-        sess = _session(sess._model_bytes, threads)
+        sess = native_op_session(cell, p, "c", H, threads)
         feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
         engines["ort_native_op"] = (lambda: sess.run(["Y"], feeds)[0][:, 0], 0.0)
     skipped = {}

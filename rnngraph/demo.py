@@ -8,52 +8,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["demo", "median_ms", "native_op_session", "sample_text"]
+from rnngraph.bench import native_op_session, timed
+
+__all__ = ["demo", "sample_text"]
 
 
 def _step(i: int, n: int, text: str) -> float:
     print(f"[{i}/{n}] {text}", flush=True)
     return time.perf_counter()
-
-
-def native_op_session(op: str, params: Mapping[str, np.ndarray], prefix: str, hidden: int) -> Any:
-    """An onnxruntime session of ONNX's own LSTM or GRU op holding our cell's weights."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    inits = [
-        numpy_helper.from_array(params[f"{prefix}.{r}"][None].astype(np.float32), r)
-        for r in ("W", "R", "B")
-    ]
-    n_out = 3 if op == "LSTM" else 2
-    outs = ["Y", "Y_h", "Y_c"][:n_out]
-    attrs: dict[str, Any] = {"linear_before_reset": 1} if op == "GRU" else {}
-    node = helper.make_node(op, ["X", "W", "R", "B", "lens"], outs, hidden_size=hidden, **attrs)
-    in_size = params[f"{prefix}.W"].shape[1]
-    graph = helper.make_graph(
-        [node],
-        "native",
-        [
-            helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", in_size]),
-            helper.make_tensor_value_info("lens", TensorProto.INT32, ["N"]),
-        ],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
 def sample_text(
@@ -87,16 +57,6 @@ def sample_text(
         o, carried = step.advance({"x": eye[[i]]}, carried)
         logits = o["logits"][0]
     return "".join(out)
-
-
-def median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -245,9 +205,11 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
             "T": steps_,
             "I": inp,
             "H": hid,
-            "reference_ms": median_ms(partial(rg.run, gl, {"x": xl}, pl), repeats),
-            "ours_onnx_ms": median_ms(partial(ours_m.run, {"x": xl}), repeats * 4),
-            "onnxruntime_lstm_op_ms": median_ms(partial(sess.run, None, feeds), repeats * 4),
+            "reference_ms": timed(partial(rg.run, gl, {"x": xl}, pl), repeats)["median_ms"],
+            "ours_onnx_ms": timed(partial(ours_m.run, {"x": xl}), repeats * 4)["median_ms"],
+            "onnxruntime_lstm_op_ms": timed(partial(sess.run, None, feeds), repeats * 4)[
+                "median_ms"
+            ],
         }
         speed.append(row)
     rows = [["B", "T", "I", "H", "reference", "ours (ONNX)", "ORT LSTM op", "ours / op"]]
