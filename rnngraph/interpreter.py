@@ -27,7 +27,7 @@ import numpy as np
 
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
-from rnngraph.io import check_inputs, check_lens, float_dtype, np_dtype
+from rnngraph.io import check_inputs, check_lens, float_dtype, initial_value, np_dtype
 from rnngraph.params import check_params
 from rnngraph.program import CellRegion, ParallelRegion, Program, RecurrentRegion, schedule
 from rnngraph.registry import REFERENCE
@@ -89,20 +89,8 @@ class _Run:
             return self._init_cache[key]
         t = self.graph.nx_graph.nodes[source]["type"]
         shape = (self.B, *t.row_shape)
-        dt = np_dtype(t.dtype, self.ft)
-        if spec.kind == "zeros":
-            arr = np.zeros(shape, dt)
-        elif spec.kind == "param":
-            arr = np.broadcast_to(self.params[str(spec.ref)].astype(dt), shape)
-        elif spec.kind == "array":
-            stored = np.asarray(self.graph.arrays[str(spec.ref)], dtype=dt)
-            if stored.shape not in (shape, shape[1:]):
-                raise InputError(
-                    f"the fixed initial value {spec.ref!r} has shape {stored.shape}, which "
-                    f"does not fit batch {self.B}: expected {shape[1:]} or {shape}"
-                )
-            arr = np.broadcast_to(stored, shape)
-        else:
+        arr = initial_value(self.graph, spec, self.params, shape, np_dtype(t.dtype, self.ft))
+        if arr is None:
             name = self.graph.nx_graph.nodes[consumer]["name"]
             raise InputError(
                 f"state {name!r} takes its initial value from the caller: pass "

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import InputError
-from rnngraph.graph import Graph
+from rnngraph.graph import Graph, InitSpec
 
-__all__ = ["check_inputs", "check_lens", "float_dtype", "np_dtype"]
+__all__ = ["check_inputs", "check_lens", "float_dtype", "initial_value", "np_dtype"]
 
 
 def float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
@@ -83,3 +83,29 @@ def check_lens(sequence_lens: Any, T: int, B: int) -> np.ndarray | None:
     if lens.min(initial=0) < 0 or lens.max(initial=0) > T:
         raise InputError(f"sequence_lens must lie in [0, {T}], got {lens.tolist()}")
     return lens.astype(np.int64)
+
+
+def initial_value(
+    graph: Graph,
+    spec: InitSpec,
+    params: Mapping[str, np.ndarray],
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+) -> np.ndarray | None:
+    """What a delayed edge with initial value ``spec`` reads, shaped ``(B, *row)``.
+
+    A read-only broadcast view; None for ``"input"``, which the caller supplies.
+    """
+    if spec.kind == "zeros":
+        return np.zeros(shape, dtype)
+    if spec.kind == "param":
+        return np.broadcast_to(np.asarray(params[str(spec.ref)]).astype(dtype), shape)
+    if spec.kind == "array":
+        stored = np.asarray(graph.arrays[str(spec.ref)], dtype=dtype)
+        if stored.shape not in (shape, shape[1:]):
+            raise InputError(
+                f"the fixed initial value {spec.ref!r} has shape {stored.shape}, which "
+                f"does not fit batch {shape[0]}: expected {shape[1:]} or {shape}"
+            )
+        return np.broadcast_to(stored, shape)
+    return None

@@ -13,7 +13,7 @@ import onnxruntime as ort
 from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.io import check_inputs, check_lens
+from rnngraph.io import check_inputs, check_lens, initial_value, np_dtype
 from rnngraph.program import Program
 from rnngraph_onnx._emit import StateSlot, build_sequence_model, build_step_model
 
@@ -169,15 +169,10 @@ class OnnxModel:
     def _initial_row(self, s: StateSlot, batch: int) -> np.ndarray | None:
         t = self.graph.nx_graph.nodes[s.read.source]["type"]
         shape = (batch, *t.row_shape)
-        spec = s.read.init
-        if spec.kind == "zeros":
-            return np.zeros(shape, self.dtype)
-        if spec.kind == "param":
-            return np.broadcast_to(self._params[str(spec.ref)].astype(self.dtype), shape).copy()
-        if spec.kind == "array":
-            arr = np.asarray(self.graph.arrays[str(spec.ref)], self.dtype)
-            return np.broadcast_to(arr, shape).copy()
-        return None
+        value = initial_value(
+            self.graph, s.read.init, self._params, shape, np_dtype(t.dtype, self.dtype)
+        )
+        return None if value is None else np.array(value)  # a writable copy for the caller
 
     def run(
         self,
