@@ -47,7 +47,7 @@ def _linear(op: str) -> None:
     register_tangent(op)(rule)
 
 
-for _op in ("add", "sub", "neg", "concat", "slice", "reshape", "transpose", "pad", "total"):
+for _op in ("add", "sub", "concat", "slice", "reshape", "transpose", "pad", "total"):
     _linear(_op)
 for _op in ("reduce_sum", "reduce_mean"):
     _linear(_op)
@@ -130,57 +130,17 @@ def _where(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | 
     return ew.where(c, _z(dots[1], a) + zero, _z(dots[2], b) + zero)
 
 
-_UNARY: dict[str, Callable[..., Value]] = {
-    "neg": lambda x, y, d, at: -d,
-    "abs": lambda x, y, d, at: (
-        d * (ew.cast(ew.greater(x, 0.0), "float") - ew.cast(ew.less(x, 0.0), "float"))
-    ),
-    "exp": lambda x, y, d, at: d * y,
-    "log": lambda x, y, d, at: d / x,
-    "sqrt": lambda x, y, d, at: d * 0.5 / y,
-    "tanh": lambda x, y, d, at: d * (1.0 - y * y),
-    "sigmoid": lambda x, y, d, at: d * y * (1.0 - y),
-    "hard_sigmoid": lambda x, y, d, at: (
-        d
-        * (
-            ew.cast(ew.greater(y, 0.0), "float")
-            * ew.cast(ew.less(y, 1.0), "float")
-            * float(at["alpha"])
-        )
-    ),
-    "relu": lambda x, y, d, at: d * ew.cast(ew.greater(x, 0.0), "float"),
-    "leaky_relu": lambda x, y, d, at: ew.where(ew.less(x, 0.0), d * float(at["alpha"]), d),
-    "softplus": lambda x, y, d, at: d * ew.sigmoid(x),
-    "softsign": lambda x, y, d, at: d / ((1.0 + ew.abs(x)) * (1.0 + ew.abs(x))),
-}
-
-
-def _unary(op: str) -> None:
-    local = _UNARY[op]
+def _gain(op: str) -> None:
+    gain = ew.GAINS[op]  # the element-wise derivative the adjoint rule applies too
 
     def rule(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
-        return None if dots[0] is None else local(args[0], out, dots[0], node.attrs)
+        return None if dots[0] is None else gain(args[0], out, dots[0], node.attrs)
 
     register_tangent(op)(rule)
 
 
-for _op in _UNARY:
-    if _op != "neg":
-        _unary(_op)
-
-
-@register_tangent("clip")
-def _clip(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
-    (x,), (d,) = args, dots
-    if d is None:
-        return None
-    zero = totals.zeros_like(d)
-    lo, hi = node.attrs["min"], node.attrs["max"]
-    if lo is not None:
-        d = ew.where(ew.less(x, float(lo)), zero, d)
-    if hi is not None:
-        d = ew.where(ew.greater(x, float(hi)), zero, d)
-    return d
+for _op in ew.GAINS:
+    _gain(_op)
 
 
 @register_tangent("matmul")

@@ -7,13 +7,14 @@ signal broadcasting only against 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from rnngraph.graph import Value, as_value
 from rnngraph.ops._rules import elementwise, unary_float
+from rnngraph.ops.totals import zeros_like
 from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType, broadcast_shapes
 
@@ -469,48 +470,50 @@ def _cast_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: V
     return [cot if a.dtype == "float" and out.dtype == "float" else None]
 
 
-def _unary_adjoint(op: str, local: Any) -> None:
-    """Register ``x̅ = local(x, y, y̅)`` for an element-wise op."""
-
-    def rule(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-        return [local(args[0], out, cot, node.attrs)]
-
-    register_adjoint(op)(rule)
-
-
 def _indicator(cond: Value) -> Value:
     return cast(cond, "float")
 
 
-_unary_adjoint("neg", lambda x, y, c, at: -c)
-_unary_adjoint(
-    "abs", lambda x, y, c, at: c * (_indicator(greater(x, 0.0)) - _indicator(less(x, 0.0)))
-)
-_unary_adjoint("exp", lambda x, y, c, at: c * y)
-_unary_adjoint("log", lambda x, y, c, at: c / x)
-_unary_adjoint("sqrt", lambda x, y, c, at: c * 0.5 / y)
-_unary_adjoint("tanh", lambda x, y, c, at: c * (1.0 - y * y))
-_unary_adjoint("sigmoid", lambda x, y, c, at: c * y * (1.0 - y))
-_unary_adjoint(
-    "hard_sigmoid",
-    lambda x, y, c, at: (
-        c * (_indicator(greater(y, 0.0)) * _indicator(less(y, 1.0)) * float(at["alpha"]))
+def _clip_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
+    zero = zeros_like(v)
+    if at["min"] is not None:
+        v = where(less(x, float(at["min"])), zero, v)
+    if at["max"] is not None:
+        v = where(greater(x, float(at["max"])), zero, v)
+    return v
+
+
+GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
+    "neg": lambda x, y, v, at: -v,
+    "abs": lambda x, y, v, at: v * (_indicator(greater(x, 0.0)) - _indicator(less(x, 0.0))),
+    "exp": lambda x, y, v, at: v * y,
+    "log": lambda x, y, v, at: v / x,
+    "sqrt": lambda x, y, v, at: v * 0.5 / y,
+    "tanh": lambda x, y, v, at: v * (1.0 - y * y),
+    "sigmoid": lambda x, y, v, at: v * y * (1.0 - y),
+    "hard_sigmoid": lambda x, y, v, at: (
+        v * (_indicator(greater(y, 0.0)) * _indicator(less(y, 1.0)) * float(at["alpha"]))
     ),
-)
-_unary_adjoint("relu", lambda x, y, c, at: c * _indicator(greater(x, 0.0)))
-_unary_adjoint("leaky_relu", lambda x, y, c, at: where(less(x, 0.0), c * float(at["alpha"]), c))
-_unary_adjoint("softplus", lambda x, y, c, at: c * sigmoid(x))
-_unary_adjoint("softsign", lambda x, y, c, at: c / ((1.0 + abs(x)) * (1.0 + abs(x))))
+    "relu": lambda x, y, v, at: v * _indicator(greater(x, 0.0)),
+    "leaky_relu": lambda x, y, v, at: where(less(x, 0.0), v * float(at["alpha"]), v),
+    "softplus": lambda x, y, v, at: v * sigmoid(x),
+    "softsign": lambda x, y, v, at: v / ((1.0 + abs(x)) * (1.0 + abs(x))),
+    "clip": _clip_gain,
+}
+"""Element-wise ops' local derivatives as gains ``gain(x, y, v, attrs)`` applied to ``v``.
+
+The Jacobian of an element-wise map is diagonal, so the same gain serves the
+adjoint (``v`` = the cotangent) and the tangent (``v`` = the tangent)."""
 
 
-@register_adjoint("clip")
-def _clip_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    (x,) = args
-    lo, hi = node.attrs["min"], node.attrs["max"]
-    keep = cot
-    zero = ctx.zeros(cot)
-    if lo is not None:
-        keep = where(less(x, float(lo)), zero, keep)
-    if hi is not None:
-        keep = where(greater(x, float(hi)), zero, keep)
-    return [keep]
+def _gain_adjoint(op: str) -> None:
+    gain = GAINS[op]
+
+    def rule(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+        return [gain(args[0], out, cot, node.attrs)]
+
+    register_adjoint(op)(rule)
+
+
+for _op in GAINS:
+    _gain_adjoint(_op)
