@@ -163,11 +163,7 @@ def jvp(
             init[f"tan:{name}"] = tangents.get(name, np.zeros((B, *t.row_shape)))
     res = run(tg, feeds, P, sequence_lens=sequence_lens, initial_states=init, dtype=dtype)
     outs = {k: v for k, v in res.items() if not k.startswith("tan:")}
-    tans = {
-        k[4:]: v
-        for k, v in res.items()
-        if k.startswith("tan:") and k in {f"tan:{o}" for o in graph.outputs}
-    }
+    tans = {o: res[f"tan:{o}"] for o in graph.outputs if f"tan:{o}" in res}
     return outs, tans
 
 
