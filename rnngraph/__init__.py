@@ -77,6 +77,7 @@ from rnngraph.ops import (
     reduce_sum,
     relu,
     reshape,
+    scatter_add_rows,
     scatter_rows,
     sigmoid,
     slice,
@@ -88,10 +89,12 @@ from rnngraph.ops import (
     sub,
     tanh,
     transpose,
+    unsqueeze,
     where,
 )
 from rnngraph.ops.totals import total, total_outer
 from rnngraph.program import Program, schedule
+from rnngraph.recursive import Recursion, recursive
 from rnngraph.serialize import load, load_params, save
 from rnngraph.tangent import jvp, rtrl, tangent
 from rnngraph.train import History, TrainResult, train
@@ -112,6 +115,7 @@ __all__ = [
     "ModelImportError",
     "ParamError",
     "Program",
+    "Recursion",
     "SerializationError",
     "ShapeError",
     "TrainResult",
@@ -157,6 +161,7 @@ __all__ = [
     "optim",
     "pow",
     "recurrent_regions",
+    "recursive",
     "reduce_max",
     "reduce_mean",
     "reduce_min",
@@ -168,6 +173,7 @@ __all__ = [
     "rtrl",
     "run",
     "save",
+    "scatter_add_rows",
     "scatter_rows",
     "schedule",
     "sigmoid",
@@ -186,6 +192,7 @@ __all__ = [
     "transpose",
     "trees",
     "truncated_bptt",
+    "unsqueeze",
     "value_and_grad",
     "verify",
     "vjp",

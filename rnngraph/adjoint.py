@@ -51,6 +51,9 @@ from rnngraph import ops
 from rnngraph.errors import GraphError
 from rnngraph.graph import ZEROS, Graph, InitSpec, Node, Value
 from rnngraph.interpreter import run
+from rnngraph.io import float_dtype
+from rnngraph.recursive import feeds as tree_feeds
+from rnngraph.recursive import split_inputs, tree_spec, unpack
 from rnngraph.registry import ADJOINT
 from rnngraph.types import TensorType
 from rnngraph.verify import verify
@@ -89,6 +92,10 @@ class AdjointContext:
             axes = [i - t.rank for i in range(1, t.rank) if like.shape[i] == 1 and t.shape[i] != 1]
             return ops.reduce_sum(v, axes, keepdims=True) if axes else v
         if v.type.batched:
+            row = v.type.rank - 1
+            extra = row - len(like.shape)
+            if extra > 0:  # rows of rows (a tree level's nodes): summed while still a signal
+                v = ops.reduce_sum(v, list(range(-row, -row + extra)), keepdims=False)
             v = ops.total(v)
         shape, target = v.type.shape, like.shape
         lead = len(shape) - len(target)
@@ -309,6 +316,9 @@ def vjp(
         every input its sensitivity sequence, and for every state the
         gradient of each row's initial value ``(B, ...)``.
     """
+    tree = split_inputs(inputs)
+    if tree is not None:
+        return _tree_vjp(graph, *tree, params, cotangents, initial_states, dtype)
     params = dict(params or {})
     finals = tuple(
         sorted(
@@ -346,6 +356,8 @@ def vjp(
             grads[name] = res.get(f"grad:{name}", np.zeros_like(np.asarray(inputs[name], ft)))
     for name, t in graph.states.items():
         g0 = res.get(f"grad:{name}_final")
+        if g0 is None and t.symbolic:
+            continue
         B = next(iter(outs.values())).shape[1] if outs else 1
         g0 = np.zeros((B, *t.row_shape), ft) if g0 is None else g0
         grads[name] = g0
@@ -353,6 +365,40 @@ def vjp(
         if spec.kind == "param" and name not in init:
             grads[str(spec.ref)] = grads[str(spec.ref)] + g0.sum(axis=0)
     return outs, grads
+
+
+def _tree_vjp(
+    graph: Graph,
+    batch: Any,
+    extra: Mapping[str, Any],
+    params: Mapping[str, Any] | None,
+    cotangents: Mapping[str, Any],
+    initial_states: Mapping[str, Any] | None,
+    dtype: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`vjp` of a recursive net on a TreeBatch: per-example cotangents, per-node grads."""
+    ft = float_dtype(dtype, extra, params)
+    lay, feeds, init = tree_feeds(graph, batch, extra, ft)
+    init.update(initial_states or {})
+    cots: dict[str, Any] = {}
+    for name, t in graph.outputs.items():
+        if t.symbolic:
+            cots[name] = lay.sequence(cotangents.get(name), t.row_shape)
+        elif name in cotangents:
+            cots[name] = cotangents[name]
+    for name, c in cotangents.items():
+        if name.endswith("_final"):
+            cots[name] = np.asarray(c)[None]
+        elif name not in graph.outputs:
+            raise GraphError(f"cotangents names {name!r}: not an output of the graph")
+    outs, grads = vjp(graph, feeds, params, cotangents=cots, initial_states=init, dtype=ft)
+    per_node = tree_spec(graph)["inputs"]  # type: ignore[index]
+    for name in list(grads):
+        if name in per_node:
+            grads[name] = lay.per_node(grads[name])
+        elif name in graph.states and graph.states[name].symbolic:
+            grads[name] = grads[name][0]
+    return unpack(graph, lay, outs), grads
 
 
 def _with_state_outputs(graph: Graph) -> Graph:

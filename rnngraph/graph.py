@@ -443,7 +443,7 @@ class Graph:
 
     # ---------------------------------------------------------------- builder
     def input(
-        self, name: str, features: int | Sequence[int] = (), *, dtype: str = "float"
+        self, name: str, features: int | Sequence[int | str] = (), *, dtype: str = "float"
     ) -> Value:
         """Declare a sequence input; one step has shape ``(B, *features)``.
 
@@ -452,7 +452,7 @@ class Graph:
         row = (features,) if isinstance(features, int | np.integer) else tuple(features)
         self._check_interface_name(name)
         try:
-            type_ = TensorType((BATCH, *(int(d) for d in row)), dtype)
+            type_ = TensorType((BATCH, *(_dim(d) for d in row)), dtype)
         except ValueError as e:
             raise ShapeError(f"input {name!r}: {e}") from None
         nid = self._add_node("input", type_, {}, name, _user_origin())
@@ -527,7 +527,7 @@ class Graph:
     def state(
         self,
         name: str,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int | str],
         init: str | np.ndarray = "zeros",
         *,
         delay: int = 1,
@@ -555,7 +555,10 @@ class Graph:
         self._check_interface_name(name)
         self._check_interface_name(f"{name}_final")
         row = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
-        type_ = TensorType((BATCH, *(int(d) for d in row)))
+        try:
+            type_ = TensorType((BATCH, *(_dim(d) for d in row)))
+        except ValueError as e:
+            raise ShapeError(f"state {name!r}: {e}") from None
         spec = self._init_spec(name, type_, init)
         nid = self._add_node(
             "state", type_, {"delay": int(delay), "init": spec.to_json()}, name, _user_origin()
@@ -793,3 +796,8 @@ class Graph:
             name: initial_value(self, nid, seed, np.dtype(dtype))
             for name, nid in self._params.items()
         }
+
+
+def _dim(d: Any) -> int | str:
+    """A declared dimension: a size, or the name of a symbolic one (see rnngraph.types)."""
+    return d if isinstance(d, str) else int(d)

@@ -27,9 +27,19 @@ import numpy as np
 
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
-from rnngraph.io import check_inputs, check_lens, float_dtype, initial_value, np_dtype
+from rnngraph.io import (
+    bind_dims,
+    check_initial_states,
+    check_inputs,
+    check_lens,
+    float_dtype,
+    initial_value,
+    np_dtype,
+)
 from rnngraph.params import check_params
 from rnngraph.program import CellRegion, ParallelRegion, Program, RecurrentRegion, schedule
+from rnngraph.recursive import feeds as tree_feeds
+from rnngraph.recursive import split_inputs, unpack
 from rnngraph.registry import REFERENCE
 
 __all__ = ["run"]
@@ -52,27 +62,13 @@ class _Run:
         self.params, self.T, self.B, self.lens = params, T, B, lens
         self.values: dict[int, np.ndarray] = {}
         self.overrides = self._check_initial_states(initial_states)
+        self.dims: dict[str, int] = {}
         self._init_cache: dict[tuple[int, InitSpec], np.ndarray] = {}
 
     def _check_initial_states(self, initial_states: Mapping[str, Any]) -> dict[int, np.ndarray]:
-        states = self.graph.states
-        unknown = sorted(set(initial_states) - set(states))
-        if unknown:
-            raise InputError(f"initial_states names {unknown}, which are not states of the graph")
-        out = {}
-        state_ids = self.graph.state_nodes()
-        for name, value in initial_states.items():
-            row = states[name].row_shape
-            arr = np.asarray(value, dtype=self.ft)
-            if arr.shape == row:
-                arr = np.broadcast_to(arr, (self.B, *row))
-            if arr.shape != (self.B, *row):
-                raise InputError(
-                    f"initial state {name!r} must have shape {(self.B, *row)} "
-                    f"or one row {row}, got {arr.shape}"
-                )
-            out[state_ids[name]] = arr
-        return out
+        ids = self.graph.state_nodes()
+        checked = check_initial_states(self.graph, initial_states, self.B, self.ft)
+        return {ids[name]: arr for name, arr in checked.items()}
 
     def operands(self, nid: int) -> list[tuple[int, int, InitSpec]]:
         return [(r.source, r.delay, r.init) for r in self.program.reads[nid]]
@@ -84,11 +80,15 @@ class _Run:
         """The initial value (B, *row) read by ``consumer`` from ``source``'s delayed edge."""
         if consumer in self.overrides:
             return self.overrides[consumer]
+        if spec.kind == "input":  # another reader of a caller-given initial value
+            sid = self.graph.state_nodes().get(str(spec.ref))
+            if sid in self.overrides:
+                return self.overrides[sid]
         key = (source, spec)
         if key in self._init_cache:
             return self._init_cache[key]
         t = self.graph.nx_graph.nodes[source]["type"]
-        shape = (self.B, *t.row_shape)
+        shape = (self.B, *(self.dims[d] if isinstance(d, str) else d for d in t.row_shape))
         arr = initial_value(self.graph, spec, self.params, shape, np_dtype(t.dtype, self.ft))
         if arr is None:
             name = self.graph.nx_graph.nodes[consumer]["name"]
@@ -167,7 +167,10 @@ class _Run:
         members = set(region.nodes)
         for nid in region.nodes:
             t_ = g.nodes[nid]["type"]
-            self.values[nid] = np.zeros((T, B, *t_.row_shape), np_dtype(t_.dtype, self.ft))
+            if t_.symbolic:  # sizes the data decides: stacked after the loop
+                self.values[nid] = [None] * T  # type: ignore[assignment]
+            else:
+                self.values[nid] = np.zeros((T, B, *t_.row_shape), np_dtype(t_.dtype, self.ft))
         # Per node: its reference function, attrs, and how to read each operand.
         steps = []
         for nid in region.nodes:
@@ -206,6 +209,10 @@ class _Run:
                         else:
                             args.append(init)
                 out[t] = fn(attrs, *args)
+        for nid in region.nodes:
+            steps_of = self.values[nid]
+            if isinstance(steps_of, list):
+                self.values[nid] = np.stack(steps_of)
 
     def final_state(self, state: int) -> np.ndarray:
         ((u, delay, spec),) = self.operands(state)
@@ -238,8 +245,12 @@ def run(
     ----------
     graph : Graph
         The network; it is verified first.
-    inputs : dict of str to array
-        Each input as a time-major sequence ``(T, B, *features)``.
+    inputs : dict of str to array, or TreeBatch
+        Each input as a time-major sequence ``(T, B, *features)``. A graph
+        built with :func:`rnngraph.recursive` also takes an
+        :class:`rnngraph.trees.TreeBatch` (or a dict of its further per-node
+        inputs with the batch under any key) and returns its outputs per
+        example (see :mod:`rnngraph.recursive`).
     params : dict of str to array, optional
         Every declared parameter (see :meth:`Graph.init_params`).
     sequence_lens : array of int, optional
@@ -262,6 +273,14 @@ def run(
         Each output sequence ``(T, B, ...)`` under its name, and each state's
         final value ``(B, ...)`` under ``"<state>_final"``.
     """
+    tree = split_inputs(inputs)
+    if tree is not None:
+        ft = float_dtype(dtype, tree[1], params)
+        lay, feeds, init = tree_feeds(graph, tree[0], tree[1], ft)
+        out = run(
+            graph, feeds, params, initial_states={**init, **dict(initial_states or {})}, dtype=ft
+        )
+        return unpack(graph, lay, out)
     program = schedule(graph)
     initial_states = dict(initial_states or {})
     ft = float_dtype(dtype, inputs, params)
@@ -274,6 +293,7 @@ def run(
         B = sizes.pop() if len(sizes) == 1 else 1
     lens = check_lens(sequence_lens, T, B)
     r = _Run(program, ft, P, T, B, lens, initial_states)
+    r.dims = bind_dims(graph, inputs, initial_states)
     r.values.update(bound)
     r.run_static()
     for region in program.regions:

@@ -14,7 +14,16 @@ import numpy as np
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
 
-__all__ = ["check_inputs", "check_lens", "float_dtype", "initial_value", "np_dtype"]
+__all__ = [
+    "bind_dims",
+    "check_initial_states",
+    "check_inputs",
+    "check_lens",
+    "float_dtype",
+    "initial_value",
+    "match_row",
+    "np_dtype",
+]
 
 
 def float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
@@ -53,10 +62,11 @@ def check_inputs(
     B: int | None = None
     out = {}
     input_ids = graph.input_nodes()
+    dims: dict[str, int] = {}
     for name, t in declared.items():
         arr = np.asarray(inputs[name])
         row = t.row_shape
-        if arr.ndim != 2 + len(row) or tuple(arr.shape[2:]) != row:
+        if arr.ndim != 2 + len(row) or not match_row(row, arr.shape[2:], dims):
             raise InputError(
                 f"input {name!r} must be a time-major sequence of shape (T, B, "
                 f"{', '.join(map(str, row))}), got {arr.shape}"
@@ -72,6 +82,60 @@ def check_inputs(
             raise InputError(f"input {name!r} is declared int64, got dtype {arr.dtype}")
         out[input_ids[name]] = np.asarray(arr, dtype=np_dtype(t.dtype, ft))
     return out, T, B
+
+
+def match_row(row: tuple[Any, ...], shape: tuple[int, ...], dims: dict[str, int]) -> bool:
+    """Whether ``shape`` fits the declared ``row``; binds symbolic dims in ``dims`` on the way.
+
+    A name seen before must take the same size again.
+    """
+    if len(row) != len(shape):
+        return False
+    for want, got in zip(row, shape, strict=True):
+        if isinstance(want, str):
+            if dims.setdefault(want, int(got)) != got:
+                return False
+        elif want != got:
+            return False
+    return True
+
+
+def bind_dims(
+    graph: Graph, inputs: Mapping[str, Any], initial_states: Mapping[str, Any]
+) -> dict[str, int]:
+    """The sizes the data gives the graph's symbolic dimensions (inputs, then initial states)."""
+    dims: dict[str, int] = {}
+    for name, t in graph.inputs.items():
+        if t.symbolic and name in inputs:
+            match_row(t.row_shape, np.shape(inputs[name])[2:], dims)
+    for name, t in graph.states.items():
+        if t.symbolic and name in initial_states:
+            shape = np.shape(initial_states[name])
+            match_row(t.row_shape, shape[len(shape) - len(t.row_shape) :], dims)
+    return dims
+
+
+def check_initial_states(
+    graph: Graph, initial_states: Mapping[str, Any], B: int, ft: np.dtype
+) -> dict[str, np.ndarray]:
+    """Initial-state overrides by name, each as ``(B, *row)`` (one row is broadcast)."""
+    states = graph.states
+    unknown = sorted(set(initial_states) - set(states))
+    if unknown:
+        raise InputError(f"initial_states names {unknown}, which are not states of the graph")
+    out = {}
+    for name, value in initial_states.items():
+        row = states[name].row_shape
+        arr = np.asarray(value, dtype=ft)
+        if match_row(row, arr.shape, {}):
+            arr = np.broadcast_to(arr, (B, *arr.shape))
+        if arr.shape[:1] != (B,) or not match_row(row, arr.shape[1:], {}):
+            raise InputError(
+                f"initial state {name!r} must have shape {(B, *row)} or one row {row}, "
+                f"got {arr.shape}"
+            )
+        out[name] = arr
+    return out
 
 
 def check_lens(sequence_lens: Any, T: int, B: int) -> np.ndarray | None:

@@ -185,7 +185,7 @@ def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
     graph = Graph(str(doc["name"]))
     g = graph.nx_graph
     for n in doc["nodes"]:
-        shape = tuple(d if d == "B" else int(d) for d in n["shape"])
+        shape = tuple(d if isinstance(d, str) else int(d) for d in n["shape"])
         if n["name"] in graph._names:
             raise GraphError(f"the file names two nodes {n['name']!r}")
         g.add_node(

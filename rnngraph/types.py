@@ -5,6 +5,12 @@ A value that varies with time (a *signal*) carries the symbolic batch axis
 whose whole form is ``(T, B, 8)``. A time-invariant value (a parameter or a
 constant) has a plain shape such as ``(8, 16)``.
 
+A signal's row may also have *symbolic* dimensions, named by identifiers
+(``("B", "M", "K", 8)``): sizes that the data decides at run time and that
+agree wherever the same name appears. Recursive networks use them for the
+nodes of a tree level (``M``), a node's children (``K``) and the node table
+(``N``) (see :mod:`rnngraph.recursive`).
+
 Element kinds are ``"float"`` (the run's float dtype, float32 or float64),
 ``"int64"`` and ``"bool"``.
 
@@ -49,6 +55,12 @@ class TensorType:
             if d == BATCH:
                 if i != 0:
                     raise ValueError(f"the batch axis must lead, got shape {self.shape}")
+            elif isinstance(d, str):
+                if not (d.isidentifier() and self.shape[:1] == (BATCH,)):
+                    raise ValueError(
+                        f"a symbolic dimension must be an identifier in a signal's row, "
+                        f"got {d!r} in {self.shape}"
+                    )
             elif not isinstance(d, int | np.integer) or d < 0:
                 raise ValueError(f"dimensions must be non-negative ints, got {self.shape}")
 
@@ -63,9 +75,17 @@ class TensorType:
 
     @property
     def row_shape(self) -> tuple[int, ...]:
-        """The shape without the batch axis (the shape of one batch row)."""
+        """The shape without the batch axis (the shape of one batch row).
+
+        Symbolic dimensions stay names (strings); :attr:`symbolic` says whether any does.
+        """
         dims = self.shape[1:] if self.batched else self.shape
-        return tuple(int(d) for d in dims)
+        return tuple(d if isinstance(d, str) else int(d) for d in dims)  # type: ignore[misc]
+
+    @property
+    def symbolic(self) -> bool:
+        """True when the row has a dimension the data decides (a name)."""
+        return any(isinstance(d, str) for d in self.shape[1:])
 
     def __str__(self) -> str:
         return f"{self.dtype}{format_shape(self.shape)}"
@@ -101,13 +121,15 @@ def broadcast_shapes(shapes: Sequence[Sequence[Dim]]) -> Shape:
     out: list[Dim] = []
     for i in range(rank):
         dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
-        if BATCH in dims:
-            if any(d not in (1, BATCH) for d in dims):
+        names = {d for d in dims if isinstance(d, str)}
+        if names:
+            if len(names) > 1 or any(not isinstance(d, str) and d != 1 for d in dims):
+                axis = "the batch axis" if BATCH in names else "a symbolic dimension"
                 raise ValueError(
-                    "the batch axis broadcasts only against 1: "
+                    f"{axis} broadcasts only against 1 or itself: "
                     + " vs ".join(format_shape(s) for s in shapes)
                 )
-            out.append(BATCH)
+            out.append(names.pop())
             continue
         sizes = {int(d) for d in dims if d != 1}
         if len(sizes) > 1:

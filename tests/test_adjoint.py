@@ -125,6 +125,9 @@ OP_CASES = {
     "concat": lambda g, x, h: rg.concat([x, h, x * h]),
     "slice": lambda g, x, h: rg.slice(rg.concat([x, h]), 1, 5),
     "reshape": lambda g, x, h: rg.reshape(rg.concat([x, h]), [2, 3]),
+    "unsqueeze": lambda g, x, h: rg.reduce_sum(
+        rg.unsqueeze(x, -2) * rg.unsqueeze(h * g.param("p", 3), -1), [-1]
+    ),
     "transpose": lambda g, x, h: rg.transpose(rg.reshape(rg.concat([x, h]), [2, 3]), [0, 2, 1]),
     "gather": lambda g, x, h: rg.gather(x + h, g.constant(np.array([2, 0, 2])), -1),
     "gather_middle": lambda g, x, h: rg.gather(
@@ -157,7 +160,7 @@ def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
     assert set(OPS) - sources <= set(ADJOINT)
     covered = {c.split("_static")[0].split("_signals")[0] for c in OP_CASES} | {"matmul"}
     untested = set(ADJOINT) - covered - {"greater", "less", "equal", "state", "zeros_like"}
-    untested -= {"gather_rows", "scatter_rows"}  # tests/test_rows.py
+    untested -= {"gather_rows", "scatter_rows", "scatter_add_rows"}  # tests/test_rows.py
     assert untested <= {"total", "total_outer", "gather_middle", "matvec"}, untested
 
 

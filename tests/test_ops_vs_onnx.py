@@ -103,6 +103,12 @@ CASES: dict[str, Case] = {
         [X],
         {},
     ),
+    "unsqueeze": (
+        lambda a: rg.unsqueeze(a, -2),
+        node("Unsqueeze", ["a", "axes"]),
+        [X],
+        {"axes": np.array([-2])},
+    ),
     "gather": (
         lambda a: rg.gather(a, IDX, axis=-1),
         node("Gather", ["a", "i"], axis=-1),
@@ -229,6 +235,7 @@ def test_every_registered_op_is_covered() -> None:
         "slice",
         "reshape",
         "transpose",
+        "unsqueeze",
         "gather",
         "reduce_sum",
         "reduce_mean",
@@ -248,7 +255,7 @@ def test_every_registered_op_is_covered() -> None:
     }
     # tested in test_interpreter and test_totals
     structural = {"input", "param", "constant", "state", "delay", "total", "total_outer"}
-    structural |= {"gather_rows", "scatter_rows"}  # test_rows: loops written there
+    structural |= {"gather_rows", "scatter_rows", "scatter_add_rows"}  # test_rows: loops there
     assert set(OPS) == covered | structural
 
 

@@ -72,7 +72,7 @@ def test_onnx_against_reference() -> None:
     np.testing.assert_allclose(m.run(feeds)["put"], rg.run(g, feeds)["put"], atol=1e-6)
 
 
-@pytest.mark.parametrize("op", ["gather", "scatter"])
+@pytest.mark.parametrize("op", ["gather", "scatter", "scatter_add"])
 def test_gradients_by_finite_differences(op: str) -> None:
     table, idx, values = _data(3)
     g = rg.Graph("grad")
@@ -82,7 +82,12 @@ def test_gradients_by_finite_differences(op: str) -> None:
         g.input("values", (M, H)),
     )
     w = g.param("w", H)
-    y = rg.gather_rows(t_in * w, i_in) if op == "gather" else rg.scatter_rows(t_in, i_in, v_in * w)
+    if op == "gather":
+        y = rg.gather_rows(t_in * w, i_in)
+    elif op == "scatter":
+        y = rg.scatter_rows(t_in, i_in, v_in * w)
+    else:
+        y = rg.scatter_add_rows(t_in * w, i_in, v_in * w)
     g.output("y", rg.tanh(y))
     p = {"w": np.array([0.7, -1.3])}
     feeds = {"table": table, "idx": idx, "values": values}
@@ -122,3 +127,37 @@ def test_bad_indices_are_shape_errors() -> None:
         rg.gather_rows(table, g.input("f", M))
     with pytest.raises(rg.ShapeError, match="values must be"):
         rg.scatter_rows(table, np.array([0, 1]), g.input("v", (3, H)))
+
+
+def test_index_grids_and_scatter_add_against_loops() -> None:
+    """Indices of two axes (a level's nodes x their children), repeats accumulating."""
+    rng = np.random.default_rng(11)
+    K = 3
+    table = rng.standard_normal((T, B, N, H))
+    idx = rng.integers(-1, N, (T, B, M, K))  # repeats and padding
+    values = rng.standard_normal((T, B, M, K, H))
+    g = rg.Graph("grid")
+    t_in = g.input("table", ("N", H))
+    i_in = g.input("idx", ("M", K), dtype="int64")
+    v_in = g.input("values", ("M", K, H))
+    g.output("got", rg.gather_rows(t_in, i_in))
+    g.output("added", rg.scatter_add_rows(t_in, i_in, v_in))
+    got = np.zeros((T, B, M, K, H))
+    added = table.copy()
+    for t in range(T):
+        for b in range(B):
+            for m in range(M):
+                for k in range(K):
+                    i = idx[t, b, m, k]
+                    if i >= 0:
+                        got[t, b, m, k] = table[t, b, i]
+                        added[t, b, i] += values[t, b, m, k]
+    feeds = {"table": table, "idx": idx, "values": values}
+    out = rg.run(g, feeds)
+    np.testing.assert_allclose(out["got"], got, atol=1e-12)
+    np.testing.assert_allclose(out["added"], added, atol=1e-12)
+    m = rg.compile(g, target="onnx")
+    f32 = {"table": table.astype(np.float32), "idx": idx, "values": values.astype(np.float32)}
+    onnx = m.run(f32)
+    np.testing.assert_allclose(onnx["got"], got, atol=1e-5)
+    np.testing.assert_allclose(onnx["added"], added, atol=1e-5)

@@ -199,7 +199,10 @@ class _Lowerer:
             return exposed[c["name"]]
         t: TensorType = self.g.nodes[read.source]["type"]
         spec: InitSpec = read.init
-        shape = self.main.add("Concat", [batch, self.main.ints(t.row_shape)], "init_shape", axis=0)
+        if spec.kind == "input" and str(spec.ref) in exposed:  # another reader of it
+            return exposed[str(spec.ref)]
+        row = [self.size_of(d) if isinstance(d, str) else self.main.ints([d]) for d in t.row_shape]
+        shape = self.main.add("Concat", [batch, *row], "init_shape", axis=0)
         if spec.kind == "zeros":
             zero = numpy_helper.from_array(np.zeros(1, self.np_dtype(t)), "value")
             return self.main.add("ConstantOfShape", [shape], f"{c['name']}.init", value=zero)
@@ -215,6 +218,32 @@ class _Lowerer:
                 "it must be an input of the model"
             )
         return self.main.add("Expand", [src, shape], f"{c['name']}.init")
+
+    input_lead = 2
+    """Axes before the row in the model's inputs: ``(T, B)``; a step model has ``(B,)``."""
+
+    def size_of(self, dim: str) -> str:
+        """A symbolic dimension's size (1-D, one element), read off an input that has it."""
+        cache = self.__dict__.setdefault("_sizes", {})
+        if dim not in cache:
+            found = [
+                (name, self.input_lead + t.row_shape.index(dim))
+                for name, t in self.graph.inputs.items()
+                if dim in t.row_shape
+            ] + [
+                (name, 1 + t.row_shape.index(dim))
+                for name, t in self.graph.states.items()
+                if dim in t.row_shape
+                and self.p.reads[self.graph.state_nodes()[name]][0].init.kind == "input"
+            ]
+            if not found:
+                raise CompileError(
+                    f"no input or caller-given state has the symbolic dimension {dim!r}, "
+                    "so the model cannot know its size"
+                )
+            name, axis = found[0]
+            cache[dim] = self.main.add("Shape", [name], f"size_{dim}", start=axis, end=axis + 1)
+        return str(cache[dim])
 
 
 def _used_names(graph: onnx.GraphProto) -> set[str]:
@@ -799,6 +828,8 @@ def step_slots(program: Program) -> list[StateSlot]:
 
 
 class _StepModel(_Lowerer):
+    input_lead = 1
+
     def build(self) -> tuple[onnx.ModelProto, list[StateSlot]]:
         graph, e = self.graph, self.main
         if self.p.post:

@@ -177,59 +177,71 @@ def _layer_norm(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return e.add("LayerNormalization", args, n.name, axis=-1, epsilon=float(n.attrs["epsilon"]))
 
 
-def _row_indices(e: Emitter, n: LoweredNode, table: str, idx: str, tail_shape: str) -> str:
-    """Indices as GatherElements/ScatterElements want them: padding -1 -> row N (a pad row)."""
+def _row_indices(e: Emitter, n: LoweredNode, table: str, idx: str) -> tuple[str, str, int]:
+    """The zero-padded table, indices with padding -1 sent to its extra row (shaped
+    ``(*lead, *idx_dims, 1)``), and the row axis. Row counts may be symbolic, so they
+    are read from the table's shape."""
     ttab, tidx = n.operand_types[0], n.operand_types[1]
     lead = n.lead_of(ttab)
-    rows = int(ttab.shape[1])
     if not tidx.batched:  # constant indices serve every batch row
         front = e.add("Shape", [table], f"{n.name}.front", start=0, end=lead)
-        shape = e.add("Concat", [front, e.ints([int(tidx.shape[-1])])], f"{n.name}.ishape", axis=0)
+        shape = e.add(
+            "Concat", [front, e.add("Shape", [idx], f"{n.name}.is")], f"{n.name}.ishape", axis=0
+        )
         idx = e.add("Expand", [idx, shape], f"{n.name}.idx")
+    rows = e.add("Shape", [table], f"{n.name}.rows", start=lead, end=lead + 1)
     neg = e.add("Less", [idx, e.ints([0])], f"{n.name}.pad")
-    safe = e.add("Where", [neg, e.ints([rows]), idx], f"{n.name}.idx")
+    safe = e.add("Where", [neg, rows, idx], f"{n.name}.idx")
+    safe = e.add("Unsqueeze", [safe, e.ints([-1])], f"{n.name}.idx")
     tail = len(ttab.shape) - 2
-    if tail:
-        safe = e.add("Unsqueeze", [safe, e.ints(range(-tail, 0))], f"{n.name}.idx")
-    full = e.add(
-        "Concat",
-        [e.add("Shape", [safe], f"{n.name}.s", start=0, end=lead + 1), tail_shape],
-        f"{n.name}.full",
-        axis=0,
-    )
-    return e.add("Expand", [safe, full], f"{n.name}.idx")
-
-
-def _padded(e: Emitter, n: LoweredNode, table: str) -> str:
-    tail = len(n.operand_types[0].shape) - 2
-    return e.add("Pad", [table, e.ints([0, 1]), "", e.ints([-(tail + 1)])], f"{n.name}.padded")
+    padded = e.add("Pad", [table, e.ints([0, 1]), "", e.ints([-(tail + 1)])], f"{n.name}.padded")
+    return padded, safe, lead
 
 
 def _gather_rows(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-    table, idx = args
-    ttab = n.operand_types[0]
-    tail_shape = e.ints([int(d) for d in ttab.shape[2:]])
-    index = _row_indices(e, n, table, idx, tail_shape)
-    axis = -(len(ttab.shape) - 1)
-    return e.add("GatherElements", [_padded(e, n, table), index], n.name, axis=axis)
+    padded, safe, lead = _row_indices(e, n, *args[:2])
+    return e.add("GatherND", [padded, safe], n.name, batch_dims=lead)
 
 
-def _scatter_rows(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-    table, idx, values = args
-    ttab = n.operand_types[0]
-    tail_shape = e.ints([int(d) for d in ttab.shape[2:]])
-    index = _row_indices(e, n, table, idx, tail_shape)
-    axis = -(len(ttab.shape) - 1)
-    out = e.add(
-        "ScatterElements", [_padded(e, n, table), index, values], f"{n.name}.all", axis=axis
-    )
-    rows = int(ttab.shape[1])
-    return e.add("Slice", [out, e.ints([0]), e.ints([rows]), e.ints([axis])], n.name)
+def _scatter(reduction: str) -> LowerFn:
+    def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+        table, _, values = args
+        padded, safe, lead = _row_indices(e, n, *args[:2])
+        # ScatterND indexes from the first axis: prepend each leading axis's coordinate.
+        shape = e.add("Shape", [safe], f"{n.name}.ishape")
+        coords = []
+        for j in range(lead):
+            size = e.add("Shape", [safe], f"{n.name}.n{j}", start=j, end=j + 1)
+            size = e.add("Squeeze", [size, e.ints([0])], f"{n.name}.n{j}")
+            r = e.add("Range", [_zero(e), size, _one(e)], f"{n.name}.r{j}")
+            rank = len(n.operand_types[2].shape) - len(n.operand_types[0].shape) + 2 + lead
+            r = e.add("Reshape", [r, e.ints([-1] + [1] * (rank - j - 1))], f"{n.name}.r{j}")
+            coords.append(e.add("Expand", [r, shape], f"{n.name}.c{j}"))
+        full = e.add("Concat", [*coords, safe], f"{n.name}.coords", axis=-1) if coords else safe
+        out = e.add("ScatterND", [padded, full, values], f"{n.name}.all", reduction=reduction)
+        rows = e.add("Shape", [table], f"{n.name}.rows", start=lead, end=lead + 1)
+        return e.add("Slice", [out, e.ints([0]), rows, e.ints([lead])], n.name)
+
+    return rule
+
+
+def _unsqueeze(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    return e.add("Unsqueeze", [args[0], e.ints([n.attrs["axis"]])], n.name)
+
+
+def _zero(e: Emitter) -> str:
+    return e.const(np.array(0, np.int64), "zero")
+
+
+def _one(e: Emitter) -> str:
+    return e.const(np.array(1, np.int64), "one")
 
 
 LOWERING.update(
     gather_rows=_gather_rows,
-    scatter_rows=_scatter_rows,
+    scatter_rows=_scatter("none"),
+    scatter_add_rows=_scatter("add"),
+    unsqueeze=_unsqueeze,
     layer_norm=_layer_norm,
     zeros_like=_zeros_like,
     pad=_pad,

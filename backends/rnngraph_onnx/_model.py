@@ -13,8 +13,10 @@ import onnxruntime as ort
 from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.io import check_inputs, check_lens, initial_value, np_dtype
+from rnngraph.io import check_initial_states, check_inputs, check_lens, initial_value, np_dtype
 from rnngraph.program import Program
+from rnngraph.recursive import feeds as tree_feeds
+from rnngraph.recursive import split_inputs, unpack
 from rnngraph_onnx._emit import StateSlot, build_sequence_model, build_step_model
 
 __all__ = ["OnnxModel"]
@@ -189,6 +191,11 @@ class OnnxModel:
         """
         if self.mode == "step":
             return self._run_step(inputs, initial_states or {})
+        tree = split_inputs(inputs)
+        if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
+            lay, feeds, init = tree_feeds(self.graph, tree[0], tree[1], self.dtype)
+            init.update(initial_states or {})
+            return unpack(self.graph, lay, self.run(feeds, initial_states=init))
         if sequence_lens is None and not initial_states and not self._needs_states:
             fast = self._fast_feeds(inputs)
             if fast is not None:  # the common call: well-formed arrays, nothing else
@@ -198,20 +205,8 @@ class OnnxModel:
         assert T is not None and B is not None
         feeds = {self.graph.nx_graph.nodes[nid]["name"]: a for nid, a in bound.items()}
         lens = check_lens(sequence_lens, T, B)
-        states = dict(initial_states or {})
-        unknown = sorted(set(states) - set(self.graph.states))
-        if unknown:
-            raise InputError(f"initial_states names {unknown}, which are not states of the graph")
-        for name, value in states.items():
-            row = self.graph.states[name].row_shape
-            arr = np.asarray(value, self.dtype)
-            if arr.shape == row:
-                arr = np.broadcast_to(arr, (B, *row))
-            if arr.shape != (B, *row):
-                raise InputError(
-                    f"initial state {name!r} must have shape {(B, *row)} or one row {row}, "
-                    f"got {arr.shape}"
-                )
+        states = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
+        for name, arr in states.items():
             feeds[name] = np.ascontiguousarray(arr)
         needs = [
             n

@@ -3,7 +3,8 @@
 Every cell is an ordinary subgraph (params, states, ops), so it can be
 inspected, changed and differentiated like anything a user writes. The
 ``*_step`` functions build one step from given weights and states, for
-cells of one's own.
+cells of one's own. The tree cells (:mod:`rnngraph.cells.trees`) are applied
+over trees and DAGs by :func:`rnngraph.recursive`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from rnngraph.cells.compose import bidirectional, stacked
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
 from rnngraph.cells.taps import fir, narx, tapped
+from rnngraph.cells.trees import child_sum_tree_lstm, dag_rnn, nary_tree_lstm, recursive_nn, rntn
 
 __all__ = [
     "ACTIVATIONS",
     "Feedback",
     "activation",
     "bidirectional",
+    "child_sum_tree_lstm",
+    "dag_rnn",
     "elman",
     "fir",
     "gru",
@@ -30,8 +34,11 @@ __all__ = [
     "lstm",
     "lstm_step",
     "narx",
+    "nary_tree_lstm",
+    "recursive_nn",
     "rnn",
     "rnn_step",
+    "rntn",
     "stacked",
     "tapped",
     "teacher_mask",

@@ -45,9 +45,9 @@ from rnngraph.ops.reduce import (
     reduce_sum,
     softmax,
 )
-from rnngraph.ops.rows import gather_rows, scatter_rows
+from rnngraph.ops.rows import gather_rows, scatter_add_rows, scatter_rows
 from rnngraph.ops.sources import delay
-from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose
+from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose, unsqueeze
 from rnngraph.ops.totals import pad, total, total_outer, zeros_like
 from rnngraph.registry import OPS, REFERENCE, OpDef, lookup, register_op
 
@@ -90,6 +90,7 @@ __all__ = [
     "register_op",
     "relu",
     "reshape",
+    "scatter_add_rows",
     "scatter_rows",
     "sigmoid",
     "slice",
@@ -103,6 +104,7 @@ __all__ = [
     "total",
     "total_outer",
     "transpose",
+    "unsqueeze",
     "where",
     "zeros_like",
 ]

@@ -47,7 +47,7 @@ def _linear(op: str) -> None:
     register_tangent(op)(rule)
 
 
-for _op in ("add", "sub", "concat", "slice", "reshape", "transpose", "pad", "total"):
+for _op in ("add", "sub", "concat", "slice", "reshape", "transpose", "unsqueeze", "pad", "total"):
     _linear(_op)
 for _op in ("reduce_sum", "reduce_mean"):
     _linear(_op)
@@ -219,6 +219,14 @@ def _scatter_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> V
     if dots[0] is None and dots[2] is None:
         return None
     return rows.scatter_rows(_z(dots[0], table), idx, _z(dots[2], values))
+
+
+@register_tangent("scatter_add_rows")
+def _scatter_add_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    table, idx, values = args
+    if dots[0] is None and dots[2] is None:
+        return None
+    return rows.scatter_add_rows(_z(dots[0], table), idx, _z(dots[2], values))
 
 
 @register_tangent("layer_norm")

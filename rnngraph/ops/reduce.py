@@ -220,6 +220,12 @@ def _kept(node: Any, x: Value, v: Value) -> Value:
     if node.attrs["keepdims"]:
         return v
     r = x.type.rank
+    if x.type.symbolic:  # no sizes to reshape to: insert the axes, nearest the end first
+        from rnngraph.ops.structure import unsqueeze
+
+        for a in sorted(node.attrs["axes"], reverse=True):
+            v = unsqueeze(v, a)
+        return v
     axes = {r + a for a in node.attrs["axes"]}
     off = 1 if x.type.batched else 0
     return reshape(v, [1 if i + off in axes else int(d) for i, d in enumerate(x.type.row_shape)])
@@ -227,6 +233,10 @@ def _kept(node: Any, x: Value, v: Value) -> Value:
 
 def _spread(x: Value, v: Value) -> Value:
     """``v`` broadcast back to ``x``'s shape."""
+    if x.type.symbolic:
+        from rnngraph.ops.totals import zeros_like
+
+        return zeros_like(x) + v
     ones = x.graph.constant(np.ones(tuple(int(d) for d in x.type.row_shape)))
     return v * ones
 

@@ -4,12 +4,18 @@ A recursive network computes the nodes of one tree level at a time: it
 gathers the states of their children from a table of node states, applies
 the cell, and writes the results back into the table. ``gather_rows`` and
 ``scatter_rows`` are those two moves, per step and per batch row, with
-indices that are data (an int64 signal, or a constant). Index ``-1`` is
-padding: gathering it gives zeros, scattering to it writes nothing.
+indices that are data (an int64 signal, or a constant) of any shape:
+``table (B, N, ...)`` indexed by ``idx (B, M, K)`` gives ``(B, M, K, ...)``.
+Index ``-1`` is padding: gathering it gives zeros, scattering to it writes
+nothing. ``scatter_add_rows`` adds instead of overwriting (repeated indices
+accumulate): it is the adjoint of ``gather_rows``.
 
-Adjoints: gathering scatter-adds (a product with the one-hot matrix of the
-indices); scattering passes the cotangent through except on overwritten
-rows, and gathers it for the written values.
+The table's row count and the index shape may be symbolic dimensions
+(``"N"``, ``"M"``, ``"K"``): a tree batch decides them at run time.
+
+Adjoints: gathering scatter-adds; scattering passes the cotangent through
+except on overwritten rows, and gathers it for the written values;
+scatter-adding passes it through and gathers it.
 """
 
 from __future__ import annotations
@@ -23,44 +29,56 @@ from rnngraph.graph import Value, as_value
 from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType
 
-__all__ = ["gather_rows", "scatter_rows"]
+__all__ = ["gather_rows", "scatter_add_rows", "scatter_rows"]
 
 
-def _check_index(table: TensorType, idx: TensorType) -> None:
+def _index_shape(table: TensorType, idx: TensorType) -> tuple[Any, ...]:
+    """The index dims (without the batch axis) after checking the operands."""
     if idx.dtype != "int64":
         raise ValueError(f"row indices must be int64, got {idx}")
     if not table.batched or table.rank < 3:
         raise ValueError(f"the table must be a signal of rows (B, N, ...), got {table}")
-    if idx.batched and idx.rank != 2:
-        raise ValueError(f"per-row indices must have shape (B, M), got {idx}")
-    if not idx.batched and idx.rank != 1:
-        raise ValueError(f"constant indices must have shape (M,), got {idx}")
+    dims = idx.shape[1:] if idx.batched else idx.shape
+    if not dims:
+        raise ValueError(f"row indices need at least one axis besides the batch axis, got {idx}")
+    return tuple(dims)
 
 
 def _gather_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     table, idx = types
-    _check_index(table, idx)
-    return TensorType(("B", idx.shape[-1], *table.shape[2:]), table.dtype)
+    return TensorType(("B", *_index_shape(table, idx), *table.shape[2:]), table.dtype)
 
 
-def _leading(table: np.ndarray, idx: np.ndarray, tail: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices broadcast to the table's leading axes (constant indices serve every row)."""
+def _flat(table: np.ndarray, idx: np.ndarray, attrs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Leading axes, the table as ``(lead..., N, prod(tail))`` and indices as ``(lead..., P)``."""
+    tail, irank = attrs["tail"], attrs["irank"]
     lead = table.shape[: table.ndim - tail - 1]
-    return np.broadcast_to(idx, (*lead, idx.shape[-1])), np.asarray(lead)
+    ishape = idx.shape[idx.ndim - irank :]
+    i = np.broadcast_to(idx, (*lead, *ishape)).reshape(*lead, -1)
+    flat = table.reshape(*lead, table.shape[len(lead)], -1)
+    return lead, ishape, flat, i
 
 
-@register_op("gather_rows", arity=2, infer=_gather_rule, attrs=("tail",))
+@register_op("gather_rows", arity=2, infer=_gather_rule, attrs=("tail", "irank"))
 def _gather_rows(attrs: Mapping[str, Any], table: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """y(t)[b, m] = table(t)[b, idx(t)[b, m]], zeros where idx is -1"""
-    tail = attrs["tail"]
-    i, _ = _leading(table, idx, tail)
-    safe = np.where(i < 0, 0, i).reshape(i.shape + (1,) * tail)
-    out = np.take_along_axis(table, safe, axis=table.ndim - tail - 1)
-    return np.where((i >= 0).reshape(i.shape + (1,) * tail), out, 0).astype(table.dtype)
+    """y(t)[b, m...] = table(t)[b, idx(t)[b, m...]], zeros where idx is -1"""
+    lead, ishape, flat, i = _flat(table, idx, attrs)
+    out = np.take_along_axis(flat, np.where(i < 0, 0, i)[..., None], axis=-2)
+    out = np.where((i >= 0)[..., None], out, 0).astype(table.dtype)
+    return out.reshape(*lead, *ishape, *table.shape[table.ndim - attrs["tail"] :])
+
+
+def _attrs(table: Value, idx: Value) -> dict[str, int]:
+    irank = len(idx.shape) - (1 if idx.type.batched else 0)
+    return {"tail": len(table.shape) - 2, "irank": irank}
+
+
+def _index(idx: Value | np.ndarray, table: Value) -> Value:
+    return as_value(np.asarray(idx, np.int64) if isinstance(idx, np.ndarray) else idx, table.graph)
 
 
 def gather_rows(table: Value, idx: Value | np.ndarray, *, name: str | None = None) -> Value:
-    """Rows ``idx`` of ``table`` ``(B, N, ...)``, per batch row: ``(B, M, ...)``.
+    """Rows ``idx`` of ``table`` ``(B, N, ...)``, per batch row: ``(B, *idx_dims, ...)``.
 
     Examples
     --------
@@ -73,93 +91,96 @@ def gather_rows(table: Value, idx: Value | np.ndarray, *, name: str | None = Non
     >>> rg.run(g, {"table": t})["y"][0, 0].tolist()
     [[4.0, 5.0], [0.0, 0.0], [0.0, 1.0]]
     """
-    i = as_value(np.asarray(idx, np.int64) if isinstance(idx, np.ndarray) else idx, table.graph)
-    tail = len(table.shape) - 2
-    return table.graph._apply("gather_rows", [table, i], {"tail": tail}, name=name)
+    i = _index(idx, table)
+    return table.graph._apply("gather_rows", [table, i], _attrs(table, i), name=name)
 
 
 def _scatter_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     table, idx, values = types
-    _check_index(table, idx)
-    want = ("B", idx.shape[-1], *table.shape[2:])
+    want = ("B", *_index_shape(table, idx), *table.shape[2:])
     if values.shape != want or values.dtype != table.dtype:
         raise ValueError(f"values must be {want} of {table.dtype}, got {values}")
     return table
 
 
-@register_op("scatter_rows", arity=3, infer=_scatter_rule, attrs=("tail",))
+def _scatter(
+    attrs: Mapping[str, Any], table: np.ndarray, idx: np.ndarray, values: np.ndarray, add: bool
+) -> np.ndarray:
+    lead, _, flat, i = _flat(table, idx, attrs)
+    n = flat.shape[-2]
+    # One extra row takes the padding's writes and is cut off afterwards.
+    out = np.concatenate([flat, np.zeros((*lead, 1, flat.shape[-1]), flat.dtype)], axis=-2)
+    where = np.where(i < 0, n, i)
+    vals = values.reshape(*lead, where.shape[-1], flat.shape[-1])
+    if add:
+        rows = np.indices(where.shape)[:-1]
+        np.add.at(out, (*rows, where), vals)
+    else:
+        np.put_along_axis(out, np.broadcast_to(where[..., None], vals.shape), vals, axis=-2)
+    return out[..., :n, :].reshape(table.shape)
+
+
+@register_op("scatter_rows", arity=3, infer=_scatter_rule, attrs=("tail", "irank"))
 def _scatter_rows(
     attrs: Mapping[str, Any], table: np.ndarray, idx: np.ndarray, values: np.ndarray
 ) -> np.ndarray:
-    """y(t) = table(t) with row idx(t)[b, m] replaced by values(t)[b, m] (idx -1: skipped)"""
-    tail = attrs["tail"]
-    i, _ = _leading(table, idx, tail)
-    axis = table.ndim - tail - 1
-    n = table.shape[axis]
-    # One extra row takes the padding's writes and is cut off afterwards.
-    pad = [(0, 0)] * table.ndim
-    pad[axis] = (0, 1)
-    out = np.pad(table, pad)
-    where = np.where(i < 0, n, i).reshape(i.shape + (1,) * tail)
-    where = np.broadcast_to(where, values.shape)
-    np.put_along_axis(out, where, values, axis=axis)
-    return np.take(out, np.arange(n), axis=axis)
+    """y(t) = table(t) with row idx(t)[b, m...] replaced by values(t)[b, m...] (-1: skipped)"""
+    return _scatter(attrs, table, idx, values, add=False)
+
+
+@register_op("scatter_add_rows", arity=3, infer=_scatter_rule, attrs=("tail", "irank"))
+def _scatter_add_rows(
+    attrs: Mapping[str, Any], table: np.ndarray, idx: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """y(t) = table(t) with values(t)[b, m...] added to row idx(t)[b, m...] (-1: skipped)"""
+    return _scatter(attrs, table, idx, values, add=True)
 
 
 def scatter_rows(
     table: Value, idx: Value | np.ndarray, values: Value, *, name: str | None = None
 ) -> Value:
     """``table`` with rows ``idx`` overwritten by ``values``, per batch row (indices unique)."""
-    i = as_value(np.asarray(idx, np.int64) if isinstance(idx, np.ndarray) else idx, table.graph)
-    tail = len(table.shape) - 2
-    return table.graph._apply("scatter_rows", [table, i, values], {"tail": tail}, name=name)
+    i = _index(idx, table)
+    return table.graph._apply("scatter_rows", [table, i, values], _attrs(table, i), name=name)
+
+
+def scatter_add_rows(
+    table: Value, idx: Value | np.ndarray, values: Value, *, name: str | None = None
+) -> Value:
+    """``table`` with ``values`` added into rows ``idx``, per batch row (repeats accumulate)."""
+    i = _index(idx, table)
+    return table.graph._apply("scatter_add_rows", [table, i, values], _attrs(table, i), name=name)
 
 
 # ------------------------------------------------------------- adjoint rules
-
-
-def _onehot(idx: Value, n: int) -> Value:
-    """``(B, M, N)`` (or ``(M, N)``) with 1 where ``idx[.., m] == n``; padding rows are all zero."""
-    from rnngraph.ops.elementwise import cast, equal
-    from rnngraph.ops.structure import reshape
-
-    g = idx.graph
-    cols = g.constant(np.arange(n, dtype=np.int64))
-    shape = [int(idx.shape[-1]), 1]
-    return cast(equal(reshape(idx, shape), cols), "float")
 
 
 @register_adjoint("gather_rows")
 def _gather_rows_adjoint(
     ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
 ) -> list[Any]:
-    from rnngraph.ops.linalg import matmul
-    from rnngraph.ops.structure import reshape, transpose
-
     table, idx = args
-    n = int(table.shape[1])
-    tail = [int(d) for d in table.shape[2:]]
-    oh = _onehot(idx, n)  # (B, M, N) or (M, N)
-    flat = reshape(cot, [int(idx.shape[-1]), int(np.prod(tail))])
-    perm = [0, 2, 1] if oh.type.batched else [1, 0]
-    back = matmul(transpose(oh, perm), flat)  # (B, N, prod(tail))
-    return [reshape(back, [n, *[int(d) for d in tail]]), None]
+    return [scatter_add_rows(ctx.zeros(table), idx, cot), None]
 
 
 @register_adjoint("scatter_rows")
 def _scatter_rows_adjoint(
     ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
 ) -> list[Any]:
-    from rnngraph.ops.reduce import reduce_sum
-    from rnngraph.ops.structure import reshape
-
-    table, idx = args[0], args[1]
-    n = int(table.shape[1])
-    tail = len(table.shape) - 2
-    written = reduce_sum(_onehot(idx, n), -2)  # (B, N) or (N,): 1 on overwritten rows
-    keep = reshape(1.0 - written, [n, *([1] * tail)])
+    _, idx, values = args
     return [
-        cot * keep if ctx.needs[0] else None,
+        scatter_rows(cot, idx, ctx.zeros(values)) if ctx.needs[0] else None,
         None,
         gather_rows(cot, idx) if ctx.needs[2] else None,
+    ]
+
+
+@register_adjoint("scatter_add_rows")
+def _scatter_add_rows_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    return [
+        cot if ctx.needs[0] else None,
+        None,
+        gather_rows(cot, args[1]) if ctx.needs[2] else None,
     ]

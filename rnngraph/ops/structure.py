@@ -17,7 +17,7 @@ from rnngraph.ops._rules import normalize_axis
 from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType, format_shape
 
-__all__ = ["concat", "gather", "reshape", "slice", "split", "transpose"]
+__all__ = ["concat", "gather", "reshape", "slice", "split", "transpose", "unsqueeze"]
 
 
 # ---------------------------------------------------------------------- concat
@@ -337,6 +337,50 @@ def _slice_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: 
             raise ValueError(f"the adjoint of a slice with step {st} is not supported")
         pads.append((lo, n - max(hi, lo)))
     return [pad(cot, node.attrs["axes"], pads)]
+
+
+# -------------------------------------------------------------------- unsqueeze
+
+
+def _unsqueeze_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    t = types[0]
+    axis = attrs["axis"]
+    row = list(t.row_shape)
+    if not -len(row) - 1 <= axis < 0:
+        raise ValueError(f"axis {axis} is outside the row of {t} (count from the end: -1 ...)")
+    row.insert(len(row) + 1 + axis, 1)
+    return TensorType(((t.shape[0],) if t.batched else ()) + tuple(row), t.dtype)
+
+
+@register_op("unsqueeze", arity=1, infer=_unsqueeze_rule, attrs=("axis",))
+def _unsqueeze(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = x(t) with a new axis of length 1 at ``axis`` (counted from the end)"""
+    return np.expand_dims(x, attrs["axis"])
+
+
+def unsqueeze(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
+    """A new axis of length 1 at ``axis`` of the result, counted from the end.
+
+    Unlike :func:`reshape` it needs no sizes, so it serves rows with symbolic
+    dimensions (a tree level's nodes ``M``, a node's children ``K``).
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("u")
+    >>> rg.unsqueeze(g.input("x", 4), -2).shape
+    ('B', 1, 4)
+    """
+    return x.graph._apply("unsqueeze", [x], {"axis": int(axis)}, name=name)
+
+
+@register_adjoint("unsqueeze")
+def _unsqueeze_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    from rnngraph.ops.reduce import reduce_sum
+
+    return [reduce_sum(cot, [node.attrs["axis"]], keepdims=False)]
 
 
 @register_adjoint("reshape")

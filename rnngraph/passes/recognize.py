@@ -143,8 +143,8 @@ def _search_space(graph: Graph, region: RecurrentRegion, recurrent: set[int]) ->
 def _match(graph: Graph, region: RecurrentRegion, recurrent: set[int]) -> CellMatch | None:
     g = graph.nx_graph
     states = [n for n in region.nodes if g.nodes[n]["op"] == "state"]
-    if not states or len(states) > 2:
-        return None
+    if not states or len(states) > 2 or any(g.nodes[s]["type"].symbolic for s in states):
+        return None  # standard cells carry (B, H) states, never tables of symbolic rows
     H_candidates = {
         int(g.nodes[s]["type"].shape[-1]) for s in states if g.nodes[s]["type"].rank == 2
     }

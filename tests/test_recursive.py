@@ -1,0 +1,285 @@
+"""Recursive networks over trees and DAGs, checked against a plain per-node recursion.
+
+The oracle here is written independently of the library: each cell's
+equations applied node by node with memoised Python recursion, in float64.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from rnngraph import trees
+
+F, H = 3, 4
+
+
+def _sig(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# --------------------------------------------------------------- the oracle
+
+
+def _child_sum(p, x, kids):
+    n = "tree_lstm"
+    hs = [k[0] for k in kids]
+    h_sum = np.sum(hs, axis=0) if hs else np.zeros(H)
+    iou = x @ p[f"{n}.W_iou.W"] + p[f"{n}.W_iou.b"] + h_sum @ p[f"{n}.U_iou.W"]
+    i, o, u = _sig(iou[:H]), _sig(iou[H : 2 * H]), np.tanh(iou[2 * H :])
+    c = i * u
+    for hk, ck in kids:
+        f = _sig(x @ p[f"{n}.W_f.W"] + p[f"{n}.W_f.b"] + hk @ p[f"{n}.U_f.W"])
+        c = c + f * ck
+    return o * np.tanh(c), c
+
+
+def _padded(kids, arity):
+    hs = [k[0] for k in kids] + [np.zeros(H)] * (arity - len(kids))
+    cs = [k[1] for k in kids] + [np.zeros(H)] * (arity - len(kids))
+    return hs, cs
+
+
+def _nary(p, x, kids, arity=2):
+    n = "nary_tree_lstm"
+    hs, cs = _padded([(k[0], k[1]) for k in kids], arity)
+    hcat = np.concatenate(hs)
+    iou = x @ p[f"{n}.W_iou.W"] + p[f"{n}.W_iou.b"] + hcat @ p[f"{n}.U_iou.W"]
+    i, o, u = _sig(iou[:H]), _sig(iou[H : 2 * H]), np.tanh(iou[2 * H :])
+    c = i * u
+    for k in range(arity):
+        f = _sig(x @ p[f"{n}.W_f.W"] + p[f"{n}.W_f.b"] + hcat @ p[f"{n}.U_f{k}.W"])
+        c = c + f * cs[k]
+    return o * np.tanh(c), c
+
+
+def _rnn_tree(p, x, kids, n="rnn_tree", tensor=False):
+    hs, _ = _padded([(k[0], k[0]) for k in kids], 2)
+    a = np.concatenate(hs)
+    pre = a @ p[f"{n}.W.W"] + p[f"{n}.W.b"] + x @ p[f"{n}.V.W"]
+    if tensor:
+        pre = pre + np.array([a @ p[f"{n}.T"][k] @ a for k in range(H)])
+    return (np.tanh(pre),)
+
+
+def _dag(p, x, kids):
+    n = "dag_rnn"
+    s = np.sum([k[0] for k in kids], axis=0) if kids else np.zeros(H)
+    return (np.tanh(x @ p[f"{n}.W"] + s @ p[f"{n}.U"] + p[f"{n}.b"]),)
+
+
+CELLS = {
+    "child_sum": (lambda: rg.cells.child_sum_tree_lstm(H), _child_sum, None),
+    "nary": (lambda: rg.cells.nary_tree_lstm(H, 2), _nary, 2),
+    "recursive_nn": (lambda: rg.cells.recursive_nn(H), _rnn_tree, 2),
+    "rntn": (lambda: rg.cells.rntn(H), functools.partial(_rnn_tree, n="rntn", tensor=True), 2),
+    "dag_rnn": (lambda: rg.cells.dag_rnn(H), _dag, None),
+}
+
+
+def per_node(step, params, items):
+    """Every example's root state and every node's state, node by node."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    roots, nodes = [], []
+    for s in items:
+
+        @functools.cache
+        def state(v: int, s=s):
+            kids = [state(c) for c in s.children[v]]
+            return step(params, s.features[v], kids)
+
+        parents = {c for ch in s.children for c in ch}
+        tops = [v for v in range(len(s.children)) if v not in parents]
+        depth = {v: _height(s, v) for v in tops}
+        roots.append(state(max(tops, key=lambda v: (depth[v], -v)))[0])
+        nodes.extend(state(v)[0] for v in range(len(s.children)))
+    return np.array(roots), np.array(nodes)
+
+
+def _height(s: trees.Structure, v: int) -> int:
+    memo: dict[int, int] = {}
+
+    def h(u: int) -> int:
+        if u not in memo:
+            memo[u] = 1 + max((h(c) for c in s.children[u]), default=-1)
+        return memo[u]
+
+    return h(v)
+
+
+# -------------------------------------------------------- random structures
+
+
+def random_tree(n: int, rng: np.random.Generator, arity: int | None) -> trees.Structure:
+    parents = [-1]
+    count = [0] * n
+    for i in range(1, n):
+        while True:
+            p = int(rng.integers(0, i))
+            if arity is None or count[p] < arity:
+                break
+        count[p] += 1
+        parents.append(p)
+    return trees.from_parents(parents, rng.standard_normal((n, F)))
+
+
+def random_dag(n: int, rng: np.random.Generator) -> trees.Structure:
+    kids = [
+        sorted({int(c) for c in rng.integers(0, i, rng.integers(0, 4))}) if i else []
+        for i in range(n)
+    ]
+    return trees.from_children(kids, rng.standard_normal((n, F)))
+
+
+def _graph(cell) -> tuple[rg.Graph, rg.Recursion]:
+    g = rg.Graph("tree")
+    tree = rg.recursive(g, cell=cell, inputs=g.input("x", F))
+    g.output("root", tree.root)
+    g.output("states", tree.states)
+    return g, tree
+
+
+def _params(g: rg.Graph, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {k: 0.5 * rng.standard_normal(t.shape) for k, t in g.params.items()}
+
+
+def _batch(name: str, sizes, seed: int):
+    rng = np.random.default_rng(seed)
+    arity = CELLS[name][2]
+    if name == "dag_rnn":
+        items = [random_dag(int(n), rng) for n in sizes]
+    else:
+        items = [random_tree(int(n), rng, arity) for n in sizes]
+    return items, rg.trees.batch(items)
+
+
+# ------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_reference_and_onnx_match_per_node_recursion(name: str) -> None:
+    make, step, _ = CELLS[name]
+    g, _ = _graph(make())
+    params = _params(g, 1)
+    model = rg.compile(g, target="onnx", params=params)  # one file for every batch below
+    for seed, sizes in enumerate([[1], [500, 3, 1, 40], list(range(1, 60, 7))]):
+        items, batch = _batch(name, sizes, seed)
+        want_root, want_nodes = per_node(step, params, items)
+        got = rg.run(g, batch, params)
+        np.testing.assert_allclose(got["root"], want_root, atol=1e-10)
+        np.testing.assert_allclose(got["states"], want_nodes, atol=1e-10)
+        onnx = model.run(batch)
+        np.testing.assert_allclose(onnx["root"], want_root, atol=1e-5)
+        np.testing.assert_allclose(onnx["states"], want_nodes, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_gradients_match_finite_differences(name: str) -> None:
+    make, _, _ = CELLS[name]
+    g, _ = _graph(make())
+    params = _params(g, 2)
+    items, batch = _batch(name, [9, 1, 14], 3)
+    rng = np.random.default_rng(4)
+    cot = rng.standard_normal((len(items), H))
+    _outs, grads = rg.vjp(g, batch, params, cotangents={"root": cot})
+
+    def loss(p, feats):
+        b = rg.trees.batch(
+            [trees.Structure(f, s.children) for f, s in zip(feats, items, strict=True)]
+        )
+        return float(np.sum(rg.run(g, b, p)["root"] * cot))
+
+    feats = [s.features for s in items]
+    eps = 1e-6
+    for pname, value in params.items():
+        v = rng.standard_normal(value.shape)
+        fd = (
+            loss({**params, pname: value + eps * v}, feats)
+            - loss({**params, pname: value - eps * v}, feats)
+        ) / (2 * eps)
+        got = float(np.sum(grads[pname] * v))
+        assert abs(got - fd) <= 1e-6 * max(1e-3, abs(fd)), (pname, got, fd)
+    v = rng.standard_normal(batch.features.shape)
+    offs = np.cumsum([0] + [len(f) for f in feats])
+    parts = [v[a:b] for a, b in itertools.pairwise(offs)]
+    fd = (
+        loss(params, [f + eps * d for f, d in zip(feats, parts, strict=True)])
+        - loss(params, [f - eps * d for f, d in zip(feats, parts, strict=True)])
+    ) / (2 * eps)
+    assert grads["x"].shape == batch.features.shape
+    got = float(np.sum(grads["x"] * v))
+    assert abs(got - fd) <= 1e-6 * max(1e-3, abs(fd)), ("x", got, fd)
+
+
+def test_adjoint_graph_runs_in_onnxruntime() -> None:
+    g, _ = _graph(rg.cells.child_sum_tree_lstm(H))
+    params = _params(g, 5)
+    items, batch = _batch("child_sum", [12, 30, 1], 6)
+    cot = np.random.default_rng(7).standard_normal((len(items), H))
+    _, want = rg.vjp(g, batch, params, cotangents={"root": cot})
+    adj = rg.adjoint(g)
+    m = rg.compile(adj, target="onnx", params={k: v.astype(np.float32) for k, v in params.items()})
+    from rnngraph.recursive import feeds
+
+    lay, f, init = feeds(g, batch, {}, np.dtype(np.float32))
+    f["cot:root"] = lay.sequence(cot, g.outputs["root"].row_shape).astype(np.float32)
+    f["cot:states"] = lay.sequence(None, g.outputs["states"].row_shape).astype(np.float32)
+    got = m.run(f, initial_states=init)
+    for p in params:
+        np.testing.assert_allclose(got[f"grad:{p}"], want[p], atol=1e-4, rtol=1e-4, err_msg=p)
+    np.testing.assert_allclose(lay.per_node(got["grad:x"]), want["x"], atol=1e-5)
+
+
+def test_level_layout_spreads_leaves_and_keeps_children_below() -> None:
+    rng = np.random.default_rng(8)
+    items = [random_tree(int(n), rng, None) for n in rng.integers(10, 200, 100)]
+    b = rg.trees.batch(items)
+    from rnngraph.recursive import layout
+
+    lay = layout(b)
+    level = np.full(b.num_nodes, -1)
+    for lv, row in enumerate(lay.nodes):
+        level[row[row >= 0]] = lv
+    assert (level >= 0).all() and sorted(lay.nodes[lay.nodes >= 0].tolist()) == list(
+        range(b.num_nodes)
+    )
+    for v in range(b.num_nodes):
+        assert all(level[c] < level[v] for c in b.children[v][b.child_mask[v]])
+    # scheduling as late as possible: the padded width is far below the leaf count
+    leaves = int((~b.child_mask.any(axis=1)).sum())
+    assert lay.nodes.shape[1] < 0.5 * leaves
+
+
+def test_bad_uses_are_clear_errors() -> None:
+    g, _ = _graph(rg.cells.nary_tree_lstm(H, 2))
+    params = _params(g, 0)
+    star = trees.from_parents([-1, 0, 0, 0], np.zeros((4, F)))
+    with pytest.raises(rg.trees.TreeError, match="3 children, but the cell takes at most 2"):
+        rg.run(g, rg.trees.batch([star]), params)
+    g2 = rg.Graph("used")
+    x = g2.input("x", F)
+    rg.tanh(x)
+    with pytest.raises(rg.GraphError, match="already used"):
+        rg.recursive(g2, rg.cells.dag_rnn(H), inputs=x)
+    with pytest.raises(rg.GraphError, match="one recursion per graph"):
+        rg.recursive(g, rg.cells.dag_rnn(H), inputs=g.input("y", F))
+    with pytest.raises(rg.InputError, match="no recursion"):
+        rg.run(rg.Graph("plain"), rg.trees.batch([star]))
+
+
+def test_saved_tree_graph_round_trips(tmp_path) -> None:
+    g, _ = _graph(rg.cells.child_sum_tree_lstm(H))
+    params = _params(g, 9)
+    path = tmp_path / "tree"
+    rg.save(g, path)
+    back = rg.load(path)
+    _, batch = _batch("child_sum", [5, 8], 10)
+    np.testing.assert_array_equal(
+        rg.run(back, batch, params)["root"], rg.run(g, batch, params)["root"]
+    )
