@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 
@@ -231,6 +232,33 @@ def schedule(graph: Graph) -> Program:
     return program
 
 
+def _absorbed(graph: Graph, found: list[Any], reads: dict[Any, tuple[Read, ...]]) -> dict[int, int]:
+    """Row gathers from a loop's values that are computed inside the loop instead.
+
+    ``gather_rows(table, idx)`` of a table the loop carries (a recursive net's
+    node states) picks a few rows per step; computed after the loop it would
+    need the whole table at every step exported. Returns each absorbed node's
+    region index.
+    """
+    g = graph.nx_graph
+    owner = {n: i for i, r in enumerate(found) if r.recurrent for n in r.nodes}
+    out: dict[int, int] = {}
+    for r in found:
+        if r.recurrent:
+            continue
+        (nid,) = r.nodes
+        if g.nodes[nid]["op"] != "gather_rows":
+            continue
+        table, idx = reads[nid]
+        src = g.nodes[idx.source]
+        if table.delay or idx.delay or table.source not in owner:
+            continue
+        if src["type"].batched and src["op"] != "input":
+            continue
+        out[nid] = owner[table.source]
+    return out
+
+
 def _schedule(graph: Graph) -> Program:
     from rnngraph.ops.totals import TOTAL_OPS
 
@@ -246,18 +274,23 @@ def _schedule(graph: Graph) -> Program:
     )
     post = tuple(nx.lexicographical_topological_sort(g.subgraph(after)))
     reads = {n: _reads(graph, n) for n in g.nodes}
+    # A state's final value comes from its loop's carried value, so a state's source
+    # is exported only when something outside its region reads it.
     needed_outside: set[int] = set(graph.output_nodes().values())
-    for sid in graph.state_nodes().values():
-        needed_outside.update(r.source for r in reads[sid])
-
+    found = list(analyse_regions(graph))
+    absorbed = _absorbed(graph, found, reads)
     out_regions: list[Region] = []
     taps: list[Read] = []
-    for reg in analyse_regions(graph):
+    for i, reg in enumerate(found):
         if not reg.recurrent:
             (nid,) = reg.nodes
+            if nid in absorbed:
+                continue
             out_regions.append(ParallelRegion(nid))
             taps.extend(r for r in reads[nid] if r.delay and r.source in batched)
             continue
+        extra = tuple(n for n, j in absorbed.items() if j == i)
+        reg = dataclasses.replace(reg, nodes=(*reg.nodes, *extra))
         members = set(reg.nodes)
         carries, inputs, rtaps = [], [], []
         for nid in reg.nodes:

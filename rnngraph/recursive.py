@@ -69,15 +69,75 @@ class TreeCell(Protocol):
     ``Recursion.root`` reads); ``arity`` is ``None`` for cells that take any
     number of children, else the fixed number of child positions;
     ``__call__(x, children)`` builds one level: ``x`` the level's per-node
-    inputs ``(B, M, F)`` (a dict when there are several), ``children`` each
-    state's children values ``(B, M, K, H)`` (zeros where a child is
-    missing); it returns each state's new value ``(B, M, H)``.
+    inputs ``(B, M, F)`` (a dict when there are several) and ``children`` a
+    :class:`Children` view of the children's states; it returns each
+    state's new value ``(B, M, H)``.
     """
 
     states: Mapping[str, int]
     arity: int | None
 
-    def __call__(self, x: Any, children: Mapping[str, Value]) -> Mapping[str, Value]: ...
+    def __call__(self, x: Any, children: Children) -> Mapping[str, Value]: ...
+
+
+class Children:
+    """The children of one level's nodes, seen by position or edge by edge.
+
+    * :meth:`stack` — state ``s`` of each child position ``(B, M, K, H)``,
+      zeros where a node has fewer children (``K``: the cell's arity, or the
+      batch's largest number of children);
+    * :meth:`each` — state ``s`` of the child of each parent-child edge of
+      the level ``(B, E, H)``; :meth:`parent` — a per-node value ``(B, M, ...)``
+      repeated on each edge of the node; :meth:`sum` — per-edge values summed
+      into their parents ``(B, M, ...)``.
+
+    The edge view does work in proportion to the children that exist, the
+    positional one to ``M * K``: cells that take any number of children
+    should use edges. The graph gets the inputs of the views a cell uses.
+    """
+
+    def __init__(self, g: Graph, name: str, tables: Mapping[str, Value], k_dim: int | str):
+        self._g, self._name, self._tables, self._k = g, name, dict(tables), k_dim
+        self._cache: dict[Any, Value] = {}
+
+    def _input(self, key: str, row: Sequence[int | str]) -> Value:
+        if key not in self._cache:
+            self._cache[key] = self._g.input(f"{self._name}.{key}", row, dtype="int64")
+        return self._cache[key]
+
+    def _table(self, state: str) -> Value:
+        if state not in self._tables:
+            raise GraphError(f"the cell has no state {state!r}; its states: {sorted(self._tables)}")
+        return self._tables[state]
+
+    def stack(self, state: str) -> Value:
+        """State ``state`` at each child position, ``(B, M, K, H)`` (zeros where missing)."""
+        key = ("stack", state)
+        if key not in self._cache:
+            idx = self._input("children", ["M", self._k])
+            self._cache[key] = ops.gather_rows(
+                self._table(state), idx, name=f"{self._name}.children.{state}"
+            )
+        return self._cache[key]
+
+    def each(self, state: str) -> Value:
+        """State ``state`` of the child on each edge of the level, ``(B, E, H)``."""
+        key = ("each", state)
+        if key not in self._cache:
+            idx = self._input("edge_child", ["E"])
+            self._cache[key] = ops.gather_rows(
+                self._table(state), idx, name=f"{self._name}.edges.{state}"
+            )
+        return self._cache[key]
+
+    def parent(self, value: Value) -> Value:
+        """A per-node value ``(B, M, ...)`` on each edge of its node: ``(B, E, ...)``."""
+        return ops.gather_rows(value, self._input("edge_slot", ["E"]))
+
+    def sum(self, value: Value, like: Value) -> Value:
+        """Per-edge ``value`` ``(B, E, ...)`` summed into the edges' parents, shaped like
+        per-node ``like`` ``(B, M, ...)``."""
+        return ops.scatter_add_rows(ops.zeros_like(like), self._input("edge_slot", ["E"]), value)
 
 
 @dataclass(frozen=True)
@@ -152,12 +212,11 @@ def recursive(
     arity = cell.arity
     k_dim: int | str = "K" if arity is None else int(arity)
     nodes = g.input(f"{name}.nodes", ["M"], dtype="int64")
-    children = g.input(f"{name}.children", ["M", k_dim], dtype="int64")
     roots = g.input(f"{name}.roots", ["R"], dtype="int64")
     tables = {
         s: g.state(f"{name}.{s}", ("N", int(h)), init="input") for s, h in cell.states.items()
     }
-    kids = {s: ops.gather_rows(t, children, name=f"{name}.children.{s}") for s, t in tables.items()}
+    kids = Children(g, name, tables, k_dim)
     x = next(iter(rows.values())) if len(rows) == 1 else rows
     new = dict(cell(x, kids))
     if set(new) != set(tables):
@@ -208,16 +267,29 @@ def tree_spec(g: Graph) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class TreeLayout:
-    """A TreeBatch laid out by scheduled level, and how to read results back.
+    """A TreeBatch laid out by scheduled level (step), and how to read results back.
 
-    Levels are assigned *as late as possible* (each node one level below its
-    earliest parent), which spreads the leaves over the levels and keeps the
-    padded width ``M`` small; every child is still on a lower level.
+    Every child is on an earlier step than its parents. Steps hold at most
+    ``M`` nodes, chosen by Hu's list scheduling (nodes farthest from the top
+    first), so padding stays small: ``M`` is about the node count over the
+    tree height, and the step count stays near the height.
+
+    Attributes
+    ----------
+    nodes : (L, M) int64
+        Node ids of each step, ``-1`` pads.
+    children : (L, M, K) int64
+        Each scheduled node's children by position.
+    edge_child, edge_slot : (L, E) int64
+        The parent-child edges whose parent is on the step: the child's id
+        and the parent's slot in ``nodes[l]``.
     """
 
     batch: TreeBatch
-    nodes: np.ndarray  # (L, M) int64, -1 pads
-    children: np.ndarray  # (L, M, K)
+    nodes: np.ndarray
+    children: np.ndarray
+    edge_child: np.ndarray
+    edge_slot: np.ndarray
 
     @property
     def num_levels(self) -> int:
@@ -230,6 +302,7 @@ class TreeLayout:
         return {
             "M": int(self.nodes.shape[1]),
             "K": int(self.children.shape[2]),
+            "E": int(self.edge_child.shape[1]),
             "N": b.num_nodes,
             "R": len(b.roots),
         }
@@ -261,8 +334,11 @@ class TreeLayout:
         return out
 
 
-def layout(batch: TreeBatch, arity: int | None = None) -> TreeLayout:
-    """Schedule ``batch``'s nodes by level (as late as possible) and pad them to arrays.
+def layout(batch: TreeBatch, arity: int | None = None, *, slack: float = 1.15) -> TreeLayout:
+    """Schedule ``batch``'s nodes into steps and pad them to arrays.
+
+    ``slack`` sets the step width: ``M = slack * nodes / height`` (at least
+    the widest set of nodes that must share a step).
 
     Raises
     ------
@@ -278,27 +354,75 @@ def layout(batch: TreeBatch, arity: int | None = None) -> TreeLayout:
         raise TreeError(
             f"node {v} has {int(count[v])} children, but the cell takes at most {arity}"
         )
-    L = batch.num_levels
-    late = np.full(batch.num_nodes, L - 1, np.int64)
-    for ids in reversed(batch.levels):  # parents before children
-        ch = kids[ids]
-        ok = ch >= 0
-        parent_level = np.broadcast_to(late[ids][:, None], ch.shape)
-        np.minimum.at(late, ch[ok], parent_level[ok] - 1)
-    order = np.argsort(late, kind="stable")
-    sizes = np.bincount(late, minlength=L)
-    M = int(sizes.max())
-    nodes = np.full((L, M), -1, np.int64)
+    step = _schedule(batch, slack)
+    L = int(step.max()) + 1
+    order = np.lexsort((np.arange(batch.num_nodes), step))
+    sizes = np.bincount(step, minlength=L)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    slot = np.arange(batch.num_nodes) - starts[late[order]]
-    nodes[late[order], slot] = order
+    slot = np.empty(batch.num_nodes, np.int64)
+    slot[order] = np.arange(batch.num_nodes) - starts[step[order]]
+    nodes = np.full((L, int(sizes.max())), -1, np.int64)
+    nodes[step, slot] = np.arange(batch.num_nodes)
     K = kids.shape[1] if arity is None else int(arity)
     table = np.full((batch.num_nodes, K), -1, np.int64)
     width = min(K, kids.shape[1])
     table[:, :width] = kids[:, :width]
     children = table[np.maximum(nodes, 0)]
     children[nodes < 0] = -1
-    return TreeLayout(batch, nodes, children)
+    parent, pos = np.nonzero(mask)
+    child = kids[parent, pos]
+    e_step = step[parent]
+    e_order = np.lexsort((pos, parent, e_step))
+    e_sizes = np.bincount(e_step, minlength=L)
+    e_starts = np.concatenate([[0], np.cumsum(e_sizes)[:-1]])
+    e_col = np.arange(len(parent)) - e_starts[e_step[e_order]]
+    E = max(int(e_sizes.max(initial=0)), 1)
+    edge_child = np.full((L, E), -1, np.int64)
+    edge_slot = np.full((L, E), -1, np.int64)
+    edge_child[e_step[e_order], e_col] = child[e_order]
+    edge_slot[e_step[e_order], e_col] = slot[parent[e_order]]
+    return TreeLayout(batch, nodes, children, edge_child, edge_slot)
+
+
+def _schedule(batch: TreeBatch, slack: float) -> np.ndarray:
+    """Each node's step: Hu's list scheduling with a width cap, vectorised per step."""
+    n = batch.num_nodes
+    kids, mask = batch.children, batch.child_mask
+    parent, pos = np.nonzero(mask)
+    child = kids[parent, pos]
+    pairs = np.unique(np.stack([child, parent], axis=1), axis=0) if len(child) else np.zeros((0, 2))
+    child, parent = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    # Priority: the longest path up to a node without parents (levels top-down).
+    height = batch.level
+    prio = np.zeros(n, np.int64)
+    for ids in reversed(batch.levels):
+        sel = np.isin(child, ids)
+        np.maximum.at(prio, child[sel], prio[parent[sel]] + 1)
+    levels = int(height.max()) + 1
+    width = max(int(np.ceil(slack * n / levels)), 1)
+    pending = np.bincount(parent, minlength=n)
+    by_child = np.argsort(child, kind="stable")
+    child_sorted = child[by_child]
+    step = np.full(n, -1, np.int64)
+    ready = np.nonzero(pending == 0)[0]
+    t = 0
+    while ready.size:
+        if ready.size > width:
+            order = np.argsort(-prio[ready], kind="stable")
+            take, ready = ready[order[:width]], ready[order[width:]]
+        else:
+            take, ready = ready, ready[:0]
+        step[take] = t
+        lo = np.searchsorted(child_sorted, take, "left")
+        counts = np.searchsorted(child_sorted, take, "right") - lo
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        edges = by_child[np.repeat(lo, counts) + within]
+        ps = parent[edges]
+        np.subtract.at(pending, ps, 1)
+        fresh = np.unique(ps[pending[ps] == 0])
+        ready = np.concatenate([ready, fresh])
+        t += 1
+    return step
 
 
 def feeds(
@@ -333,8 +457,15 @@ def feeds(
             )
         out[k] = lay.per_level(v.astype(ft) if v.dtype.kind == "f" else v)
     L = lay.num_levels
-    out[f"{name}.nodes"] = lay.nodes[:, None]
-    out[f"{name}.children"] = lay.children[:, None]
+    structure = {
+        "nodes": lay.nodes,
+        "children": lay.children,
+        "edge_child": lay.edge_child,
+        "edge_slot": lay.edge_slot,
+    }
+    for key, arr in structure.items():
+        if f"{name}.{key}" in g.inputs:
+            out[f"{name}.{key}"] = arr[:, None]
     out[f"{name}.roots"] = np.broadcast_to(batch.roots, (L, 1, len(batch.roots))).copy()
     init = {f"{name}.{s}": np.zeros((1, batch.num_nodes, h), ft) for s, h in spec["states"].items()}
     return lay, out, init

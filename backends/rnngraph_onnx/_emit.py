@@ -698,10 +698,15 @@ class _SequenceModel(_Lowerer):
             registers, exports = self._step(body, region, registers, at_j, masked)
             per_step[j] = exports
         new_states: list[str] = []
+        body_inputs = {vi.name for vi in b_inputs}
         for c in region.carries:
             t = self.g.nodes[c.source]["type"]
             for reg in registers[c]:
-                new = body.add("Identity", [reg], f"{reg}.next")
+                # A value computed in the body is its own output; a passed-through
+                # register or a value given twice needs a copy with a name of its own.
+                new = reg
+                if reg in body_inputs or reg in new_states:
+                    new = body.add("Identity", [reg], f"{reg}.next")
                 new_states.append(new)
                 b_outputs.append(_vi(new, self.elem(t), ["B", *t.row_shape]))
         scan_outs = []
@@ -725,6 +730,7 @@ class _SequenceModel(_Lowerer):
             self.g.nodes[nid]["name"] for nid in region.exports
         ]
         backward = region.direction < 0
+        directions = {"scan_output_directions": [int(backward)] * len(scan_outs)}
         results = e.add_multi(
             "Scan",
             [*inits, *outer],
@@ -732,7 +738,7 @@ class _SequenceModel(_Lowerer):
             body=body_graph,
             num_scan_inputs=len(outer),
             scan_input_directions=[int(backward)] * len(outer),
-            scan_output_directions=[int(backward)] * len(scan_outs),
+            **(directions if scan_outs else {}),
         )
         return results[:n_states], results[n_states:]
 

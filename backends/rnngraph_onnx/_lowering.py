@@ -177,36 +177,80 @@ def _layer_norm(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return e.add("LayerNormalization", args, n.name, axis=-1, epsilon=float(n.attrs["epsilon"]))
 
 
-def _row_indices(e: Emitter, n: LoweredNode, table: str, idx: str) -> tuple[str, str, int]:
-    """The zero-padded table, indices with padding -1 sent to its extra row (shaped
-    ``(*lead, *idx_dims, 1)``), and the row axis. Row counts may be symbolic, so they
-    are read from the table's shape."""
+def _row_indices(e: Emitter, n: LoweredNode, idx: str, table: str) -> tuple[str, str, int]:
+    """Indices expanded to the table's leading axes ``(*lead, *idx_dims)``, where they
+    are valid (not the padding -1), and the row axis. Nothing copies the table: row
+    counts may be symbolic and tables large (a recursive net's node states)."""
     ttab, tidx = n.operand_types[0], n.operand_types[1]
     lead = n.lead_of(ttab)
     if not tidx.batched:  # constant indices serve every batch row
         front = e.add("Shape", [table], f"{n.name}.front", start=0, end=lead)
-        shape = e.add(
-            "Concat", [front, e.add("Shape", [idx], f"{n.name}.is")], f"{n.name}.ishape", axis=0
-        )
+        own = e.add("Shape", [idx], f"{n.name}.own")
+        shape = e.add("Concat", [front, own], f"{n.name}.ishape", axis=0)
         idx = e.add("Expand", [idx, shape], f"{n.name}.idx")
-    rows = e.add("Shape", [table], f"{n.name}.rows", start=lead, end=lead + 1)
-    neg = e.add("Less", [idx, e.ints([0])], f"{n.name}.pad")
-    safe = e.add("Where", [neg, rows, idx], f"{n.name}.idx")
-    safe = e.add("Unsqueeze", [safe, e.ints([-1])], f"{n.name}.idx")
-    tail = len(ttab.shape) - 2
-    padded = e.add("Pad", [table, e.ints([0, 1]), "", e.ints([-(tail + 1)])], f"{n.name}.padded")
-    return padded, safe, lead
+    valid = e.add("GreaterOrEqual", [idx, e.ints([0])], f"{n.name}.valid")
+    return idx, valid, lead
+
+
+def _zero_of(e: Emitter, t: TensorType) -> str:
+    return e.scalar(0.0) if t.dtype == "float" else e.const(np.zeros((), np.int64), "zero")
+
+
+def _tail_axes(e: Emitter, x: str, first: int, count: int, hint: str) -> str:
+    """``x`` with ``count`` axes of length 1 inserted from axis ``first``."""
+    if not count:
+        return x
+    return e.add("Unsqueeze", [x, e.ints(range(first, first + count))], hint)
 
 
 def _gather_rows(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-    padded, safe, lead = _row_indices(e, n, *args[:2])
-    return e.add("GatherND", [padded, safe], n.name, batch_dims=lead)
+    table, idx = args
+    idx, valid, lead = _row_indices(e, n, idx, table)
+    safe = e.add("Where", [valid, idx, e.ints([0])], f"{n.name}.safe")
+    safe = e.add("Unsqueeze", [safe, e.ints([-1])], f"{n.name}.safe")
+    got = e.add("GatherND", [table, safe], f"{n.name}.got", batch_dims=lead)
+    tail = len(n.operand_types[0].shape) - 2
+    rank = len(n.type.shape) + n.lead
+    mask = _tail_axes(e, valid, rank - tail, tail, f"{n.name}.mask")
+    return e.add("Where", [mask, got, _zero_of(e, n.type)], n.name)
 
 
 def _scatter(reduction: str) -> LowerFn:
+    """ScatterND over the table's rows. Padding entries must change nothing without a
+    copy of the table: for a sum they add zero to row 0; for an overwrite they repeat the
+    first valid entry of their batch row (same row, same value, so the order of the
+    writes does not matter), or rewrite row 0 with itself when the row has none."""
+
     def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-        table, _, values = args
-        padded, safe, lead = _row_indices(e, n, *args[:2])
+        table, idx, values = args
+        idx, _, lead = _row_indices(e, n, idx, table)
+        tail = len(n.operand_types[0].shape) - 2
+        front = e.add("Shape", [idx], f"{n.name}.front", start=0, end=lead)
+        flat = e.add("Concat", [front, e.ints([-1])], f"{n.name}.flat", axis=0)
+        idx = e.add("Reshape", [idx, flat], f"{n.name}.idx")  # (*lead, P)
+        rest = e.add("Shape", [table], f"{n.name}.rest", start=lead + 1)
+        vshape = e.add("Concat", [front, e.ints([-1]), rest], f"{n.name}.vshape", axis=0)
+        values = e.add("Reshape", [values, vshape], f"{n.name}.values")  # (*lead, P, *tail)
+        valid = e.add("GreaterOrEqual", [idx, e.ints([0])], f"{n.name}.valid")
+        vmask = _tail_axes(e, valid, lead + 1, tail, f"{n.name}.vmask")
+        zero = _zero_of(e, n.type)
+        if reduction == "add":
+            idx = e.add("Where", [valid, idx, e.ints([0])], f"{n.name}.idx")
+            values = e.add("Where", [vmask, values, zero], f"{n.name}.values")
+        else:
+            as_int = e.add("Cast", [valid], f"{n.name}.valid_i", to=TensorProto.INT32)
+            first = e.add("ArgMax", [as_int], f"{n.name}.first", axis=-1, keepdims=1)
+            fidx = e.add("GatherElements", [idx, first], f"{n.name}.fidx", axis=-1)
+            fvalid = e.add("GreaterOrEqual", [fidx, e.ints([0])], f"{n.name}.fvalid")
+            fidx = e.add("Where", [fvalid, fidx, e.ints([0])], f"{n.name}.fidx")
+            fval = e.add("GatherND", [values, first], f"{n.name}.fval", batch_dims=lead)
+            tval = e.add("GatherND", [table, fidx], f"{n.name}.tval", batch_dims=lead)
+            fmask = _tail_axes(e, fvalid, lead + 1, tail - 1, f"{n.name}.fmask")
+            pval = e.add("Where", [fmask, fval, tval], f"{n.name}.pval")  # (*lead, *tail)
+            pval = e.add("Unsqueeze", [pval, e.ints([lead])], f"{n.name}.pval")
+            idx = e.add("Where", [valid, idx, fidx], f"{n.name}.idx")
+            values = e.add("Where", [vmask, values, pval], f"{n.name}.values")
+        safe = e.add("Unsqueeze", [idx, e.ints([-1])], f"{n.name}.safe")  # (*lead, P, 1)
         # ScatterND indexes from the first axis: prepend each leading axis's coordinate.
         shape = e.add("Shape", [safe], f"{n.name}.ishape")
         coords = []
@@ -214,13 +258,10 @@ def _scatter(reduction: str) -> LowerFn:
             size = e.add("Shape", [safe], f"{n.name}.n{j}", start=j, end=j + 1)
             size = e.add("Squeeze", [size, e.ints([0])], f"{n.name}.n{j}")
             r = e.add("Range", [_zero(e), size, _one(e)], f"{n.name}.r{j}")
-            rank = len(n.operand_types[2].shape) - len(n.operand_types[0].shape) + 2 + lead
-            r = e.add("Reshape", [r, e.ints([-1] + [1] * (rank - j - 1))], f"{n.name}.r{j}")
+            r = e.add("Reshape", [r, e.ints([-1] + [1] * (lead + 1 - j))], f"{n.name}.r{j}")
             coords.append(e.add("Expand", [r, shape], f"{n.name}.c{j}"))
         full = e.add("Concat", [*coords, safe], f"{n.name}.coords", axis=-1) if coords else safe
-        out = e.add("ScatterND", [padded, full, values], f"{n.name}.all", reduction=reduction)
-        rows = e.add("Shape", [table], f"{n.name}.rows", start=lead, end=lead + 1)
-        return e.add("Slice", [out, e.ints([0]), rows, e.ints([lead])], n.name)
+        return e.add("ScatterND", [table, full, values], n.name, reduction=reduction)
 
     return rule
 

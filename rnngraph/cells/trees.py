@@ -2,9 +2,10 @@
 
 Each function returns a cell for :func:`rnngraph.recursive`. A cell is
 called once per graph (it builds one tree level): ``x`` holds the level's
-per-node inputs ``(B, M, F)``, ``children`` each state's values at the
-children ``(B, M, K, H)`` — zeros where a child is missing, so a leaf is a
-node whose children all are zero. Parameters are named ``<name>.<role>``.
+per-node inputs ``(B, M, F)``, ``children`` a
+:class:`~rnngraph.recursive.Children` view of the children's states — by
+position ``(B, M, K, H)`` with zeros where a child is missing (so a leaf is
+a node whose children all are zero), or edge by edge. Parameters are named ``<name>.<role>``.
 
 * :func:`child_sum_tree_lstm` — Tai et al.'s Child-Sum Tree-LSTM: any number
   of unordered children, one forget gate per child;
@@ -24,8 +25,8 @@ Examples
 >>> tree = rg.recursive(g, rg.cells.child_sum_tree_lstm(8), inputs=g.input("x", 4))
 >>> tree.root.shape
 ('B', 'R', 8)
->>> sorted(g.params)[:3]
-['tree_lstm.U_f.W', 'tree_lstm.U_iou.W', 'tree_lstm.W_f.W']
+>>> sorted(g.params)
+['tree_lstm.U_f.W', 'tree_lstm.U_iou.W', 'tree_lstm.W.W', 'tree_lstm.W.b']
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from rnngraph import ops
 from rnngraph.cells._common import activation
 from rnngraph.graph import Value
+from rnngraph.recursive import Children
 
 __all__ = ["child_sum_tree_lstm", "dag_rnn", "nary_tree_lstm", "recursive_nn", "rntn"]
 
@@ -69,18 +71,15 @@ class _Cell:
 
 @dataclass(frozen=True)
 class _ChildSumLSTM(_Cell):
-    def __call__(self, x: Any, children: Mapping[str, Value]) -> dict[str, Value]:
+    def __call__(self, x: Any, children: Children) -> dict[str, Value]:
         x, H, n = _only(x), self.hidden, self.name
-        h_sum = ops.reduce_sum(children["h"], [-2], keepdims=False)
-        iou = ops.linear(x, 3 * H, name=f"{n}.W_iou") + ops.linear(
-            h_sum, 3 * H, bias=False, name=f"{n}.U_iou"
-        )
-        i, o, u = ops.split(iou, 3)
-        f = ops.sigmoid(
-            ops.unsqueeze(ops.linear(x, H, name=f"{n}.W_f"), -2)
-            + ops.linear(children["h"], H, bias=False, name=f"{n}.U_f")
-        )  # one forget gate per child (B, M, K, H)
-        c = ops.sigmoid(i) * ops.tanh(u) + ops.reduce_sum(f * children["c"], [-2], keepdims=False)
+        wx = ops.linear(x, 4 * H, name=f"{n}.W")  # gates i, o, u and the forget gate's W_f x
+        wiou, wf = ops.split(wx, [3 * H, H])
+        h_k, c_k = children.each("h"), children.each("c")  # one row per child edge (B, E, H)
+        h_sum = children.sum(h_k, like=wf)
+        i, o, u = ops.split(wiou + ops.linear(h_sum, 3 * H, bias=False, name=f"{n}.U_iou"), 3)
+        f = ops.sigmoid(children.parent(wf) + ops.linear(h_k, H, bias=False, name=f"{n}.U_f"))
+        c = ops.sigmoid(i) * ops.tanh(u) + children.sum(f * c_k, like=wf)
         return {"h": ops.sigmoid(o) * ops.tanh(c), "c": c}
 
 
@@ -89,16 +88,19 @@ def child_sum_tree_lstm(hidden: int, *, name: str = "tree_lstm") -> _ChildSumLST
 
     ``h̃ = Σ_k h_k``; ``i, o, u = σ, σ, tanh(W x + U h̃ + b)``;
     ``f_k = σ(W_f x + U_f h_k + b_f)``; ``c = i ⊙ u + Σ_k f_k ⊙ c_k``;
-    ``h = o ⊙ tanh(c)``. States ``h`` and ``c``.
+    ``h = o ⊙ tanh(c)``. States ``h`` and ``c``. Params: ``<name>.W.W``
+    ``(F, 4H)`` and ``<name>.W.b`` (columns: ``i, o, u`` then ``f``),
+    ``<name>.U_iou.W`` ``(H, 3H)``, ``<name>.U_f.W`` ``(H, H)``. Built on the
+    per-edge view of the children, so its cost follows the children that exist.
     """
     return _ChildSumLSTM(name, int(hidden), {"h": int(hidden), "c": int(hidden)})
 
 
 @dataclass(frozen=True)
 class _NaryLSTM(_Cell):
-    def __call__(self, x: Any, children: Mapping[str, Value]) -> dict[str, Value]:
+    def __call__(self, x: Any, children: Children) -> dict[str, Value]:
         x, H, n, N = _only(x), self.hidden, self.name, int(self.arity or 0)
-        hs, cs = _positions(children["h"], N), _positions(children["c"], N)
+        hs, cs = _positions(children.stack("h"), N), _positions(children.stack("c"), N)
         hcat = ops.concat(hs)
         iou = ops.linear(x, 3 * H, name=f"{n}.W_iou") + ops.linear(
             hcat, 3 * H, bias=False, name=f"{n}.U_iou"
@@ -124,10 +126,10 @@ def nary_tree_lstm(hidden: int, arity: int = 2, *, name: str = "nary_tree_lstm")
 
 @dataclass(frozen=True)
 class _RecursiveNN(_Cell):
-    def __call__(self, x: Any, children: Mapping[str, Value]) -> dict[str, Value]:
+    def __call__(self, x: Any, children: Children) -> dict[str, Value]:
         x, H, n = _only(x), self.hidden, self.name
         act = activation(self.options["activation"])
-        hcat = ops.concat(_positions(children["h"], int(self.arity or 0)))
+        hcat = ops.concat(_positions(children.stack("h"), int(self.arity or 0)))
         pre = ops.linear(hcat, H, name=f"{n}.W") + ops.linear(x, H, bias=False, name=f"{n}.V")
         if self.options.get("tensor"):
             # [a; b]ᵀ T[k] [a; b] for every output unit k, T of shape (H, 2H, 2H)
@@ -165,15 +167,16 @@ def rntn(hidden: int, *, activation: str = "tanh", name: str = "rntn") -> _Recur
 
 @dataclass(frozen=True)
 class _DagRNN(_Cell):
-    def __call__(self, x: Any, children: Mapping[str, Value]) -> dict[str, Value]:
+    def __call__(self, x: Any, children: Children) -> dict[str, Value]:
         x, H, n = _only(x), self.hidden, self.name
         act = activation(self.options["activation"])
-        preds = ops.reduce_sum(children["h"], [-2], keepdims=False)
         g = x.graph
         W = g.param(f"{n}.W", (int(x.shape[-1]), H), "uniform")
         U = g.param(f"{n}.U", (H, H), "uniform")
         b = g.param(f"{n}.b", (H,), "zeros")
-        return {"h": act(ops.matmul(x, W) + ops.matmul(preds, U) + b)}
+        wx = ops.matmul(x, W) + b
+        preds = children.sum(children.each("h"), like=wx)
+        return {"h": act(wx + ops.matmul(preds, U))}
 
 
 def dag_rnn(hidden: int, *, activation: str = "tanh", name: str = "dag_rnn") -> _DagRNN:

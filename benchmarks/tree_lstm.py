@@ -1,0 +1,141 @@
+"""Child-sum tree-LSTM inference: level-batched (ours) vs per-node PyTorch eager recursion.
+
+Hidden 150, node features 300, fp32; batches of 1, 10 and 100 random trees
+of 10-200 nodes (random recursive trees: each node's parent drawn uniformly
+from the nodes before it). Ours: ``rg.recursive`` compiled once to ONNX (one
+``Scan`` over levels with ``GatherND``/``ScatterND``) and run by onnxruntime
+on every batch; also the reference interpreter. PyTorch: the same cell and
+weights applied node by node in Python recursion, one tree at a time — how
+tree-LSTMs are usually written (Tai et al.'s code, most tutorials). Root
+states are cross-checked before timing. Writes
+``benchmarks/results/tree_lstm.json``.
+
+Run: ``python benchmarks/tree_lstm.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+from _common import machine, timed, write
+
+import rnngraph as rg
+from rnngraph.recursive import layout
+
+F, H = 300, 150
+
+
+def random_trees(count: int, rng: np.random.Generator) -> list[rg.trees.Structure]:
+    out = []
+    for n in rng.integers(10, 201, count):
+        parents = [-1] + [int(rng.integers(0, i)) for i in range(1, int(n))]
+        feats = rng.standard_normal((int(n), F)).astype(np.float32)
+        out.append(rg.trees.from_parents(parents, feats))
+    return out
+
+
+def torch_per_node(params: dict[str, np.ndarray]) -> Any:
+    """The cell as a torch module, applied by recursion over one tree's nodes."""
+    import torch
+
+    def t(name: str) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(params[f"tree_lstm.{name}"]))
+
+    W, b = t("W.W"), t("W.b")  # columns: i, o, u, then the forget gate
+    W_iou, b_iou, U_iou = W[:, : 3 * H], b[: 3 * H], t("U_iou.W")
+    W_f, b_f, U_f = W[:, 3 * H :].contiguous(), b[3 * H :], t("U_f.W")
+
+    def node(x: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor) -> tuple[Any, Any]:
+        iou = x @ W_iou + b_iou + hs.sum(0) @ U_iou
+        i, o, u = torch.sigmoid(iou[:H]), torch.sigmoid(iou[H : 2 * H]), torch.tanh(iou[2 * H :])
+        f = torch.sigmoid(x @ W_f + b_f + hs @ U_f)
+        c = i * u + (f * cs).sum(0)
+        return o * torch.tanh(c), c
+
+    def run(items: list[rg.trees.Structure]) -> np.ndarray:
+        roots = []
+        with torch.no_grad():
+            for s in items:
+                x = torch.from_numpy(s.features.astype(np.float32))
+
+                def visit(v: int, s: rg.trees.Structure = s, x: Any = x) -> tuple[Any, Any]:
+                    kids = [visit(c) for c in s.children[v]]
+                    if kids:
+                        hs = torch.stack([k[0] for k in kids])
+                        cs = torch.stack([k[1] for k in kids])
+                    else:
+                        hs = cs = torch.zeros(1, H)
+                    return node(x[v], hs, cs)  # a tree: every node is visited once
+
+                roots.append(visit(0)[0])
+        return torch.stack(roots).numpy()
+
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = ap.parse_args()
+    reps = 2 if args.quick else 5
+    import sys
+
+    sys.setrecursionlimit(10_000)
+    g = rg.Graph("tree_lstm")
+    tree = rg.recursive(g, cell=rg.cells.child_sum_tree_lstm(H), inputs=g.input("x", F))
+    g.output("root", tree.root)
+    params = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, Any]] = []
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    for threads in (1, 2):
+        t0 = time.perf_counter()
+        model = rg.compile(g, target="onnx", params=params, threads=threads)
+        compile_s = time.perf_counter() - t0
+        if torch is not None:
+            torch.set_num_threads(threads)
+            per_node = torch_per_node(params)
+        for count in (1, 10, 100):
+            items = random_trees(count, rng)
+            batch = rg.trees.batch(items)
+            lay = layout(batch)
+            row: dict[str, Any] = {
+                "threads": threads,
+                "trees": count,
+                "nodes": batch.num_nodes,
+                "levels": lay.num_levels,
+                "padded_level_width": int(lay.nodes.shape[1]),
+                "max_children": int(lay.children.shape[2]),
+                "compile_s": round(compile_s, 3),
+            }
+            want = rg.run(g, batch, params)["root"]
+            got = model.run(batch)["root"]
+            row["max_abs_err_onnx_vs_reference"] = float(np.max(np.abs(got - want)))
+            row["ours_onnx"] = timed(partial(model.run, batch), reps)
+            if threads == 1:
+                row["reference"] = timed(partial(rg.run, g, batch, params), 1)
+            if torch is None:
+                row["torch_per_node"] = "skipped: PyTorch is not installed (pip install '.[bench]')"
+            else:
+                row["max_abs_err_torch_vs_reference"] = float(
+                    np.max(np.abs(per_node(items) - want))
+                )
+                row["torch_per_node"] = timed(partial(per_node, items), max(1, reps // 2))
+                row["speedup_vs_torch_per_node"] = round(
+                    row["torch_per_node"]["median_ms"] / row["ours_onnx"]["median_ms"], 2
+                )
+            print(row, flush=True)
+            rows.append(row)
+    path = write("tree_lstm", {"machine": machine(), "F": F, "H": H, "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
