@@ -3,8 +3,10 @@
 :func:`check` compiles a graph for each available target and runs it on the
 same random inputs as the reference at two sequence lengths from one build,
 with and without ``sequence_lens``, and — for a causal graph — streams the
-step model one step at a time. Each row of the report holds the largest
-absolute error of one output, measured against ``tol * max(1, max|ref|)``.
+step model one step at a time. A recursive net (:func:`rnngraph.recursive`)
+runs on two batches of random trees of different shapes instead. Each row
+of the report holds the largest absolute error of one output, measured
+against ``tol * max(1, max|ref|)``.
 
 Examples
 --------
@@ -30,6 +32,7 @@ from rnngraph.compile import available_targets, compile
 from rnngraph.graph import Graph
 from rnngraph.interpreter import run
 from rnngraph.program import schedule
+from rnngraph.recursive import random_inputs, tree_spec
 
 __all__ = ["ParityRow", "check", "format_report"]
 
@@ -92,6 +95,8 @@ def check(
     """Compile ``graph`` for each target and compare every output with the reference."""
     params = dict(params) if params is not None else graph.init_params(seed=seed)
     rng = np.random.default_rng(seed)
+    if tree_spec(graph) is not None:
+        return _check_trees(graph, params, targets, rng, tol)
     lengths = [steps, max(1, steps // 2 + 1)]
     feeds = [_inputs(graph, T, batch, rng) for T in lengths]
     needs = {
@@ -118,6 +123,28 @@ def check(
         got_lens = model.run(feeds[0], initial_states=init, sequence_lens=lens)
         report += _rows(f"{target} lens", [got_lens], [want_lens], tol)
         report += _check_step(graph, params, target, feeds[0], init, want[0], tol)
+    return report
+
+
+def _check_trees(
+    graph: Graph,
+    params: Mapping[str, Any],
+    targets: Sequence[str] | None,
+    rng: np.random.Generator,
+    tol: float,
+) -> list[ParityRow]:
+    """A recursive net: two batches of random trees of different shapes from one build."""
+    feeds = [random_inputs(graph, rng, trees=n, max_nodes=m) for n, m in ((3, 30), (5, 60))]
+    want = [run(graph, f, params) for f in feeds]
+    report: list[ParityRow] = []
+    for target in targets or [t for t in available_targets() if t != "reference"]:
+        try:
+            model = compile(graph, target, params)
+            got = [model.run(f) for f in feeds]
+        except Exception as e:  # a backend failing is a row of the report, not a crash
+            report.append(ParityRow(target, "*", np.inf, 0.0, False, f"{type(e).__name__}: {e}"))
+            continue
+        report += _rows(f"{target} trees", got, want, tol)
     return report
 
 

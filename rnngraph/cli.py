@@ -89,6 +89,7 @@ def _cmd_draw(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from rnngraph.interpreter import run
+    from rnngraph.recursive import random_inputs, tree_spec
 
     graph, params = load_graph_file(args.file)
     if params is None:
@@ -98,6 +99,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.inputs:
         with np.load(args.inputs, allow_pickle=False) as z:
             feeds = {k: z[k] for k in z.files}
+    elif tree_spec(graph) is not None:  # a recursive net: random trees
+        feeds = random_inputs(graph, rng, trees=args.batch)
     else:
         for name, t in graph.inputs.items():
             feeds[name] = rng.standard_normal((args.steps, args.batch, *t.row_shape)).astype(
@@ -229,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("--inputs", help=".npz file of input sequences")
     p.add_argument("--steps", type=int, default=10, help="steps of random input (default 10)")
-    p.add_argument("--batch", type=int, default=2, help="batch of random input (default 2)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=2,
+        help="batch of random input (default 2; trees for a recursive net)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for random inputs and params")
     p.add_argument("-o", "--output", help="write the outputs to this .npz file")
     p.set_defaults(func=_cmd_run)

@@ -54,10 +54,20 @@ import numpy as np
 from rnngraph import ops
 from rnngraph.errors import GraphError, InputError
 from rnngraph.graph import Graph, Value
-from rnngraph.trees import TreeBatch, TreeError
+from rnngraph.trees import TreeBatch, TreeError, from_parents
+from rnngraph.trees import batch as TreeBatch_of
 from rnngraph.types import BATCH, TensorType
 
-__all__ = ["Recursion", "TreeCell", "TreeLayout", "layout", "recursive", "tree_spec"]
+__all__ = [
+    "Children",
+    "Recursion",
+    "TreeCell",
+    "TreeLayout",
+    "layout",
+    "random_inputs",
+    "recursive",
+    "tree_spec",
+]
 
 META_KEY = "recursive"
 
@@ -430,7 +440,10 @@ def feeds(
 ) -> tuple[TreeLayout, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The inputs and initial states that run tree graph ``g`` on ``batch``.
 
-    ``extra`` holds further per-node inputs ``(N, F)`` by name.
+    ``extra`` holds further inputs by name: per node ``(N, F)`` (those given
+    to :func:`recursive`), or per example ``(R, ...)`` (inputs declared with a
+    leading ``"R"``: repeated at every level, except cotangents ``"cot:<y>"``
+    of an adjoint graph, which apply after the last level only).
     """
     spec = tree_spec(g)
     if spec is None:
@@ -440,22 +453,34 @@ def feeds(
         )
     lay = layout(batch, spec["arity"])
     name, names = spec["name"], list(spec["inputs"])
-    per_node = {names[0]: batch.features, **dict(extra or {})}
-    unknown = sorted(set(per_node) - set(names))
-    missing = sorted(set(names) - set(per_node))
+    given = {names[0]: batch.features, **dict(extra or {})}
+    per_example = {
+        k
+        for k, t in g.inputs.items()
+        if k not in names and t.row_shape[:1] == ("R",) and not k.startswith(f"{name}.")
+    }
+    unknown = sorted(set(given) - set(names) - per_example)
+    missing = sorted((set(names) | per_example) - set(given))
     if unknown or missing:
         raise InputError(
             f"tree graph {g.name!r} takes per-node inputs {names} (the first from the "
-            f"TreeBatch's features); unknown {unknown}, missing {missing}"
+            f"TreeBatch's features) and per-example inputs {sorted(per_example)}; "
+            f"unknown {unknown}, missing {missing}"
         )
     out: dict[str, np.ndarray] = {}
-    for k, v in per_node.items():
+    for k, v in given.items():
         v = np.asarray(v)
-        if v.ndim < 1 or v.shape[0] != batch.num_nodes:
-            raise InputError(
-                f"per-node input {k!r} needs one row per node ({batch.num_nodes}), got {v.shape}"
-            )
-        out[k] = lay.per_level(v.astype(ft) if v.dtype.kind == "f" else v)
+        v = v.astype(ft) if v.dtype.kind == "f" else v
+        rows = len(batch.roots) if k in per_example else batch.num_nodes
+        if v.ndim < 1 or v.shape[0] != rows:
+            what = "example" if k in per_example else "node"
+            raise InputError(f"input {k!r} needs one row per {what} ({rows}), got {v.shape}")
+        if k.startswith("cot:"):  # a cotangent of what is read after the last level
+            out[k] = lay.sequence(v, g.inputs[k].row_shape).astype(v.dtype)
+        elif k in per_example:  # the same at every level
+            out[k] = np.broadcast_to(v, (lay.num_levels, 1, *v.shape)).copy()
+        else:
+            out[k] = lay.per_level(v)
     L = lay.num_levels
     structure = {
         "nodes": lay.nodes,
@@ -475,17 +500,52 @@ def unpack(g: Graph, lay: TreeLayout, result: Mapping[str, np.ndarray]) -> dict[
     """A sequence run's results as per-example / per-node arrays: the last level, row 0.
 
     Outputs with the row axis ``R`` (or ``N``) come back ``(R, ...)``
-    (``(N, ...)``); the node tables' final values as ``"<name>.<s>_final"``.
+    (``(N, ...)``); outputs of one level's rows ``M`` (an adjoint graph's
+    ``"grad:<x>"``) per node ``(N, ...)``; the node tables' final values as
+    ``"<name>.<s>_final"``; sums over levels (gradients of params) as they are.
     """
     out: dict[str, np.ndarray] = {}
     for k, v in result.items():
         v = np.asarray(v)
+        t = g.outputs.get(k)
         if k.endswith("_final"):
             out[k] = v[0]
-        elif k in g.outputs and g.outputs[k].batched:
-            out[k] = v[-1, 0] if g.outputs[k].symbolic else v[-1]
+        elif t is not None and t.batched and t.row_shape[:1] == ("M",):
+            out[k] = lay.per_node(v)
+        elif t is not None and t.batched:
+            out[k] = v[-1, 0] if t.symbolic else v[-1]
         else:
             out[k] = v
+    return out
+
+
+def random_inputs(
+    g: Graph, rng: np.random.Generator, *, trees: int = 3, max_nodes: int = 30
+) -> dict[str, Any]:
+    """Random trees for tree graph ``g`` (respecting its cell's arity), as ``rg.run`` takes them.
+
+    ``{"tree": TreeBatch, **further per-node inputs}``, for tools that exercise
+    a graph without data (``rnngraph run``, ``rnngraph check``).
+    """
+    spec = tree_spec(g)
+    if spec is None:
+        raise InputError(f"graph {g.name!r} has no recursion")
+    names, arity = list(spec["inputs"]), spec["arity"]
+    width = [int(d) for d in g.inputs[names[0]].row_shape[1:]]
+    items = []
+    for n in rng.integers(1, max_nodes + 1, trees):
+        parents, count = [-1], np.zeros(int(n), np.int64)
+        for i in range(1, int(n)):
+            free = np.nonzero(count[:i] < (arity or i))[0]
+            p = int(rng.choice(free))
+            count[p] += 1
+            parents.append(p)
+        items.append(from_parents(parents, rng.standard_normal((int(n), *width))))
+    batch = TreeBatch_of(items)
+    out: dict[str, Any] = {"tree": batch}
+    for k in names[1:]:
+        row = [int(d) for d in g.inputs[k].row_shape[1:]]
+        out[k] = rng.standard_normal((batch.num_nodes, *row))
     return out
 
 

@@ -29,3 +29,13 @@ def test_char_lstm_learns_and_samples_in_onnxruntime(tmp_path) -> None:
     assert result["onnx_err"] < 1e-4  # type: ignore[operator]
     assert len(result["sample"]) == 160  # type: ignore[arg-type]
     assert (tmp_path / "step.onnx").exists() and (tmp_path / "l.png").exists()
+
+
+def test_expression_tree_lstm_learns_and_runs_in_onnxruntime(tmp_path) -> None:
+    result = _load("expression_trees").main(
+        ["--steps", "80", "--onnx", str(tmp_path / "expr.onnx"), "--plot", str(tmp_path / "l.svg")]
+    )
+    assert result["last_loss"] < 0.2 * result["first_loss"]
+    assert result["mse"] < 0.2 * result["baseline_mse"]
+    assert result["onnx_err"] < 1e-4
+    assert (tmp_path / "expr.onnx").exists() and (tmp_path / "l.svg").exists()

@@ -17,6 +17,7 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["out"]["logits"].shape == (12, 3, 5)  # type: ignore[index]
+    assert namespace["roots"].shape == (3, 150)  # type: ignore[attr-defined]
     assert sorted(os.listdir(tmp_path)) == ["loss.svg", "tagger.json", "tagger.npz", "tagger.onnx"]
     grads = namespace["grads"]
     assert grads["lstm.W"].shape == (128, 8)  # type: ignore[index]

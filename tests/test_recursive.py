@@ -284,3 +284,15 @@ def test_saved_tree_graph_round_trips(tmp_path) -> None:
     np.testing.assert_array_equal(
         rg.run(back, batch, params)["root"], rg.run(g, batch, params)["root"]
     )
+
+
+def test_cli_runs_and_checks_a_saved_tree_graph(tmp_path, capsys) -> None:
+    from rnngraph.cli import main
+
+    g, _ = _graph(rg.cells.rntn(H))
+    rg.save(g, tmp_path / "rntn")
+    assert main(["check", str(tmp_path / "rntn.json")]) == 0
+    report = capsys.readouterr().out
+    assert "onnx trees" in report and "NO" not in report
+    assert main(["run", str(tmp_path / "rntn.json"), "--batch", "4"]) == 0
+    assert "root" in capsys.readouterr().out
