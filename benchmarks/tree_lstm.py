@@ -45,9 +45,8 @@ def torch_per_node(params: dict[str, np.ndarray]) -> Any:
     def t(name: str) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(params[f"tree_lstm.{name}"]))
 
-    W, b = t("W.W"), t("W.b")  # columns: i, o, u, then the forget gate
-    W_iou, b_iou, U_iou = W[:, : 3 * H], b[: 3 * H], t("U_iou.W")
-    W_f, b_f, U_f = W[:, 3 * H :].contiguous(), b[3 * H :], t("U_f.W")
+    W_iou, b_iou, U_iou = t("W_iou.W"), t("W_iou.b"), t("U_iou.W")
+    W_f, b_f, U_f = t("W_f.W"), t("W_f.b"), t("U_f.W")
 
     def node(x: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor) -> tuple[Any, Any]:
         iou = x @ W_iou + b_iou + hs.sum(0) @ U_iou

@@ -30,12 +30,11 @@ def _child_sum(p, x, kids):
     n = "tree_lstm"
     hs = [k[0] for k in kids]
     h_sum = np.sum(hs, axis=0) if hs else np.zeros(H)
-    W, b = p[f"{n}.W.W"], p[f"{n}.W.b"]  # columns: i, o, u, then f
-    iou = x @ W[:, : 3 * H] + b[: 3 * H] + h_sum @ p[f"{n}.U_iou.W"]
+    iou = x @ p[f"{n}.W_iou.W"] + p[f"{n}.W_iou.b"] + h_sum @ p[f"{n}.U_iou.W"]
     i, o, u = _sig(iou[:H]), _sig(iou[H : 2 * H]), np.tanh(iou[2 * H :])
     c = i * u
     for hk, ck in kids:
-        f = _sig(x @ W[:, 3 * H :] + b[3 * H :] + hk @ p[f"{n}.U_f.W"])
+        f = _sig(x @ p[f"{n}.W_f.W"] + p[f"{n}.W_f.b"] + hk @ p[f"{n}.U_f.W"])
         c = c + f * ck
     return o * np.tanh(c), c
 

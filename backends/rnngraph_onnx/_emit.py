@@ -400,6 +400,7 @@ class _SequenceModel(_Lowerer):
             self.inputs.append(_vi("sequence_lens", TensorProto.INT64, ["B"]))
         self.dims()
         self.emit_static()
+        fused = self.affine_pairs()
         finals: dict[Read, str] = {}
         for region in self.p.regions:
             if isinstance(region, CellRegion) and self.native:
@@ -408,7 +409,10 @@ class _SequenceModel(_Lowerer):
             for part in region.parts if isinstance(region, CellRegion) else (region,):
                 if isinstance(part, ParallelRegion):
                     nid = part.node
-                    if self.g.nodes[nid]["op"] == "input":
+                    if self.g.nodes[nid]["op"] == "input" or nid in fused.values():
+                        continue
+                    if nid in fused:
+                        self.env[nid] = self.affine(nid, fused[nid])
                         continue
                     args = [self.operand(r) for r in self.p.reads[nid]]
                     self.env[nid] = self.lower(e, nid, args, lead=1)
@@ -452,6 +456,43 @@ class _SequenceModel(_Lowerer):
                     a = e.add("Where", [self.mask(len(t.row_shape)), a, zero], f"{a}.valid")
                 args.append(a)
             self.env[nid] = self.lower(e, nid, args, lead=1)
+
+    def affine_pairs(self) -> dict[int, int]:
+        """``add(matmul(x, W), b)`` over whole sequences, W and b time-invariant: add -> matmul.
+
+        Emitted as one ``Gemm`` on the flattened rows (bias fused), which onnxruntime
+        runs in one pass instead of a MatMul and a broadcast Add over the result.
+        """
+        out = {}
+        parallel = {r.node for r in self.p.regions if isinstance(r, ParallelRegion)}
+        for nid in parallel:
+            if self.g.nodes[nid]["op"] != "add":
+                continue
+            a, b = self.p.reads[nid]
+            if a.delay or b.delay or a.source not in parallel:
+                continue
+            mm, bias = self.g.nodes[a.source], self.g.nodes[b.source]["type"]
+            if mm["op"] != "matmul" or self.g.out_degree(a.source) != 1 or bias.batched:
+                continue
+            x, w = self.p.reads[a.source]
+            tw = self.g.nodes[w.source]["type"]
+            if x.delay or tw.batched or tw.rank != 2 or bias.rank != 1:
+                continue
+            out[nid] = a.source
+        return out
+
+    def affine(self, add: int, matmul: int) -> str:
+        e = self.main
+        x, w = self.p.reads[matmul]
+        _, b = self.p.reads[add]
+        name = self.g.nodes[add]["name"]
+        xs = self.operand(x)
+        k = int(self.g.nodes[w.source]["type"].shape[0])
+        rows = e.add("Reshape", [xs, e.ints([-1, k])], f"{name}.rows")
+        y = e.add("Gemm", [rows, self.env[w.source], self.env[b.source]], f"{name}.gemm")
+        front = e.add("Shape", [xs], f"{name}.front", start=0, end=-1)
+        n = e.ints([int(self.g.nodes[add]["type"].shape[-1])])
+        return e.add("Reshape", [y, e.add("Concat", [front, n], f"{name}.shape", axis=0)], name)
 
     def gather_final(self, read: Read) -> str:
         """The source at each row's last valid step (step 0 for a backward read)."""

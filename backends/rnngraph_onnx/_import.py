@@ -98,6 +98,14 @@ class Rows:
 
 
 @dataclass
+class Flat:
+    """A sequence with its steps, rows and leading features flattened into rows ``(-1, k)``,
+    as a 2-D ``Gemm`` wants it (our exports' fused ``x @ W + b``); ``value`` keeps the axes."""
+
+    value: rg.Value
+
+
+@dataclass
 class Pending:
     """A graph input not yet used: its role (sequence or initial state) comes from its use."""
 
@@ -565,11 +573,21 @@ class _Importer:
             raise self.fail(node, f"permutation {perm} of {type(t).__name__} is not supported")
 
     def op_Reshape(self, node: onnx.NodeProto) -> None:
-        if isinstance(self.get(node.input[0], node), ShapeVec):
+        src = self.get(node.input[0], node)
+        if isinstance(src, ShapeVec):
             self.set(node, ShapeVec(self._shape_input(node.input[0], node).dims))
             return
-        x = self.seq(node.input[0], node)
         shape = self._shape_input(node.input[1], node).dims
+        if isinstance(src, Flat):  # back from rows: the shape must be the value's own
+            want = ["T", "B"][2 - self.lead :] + [int(d) for d in src.value.shape[1:]]
+            if [d if isinstance(d, str) else int(d) for d in shape] != want:
+                raise self.fail(node, f"rows reshaped to {shape}, not back to {want}")
+            self.set(node, Seq(src.value))
+            return
+        x = self.seq(node.input[0], node)
+        if len(shape) == 2 and shape[0] == -1 and shape[1] == x.shape[-1]:
+            self.set(node, Flat(x))
+            return
         keep = ["T", "B"][2 - self.lead :]
         row = [int(d) for d in shape[self.lead :]]
         front = shape[: self.lead]
@@ -600,7 +618,19 @@ class _Importer:
         self.set(node, Seq(rg.matmul(*args)))
 
     def op_Gemm(self, node: onnx.NodeProto) -> None:
-        raise self.fail(node, "Gemm works on 2-D tensors; a sequence is at least 3-D")
+        a = self.get(node.input[0], node)
+        attrs = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+        plain = all(attrs.get(k, d) == d for k, d in (("alpha", 1.0), ("beta", 1.0)))
+        plain = plain and not attrs.get("transA") and not attrs.get("transB")
+        ws = [self.get(n, node) for n in node.input[1:] if n]
+        if not (isinstance(a, Flat) and plain and all(isinstance(w, Static) for w in ws)):
+            raise self.fail(
+                node, "Gemm works on 2-D tensors; only x @ W + b on rows of a sequence is read"
+            )
+        y = rg.matmul(a.value, self.static_node(ws[0]))
+        if len(ws) > 1:
+            y = y + self.static_node(ws[1])
+        self.set(node, Flat(y))
 
     def op_Cast(self, node: onnx.NodeProto) -> None:
         to = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "to")

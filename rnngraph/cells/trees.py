@@ -25,8 +25,8 @@ Examples
 >>> tree = rg.recursive(g, rg.cells.child_sum_tree_lstm(8), inputs=g.input("x", 4))
 >>> tree.root.shape
 ('B', 'R', 8)
->>> sorted(g.params)
-['tree_lstm.U_f.W', 'tree_lstm.U_iou.W', 'tree_lstm.W.W', 'tree_lstm.W.b']
+>>> sorted(g.params)[:4]
+['tree_lstm.U_f.W', 'tree_lstm.U_iou.W', 'tree_lstm.W_f.W', 'tree_lstm.W_f.b']
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class _Cell:
 class _ChildSumLSTM(_Cell):
     def __call__(self, x: Any, children: Children) -> dict[str, Value]:
         x, H, n = _only(x), self.hidden, self.name
-        wx = ops.linear(x, 4 * H, name=f"{n}.W")  # gates i, o, u and the forget gate's W_f x
-        wiou, wf = ops.split(wx, [3 * H, H])
+        wiou = ops.linear(x, 3 * H, name=f"{n}.W_iou")
+        wf = ops.linear(x, H, name=f"{n}.W_f")
         h_k, c_k = children.each("h"), children.each("c")  # one row per child edge (B, E, H)
         h_sum = children.sum(h_k, like=wf)
         i, o, u = ops.split(wiou + ops.linear(h_sum, 3 * H, bias=False, name=f"{n}.U_iou"), 3)
@@ -88,10 +88,10 @@ def child_sum_tree_lstm(hidden: int, *, name: str = "tree_lstm") -> _ChildSumLST
 
     ``h̃ = Σ_k h_k``; ``i, o, u = σ, σ, tanh(W x + U h̃ + b)``;
     ``f_k = σ(W_f x + U_f h_k + b_f)``; ``c = i ⊙ u + Σ_k f_k ⊙ c_k``;
-    ``h = o ⊙ tanh(c)``. States ``h`` and ``c``. Params: ``<name>.W.W``
-    ``(F, 4H)`` and ``<name>.W.b`` (columns: ``i, o, u`` then ``f``),
-    ``<name>.U_iou.W`` ``(H, 3H)``, ``<name>.U_f.W`` ``(H, H)``. Built on the
-    per-edge view of the children, so its cost follows the children that exist.
+    ``h = o ⊙ tanh(c)``. States ``h`` and ``c``. Params: ``<name>.W_iou.W``
+    ``(F, 3H)`` and ``.b`` (gates ``i, o, u``), ``<name>.W_f.W`` ``(F, H)`` and
+    ``.b``, ``<name>.U_iou.W`` ``(H, 3H)``, ``<name>.U_f.W`` ``(H, H)``. Built on
+    the per-edge view of the children, so its cost follows the children that exist.
     """
     return _ChildSumLSTM(name, int(hidden), {"h": int(hidden), "c": int(hidden)})
 
