@@ -213,20 +213,20 @@ def _gather_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Va
     return None if dots[0] is None else rows.gather_rows(dots[0], args[1])
 
 
-@register_tangent("scatter_rows")
-def _scatter_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
-    table, idx, values = args
-    if dots[0] is None and dots[2] is None:
-        return None
-    return rows.scatter_rows(_z(dots[0], table), idx, _z(dots[2], values))
+def _scatter(op: str) -> None:
+    """Scattering is linear in the table and the values; the indices are data."""
+
+    def rule(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+        table, idx, values = args
+        if dots[0] is None and dots[2] is None:
+            return None
+        return out.graph._apply(op, [_z(dots[0], table), idx, _z(dots[2], values)], node.attrs)
+
+    register_tangent(op)(rule)
 
 
-@register_tangent("scatter_add_rows")
-def _scatter_add_rows(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
-    table, idx, values = args
-    if dots[0] is None and dots[2] is None:
-        return None
-    return rows.scatter_add_rows(_z(dots[0], table), idx, _z(dots[2], values))
+_scatter("scatter_rows")
+_scatter("scatter_add_rows")
 
 
 @register_tangent("layer_norm")
