@@ -1,0 +1,369 @@
+"""A :class:`~rnngraph.program.Program` as one TIR function, time loop inside.
+
+The whole program is one kernel, launched once per call: static nodes
+first, then each region in order — a time-parallel node as loops over
+``(T, B, row)``, a recurrent region as one loop over time (forward or
+backward) around its nodes' loops over ``(B, row)`` — then the sums over
+steps, the outputs (zeroed past each row's ``sequence_lens``) and the final
+states. ``T`` and ``B`` are symbolic, so one build serves every length and
+batch. Every value lives in a buffer the caller allocates; a delayed read
+``u(t - d)`` loads the buffer where ``t - d`` is a valid step of the row and
+the read's initial value (an argument ``(B, *row)``, filled by the caller
+from the edge's ``init`` or the run's ``initial_states``) elsewhere.
+
+This is why TVM here wins what onnxruntime's ``Scan`` loses: there is no
+per-step dispatch, and the weights stay in cache across steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tvm import tirx as tir
+
+from rnngraph.errors import CompileError
+from rnngraph.ops.totals import TOTAL_OPS
+from rnngraph.program import CellRegion, ParallelRegion, Program, Read, RecurrentRegion
+from rnngraph.types import TensorType
+from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, Acc, loops, read_only
+
+__all__ = ["Arg", "Kernel", "generate"]
+
+I64 = "int64"
+
+
+def _c(v: int) -> Any:
+    return tir.const(v, I64)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One buffer argument of the kernel, in order.
+
+    ``kind``: "input", "lens", "param", "constant", "init" (the initial value of
+    ``read``), "node" (a value the kernel computes), "output", "final", "total".
+    ``shape``: the full shape with ``"T"``/``"B"`` for the symbolic sizes.
+    """
+
+    kind: str
+    name: str
+    shape: tuple[Any, ...]
+    dtype: str
+    node: int | None = None
+    read: Read | None = None
+
+
+@dataclass
+class Kernel:
+    """The generated function and the arguments it takes."""
+
+    func: Any
+    args: list[Arg] = field(default_factory=list)
+
+
+class _Gen:
+    def __init__(self, program: Program, dtype: str, with_lens: bool) -> None:
+        self.p, self.g, self.dtype, self.with_lens = (
+            program,
+            program.graph.nx_graph,
+            dtype,
+            with_lens,
+        )
+        self.T, self.B = tir.Var("T", I64), tir.Var("B", I64)
+        self.args: list[Arg] = []
+        self.bufs: list[Any] = []
+        self.node_buf: dict[int, Any] = {}
+        self.init_buf: dict[Read, Any] = {}
+        self.lens: Any = None
+
+    # ------------------------------------------------------------ buffers
+    def elem(self, t: TensorType) -> str:
+        return {"float": self.dtype, "int64": "int64", "bool": "bool"}[t.dtype]
+
+    def add_arg(self, arg: Arg) -> Any:
+        dims = [self.T if d == "T" else self.B if d == "B" else _c(int(d)) for d in arg.shape]
+        buf = tir.decl_buffer(dims, arg.dtype, name=f"{arg.kind}_{len(self.args)}")
+        self.args.append(arg)
+        self.bufs.append(buf)
+        return buf
+
+    def row(self, nid: int) -> tuple[int, ...]:
+        t: TensorType = self.g.nodes[nid]["type"]
+        if t.symbolic:
+            raise CompileError(
+                f"node {self.g.nodes[nid]['name']!r} has symbolic dimensions {t}; the TVM "
+                "backend does not compile recursive nets yet (use target='onnx')"
+            )
+        return tuple(int(d) for d in t.row_shape)
+
+    def declare(self) -> None:
+        g = self.g
+        graph = self.p.graph
+        for name, nid in graph.input_nodes().items():
+            t = g.nodes[nid]["type"]
+            self.node_buf[nid] = self.add_arg(
+                Arg("input", name, ("T", "B", *self.row(nid)), self.elem(t), nid)
+            )
+        if self.with_lens:
+            self.lens = self.add_arg(Arg("lens", "sequence_lens", ("B",), "int64"))
+        for nid in self.p.static:
+            d = g.nodes[nid]
+            if d["op"] in ("param", "constant"):
+                kind = d["op"]
+                self.node_buf[nid] = self.add_arg(
+                    Arg(kind, d["name"], self.row(nid), self.elem(d["type"]), nid)
+                )
+        for nid in g.nodes:
+            d = g.nodes[nid]
+            if nid in self.node_buf or d["op"] == "input":
+                continue
+            t = d["type"]
+            shape = ("T", "B", *self.row(nid)) if t.batched else self.row(nid)
+            self.node_buf[nid] = self.add_arg(Arg("node", d["name"], shape, self.elem(t), nid))
+        finals = set(self.p.finals.values())  # a final reads its initial value at length 0
+        for reads in self.p.reads.values():
+            for r in reads:
+                delayed = r.delay or r in finals
+                if delayed and self.g.nodes[r.source]["type"].batched and r not in self.init_buf:
+                    t = self.g.nodes[r.source]["type"]
+                    self.init_buf[r] = self.add_arg(
+                        Arg(
+                            "init",
+                            self.g.nodes[r.consumer]["name"],
+                            ("B", *self.row(r.source)),
+                            self.elem(t),
+                            read=r,
+                        )
+                    )
+
+    # ------------------------------------------------------------ access
+    def bound(self, b: Any) -> Any:
+        """The number of valid steps of batch row ``b``."""
+        return self.lens[b] if self.with_lens else self.T
+
+    def acc(self, read: Read, t: Any, b: Any) -> Acc:
+        """The operand ``read`` at step ``t``, batch row ``b`` (time-invariant: its value)."""
+        u = read.source
+        t_ = self.g.nodes[u]["type"]
+        buf = self.node_buf[u]
+        shape = self.row(u)
+        if not t_.batched:
+            return Acc(shape, lambda idx: buf[tuple(idx)], read_only, self.elem(t_))
+        if not read.delay:
+            return Acc(shape, lambda idx: buf[(t, b, *idx)], read_only, self.elem(t_))
+        init = self.init_buf[read]
+        s = t - _c(read.delay)
+        ok = tir.all(s >= _c(0), s < self.bound(b))
+        safe = tir.max(tir.min(s, self.T - _c(1)), _c(0))
+
+        def load(idx: Any) -> Any:
+            return tir.if_then_else(ok, buf[(safe, b, *idx)], init[(b, *idx)])
+
+        return Acc(shape, load, read_only, self.elem(t_))
+
+    def out(self, nid: int, t: Any, b: Any) -> Acc:
+        buf = self.node_buf[nid]
+        t_ = self.g.nodes[nid]["type"]
+        shape = self.row(nid)
+        if not t_.batched:
+            return Acc(
+                shape,
+                lambda idx: buf[tuple(idx)],
+                lambda idx, v: tir.BufferStore(buf, v, list(idx)),
+                self.elem(t_),
+            )
+        return Acc(
+            shape,
+            lambda idx: buf[(t, b, *idx)],
+            lambda idx, v: tir.BufferStore(buf, v, [t, b, *idx]),
+            self.elem(t_),
+        )
+
+    def node_stmt(self, nid: int, t: Any, b: Any) -> Any:
+        d = self.g.nodes[nid]
+        rule = RULES.get(d["op"])
+        if rule is None:
+            raise CompileError(
+                f"the TVM backend has no rule for op {d['op']!r} (node {d['name']!r}); "
+                f"it lowers {sorted(RULES)}. Use target='onnx' for this graph"
+            )
+        args = [self.acc(r, t, b) for r in self.p.reads[nid]]
+        if d["op"] in NEEDS_SCRATCH:
+            return rule(_NodeView(d), self.out(nid, t, b), args, scratch=self.scratch(nid, t, b))
+        return rule(_NodeView(d), self.out(nid, t, b), args)
+
+    def scratch(self, nid: int, t: Any, b: Any) -> Any:
+        """Temporaries for node ``nid``'s rule: buffers the caller allocates, like the node's."""
+        batched = self.g.nodes[nid]["type"].batched
+        name = self.g.nodes[nid]["name"]
+
+        def make(shape: list[int]) -> Acc:
+            full = ("T", "B", *shape) if batched else tuple(shape)
+            buf = self.add_arg(Arg("node", f"{name}.scratch", full, self.dtype))
+            lead = [t, b] if batched else []
+            return Acc(
+                tuple(shape),
+                lambda idx: buf[(*lead, *idx)],
+                lambda idx, v: tir.BufferStore(buf, v, [*lead, *idx]),
+                self.dtype,
+            )
+
+        return make
+
+    # ------------------------------------------------------------ regions
+    def batch_loop(self, body: Any, b: Any) -> Any:
+        return tir.For(b, _c(0), self.B, tir.ForKind.SERIAL, body)
+
+    def parallel(self, nid: int) -> Any:
+        t, b = tir.Var("t", I64), tir.Var("b", I64)
+        return tir.For(
+            t, _c(0), self.T, tir.ForKind.SERIAL, self.batch_loop(self.node_stmt(nid, t, b), b)
+        )
+
+    def recurrent(self, region: RecurrentRegion) -> Any:
+        tt = tir.Var("tt", I64)
+        t = tt if region.direction >= 0 else self.T - _c(1) - tt
+        body = []
+        for nid in region.nodes:
+            b = tir.Var("b", I64)
+            body.append(self.batch_loop(self.node_stmt(nid, t, b), b))
+        return tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, tir.SeqStmt(body))
+
+    def total(self, nid: int) -> Any:
+        d = self.g.nodes[nid]
+        outb = self.node_buf[nid]
+        reads = self.p.reads[nid]
+        shape = self.row(nid)
+        t, b = tir.Var("t", I64), tir.Var("b", I64)
+        init = loops(shape, lambda idx: tir.BufferStore(outb, tir.const(0, self.dtype), idx), "z")
+        if d["op"] == "total":
+            src = self.node_buf[reads[0].source]
+
+            def body(idx: list[Any]) -> Any:
+                return tir.BufferStore(
+                    outb, outb[tuple(idx)] + self.valid(src[(t, b, *idx)], t, b), idx
+                )
+
+            acc = loops(shape, body)
+        else:  # total_outer: sum over steps, rows and leading axes of outer(a, b)
+            a, c = (self.node_buf[r.source] for r in reads)
+            arow = self.row(reads[0].source)
+            lead = arow[:-1]
+
+            def body2(idx: list[Any]) -> Any:
+                def inner(ij: list[Any]) -> Any:
+                    i, j = ij
+                    v = a[(t, b, *idx, i)] * c[(t, b, *idx, j)]
+                    return tir.BufferStore(outb, outb[(i, j)] + self.valid(v, t, b), [i, j])
+
+                return loops(shape, inner, "o")
+
+            acc = loops(lead, body2, "l") if lead else body2([])
+        steps = tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, self.batch_loop(acc, b))
+        return tir.SeqStmt([init, steps])
+
+    def valid(self, v: Any, t: Any, b: Any, dtype: str | None = None) -> Any:
+        """``v`` at step ``t`` of row ``b``, zero past the row's length."""
+        if not self.with_lens:
+            return v
+        return tir.Select(t < self.lens[b], v, tir.const(0, dtype or self.dtype))
+
+    # ------------------------------------------------------------ results
+    def results(self) -> list[Any]:
+        stmts = []
+        graph = self.p.graph
+        for name, nid in graph.output_nodes().items():
+            t_ = self.g.nodes[nid]["type"]
+            src = self.node_buf[nid]
+            if not t_.batched:
+                dst = self.add_arg(Arg("total", name, self.row(nid), self.elem(t_), nid))
+
+                def keep(idx: list[Any], dst: Any = dst, src: Any = src) -> Any:
+                    return tir.BufferStore(dst, src[tuple(idx)], idx)
+
+                stmts.append(loops(self.row(nid), keep))
+                continue
+            dst = self.add_arg(Arg("output", name, ("T", "B", *self.row(nid)), self.elem(t_), nid))
+            t, b = tir.Var("t", I64), tir.Var("b", I64)
+
+            def copy(idx: list[Any], dst: Any = dst, src: Any = src, t: Any = t, b: Any = b) -> Any:
+                v = self.valid(src[(t, b, *idx)], t, b, dst.dtype)
+                return tir.BufferStore(dst, v, [t, b, *idx])
+
+            stmts.append(
+                tir.For(
+                    t,
+                    _c(0),
+                    self.T,
+                    tir.ForKind.SERIAL,
+                    self.batch_loop(loops(self.row(nid), copy), b),
+                )
+            )
+        for name, read in self.p.finals.items():
+            t_ = self.g.nodes[read.source]["type"]
+            dst = self.add_arg(Arg("final", name, ("B", *self.row(read.source)), self.elem(t_)))
+            src, init = self.node_buf[read.source], self.init_buf[read]
+            b = tir.Var("b", I64)
+            n = self.bound(b)
+            step = tir.max(n - _c(1), _c(0)) if read.delay > 0 else _c(0)
+
+            def last(
+                idx: list[Any],
+                dst: Any = dst,
+                src: Any = src,
+                init: Any = init,
+                b: Any = b,
+                n: Any = n,
+                step: Any = step,
+            ) -> Any:
+                v = tir.if_then_else(n > _c(0), src[(step, b, *idx)], init[(b, *idx)])
+                return tir.BufferStore(dst, v, [b, *idx])
+
+            stmts.append(self.batch_loop(loops(self.row(read.source), last), b))
+        return stmts
+
+    def generate(self) -> Kernel:
+        self.declare()
+        body = []
+        for nid in self.p.static:
+            if self.g.nodes[nid]["op"] not in ("param", "constant"):
+                body.append(self.node_stmt(nid, None, None))
+        for region in self.p.regions:
+            parts = region.parts if isinstance(region, CellRegion) else (region,)
+            for part in parts:
+                if isinstance(part, ParallelRegion):
+                    if self.g.nodes[part.node]["op"] != "input":
+                        body.append(self.parallel(part.node))
+                else:
+                    body.append(self.recurrent(part))
+        for nid in self.p.post:
+            op = self.g.nodes[nid]["op"]
+            body.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
+        body += self.results()
+        func = tir.PrimFunc(self.bufs, tir.SeqStmt(body)).with_attr("global_symbol", "main")
+        return Kernel(func, self.args)
+
+
+@dataclass(frozen=True)
+class _NodeView:
+    """What a rule reads of its node."""
+
+    d: Mapping[str, Any]
+
+    @property
+    def attrs(self) -> Mapping[str, Any]:
+        return self.d["attrs"]
+
+    @property
+    def name(self) -> str:
+        return str(self.d["name"])
+
+
+def generate(program: Program, dtype: str = "float32", *, with_lens: bool = False) -> Kernel:
+    """The kernel of ``program`` (see the module docstring)."""
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise CompileError(f"dtype must be float32 or float64, got {dtype}")
+    return _Gen(program, str(np.dtype(dtype)), with_lens).generate()

@@ -1,0 +1,140 @@
+"""A compiled TVM kernel with ``rg.run``'s calling convention, and its export."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tvm
+
+from rnngraph.errors import CompileError, InputError
+from rnngraph.io import check_initial_states, check_inputs, check_lens, initial_value, np_dtype
+from rnngraph.program import Program
+from rnngraph_tvm._codegen import Kernel, generate
+from rnngraph_tvm._targets import Device
+
+__all__ = ["TvmModel"]
+
+
+class TvmModel:
+    """``rg.compile(graph, target="tvm", device=...)``: run on the host, or export for a device.
+
+    ``run`` takes and returns what :func:`rnngraph.run` does (sequence
+    inputs, ``sequence_lens``, ``initial_states``; outputs, ``<state>_final``
+    and sums over steps). A model for another machine (``device="aarch64"``
+    ...) cannot run here; :meth:`export` writes its shared library.
+    """
+
+    def __init__(
+        self,
+        program: Program,
+        params: Mapping[str, np.ndarray],
+        device: Device,
+        dtype: str = "float32",
+    ) -> None:
+        self.program, self.graph, self.device = program, program.graph, device
+        self.dtype = np.dtype(dtype)
+        self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
+        self._kernels: dict[bool, tuple[Kernel, Any]] = {}
+        self.kernel(False)  # build now: errors surface at compile time
+
+    def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
+        if with_lens not in self._kernels:
+            k = generate(self.program, str(self.dtype), with_lens=with_lens)
+            mod = tvm.IRModule({"main": k.func})
+            try:
+                ex = tvm.compile(mod, target=self.device.target)
+            except Exception as e:  # TVM's errors are long; keep the first lines
+                first = "\n".join(str(e).strip().splitlines()[-3:])
+                raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
+            self._kernels[with_lens] = (k, ex)
+        return self._kernels[with_lens]
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write the kernel as a shared library for the model's device (atomically)."""
+        _, ex = self.kernel(False)
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
+        kw = {"fcompile": self.device.compiler()} if self.device.cross else {}
+        ex.export_library(str(tmp), **kw)
+        os.replace(tmp, target)
+        return target
+
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        sequence_lens: Any = None,
+        initial_states: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run on this machine; arguments and results as :func:`rnngraph.run`."""
+        if self.device.cross:
+            raise CompileError(
+                f"this model is built for {self.device.name!r}; export() it and run it there"
+            )
+        bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
+        assert T is not None and B is not None
+        lens = check_lens(sequence_lens, T, B)
+        overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
+        kernel, ex = self.kernel(lens is not None)
+        dev = tvm.cpu()
+        g = self.graph.nx_graph
+        state_ids = {v: k for k, v in self.graph.state_nodes().items()}
+        args, outs = [], {}
+        for a in kernel.args:
+            shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a.shape)
+            arr: np.ndarray | None
+            if a.kind == "input":
+                arr = bound[a.node]  # type: ignore[index]
+            elif a.kind == "lens":
+                arr = lens
+            elif a.kind == "param":
+                arr = self.params[a.name]
+            elif a.kind == "constant":
+                arr = np.reshape(self.graph.arrays[g.nodes[a.node]["attrs"]["array"]], shape)
+            elif a.kind == "init":
+                arr = self._initial(a.read, shape, overrides, state_ids)
+            else:
+                arr = None
+            if arr is None:
+                t = tvm.runtime.empty(shape, a.dtype, dev)
+            else:
+                # (np.ascontiguousarray would make a 0-d constant 1-d)
+                t = tvm.runtime.tensor(np.array(arr, dtype=a.dtype, order="C"), dev)
+            args.append(t)
+            if a.kind in ("output", "total"):
+                outs[a.name] = t
+            elif a.kind == "final":
+                outs[f"{a.name}_final"] = t
+        ex["main"](*args)
+        return {k: v.numpy() for k, v in outs.items()}
+
+    def _initial(
+        self,
+        read: Any,
+        shape: tuple[int, ...],
+        overrides: Mapping[str, np.ndarray],
+        state_ids: Mapping[int, str],
+    ) -> np.ndarray:
+        name = state_ids.get(read.consumer)
+        if name is not None and name in overrides:
+            return np.broadcast_to(overrides[name], shape)
+        if read.init.kind == "input" and str(read.init.ref) in overrides:
+            return np.broadcast_to(overrides[str(read.init.ref)], shape)
+        t = self.graph.nx_graph.nodes[read.source]["type"]
+        value = initial_value(
+            self.graph, read.init, self.params, shape, np_dtype(t.dtype, self.dtype)
+        )
+        if value is None:
+            raise InputError(
+                f"state {read.init.ref!r} takes its initial value from the caller: pass "
+                f"initial_states={{{read.init.ref!r}: array of shape {shape}}}"
+            )
+        return value
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """The same as :meth:`export`: the deployable library."""
+        return self.export(path)

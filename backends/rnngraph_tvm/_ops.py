@@ -1,0 +1,333 @@
+"""One TIR rule per op: the loops that compute one row of an op's result.
+
+A rule receives the node, an accessor for its result and one per operand,
+and returns the statement that computes one batch row (or the whole value of
+a time-invariant node). The code generator wraps it in the batch loop, and
+in the time loop of a recurrent region or over the whole sequence. Loops are
+plain nests over the row's axes, innermost axis last (contiguous), which
+LLVM vectorises; a matmul accumulates over ``k`` outside the output axis so
+the inner loop streams a weight row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tvm import tirx as tir
+
+__all__ = ["NEEDS_SCRATCH", "RULES", "Acc", "loops", "read_only"]
+
+I64 = "int64"
+
+
+def _c(v: int) -> Any:
+    return tir.const(v, I64)
+
+
+@dataclass
+class Acc:
+    """Reads and writes of one value's row at the current step and batch row.
+
+    ``load(idx)`` gives the element at row index ``idx``; ``store`` writes it.
+    ``shape`` is the row's shape.
+    """
+
+    shape: tuple[int, ...]
+    load: Callable[[Sequence[Any]], Any]
+    store: Callable[[Sequence[Any], Any], Any]
+    dtype: str
+
+
+def read_only(idx: Sequence[Any], value: Any) -> Any:
+    """The ``store`` of an operand: rules never write their operands."""
+    raise TypeError("an operand is read-only")
+
+
+def loops(shape: Sequence[int], body: Callable[[list[Any]], Any], hint: str = "i") -> Any:
+    """A loop nest over ``shape`` (row-major) around ``body(indices)``."""
+    vars_ = [tir.Var(f"{hint}{k}", I64) for k in range(len(shape))]
+    stmt = body(vars_)
+    for v, n in reversed(list(zip(vars_, shape, strict=True))):
+        stmt = tir.For(v, _c(0), _c(int(n)), tir.ForKind.SERIAL, stmt)
+    return stmt
+
+
+def _bcast(idx: Sequence[Any], shape: Sequence[int], out: Sequence[int]) -> list[Any]:
+    """``idx`` into ``out`` mapped to an operand of ``shape`` (numpy broadcasting)."""
+    off = len(out) - len(shape)
+    return [_c(0) if n == 1 and out[off + i] != 1 else idx[off + i] for i, n in enumerate(shape)]
+
+
+RULES: dict[str, Callable[..., Any]] = {}
+
+
+def _elementwise(op: str, fn: Callable[..., Any]) -> None:
+    def rule(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+        def body(idx: list[Any]) -> Any:
+            vals = [a.load(_bcast(idx, a.shape, out.shape)) for a in args]
+            return out.store(idx, fn(node, out.dtype, *vals))
+
+        return loops(out.shape, body)
+
+    RULES[op] = rule
+
+
+def _f(dtype: str, v: float) -> Any:
+    return tir.const(v, dtype)
+
+
+_FNS: dict[str, Callable[..., Any]] = {
+    "add": lambda n, d, a, b: a + b,
+    "sub": lambda n, d, a, b: a - b,
+    "mul": lambda n, d, a, b: a * b,
+    "div": lambda n, d, a, b: a / b,
+    "maximum": lambda n, d, a, b: tir.max(a, b),
+    "minimum": lambda n, d, a, b: tir.min(a, b),
+    "neg": lambda n, d, a: -a,
+    "abs": lambda n, d, a: tir.abs(a),
+    "exp": lambda n, d, a: tir.exp(a),
+    "log": lambda n, d, a: tir.log(a),
+    "sqrt": lambda n, d, a: tir.sqrt(a),
+    "tanh": lambda n, d, a: tir.tanh(a),
+    "sigmoid": lambda n, d, a: _f(d, 1.0) / (_f(d, 1.0) + tir.exp(-a)),
+    "relu": lambda n, d, a: tir.max(a, _f(d, 0.0)),
+    "softsign": lambda n, d, a: a / (_f(d, 1.0) + tir.abs(a)),
+    "softplus": lambda n, d, a: tir.max(a, _f(d, 0.0)) + tir.log(_f(d, 1.0) + tir.exp(-tir.abs(a))),
+    "hard_sigmoid": lambda n, d, a: tir.max(
+        _f(d, 0.0), tir.min(_f(d, 1.0), _f(d, n.attrs["alpha"]) * a + _f(d, n.attrs["beta"]))
+    ),
+    "greater": lambda n, d, a, b: a > b,
+    "less": lambda n, d, a, b: a < b,
+    "equal": lambda n, d, a, b: a == b,
+    "where": lambda n, d, c, a, b: tir.Select(c, a, b),
+    "state": lambda n, d, a: a,
+    "delay": lambda n, d, a: a,
+    "zeros_like": lambda n, d, a: tir.const(0, d),
+    "cast": lambda n, d, a: tir.Cast(d, a),
+}
+for _op, _fn in _FNS.items():
+    _elementwise(_op, _fn)
+
+
+def _clip(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    lo, hi = node.attrs["min"], node.attrs["max"]
+
+    def body(idx: list[Any]) -> Any:
+        v = args[0].load(idx)
+        if lo is not None:
+            v = tir.max(v, _f(out.dtype, lo))
+        if hi is not None:
+            v = tir.min(v, _f(out.dtype, hi))
+        return out.store(idx, v)
+
+    return loops(out.shape, body)
+
+
+def _matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    """numpy matmul on rows; a batch row ``(K,)`` times ``(K, N)`` is a vector-matrix product."""
+    a, b = args
+    ash, bsh, osh = list(a.shape), list(b.shape), list(out.shape)
+    a_vec, b_vec = len(ash) == 1, len(bsh) == 1
+    n_lead = len(osh) - (0 if a_vec else 1) - (0 if b_vec else 1)
+    lead_out = osh[:n_lead]
+    a_lead, b_lead = (
+        ash[: len(ash) - 2 * (not a_vec) - a_vec],
+        bsh[: len(bsh) - 2 * (not b_vec) - b_vec],
+    )
+    k = tir.Var("k", I64)
+
+    def term(idx: list[Any]) -> Any:
+        lead, rest = idx[:n_lead], idx[n_lead:]
+        i = None if a_vec else rest[0]
+        j = None if b_vec else rest[-1]
+        ai = [*_bcast(lead, a_lead, lead_out), *([] if a_vec else [i]), k]
+        bi = [*_bcast(lead, b_lead, lead_out), k, *([] if b_vec else [j])]
+        return out.store(idx, out.load(idx) + a.load(ai) * b.load(bi))
+
+    init = loops(osh, lambda idx: out.store(idx, tir.const(0, out.dtype)), "z")
+    reduce_k = lambda body: tir.For(k, _c(0), _c(int(ash[-1])), tir.ForKind.SERIAL, body)  # noqa: E731
+    if not osh:
+        return tir.SeqStmt([init, reduce_k(term([]))])
+    # k outside the output's last axis: the inner loop streams a row of b.
+    outer = loops(
+        osh[:-1],
+        lambda idx: reduce_k(loops([osh[-1]], lambda last: term([*idx, *last]), "j")),
+        "m",
+    )
+    return tir.SeqStmt([init, outer])
+
+
+def _concat(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    axis = len(out.shape) + node.attrs["axis"]
+    parts, offset = [], 0
+    for a in args:
+
+        def body(idx: list[Any], a: Acc = a, offset: int = offset) -> Any:
+            at = list(idx)
+            at[axis] = idx[axis] + _c(offset)
+            return out.store(at, a.load(_bcast(idx, a.shape, a.shape)))
+
+        parts.append(loops(a.shape, body))
+        offset += int(a.shape[axis])
+    return tir.SeqStmt(parts)
+
+
+def _slice(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    (a,) = args
+    spans = {}
+    for axis, start, stop, step in zip(
+        node.attrs["axes"],
+        node.attrs["starts"],
+        node.attrs["ends"],
+        node.attrs["steps"],
+        strict=True,
+    ):
+        ax = len(a.shape) + axis
+        lo = range(int(a.shape[ax]))[slice(start, stop, step)]
+        spans[ax] = (lo.start if len(lo) else 0, step)
+
+    def body(idx: list[Any]) -> Any:
+        at = [
+            _c(spans[i][0]) + idx[i] * _c(spans[i][1]) if i in spans else v
+            for i, v in enumerate(idx)
+        ]
+        return out.store(idx, a.load(at))
+
+    return loops(out.shape, body)
+
+
+def _transpose(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    perm = node.attrs["perm"]
+
+    def body(idx: list[Any]) -> Any:
+        at = [None] * len(perm)
+        for o, p in enumerate(perm):
+            at[p] = idx[o]
+        return out.store(idx, args[0].load(at))
+
+    return loops(out.shape, body)
+
+
+def _reshape(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    (a,) = args
+
+    def body(idx: list[Any]) -> Any:
+        flat = _c(0)
+        for v, n in zip(idx, out.shape, strict=True):
+            flat = flat * _c(int(n)) + v
+        at = []
+        for n in reversed(a.shape):
+            at.append(tir.floormod(flat, _c(int(n))))
+            flat = tir.floordiv(flat, _c(int(n)))
+        return out.store(idx, a.load(list(reversed(at))))
+
+    return loops(out.shape, body)
+
+
+def _reduce(kind: str) -> Callable[..., Any]:
+    def rule(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+        (a,) = args
+        axes = sorted(len(a.shape) + ax for ax in node.attrs["axes"])
+        keep = node.attrs["keepdims"]
+        kept = [i for i in range(len(a.shape)) if i not in axes]
+        count = 1
+        for ax in axes:
+            count *= int(a.shape[ax])
+
+        def out_index(idx: list[Any]) -> list[Any]:
+            if keep:
+                return [_c(0) if i in axes else idx[i] for i in range(len(a.shape))]
+            return [idx[i] for i in kept]
+
+        start = {
+            "sum": tir.const(0, out.dtype),
+            "mean": tir.const(0, out.dtype),
+            "max": tir.min_value(out.dtype),
+            "min": tir.max_value(out.dtype),
+        }[kind]
+        init = loops(out.shape, lambda idx: out.store(idx, start), "z")
+
+        def acc(idx: list[Any]) -> Any:
+            o = out_index(idx)
+            v, cur = a.load(idx), out.load(o)
+            new = {"sum": cur + v, "mean": cur + v, "max": tir.max(cur, v), "min": tir.min(cur, v)}
+            return out.store(o, new[kind])
+
+        stmts = [init, loops(a.shape, acc)]
+        if kind == "mean":
+            stmts.append(
+                loops(out.shape, lambda idx: out.store(idx, out.load(idx) / _f(out.dtype, count)))
+            )
+        return tir.SeqStmt(stmts)
+
+    return rule
+
+
+def _layer_norm(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
+    """Mean and variance over the last axis, into a scratch row of the leading axes."""
+    x, scale, bias = args
+    lead, n = list(out.shape[:-1]), int(out.shape[-1])
+    mean, var = scratch(lead), scratch(lead)
+    d = out.dtype
+    zero = tir.const(0, d)
+    inv = _f(d, 1.0 / n)
+
+    def per_row(idx: list[Any]) -> Any:
+        j = tir.Var("j", I64)
+        over = lambda body: tir.For(j, _c(0), _c(n), tir.ForKind.SERIAL, body)  # noqa: E731
+        dev = x.load([*idx, j]) - mean.load(idx)
+        return tir.SeqStmt(
+            [
+                mean.store(idx, zero),
+                over(mean.store(idx, mean.load(idx) + x.load([*idx, j]))),
+                mean.store(idx, mean.load(idx) * inv),
+                var.store(idx, zero),
+                over(var.store(idx, var.load(idx) + dev * dev)),
+                var.store(
+                    idx, _f(d, 1.0) / tir.sqrt(var.load(idx) * inv + _f(d, node.attrs["epsilon"]))
+                ),
+                over(out.store([*idx, j], dev * var.load(idx) * scale.load([j]) + bias.load([j]))),
+            ]
+        )
+
+    return loops(lead, per_row, "r")
+
+
+def _pad(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    (a,) = args
+    shifts = {
+        len(out.shape) + ax: (lo, int(a.shape[len(out.shape) + ax]))
+        for ax, (lo, _) in zip(node.attrs["axes"], node.attrs["pads"], strict=True)
+    }
+
+    def body(idx: list[Any]) -> Any:
+        at, inside = list(idx), []
+        for i, (lo, n) in shifts.items():
+            at[i] = tir.max(tir.min(idx[i] - _c(lo), _c(n - 1)), _c(0))
+            inside += [idx[i] >= _c(lo), idx[i] < _c(lo + n)]
+        return out.store(
+            idx, tir.if_then_else(tir.all(*inside), a.load(at), tir.const(0, out.dtype))
+        )
+
+    return loops(out.shape, body)
+
+
+NEEDS_SCRATCH = {"layer_norm"}
+"""Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
+
+RULES.update(
+    pad=_pad,
+    layer_norm=_layer_norm,
+    clip=_clip,
+    matmul=_matmul,
+    concat=_concat,
+    slice=_slice,
+    transpose=_transpose,
+    reshape=_reshape,
+    reduce_sum=_reduce("sum"),
+    reduce_mean=_reduce("mean"),
+    reduce_max=_reduce("max"),
+    reduce_min=_reduce("min"),
+)

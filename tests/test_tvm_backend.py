@@ -1,0 +1,117 @@
+"""The TVM backend against the reference: every cell, random graphs, lengths, devices.
+
+Each build compiles LLVM code (about a second), so these tests are marked
+slow; CI runs them. They need apache-tvm (in the ``dev`` extra).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import rnngraph as rg
+from tests import zoo
+from tests.strategies import feeds_for, random_graphs
+
+pytest.importorskip("tvm")
+pytestmark = pytest.mark.slow
+
+
+def _feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        k: rng.standard_normal((T, B, *t.row_shape)).astype("float32") for k, t in g.inputs.items()
+    }
+
+
+def _init(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        s: rng.standard_normal((B, *t.row_shape)).astype("float32")
+        for s, t in g.states.items()
+        if g.operands(g.state_nodes()[s])[0][2].kind == "input"
+    }
+
+
+def _close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: float = 1e-5) -> None:
+    assert set(got) == set(want)
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, atol=tol, rtol=tol, err_msg=k)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_every_cell_matches_the_reference(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p)  # one build: every length and batch below
+    rng = np.random.default_rng(0)
+    for T, B in [(7, 3), (4, 2)]:
+        feeds, init = _feeds(g, T, B, rng), _init(g, B, rng)
+        _close(m.run(feeds, initial_states=init), rg.run(g, feeds, p, initial_states=init))
+        lens = rng.integers(0, T + 1, B)
+        _close(
+            m.run(feeds, initial_states=init, sequence_lens=lens),
+            rg.run(g, feeds, p, initial_states=init, sequence_lens=lens),
+        )
+
+
+def _check_random(rgraph) -> None:
+    g = rgraph.graph
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p)
+    for T, B in [(5, 2), (8, 3)]:
+        feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
+        _close(m.run(feeds), rg.run(g, feeds, p))
+    lens = np.array([8, 3, 0])
+    _close(m.run(feeds, sequence_lens=lens), rg.run(g, feeds, p, sequence_lens=lens))
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=1, max_delay=3))
+def test_random_forward_graphs(rgraph) -> None:
+    _check_random(rgraph)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=-2, max_delay=-1))
+def test_random_backward_graphs(rgraph) -> None:
+    _check_random(rgraph)
+
+
+def test_gradient_graphs_compile_through_the_same_path() -> None:
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    m = rg.compile(rg.adjoint(g), target="tvm", params=p)
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((6, 2, 3)).astype("float32")
+    cot = rng.standard_normal((6, 2, int(g.outputs["y"].shape[-1]))).astype("float32")
+    got = m.run({"x": xs, "cot:y": cot})
+    _, want = rg.vjp(g, {"x": xs}, p, cotangents={"y": cot})
+    for k in p:
+        np.testing.assert_allclose(got[f"grad:{k}"], want[k], atol=1e-4, rtol=1e-4, err_msg=k)
+    np.testing.assert_allclose(got["grad:x"], want["x"], atol=1e-5)
+
+
+def test_float64_and_errors() -> None:
+    g = zoo.CELLS["gru"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, dtype="float64")
+    xs = np.random.default_rng(2).standard_normal((5, 2, 3))
+    _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p), tol=1e-12)
+    with pytest.raises(rg.CompileError, match="unknown device 'pdp11'"):
+        rg.compile(g, target="tvm", params=p, device="pdp11")
+    with pytest.raises(rg.CompileError, match="options"):
+        rg.compile(g, target="tvm", params=p, threads=2)
+    tree = rg.Graph("tree")
+    t = rg.recursive(tree, rg.cells.dag_rnn(4), inputs=tree.input("x", 3))
+    tree.output("root", t.root)
+    with pytest.raises(rg.CompileError, match="recursive nets"):
+        rg.compile(tree, target="tvm")
+
+
+@pytest.mark.parametrize("device", ["aarch64", "armv7", "riscv64", "c"])
+def test_edge_devices_build(device: str) -> None:
+    g = zoo.CELLS["lstm"]()
+    m = rg.compile(g, target="tvm", params=zoo.params_for(g), device=device)
+    assert m.device.cross
+    with pytest.raises(rg.CompileError, match="export"):
+        m.run({"x": np.zeros((2, 1, 3), "float32")})
