@@ -43,8 +43,9 @@ def _c(v: int) -> Any:
 class Arg:
     """One buffer argument of the kernel, in order.
 
-    ``kind``: "input", "lens", "param", "constant", "init" (the initial value of
-    ``read``), "node" (a value the kernel computes), "output", "final", "total".
+    ``kind``: "input", "lens", "static" (a time-invariant value the caller
+    computes once), "init" (the initial value of ``read``), "node" (a value the
+    kernel computes), "output", "final", "total".
     ``shape``: the full shape with ``"T"``/``"B"`` for the symbolic sizes.
     """
 
@@ -109,13 +110,13 @@ class _Gen:
             )
         if self.with_lens:
             self.lens = self.add_arg(Arg("lens", "sequence_lens", ("B",), "int64"))
+        # Time-invariant values (params, constants and what is computed from them
+        # alone, such as a transposed weight) are computed once by the caller.
         for nid in self.p.static:
             d = g.nodes[nid]
-            if d["op"] in ("param", "constant"):
-                kind = d["op"]
-                self.node_buf[nid] = self.add_arg(
-                    Arg(kind, d["name"], self.row(nid), self.elem(d["type"]), nid)
-                )
+            self.node_buf[nid] = self.add_arg(
+                Arg("static", d["name"], self.row(nid), self.elem(d["type"]), nid)
+            )
         for nid in g.nodes:
             d = g.nodes[nid]
             if nid in self.node_buf or d["op"] == "input":
@@ -219,9 +220,57 @@ class _Gen:
 
     def parallel(self, nid: int) -> Any:
         t, b = tir.Var("t", I64), tir.Var("b", I64)
-        return tir.For(
-            t, _c(0), self.T, tir.ForKind.SERIAL, self.batch_loop(self.node_stmt(nid, t, b), b)
+        stmt = self.rows_matmul(nid, t)
+        if stmt is None:
+            stmt = self.batch_loop(self.node_stmt(nid, t, b), b)
+        return tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, stmt)
+
+    def rows_matmul(self, nid: int, t: Any) -> Any:
+        """``x @ W`` of a signal ``(B, K)`` and a weight ``(K, N)`` at step ``t``, or None.
+
+        Output columns in vector blocks, each accumulated over ``k`` for every batch
+        row while its slice of the weight is in cache.
+        """
+        d = self.g.nodes[nid]
+        if d["op"] != "matmul":
+            return None
+        ra, rb = self.p.reads[nid]
+        ta, tb = (self.g.nodes[r.source]["type"] for r in (ra, rb))
+        if not (ta.batched and ta.rank == 2 and not tb.batched and tb.rank == 2):
+            return None
+        K, N = (int(v) for v in tb.shape)
+        w = self.node_buf[rb.source]
+        out = self.node_buf[nid]
+        b, k, _n = tir.Var("b", I64), tir.Var("k", I64), tir.Var("n", I64)
+        a = self.acc(ra, t, b)
+        zero = tir.const(0, self.dtype)
+        lanes = next((v for v in (64, 32, 16, 8, 4) if N % v == 0), 1)
+        no, ni = tir.Var("no", I64), tir.Var("ni", I64)
+        col = no * _c(lanes) + ni
+        kind = tir.ForKind.VECTORIZED if lanes > 1 else tir.ForKind.SERIAL
+
+        def vec(body: Any) -> Any:
+            return tir.For(ni, _c(0), _c(lanes), kind, body)
+
+        # A block of output columns accumulates in registers over the whole k loop; the
+        # weight block (K x lanes) stays in L1 across the batch rows.
+        reg = tir.decl_buffer((_c(lanes),), self.dtype, name="acc", scope="local")
+        block = tir.SeqStmt(
+            [
+                tir.AllocBuffer(reg),
+                vec(tir.BufferStore(reg, zero, [ni])),
+                tir.For(
+                    k,
+                    _c(0),
+                    _c(K),
+                    tir.ForKind.SERIAL,
+                    vec(tir.BufferStore(reg, reg[ni] + a.load([k]) * w[k, col], [ni])),
+                ),
+                vec(tir.BufferStore(out, reg[ni], [t, b, col])),
+            ]
         )
+        acc = tir.For(no, _c(0), _c(N // lanes), tir.ForKind.SERIAL, self.batch_loop(block, b))
+        return acc
 
     def recurrent(self, region: RecurrentRegion) -> Any:
         tt = tir.Var("tt", I64)
@@ -229,7 +278,8 @@ class _Gen:
         body = []
         for nid in region.nodes:
             b = tir.Var("b", I64)
-            body.append(self.batch_loop(self.node_stmt(nid, t, b), b))
+            stmt = self.rows_matmul(nid, t)
+            body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
         return tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, tir.SeqStmt(body))
 
     def total(self, nid: int) -> Any:
@@ -328,9 +378,6 @@ class _Gen:
     def generate(self) -> Kernel:
         self.declare()
         body = []
-        for nid in self.p.static:
-            if self.g.nodes[nid]["op"] not in ("param", "constant"):
-                body.append(self.node_stmt(nid, None, None))
         for region in self.p.regions:
             parts = region.parts if isinstance(region, CellRegion) else (region,)
             for part in parts:

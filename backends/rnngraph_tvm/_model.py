@@ -13,6 +13,7 @@ import tvm
 from rnngraph.errors import CompileError, InputError
 from rnngraph.io import check_initial_states, check_inputs, check_lens, initial_value, np_dtype
 from rnngraph.program import Program
+from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Kernel, generate
 from rnngraph_tvm._targets import Device
 
@@ -39,7 +40,26 @@ class TvmModel:
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
+        self._work: dict[tuple[int, int, bool], dict[int, Any]] = {}
+        self._static: dict[tuple[bool, int], Any] = {}
+        self._statics = self._time_invariant()
         self.kernel(False)  # build now: errors surface at compile time
+
+    def _time_invariant(self) -> dict[int, np.ndarray]:
+        """Params, constants and what is computed from them alone, by the reference ops."""
+        g = self.graph.nx_graph
+        values: dict[int, np.ndarray] = {}
+        for nid in self.program.static:
+            d = g.nodes[nid]
+            if d["op"] == "param":
+                values[nid] = self.params[d["name"]]
+            elif d["op"] == "constant":
+                values[nid] = np.asarray(self.graph.arrays[d["attrs"]["array"]])
+            else:
+                args = [values[r.source] for r in self.program.reads[nid]]
+                attrs = {**d["attrs"], "float_dtype": self.dtype}
+                values[nid] = np.asarray(REFERENCE[d["op"]](attrs, *args))
+        return values
 
     def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
         if with_lens not in self._kernels:
@@ -81,28 +101,36 @@ class TvmModel:
         overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
         kernel, ex = self.kernel(lens is not None)
         dev = tvm.cpu()
-        g = self.graph.nx_graph
         state_ids = {v: k for k, v in self.graph.state_nodes().items()}
+        # Work buffers are kept per (T, B): fresh memory costs page faults on every call.
+        key = (T, B, lens is not None)
+        if key not in self._work:
+            self._work = {key: {}}
+        work = self._work[key]
         args, outs = [], {}
-        for a in kernel.args:
+        for i, a in enumerate(kernel.args):
             shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a.shape)
             arr: np.ndarray | None
             if a.kind == "input":
                 arr = bound[a.node]  # type: ignore[index]
             elif a.kind == "lens":
                 arr = lens
-            elif a.kind == "param":
-                arr = self.params[a.name]
-            elif a.kind == "constant":
-                arr = np.reshape(self.graph.arrays[g.nodes[a.node]["attrs"]["array"]], shape)
+            elif a.kind == "static":
+                if (key[2], i) not in self._static:
+                    value = np.asarray(self._statics[a.node], a.dtype)  # type: ignore[index]
+                    # (np.ascontiguousarray would make a 0-d constant 1-d)
+                    self._static[key[2], i] = tvm.runtime.tensor(np.array(value, order="C"), dev)
+                args.append(self._static[key[2], i])
+                continue
             elif a.kind == "init":
                 arr = self._initial(a.read, shape, overrides, state_ids)
             else:
                 arr = None
             if arr is None:
-                t = tvm.runtime.empty(shape, a.dtype, dev)
+                if i not in work:
+                    work[i] = tvm.runtime.empty(shape, a.dtype, dev)
+                t = work[i]
             else:
-                # (np.ascontiguousarray would make a 0-d constant 1-d)
                 t = tvm.runtime.tensor(np.array(arr, dtype=a.dtype, order="C"), dev)
             args.append(t)
             if a.kind in ("output", "total"):

@@ -20,7 +20,7 @@ from rnngraph.errors import CompileError
 __all__ = ["DEVICES", "Device", "resolve"]
 
 DEVICES: dict[str, dict[str, Any]] = {
-    "llvm": {"kind": "llvm"},
+    "llvm": {"kind": "llvm"},  # resolved to this machine's CPU (see host_spec)
     "aarch64": {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon"]},
     "armv7": {
         "kind": "llvm",
@@ -77,10 +77,21 @@ class Device:
         return tvm_cc.cross_compiler(cc)
 
 
+def host_spec() -> dict[str, Any]:
+    """This machine's CPU as an LLVM target: its own ``mcpu`` (AVX2, FMA...), not generic x86."""
+    from tvm.target import codegen
+
+    cpu = str(codegen.llvm_get_system_cpu())
+    return {"kind": "llvm", "mcpu": cpu} if cpu and cpu != "generic" else {"kind": "llvm"}
+
+
 def resolve(device: str | Mapping[str, Any] | None) -> Device:
-    """A :class:`Device` from a name in :data:`DEVICES`, ``"host"``, or a TVM target dict/JSON."""
-    if device is None or device == "host":
-        device = "llvm"
+    """A :class:`Device` from a name in :data:`DEVICES`, ``"host"``, or a TVM target dict/JSON.
+
+    ``"llvm"`` and ``"host"`` build for this machine's own CPU.
+    """
+    if device is None or device in ("host", "llvm"):
+        return Device("llvm", host_spec())
     if isinstance(device, str) and device.lstrip().startswith("{"):
         device = json.loads(device)
     if isinstance(device, Mapping):
