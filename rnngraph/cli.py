@@ -126,6 +126,8 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["dtype"] = args.dtype
     if args.sequence_lens:
         opts["sequence_lens"] = True
+    if args.device:
+        opts["device"] = args.device
     return opts
 
 
@@ -260,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument(
         "--sequence-lens", action="store_true", help="give the model a sequence_lens input"
+    )
+    p.add_argument(
+        "--device",
+        help="for --target tvm: host (default), cuda, aarch64, armv7, riscv64, c, "
+        "or a TVM target as JSON",
     )
     p.add_argument("--params", help=".npz of parameter values (default: the saved ones)")
     p.add_argument("--no-optimize", action="store_true", help="skip the pass pipeline")

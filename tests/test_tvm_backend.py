@@ -115,3 +115,33 @@ def test_edge_devices_build(device: str) -> None:
     assert m.device.cross
     with pytest.raises(rg.CompileError, match="export"):
         m.run({"x": np.zeros((2, 1, 3), "float32")})
+
+
+def test_exported_library_runs_from_its_sidecars(tmp_path) -> None:
+    import rnngraph_tvm
+
+    g = zoo.CELLS["param_initial_state"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p)
+    path = m.export(tmp_path / "model.so")
+    assert {f.name for f in tmp_path.iterdir()} == {"model.so", "model.json", "model.npz"}
+    deployed = rnngraph_tvm.load(path)
+    xs = np.random.default_rng(3).standard_normal((6, 2, 3)).astype("float32")
+    _close(deployed.run({"x": xs}), rg.run(g, {"x": xs}, p))
+
+
+@pytest.mark.parametrize("device", ["aarch64", "armv7", "riscv64"])
+def test_edge_libraries_link_with_the_cross_compilers(device: str, tmp_path) -> None:
+    import shutil
+
+    from rnngraph_tvm._targets import COMPILERS
+
+    if shutil.which(COMPILERS[device]) is None:
+        pytest.skip(f"{COMPILERS[device]} is not installed (.ci/run installs it)")
+    g = zoo.CELLS["lstm"]()
+    m = rg.compile(g, target="tvm", params=zoo.params_for(g), device=device)
+    lib = m.export(tmp_path / f"lstm_{device}.so")
+    head = lib.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF"
+    machine = int.from_bytes(head[18:20], "little")  # e_machine
+    assert machine == {"aarch64": 183, "armv7": 40, "riscv64": 243}[device]

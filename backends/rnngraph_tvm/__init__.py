@@ -31,11 +31,12 @@ import numpy as np
 from rnngraph.errors import CompileError
 from rnngraph.program import Program
 from rnngraph_tvm._codegen import generate
+from rnngraph_tvm._deploy import DeployedModel, load
 from rnngraph_tvm._model import TvmModel
 from rnngraph_tvm._ops import RULES
 from rnngraph_tvm._targets import DEVICES, resolve
 
-__all__ = ["DEVICES", "RULES", "TvmModel", "backend", "generate"]
+__all__ = ["DEVICES", "RULES", "DeployedModel", "TvmModel", "backend", "generate", "load"]
 
 
 def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) -> TvmModel:

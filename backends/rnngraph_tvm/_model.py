@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from rnngraph.io import check_initial_states, check_inputs, check_lens, initial_
 from rnngraph.program import Program
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Kernel, generate
+from rnngraph_tvm._deploy import sidecars
 from rnngraph_tvm._targets import Device
 
 __all__ = ["TvmModel"]
@@ -74,12 +76,38 @@ class TvmModel:
         return self._kernels[with_lens]
 
     def export(self, path: str | os.PathLike[str]) -> Path:
-        """Write the kernel as a shared library for the model's device (atomically)."""
-        _, ex = self.kernel(False)
+        """Write the kernel as a shared library for the model's device, with its sidecars.
+
+        ``model.so`` (cross-linked for an edge device with Debian's cross
+        compiler), ``model.json`` (the arguments) and ``model.npz`` (weights and
+        fixed initial values); :func:`rnngraph_tvm.load` runs the three on the
+        device. Each file is written atomically. Initial values that come from
+        the caller (``init="input"``) are zeros in the deployed model.
+        """
+        kernel, ex = self.kernel(False)
         target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
+        layout_path, values_path = sidecars(target)
+        values: dict[str, np.ndarray] = {}
+        for i, a in enumerate(kernel.args):
+            if a.kind == "static":
+                values[f"arg{i}"] = np.asarray(self._statics[a.node], a.dtype)  # type: ignore[index]
+            elif a.kind == "init" and a.read is not None and a.read.init.kind in ("param", "array"):
+                row = tuple(int(d) for d in a.shape[1:])
+                values[f"arg{i}"] = np.asarray(self._initial(a.read, (1, *row), {}, {}))[0]
+        layout = {
+            "graph": self.graph.name,
+            "device": dict(self.device.spec),
+            "inputs": list(self.graph.inputs),
+            "args": [
+                {"kind": a.kind, "name": a.name, "shape": list(a.shape), "dtype": a.dtype}
+                for a in kernel.args
+            ],
+        }
         kw = {"fcompile": self.device.compiler()} if self.device.cross else {}
+        tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
         ex.export_library(str(tmp), **kw)
+        _atomic(layout_path, lambda f: f.write(json.dumps(layout, indent=1).encode()))
+        _atomic(values_path, lambda f: np.savez(f, **values))  # type: ignore[arg-type]
         os.replace(tmp, target)
         return target
 
@@ -166,3 +194,10 @@ class TvmModel:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """The same as :meth:`export`: the deployable library."""
         return self.export(path)
+
+
+def _atomic(target: Path, write: Any) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    os.replace(tmp, target)

@@ -70,7 +70,7 @@ class Device:
         if cc is None or shutil.which(cc) is None:
             raise CompileError(
                 f"exporting for {self.name!r} needs a cross compiler ({cc or 'unknown'}); "
-                f"install Debian's gcc-{(cc or '').removesuffix('-gcc')} package"
+                f"install Debian's gcc-{(cc or '').removesuffix('-gcc')} package."
             )
         from tvm.support import cc as tvm_cc
 

@@ -1,0 +1,72 @@
+"""Running an exported kernel where it is deployed: numpy and the TVM runtime only.
+
+:meth:`TvmModel.export` writes ``model.so`` (the kernel), ``model.json`` (its
+arguments in order, the graph's inputs and outputs) and ``model.npz`` (the
+time-invariant values and the fixed initial values). :func:`load` reads the
+three back on the device — it needs neither rnngraph's graph nor onnx — and
+``run`` takes whole sequences ``(T, B, ...)`` by input name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DeployedModel", "load", "sidecars"]
+
+
+def sidecars(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The layout (``.json``) and values (``.npz``) that go with library ``path``."""
+    p = Path(path)
+    return p.with_suffix(".json"), p.with_suffix(".npz")
+
+
+class DeployedModel:
+    """An exported kernel, loaded with the TVM runtime."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import tvm
+
+        layout_path, values_path = sidecars(path)
+        self.layout = json.loads(layout_path.read_text())
+        with np.load(values_path, allow_pickle=False) as z:
+            self.values = {k: z[k] for k in z.files}
+        self.module = tvm.runtime.load_module(str(path))
+        self._tvm = tvm
+
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Outputs (and ``<state>_final``) for whole input sequences ``(T, B, ...)``."""
+        tvm, dev = self._tvm, self._tvm.cpu()
+        first = np.asarray(inputs[self.layout["inputs"][0]])
+        T, B = first.shape[:2]
+        args, outs = [], {}
+        for i, a in enumerate(self.layout["args"]):
+            shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a["shape"])
+            if a["kind"] == "input":
+                arr = np.asarray(inputs[a["name"]], a["dtype"])
+            elif a["kind"] == "static":
+                arr = self.values[f"arg{i}"]
+            elif a["kind"] == "init":
+                row = self.values.get(f"arg{i}")
+                arr = np.zeros(shape, a["dtype"]) if row is None else np.broadcast_to(row, shape)
+            else:
+                t = tvm.runtime.empty(shape, a["dtype"], dev)
+                args.append(t)
+                if a["kind"] in ("output", "total"):
+                    outs[a["name"]] = t
+                elif a["kind"] == "final":
+                    outs[f"{a['name']}_final"] = t
+                continue
+            args.append(tvm.runtime.tensor(np.array(arr, dtype=a["dtype"], order="C"), dev))
+        self.module["main"](*args)
+        return {k: v.numpy() for k, v in outs.items()}
+
+
+def load(path: str | os.PathLike[str]) -> DeployedModel:
+    """Load ``path`` (a library written by :meth:`TvmModel.export`) and its two sidecars."""
+    return DeployedModel(path)

@@ -1,0 +1,79 @@
+"""LSTM inference on the host CPU: our TVM kernel vs onnxruntime's LSTM op and PyTorch.
+
+I=64 H=256 T=100, batch 1 and 32, fp32, one thread (TVM's kernel is one
+thread; onnxruntime and torch are pinned to one for a like-for-like ratio).
+Ours: ``rg.compile(target="tvm")`` — the whole program as one TIR kernel
+with the time loop inside, built for this machine's CPU, no tuning (there
+are no tuning records yet). Baselines: onnxruntime running its native
+``LSTM`` op (what our ONNX backend emits for a recognised LSTM) and
+``torch.nn.LSTM``. Outputs are checked against the reference first; the
+compile time is recorded. Writes ``benchmarks/results/tvm_lstm.json``.
+
+Run: ``python benchmarks/tvm_lstm.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+from _common import machine, timed, write
+
+import rnngraph as rg
+from rnngraph.bench import native_op_session
+
+I, H, T = 64, 256, 100
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = ap.parse_args()
+    reps = 3 if args.quick else 10
+    g = rg.Graph("lstm")
+    g.output("y", rg.cells.lstm(g.input("x", I), H, name="c"))
+    p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+    t0 = time.perf_counter()
+    tvm_model = rg.compile(g, target="tvm", params=p)
+    compile_s = time.perf_counter() - t0
+    rows: list[dict[str, Any]] = []
+    for B in (1, 32):
+        xs = np.random.default_rng(0).standard_normal((T, B, I)).astype(np.float32)
+        want = rg.run(g, {"x": xs}, p)["y"]
+        row: dict[str, Any] = {"batch": B, "T": T, "I": I, "H": H, "threads": 1}
+        row["tvm_compile_s"] = round(compile_s, 2)
+        row["tuning_s"] = 0.0
+        row["max_abs_err_tvm_vs_reference"] = float(
+            np.max(np.abs(tvm_model.run({"x": xs})["y"] - want))
+        )
+        row["tvm"] = timed(partial(tvm_model.run, {"x": xs}), reps)
+        sess = native_op_session("LSTM", p, "c", H, 1)
+        feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
+        got = sess.run(["Y"], feeds)[0][:, 0]
+        row["max_abs_err_ort_vs_reference"] = float(np.max(np.abs(got - want)))
+        row["onnxruntime_lstm_op"] = timed(partial(sess.run, ["Y"], feeds), reps)
+        try:
+            import torch
+        except ImportError:
+            row["torch"] = "skipped: PyTorch is not installed (pip install '.[bench]')"
+        else:
+            torch.set_num_threads(1)
+            lstm = torch.nn.LSTM(I, H)
+            xt = torch.from_numpy(xs)
+            with torch.no_grad():
+                row["torch"] = timed(lambda lstm=lstm, xt=xt: lstm(xt), reps)
+        base = row["onnxruntime_lstm_op"]["median_ms"]
+        row["tvm_vs_onnxruntime_lstm_op"] = round(row["tvm"]["median_ms"] / base, 2)
+        if isinstance(row["torch"], dict):
+            row["tvm_vs_torch"] = round(row["tvm"]["median_ms"] / row["torch"]["median_ms"], 2)
+        print(row, flush=True)
+        rows.append(row)
+    path = write("tvm_lstm", {"machine": machine(), "device": "host llvm", "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
