@@ -1,0 +1,89 @@
+"""The aarch64 library of an LSTM, run under qemu user emulation, against the reference.
+
+The arm64 side is a Debian sysroot with Python 3.11, numpy and the TVM runtime
+(``.ci/aarch64-sysroot`` builds it; ``.ci/run`` caches it under
+``~/.cache/rnngraph/aarch64-sysroot`` or ``$RNNGRAPH_AARCH64_SYSROOT``). The
+library is loaded there by ``rnngraph_tvm/_deploy.py`` alone: no rnngraph, no onnx.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from tests import zoo
+
+pytest.importorskip("tvm")
+pytestmark = pytest.mark.slow
+
+SYSROOT = Path(
+    os.environ.get(
+        "RNNGRAPH_AARCH64_SYSROOT", Path.home() / ".cache" / "rnngraph" / "aarch64-sysroot"
+    )
+)
+DEPLOY = Path(__file__).resolve().parents[1] / "backends" / "rnngraph_tvm" / "_deploy.py"
+
+RUNNER = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import deploy
+model = deploy.load(sys.argv[2])
+with np.load(sys.argv[3]) as z:
+    outs = model.run({k: z[k] for k in z.files})
+np.savez(sys.argv[4], **outs)
+"""
+
+
+def _ready() -> str | None:
+    if shutil.which("qemu-aarch64-static") is None:
+        return "qemu-aarch64-static is not installed (Debian's qemu-user-static)"
+    if shutil.which("aarch64-linux-gnu-gcc") is None:
+        return "aarch64-linux-gnu-gcc is not installed (Debian's gcc-aarch64-linux-gnu)"
+    if not (SYSROOT / ".done").exists():
+        return f"no arm64 sysroot at {SYSROOT} (.ci/aarch64-sysroot builds one)"
+    return None
+
+
+def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path) -> None:
+    why = _ready()
+    if why:
+        pytest.skip(why)
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    lib = rg.compile(g, target="tvm", params=p, device="aarch64").export(tmp_path / "lstm.so")
+    xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
+    np.savez(tmp_path / "inputs.npz", x=xs)
+    shutil.copy(DEPLOY, tmp_path / "deploy.py")
+    (tmp_path / "runner.py").write_text(RUNNER)
+    python = SYSROOT / "root" / "usr" / "bin" / "python3.11"
+    env = {**os.environ, "PYTHONPATH": str(SYSROOT / "site")}
+    done = subprocess.run(
+        [
+            "qemu-aarch64-static",
+            "-L",
+            str(SYSROOT / "root"),
+            str(python),
+            str(tmp_path / "runner.py"),
+            str(tmp_path),
+            str(lib),
+            str(tmp_path / "inputs.npz"),
+            str(tmp_path / "outputs.npz"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    want = rg.run(g, {"x": xs}, p)
+    with np.load(tmp_path / "outputs.npz") as got:
+        assert set(got.files) == set(want)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
