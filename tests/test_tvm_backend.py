@@ -145,3 +145,25 @@ def test_edge_libraries_link_with_the_cross_compilers(device: str, tmp_path) -> 
     assert head[:4] == b"\x7fELF"
     machine = int.from_bytes(head[18:20], "little")  # e_machine
     assert machine == {"aarch64": 183, "armv7": 40, "riscv64": 243}[device]
+
+
+def test_cuda_builds_without_a_gpu(tmp_path) -> None:
+    """One thread block per batch row; the library embeds the CUDA kernel (NVRTC)."""
+    g = zoo.CELLS["gru"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, device="cuda")
+    lib = m.export(tmp_path / "gru_cuda.so")
+    assert b"main_kernel" in lib.read_bytes()
+    with pytest.raises(rg.CompileError, match="export"):
+        m.run({"x": np.zeros((2, 1, 3), "float32")})
+    with pytest.raises(rg.CompileError, match="GPU"):
+        rg.compile(rg.adjoint(g), target="tvm", params=p, device="cuda")
+
+
+def test_rows_in_parallel_on_the_cpu() -> None:
+    g = zoo.CELLS["bidirectional_lstm"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, parallel=True)
+    xs = np.random.default_rng(5).standard_normal((6, 4, 3)).astype("float32")
+    lens = np.array([6, 1, 0, 4])
+    _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))

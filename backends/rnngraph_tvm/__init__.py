@@ -44,12 +44,17 @@ def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) 
 
     Options: ``device`` (a name in :data:`DEVICES` — ``"llvm"``/``"host"``,
     ``"cuda"``, ``"aarch64"``, ``"armv7"``, ``"riscv64"``, ``"c"`` — or a TVM
-    target dict), ``dtype`` ("float32" or "float64").
+    target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: batch
+    rows spread over the CPU's cores; on a GPU each row is a thread block).
     """
-    known = {"device", "dtype"}
+    known = {"device", "dtype", "parallel"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise CompileError(f"the tvm backend takes options {sorted(known)}; got {unknown}")
     return TvmModel(
-        program, params, resolve(options.get("device")), str(options.get("dtype", "float32"))
+        program,
+        params,
+        resolve(options.get("device")),
+        str(options.get("dtype", "float32")),
+        rows="parallel" if options.get("parallel") else "",
     )

@@ -39,6 +39,11 @@ def _c(v: int) -> Any:
     return tir.const(v, I64)
 
 
+def _seq(stmts: list[Any]) -> Any:
+    """Statements in order (TIR forbids a sequence of one)."""
+    return stmts[0] if len(stmts) == 1 else tir.SeqStmt(stmts)
+
+
 @dataclass(frozen=True)
 class Arg:
     """One buffer argument of the kernel, in order.
@@ -66,7 +71,9 @@ class Kernel:
 
 
 class _Gen:
-    def __init__(self, program: Program, dtype: str, with_lens: bool) -> None:
+    def __init__(
+        self, program: Program, dtype: str, with_lens: bool, rows: str = "", lanes: int = 64
+    ) -> None:
         self.p, self.g, self.dtype, self.with_lens = (
             program,
             program.graph.nx_graph,
@@ -79,6 +86,11 @@ class _Gen:
         self.node_buf: dict[int, Any] = {}
         self.init_buf: dict[Read, Any] = {}
         self.lens: Any = None
+        # rows: "" loops over the batch inside each node; otherwise one outer loop over
+        # batch rows ("parallel" on CPU cores, or "blockIdx.x" on a GPU) holds everything
+        # per row, since rows never read each other outside the sums over steps.
+        self.rows, self.max_lanes = rows, lanes
+        self.row_b = tir.Var("row", I64)
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
@@ -215,11 +227,16 @@ class _Gen:
         return make
 
     # ------------------------------------------------------------ regions
+    def bvar(self) -> Any:
+        return self.row_b if self.rows else tir.Var("b", I64)
+
     def batch_loop(self, body: Any, b: Any) -> Any:
+        if self.rows:
+            return body
         return tir.For(b, _c(0), self.B, tir.ForKind.SERIAL, body)
 
     def parallel(self, nid: int) -> Any:
-        t, b = tir.Var("t", I64), tir.Var("b", I64)
+        t, b = tir.Var("t", I64), self.bvar()
         stmt = self.rows_matmul(nid, t)
         if stmt is None:
             stmt = self.batch_loop(self.node_stmt(nid, t, b), b)
@@ -241,10 +258,10 @@ class _Gen:
         K, N = (int(v) for v in tb.shape)
         w = self.node_buf[rb.source]
         out = self.node_buf[nid]
-        b, k, _n = tir.Var("b", I64), tir.Var("k", I64), tir.Var("n", I64)
+        b, k = self.bvar(), tir.Var("k", I64)
         a = self.acc(ra, t, b)
         zero = tir.const(0, self.dtype)
-        lanes = next((v for v in (64, 32, 16, 8, 4) if N % v == 0), 1)
+        lanes = next((v for v in (64, 32, 16, 8, 4) if v <= self.max_lanes and N % v == 0), 1)
         no, ni = tir.Var("no", I64), tir.Var("ni", I64)
         col = no * _c(lanes) + ni
         kind = tir.ForKind.VECTORIZED if lanes > 1 else tir.ForKind.SERIAL
@@ -277,10 +294,10 @@ class _Gen:
         t = tt if region.direction >= 0 else self.T - _c(1) - tt
         body = []
         for nid in region.nodes:
-            b = tir.Var("b", I64)
+            b = self.bvar()
             stmt = self.rows_matmul(nid, t)
             body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
-        return tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, tir.SeqStmt(body))
+        return tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, _seq(body))
 
     def total(self, nid: int) -> Any:
         d = self.g.nodes[nid]
@@ -312,7 +329,8 @@ class _Gen:
                 return loops(shape, inner, "o")
 
             acc = loops(lead, body2, "l") if lead else body2([])
-        steps = tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, self.batch_loop(acc, b))
+        rows = tir.For(b, _c(0), self.B, tir.ForKind.SERIAL, acc)  # across rows: never per row
+        steps = tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, rows)
         return tir.SeqStmt([init, steps])
 
     def valid(self, v: Any, t: Any, b: Any, dtype: str | None = None) -> Any:
@@ -322,8 +340,9 @@ class _Gen:
         return tir.Select(t < self.lens[b], v, tir.const(0, dtype or self.dtype))
 
     # ------------------------------------------------------------ results
-    def results(self) -> list[Any]:
-        stmts = []
+    def results(self) -> tuple[list[Any], list[Any]]:
+        """Copies of the outputs and final states (per row), and of the sums (after them)."""
+        stmts, sums = [], []
         graph = self.p.graph
         for name, nid in graph.output_nodes().items():
             t_ = self.g.nodes[nid]["type"]
@@ -334,10 +353,10 @@ class _Gen:
                 def keep(idx: list[Any], dst: Any = dst, src: Any = src) -> Any:
                     return tir.BufferStore(dst, src[tuple(idx)], idx)
 
-                stmts.append(loops(self.row(nid), keep))
+                sums.append(loops(self.row(nid), keep))
                 continue
             dst = self.add_arg(Arg("output", name, ("T", "B", *self.row(nid)), self.elem(t_), nid))
-            t, b = tir.Var("t", I64), tir.Var("b", I64)
+            t, b = tir.Var("t", I64), self.bvar()
 
             def copy(idx: list[Any], dst: Any = dst, src: Any = src, t: Any = t, b: Any = b) -> Any:
                 v = self.valid(src[(t, b, *idx)], t, b, dst.dtype)
@@ -356,7 +375,7 @@ class _Gen:
             t_ = self.g.nodes[read.source]["type"]
             dst = self.add_arg(Arg("final", name, ("B", *self.row(read.source)), self.elem(t_)))
             src, init = self.node_buf[read.source], self.init_buf[read]
-            b = tir.Var("b", I64)
+            b = self.bvar()
             n = self.bound(b)
             step = tir.max(n - _c(1), _c(0)) if read.delay > 0 else _c(0)
 
@@ -373,7 +392,7 @@ class _Gen:
                 return tir.BufferStore(dst, v, [b, *idx])
 
             stmts.append(self.batch_loop(loops(self.row(read.source), last), b))
-        return stmts
+        return stmts, sums
 
     def generate(self) -> Kernel:
         self.declare()
@@ -386,11 +405,33 @@ class _Gen:
                         body.append(self.parallel(part.node))
                 else:
                     body.append(self.recurrent(part))
+        per_row, sums = self.results()
+        body += per_row
+        after = []
         for nid in self.p.post:
             op = self.g.nodes[nid]["op"]
-            body.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
-        body += self.results()
-        func = tir.PrimFunc(self.bufs, tir.SeqStmt(body)).with_attr("global_symbol", "main")
+            after.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
+        after += sums
+        if self.rows == "parallel":
+            body = [tir.For(self.row_b, _c(0), self.B, tir.ForKind.PARALLEL, _seq(body))]
+        elif self.rows:
+            if after:
+                raise CompileError(
+                    "sums over steps (gradient graphs) do not run on the GPU yet; "
+                    "compile them for the CPU"
+                )
+            binding = tir.IterVar(None, self.row_b, tir.IterVar.ThreadIndex, self.rows)
+            body = [
+                tir.For(
+                    self.row_b,
+                    _c(0),
+                    self.B,
+                    tir.ForKind.THREAD_BINDING,
+                    _seq(body),
+                    thread_binding=binding,
+                )
+            ]
+        func = tir.PrimFunc(self.bufs, _seq(body + after)).with_attr("global_symbol", "main")
         return Kernel(func, self.args)
 
 
@@ -409,8 +450,20 @@ class _NodeView:
         return str(self.d["name"])
 
 
-def generate(program: Program, dtype: str = "float32", *, with_lens: bool = False) -> Kernel:
-    """The kernel of ``program`` (see the module docstring)."""
+def generate(
+    program: Program,
+    dtype: str = "float32",
+    *,
+    with_lens: bool = False,
+    rows: str = "",
+    lanes: int = 64,
+) -> Kernel:
+    """The kernel of ``program`` (see the module docstring).
+
+    ``rows``: "" (batch loops inside each node), "parallel" (one outer loop over
+    batch rows, spread over CPU cores) or a GPU thread tag such as "blockIdx.x".
+    ``lanes``: the widest vector the matmul blocks use.
+    """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
-    return _Gen(program, str(np.dtype(dtype)), with_lens).generate()
+    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes).generate()

@@ -17,7 +17,7 @@ from rnngraph.program import Program
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Kernel, generate
 from rnngraph_tvm._deploy import sidecars
-from rnngraph_tvm._targets import Device
+from rnngraph_tvm._targets import COMPILERS, Device
 
 __all__ = ["TvmModel"]
 
@@ -37,8 +37,10 @@ class TvmModel:
         params: Mapping[str, np.ndarray],
         device: Device,
         dtype: str = "float32",
+        rows: str = "",
     ) -> None:
         self.program, self.graph, self.device = program, program.graph, device
+        self.rows = rows
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
@@ -65,7 +67,15 @@ class TvmModel:
 
     def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
         if with_lens not in self._kernels:
-            k = generate(self.program, str(self.dtype), with_lens=with_lens)
+            gpu = self.device.spec.get("kind") == "cuda"
+            rows = "blockIdx.x" if gpu else self.rows
+            k = generate(
+                self.program,
+                str(self.dtype),
+                with_lens=with_lens,
+                rows=rows,
+                lanes=4 if gpu else 64,
+            )
             mod = tvm.IRModule({"main": k.func})
             try:
                 ex = tvm.compile(mod, target=self.device.target)
@@ -103,7 +113,7 @@ class TvmModel:
                 for a in kernel.args
             ],
         }
-        kw = {"fcompile": self.device.compiler()} if self.device.cross else {}
+        kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
         tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
         ex.export_library(str(tmp), **kw)
         _atomic(layout_path, lambda f: f.write(json.dumps(layout, indent=1).encode()))
