@@ -47,6 +47,12 @@ def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) 
     target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: batch
     rows spread over the CPU's cores; on a GPU each row is a thread block).
     """
+    if options.get("mode", "sequence") != "sequence":
+        raise CompileError(
+            "the tvm backend builds sequence models only (no step mode yet); "
+            "use target='onnx' with mode='step' for streaming"
+        )
+    options = {k: v for k, v in options.items() if k != "mode"}
     known = {"device", "dtype", "parallel"}
     unknown = sorted(set(options) - known)
     if unknown:
