@@ -167,3 +167,21 @@ def test_rows_in_parallel_on_the_cpu() -> None:
     xs = np.random.default_rng(5).standard_normal((6, 4, 3)).astype("float32")
     lens = np.array([6, 1, 0, 4])
     _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
+@pytest.mark.parametrize("name", ["lstm", "stacked_gru", "param_initial_state"])
+def test_step_models_stream_the_sequence(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    step = rg.compile(g, target="tvm", params=p, mode="step")
+    xs = np.random.default_rng(6).standard_normal((5, 2, 3)).astype("float32")
+    _close(step.stream({"x": xs}, step.initial_states(2)), rg.run(g, {"x": xs}, p))
+
+
+def test_step_models_refuse_taps_and_sums() -> None:
+    g = zoo.CELLS["narx"]()
+    with pytest.raises(rg.CompileError, match="delay 1 only"):
+        rg.compile(g, target="tvm", params=zoo.params_for(g), mode="step")
+    lstm = zoo.CELLS["lstm"]()
+    with pytest.raises(rg.CompileError, match="sums over every step"):
+        rg.compile(rg.adjoint(lstm), target="tvm", params=zoo.params_for(lstm), mode="step")

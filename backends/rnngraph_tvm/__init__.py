@@ -34,33 +34,44 @@ from rnngraph_tvm._codegen import generate
 from rnngraph_tvm._deploy import DeployedModel, load
 from rnngraph_tvm._model import TvmModel
 from rnngraph_tvm._ops import RULES
+from rnngraph_tvm._step import TvmStepModel
 from rnngraph_tvm._targets import DEVICES, resolve
 
-__all__ = ["DEVICES", "RULES", "DeployedModel", "TvmModel", "backend", "generate", "load"]
+__all__ = [
+    "DEVICES",
+    "RULES",
+    "DeployedModel",
+    "TvmModel",
+    "TvmStepModel",
+    "backend",
+    "generate",
+    "load",
+]
 
 
-def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) -> TvmModel:
+def backend(
+    program: Program, params: Mapping[str, np.ndarray], **options: Any
+) -> TvmModel | TvmStepModel:
     """Compile ``program`` to a :class:`TvmModel` (what ``rg.compile(target="tvm")`` calls).
 
     Options: ``device`` (a name in :data:`DEVICES` — ``"llvm"``/``"host"``,
     ``"cuda"``, ``"aarch64"``, ``"armv7"``, ``"riscv64"``, ``"c"`` — or a TVM
     target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: batch
-    rows spread over the CPU's cores; on a GPU each row is a thread block).
+    rows spread over the CPU's cores; on a GPU each row is a thread block),
+    ``mode`` ("sequence", or "step": one step in, carried states in and out).
     """
-    if options.get("mode", "sequence") != "sequence":
-        raise CompileError(
-            "the tvm backend builds sequence models only (no step mode yet); "
-            "use target='onnx' with mode='step' for streaming"
-        )
-    options = {k: v for k, v in options.items() if k != "mode"}
+    mode = options.pop("mode", "sequence") if "mode" in options else "sequence"
+    if mode not in ("sequence", "step"):
+        raise CompileError(f"mode must be 'sequence' or 'step', got {mode!r}")
     known = {"device", "dtype", "parallel"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise CompileError(f"the tvm backend takes options {sorted(known)}; got {unknown}")
-    return TvmModel(
+    model = TvmModel(
         program,
         params,
         resolve(options.get("device")),
         str(options.get("dtype", "float32")),
         rows="parallel" if options.get("parallel") else "",
     )
+    return TvmStepModel(model) if mode == "step" else model
