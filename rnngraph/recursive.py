@@ -460,7 +460,9 @@ def feeds(
         if k not in names and t.row_shape[:1] == ("R",) and not k.startswith(f"{name}.")
     }
     unknown = sorted(set(given) - set(names) - per_example)
-    missing = sorted((set(names) | per_example) - set(given))
+    missing = sorted(
+        (set(names) | per_example) - set(given) - {k for k in g.inputs if k.startswith("cot:")}
+    )
     if unknown or missing:
         raise InputError(
             f"tree graph {g.name!r} takes per-node inputs {names} (the first from the "
@@ -481,6 +483,9 @@ def feeds(
             out[k] = np.broadcast_to(v, (lay.num_levels, 1, *v.shape)).copy()
         else:
             out[k] = lay.per_level(v)
+    for k, t in g.inputs.items():  # cotangents not given: zero (that output is not asked)
+        if k.startswith("cot:") and k not in out:
+            out[k] = lay.sequence(None, t.row_shape).astype(ft)
     L = lay.num_levels
     structure = {
         "nodes": lay.nodes,

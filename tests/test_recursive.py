@@ -179,6 +179,38 @@ def test_reference_and_onnx_match_per_node_recursion(name: str) -> None:
         np.testing.assert_allclose(onnx["states"], want_nodes, atol=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_tvm_matches_per_node_recursion(name: str) -> None:
+    """The TVM kernel: one build (symbolic level width, children, nodes) for every batch."""
+    pytest.importorskip("tvm")
+    make, step, _ = CELLS[name]
+    g, _ = _graph(make())
+    params = _params(g, 1)
+    model = rg.compile(g, target="tvm", params=params)
+    for seed, sizes in enumerate([[1], [300, 3, 1, 40], list(range(1, 40, 9))]):
+        items, batch = _batch(name, sizes, seed)
+        want_root, want_nodes = per_node(step, params, items)
+        got = model.run(batch)
+        np.testing.assert_allclose(got["root"], want_root, atol=1e-5)
+        np.testing.assert_allclose(got["states"], want_nodes, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_tvm_tree_gradients_match_the_reference() -> None:
+    pytest.importorskip("tvm")
+    g, _ = _graph(rg.cells.child_sum_tree_lstm(H))
+    params = _params(g, 5)
+    items, batch = _batch("child_sum", [12, 30, 1], 6)
+    cot = np.random.default_rng(7).standard_normal((len(items), H))
+    _, want = rg.vjp(g, batch, params, cotangents={"root": cot})
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    got = rg.compile(rg.adjoint(g), target="tvm", params=p32).run({"tree": batch, "cot:root": cot})
+    for p in params:
+        np.testing.assert_allclose(got[f"grad:{p}"], want[p], atol=1e-4, rtol=1e-4, err_msg=p)
+    np.testing.assert_allclose(got["grad:x"], want["x"], atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_gradients_match_finite_differences(name: str) -> None:
     make, _, _ = CELLS[name]

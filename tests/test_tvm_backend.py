@@ -101,11 +101,6 @@ def test_float64_and_errors() -> None:
         rg.compile(g, target="tvm", params=p, device="pdp11")
     with pytest.raises(rg.CompileError, match="options"):
         rg.compile(g, target="tvm", params=p, threads=2)
-    tree = rg.Graph("tree")
-    t = rg.recursive(tree, rg.cells.dag_rnn(4), inputs=tree.input("x", 3))
-    tree.output("root", t.root)
-    with pytest.raises(rg.CompileError, match="recursive nets"):
-        rg.compile(tree, target="tvm")
 
 
 @pytest.mark.parametrize("device", ["aarch64", "armv7", "riscv64", "c"])

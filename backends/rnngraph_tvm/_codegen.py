@@ -28,7 +28,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ops.totals import TOTAL_OPS
 from rnngraph.program import CellRegion, ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph.types import TensorType
-from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, Acc, loops, read_only
+from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, SYMBOLS, Acc, extent, loops, read_only
 
 __all__ = ["Arg", "Kernel", "generate"]
 
@@ -97,20 +97,19 @@ class _Gen:
         return {"float": self.dtype, "int64": "int64", "bool": "bool"}[t.dtype]
 
     def add_arg(self, arg: Arg) -> Any:
-        dims = [self.T if d == "T" else self.B if d == "B" else _c(int(d)) for d in arg.shape]
+        dims = [self.T if d == "T" else self.B if d == "B" else extent(d) for d in arg.shape]
         buf = tir.decl_buffer(dims, arg.dtype, name=f"{arg.kind}_{len(self.args)}")
         self.args.append(arg)
         self.bufs.append(buf)
         return buf
 
-    def row(self, nid: int) -> tuple[int, ...]:
+    def row(self, nid: int) -> tuple[Any, ...]:
+        """A node's row shape: sizes, and names for the symbolic dimensions."""
         t: TensorType = self.g.nodes[nid]["type"]
-        if t.symbolic:
-            raise CompileError(
-                f"node {self.g.nodes[nid]['name']!r} has symbolic dimensions {t}; the TVM "
-                "backend does not compile recursive nets yet (use target='onnx')"
-            )
-        return tuple(int(d) for d in t.row_shape)
+        for d in t.row_shape:
+            if isinstance(d, str) and d not in SYMBOLS:
+                SYMBOLS[d] = tir.Var(d, I64)
+        return tuple(t.row_shape)
 
     def declare(self) -> None:
         g = self.g
@@ -466,4 +465,8 @@ def generate(
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
-    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes).generate()
+    SYMBOLS.clear()
+    try:
+        return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes).generate()
+    finally:
+        SYMBOLS.clear()

@@ -12,8 +12,17 @@ import numpy as np
 import tvm
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.io import check_initial_states, check_inputs, check_lens, initial_value, np_dtype
+from rnngraph.io import (
+    bind_dims,
+    check_initial_states,
+    check_inputs,
+    check_lens,
+    initial_value,
+    np_dtype,
+)
 from rnngraph.program import Program
+from rnngraph.recursive import feeds as tree_feeds
+from rnngraph.recursive import split_inputs, unpack
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Kernel, generate
 from rnngraph_tvm._deploy import sidecars
@@ -44,7 +53,7 @@ class TvmModel:
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
-        self._work: dict[tuple[int, int, bool], dict[int, Any]] = {}
+        self._work: dict[Any, dict[int, Any]] = {}
         self._static: dict[tuple[bool, int], Any] = {}
         self._statics = self._time_invariant()
         self.kernel(False)  # build now: errors surface at compile time
@@ -133,32 +142,38 @@ class TvmModel:
             raise CompileError(
                 f"this model is built for {self.device.name!r}; export() it and run it there"
             )
+        tree = split_inputs(inputs)
+        if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
+            lay, feeds, init = tree_feeds(self.graph, tree[0], tree[1], self.dtype)
+            init.update(initial_states or {})
+            return unpack(self.graph, lay, self.run(feeds, initial_states=init))
         bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
         assert T is not None and B is not None
         lens = check_lens(sequence_lens, T, B)
         overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
+        sizes = {"T": T, "B": B, **bind_dims(self.graph, inputs, initial_states or {})}
         kernel, ex = self.kernel(lens is not None)
         dev = tvm.cpu()
         state_ids = {v: k for k, v in self.graph.state_nodes().items()}
         # Work buffers are kept per (T, B): fresh memory costs page faults on every call.
-        key = (T, B, lens is not None)
+        key = (tuple(sorted(sizes.items())), lens is not None)
         if key not in self._work:
             self._work = {key: {}}
         work = self._work[key]
         args, outs = [], {}
         for i, a in enumerate(kernel.args):
-            shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a.shape)
+            shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
             arr: np.ndarray | None
             if a.kind == "input":
                 arr = bound[a.node]  # type: ignore[index]
             elif a.kind == "lens":
                 arr = lens
             elif a.kind == "static":
-                if (key[2], i) not in self._static:
+                if (key[1], i) not in self._static:
                     value = np.asarray(self._statics[a.node], a.dtype)  # type: ignore[index]
                     # (np.ascontiguousarray would make a 0-d constant 1-d)
-                    self._static[key[2], i] = tvm.runtime.tensor(np.array(value, order="C"), dev)
-                args.append(self._static[key[2], i])
+                    self._static[key[1], i] = tvm.runtime.tensor(np.array(value, order="C"), dev)
+                args.append(self._static[key[1], i])
                 continue
             elif a.kind == "init":
                 arr = self._initial(a.read, shape, overrides, state_ids)

@@ -17,7 +17,7 @@ from typing import Any
 
 from tvm import tirx as tir
 
-__all__ = ["NEEDS_SCRATCH", "RULES", "Acc", "loops", "read_only"]
+__all__ = ["NEEDS_SCRATCH", "RULES", "SYMBOLS", "Acc", "extent", "loops", "read_only"]
 
 I64 = "int64"
 
@@ -45,19 +45,32 @@ def read_only(idx: Sequence[Any], value: Any) -> Any:
     raise TypeError("an operand is read-only")
 
 
-def loops(shape: Sequence[int], body: Callable[[list[Any]], Any], hint: str = "i") -> Any:
+SYMBOLS: dict[str, Any] = {}
+"""The symbolic row dimensions (``"M"``, ``"N"``...) as TIR variables, while a
+kernel is generated (set by the code generator); shapes keep their names."""
+
+
+def extent(n: int | str) -> Any:
+    """A dimension as a TIR expression."""
+    return SYMBOLS[n] if isinstance(n, str) else _c(int(n))
+
+
+def loops(shape: Sequence[Any], body: Callable[[list[Any]], Any], hint: str = "i") -> Any:
     """A loop nest over ``shape`` (row-major) around ``body(indices)``."""
     vars_ = [tir.Var(f"{hint}{k}", I64) for k in range(len(shape))]
     stmt = body(vars_)
     for v, n in reversed(list(zip(vars_, shape, strict=True))):
-        stmt = tir.For(v, _c(0), _c(int(n)), tir.ForKind.SERIAL, stmt)
+        stmt = tir.For(v, _c(0), extent(n), tir.ForKind.SERIAL, stmt)
     return stmt
 
 
 def _bcast(idx: Sequence[Any], shape: Sequence[int], out: Sequence[int]) -> list[Any]:
     """``idx`` into ``out`` mapped to an operand of ``shape`` (numpy broadcasting)."""
     off = len(out) - len(shape)
-    return [_c(0) if n == 1 and out[off + i] != 1 else idx[off + i] for i, n in enumerate(shape)]
+    return [
+        _c(0) if isinstance(n, int) and n == 1 and out[off + i] != 1 else idx[off + i]
+        for i, n in enumerate(shape)
+    ]
 
 
 RULES: dict[str, Callable[..., Any]] = {}
@@ -232,9 +245,9 @@ def _reduce(kind: str) -> Callable[..., Any]:
         axes = sorted(len(a.shape) + ax for ax in node.attrs["axes"])
         keep = node.attrs["keepdims"]
         kept = [i for i in range(len(a.shape)) if i not in axes]
-        count = 1
+        count = _c(1)
         for ax in axes:
-            count *= int(a.shape[ax])
+            count = count * extent(a.shape[ax])
 
         def out_index(idx: list[Any]) -> list[Any]:
             if keep:
@@ -258,7 +271,10 @@ def _reduce(kind: str) -> Callable[..., Any]:
         stmts = [init, loops(a.shape, acc)]
         if kind == "mean":
             stmts.append(
-                loops(out.shape, lambda idx: out.store(idx, out.load(idx) / _f(out.dtype, count)))
+                loops(
+                    out.shape,
+                    lambda idx: out.store(idx, out.load(idx) / tir.Cast(out.dtype, count)),
+                )
             )
         return tir.SeqStmt(stmts)
 
@@ -314,10 +330,54 @@ def _pad(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
     return loops(out.shape, body)
 
 
+def _row_index(node: Any, idx_acc: Acc, at: Sequence[Any]) -> Any:
+    """The row index a gather or scatter reads at index position ``at``."""
+    return idx_acc.load(list(at))
+
+
+def _gather_rows(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    table, idx = args
+    irank = node.attrs["irank"]
+
+    def body(i: list[Any]) -> Any:
+        r = _row_index(node, idx, i[:irank])
+        v = table.load([tir.max(r, _c(0)), *i[irank:]])
+        return out.store(i, tir.if_then_else(r >= _c(0), v, tir.const(0, out.dtype)))
+
+    return loops(out.shape, body)
+
+
+def _scatter(add: bool) -> Callable[..., Any]:
+    def rule(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+        table, idx, values = args
+        irank = node.attrs["irank"]
+        copy = loops(out.shape, lambda i: out.store(i, table.load(i)), "c")
+
+        def body(i: list[Any]) -> Any:
+            r = _row_index(node, idx, i[:irank])
+            at = [tir.max(r, _c(0)), *i[irank:]]
+            v = values.load(i)
+            new = out.load(at) + v if add else v
+            return tir.IfThenElse(r >= _c(0), out.store(at, new), None)
+
+        return tir.SeqStmt([copy, loops(values.shape, body)])
+
+    return rule
+
+
+def _unsqueeze(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    axis = len(out.shape) + node.attrs["axis"]
+    return loops(out.shape, lambda i: out.store(i, args[0].load([*i[:axis], *i[axis + 1 :]])))
+
+
 NEEDS_SCRATCH = {"layer_norm"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
 RULES.update(
+    gather_rows=_gather_rows,
+    scatter_rows=_scatter(False),
+    scatter_add_rows=_scatter(True),
+    unsqueeze=_unsqueeze,
     pad=_pad,
     layer_norm=_layer_norm,
     clip=_clip,
