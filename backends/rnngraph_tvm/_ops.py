@@ -17,6 +17,8 @@ from typing import Any
 
 from tvm import tirx as tir
 
+from rnngraph.ops.structure import slice_ranges
+
 __all__ = ["NEEDS_SCRATCH", "RULES", "SYMBOLS", "Acc", "extent", "loops", "read_only"]
 
 I64 = "int64"
@@ -189,17 +191,10 @@ def _concat(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
 
 def _slice(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
     (a,) = args
-    spans = {}
-    for axis, start, stop, step in zip(
-        node.attrs["axes"],
-        node.attrs["starts"],
-        node.attrs["ends"],
-        node.attrs["steps"],
-        strict=True,
-    ):
-        ax = len(a.shape) + axis
-        lo = range(int(a.shape[ax]))[slice(start, stop, step)]
-        spans[ax] = (lo.start if len(lo) else 0, step)
+    spans = {
+        len(a.shape) + axis: (kept.start if len(kept) else 0, kept.step)
+        for axis, kept in slice_ranges(node.attrs, a.shape).items()
+    }
 
     def body(idx: list[Any]) -> Any:
         at = [

@@ -17,7 +17,16 @@ from rnngraph.ops._rules import normalize_axis
 from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType, format_shape
 
-__all__ = ["concat", "gather", "reshape", "slice", "split", "transpose", "unsqueeze"]
+__all__ = [
+    "concat",
+    "gather",
+    "reshape",
+    "slice",
+    "slice_ranges",
+    "split",
+    "transpose",
+    "unsqueeze",
+]
 
 
 # ---------------------------------------------------------------------- concat
@@ -71,14 +80,24 @@ def concat(values: Sequence[Value], axis: int = -1, *, name: str | None = None) 
 
 
 # ----------------------------------------------------------------------- slice
+def slice_ranges(attrs: Mapping[str, Any], shape: Sequence[Any]) -> dict[int, range]:
+    """Each sliced axis of a value of ``shape`` and the indices it keeps (Python slice rules).
+
+    Axes are counted from the end, as the ``slice`` op stores them.
+    """
+    return {
+        axis: range(int(shape[axis]))[builtins.slice(start, stop, step)]
+        for axis, start, stop, step in zip(
+            attrs["axes"], attrs["starts"], attrs["ends"], attrs["steps"], strict=True
+        )
+    }
+
+
 def _slice_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     t = types[0]
     out = list(t.shape)
-    for axis, start, stop, step in zip(
-        attrs["axes"], attrs["starts"], attrs["ends"], attrs["steps"], strict=True
-    ):
-        i = t.rank + axis
-        out[i] = len(range(*builtins.slice(start, stop, step).indices(int(out[i]))))
+    for axis, kept in slice_ranges(attrs, t.shape).items():
+        out[axis] = len(kept)
     return TensorType(tuple(out), t.dtype)
 
 
@@ -324,18 +343,10 @@ def _slice_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: 
 
     (x,) = args
     pads = []
-    for axis, start, stop, step in zip(
-        node.attrs["axes"],
-        node.attrs["starts"],
-        node.attrs["ends"],
-        node.attrs["steps"],
-        strict=True,
-    ):
-        n = int(x.shape[axis])
-        lo, hi, st = builtins.slice(start, stop, step).indices(n)
-        if st != 1:
-            raise ValueError(f"the adjoint of a slice with step {st} is not supported")
-        pads.append((lo, n - max(hi, lo)))
+    for axis, kept in slice_ranges(node.attrs, x.shape).items():
+        if kept.step != 1:
+            raise ValueError(f"the adjoint of a slice with step {kept.step} is not supported")
+        pads.append((kept.start, int(x.shape[axis]) - max(kept.stop, kept.start)))
     return [pad(cot, node.attrs["axes"], pads)]
 
 
