@@ -38,8 +38,7 @@ from rnngraph.io import (
 )
 from rnngraph.params import check_params
 from rnngraph.program import CellRegion, ParallelRegion, Program, RecurrentRegion, schedule
-from rnngraph.recursive import feeds as tree_feeds
-from rnngraph.recursive import split_inputs, unpack
+from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
 
 __all__ = ["run"]
@@ -276,11 +275,13 @@ def run(
     tree = split_inputs(inputs)
     if tree is not None:
         ft = float_dtype(dtype, tree[1], params)
-        lay, feeds, init = tree_feeds(graph, tree[0], tree[1], ft)
-        out = run(
-            graph, feeds, params, initial_states={**init, **dict(initial_states or {})}, dtype=ft
+        return run_trees(
+            graph,
+            tree,
+            initial_states,
+            ft,
+            lambda f, init: run(graph, f, params, initial_states=init, dtype=ft),
         )
-        return unpack(graph, lay, out)
     program = schedule(graph)
     initial_states = dict(initial_states or {})
     ft = float_dtype(dtype, inputs, params)

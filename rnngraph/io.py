@@ -6,7 +6,7 @@ checks (and their messages) live here once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "initial_value",
     "match_row",
     "np_dtype",
+    "stream",
 ]
 
 
@@ -173,3 +174,26 @@ def initial_value(
             )
         return np.broadcast_to(stored, shape)
     return None
+
+
+def stream(
+    advance: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
+    outputs: Iterable[str],
+    inputs: Mapping[str, Any],
+    initial_states: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Feed time-major ``(T, B, ...)`` inputs to a step model one step at a time.
+
+    ``advance(step_inputs, carried) -> (outputs, carried)`` is the model's step.
+    Returns each of ``outputs`` stacked over the steps and the carried values
+    after the last step (``"<name>_final"``), as a sequence model would.
+    """
+    T = len(next(iter(inputs.values()))) if inputs else 0
+    carried = dict(initial_states or {})
+    steps: list[dict[str, Any]] = []
+    for t in range(T):
+        out, carried = advance({k: v[t] for k, v in inputs.items()}, carried)
+        steps.append(out)
+    result = {name: np.stack([o[name] for o in steps]) for name in outputs}
+    result.update({f"{k}_final": v for k, v in carried.items()})
+    return result

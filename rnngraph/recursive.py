@@ -45,7 +45,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,6 +66,7 @@ __all__ = [
     "layout",
     "random_inputs",
     "recursive",
+    "run_trees",
     "tree_spec",
 ]
 
@@ -364,7 +365,9 @@ def layout(batch: TreeBatch, arity: int | None = None, *, slack: float = 1.15) -
         raise TreeError(
             f"node {v} has {int(count[v])} children, but the cell takes at most {arity}"
         )
-    step = _schedule(batch, slack)
+    parent, pos = np.nonzero(mask)  # the parent-child edges, by position
+    child = kids[parent, pos]
+    step = _schedule(batch, slack, child, parent)
     L = int(step.max()) + 1
     order = np.lexsort((np.arange(batch.num_nodes), step))
     sizes = np.bincount(step, minlength=L)
@@ -379,8 +382,6 @@ def layout(batch: TreeBatch, arity: int | None = None, *, slack: float = 1.15) -
     table[:, :width] = kids[:, :width]
     children = table[np.maximum(nodes, 0)]
     children[nodes < 0] = -1
-    parent, pos = np.nonzero(mask)
-    child = kids[parent, pos]
     e_step = step[parent]
     e_order = np.lexsort((pos, parent, e_step))
     e_sizes = np.bincount(e_step, minlength=L)
@@ -394,12 +395,9 @@ def layout(batch: TreeBatch, arity: int | None = None, *, slack: float = 1.15) -
     return TreeLayout(batch, nodes, children, edge_child, edge_slot)
 
 
-def _schedule(batch: TreeBatch, slack: float) -> np.ndarray:
+def _schedule(batch: TreeBatch, slack: float, child: np.ndarray, parent: np.ndarray) -> np.ndarray:
     """Each node's step: Hu's list scheduling with a width cap, vectorised per step."""
     n = batch.num_nodes
-    kids, mask = batch.children, batch.child_mask
-    parent, pos = np.nonzero(mask)
-    child = kids[parent, pos]
     pairs = np.unique(np.stack([child, parent], axis=1), axis=0) if len(child) else np.zeros((0, 2))
     child, parent = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
     # Priority: the longest path up to a node without parents (levels top-down).
@@ -552,6 +550,24 @@ def random_inputs(
         row = [int(d) for d in g.inputs[k].row_shape[1:]]
         out[k] = rng.standard_normal((batch.num_nodes, *row))
     return out
+
+
+def run_trees(
+    g: Graph,
+    tree: tuple[TreeBatch, Mapping[str, Any]],
+    initial_states: Mapping[str, Any] | None,
+    ft: np.dtype,
+    run: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], Mapping[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """Run tree graph ``g`` on ``tree`` (from :func:`split_inputs`) with a sequence runner.
+
+    The batch is laid out by level, ``run(feeds, initial_states)`` runs the
+    sequences (the interpreter's or a backend's), and the results come back per
+    example or node (:func:`unpack`). Every engine's ``run`` takes trees this way.
+    """
+    lay, seqs, init = feeds(g, tree[0], tree[1], ft)
+    init.update(initial_states or {})
+    return unpack(g, lay, run(seqs, init))
 
 
 def split_inputs(inputs: Any) -> tuple[TreeBatch, dict[str, Any]] | None:

@@ -13,10 +13,16 @@ import onnxruntime as ort
 from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.io import check_initial_states, check_inputs, check_lens, initial_value, np_dtype
+from rnngraph.io import (
+    check_initial_states,
+    check_inputs,
+    check_lens,
+    initial_value,
+    np_dtype,
+    stream,
+)
 from rnngraph.program import Program
-from rnngraph.recursive import feeds as tree_feeds
-from rnngraph.recursive import split_inputs, unpack
+from rnngraph.recursive import run_trees, split_inputs
 from rnngraph_onnx._emit import StateSlot, build_sequence_model, build_step_model
 
 __all__ = ["OnnxModel"]
@@ -146,15 +152,7 @@ class OnnxModel:
         Returns each output stacked over the steps and the carried values
         after the last step (``"<name>_final"``), as a sequence model would.
         """
-        T = len(next(iter(inputs.values()))) if inputs else 0
-        carried = dict(initial_states or {})
-        steps: list[dict[str, np.ndarray]] = []
-        for t in range(T):
-            out, carried = self.advance({k: v[t] for k, v in inputs.items()}, carried)
-            steps.append(out)
-        result = {name: np.stack([o[name] for o in steps]) for name in self.graph.outputs}
-        result.update({f"{k}_final": v for k, v in carried.items()})
-        return result
+        return stream(self.advance, self.graph.outputs, inputs, initial_states)
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """Step mode: the carried values before the first step, for ``batch`` rows.
@@ -193,9 +191,13 @@ class OnnxModel:
             return self._run_step(inputs, initial_states or {})
         tree = split_inputs(inputs)
         if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
-            lay, feeds, init = tree_feeds(self.graph, tree[0], tree[1], self.dtype)
-            init.update(initial_states or {})
-            return unpack(self.graph, lay, self.run(feeds, initial_states=init))
+            return run_trees(
+                self.graph,
+                tree,
+                initial_states,
+                self.dtype,
+                lambda f, init: self.run(f, initial_states=init),
+            )
         if sequence_lens is None and not initial_states and not self._needs_states:
             fast = self._fast_feeds(inputs)
             if fast is not None:  # the common call: well-formed arrays, nothing else

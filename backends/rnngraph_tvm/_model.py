@@ -21,8 +21,7 @@ from rnngraph.io import (
     np_dtype,
 )
 from rnngraph.program import Program
-from rnngraph.recursive import feeds as tree_feeds
-from rnngraph.recursive import split_inputs, unpack
+from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Kernel, generate
 from rnngraph_tvm._deploy import sidecars
@@ -144,9 +143,13 @@ class TvmModel:
             )
         tree = split_inputs(inputs)
         if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
-            lay, feeds, init = tree_feeds(self.graph, tree[0], tree[1], self.dtype)
-            init.update(initial_states or {})
-            return unpack(self.graph, lay, self.run(feeds, initial_states=init))
+            return run_trees(
+                self.graph,
+                tree,
+                initial_states,
+                self.dtype,
+                lambda f, init: self.run(f, initial_states=init),
+            )
         bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
         assert T is not None and B is not None
         lens = check_lens(sequence_lens, T, B)

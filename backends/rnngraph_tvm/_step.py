@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.io import initial_value, np_dtype
+from rnngraph.io import initial_value, np_dtype, stream
 from rnngraph_tvm._model import TvmModel
 
 __all__ = ["TvmStepModel"]
@@ -75,15 +75,7 @@ class TvmStepModel:
         self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
     ) -> dict[str, np.ndarray]:
         """Feed time-major ``(T, B, ...)`` inputs one step at a time (as a sequence model)."""
-        T = len(next(iter(inputs.values()))) if inputs else 0
-        carried = dict(initial_states or {})
-        steps = []
-        for t in range(T):
-            out, carried = self.advance({k: v[t] for k, v in inputs.items()}, carried)
-            steps.append(out)
-        result = {name: np.stack([o[name] for o in steps]) for name in self.graph.outputs}
-        result.update({f"{k}_final": v for k, v in carried.items()})
-        return result
+        return stream(self.advance, self.graph.outputs, inputs, initial_states)
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """The carried values before the first step (``init="input"`` states left out)."""
