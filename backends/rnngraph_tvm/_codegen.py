@@ -17,6 +17,7 @@ per-step dispatch, and the weights stay in cache across steps.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ops.totals import TOTAL_OPS
 from rnngraph.program import CellRegion, ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph.types import TensorType
-from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, SYMBOLS, Acc, extent, loops, read_only
+from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, Acc, extent, loops, read_only
 
 __all__ = ["Arg", "Kernel", "generate"]
 
@@ -91,6 +92,7 @@ class _Gen:
         # per row, since rows never read each other outside the sums over steps.
         self.rows, self.max_lanes = rows, lanes
         self.row_b = tir.Var("row", I64)
+        self.symbols: dict[str, Any] = {}  # symbolic row dimensions, as TIR variables
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
@@ -98,18 +100,21 @@ class _Gen:
 
     def add_arg(self, arg: Arg) -> Any:
         dims = [self.T if d == "T" else self.B if d == "B" else extent(d) for d in arg.shape]
+        # The caller sizes arguments by name: symbolic dimensions keep theirs.
+        names = tuple(d.name if isinstance(d, tir.Var) else d for d in arg.shape)
+        arg = dataclasses.replace(arg, shape=names)
         buf = tir.decl_buffer(dims, arg.dtype, name=f"{arg.kind}_{len(self.args)}")
         self.args.append(arg)
         self.bufs.append(buf)
         return buf
 
     def row(self, nid: int) -> tuple[Any, ...]:
-        """A node's row shape: sizes, and names for the symbolic dimensions."""
+        """A node's row shape: sizes, and one TIR variable per symbolic dimension name."""
         t: TensorType = self.g.nodes[nid]["type"]
-        for d in t.row_shape:
-            if isinstance(d, str) and d not in SYMBOLS:
-                SYMBOLS[d] = tir.Var(d, I64)
-        return tuple(t.row_shape)
+        return tuple(
+            self.symbols.setdefault(d, tir.Var(d, I64)) if isinstance(d, str) else d
+            for d in t.row_shape
+        )
 
     def declare(self) -> None:
         g = self.g
@@ -465,8 +470,4 @@ def generate(
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
-    SYMBOLS.clear()
-    try:
-        return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes).generate()
-    finally:
-        SYMBOLS.clear()
+    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes).generate()

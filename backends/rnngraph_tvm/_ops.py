@@ -19,7 +19,7 @@ from tvm import tirx as tir
 
 from rnngraph.ops.structure import slice_ranges
 
-__all__ = ["NEEDS_SCRATCH", "RULES", "SYMBOLS", "Acc", "extent", "loops", "read_only"]
+__all__ = ["NEEDS_SCRATCH", "RULES", "Acc", "extent", "loops", "read_only"]
 
 I64 = "int64"
 
@@ -33,7 +33,7 @@ class Acc:
     """Reads and writes of one value's row at the current step and batch row.
 
     ``load(idx)`` gives the element at row index ``idx``; ``store`` writes it.
-    ``shape`` is the row's shape.
+    ``shape`` is the row's shape: sizes, and TIR variables for symbolic dimensions.
     """
 
     shape: tuple[int, ...]
@@ -47,14 +47,9 @@ def read_only(idx: Sequence[Any], value: Any) -> Any:
     raise TypeError("an operand is read-only")
 
 
-SYMBOLS: dict[str, Any] = {}
-"""The symbolic row dimensions (``"M"``, ``"N"``...) as TIR variables, while a
-kernel is generated (set by the code generator); shapes keep their names."""
-
-
-def extent(n: int | str) -> Any:
-    """A dimension as a TIR expression."""
-    return SYMBOLS[n] if isinstance(n, str) else _c(int(n))
+def extent(n: Any) -> Any:
+    """A dimension as a TIR expression: a size, or the variable of a symbolic one."""
+    return _c(n) if isinstance(n, int) else n
 
 
 def loops(shape: Sequence[Any], body: Callable[[list[Any]], Any], hint: str = "i") -> Any:
