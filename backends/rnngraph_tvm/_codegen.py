@@ -29,6 +29,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ops.totals import TOTAL_OPS
 from rnngraph.program import CellRegion, ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph.types import TensorType
+from rnngraph_tvm import _gemm
 from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, Acc, extent, loops, read_only
 
 __all__ = ["Arg", "Kernel", "generate"]
@@ -53,6 +54,8 @@ class Arg:
     computes once), "init" (the initial value of ``read``), "node" (a value the
     kernel computes), "output", "final", "total".
     ``shape``: the full shape with ``"T"``/``"B"`` for the symbolic sizes.
+    ``pack``: for a static weight, the panel width it is packed to (see
+    :func:`rnngraph_tvm._gemm.pack`; ``shape`` is then the packed one), else 0.
     """
 
     kind: str
@@ -61,6 +64,7 @@ class Arg:
     dtype: str
     node: int | None = None
     read: Read | None = None
+    pack: int = 0
 
 
 @dataclass
@@ -73,7 +77,13 @@ class Kernel:
 
 class _Gen:
     def __init__(
-        self, program: Program, dtype: str, with_lens: bool, rows: str = "", lanes: int = 64
+        self,
+        program: Program,
+        dtype: str,
+        with_lens: bool,
+        rows: str = "",
+        lanes: int = 64,
+        blocked: bool = True,
     ) -> None:
         self.p, self.g, self.dtype, self.with_lens = (
             program,
@@ -93,6 +103,10 @@ class _Gen:
         self.rows, self.max_lanes = rows, lanes
         self.row_b = tir.Var("row", I64)
         self.symbols: dict[str, Any] = {}  # symbolic row dimensions, as TIR variables
+        # blocked: matrix products by the register-blocked CPU kernel (_gemm), on weights
+        # packed in panels (one packed copy per weight node)
+        self.blocked = blocked
+        self.panels: dict[int, Any] = {}
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
@@ -241,17 +255,16 @@ class _Gen:
 
     def parallel(self, nid: int) -> Any:
         t, b = tir.Var("t", I64), self.bvar()
+        whole = self.blocked_matmul(nid, None)
+        if whole is not None:
+            return whole
         stmt = self.rows_matmul(nid, t)
         if stmt is None:
             stmt = self.batch_loop(self.node_stmt(nid, t, b), b)
         return tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, stmt)
 
-    def rows_matmul(self, nid: int, t: Any) -> Any:
-        """``x @ W`` of a signal ``(B, K)`` and a weight ``(K, N)`` at step ``t``, or None.
-
-        Output columns in vector blocks, each accumulated over ``k`` for every batch
-        row while its slice of the weight is in cache.
-        """
+    def matmul_operands(self, nid: int) -> tuple[Read, Read, int, int] | None:
+        """``(a, W, K, N)`` of a signal ``(B, K)`` times a weight ``(K, N)``, or None."""
         d = self.g.nodes[nid]
         if d["op"] != "matmul":
             return None
@@ -260,6 +273,124 @@ class _Gen:
         if not (ta.batched and ta.rank == 2 and not tb.batched and tb.rank == 2):
             return None
         K, N = (int(v) for v in tb.shape)
+        return ra, rb, K, N
+
+    def packed(self, nid: int) -> Any:
+        """The buffer of weight node ``nid`` packed in panels (an argument the caller fills)."""
+        if nid not in self.panels:
+            K, N = (int(v) for v in self.g.nodes[nid]["type"].shape)
+            nr = _gemm.panel_width(self.dtype)
+            self.panels[nid] = self.add_arg(
+                Arg(
+                    "static",
+                    self.g.nodes[nid]["name"],
+                    (-(-N // nr), K, nr),
+                    self.dtype,
+                    nid,
+                    pack=nr,
+                )
+            )
+        return self.panels[nid]
+
+    def blocked_matmul(self, nid: int, t: Any) -> Any:
+        """``x @ W`` by the blocked kernel at step ``t`` (None: every step at once), or None.
+
+        Over whole sequences the rows are all ``T x B`` (step, batch row) pairs; at a
+        step, the batch rows, a delayed operand first copied to a row buffer.
+        """
+        ops = self.matmul_operands(nid)
+        if not self.blocked or ops is None:
+            return None
+        ra, rb, K, N = ops
+        w, out = self.packed(rb.source), self.node_buf[nid]
+        name = self.g.nodes[nid]["name"]
+        if t is None:
+            if ra.delay:
+                return None  # a tap: step by step below
+            a = self.node_buf[ra.source]
+            if self.rows:
+                b = self.row_b
+                return _gemm.product(
+                    self.T,
+                    lambda r, k: a[r, b, k],
+                    w,
+                    K,
+                    N,
+                    lambda r, col, v: tir.BufferStore(out, v, [r, b, col]),
+                    self.dtype,
+                )
+
+            def at(r: Any) -> tuple[Any, Any]:
+                return tir.floordiv(r, self.B), tir.floormod(r, self.B)
+
+            return _gemm.product(
+                self.T * self.B,
+                lambda r, k: a[(*at(r), k)],
+                w,
+                K,
+                N,
+                lambda r, col, v: tir.BufferStore(out, v, [*at(r), col]),
+                self.dtype,
+            )
+        first: list[Any] = []
+        if ra.delay:  # the previous step's rows (or the initial value) in one buffer
+            rows_buf = self.add_arg(Arg("node", f"{name}.rows", ("B", K), self.dtype))
+            b, k = self.bvar(), tir.Var("k", I64)
+            src = self.acc(ra, t, b)
+            copy = tir.For(
+                k,
+                _c(0),
+                _c(K),
+                tir.ForKind.SERIAL,
+                tir.BufferStore(rows_buf, src.load([k]), [b, k]),
+            )
+            first.append(self.batch_loop(copy, b))
+
+            def load(r: Any, k: Any) -> Any:
+                return rows_buf[r, k]
+        else:
+            a = self.node_buf[ra.source]
+
+            def load(r: Any, k: Any) -> Any:
+                return a[t, r, k]
+
+        if self.rows:
+            b = self.row_b
+            prod = _gemm.product(
+                _c(1),
+                lambda r, k: load(b, k),
+                w,
+                K,
+                N,
+                lambda r, col, v: tir.BufferStore(out, v, [t, b, col]),
+                self.dtype,
+            )
+        else:
+            prod = _gemm.product(
+                self.B,
+                load,
+                w,
+                K,
+                N,
+                lambda r, col, v: tir.BufferStore(out, v, [t, r, col]),
+                self.dtype,
+            )
+        return _seq([*first, prod])
+
+    def rows_matmul(self, nid: int, t: Any) -> Any:
+        """``x @ W`` of a signal ``(B, K)`` and a weight ``(K, N)`` at step ``t``, or None.
+
+        The blocked kernel on CPUs; on GPUs output columns in vector blocks, each
+        accumulated over ``k`` for every batch row while its slice of the weight is in
+        cache.
+        """
+        blocked = self.blocked_matmul(nid, t)
+        if blocked is not None:
+            return blocked
+        ops = self.matmul_operands(nid)
+        if ops is None:
+            return None
+        ra, rb, K, N = ops
         w = self.node_buf[rb.source]
         out = self.node_buf[nid]
         b, k = self.bvar(), tir.Var("k", I64)
@@ -273,8 +404,6 @@ class _Gen:
         def vec(body: Any) -> Any:
             return tir.For(ni, _c(0), _c(lanes), kind, body)
 
-        # A block of output columns accumulates in registers over the whole k loop; the
-        # weight block (K x lanes) stays in L1 across the batch rows.
         reg = tir.decl_buffer((_c(lanes),), self.dtype, name="acc", scope="local")
         block = tir.SeqStmt(
             [
@@ -461,13 +590,15 @@ def generate(
     with_lens: bool = False,
     rows: str = "",
     lanes: int = 64,
+    blocked: bool = True,
 ) -> Kernel:
     """The kernel of ``program`` (see the module docstring).
 
     ``rows``: "" (batch loops inside each node), "parallel" (one outer loop over
     batch rows, spread over CPU cores) or a GPU thread tag such as "blockIdx.x".
-    ``lanes``: the widest vector the matmul blocks use.
+    ``lanes``: the widest vector the matmul blocks use when ``blocked`` is False.
+    ``blocked``: matrix products by the register-blocked CPU kernel (``_gemm``).
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
-    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes).generate()
+    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes, blocked).generate()

@@ -23,8 +23,9 @@ from rnngraph.io import (
 from rnngraph.program import Program
 from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
-from rnngraph_tvm._codegen import Kernel, generate
+from rnngraph_tvm._codegen import Arg, Kernel, generate
 from rnngraph_tvm._deploy import sidecars
+from rnngraph_tvm._gemm import pack
 from rnngraph_tvm._targets import COMPILERS, Device
 
 __all__ = ["TvmModel"]
@@ -73,6 +74,11 @@ class TvmModel:
                 values[nid] = np.asarray(REFERENCE[d["op"]](attrs, *args))
         return values
 
+    def static_value(self, arg: Arg) -> np.ndarray:
+        """The value of a "static" argument: a time-invariant node, packed if the kernel asks."""
+        value = np.asarray(self._statics[arg.node], arg.dtype)  # type: ignore[index]
+        return pack(value, arg.pack) if arg.pack else value
+
     def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
         if with_lens not in self._kernels:
             gpu = self.device.spec.get("kind") == "cuda"
@@ -83,6 +89,7 @@ class TvmModel:
                 with_lens=with_lens,
                 rows=rows,
                 lanes=4 if gpu else 64,
+                blocked=not gpu,
             )
             mod = tvm.IRModule({"main": k.func})
             try:
@@ -108,7 +115,7 @@ class TvmModel:
         values: dict[str, np.ndarray] = {}
         for i, a in enumerate(kernel.args):
             if a.kind == "static":
-                values[f"arg{i}"] = np.asarray(self._statics[a.node], a.dtype)  # type: ignore[index]
+                values[f"arg{i}"] = self.static_value(a)
             elif a.kind == "init" and a.read is not None and a.read.init.kind in ("param", "array"):
                 row = tuple(int(d) for d in a.shape[1:])
                 values[f"arg{i}"] = np.asarray(self._initial(a.read, (1, *row), {}, {}))[0]
@@ -173,9 +180,9 @@ class TvmModel:
                 arr = lens
             elif a.kind == "static":
                 if (key[1], i) not in self._static:
-                    value = np.asarray(self._statics[a.node], a.dtype)  # type: ignore[index]
                     # (np.ascontiguousarray would make a 0-d constant 1-d)
-                    self._static[key[1], i] = tvm.runtime.tensor(np.array(value, order="C"), dev)
+                    value = np.array(self.static_value(a), order="C")
+                    self._static[key[1], i] = tvm.runtime.tensor(value, dev)
                 args.append(self._static[key[1], i])
                 continue
             elif a.kind == "init":

@@ -18,6 +18,7 @@ from typing import Any
 from tvm import tirx as tir
 
 from rnngraph.ops.structure import slice_ranges
+from rnngraph_tvm import _math
 
 __all__ = ["NEEDS_SCRATCH", "RULES", "Acc", "extent", "loops", "read_only"]
 
@@ -96,15 +97,17 @@ _FNS: dict[str, Callable[..., Any]] = {
     "maximum": lambda n, d, a, b: tir.max(a, b),
     "minimum": lambda n, d, a, b: tir.min(a, b),
     "neg": lambda n, d, a: -a,
-    "abs": lambda n, d, a: tir.abs(a),
-    "exp": lambda n, d, a: tir.exp(a),
+    "abs": lambda n, d, a: _math.absolute(a, d),
+    "exp": lambda n, d, a: _math.exp(a, d),
     "log": lambda n, d, a: tir.log(a),
     "sqrt": lambda n, d, a: tir.sqrt(a),
-    "tanh": lambda n, d, a: tir.tanh(a),
-    "sigmoid": lambda n, d, a: _f(d, 1.0) / (_f(d, 1.0) + tir.exp(-a)),
+    "tanh": lambda n, d, a: _math.tanh(a, d),
+    "sigmoid": lambda n, d, a: _math.sigmoid(a, d),
     "relu": lambda n, d, a: tir.max(a, _f(d, 0.0)),
-    "softsign": lambda n, d, a: a / (_f(d, 1.0) + tir.abs(a)),
-    "softplus": lambda n, d, a: tir.max(a, _f(d, 0.0)) + tir.log(_f(d, 1.0) + tir.exp(-tir.abs(a))),
+    "softsign": lambda n, d, a: a / (_f(d, 1.0) + _math.absolute(a, d)),
+    "softplus": lambda n, d, a: (
+        tir.max(a, _f(d, 0.0)) + tir.log(_f(d, 1.0) + _math.exp(-_math.absolute(a, d), d))
+    ),
     "hard_sigmoid": lambda n, d, a: tir.max(
         _f(d, 0.0), tir.min(_f(d, 1.0), _f(d, n.attrs["alpha"]) * a + _f(d, n.attrs["beta"]))
     ),

@@ -1,0 +1,112 @@
+"""Register-blocked ``rows @ W`` for CPUs: the weight packed in column panels.
+
+A matrix product of a signal's rows and a time-invariant weight ``W (K, N)``
+is the work of every recurrent step. Written as plain loops, LLVM keeps the
+running sums in memory and the loop is store-bound (18 GFLOP/s measured on
+this project's 2-core AVX2 machine). Here:
+
+- ``W`` is packed once, when the model is built, into panels of ``NR``
+  columns laid out ``(N / NR, K, NR)``, so a panel is one contiguous stream
+  that stays in L1 while every row block uses it;
+- each block of ``ROWS`` rows times one panel accumulates in a small
+  buffer whose indices are all constants after unrolling, which LLVM keeps
+  in vector registers (``ROWS x NR`` floats: 8 AVX2 registers), the ``k``
+  loop a chain of broadcast-and-FMA;
+- rows left over (``B mod ROWS``) are blocks of one row.
+
+Measured here (K=256, N=1024, 32 rows, 100 repeats): 75-88 GFLOP/s, against
+18 for the plain loops; one row (the batch-1 step) runs at the speed the
+weight streams from cache. The accumulator is declared in "global" scope on
+purpose: TVM puts small constant-size global allocations on the stack and
+moves every other one (a "local" one included) to the heap, whose stores
+LLVM must keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from tvm import tirx as tir
+
+__all__ = ["ROWS", "pack", "panel_width", "product"]
+
+I64 = "int64"
+ROWS = 4
+"""Rows per register block."""
+
+PANEL_BYTES = 64
+"""Bytes of one row of a panel: two AVX2 vectors, four NEON ones."""
+
+
+def _c(v: int) -> Any:
+    return tir.const(v, I64)
+
+
+def panel_width(dtype: str) -> int:
+    """Columns per panel (``NR``) for elements of ``dtype``."""
+    return PANEL_BYTES // np.dtype(dtype).itemsize
+
+
+def pack(w: np.ndarray, nr: int) -> np.ndarray:
+    """``w (K, N)`` as panels ``(ceil(N / nr), K, nr)``, the last one padded with zeros."""
+    k, n = w.shape
+    p = -(-n // nr)
+    padded = np.zeros((k, p * nr), w.dtype)
+    padded[:, :n] = w
+    return np.ascontiguousarray(padded.reshape(k, p, nr).transpose(1, 0, 2))
+
+
+def product(
+    n_rows: Any,
+    load: Callable[[Any, Any], Any],
+    panels: Any,
+    k_size: int,
+    n_size: int,
+    store: Callable[[Any, Any, Any], Any],
+    dtype: str,
+) -> Any:
+    """The statement ``out[r, :] = a[r, :] @ W`` for ``r < n_rows``.
+
+    ``load(r, k)`` reads ``a``; ``store(r, col, value)`` writes the result;
+    ``panels`` is the buffer of :func:`pack` (``W`` packed, ``NR`` =
+    :func:`panel_width`).
+    """
+    nr = panel_width(dtype)
+    n_panels = -(-n_size // nr)
+    jb = tir.Var("jb", I64)
+
+    def block(mr: int, r0: Any) -> Any:
+        acc = tir.decl_buffer((_c(mr * nr),), dtype, name="acc", scope="global")
+        i, j, k = tir.Var("i", I64), tir.Var("j", I64), tir.Var("k", I64)
+
+        def each(body: Any) -> Any:  # rows unrolled, columns one vector
+            lanes = tir.For(j, _c(0), _c(nr), tir.ForKind.VECTORIZED, body)
+            return tir.For(i, _c(0), _c(mr), tir.ForKind.UNROLLED, lanes)
+
+        at = i * _c(nr) + j
+        col = jb * _c(nr) + j
+        zero = each(tir.BufferStore(acc, tir.const(0, dtype), [at]))
+        fma = acc[at] + load(r0 + i, k) * panels[jb, k, j]
+        steps = tir.For(
+            k, _c(0), _c(k_size), tir.ForKind.SERIAL, each(tir.BufferStore(acc, fma, [at]))
+        )
+        out = each(store(r0 + i, col, acc[at]))
+        if n_size % nr:  # the last panel is partly padding: store its real columns only
+            guarded = tir.For(
+                j,
+                _c(0),
+                _c(nr),
+                tir.ForKind.SERIAL,
+                tir.IfThenElse(col < _c(n_size), store(r0 + i, col, acc[at]), None),
+            )
+            partial = tir.For(i, _c(0), _c(mr), tir.ForKind.UNROLLED, guarded)
+            out = tir.IfThenElse(jb < _c(n_panels - 1), out, partial)
+        return tir.SeqStmt([tir.AllocBuffer(acc), zero, steps, out])
+
+    ib, r = tir.Var("ib", I64), tir.Var("r", I64)
+    full = tir.floordiv(n_rows, _c(ROWS))
+    blocks = tir.For(ib, _c(0), full, tir.ForKind.SERIAL, block(ROWS, ib * _c(ROWS)))
+    rest = tir.For(r, full * _c(ROWS), n_rows - full * _c(ROWS), tir.ForKind.SERIAL, block(1, r))
+    return tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, tir.SeqStmt([blocks, rest]))
