@@ -30,7 +30,17 @@ from rnngraph.ops.totals import TOTAL_OPS
 from rnngraph.program import CellRegion, ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph.types import TensorType
 from rnngraph_tvm import _gemm
-from rnngraph_tvm._ops import NEEDS_SCRATCH, RULES, Acc, extent, loops, read_only
+from rnngraph_tvm._ops import (
+    ELEMENTS,
+    NEEDS_SCRATCH,
+    REMAPS,
+    REPEATS,
+    RULES,
+    Acc,
+    extent,
+    loops,
+    read_only,
+)
 
 __all__ = ["Arg", "Kernel", "generate"]
 
@@ -84,6 +94,7 @@ class _Gen:
         rows: str = "",
         lanes: int = 64,
         blocked: bool = True,
+        groups: int = 1,
     ) -> None:
         self.p, self.g, self.dtype, self.with_lens = (
             program,
@@ -97,11 +108,19 @@ class _Gen:
         self.node_buf: dict[int, Any] = {}
         self.init_buf: dict[Read, Any] = {}
         self.lens: Any = None
-        # rows: "" loops over the batch inside each node; otherwise one outer loop over
-        # batch rows ("parallel" on CPU cores, or "blockIdx.x" on a GPU) holds everything
-        # per row, since rows never read each other outside the sums over steps.
+        # rows: "" loops over the batch inside each node; otherwise one outer loop holds
+        # everything for its rows, since rows never read each other outside the sums over
+        # steps: "parallel" (groups of rows, one per CPU core: each node loops over its
+        # group's rows [lo, hi)) or a GPU thread tag such as "blockIdx.x" (one row each).
         self.rows, self.max_lanes = rows, lanes
         self.row_b = tir.Var("row", I64)
+        self.gpu = bool(rows) and rows != "parallel"
+        self.lo, self.hi = _c(0), self.B
+        if rows == "parallel":
+            size = tir.floordiv(self.B + _c(groups - 1), _c(groups))
+            self.lo = tir.min(self.row_b * size, self.B)
+            self.hi = tir.min(self.lo + size, self.B)
+        self.groups = groups
         self.symbols: dict[str, Any] = {}  # symbolic row dimensions, as TIR variables
         # blocked: matrix products by the register-blocked CPU kernel (_gemm), on weights
         # packed in panels (one packed copy per weight node)
@@ -147,12 +166,15 @@ class _Gen:
             self.node_buf[nid] = self.add_arg(
                 Arg("static", d["name"], self.row(nid), self.elem(d["type"]), nid)
             )
+        self.stepwise = self.step_local()
+        self.inlined = self.inlinable()
         for nid in g.nodes:
             d = g.nodes[nid]
-            if nid in self.node_buf or d["op"] == "input":
+            if nid in self.node_buf or nid in self.inlined or d["op"] == "input":
                 continue
             t = d["type"]
-            shape = ("T", "B", *self.row(nid)) if t.batched else self.row(nid)
+            lead = ("B",) if nid in self.stepwise else ("T", "B")
+            shape = (*lead, *self.row(nid)) if t.batched else self.row(nid)
             self.node_buf[nid] = self.add_arg(Arg("node", d["name"], shape, self.elem(t), nid))
         finals = set(self.p.finals.values())  # a final reads its initial value at length 0
         for reads in self.p.reads.values():
@@ -170,6 +192,69 @@ class _Gen:
                         )
                     )
 
+    def step_local(self) -> set[int]:
+        """Loop nodes whose values no one needs after their step: one ``(B, row)`` buffer each.
+
+        A node of a recurrent region that is not exported, not carried (read
+        delayed) and not a state's final value is written and read within one
+        step, so its buffer is reused every step and stays in cache; the others
+        keep every step ``(T, B, row)``.
+        """
+        keep = {r.source for r in self.p.finals.values()}
+        local: set[int] = set()
+        for region in self.p.regions:
+            for part in region.parts if isinstance(region, CellRegion) else (region,):
+                if isinstance(part, RecurrentRegion):
+                    keep |= set(part.exports) | {c.source for c in part.carries}
+                    local |= set(part.nodes)
+        return local - keep
+
+    def inlinable(self) -> set[int]:
+        """Element-wise nodes computed inside their one consumer: no buffer, no loop.
+
+        A node whose every element is an expression of operand elements
+        (:data:`ELEMENTS`), read once, undelayed, by one element-wise consumer
+        of its own shape (or a slice of it), is not stored: the consumer's loop
+        evaluates it in place (so a gate's slice, its sigmoid and the product
+        with the cell state are one loop). A consumer that uses its operand
+        several times (:data:`REPEATS`) takes only plain remapped reads. Inside
+        a loop the consumer must be in the same loop (the node's operands may
+        live one step only); a whole-sequence node may feed any later one.
+        """
+        part_of: dict[int, Any] = {}
+        for region in self.p.regions:
+            for part in region.parts if isinstance(region, CellRegion) else (region,):
+                for nid in part.nodes if isinstance(part, RecurrentRegion) else (part.node,):
+                    part_of[nid] = part
+        keep = set(self.p.outputs.values()) | {r.source for r in self.p.finals.values()}
+        found: set[int] = set()
+        for nid, part in part_of.items():  # in evaluation order: operands decided first
+            d = self.g.nodes[nid]
+            if d["op"] not in ELEMENTS or nid in keep or not d["type"].batched:
+                continue
+            edges = list(self.g.out_edges(nid, data=True))
+            if len(edges) != 1 or edges[0][2]["delay"]:
+                continue
+            c = edges[0][1]
+            cd = self.g.nodes[c]
+            if cd["op"] not in ELEMENTS or c not in part_of:
+                continue
+            if cd["op"] != "slice" and cd["type"].row_shape != d["type"].row_shape:
+                continue
+            plain = d["op"] in REMAPS and not any(r.source in found for r in self.p.reads[nid])
+            if cd["op"] in REPEATS and not plain:
+                continue
+            if isinstance(part, RecurrentRegion) and part_of[c] is not part:
+                continue
+            found.add(nid)
+        return found
+
+    def lead(self, nid: int, t: Any, b: Any) -> list[Any]:
+        """The leading indices of node ``nid``'s buffer at step ``t``, batch row ``b``."""
+        if not self.g.nodes[nid]["type"].batched:
+            return []
+        return [b] if nid in self.stepwise else [t, b]
+
     # ------------------------------------------------------------ access
     def bound(self, b: Any) -> Any:
         """The number of valid steps of batch row ``b``."""
@@ -179,12 +264,18 @@ class _Gen:
         """The operand ``read`` at step ``t``, batch row ``b`` (time-invariant: its value)."""
         u = read.source
         t_ = self.g.nodes[u]["type"]
-        buf = self.node_buf[u]
         shape = self.row(u)
+        if u in self.inlined:  # evaluated here, from its own operands
+            d = self.g.nodes[u]
+            args = [self.acc(r, t, b) for r in self.p.reads[u]]
+            element = ELEMENTS[d["op"]](_NodeView(d), shape, self.elem(t_), args)
+            return Acc(shape, element, read_only, self.elem(t_))
+        buf = self.node_buf[u]
         if not t_.batched:
             return Acc(shape, lambda idx: buf[tuple(idx)], read_only, self.elem(t_))
         if not read.delay:
-            return Acc(shape, lambda idx: buf[(t, b, *idx)], read_only, self.elem(t_))
+            lead = self.lead(u, t, b)
+            return Acc(shape, lambda idx: buf[(*lead, *idx)], read_only, self.elem(t_))
         init = self.init_buf[read]
         s = t - _c(read.delay)
         ok = tir.all(s >= _c(0), s < self.bound(b))
@@ -206,10 +297,11 @@ class _Gen:
                 lambda idx, v: tir.BufferStore(buf, v, list(idx)),
                 self.elem(t_),
             )
+        lead = self.lead(nid, t, b)
         return Acc(
             shape,
-            lambda idx: buf[(t, b, *idx)],
-            lambda idx, v: tir.BufferStore(buf, v, [t, b, *idx]),
+            lambda idx: buf[(*lead, *idx)],
+            lambda idx, v: tir.BufferStore(buf, v, [*lead, *idx]),
             self.elem(t_),
         )
 
@@ -246,12 +338,13 @@ class _Gen:
 
     # ------------------------------------------------------------ regions
     def bvar(self) -> Any:
-        return self.row_b if self.rows else tir.Var("b", I64)
+        return self.row_b if self.gpu else tir.Var("b", I64)
 
     def batch_loop(self, body: Any, b: Any) -> Any:
-        if self.rows:
+        """``body`` for every batch row ``b`` of this part of the kernel."""
+        if self.gpu:
             return body
-        return tir.For(b, _c(0), self.B, tir.ForKind.SERIAL, body)
+        return tir.For(b, self.lo, self.hi - self.lo, tir.ForKind.SERIAL, body)
 
     def parallel(self, nid: int) -> Any:
         t, b = tir.Var("t", I64), self.bvar()
@@ -308,23 +401,13 @@ class _Gen:
             if ra.delay:
                 return None  # a tap: step by step below
             a = self.node_buf[ra.source]
-            if self.rows:
-                b = self.row_b
-                return _gemm.product(
-                    self.T,
-                    lambda r, k: a[r, b, k],
-                    w,
-                    K,
-                    N,
-                    lambda r, col, v: tir.BufferStore(out, v, [r, b, col]),
-                    self.dtype,
-                )
+            n = self.hi - self.lo
 
-            def at(r: Any) -> tuple[Any, Any]:
-                return tir.floordiv(r, self.B), tir.floormod(r, self.B)
+            def at(r: Any) -> tuple[Any, Any]:  # row r of the step-major (t, b) pairs
+                return tir.floordiv(r, n), self.lo + tir.floormod(r, n)
 
             return _gemm.product(
-                self.T * self.B,
+                self.T * n,
                 lambda r, k: a[(*at(r), k)],
                 w,
                 K,
@@ -352,29 +435,20 @@ class _Gen:
             a = self.node_buf[ra.source]
 
             def load(r: Any, k: Any) -> Any:
-                return a[t, r, k]
+                return a[(*self.lead(ra.source, t, r), k)]
 
-        if self.rows:
-            b = self.row_b
-            prod = _gemm.product(
-                _c(1),
-                lambda r, k: load(b, k),
-                w,
-                K,
-                N,
-                lambda r, col, v: tir.BufferStore(out, v, [t, b, col]),
-                self.dtype,
-            )
-        else:
-            prod = _gemm.product(
-                self.B,
-                load,
-                w,
-                K,
-                N,
-                lambda r, col, v: tir.BufferStore(out, v, [t, r, col]),
-                self.dtype,
-            )
+        def store(r: Any, col: Any, v: Any) -> Any:
+            return tir.BufferStore(out, v, [*self.lead(nid, t, r), col])
+
+        prod = _gemm.product(
+            self.hi - self.lo,
+            lambda r, k: load(self.lo + r, k),
+            w,
+            K,
+            N,
+            lambda r, col, v: store(self.lo + r, col, v),
+            self.dtype,
+        )
         return _seq([*first, prod])
 
     def rows_matmul(self, nid: int, t: Any) -> Any:
@@ -416,7 +490,7 @@ class _Gen:
                     tir.ForKind.SERIAL,
                     vec(tir.BufferStore(reg, reg[ni] + a.load([k]) * w[k, col], [ni])),
                 ),
-                vec(tir.BufferStore(out, reg[ni], [t, b, col])),
+                vec(tir.BufferStore(out, reg[ni], [*self.lead(nid, t, b), col])),
             ]
         )
         acc = tir.For(no, _c(0), _c(N // lanes), tir.ForKind.SERIAL, self.batch_loop(block, b))
@@ -427,6 +501,8 @@ class _Gen:
         t = tt if region.direction >= 0 else self.T - _c(1) - tt
         body = []
         for nid in region.nodes:
+            if nid in self.inlined:
+                continue
             b = self.bvar()
             stmt = self.rows_matmul(nid, t)
             body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
@@ -534,7 +610,7 @@ class _Gen:
             parts = region.parts if isinstance(region, CellRegion) else (region,)
             for part in parts:
                 if isinstance(part, ParallelRegion):
-                    if self.g.nodes[part.node]["op"] != "input":
+                    if self.g.nodes[part.node]["op"] != "input" and part.node not in self.inlined:
                         body.append(self.parallel(part.node))
                 else:
                     body.append(self.recurrent(part))
@@ -546,7 +622,8 @@ class _Gen:
             after.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
         after += sums
         if self.rows == "parallel":
-            body = [tir.For(self.row_b, _c(0), self.B, tir.ForKind.PARALLEL, _seq(body))]
+            groups = _c(self.groups)
+            body = [tir.For(self.row_b, _c(0), groups, tir.ForKind.PARALLEL, _seq(body))]
         elif self.rows:
             if after:
                 raise CompileError(
@@ -591,14 +668,16 @@ def generate(
     rows: str = "",
     lanes: int = 64,
     blocked: bool = True,
+    groups: int = 2,
 ) -> Kernel:
     """The kernel of ``program`` (see the module docstring).
 
-    ``rows``: "" (batch loops inside each node), "parallel" (one outer loop over
-    batch rows, spread over CPU cores) or a GPU thread tag such as "blockIdx.x".
+    ``rows``: "" (batch loops inside each node), "parallel" (an outer loop over
+    ``groups`` groups of batch rows, spread over CPU cores) or a GPU thread tag
+    such as "blockIdx.x" (one row per block).
     ``lanes``: the widest vector the matmul blocks use when ``blocked`` is False.
     ``blocked``: matrix products by the register-blocked CPU kernel (``_gemm``).
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
-    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes, blocked).generate()
+    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes, blocked, groups).generate()

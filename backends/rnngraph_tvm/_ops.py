@@ -20,7 +20,17 @@ from tvm import tirx as tir
 from rnngraph.ops.structure import slice_ranges
 from rnngraph_tvm import _math
 
-__all__ = ["NEEDS_SCRATCH", "RULES", "Acc", "extent", "loops", "read_only"]
+__all__ = [
+    "ELEMENTS",
+    "NEEDS_SCRATCH",
+    "REMAPS",
+    "REPEATS",
+    "RULES",
+    "Acc",
+    "extent",
+    "loops",
+    "read_only",
+]
 
 I64 = "int64"
 
@@ -72,17 +82,44 @@ def _bcast(idx: Sequence[Any], shape: Sequence[int], out: Sequence[int]) -> list
 
 
 RULES: dict[str, Callable[..., Any]] = {}
+"""op -> rule(node, out, args): the statement computing one row of the node."""
+
+ELEMENTS: dict[str, Callable[..., Callable[[Sequence[Any]], Any]]] = {}
+"""op -> element(node, shape, dtype, args): ``idx -> value`` of one element of the result.
+
+Ops whose every element is an expression of a few operand elements. Their
+rules are a loop nest around it; the code generator may also inline such a
+node into its one consumer (no buffer, no loop of its own).
+"""
+
+REMAPS = {"slice", "transpose", "reshape", "unsqueeze", "pad", "state", "delay"}
+"""Element ops whose element is one operand element at another index."""
+
+REPEATS = {"exp", "tanh", "sigmoid", "softplus", "softsign", "abs"}
+"""Element ops whose formula uses its operand more than once (see ``_math``).
+
+An operand inlined into one of them is copied at every use, so only a plain
+remapped read may be (a chain of them would grow exponentially; TIR's ``Let``
+does not help: TVM's simplifier expands the bindings again).
+"""
 
 
-def _elementwise(op: str, fn: Callable[..., Any]) -> None:
+def _element_rule(op: str) -> Callable[..., Any]:
     def rule(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
-        def body(idx: list[Any]) -> Any:
-            vals = [a.load(_bcast(idx, a.shape, out.shape)) for a in args]
-            return out.store(idx, fn(node, out.dtype, *vals))
+        element = ELEMENTS[op](node, out.shape, out.dtype, args)
+        return loops(out.shape, lambda idx: out.store(idx, element(idx)))
 
-        return loops(out.shape, body)
+    return rule
 
-    RULES[op] = rule
+
+def _elementwise(fn: Callable[..., Any]) -> Callable[..., Callable[[Sequence[Any]], Any]]:
+    def element(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+        def at(idx: list[Any]) -> Any:
+            return fn(node, dtype, *(a.load(_bcast(idx, a.shape, shape)) for a in args))
+
+        return at
+
+    return element
 
 
 def _f(dtype: str, v: float) -> Any:
@@ -121,21 +158,21 @@ _FNS: dict[str, Callable[..., Any]] = {
     "cast": lambda n, d, a: tir.Cast(d, a),
 }
 for _op, _fn in _FNS.items():
-    _elementwise(_op, _fn)
+    ELEMENTS[_op] = _elementwise(_fn)
 
 
-def _clip(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+def _clip(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     lo, hi = node.attrs["min"], node.attrs["max"]
 
-    def body(idx: list[Any]) -> Any:
+    def at(idx: list[Any]) -> Any:
         v = args[0].load(idx)
         if lo is not None:
-            v = tir.max(v, _f(out.dtype, lo))
+            v = tir.max(v, _f(dtype, lo))
         if hi is not None:
-            v = tir.min(v, _f(out.dtype, hi))
-        return out.store(idx, v)
+            v = tir.min(v, _f(dtype, hi))
+        return v
 
-    return loops(out.shape, body)
+    return at
 
 
 def _matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
@@ -187,49 +224,50 @@ def _concat(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
     return tir.SeqStmt(parts)
 
 
-def _slice(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+def _slice(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     (a,) = args
     spans = {
         len(a.shape) + axis: (kept.start if len(kept) else 0, kept.step)
         for axis, kept in slice_ranges(node.attrs, a.shape).items()
     }
 
-    def body(idx: list[Any]) -> Any:
-        at = [
-            _c(spans[i][0]) + idx[i] * _c(spans[i][1]) if i in spans else v
-            for i, v in enumerate(idx)
-        ]
-        return out.store(idx, a.load(at))
+    def at(idx: list[Any]) -> Any:
+        return a.load(
+            [
+                _c(spans[i][0]) + idx[i] * _c(spans[i][1]) if i in spans else v
+                for i, v in enumerate(idx)
+            ]
+        )
 
-    return loops(out.shape, body)
+    return at
 
 
-def _transpose(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+def _transpose(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     perm = node.attrs["perm"]
 
-    def body(idx: list[Any]) -> Any:
-        at = [None] * len(perm)
+    def at(idx: list[Any]) -> Any:
+        src: list[Any] = [None] * len(perm)
         for o, p in enumerate(perm):
-            at[p] = idx[o]
-        return out.store(idx, args[0].load(at))
+            src[p] = idx[o]
+        return args[0].load(src)
 
-    return loops(out.shape, body)
+    return at
 
 
-def _reshape(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+def _reshape(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     (a,) = args
 
-    def body(idx: list[Any]) -> Any:
+    def at(idx: list[Any]) -> Any:
         flat = _c(0)
-        for v, n in zip(idx, out.shape, strict=True):
+        for v, n in zip(idx, shape, strict=True):
             flat = flat * _c(int(n)) + v
-        at = []
+        src = []
         for n in reversed(a.shape):
-            at.append(tir.floormod(flat, _c(int(n))))
+            src.append(tir.floormod(flat, _c(int(n))))
             flat = tir.floordiv(flat, _c(int(n)))
-        return out.store(idx, a.load(list(reversed(at))))
+        return a.load(list(reversed(src)))
 
-    return loops(out.shape, body)
+    return at
 
 
 def _reduce(kind: str) -> Callable[..., Any]:
@@ -304,23 +342,21 @@ def _layer_norm(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
     return loops(lead, per_row, "r")
 
 
-def _pad(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+def _pad(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     (a,) = args
     shifts = {
-        len(out.shape) + ax: (lo, int(a.shape[len(out.shape) + ax]))
+        len(shape) + ax: (lo, int(a.shape[len(shape) + ax]))
         for ax, (lo, _) in zip(node.attrs["axes"], node.attrs["pads"], strict=True)
     }
 
-    def body(idx: list[Any]) -> Any:
-        at, inside = list(idx), []
+    def at(idx: list[Any]) -> Any:
+        src, inside = list(idx), []
         for i, (lo, n) in shifts.items():
-            at[i] = tir.max(tir.min(idx[i] - _c(lo), _c(n - 1)), _c(0))
+            src[i] = tir.max(tir.min(idx[i] - _c(lo), _c(n - 1)), _c(0))
             inside += [idx[i] >= _c(lo), idx[i] < _c(lo + n)]
-        return out.store(
-            idx, tir.if_then_else(tir.all(*inside), a.load(at), tir.const(0, out.dtype))
-        )
+        return tir.if_then_else(tir.all(*inside), a.load(src), tir.const(0, dtype))
 
-    return loops(out.shape, body)
+    return at
 
 
 def _row_index(node: Any, idx_acc: Acc, at: Sequence[Any]) -> Any:
@@ -358,27 +394,30 @@ def _scatter(add: bool) -> Callable[..., Any]:
     return rule
 
 
-def _unsqueeze(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
-    axis = len(out.shape) + node.attrs["axis"]
-    return loops(out.shape, lambda i: out.store(i, args[0].load([*i[:axis], *i[axis + 1 :]])))
+def _unsqueeze(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    axis = len(shape) + node.attrs["axis"]
+    return lambda i: args[0].load([*i[:axis], *i[axis + 1 :]])
 
 
 NEEDS_SCRATCH = {"layer_norm"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
+ELEMENTS.update(
+    unsqueeze=_unsqueeze,
+    pad=_pad,
+    clip=_clip,
+    slice=_slice,
+    transpose=_transpose,
+    reshape=_reshape,
+)
+RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
     gather_rows=_gather_rows,
     scatter_rows=_scatter(False),
     scatter_add_rows=_scatter(True),
-    unsqueeze=_unsqueeze,
-    pad=_pad,
     layer_norm=_layer_norm,
-    clip=_clip,
     matmul=_matmul,
     concat=_concat,
-    slice=_slice,
-    transpose=_transpose,
-    reshape=_reshape,
     reduce_sum=_reduce("sum"),
     reduce_mean=_reduce("mean"),
     reduce_max=_reduce("max"),
