@@ -5,7 +5,7 @@ is one thread; onnxruntime and torch are pinned to one); at batch 32 also
 two threads (TVM with ``parallel=True``: batch rows over the cores).
 Ours: ``rg.compile(target="tvm")`` — the whole program as one TIR kernel
 with the time loop inside, built for this machine's CPU, no tuning (there
-are no tuning records yet). Baselines: onnxruntime running its native
+are no tuning records: the kernels are hand-scheduled — see ``_gemm``). Baselines: onnxruntime running its native
 ``LSTM`` op (what our ONNX backend emits for a recognised LSTM) and
 ``torch.nn.LSTM``. Outputs are checked against the reference first; the
 compile time is recorded. Writes ``benchmarks/results/tvm_lstm.json``.

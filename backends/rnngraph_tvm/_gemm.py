@@ -36,6 +36,9 @@ I64 = "int64"
 ROWS = 4
 """Rows per register block."""
 
+PANELS = 4
+"""Panels per block of a single row (rows left over, the batch-1 step)."""
+
 PANEL_BYTES = 64
 """Bytes of one row of a panel: two AVX2 vectors, four NEON ones."""
 
@@ -75,38 +78,49 @@ def product(
     """
     nr = panel_width(dtype)
     n_panels = -(-n_size // nr)
-    jb = tir.Var("jb", I64)
 
-    def block(mr: int, r0: Any) -> Any:
-        acc = tir.decl_buffer((_c(mr * nr),), dtype, name="acc", scope="global")
-        i, j, k = tir.Var("i", I64), tir.Var("j", I64), tir.Var("k", I64)
+    def block(mr: int, r0: Any, p0: Any, pb: int) -> Any:
+        """Rows ``r0 .. r0 + mr`` times panels ``p0 .. p0 + pb``, sums in registers."""
+        acc = tir.decl_buffer((_c(mr * pb * nr),), dtype, name="acc", scope="global")
+        i, q, j, k = (tir.Var(v, I64) for v in ("i", "q", "j", "k"))
 
-        def each(body: Any) -> Any:  # rows unrolled, columns one vector
-            lanes = tir.For(j, _c(0), _c(nr), tir.ForKind.VECTORIZED, body)
-            return tir.For(i, _c(0), _c(mr), tir.ForKind.UNROLLED, lanes)
+        def each(body: Any, kind: Any = tir.ForKind.VECTORIZED) -> Any:
+            lanes = tir.For(j, _c(0), _c(nr), kind, body)  # columns: one vector
+            per_panel = tir.For(q, _c(0), _c(pb), tir.ForKind.UNROLLED, lanes)
+            return tir.For(i, _c(0), _c(mr), tir.ForKind.UNROLLED, per_panel)
 
-        at = i * _c(nr) + j
-        col = jb * _c(nr) + j
+        at = (i * _c(pb) + q) * _c(nr) + j
+        col = (p0 + q) * _c(nr) + j
         zero = each(tir.BufferStore(acc, tir.const(0, dtype), [at]))
-        fma = acc[at] + load(r0 + i, k) * panels[jb, k, j]
+        fma = acc[at] + load(r0 + i, k) * panels[p0 + q, k, j]
         steps = tir.For(
             k, _c(0), _c(k_size), tir.ForKind.SERIAL, each(tir.BufferStore(acc, fma, [at]))
         )
         out = each(store(r0 + i, col, acc[at]))
         if n_size % nr:  # the last panel is partly padding: store its real columns only
-            guarded = tir.For(
-                j,
-                _c(0),
-                _c(nr),
-                tir.ForKind.SERIAL,
-                tir.IfThenElse(col < _c(n_size), store(r0 + i, col, acc[at]), None),
-            )
-            partial = tir.For(i, _c(0), _c(mr), tir.ForKind.UNROLLED, guarded)
-            out = tir.IfThenElse(jb < _c(n_panels - 1), out, partial)
+            real = tir.IfThenElse(col < _c(n_size), store(r0 + i, col, acc[at]), None)
+            out = tir.IfThenElse(p0 + _c(pb) < _c(n_panels), out, each(real, tir.ForKind.SERIAL))
         return tir.SeqStmt([tir.AllocBuffer(acc), zero, steps, out])
 
-    ib, r = tir.Var("ib", I64), tir.Var("r", I64)
+    # Blocks of ROWS rows, one panel at a time: the panel stays in L1 across the rows.
+    jb, ib, r, jg = (tir.Var(v, I64) for v in ("jb", "ib", "r", "jg"))
     full = tir.floordiv(n_rows, _c(ROWS))
-    blocks = tir.For(ib, _c(0), full, tir.ForKind.SERIAL, block(ROWS, ib * _c(ROWS)))
-    rest = tir.For(r, full * _c(ROWS), n_rows - full * _c(ROWS), tir.ForKind.SERIAL, block(1, r))
-    return tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, tir.SeqStmt([blocks, rest]))
+    blocks = tir.For(ib, _c(0), full, tir.ForKind.SERIAL, block(ROWS, ib * _c(ROWS), jb, 1))
+    main = tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks)
+    # Rows left over (all of them at batch 1): one row times PANELS panels at a time, so
+    # that enough independent sums hide the FMA latency; the last panels one by one.
+    groups = n_panels // PANELS
+    per_row = (
+        [tir.For(jg, _c(0), _c(groups), tir.ForKind.SERIAL, block(1, r, jg * _c(PANELS), PANELS))]
+        if groups
+        else []
+    )
+    per_row += [block(1, r, _c(p), 1) for p in range(groups * PANELS, n_panels)]
+    rest = tir.For(
+        r,
+        full * _c(ROWS),
+        n_rows - full * _c(ROWS),
+        tir.ForKind.SERIAL,
+        tir.SeqStmt(per_row) if len(per_row) > 1 else per_row[0],
+    )
+    return tir.SeqStmt([main, rest])
