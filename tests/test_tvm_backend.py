@@ -162,6 +162,65 @@ def test_rows_in_parallel_on_the_cpu() -> None:
     xs = np.random.default_rng(5).standard_normal((6, 4, 3)).astype("float32")
     lens = np.array([6, 1, 0, 4])
     _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+    # three groups of rows: batches smaller than, equal to and not divisible by them
+    m3 = rg.compile(g, target="tvm", params=p, parallel=3)
+    for B in (1, 3, 7):
+        xs = np.random.default_rng(B).standard_normal((5, B, 3)).astype("float32")
+        _close(m3.run({"x": xs}), rg.run(g, {"x": xs}, p))
+    with pytest.raises(rg.CompileError, match="parallel"):
+        rg.compile(g, target="tvm", params=p, parallel=0)
+
+
+def test_blocked_products_cover_every_row_and_column() -> None:
+    """Row blocks of 4 and leftover rows, panels of 16 columns and a partial last one,
+    groups of 4 panels for single rows; over whole sequences and inside a loop
+    (the previous step's rows), against numpy."""
+    K, N = 37, 16 * 9 + 3
+    g = rg.Graph("products")
+    x = g.input("x", K)
+    h = g.state("h", N)
+    w_in, w_rec = g.param("w_in", (K, N)), g.param("w_rec", (N, N))
+    y = rg.tanh(rg.matmul(x, w_in) + rg.matmul(h, w_rec) * 0.05)
+    g.assign(h, y)
+    g.output("y", y)
+    rng = np.random.default_rng(0)
+    p = {"w_in": rng.standard_normal((K, N)) * 0.2, "w_rec": rng.standard_normal((N, N))}
+    m = rg.compile(g, target="tvm", params=p)
+    for T, B in ((3, 1), (2, 5), (4, 8), (1, 11)):
+        xs = rng.standard_normal((T, B, K)).astype("float32")
+        want, hs = [], np.zeros((B, N))
+        for t in range(T):
+            hs = np.tanh(xs[t] @ p["w_in"] + hs @ p["w_rec"] * 0.05)
+            want.append(hs)
+        np.testing.assert_allclose(m.run({"x": xs})["y"], np.stack(want), atol=2e-5)
+
+
+def test_fast_exp_tanh_sigmoid_match_numpy() -> None:
+    """The float32 formulas of ``_math`` (polynomials, not libm) over their whole range."""
+    g = rg.Graph("math")
+    x = g.input("x", 1)
+    for name, fn in (("exp", rg.exp), ("tanh", rg.tanh), ("sigmoid", rg.sigmoid)):
+        g.output(name, fn(x))
+    m = rg.compile(g, target="tvm", params={})
+    pts = np.concatenate(
+        [
+            np.linspace(-100, 100, 4001),
+            np.geomspace(1e-30, 1, 200),
+            -np.geomspace(1e-30, 1, 200),
+            [0.0, 0.1249, 0.1251, -0.1251, 87.0, 88.7, 88.8, -86.9, -87.1, -104.0],
+        ]
+    ).astype("float32")
+    got = m.run({"x": pts.reshape(-1, 1, 1)})
+    ref = pts.astype(np.float64)
+    with np.errstate(over="ignore"):
+        e = np.exp(ref)
+    inside = (ref > -87) & (ref < 88.72)
+    rel = np.abs(got["exp"].ravel()[inside] - e[inside]) / e[inside]
+    assert rel.max() < 3e-7
+    assert np.all(np.isinf(got["exp"].ravel()[ref > 88.73]))
+    assert np.all(got["exp"].ravel()[ref < -87.0] < 2e-38)
+    np.testing.assert_allclose(got["tanh"].ravel(), np.tanh(ref), atol=2e-7, rtol=4e-7)
+    np.testing.assert_allclose(got["sigmoid"].ravel(), 1 / (1 + np.exp(-ref)), atol=2e-7, rtol=4e-7)
 
 
 @pytest.mark.parametrize("name", ["lstm", "stacked_gru", "param_initial_state"])

@@ -32,6 +32,7 @@ from rnngraph.types import TensorType
 from rnngraph_tvm import _gemm
 from rnngraph_tvm._ops import (
     ELEMENTS,
+    IN_PLACE,
     NEEDS_SCRATCH,
     REMAPS,
     REPEATS,
@@ -168,6 +169,14 @@ class _Gen:
             )
         self.stepwise = self.step_local()
         self.inlined = self.inlinable()
+        self.tables = self.in_place()
+        for scatter, carry in self.tables.items():  # one (B, row) buffer: the table itself
+            self.stepwise |= {scatter, carry.consumer}
+            d = g.nodes[scatter]
+            shared = self.add_arg(
+                Arg("node", d["name"], ("B", *self.row(scatter)), self.elem(d["type"]), scatter)
+            )
+            self.node_buf[scatter] = self.node_buf[carry.consumer] = shared
         for nid in g.nodes:
             d = g.nodes[nid]
             if nid in self.node_buf or nid in self.inlined or d["op"] == "input":
@@ -249,6 +258,48 @@ class _Gen:
             found.add(nid)
         return found
 
+    def in_place(self) -> dict[int, Read]:
+        """Tables a loop updates where they lie: scatter node -> the carry that reads it.
+
+        A recursive net's node states are a table ``(N, H)`` a loop carries:
+        ``state(t) = table(t - 1)``, gathers read it, ``table(t) =
+        scatter(state(t), rows, values)``. Stored per step, every level would
+        copy the whole table; instead the state and the scatter share one
+        buffer, updated in place (no copy), when nothing needs the old table
+        after the scatter: every other reader of the state comes earlier in the
+        step, the scatter is read delayed only by its state, neither is read
+        outside the loop, and rows run all steps (no ``sequence_lens``).
+        """
+        if self.with_lens:
+            return {}
+        outputs = set(self.p.outputs.values())
+        found: dict[int, Read] = {}
+        for region in self.p.regions:
+            for part in region.parts if isinstance(region, CellRegion) else (region,):
+                if not isinstance(part, RecurrentRegion):
+                    continue
+                order = {n: i for i, n in enumerate(part.nodes)}
+                for c in part.carries:
+                    sc, st = c.source, c.consumer
+                    if c.delay != 1 or self.g.nodes[st]["op"] != "state":
+                        continue
+                    if self.g.nodes[sc]["op"] not in IN_PLACE or sc in part.exports:
+                        continue
+                    table = self.p.reads[sc][0]
+                    if table.source != st or table.delay or st in {*part.exports, *outputs}:
+                        continue
+                    early = all(
+                        u in order and order[u] < order[sc] and u not in self.inlined
+                        for u in self.g.successors(st)
+                        if u != sc
+                    )
+                    only = all(
+                        not e["delay"] or u == st for _, u, e in self.g.out_edges(sc, data=True)
+                    )
+                    if early and only:
+                        found[sc] = c
+        return found
+
     def lead(self, nid: int, t: Any, b: Any) -> list[Any]:
         """The leading indices of node ``nid``'s buffer at step ``t``, batch row ``b``."""
         if not self.g.nodes[nid]["type"].batched:
@@ -316,6 +367,8 @@ class _Gen:
         args = [self.acc(r, t, b) for r in self.p.reads[nid]]
         if d["op"] in NEEDS_SCRATCH:
             return rule(_NodeView(d), self.out(nid, t, b), args, scratch=self.scratch(nid, t, b))
+        if nid in self.tables:
+            return rule(_NodeView(d), self.out(nid, t, b), args, in_place=True)
         return rule(_NodeView(d), self.out(nid, t, b), args)
 
     def scratch(self, nid: int, t: Any, b: Any) -> Any:
@@ -357,13 +410,13 @@ class _Gen:
         return tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, stmt)
 
     def matmul_operands(self, nid: int) -> tuple[Read, Read, int, int] | None:
-        """``(a, W, K, N)`` of a signal ``(B, K)`` times a weight ``(K, N)``, or None."""
+        """``(a, W, K, N)`` of a signal ``(B, ..., K)`` times a weight ``(K, N)``, or None."""
         d = self.g.nodes[nid]
         if d["op"] != "matmul":
             return None
         ra, rb = self.p.reads[nid]
         ta, tb = (self.g.nodes[r.source]["type"] for r in (ra, rb))
-        if not (ta.batched and ta.rank == 2 and not tb.batched and tb.rank == 2):
+        if not (ta.batched and ta.rank >= 2 and not tb.batched and tb.rank == 2):
             return None
         K, N = (int(v) for v in tb.shape)
         return ra, rb, K, N
@@ -388,26 +441,38 @@ class _Gen:
     def blocked_matmul(self, nid: int, t: Any) -> Any:
         """``x @ W`` by the blocked kernel at step ``t`` (None: every step at once), or None.
 
-        Over whole sequences the rows are all ``T x B`` (step, batch row) pairs; at a
-        step, the batch rows, a delayed operand first copied to a row buffer.
+        The rows are every (step,) batch row and leading row index of ``x``
+        (a recursive net's nodes of a level: ``(M, K)`` per batch row), in
+        row-major order; a delayed operand is first copied to a row buffer.
         """
         ops = self.matmul_operands(nid)
         if not self.blocked or ops is None:
             return None
         ra, rb, K, N = ops
         w, out = self.packed(rb.source), self.node_buf[nid]
-        name = self.g.nodes[nid]["name"]
+        lead = list(self.row(ra.source)[:-1])
+        per_row = _c(1)
+        for n in lead:
+            per_row = per_row * extent(n)
+        group = (self.hi - self.lo) * per_row
+
+        def unravel(r: Any) -> list[Any]:  # batch row and leading indices of row r
+            idx = []
+            for n in reversed(lead):
+                idx.append(tir.floormod(r, extent(n)))
+                r = tir.floordiv(r, extent(n))
+            return [self.lo + r, *reversed(idx)]
+
         if t is None:
             if ra.delay:
                 return None  # a tap: step by step below
             a = self.node_buf[ra.source]
-            n = self.hi - self.lo
 
-            def at(r: Any) -> tuple[Any, Any]:  # row r of the step-major (t, b) pairs
-                return tir.floordiv(r, n), self.lo + tir.floormod(r, n)
+            def at(r: Any) -> list[Any]:  # step-major
+                return [tir.floordiv(r, group), *unravel(tir.floormod(r, group))]
 
             return _gemm.product(
-                self.T * n,
+                self.T * group,
                 lambda r, k: a[(*at(r), k)],
                 w,
                 K,
@@ -417,36 +482,31 @@ class _Gen:
             )
         first: list[Any] = []
         if ra.delay:  # the previous step's rows (or the initial value) in one buffer
-            rows_buf = self.add_arg(Arg("node", f"{name}.rows", ("B", K), self.dtype))
-            b, k = self.bvar(), tir.Var("k", I64)
+            name = self.g.nodes[nid]["name"]
+            rows_buf = self.add_arg(Arg("node", f"{name}.rows", ("B", *lead, K), self.dtype))
+            b = self.bvar()
             src = self.acc(ra, t, b)
-            copy = tir.For(
-                k,
-                _c(0),
-                _c(K),
-                tir.ForKind.SERIAL,
-                tir.BufferStore(rows_buf, src.load([k]), [b, k]),
-            )
+            copy = loops([*lead, K], lambda i: tir.BufferStore(rows_buf, src.load(i), [b, *i]), "c")
             first.append(self.batch_loop(copy, b))
 
-            def load(r: Any, k: Any) -> Any:
-                return rows_buf[r, k]
+            def load(at: list[Any], k: Any) -> Any:
+                return rows_buf[(*at, k)]
         else:
             a = self.node_buf[ra.source]
 
-            def load(r: Any, k: Any) -> Any:
-                return a[(*self.lead(ra.source, t, r), k)]
+            def load(at: list[Any], k: Any) -> Any:
+                return a[(*self.lead(ra.source, t, at[0]), *at[1:], k)]
 
-        def store(r: Any, col: Any, v: Any) -> Any:
-            return tir.BufferStore(out, v, [*self.lead(nid, t, r), col])
+        def store(at: list[Any], col: Any, v: Any) -> Any:
+            return tir.BufferStore(out, v, [*self.lead(nid, t, at[0]), *at[1:], col])
 
         prod = _gemm.product(
-            self.hi - self.lo,
-            lambda r, k: load(self.lo + r, k),
+            group,
+            lambda r, k: load(unravel(r), k),
             w,
             K,
             N,
-            lambda r, col, v: store(self.lo + r, col, v),
+            lambda r, col, v: store(unravel(r), col, v),
             self.dtype,
         )
         return _seq([*first, prod])
@@ -462,7 +522,7 @@ class _Gen:
         if blocked is not None:
             return blocked
         ops = self.matmul_operands(nid)
-        if ops is None:
+        if ops is None or len(self.row(ops[0].source)) != 1:
             return None
         ra, rb, K, N = ops
         w = self.node_buf[rb.source]
@@ -499,14 +559,26 @@ class _Gen:
     def recurrent(self, region: RecurrentRegion) -> Any:
         tt = tir.Var("tt", I64)
         t = tt if region.direction >= 0 else self.T - _c(1) - tt
-        body = []
+        body, first = [], []
+        states = {c.consumer for c in self.tables.values()}
+        for carry in region.carries:
+            if carry.source in self.tables:  # the table starts as the initial value
+                first.append(self.fill(carry))
         for nid in region.nodes:
-            if nid in self.inlined:
+            if nid in self.inlined or nid in states:  # a table's state is the table
                 continue
             b = self.bvar()
             stmt = self.rows_matmul(nid, t)
             body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
-        return tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, _seq(body))
+        return _seq([*first, tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, _seq(body))])
+
+    def fill(self, carry: Read) -> Any:
+        """Copy ``carry``'s initial value into the table updated in place."""
+        b, buf, init = self.bvar(), self.node_buf[carry.source], self.init_buf[carry]
+        row = self.row(carry.source)
+        return self.batch_loop(
+            loops(row, lambda i: tir.BufferStore(buf, init[(b, *i)], [b, *i])), b
+        )
 
     def total(self, nid: int) -> Any:
         d = self.g.nodes[nid]
@@ -596,7 +668,10 @@ class _Gen:
                 b: Any = b,
                 n: Any = n,
                 step: Any = step,
+                table: bool = read.source in self.tables,
             ) -> Any:
+                if table:  # updated in place from the initial value: its last value
+                    return tir.BufferStore(dst, src[(b, *idx)], [b, *idx])
                 v = tir.if_then_else(n > _c(0), src[(step, b, *idx)], init[(b, *idx)])
                 return tir.BufferStore(dst, v, [b, *idx])
 

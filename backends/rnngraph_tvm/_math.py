@@ -51,17 +51,18 @@ def exp(x: Any, dtype: str) -> Any:
 
 
 def _exp_normal(x: Any) -> Any:
-    """``e^x`` for x in [-87, 88.72] (clamped outside)."""
+    """``e^x`` for x in [-87, 88.72284] (clamped outside)."""
     hi = 0.693359375  # ln 2 in two parts: n * hi is exact in float32 for |n| < 2^9
 
-    x = tir.max(tir.min(x, _f(88.0)), _f(-87.0))  # 2^n stays a normal float32
-    n = tir.floor(x * _f(1.0 / math.log(2.0)) + _f(0.5))
+    x = tir.max(tir.min(x, _f(88.72284)), _f(-87.0))
+    n = tir.floor(x * _f(1.0 / math.log(2.0)) + _f(0.5))  # -125 .. 128
     r = x - n * _f(hi) - n * _f(math.log(2.0) - hi)
     p = _f(1.0 / math.factorial(7))  # e^r by its Taylor series
     for k in range(6, -1, -1):
         p = p * r + _f(1.0 / math.factorial(k))
-    bits = tir.Cast("int32", n) + tir.const(127, "int32")  # 2^n from the exponent bits
-    return p * tir.reinterpret(F32, tir.shift_left(bits, tir.const(23, "int32")))
+    # 2^n = 2 * 2^(n - 1), the latter from the exponent bits (a normal float32 for every n)
+    bits = tir.Cast("int32", n) + tir.const(126, "int32")
+    return (p * _f(2.0)) * tir.reinterpret(F32, tir.shift_left(bits, tir.const(23, "int32")))
 
 
 def tanh(x: Any, dtype: str) -> Any:

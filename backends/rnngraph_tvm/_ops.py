@@ -22,6 +22,7 @@ from rnngraph_tvm import _math
 
 __all__ = [
     "ELEMENTS",
+    "IN_PLACE",
     "NEEDS_SCRATCH",
     "REMAPS",
     "REPEATS",
@@ -377,7 +378,7 @@ def _gather_rows(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
 
 
 def _scatter(add: bool) -> Callable[..., Any]:
-    def rule(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    def rule(node: Any, out: Acc, args: Sequence[Acc], in_place: bool = False) -> Any:
         table, idx, values = args
         irank = node.attrs["irank"]
         copy = loops(out.shape, lambda i: out.store(i, table.load(i)), "c")
@@ -389,7 +390,8 @@ def _scatter(add: bool) -> Callable[..., Any]:
             new = out.load(at) + v if add else v
             return tir.IfThenElse(r >= _c(0), out.store(at, new), None)
 
-        return tir.SeqStmt([copy, loops(values.shape, body)])
+        scatter = loops(values.shape, body)
+        return scatter if in_place else tir.SeqStmt([copy, scatter])
 
     return rule
 
@@ -401,6 +403,9 @@ def _unsqueeze(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callab
 
 NEEDS_SCRATCH = {"layer_norm"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
+
+IN_PLACE = {"scatter_rows", "scatter_add_rows"}
+"""Rules that take ``in_place=True``: the result's buffer already holds the table."""
 
 ELEMENTS.update(
     unsqueeze=_unsqueeze,
