@@ -12,7 +12,13 @@ the read's initial value (an argument ``(B, *row)``, filled by the caller
 from the edge's ``init`` or the run's ``initial_states``) elsewhere.
 
 This is why TVM here wins what onnxruntime's ``Scan`` loses: there is no
-per-step dispatch, and the weights stay in cache across steps.
+per-step dispatch, and the weights stay in cache across steps. Three
+choices keep the kernel fast without tuning: products of a signal and a
+weight use the register-blocked kernel of ``_gemm`` on weights packed once;
+an element-wise node read by one element-wise consumer is evaluated inside
+that consumer's loop (:meth:`_Gen.inlinable`); a loop's internal values are
+kept one step (:meth:`_Gen.step_local`) and a node table it carries is
+updated in place (:meth:`_Gen.in_place`).
 """
 
 from __future__ import annotations
@@ -508,6 +514,7 @@ class _Gen:
             N,
             lambda r, col, v: store(unravel(r), col, v),
             self.dtype,
+            chunked=bool(lead),  # a batch's rows: one chunk; a level's nodes: many
         )
         return _seq([*first, prod])
 

@@ -8,6 +8,8 @@ this project's 2-core AVX2 machine). Here:
 - ``W`` is packed once, when the model is built, into panels of ``NR``
   columns laid out ``(N / NR, K, NR)``, so a panel is one contiguous stream
   that stays in L1 while every row block uses it;
+- rows are taken in chunks that stay in L2 while every panel passes over
+  them (a whole sequence's input projection has far more rows than fit);
 - each block of ``ROWS`` rows times one panel accumulates in a small
   buffer whose indices are all constants after unrolling, which LLVM keeps
   in vector registers (``ROWS x NR`` floats: 8 AVX2 registers), the ``k``
@@ -39,6 +41,9 @@ ROWS = 4
 PANELS = 4
 """Panels per block of a single row (rows left over, the batch-1 step)."""
 
+CHUNK_BYTES = 128 * 1024
+"""Rows of the left operand taken at a time: they stay in L2 while every panel passes."""
+
 PANEL_BYTES = 64
 """Bytes of one row of a panel: two AVX2 vectors, four NEON ones."""
 
@@ -69,12 +74,14 @@ def product(
     n_size: int,
     store: Callable[[Any, Any, Any], Any],
     dtype: str,
+    chunked: bool = True,
 ) -> Any:
     """The statement ``out[r, :] = a[r, :] @ W`` for ``r < n_rows``.
 
     ``load(r, k)`` reads ``a``; ``store(r, col, value)`` writes the result;
     ``panels`` is the buffer of :func:`pack` (``W`` packed, ``NR`` =
-    :func:`panel_width`).
+    :func:`panel_width`). ``chunked``: take the rows in L2-sized chunks (for
+    products with many rows; a batch's few rows at one step are one chunk).
     """
     nr = panel_width(dtype)
     n_panels = -(-n_size // nr)
@@ -102,11 +109,31 @@ def product(
             out = tir.IfThenElse(p0 + _c(pb) < _c(n_panels), out, each(real, tir.ForKind.SERIAL))
         return tir.SeqStmt([tir.AllocBuffer(acc), zero, steps, out])
 
-    # Blocks of ROWS rows, one panel at a time: the panel stays in L1 across the rows.
-    jb, ib, r, jg = (tir.Var(v, I64) for v in ("jb", "ib", "r", "jg"))
+    # Blocks of ROWS rows, one panel at a time: the panel stays in L1 across the rows of
+    # a chunk, and the chunk's rows (CHUNK_BYTES of them) in L2 across the panels.
+    jb, ib, r, jg, ch = (tir.Var(v, I64) for v in ("jb", "ib", "r", "jg", "ch"))
     full = tir.floordiv(n_rows, _c(ROWS))
-    blocks = tir.For(ib, _c(0), full, tir.ForKind.SERIAL, block(ROWS, ib * _c(ROWS), jb, 1))
-    main = tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks)
+    if not chunked:
+        blocks = tir.For(ib, _c(0), full, tir.ForKind.SERIAL, block(ROWS, ib * _c(ROWS), jb, 1))
+        main = tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks)
+    else:
+        per_chunk = max(1, CHUNK_BYTES // (ROWS * k_size * np.dtype(dtype).itemsize))
+        first = ch * _c(per_chunk)
+        blocks = tir.For(
+            ib,
+            first,
+            tir.min(full - first, _c(per_chunk)),
+            tir.ForKind.SERIAL,
+            block(ROWS, ib * _c(ROWS), jb, 1),
+        )
+        chunks = tir.floordiv(full + _c(per_chunk - 1), _c(per_chunk))
+        main = tir.For(
+            ch,
+            _c(0),
+            chunks,
+            tir.ForKind.SERIAL,
+            tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks),
+        )
     # Rows left over (all of them at batch 1): one row times PANELS panels at a time, so
     # that enough independent sums hide the FMA latency; the last panels one by one.
     groups = n_panels // PANELS

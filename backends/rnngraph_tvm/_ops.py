@@ -5,8 +5,12 @@ and returns the statement that computes one batch row (or the whole value of
 a time-invariant node). The code generator wraps it in the batch loop, and
 in the time loop of a recurrent region or over the whole sequence. Loops are
 plain nests over the row's axes, innermost axis last (contiguous), which
-LLVM vectorises; a matmul accumulates over ``k`` outside the output axis so
-the inner loop streams a weight row.
+LLVM vectorises. Element-wise ops are written once as an element expression
+(:data:`ELEMENTS`), from which both their loop rule and their inlined form
+(evaluated inside a consumer's loop) come. On CPUs a product of a signal and
+a weight goes to the blocked kernel of ``_gemm`` instead of the ``matmul``
+rule here (which accumulates over ``k`` outside the output axis so the
+inner loop streams a weight row).
 """
 
 from __future__ import annotations
