@@ -2,13 +2,14 @@
 
 I=64 H=256 T=100, batch 1 and 32, fp32, one thread (TVM's default kernel
 is one thread; onnxruntime and torch are pinned to one); at batch 32 also
-two threads (TVM with ``parallel=True``: batch rows over the cores).
+two threads (TVM with ``parallel=True``: one group of batch rows per core).
 Ours: ``rg.compile(target="tvm")`` — the whole program as one TIR kernel
 with the time loop inside, built for this machine's CPU, no tuning (there
-are no tuning records: the kernels are hand-scheduled — see ``_gemm``). Baselines: onnxruntime running its native
-``LSTM`` op (what our ONNX backend emits for a recognised LSTM) and
-``torch.nn.LSTM``. Outputs are checked against the reference first; the
-compile time is recorded. Writes ``benchmarks/results/tvm_lstm.json``.
+are no tuning records: the kernels are hand-scheduled — see ``_gemm``).
+Baselines: onnxruntime running its native ``LSTM`` op (what our ONNX backend
+emits for a recognised LSTM) and ``torch.nn.LSTM``. Outputs are checked
+against the reference first; the compile time is recorded. Writes
+``benchmarks/results/tvm_lstm.json``.
 
 Run: ``python benchmarks/tvm_lstm.py [--quick]``
 """

@@ -121,8 +121,15 @@ def test_exported_library_runs_from_its_sidecars(tmp_path) -> None:
     path = m.export(tmp_path / "model.so")
     assert {f.name for f in tmp_path.iterdir()} == {"model.so", "model.json", "model.npz"}
     deployed = rnngraph_tvm.load(path)
-    xs = np.random.default_rng(3).standard_normal((6, 2, 3)).astype("float32")
+    xs = np.random.default_rng(3).standard_normal((6, 3, 3)).astype("float32")
     _close(deployed.run({"x": xs}), rg.run(g, {"x": xs}, p))
+    lens = np.array([6, 0, 2])  # the library's second entry function
+    _close(
+        deployed.run({"x": xs}, sequence_lens=lens),
+        rg.run(g, {"x": xs}, p, sequence_lens=lens),
+    )
+    with pytest.raises(ValueError, match="sequence_lens"):
+        deployed.run({"x": xs}, sequence_lens=[7, 1, 1])
 
 
 @pytest.mark.parametrize("device", ["aarch64", "armv7", "riscv64"])

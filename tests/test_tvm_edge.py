@@ -35,7 +35,10 @@ sys.path.insert(0, sys.argv[1])
 import deploy
 model = deploy.load(sys.argv[2])
 with np.load(sys.argv[3]) as z:
-    outs = model.run({k: z[k] for k in z.files})
+    feeds = {k: z[k] for k in z.files if k != "sequence_lens"}
+    lens = z["sequence_lens"]
+outs = model.run(feeds)
+outs.update({f"lens:{k}": v for k, v in model.run(feeds, sequence_lens=lens).items()})
 np.savez(sys.argv[4], **outs)
 """
 
@@ -58,7 +61,8 @@ def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path) -> Non
     p = zoo.params_for(g)
     lib = rg.compile(g, target="tvm", params=p, device="aarch64").export(tmp_path / "lstm.so")
     xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
-    np.savez(tmp_path / "inputs.npz", x=xs)
+    lens = np.array([9, 4])
+    np.savez(tmp_path / "inputs.npz", x=xs, sequence_lens=lens)
     shutil.copy(DEPLOY, tmp_path / "deploy.py")
     (tmp_path / "runner.py").write_text(RUNNER)
     python = SYSROOT / "root" / "usr" / "bin" / "python3.11"
@@ -83,6 +87,8 @@ def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path) -> Non
     )
     assert done.returncode == 0, done.stderr[-2000:]
     want = rg.run(g, {"x": xs}, p)
+    with_lens = rg.run(g, {"x": xs}, p, sequence_lens=lens)
+    want.update({f"lens:{k}": v for k, v in with_lens.items()})
     with np.load(tmp_path / "outputs.npz") as got:
         assert set(got.files) == set(want)
         for k in want:

@@ -50,15 +50,19 @@ __all__ = [
 ]
 
 
+def _cores() -> int:
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return len(cores) if cores else (os.cpu_count() or 1)
+
+
 def _groups(parallel: Any) -> int:
     """Row groups for ``parallel``: True means one per core (as TVM's thread pool)."""
-    if parallel is True or parallel is None or parallel is False:
-        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-        return len(cores) if cores else (os.cpu_count() or 1)
+    if parallel is True or parallel is False or parallel is None or parallel == "products":
+        return _cores()
     if isinstance(parallel, int) and parallel >= 1:
         return parallel
     raise CompileError(
-        f"parallel must be True, False or a number of row groups >= 1, got {parallel!r}"
+        f"parallel must be True, False, 'products' or a number of row groups >= 1, got {parallel!r}"
     )
 
 
@@ -71,7 +75,9 @@ def backend(
     ``"cuda"``, ``"aarch64"``, ``"armv7"``, ``"riscv64"``, ``"c"`` — or a TVM
     target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: the
     batch split in as many groups of rows as the CPU has cores, one per core; an
-    int: that many groups; on a GPU each row is a thread block),
+    int: that many groups; "products": the matrix products' rows spread over
+    the cores instead, for work with few batch rows and many rows per product
+    such as a recursive net's levels; on a GPU each row is a thread block),
     ``mode`` ("sequence", or "step": one step in, carried states in and out).
     """
     mode = options.pop("mode", "sequence") if "mode" in options else "sequence"
@@ -81,17 +87,21 @@ def backend(
     unknown = sorted(set(options) - known)
     if unknown:
         raise CompileError(f"the tvm backend takes options {sorted(known)}; got {unknown}")
-    groups = _groups(options.get("parallel"))
-    if options.get("parallel"):
+    parallel = options.get("parallel")
+    groups = _groups(parallel)
+    if parallel:
         # TVM's thread pool reads this once, when it first starts; unset, it takes half
         # the logical CPUs on x86 (one thread on a 2-vCPU machine). A user's value stays.
-        os.environ.setdefault("TVM_NUM_THREADS", str(groups))
+        os.environ.setdefault(
+            "TVM_NUM_THREADS", str(_cores() if parallel == "products" else groups)
+        )
     model = TvmModel(
         program,
         params,
         resolve(options.get("device")),
         str(options.get("dtype", "float32")),
-        rows="parallel" if options.get("parallel") else "",
+        rows="parallel" if parallel and parallel != "products" else "",
         groups=groups,
+        threads=parallel == "products",
     )
     return TvmStepModel(model) if mode == "step" else model

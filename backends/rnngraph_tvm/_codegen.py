@@ -102,6 +102,7 @@ class _Gen:
         lanes: int = 64,
         blocked: bool = True,
         groups: int = 1,
+        threads: bool = False,
     ) -> None:
         self.p, self.g, self.dtype, self.with_lens = (
             program,
@@ -128,6 +129,7 @@ class _Gen:
             self.lo = tir.min(self.row_b * size, self.B)
             self.hi = tir.min(self.lo + size, self.B)
         self.groups = groups
+        self.threads = threads  # products spread their row chunks over the cores
         self.symbols: dict[str, Any] = {}  # symbolic row dimensions, as TIR variables
         # blocked: matrix products by the register-blocked CPU kernel (_gemm), on weights
         # packed in panels (one packed copy per weight node)
@@ -485,6 +487,7 @@ class _Gen:
                 N,
                 lambda r, col, v: tir.BufferStore(out, v, [*at(r), col]),
                 self.dtype,
+                threads=self.threads,
             )
         first: list[Any] = []
         if ra.delay:  # the previous step's rows (or the initial value) in one buffer
@@ -515,6 +518,7 @@ class _Gen:
             lambda r, col, v: store(unravel(r), col, v),
             self.dtype,
             chunked=bool(lead),  # a batch's rows: one chunk; a level's nodes: many
+            threads=self.threads,
         )
         return _seq([*first, prod])
 
@@ -751,12 +755,15 @@ def generate(
     lanes: int = 64,
     blocked: bool = True,
     groups: int = 2,
+    threads: bool = False,
 ) -> Kernel:
     """The kernel of ``program`` (see the module docstring).
 
     ``rows``: "" (batch loops inside each node), "parallel" (an outer loop over
     ``groups`` groups of batch rows, spread over CPU cores) or a GPU thread tag
-    such as "blockIdx.x" (one row per block).
+    such as "blockIdx.x" (one row per block). ``threads``: the blocked
+    products spread their chunks of rows over the CPU's cores (for work with
+    many rows and few batch rows: a recursive net's levels, whole sequences).
     ``lanes``: the widest vector the matmul blocks use when ``blocked`` is False.
     ``blocked``: matrix products by the register-blocked CPU kernel (``_gemm``).
     """

@@ -1,10 +1,11 @@
 """Running an exported kernel where it is deployed: numpy and the TVM runtime only.
 
-:meth:`TvmModel.export` writes ``model.so`` (the kernel), ``model.json`` (its
-arguments in order, the graph's inputs and outputs) and ``model.npz`` (the
-time-invariant values and the fixed initial values). :func:`load` reads the
-three back on the device — it needs neither rnngraph's graph nor onnx — and
-``run`` takes whole sequences ``(T, B, ...)`` by input name.
+:meth:`TvmModel.export` writes ``model.so`` (the kernel), ``model.json`` (the
+arguments of its two entry functions, ``main`` and ``main_lens``, in order)
+and ``model.npz`` (the time-invariant values and the fixed initial values).
+:func:`load` reads the three back on the device — it needs neither
+rnngraph's graph nor onnx — and ``run`` takes whole sequences ``(T, B,
+...)`` by input name, and ``sequence_lens``.
 """
 
 from __future__ import annotations
@@ -39,21 +40,29 @@ class DeployedModel:
         self.module = tvm.runtime.load_module(str(path))
         self._tvm = tvm
 
-    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Outputs (and ``<state>_final``) for whole input sequences ``(T, B, ...)``."""
+    def run(self, inputs: Mapping[str, Any], *, sequence_lens: Any = None) -> dict[str, np.ndarray]:
+        """Outputs (and ``<state>_final``) for whole input sequences ``(T, B, ...)``.
+
+        ``sequence_lens`` (B,): each row's number of valid steps; outputs past
+        it are zero and final states are taken at its last valid step.
+        """
         tvm, dev = self._tvm, self._tvm.cpu()
         first = np.asarray(inputs[self.layout["inputs"][0]])
         T, B = first.shape[:2]
+        entry = "main" if sequence_lens is None else "main_lens"
         args, outs = [], {}
-        for i, a in enumerate(self.layout["args"]):
+        for a in self.layout["entries"][entry]:
             shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a["shape"])
             if a["kind"] == "input":
                 arr = np.asarray(inputs[a["name"]], a["dtype"])
-            elif a["kind"] == "static":
-                arr = self.values[f"arg{i}"]
+            elif a["kind"] == "lens":
+                arr = np.asarray(sequence_lens, np.int64).reshape(B)
+                if np.any(arr < 0) or np.any(arr > T):
+                    raise ValueError(f"sequence_lens must lie in [0, {T}], got {arr.tolist()}")
+            elif a["kind"] in ("static", "init") and "value" in a:
+                arr = np.broadcast_to(self.values[a["value"]], shape)
             elif a["kind"] == "init":
-                row = self.values.get(f"arg{i}")
-                arr = np.zeros(shape, a["dtype"]) if row is None else np.broadcast_to(row, shape)
+                arr = np.zeros(shape, a["dtype"])
             else:
                 t = tvm.runtime.empty(shape, a["dtype"], dev)
                 args.append(t)
@@ -63,7 +72,7 @@ class DeployedModel:
                     outs[f"{a['name']}_final"] = t
                 continue
             args.append(tvm.runtime.tensor(np.array(arr, dtype=a["dtype"], order="C"), dev))
-        self.module["main"](*args)
+        self.module[entry](*args)
         return {k: v.numpy() for k, v in outs.items()}
 
 

@@ -75,13 +75,15 @@ def product(
     store: Callable[[Any, Any, Any], Any],
     dtype: str,
     chunked: bool = True,
+    threads: bool = False,
 ) -> Any:
     """The statement ``out[r, :] = a[r, :] @ W`` for ``r < n_rows``.
 
     ``load(r, k)`` reads ``a``; ``store(r, col, value)`` writes the result;
     ``panels`` is the buffer of :func:`pack` (``W`` packed, ``NR`` =
     :func:`panel_width`). ``chunked``: take the rows in L2-sized chunks (for
-    products with many rows; a batch's few rows at one step are one chunk).
+    products with many rows; a batch's few rows at one step are one chunk);
+    ``threads``: spread the chunks over the CPU's cores.
     """
     nr = panel_width(dtype)
     n_panels = -(-n_size // nr)
@@ -131,7 +133,7 @@ def product(
             ch,
             _c(0),
             chunks,
-            tir.ForKind.SERIAL,
+            tir.ForKind.PARALLEL if threads else tir.ForKind.SERIAL,
             tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks),
         )
     # Rows left over (all of them at batch 1): one row times PANELS panels at a time, so

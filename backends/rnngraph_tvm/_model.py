@@ -48,9 +48,10 @@ class TvmModel:
         dtype: str = "float32",
         rows: str = "",
         groups: int = 1,
+        threads: bool = False,
     ) -> None:
         self.program, self.graph, self.device = program, program.graph, device
-        self.rows, self.groups = rows, groups
+        self.rows, self.groups, self.threads = rows, groups, threads
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
@@ -93,6 +94,7 @@ class TvmModel:
                 lanes=4 if gpu else 64,
                 blocked=not gpu,
                 groups=self.groups,
+                threads=self.threads,
             )
             mod = tvm.IRModule({"main": k.func})
             try:
@@ -104,33 +106,54 @@ class TvmModel:
         return self._kernels[with_lens]
 
     def export(self, path: str | os.PathLike[str]) -> Path:
-        """Write the kernel as a shared library for the model's device, with its sidecars.
+        """Write the kernels as a shared library for the model's device, with its sidecars.
 
         ``model.so`` (cross-linked for an edge device with Debian's cross
-        compiler), ``model.json`` (the arguments) and ``model.npz`` (weights and
-        fixed initial values); :func:`rnngraph_tvm.load` runs the three on the
-        device. Each file is written atomically. Initial values that come from
-        the caller (``init="input"``) are zeros in the deployed model.
+        compiler) holds two entry functions: ``main`` (every row runs all
+        steps) and ``main_lens`` (with ``sequence_lens``); ``model.json`` lists
+        each one's arguments and ``model.npz`` holds the weights (packed as the
+        kernels read them) and fixed initial values, once for both.
+        :func:`rnngraph_tvm.load` runs the three on the device. Each file is
+        written atomically. Initial values that come from the caller
+        (``init="input"``) are zeros in the deployed model.
         """
-        kernel, ex = self.kernel(False)
+        kernels = {"main": self.kernel(False)[0], "main_lens": self.kernel(True)[0]}
         target = Path(path)
         layout_path, values_path = sidecars(target)
         values: dict[str, np.ndarray] = {}
-        for i, a in enumerate(kernel.args):
-            if a.kind == "static":
-                values[f"arg{i}"] = self.static_value(a)
-            elif a.kind == "init" and a.read is not None and a.read.init.kind in ("param", "array"):
-                row = tuple(int(d) for d in a.shape[1:])
-                values[f"arg{i}"] = np.asarray(self._initial(a.read, (1, *row), {}, {}))[0]
+        entries: dict[str, list[dict[str, Any]]] = {}
+        for entry, kernel in kernels.items():
+            entries[entry] = []
+            for a in kernel.args:
+                desc: dict[str, Any] = {
+                    "kind": a.kind,
+                    "name": a.name,
+                    "shape": list(a.shape),
+                    "dtype": a.dtype,
+                }
+                key = None
+                if a.kind == "static":
+                    key = f"static_{a.node}_{a.pack}"
+                    values.setdefault(key, self.static_value(a))
+                elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
+                    key = f"init_{a.read.consumer}_{a.read.port}"
+                    row = (1, *(int(d) for d in a.shape[1:]))
+                    values.setdefault(key, np.asarray(self._initial(a.read, row, {}, {}))[0])
+                if key is not None:
+                    desc["value"] = key
+                entries[entry].append(desc)
         layout = {
             "graph": self.graph.name,
             "device": dict(self.device.spec),
             "inputs": list(self.graph.inputs),
-            "args": [
-                {"kind": a.kind, "name": a.name, "shape": list(a.shape), "dtype": a.dtype}
-                for a in kernel.args
-            ],
+            "entries": entries,
         }
+        funcs = {e: k.func.with_attr("global_symbol", e) for e, k in kernels.items()}
+        try:
+            ex = tvm.compile(tvm.IRModule(funcs), target=self.device.target)
+        except Exception as e:  # TVM's errors are long; keep the first lines
+            first = "\n".join(str(e).strip().splitlines()[-3:])
+            raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
         kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
         tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
         ex.export_library(str(tmp), **kw)
