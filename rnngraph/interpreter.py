@@ -37,7 +37,7 @@ from rnngraph.io import (
     np_dtype,
 )
 from rnngraph.params import check_params
-from rnngraph.program import CellRegion, ParallelRegion, Program, RecurrentRegion, schedule
+from rnngraph.program import ParallelRegion, Program, RecurrentRegion, schedule
 from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
 
@@ -297,12 +297,11 @@ def run(
     r.dims = bind_dims(graph, inputs, initial_states)
     r.values.update(bound)
     r.run_static()
-    for region in program.regions:
-        for part in region.parts if isinstance(region, CellRegion) else (region,):
-            if isinstance(part, ParallelRegion):
-                r.run_parallel(part.node)
-            else:
-                r.run_recurrent(part)
+    for part in program.parts:
+        if isinstance(part, ParallelRegion):
+            r.run_parallel(part.node)
+        else:
+            r.run_recurrent(part)
     r.run_post()
     result: dict[str, np.ndarray] = {}
     for name, nid in graph.output_nodes().items():

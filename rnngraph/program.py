@@ -188,6 +188,17 @@ class Program:
     finals: dict[str, Read]
     reads: dict[int, tuple[Read, ...]]
 
+    @functools.cached_property
+    def parts(self) -> tuple[ParallelRegion | RecurrentRegion, ...]:
+        """Every region in order, a recognised cell as its parts.
+
+        What a backend without a native op for the cell runs (the interpreter,
+        TVM, ONNX step models).
+        """
+        return tuple(
+            part for r in self.regions for part in (r.parts if isinstance(r, CellRegion) else (r,))
+        )
+
     def region_of(self, nid: int) -> Region | None:
         """The region computing node ``nid`` (None for static nodes)."""
         return self._region_index.get(nid)

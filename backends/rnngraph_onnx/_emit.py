@@ -899,14 +899,8 @@ class _StepModel(_Lowerer):
             self.inputs.append(_vi(s.name, self.elem(t), ["B", *t.row_shape]))
             oldest[s.read] = s.name  # slots come newest first, so the last one wins
         self.emit_static()
-        order = [
-            n
-            for region in self.p.regions
-            for part in (region.parts if isinstance(region, CellRegion) else (region,))
-            for n in ((part.node,) if isinstance(part, ParallelRegion) else part.nodes)
-        ]
-        if True:
-            for nid in order:
+        for part in self.p.parts:
+            for nid in (part.node,) if isinstance(part, ParallelRegion) else part.nodes:
                 if self.g.nodes[nid]["op"] == "input":
                     continue
                 args = [oldest.get(r) or self.env[r.source] for r in self.p.reads[nid]]

@@ -33,7 +33,7 @@ from tvm import tirx as tir
 
 from rnngraph.errors import CompileError
 from rnngraph.ops.totals import TOTAL_OPS
-from rnngraph.program import CellRegion, ParallelRegion, Program, Read, RecurrentRegion
+from rnngraph.program import ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph.types import TensorType
 from rnngraph_tvm import _gemm
 from rnngraph_tvm._ops import (
@@ -219,11 +219,10 @@ class _Gen:
         """
         keep = {r.source for r in self.p.finals.values()}
         local: set[int] = set()
-        for region in self.p.regions:
-            for part in region.parts if isinstance(region, CellRegion) else (region,):
-                if isinstance(part, RecurrentRegion):
-                    keep |= set(part.exports) | {c.source for c in part.carries}
-                    local |= set(part.nodes)
+        for part in self.p.parts:
+            if isinstance(part, RecurrentRegion):
+                keep |= set(part.exports) | {c.source for c in part.carries}
+                local |= set(part.nodes)
         return local - keep
 
     def inlinable(self) -> set[int]:
@@ -239,10 +238,9 @@ class _Gen:
         live one step only); a whole-sequence node may feed any later one.
         """
         part_of: dict[int, Any] = {}
-        for region in self.p.regions:
-            for part in region.parts if isinstance(region, CellRegion) else (region,):
-                for nid in part.nodes if isinstance(part, RecurrentRegion) else (part.node,):
-                    part_of[nid] = part
+        for part in self.p.parts:
+            for nid in part.nodes if isinstance(part, RecurrentRegion) else (part.node,):
+                part_of[nid] = part
         keep = set(self.p.outputs.values()) | {r.source for r in self.p.finals.values()}
         found: set[int] = set()
         for nid, part in part_of.items():  # in evaluation order: operands decided first
@@ -282,30 +280,27 @@ class _Gen:
             return {}
         outputs = set(self.p.outputs.values())
         found: dict[int, Read] = {}
-        for region in self.p.regions:
-            for part in region.parts if isinstance(region, CellRegion) else (region,):
-                if not isinstance(part, RecurrentRegion):
+        for part in self.p.parts:
+            if not isinstance(part, RecurrentRegion):
+                continue
+            order = {n: i for i, n in enumerate(part.nodes)}
+            for c in part.carries:
+                sc, st = c.source, c.consumer
+                if c.delay != 1 or self.g.nodes[st]["op"] != "state":
                     continue
-                order = {n: i for i, n in enumerate(part.nodes)}
-                for c in part.carries:
-                    sc, st = c.source, c.consumer
-                    if c.delay != 1 or self.g.nodes[st]["op"] != "state":
-                        continue
-                    if self.g.nodes[sc]["op"] not in IN_PLACE or sc in part.exports:
-                        continue
-                    table = self.p.reads[sc][0]
-                    if table.source != st or table.delay or st in {*part.exports, *outputs}:
-                        continue
-                    early = all(
-                        u in order and order[u] < order[sc] and u not in self.inlined
-                        for u in self.g.successors(st)
-                        if u != sc
-                    )
-                    only = all(
-                        not e["delay"] or u == st for _, u, e in self.g.out_edges(sc, data=True)
-                    )
-                    if early and only:
-                        found[sc] = c
+                if self.g.nodes[sc]["op"] not in IN_PLACE or sc in part.exports:
+                    continue
+                table = self.p.reads[sc][0]
+                if table.source != st or table.delay or st in {*part.exports, *outputs}:
+                    continue
+                early = all(
+                    u in order and order[u] < order[sc] and u not in self.inlined
+                    for u in self.g.successors(st)
+                    if u != sc
+                )
+                only = all(not e["delay"] or u == st for _, u, e in self.g.out_edges(sc, data=True))
+                if early and only:
+                    found[sc] = c
         return found
 
     def lead(self, nid: int, t: Any, b: Any) -> list[Any]:
@@ -692,14 +687,12 @@ class _Gen:
     def generate(self) -> Kernel:
         self.declare()
         body = []
-        for region in self.p.regions:
-            parts = region.parts if isinstance(region, CellRegion) else (region,)
-            for part in parts:
-                if isinstance(part, ParallelRegion):
-                    if self.g.nodes[part.node]["op"] != "input" and part.node not in self.inlined:
-                        body.append(self.parallel(part.node))
-                else:
-                    body.append(self.recurrent(part))
+        for part in self.p.parts:
+            if isinstance(part, ParallelRegion):
+                if self.g.nodes[part.node]["op"] != "input" and part.node not in self.inlined:
+                    body.append(self.parallel(part.node))
+            else:
+                body.append(self.recurrent(part))
         per_row, sums = self.results()
         body += per_row
         after = []
