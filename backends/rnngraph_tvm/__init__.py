@@ -92,9 +92,7 @@ def backend(
     if parallel:
         # TVM's thread pool reads this once, when it first starts; unset, it takes half
         # the logical CPUs on x86 (one thread on a 2-vCPU machine). A user's value stays.
-        os.environ.setdefault(
-            "TVM_NUM_THREADS", str(_cores() if parallel == "products" else groups)
-        )
+        os.environ.setdefault("TVM_NUM_THREADS", str(groups))  # "products": one per core
     model = TvmModel(
         program,
         params,

@@ -38,6 +38,7 @@ from rnngraph.types import TensorType
 from rnngraph_tvm import _gemm
 from rnngraph_tvm._ops import (
     ELEMENTS,
+    I64,
     IN_PLACE,
     NEEDS_SCRATCH,
     REMAPS,
@@ -45,22 +46,13 @@ from rnngraph_tvm._ops import (
     RULES,
     Acc,
     extent,
+    i64,
     loops,
     read_only,
+    seq,
 )
 
 __all__ = ["Arg", "Kernel", "generate"]
-
-I64 = "int64"
-
-
-def _c(v: int) -> Any:
-    return tir.const(v, I64)
-
-
-def _seq(stmts: list[Any]) -> Any:
-    """Statements in order (TIR forbids a sequence of one)."""
-    return stmts[0] if len(stmts) == 1 else tir.SeqStmt(stmts)
 
 
 @dataclass(frozen=True)
@@ -123,9 +115,9 @@ class _Gen:
         self.rows, self.max_lanes = rows, lanes
         self.row_b = tir.Var("row", I64)
         self.gpu = bool(rows) and rows != "parallel"
-        self.lo, self.hi = _c(0), self.B
+        self.lo, self.hi = i64(0), self.B
         if rows == "parallel":
-            size = tir.floordiv(self.B + _c(groups - 1), _c(groups))
+            size = tir.floordiv(self.B + i64(groups - 1), i64(groups))
             self.lo = tir.min(self.row_b * size, self.B)
             self.hi = tir.min(self.lo + size, self.B)
         self.groups = groups
@@ -331,9 +323,9 @@ class _Gen:
             lead = self.lead(u, t, b)
             return Acc(shape, lambda idx: buf[(*lead, *idx)], read_only, self.elem(t_))
         init = self.init_buf[read]
-        s = t - _c(read.delay)
-        ok = tir.all(s >= _c(0), s < self.bound(b))
-        safe = tir.max(tir.min(s, self.T - _c(1)), _c(0))
+        s = t - i64(read.delay)
+        ok = tir.all(s >= i64(0), s < self.bound(b))
+        safe = tir.max(tir.min(s, self.T - i64(1)), i64(0))
 
         def load(idx: Any) -> Any:
             return tir.if_then_else(ok, buf[(safe, b, *idx)], init[(b, *idx)])
@@ -410,7 +402,7 @@ class _Gen:
         stmt = self.rows_matmul(nid, t)
         if stmt is None:
             stmt = self.batch_loop(self.node_stmt(nid, t, b), b)
-        return tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, stmt)
+        return tir.For(t, i64(0), self.T, tir.ForKind.SERIAL, stmt)
 
     def matmul_operands(self, nid: int) -> tuple[Read, Read, int, int] | None:
         """``(a, W, K, N)`` of a signal ``(B, ..., K)`` times a weight ``(K, N)``, or None."""
@@ -454,7 +446,7 @@ class _Gen:
         ra, rb, K, N = ops
         w, out = self.packed(rb.source), self.node_buf[nid]
         lead = list(self.row(ra.source)[:-1])
-        per_row = _c(1)
+        per_row = i64(1)
         for n in lead:
             per_row = per_row * extent(n)
         group = (self.hi - self.lo) * per_row
@@ -515,7 +507,7 @@ class _Gen:
             chunked=bool(lead),  # a batch's rows: one chunk; a level's nodes: many
             threads=self.threads,
         )
-        return _seq([*first, prod])
+        return seq([*first, prod])
 
     def rows_matmul(self, nid: int, t: Any) -> Any:
         """``x @ W`` of a signal ``(B, K)`` and a weight ``(K, N)`` at step ``t``, or None.
@@ -538,33 +530,33 @@ class _Gen:
         zero = tir.const(0, self.dtype)
         lanes = next((v for v in (64, 32, 16, 8, 4) if v <= self.max_lanes and N % v == 0), 1)
         no, ni = tir.Var("no", I64), tir.Var("ni", I64)
-        col = no * _c(lanes) + ni
+        col = no * i64(lanes) + ni
         kind = tir.ForKind.VECTORIZED if lanes > 1 else tir.ForKind.SERIAL
 
         def vec(body: Any) -> Any:
-            return tir.For(ni, _c(0), _c(lanes), kind, body)
+            return tir.For(ni, i64(0), i64(lanes), kind, body)
 
-        reg = tir.decl_buffer((_c(lanes),), self.dtype, name="acc", scope="local")
+        reg = tir.decl_buffer((i64(lanes),), self.dtype, name="acc", scope="local")
         block = tir.SeqStmt(
             [
                 tir.AllocBuffer(reg),
                 vec(tir.BufferStore(reg, zero, [ni])),
                 tir.For(
                     k,
-                    _c(0),
-                    _c(K),
+                    i64(0),
+                    i64(K),
                     tir.ForKind.SERIAL,
                     vec(tir.BufferStore(reg, reg[ni] + a.load([k]) * w[k, col], [ni])),
                 ),
                 vec(tir.BufferStore(out, reg[ni], [*self.lead(nid, t, b), col])),
             ]
         )
-        acc = tir.For(no, _c(0), _c(N // lanes), tir.ForKind.SERIAL, self.batch_loop(block, b))
+        acc = tir.For(no, i64(0), i64(N // lanes), tir.ForKind.SERIAL, self.batch_loop(block, b))
         return acc
 
     def recurrent(self, region: RecurrentRegion) -> Any:
         tt = tir.Var("tt", I64)
-        t = tt if region.direction >= 0 else self.T - _c(1) - tt
+        t = tt if region.direction >= 0 else self.T - i64(1) - tt
         body, first = [], []
         states = {c.consumer for c in self.tables.values()}
         for carry in region.carries:
@@ -576,7 +568,7 @@ class _Gen:
             b = self.bvar()
             stmt = self.rows_matmul(nid, t)
             body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
-        return _seq([*first, tir.For(tt, _c(0), self.T, tir.ForKind.SERIAL, _seq(body))])
+        return seq([*first, tir.For(tt, i64(0), self.T, tir.ForKind.SERIAL, seq(body))])
 
     def fill(self, carry: Read) -> Any:
         """Copy ``carry``'s initial value into the table updated in place."""
@@ -616,8 +608,8 @@ class _Gen:
                 return loops(shape, inner, "o")
 
             acc = loops(lead, body2, "l") if lead else body2([])
-        rows = tir.For(b, _c(0), self.B, tir.ForKind.SERIAL, acc)  # across rows: never per row
-        steps = tir.For(t, _c(0), self.T, tir.ForKind.SERIAL, rows)
+        rows = tir.For(b, i64(0), self.B, tir.ForKind.SERIAL, acc)  # across rows: never per row
+        steps = tir.For(t, i64(0), self.T, tir.ForKind.SERIAL, rows)
         return tir.SeqStmt([init, steps])
 
     def valid(self, v: Any, t: Any, b: Any, dtype: str | None = None) -> Any:
@@ -652,7 +644,7 @@ class _Gen:
             stmts.append(
                 tir.For(
                     t,
-                    _c(0),
+                    i64(0),
                     self.T,
                     tir.ForKind.SERIAL,
                     self.batch_loop(loops(self.row(nid), copy), b),
@@ -664,7 +656,7 @@ class _Gen:
             src, init = self.node_buf[read.source], self.init_buf[read]
             b = self.bvar()
             n = self.bound(b)
-            step = tir.max(n - _c(1), _c(0)) if read.delay > 0 else _c(0)
+            step = tir.max(n - i64(1), i64(0)) if read.delay > 0 else i64(0)
 
             def last(
                 idx: list[Any],
@@ -678,7 +670,7 @@ class _Gen:
             ) -> Any:
                 if table:  # updated in place from the initial value: its last value
                     return tir.BufferStore(dst, src[(b, *idx)], [b, *idx])
-                v = tir.if_then_else(n > _c(0), src[(step, b, *idx)], init[(b, *idx)])
+                v = tir.if_then_else(n > i64(0), src[(step, b, *idx)], init[(b, *idx)])
                 return tir.BufferStore(dst, v, [b, *idx])
 
             stmts.append(self.batch_loop(loops(self.row(read.source), last), b))
@@ -701,8 +693,8 @@ class _Gen:
             after.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
         after += sums
         if self.rows == "parallel":
-            groups = _c(self.groups)
-            body = [tir.For(self.row_b, _c(0), groups, tir.ForKind.PARALLEL, _seq(body))]
+            groups = i64(self.groups)
+            body = [tir.For(self.row_b, i64(0), groups, tir.ForKind.PARALLEL, seq(body))]
         elif self.rows:
             if after:
                 raise CompileError(
@@ -713,14 +705,14 @@ class _Gen:
             body = [
                 tir.For(
                     self.row_b,
-                    _c(0),
+                    i64(0),
                     self.B,
                     tir.ForKind.THREAD_BINDING,
-                    _seq(body),
+                    seq(body),
                     thread_binding=binding,
                 )
             ]
-        func = tir.PrimFunc(self.bufs, _seq(body + after)).with_attr("global_symbol", "main")
+        func = tir.PrimFunc(self.bufs, seq(body + after)).with_attr("global_symbol", "main")
         return Kernel(func, self.args)
 
 

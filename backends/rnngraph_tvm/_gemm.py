@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 from tvm import tirx as tir
 
+from rnngraph_tvm._ops import I64, i64, seq
+
 __all__ = ["ROWS", "pack", "panel_width", "product"]
 
-I64 = "int64"
 ROWS = 4
 """Rows per register block."""
 
@@ -46,10 +47,6 @@ CHUNK_BYTES = 128 * 1024
 
 PANEL_BYTES = 64
 """Bytes of one row of a panel: two AVX2 vectors, four NEON ones."""
-
-
-def _c(v: int) -> Any:
-    return tir.const(v, I64)
 
 
 def panel_width(dtype: str) -> int:
@@ -90,66 +87,66 @@ def product(
 
     def block(mr: int, r0: Any, p0: Any, pb: int) -> Any:
         """Rows ``r0 .. r0 + mr`` times panels ``p0 .. p0 + pb``, sums in registers."""
-        acc = tir.decl_buffer((_c(mr * pb * nr),), dtype, name="acc", scope="global")
+        acc = tir.decl_buffer((i64(mr * pb * nr),), dtype, name="acc", scope="global")
         i, q, j, k = (tir.Var(v, I64) for v in ("i", "q", "j", "k"))
 
         def each(body: Any, kind: Any = tir.ForKind.VECTORIZED) -> Any:
-            lanes = tir.For(j, _c(0), _c(nr), kind, body)  # columns: one vector
-            per_panel = tir.For(q, _c(0), _c(pb), tir.ForKind.UNROLLED, lanes)
-            return tir.For(i, _c(0), _c(mr), tir.ForKind.UNROLLED, per_panel)
+            lanes = tir.For(j, i64(0), i64(nr), kind, body)  # columns: one vector
+            per_panel = tir.For(q, i64(0), i64(pb), tir.ForKind.UNROLLED, lanes)
+            return tir.For(i, i64(0), i64(mr), tir.ForKind.UNROLLED, per_panel)
 
-        at = (i * _c(pb) + q) * _c(nr) + j
-        col = (p0 + q) * _c(nr) + j
+        at = (i * i64(pb) + q) * i64(nr) + j
+        col = (p0 + q) * i64(nr) + j
         zero = each(tir.BufferStore(acc, tir.const(0, dtype), [at]))
         fma = acc[at] + load(r0 + i, k) * panels[p0 + q, k, j]
         steps = tir.For(
-            k, _c(0), _c(k_size), tir.ForKind.SERIAL, each(tir.BufferStore(acc, fma, [at]))
+            k, i64(0), i64(k_size), tir.ForKind.SERIAL, each(tir.BufferStore(acc, fma, [at]))
         )
         out = each(store(r0 + i, col, acc[at]))
         if n_size % nr:  # the last panel is partly padding: store its real columns only
-            real = tir.IfThenElse(col < _c(n_size), store(r0 + i, col, acc[at]), None)
-            out = tir.IfThenElse(p0 + _c(pb) < _c(n_panels), out, each(real, tir.ForKind.SERIAL))
+            real = tir.IfThenElse(col < i64(n_size), store(r0 + i, col, acc[at]), None)
+            out = tir.IfThenElse(p0 + i64(pb) < i64(n_panels), out, each(real, tir.ForKind.SERIAL))
         return tir.SeqStmt([tir.AllocBuffer(acc), zero, steps, out])
 
     # Blocks of ROWS rows, one panel at a time: the panel stays in L1 across the rows of
     # a chunk, and the chunk's rows (CHUNK_BYTES of them) in L2 across the panels.
     jb, ib, r, jg, ch = (tir.Var(v, I64) for v in ("jb", "ib", "r", "jg", "ch"))
-    full = tir.floordiv(n_rows, _c(ROWS))
-    if not chunked:
-        blocks = tir.For(ib, _c(0), full, tir.ForKind.SERIAL, block(ROWS, ib * _c(ROWS), jb, 1))
-        main = tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks)
-    else:
+    full = tir.floordiv(n_rows, i64(ROWS))
+
+    def blocks(first: Any, count: Any) -> Any:  # every panel over row blocks first..+count
+        rows = tir.For(ib, first, count, tir.ForKind.SERIAL, block(ROWS, ib * i64(ROWS), jb, 1))
+        return tir.For(jb, i64(0), i64(n_panels), tir.ForKind.SERIAL, rows)
+
+    if chunked:
         per_chunk = max(1, CHUNK_BYTES // (ROWS * k_size * np.dtype(dtype).itemsize))
-        first = ch * _c(per_chunk)
-        blocks = tir.For(
-            ib,
-            first,
-            tir.min(full - first, _c(per_chunk)),
-            tir.ForKind.SERIAL,
-            block(ROWS, ib * _c(ROWS), jb, 1),
-        )
-        chunks = tir.floordiv(full + _c(per_chunk - 1), _c(per_chunk))
+        first = ch * i64(per_chunk)
         main = tir.For(
             ch,
-            _c(0),
-            chunks,
+            i64(0),
+            tir.floordiv(full + i64(per_chunk - 1), i64(per_chunk)),
             tir.ForKind.PARALLEL if threads else tir.ForKind.SERIAL,
-            tir.For(jb, _c(0), _c(n_panels), tir.ForKind.SERIAL, blocks),
+            blocks(first, tir.min(full - first, i64(per_chunk))),
         )
+    else:
+        main = blocks(i64(0), full)
     # Rows left over (all of them at batch 1): one row times PANELS panels at a time, so
     # that enough independent sums hide the FMA latency; the last panels one by one.
     groups = n_panels // PANELS
     per_row = (
-        [tir.For(jg, _c(0), _c(groups), tir.ForKind.SERIAL, block(1, r, jg * _c(PANELS), PANELS))]
+        [
+            tir.For(
+                jg, i64(0), i64(groups), tir.ForKind.SERIAL, block(1, r, jg * i64(PANELS), PANELS)
+            )
+        ]
         if groups
         else []
     )
-    per_row += [block(1, r, _c(p), 1) for p in range(groups * PANELS, n_panels)]
+    per_row += [block(1, r, i64(p), 1) for p in range(groups * PANELS, n_panels)]
     rest = tir.For(
         r,
-        full * _c(ROWS),
-        n_rows - full * _c(ROWS),
+        full * i64(ROWS),
+        n_rows - full * i64(ROWS),
         tir.ForKind.SERIAL,
-        tir.SeqStmt(per_row) if len(per_row) > 1 else per_row[0],
+        seq(per_row),
     )
     return tir.SeqStmt([main, rest])

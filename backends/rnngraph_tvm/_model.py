@@ -54,6 +54,7 @@ class TvmModel:
         self.rows, self.groups, self.threads = rows, groups, threads
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
+        self._generated: dict[bool, Kernel] = {}
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
         self._entry: dict[bool, Any] = {}
         self._work: dict[Any, dict[int, Any]] = {}
@@ -82,27 +83,35 @@ class TvmModel:
         value = np.asarray(self._statics[arg.node], arg.dtype)  # type: ignore[index]
         return pack(value, arg.pack) if arg.pack else value
 
-    def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
-        if with_lens not in self._kernels:
+    def generated(self, with_lens: bool) -> Kernel:
+        """The TIR kernel (plain, or taking ``sequence_lens``), generated once."""
+        if with_lens not in self._generated:
             gpu = self.device.spec.get("kind") == "cuda"
-            rows = "blockIdx.x" if gpu else self.rows
-            k = generate(
+            self._generated[with_lens] = generate(
                 self.program,
                 str(self.dtype),
                 with_lens=with_lens,
-                rows=rows,
+                rows="blockIdx.x" if gpu else self.rows,
                 lanes=4 if gpu else 64,
                 blocked=not gpu,
                 groups=self.groups,
                 threads=self.threads,
             )
-            mod = tvm.IRModule({"main": k.func})
-            try:
-                ex = tvm.compile(mod, target=self.device.target)
-            except Exception as e:  # TVM's errors are long; keep the first lines
-                first = "\n".join(str(e).strip().splitlines()[-3:])
-                raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
-            self._kernels[with_lens] = (k, ex)
+        return self._generated[with_lens]
+
+    def _build(self, funcs: Mapping[str, Any]) -> Any:
+        """TVM's executable of the named PrimFuncs, for the model's device."""
+        try:
+            return tvm.compile(tvm.IRModule(dict(funcs)), target=self.device.target)
+        except Exception as e:  # TVM's errors are long; keep the first lines
+            first = "\n".join(str(e).strip().splitlines()[-3:])
+            raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
+
+    def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
+        """The kernel and its executable (entry ``main``), built once."""
+        if with_lens not in self._kernels:
+            k = self.generated(with_lens)
+            self._kernels[with_lens] = (k, self._build({"main": k.func}))
         return self._kernels[with_lens]
 
     def export(self, path: str | os.PathLike[str]) -> Path:
@@ -117,7 +126,7 @@ class TvmModel:
         written atomically. Initial values that come from the caller
         (``init="input"``) are zeros in the deployed model.
         """
-        kernels = {"main": self.kernel(False)[0], "main_lens": self.kernel(True)[0]}
+        kernels = {"main": self.generated(False), "main_lens": self.generated(True)}
         target = Path(path)
         layout_path, values_path = sidecars(target)
         values: dict[str, np.ndarray] = {}
@@ -148,12 +157,7 @@ class TvmModel:
             "inputs": list(self.graph.inputs),
             "entries": entries,
         }
-        funcs = {e: k.func.with_attr("global_symbol", e) for e, k in kernels.items()}
-        try:
-            ex = tvm.compile(tvm.IRModule(funcs), target=self.device.target)
-        except Exception as e:  # TVM's errors are long; keep the first lines
-            first = "\n".join(str(e).strip().splitlines()[-3:])
-            raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
+        ex = self._build({e: k.func.with_attr("global_symbol", e) for e, k in kernels.items()})
         kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
         tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
         ex.export_library(str(tmp), **kw)
@@ -188,7 +192,7 @@ class TvmModel:
         lens = check_lens(sequence_lens, T, B)
         overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
         sizes = {"T": T, "B": B, **bind_dims(self.graph, inputs, initial_states or {})}
-        kernel, _ = self.kernel(lens is not None)
+        kernel = self.generated(lens is not None)
         dev = tvm.cpu()
         state_ids = {v: k for k, v in self.graph.state_nodes().items()}
         # Buffers are kept per (sizes, lens): fresh memory costs page faults on every call;

@@ -33,15 +33,23 @@ __all__ = [
     "RULES",
     "Acc",
     "extent",
+    "i64",
     "loops",
     "read_only",
+    "seq",
 ]
 
 I64 = "int64"
 
 
-def _c(v: int) -> Any:
+def i64(v: int) -> Any:
+    """An index constant (the generator's indices are int64)."""
     return tir.const(v, I64)
+
+
+def seq(stmts: Sequence[Any]) -> Any:
+    """Statements in order (TIR forbids a sequence of one)."""
+    return stmts[0] if len(stmts) == 1 else tir.SeqStmt(list(stmts))
 
 
 @dataclass
@@ -65,7 +73,7 @@ def read_only(idx: Sequence[Any], value: Any) -> Any:
 
 def extent(n: Any) -> Any:
     """A dimension as a TIR expression: a size, or the variable of a symbolic one."""
-    return _c(n) if isinstance(n, int) else n
+    return i64(n) if isinstance(n, int) else n
 
 
 def loops(shape: Sequence[Any], body: Callable[[list[Any]], Any], hint: str = "i") -> Any:
@@ -73,7 +81,7 @@ def loops(shape: Sequence[Any], body: Callable[[list[Any]], Any], hint: str = "i
     vars_ = [tir.Var(f"{hint}{k}", I64) for k in range(len(shape))]
     stmt = body(vars_)
     for v, n in reversed(list(zip(vars_, shape, strict=True))):
-        stmt = tir.For(v, _c(0), extent(n), tir.ForKind.SERIAL, stmt)
+        stmt = tir.For(v, i64(0), extent(n), tir.ForKind.SERIAL, stmt)
     return stmt
 
 
@@ -81,7 +89,7 @@ def _bcast(idx: Sequence[Any], shape: Sequence[int], out: Sequence[int]) -> list
     """``idx`` into ``out`` mapped to an operand of ``shape`` (numpy broadcasting)."""
     off = len(out) - len(shape)
     return [
-        _c(0) if isinstance(n, int) and n == 1 and out[off + i] != 1 else idx[off + i]
+        i64(0) if isinstance(n, int) and n == 1 and out[off + i] != 1 else idx[off + i]
         for i, n in enumerate(shape)
     ]
 
@@ -202,7 +210,7 @@ def _matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
         return out.store(idx, out.load(idx) + a.load(ai) * b.load(bi))
 
     init = loops(osh, lambda idx: out.store(idx, tir.const(0, out.dtype)), "z")
-    reduce_k = lambda body: tir.For(k, _c(0), _c(int(ash[-1])), tir.ForKind.SERIAL, body)  # noqa: E731
+    reduce_k = lambda body: tir.For(k, i64(0), i64(int(ash[-1])), tir.ForKind.SERIAL, body)  # noqa: E731
     if not osh:
         return tir.SeqStmt([init, reduce_k(term([]))])
     # k outside the output's last axis: the inner loop streams a row of b.
@@ -221,7 +229,7 @@ def _concat(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
 
         def body(idx: list[Any], a: Acc = a, offset: int = offset) -> Any:
             at = list(idx)
-            at[axis] = idx[axis] + _c(offset)
+            at[axis] = idx[axis] + i64(offset)
             return out.store(at, a.load(_bcast(idx, a.shape, a.shape)))
 
         parts.append(loops(a.shape, body))
@@ -239,7 +247,7 @@ def _slice(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[.
     def at(idx: list[Any]) -> Any:
         return a.load(
             [
-                _c(spans[i][0]) + idx[i] * _c(spans[i][1]) if i in spans else v
+                i64(spans[i][0]) + idx[i] * i64(spans[i][1]) if i in spans else v
                 for i, v in enumerate(idx)
             ]
         )
@@ -263,13 +271,13 @@ def _reshape(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable
     (a,) = args
 
     def at(idx: list[Any]) -> Any:
-        flat = _c(0)
+        flat = i64(0)
         for v, n in zip(idx, shape, strict=True):
-            flat = flat * _c(int(n)) + v
+            flat = flat * i64(int(n)) + v
         src = []
         for n in reversed(a.shape):
-            src.append(tir.floormod(flat, _c(int(n))))
-            flat = tir.floordiv(flat, _c(int(n)))
+            src.append(tir.floormod(flat, i64(int(n))))
+            flat = tir.floordiv(flat, i64(int(n)))
         return a.load(list(reversed(src)))
 
     return at
@@ -281,13 +289,13 @@ def _reduce(kind: str) -> Callable[..., Any]:
         axes = sorted(len(a.shape) + ax for ax in node.attrs["axes"])
         keep = node.attrs["keepdims"]
         kept = [i for i in range(len(a.shape)) if i not in axes]
-        count = _c(1)
+        count = i64(1)
         for ax in axes:
             count = count * extent(a.shape[ax])
 
         def out_index(idx: list[Any]) -> list[Any]:
             if keep:
-                return [_c(0) if i in axes else idx[i] for i in range(len(a.shape))]
+                return [i64(0) if i in axes else idx[i] for i in range(len(a.shape))]
             return [idx[i] for i in kept]
 
         start = {
@@ -328,7 +336,7 @@ def _layer_norm(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
 
     def per_row(idx: list[Any]) -> Any:
         j = tir.Var("j", I64)
-        over = lambda body: tir.For(j, _c(0), _c(n), tir.ForKind.SERIAL, body)  # noqa: E731
+        over = lambda body: tir.For(j, i64(0), i64(n), tir.ForKind.SERIAL, body)  # noqa: E731
         dev = x.load([*idx, j]) - mean.load(idx)
         return tir.SeqStmt(
             [
@@ -357,8 +365,8 @@ def _pad(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[...
     def at(idx: list[Any]) -> Any:
         src, inside = list(idx), []
         for i, (lo, n) in shifts.items():
-            src[i] = tir.max(tir.min(idx[i] - _c(lo), _c(n - 1)), _c(0))
-            inside += [idx[i] >= _c(lo), idx[i] < _c(lo + n)]
+            src[i] = tir.max(tir.min(idx[i] - i64(lo), i64(n - 1)), i64(0))
+            inside += [idx[i] >= i64(lo), idx[i] < i64(lo + n)]
         return tir.if_then_else(tir.all(*inside), a.load(src), tir.const(0, dtype))
 
     return at
@@ -375,8 +383,8 @@ def _gather_rows(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
 
     def body(i: list[Any]) -> Any:
         r = _row_index(node, idx, i[:irank])
-        v = table.load([tir.max(r, _c(0)), *i[irank:]])
-        return out.store(i, tir.if_then_else(r >= _c(0), v, tir.const(0, out.dtype)))
+        v = table.load([tir.max(r, i64(0)), *i[irank:]])
+        return out.store(i, tir.if_then_else(r >= i64(0), v, tir.const(0, out.dtype)))
 
     return loops(out.shape, body)
 
@@ -389,10 +397,10 @@ def _scatter(add: bool) -> Callable[..., Any]:
 
         def body(i: list[Any]) -> Any:
             r = _row_index(node, idx, i[:irank])
-            at = [tir.max(r, _c(0)), *i[irank:]]
+            at = [tir.max(r, i64(0)), *i[irank:]]
             v = values.load(i)
             new = out.load(at) + v if add else v
-            return tir.IfThenElse(r >= _c(0), out.store(at, new), None)
+            return tir.IfThenElse(r >= i64(0), out.store(at, new), None)
 
         scatter = loops(values.shape, body)
         return scatter if in_place else tir.SeqStmt([copy, scatter])
