@@ -1,5 +1,5 @@
 """What the benchmark scripts share: the machine description and the timer (from
-:mod:`rnngraph.bench`) and an atomic JSON writer."""
+:mod:`rnngraph.bench`), PyTorch when it is installed, and an atomic JSON writer."""
 
 from __future__ import annotations
 
@@ -9,9 +9,22 @@ from typing import Any
 
 from rnngraph.bench import machine, timed
 
-__all__ = ["RESULTS", "machine", "timed", "write"]
+__all__ = ["NO_TORCH", "RESULTS", "machine", "timed", "torch_with", "write"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+NO_TORCH = "skipped: PyTorch is not installed (pip install '.[bench]')"
+"""What a row records in place of a PyTorch baseline that could not run."""
+
+
+def torch_with(threads: int) -> Any:
+    """PyTorch with ``threads`` intra-op threads, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
 
 
 def write(name: str, doc: dict[str, Any]) -> Path:

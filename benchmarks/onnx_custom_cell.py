@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from _common import machine, timed, write
+from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
 from rnngraph.bench import NO_SPIN, cell_graph, native_op_session
@@ -52,11 +52,9 @@ def _check(name: str, got: np.ndarray, want: np.ndarray) -> float:
 def torch_rows(
     batch: int, threads: int, xs: np.ndarray, p_ln: dict, p_lstm: dict, reps: int
 ) -> dict[str, Any]:
-    try:
-        import torch
-    except ImportError:
-        return {"torch": "skipped: PyTorch is not installed (pip install '.[bench]')"}
-    torch.set_num_threads(threads)
+    torch = torch_with(threads)
+    if torch is None:
+        return {"torch": NO_TORCH}
     out: dict[str, Any] = {}
     x = torch.from_numpy(xs)
     m = torch.nn.LSTM(I, H)

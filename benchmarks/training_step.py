@@ -17,11 +17,17 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from _common import machine, timed, write
+from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
 
 I, H, T = 64, 256, 100
+
+
+def _torch_gates(a: np.ndarray) -> np.ndarray:
+    """ONNX's gate order (i, o, f, c) as torch's (i, f, c, o)."""
+    i, o, f, c = np.split(a, 4)
+    return np.concatenate([i, f, c, o])
 
 
 def main() -> None:
@@ -49,23 +55,16 @@ def main() -> None:
         row["max_abs_err_onnx_vs_reference"] = err
         if threads == 1:
             row["reference_vjp"] = timed(partial(rg.vjp, g, {"x": xs}, p, cotangents={"y": cy}), 2)
-        try:
-            import torch
-        except ImportError:
-            row["torch"] = "skipped: PyTorch is not installed (pip install '.[bench]')"
+        torch = torch_with(threads)
+        if torch is None:
+            row["torch"] = NO_TORCH
         else:
-            torch.set_num_threads(threads)
             lstm = torch.nn.LSTM(I, H)
-
-            def reorder(a: np.ndarray) -> torch.Tensor:
-                i, o, f, c = np.split(a, 4)
-                return torch.from_numpy(np.concatenate([i, f, c, o]))
-
             with torch.no_grad():
-                lstm.weight_ih_l0.copy_(reorder(p["c.W"]))
-                lstm.weight_hh_l0.copy_(reorder(p["c.R"]))
-                lstm.bias_ih_l0.copy_(reorder(p["c.B"][: 4 * H]))
-                lstm.bias_hh_l0.copy_(reorder(p["c.B"][4 * H :]))
+                lstm.weight_ih_l0.copy_(torch.from_numpy(_torch_gates(p["c.W"])))
+                lstm.weight_hh_l0.copy_(torch.from_numpy(_torch_gates(p["c.R"])))
+                lstm.bias_ih_l0.copy_(torch.from_numpy(_torch_gates(p["c.B"][: 4 * H])))
+                lstm.bias_hh_l0.copy_(torch.from_numpy(_torch_gates(p["c.B"][4 * H :])))
             x, c = torch.from_numpy(xs), torch.from_numpy(cy)
 
             def step(lstm: Any = lstm, x: Any = x, c: Any = c) -> None:

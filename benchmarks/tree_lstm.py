@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from _common import machine, timed, write
+from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
 from rnngraph.recursive import layout
@@ -92,16 +92,12 @@ def main() -> None:
     params = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
-    try:
-        import torch
-    except ImportError:
-        torch = None
     for threads in (1, 2):
         t0 = time.perf_counter()
         model = rg.compile(g, target="onnx", params=params, threads=threads)
         compile_s = time.perf_counter() - t0
+        torch = torch_with(threads)
         if torch is not None:
-            torch.set_num_threads(threads)
             per_node = torch_per_node(params)
         tvm_model = None
         try:  # two threads: the products' rows over both cores
@@ -139,7 +135,7 @@ def main() -> None:
             if threads == 1:
                 row["reference"] = timed(partial(rg.run, g, batch, params), 1)
             if torch is None:
-                row["torch_per_node"] = "skipped: PyTorch is not installed (pip install '.[bench]')"
+                row["torch_per_node"] = NO_TORCH
             else:
                 row["max_abs_err_torch_vs_reference"] = float(
                     np.max(np.abs(per_node(items) - want))

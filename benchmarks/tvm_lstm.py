@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from _common import machine, timed, write
+from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
 from rnngraph.bench import native_op_session
@@ -57,12 +57,10 @@ def main() -> None:
         got = sess.run(["Y"], feeds)[0][:, 0]
         row["max_abs_err_ort_vs_reference"] = float(np.max(np.abs(got - want)))
         row["onnxruntime_lstm_op"] = timed(partial(sess.run, ["Y"], feeds), reps)
-        try:
-            import torch
-        except ImportError:
-            row["torch"] = "skipped: PyTorch is not installed (pip install '.[bench]')"
+        torch = torch_with(threads)
+        if torch is None:
+            row["torch"] = NO_TORCH
         else:
-            torch.set_num_threads(threads)
             lstm = torch.nn.LSTM(I, H)
             xt = torch.from_numpy(xs)
             with torch.no_grad():
