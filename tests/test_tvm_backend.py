@@ -178,6 +178,22 @@ def test_rows_in_parallel_on_the_cpu() -> None:
         rg.compile(g, target="tvm", params=p, parallel=0)
 
 
+def test_products_split_over_the_cores() -> None:
+    """parallel="products": the kernel really has parallel loops (products' panels, nodes'
+    rows), and one build still matches the reference at every batch, with lengths too."""
+    g = zoo.CELLS["stacked_gru"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, parallel="products")
+    script = m.generated(False).func.script()
+    assert "for jb in T.parallel" in script and "for b in T.parallel(B)" in script
+    for B in (1, 5, 9):
+        xs = np.random.default_rng(B).standard_normal((7, B, 3)).astype("float32")
+        lens = np.arange(B) % 8
+        want = rg.run(g, {"x": xs}, p, sequence_lens=lens)
+        _close(m.run({"x": xs}, sequence_lens=lens), want)
+        _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
+
+
 def test_blocked_products_cover_every_row_and_column() -> None:
     """Row blocks of 4 and leftover rows, panels of 16 columns and a partial last one,
     groups of 4 panels for single rows; over whole sequences and inside a loop

@@ -75,9 +75,10 @@ def backend(
     ``"cuda"``, ``"aarch64"``, ``"armv7"``, ``"riscv64"``, ``"c"`` — or a TVM
     target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: the
     batch split in as many groups of rows as the CPU has cores, one per core; an
-    int: that many groups; "products": the matrix products' rows spread over
-    the cores instead, for work with few batch rows and many rows per product
-    such as a recursive net's levels; on a GPU each row is a thread block),
+    int: that many groups; "products": every matrix product splits its
+    weight over the cores, one parallel region per node and step, for work
+    with few batch rows and big products such as a recursive net's levels;
+    on a GPU each row is a thread block),
     ``mode`` ("sequence", or "step": one step in, carried states in and out).
     """
     mode = options.pop("mode", "sequence") if "mode" in options else "sequence"

@@ -121,7 +121,9 @@ class _Gen:
             self.lo = tir.min(self.row_b * size, self.B)
             self.hi = tir.min(self.lo + size, self.B)
         self.groups = groups
-        self.threads = threads  # products spread their row chunks over the cores
+        # threads: every product splits its weight's panels over the cores, and the other
+        # nodes their batch rows (one parallel region each)
+        self.threads = threads
         self.symbols: dict[str, Any] = {}  # symbolic row dimensions, as TIR variables
         # blocked: matrix products by the register-blocked CPU kernel (_gemm), on weights
         # packed in panels (one packed copy per weight node)
@@ -170,6 +172,8 @@ class _Gen:
         self.stepwise = self.step_local()
         self.inlined = self.inlinable()
         self.tables = self.in_place()
+        self.epilogues = self.fusable()
+        self.fused_at = {c: m for m, c in self.epilogues.items()}
         for scatter, carry in self.tables.items():  # one (B, row) buffer: the table itself
             self.stepwise |= {scatter, carry.consumer}
             d = g.nodes[scatter]
@@ -180,6 +184,8 @@ class _Gen:
         for nid in g.nodes:
             d = g.nodes[nid]
             if nid in self.node_buf or nid in self.inlined or d["op"] == "input":
+                continue
+            if nid in self.epilogues:  # stored as its consumer, by the product's epilogue
                 continue
             t = d["type"]
             lead = ("B",) if nid in self.stepwise else ("T", "B")
@@ -229,11 +235,8 @@ class _Gen:
         a loop the consumer must be in the same loop (the node's operands may
         live one step only); a whole-sequence node may feed any later one.
         """
-        part_of: dict[int, Any] = {}
-        for part in self.p.parts:
-            for nid in part.nodes if isinstance(part, RecurrentRegion) else (part.node,):
-                part_of[nid] = part
-        keep = set(self.p.outputs.values()) | {r.source for r in self.p.finals.values()}
+        part_of = self.part_of()
+        keep = self.kept()
         found: set[int] = set()
         for nid, part in part_of.items():  # in evaluation order: operands decided first
             d = self.g.nodes[nid]
@@ -254,6 +257,57 @@ class _Gen:
             if isinstance(part, RecurrentRegion) and part_of[c] is not part:
                 continue
             found.add(nid)
+        return found
+
+    def part_of(self) -> dict[int, Any]:
+        """Each node's part of the program (its loop, or its time-parallel region), in order."""
+        part_of: dict[int, Any] = {}
+        for part in self.p.parts:
+            for nid in part.nodes if isinstance(part, RecurrentRegion) else (part.node,):
+                part_of[nid] = part
+        return part_of
+
+    def kept(self) -> set[int]:
+        """Nodes whose values the caller receives (outputs, final states' sources)."""
+        return set(self.p.outputs.values()) | {r.source for r in self.p.finals.values()}
+
+    def fusable(self) -> dict[int, int]:
+        """Products whose one element-wise consumer their epilogue computes: product -> consumer.
+
+        A blocked product ``x @ W`` read once, undelayed, by an element-wise
+        node of its own shape in the same part (an LSTM's ``x_t W_i + b +
+        h_{t-1} W_h``: the gates' pre-activations) is not stored: each
+        finished block of sums goes straight into the consumer's formula, its
+        other operands read at the same element, and the result is stored as
+        the consumer's value. The product runs where its consumer would (its
+        operands are still valid there: only an in-place table could change
+        in between, and a product that reads one is left alone). One pass
+        over the sums less, and no buffer for them.
+        """
+        if not self.blocked:
+            return {}
+        part_of, keep = self.part_of(), self.kept()
+        tabled = set(self.tables) | {c.consumer for c in self.tables.values()}
+        found: dict[int, int] = {}
+        for nid, part in part_of.items():
+            ops = self.matmul_operands(nid)
+            if ops is None or nid in keep or ops[0].source in tabled:
+                continue
+            edges = list(self.g.out_edges(nid, data=True))
+            consumers = {v for _, v, _ in edges}
+            if len(consumers) != 1 or any(e["delay"] for _, _, e in edges):
+                continue
+            (c,) = consumers
+            d, cd = self.g.nodes[nid], self.g.nodes[c]
+            if cd["op"] not in ELEMENTS or cd["op"] in REMAPS or c in self.inlined:
+                continue
+            if not cd["type"].batched or cd["type"].row_shape != d["type"].row_shape:
+                continue
+            same = part_of.get(c) is part or (
+                isinstance(part, ParallelRegion) and isinstance(part_of.get(c), ParallelRegion)
+            )
+            if same and c not in found.values():
+                found[nid] = c
         return found
 
     def in_place(self) -> dict[int, Read]:
@@ -392,7 +446,8 @@ class _Gen:
         """``body`` for every batch row ``b`` of this part of the kernel."""
         if self.gpu:
             return body
-        return tir.For(b, self.lo, self.hi - self.lo, tir.ForKind.SERIAL, body)
+        kind = tir.ForKind.PARALLEL if self.threads else tir.ForKind.SERIAL
+        return tir.For(b, self.lo, self.hi - self.lo, kind, body)
 
     def parallel(self, nid: int) -> Any:
         t, b = tir.Var("t", I64), self.bvar()
@@ -444,7 +499,7 @@ class _Gen:
         if not self.blocked or ops is None:
             return None
         ra, rb, K, N = ops
-        w, out = self.packed(rb.source), self.node_buf[nid]
+        w = self.packed(rb.source)
         lead = list(self.row(ra.source)[:-1])
         per_row = i64(1)
         for n in lead:
@@ -472,7 +527,7 @@ class _Gen:
                 w,
                 K,
                 N,
-                lambda r, col, v: tir.BufferStore(out, v, [*at(r), col]),
+                lambda r, col, v: self.put(nid, at(r)[0], at(r)[1:], col, v),
                 self.dtype,
                 threads=self.threads,
             )
@@ -493,21 +548,31 @@ class _Gen:
             def load(at: list[Any], k: Any) -> Any:
                 return a[(*self.lead(ra.source, t, at[0]), *at[1:], k)]
 
-        def store(at: list[Any], col: Any, v: Any) -> Any:
-            return tir.BufferStore(out, v, [*self.lead(nid, t, at[0]), *at[1:], col])
-
         prod = _gemm.product(
             group,
             lambda r, k: load(unravel(r), k),
             w,
             K,
             N,
-            lambda r, col, v: store(unravel(r), col, v),
+            lambda r, col, v: self.put(nid, t, unravel(r), col, v),
             self.dtype,
             chunked=bool(lead),  # a batch's rows: one chunk; a level's nodes: many
             threads=self.threads,
         )
         return seq([*first, prod])
+
+    def put(self, nid: int, t: Any, at: list[Any], col: Any, v: Any) -> Any:
+        """Store the sum ``v`` of product ``nid`` at step ``t``, row ``at`` (batch row, leading
+        indices), column ``col``: as it is, or through the consumer it is fused into."""
+        b, lead = at[0], at[1:]
+        c = self.epilogues.get(nid)
+        if c is None:
+            return self.out(nid, t, b).store([*lead, col], v)
+        d = self.g.nodes[c]
+        mine = Acc(self.row(nid), lambda idx: v, read_only, self.dtype)
+        args = [mine if r.source == nid else self.acc(r, t, b) for r in self.p.reads[c]]
+        element = ELEMENTS[d["op"]](_NodeView(d), self.row(c), self.elem(d["type"]), args)
+        return self.out(c, t, b).store([*lead, col], element([*lead, col]))
 
     def rows_matmul(self, nid: int, t: Any) -> Any:
         """``x @ W`` of a signal ``(B, K)`` and a weight ``(K, N)`` at step ``t``, or None.
@@ -563,10 +628,10 @@ class _Gen:
             if carry.source in self.tables:  # the table starts as the initial value
                 first.append(self.fill(carry))
         for nid in region.nodes:
-            if nid in self.inlined or nid in states:  # a table's state is the table
-                continue
+            if nid in self.inlined or nid in states or nid in self.epilogues:
+                continue  # (a table's state is the table; a fused product runs at its consumer)
             b = self.bvar()
-            stmt = self.rows_matmul(nid, t)
+            stmt = self.rows_matmul(self.fused_at.get(nid, nid), t)
             body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
         return seq([*first, tir.For(tt, i64(0), self.T, tir.ForKind.SERIAL, seq(body))])
 
@@ -681,8 +746,11 @@ class _Gen:
         body = []
         for part in self.p.parts:
             if isinstance(part, ParallelRegion):
-                if self.g.nodes[part.node]["op"] != "input" and part.node not in self.inlined:
-                    body.append(self.parallel(part.node))
+                nid = part.node
+                if self.g.nodes[nid]["op"] == "input" or nid in self.inlined:
+                    continue
+                if nid not in self.epilogues:
+                    body.append(self.parallel(self.fused_at.get(nid, nid)))
             else:
                 body.append(self.recurrent(part))
         per_row, sums = self.results()
@@ -746,12 +814,15 @@ def generate(
 
     ``rows``: "" (batch loops inside each node), "parallel" (an outer loop over
     ``groups`` groups of batch rows, spread over CPU cores) or a GPU thread tag
-    such as "blockIdx.x" (one row per block). ``threads``: the blocked
-    products spread their chunks of rows over the CPU's cores (for work with
-    many rows and few batch rows: a recursive net's levels, whole sequences).
+    such as "blockIdx.x" (one row per block). ``threads``: every blocked
+    product splits its weight's panels over the CPU's cores and every other
+    node its batch rows (for work with few batch rows and big products: a
+    recursive net's levels, whole sequences).
     ``lanes``: the widest vector the matmul blocks use when ``blocked`` is False.
     ``blocked``: matrix products by the register-blocked CPU kernel (``_gemm``).
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
-    return _Gen(program, str(np.dtype(dtype)), with_lens, rows, lanes, blocked, groups).generate()
+    return _Gen(
+        program, str(np.dtype(dtype)), with_lens, rows, lanes, blocked, groups, threads
+    ).generate()

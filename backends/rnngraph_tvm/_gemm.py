@@ -80,7 +80,7 @@ def product(
     ``panels`` is the buffer of :func:`pack` (``W`` packed, ``NR`` =
     :func:`panel_width`). ``chunked``: take the rows in L2-sized chunks (for
     products with many rows; a batch's few rows at one step are one chunk);
-    ``threads``: spread the chunks over the CPU's cores.
+    ``threads``: spread the panels over the CPU's cores (every core keeps its share of ``W``).
     """
     nr = panel_width(dtype)
     n_panels = -(-n_size // nr)
@@ -113,9 +113,13 @@ def product(
     jb, ib, r, jg, ch = (tir.Var(v, I64) for v in ("jb", "ib", "r", "jg", "ch"))
     full = tir.floordiv(n_rows, i64(ROWS))
 
+    # Spread over the cores: the panels (each core keeps its share of the weight in its
+    # own cache, and the shares are even whatever the number of rows).
+    spread = tir.ForKind.PARALLEL if threads else tir.ForKind.SERIAL
+
     def blocks(first: Any, count: Any) -> Any:  # every panel over row blocks first..+count
         rows = tir.For(ib, first, count, tir.ForKind.SERIAL, block(ROWS, ib * i64(ROWS), jb, 1))
-        return tir.For(jb, i64(0), i64(n_panels), tir.ForKind.SERIAL, rows)
+        return tir.For(jb, i64(0), i64(n_panels), spread, rows)
 
     if chunked:
         per_chunk = max(1, CHUNK_BYTES // (ROWS * k_size * np.dtype(dtype).itemsize))
@@ -124,7 +128,7 @@ def product(
             ch,
             i64(0),
             tir.floordiv(full + i64(per_chunk - 1), i64(per_chunk)),
-            tir.ForKind.PARALLEL if threads else tir.ForKind.SERIAL,
+            tir.ForKind.SERIAL,
             blocks(first, tir.min(full - first, i64(per_chunk))),
         )
     else:
@@ -133,11 +137,7 @@ def product(
     # that enough independent sums hide the FMA latency; the last panels one by one.
     groups = n_panels // PANELS
     per_row = (
-        [
-            tir.For(
-                jg, i64(0), i64(groups), tir.ForKind.SERIAL, block(1, r, jg * i64(PANELS), PANELS)
-            )
-        ]
+        [tir.For(jg, i64(0), i64(groups), spread, block(1, r, jg * i64(PANELS), PANELS))]
         if groups
         else []
     )
