@@ -42,6 +42,7 @@ __all__ = [
     "markdown_table",
     "native_op_session",
     "timed",
+    "timed_together",
     "update_readme",
 ]
 
@@ -79,6 +80,37 @@ def timed(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
         "median_ms": round(statistics.median(times), 4),
         "p90_ms": round(times[min(len(times) - 1, int(0.9 * len(times)))], 4),
     }
+
+
+def timed_together(
+    fns: Mapping[str, Callable[[], Any]], repeats: int, per_turn: int = 5
+) -> dict[str, dict[str, float]]:
+    """:func:`timed` for contenders that take turns, ``per_turn`` timed calls each.
+
+    On a shared machine the speed drifts within seconds; in turns, every
+    contender sees the same drift, so their ratios hold where one-after-the-
+    other medians do not. Each turn starts with an untimed call: thread pools
+    (onnxruntime's, OpenMP's) keep spinning a while after their last call and
+    would steal the next contender's cores. Adds ``min_ms``, the least
+    disturbed call.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    while any(len(ts) < repeats for ts in times.values()):
+        for name, fn in fns.items():
+            fn()
+            for _ in range(min(per_turn, repeats - len(times[name]))):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    out = {}
+    for name, ts in times.items():
+        ts.sort()
+        out[name] = {
+            "median_ms": round(statistics.median(ts), 4),
+            "p90_ms": round(ts[min(len(ts) - 1, int(0.9 * len(ts)))], 4),
+            "min_ms": round(ts[0], 4),
+        }
+    return out
 
 
 def machine() -> dict[str, Any]:
