@@ -16,6 +16,7 @@ from rnngraph.graph import Graph, InitSpec
 
 __all__ = [
     "bind_dims",
+    "carried_initial",
     "check_initial_states",
     "check_inputs",
     "check_lens",
@@ -174,6 +175,21 @@ def initial_value(
             )
         return np.broadcast_to(stored, shape)
     return None
+
+
+def carried_initial(
+    graph: Graph,
+    read: Any,
+    params: Mapping[str, np.ndarray],
+    batch: int,
+    float_type: np.dtype,
+) -> np.ndarray | None:
+    """A step model's carried value of delayed ``read`` before the first step: a
+    writable ``(batch, *row)`` array, or None when the caller supplies it."""
+    t = graph.nx_graph.nodes[read.source]["type"]
+    shape = (batch, *t.row_shape)
+    value = initial_value(graph, read.init, params, shape, np_dtype(t.dtype, float_type))
+    return None if value is None else np.array(value)
 
 
 def stream(

@@ -55,6 +55,7 @@ from typing import Any
 import networkx as nx
 
 from rnngraph.analysis import regions as analyse_regions
+from rnngraph.errors import CompileError
 from rnngraph.graph import Graph, InitSpec
 from rnngraph.verify import verify
 
@@ -65,7 +66,9 @@ __all__ = [
     "Program",
     "Read",
     "RecurrentRegion",
+    "StateSlot",
     "schedule",
+    "step_slots",
 ]
 
 
@@ -330,3 +333,46 @@ def _schedule(graph: Graph) -> Program:
     return Program(
         graph, static, tuple(out_regions), post, tuple(taps), graph.output_nodes(), finals, reads
     )
+
+
+@dataclass(frozen=True)
+class StateSlot:
+    """One carried past value of a step model: input ``name``, output ``output``."""
+
+    name: str
+    output: str
+    read: Read
+    age: int  # 1: the newest past value; d: the one read with delay d
+
+
+def step_slots(program: Program) -> list[StateSlot]:
+    """The carried past values of a step model, in the model's input order.
+
+    Every delayed read of a signal, ``u(t - d)``, carries ``u``'s last ``d``
+    values: ages 1 (newest) to ``d``, named after the reading node (a state
+    or delay: its own name; other ops ``"<node>:<port>"``), ``"@<age>"``
+    added from age 2. A step reads the age-``d`` value and hands on ``u``'s
+    new value as age 1 and every other one a year older. Shared by the
+    backends' step models, so their carried values have the same names.
+    """
+    g = program.graph.nx_graph
+    slots: list[StateSlot] = []
+    reads = [
+        r
+        for rs in program.reads.values()
+        for r in rs
+        if r.delay and g.nodes[r.source]["type"].batched
+    ]
+    for r in sorted(reads, key=lambda r: (r.consumer, r.port)):
+        c = g.nodes[r.consumer]
+        if r.delay < 0:
+            raise CompileError(
+                f"{c['op']} node {c['name']!r} reads {g.nodes[r.source]['name']!r} "
+                f"{-r.delay} step(s) ahead; a step model cannot see the future. Compile the "
+                "sequence model instead"
+            )
+        base = c["name"] if c["op"] in ("state", "delay") else f"{c['name']}:{r.port}"
+        for age in range(1, r.delay + 1):
+            name = base if age == 1 else f"{base}@{age}"
+            slots.append(StateSlot(name, f"{name}_final", r, age))
+    return slots

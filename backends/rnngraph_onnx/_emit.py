@@ -25,7 +25,6 @@ parameters give byte-identical files.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,11 +33,20 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rnngraph.errors import CompileError
 from rnngraph.graph import InitSpec
-from rnngraph.program import CellMatch, CellRegion, ParallelRegion, Program, Read, RecurrentRegion
+from rnngraph.program import (
+    CellMatch,
+    CellRegion,
+    ParallelRegion,
+    Program,
+    Read,
+    RecurrentRegion,
+    StateSlot,
+    step_slots,
+)
 from rnngraph.types import TensorType
 from rnngraph_onnx._lowering import LOWERING, LoweredNode, onnx_dtype
 
-__all__ = ["OPSET", "Emitter", "StateSlot", "build_sequence_model", "build_step_model"]
+__all__ = ["OPSET", "Emitter", "build_sequence_model", "build_step_model"]
 
 OPSET = 18
 _PRODUCER = "rnngraph"
@@ -121,16 +129,6 @@ class Emitter:
 
 def _vi(name: str, elem: int, shape: Sequence[int | str]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, elem, list(shape))
-
-
-@dataclass(frozen=True)
-class StateSlot:
-    """One carried past value of a step model: input ``name``, output ``output``."""
-
-    name: str
-    output: str
-    read: Read
-    age: int  # 1: the newest past value; d: the one read with delay d
 
 
 class _Lowerer:
@@ -847,31 +845,6 @@ def build_sequence_model(
 
 
 # --------------------------------------------------------------------- step
-
-
-def step_slots(program: Program) -> list[StateSlot]:
-    """The carried past values of a step model, in the model's input order."""
-    g = program.graph.nx_graph
-    slots: list[StateSlot] = []
-    reads = [
-        r
-        for rs in program.reads.values()
-        for r in rs
-        if r.delay and g.nodes[r.source]["type"].batched
-    ]
-    for r in sorted(reads, key=lambda r: (r.consumer, r.port)):
-        c = g.nodes[r.consumer]
-        if r.delay < 0:
-            raise CompileError(
-                f"{c['op']} node {c['name']!r} reads {g.nodes[r.source]['name']!r} "
-                f"{-r.delay} step(s) ahead; a step model cannot see the future. Compile the "
-                "sequence model instead"
-            )
-        base = c["name"] if c["op"] in ("state", "delay") else f"{c['name']}:{r.port}"
-        for age in range(1, r.delay + 1):
-            name = base if age == 1 else f"{base}@{age}"
-            slots.append(StateSlot(name, f"{name}_final", r, age))
-    return slots
 
 
 class _StepModel(_Lowerer):

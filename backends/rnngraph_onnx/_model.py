@@ -14,16 +14,15 @@ from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.io import (
+    carried_initial,
     check_initial_states,
     check_inputs,
     check_lens,
-    initial_value,
-    np_dtype,
     stream,
 )
-from rnngraph.program import Program
+from rnngraph.program import Program, StateSlot
 from rnngraph.recursive import run_trees, split_inputs
-from rnngraph_onnx._emit import StateSlot, build_sequence_model, build_step_model
+from rnngraph_onnx._emit import build_sequence_model, build_step_model
 
 __all__ = ["OnnxModel"]
 
@@ -167,12 +166,7 @@ class OnnxModel:
         return out
 
     def _initial_row(self, s: StateSlot, batch: int) -> np.ndarray | None:
-        t = self.graph.nx_graph.nodes[s.read.source]["type"]
-        shape = (batch, *t.row_shape)
-        value = initial_value(
-            self.graph, s.read.init, self._params, shape, np_dtype(t.dtype, self.dtype)
-        )
-        return None if value is None else np.array(value)  # a writable copy for the caller
+        return carried_initial(self.graph, s.read, self._params, batch, self.dtype)
 
     def run(
         self,

@@ -197,11 +197,13 @@ class _Gen:
                 delayed = r.delay or r in finals
                 if delayed and self.g.nodes[r.source]["type"].batched and r not in self.init_buf:
                     t = self.g.nodes[r.source]["type"]
+                    # a tap of d > 1 steps back reads d past values: u(-d) .. u(-1)
+                    past = (r.delay,) if r.delay > 1 else ()
                     self.init_buf[r] = self.add_arg(
                         Arg(
                             "init",
                             self.g.nodes[r.consumer]["name"],
-                            ("B", *self.row(r.source)),
+                            (*past, "B", *self.row(r.source)),
                             self.elem(t),
                             read=r,
                         )
@@ -376,15 +378,22 @@ class _Gen:
         if not read.delay:
             lead = self.lead(u, t, b)
             return Acc(shape, lambda idx: buf[(*lead, *idx)], read_only, self.elem(t_))
-        init = self.init_buf[read]
         s = t - i64(read.delay)
         ok = tir.all(s >= i64(0), s < self.bound(b))
         safe = tir.max(tir.min(s, self.T - i64(1)), i64(0))
 
         def load(idx: Any) -> Any:
-            return tir.if_then_else(ok, buf[(safe, b, *idx)], init[(b, *idx)])
+            return tir.if_then_else(ok, buf[(safe, b, *idx)], self.past(read, s, b, idx))
 
         return Acc(shape, load, read_only, self.elem(t_))
+
+    def past(self, read: Read, s: Any, b: Any, idx: Any) -> Any:
+        """The initial value ``read`` gives at step ``s`` (before 0, or past the row's end)."""
+        init = self.init_buf[read]
+        if read.delay <= 1:
+            return init[(b, *idx)]
+        d = read.delay  # u(s) for s in [-d, -1] is past value d + s
+        return init[(tir.max(tir.min(s + i64(d), i64(d - 1)), i64(0)), b, *idx)]
 
     def out(self, nid: int, t: Any, b: Any) -> Acc:
         buf = self.node_buf[nid]
@@ -718,7 +727,7 @@ class _Gen:
         for name, read in self.p.finals.items():
             t_ = self.g.nodes[read.source]["type"]
             dst = self.add_arg(Arg("final", name, ("B", *self.row(read.source)), self.elem(t_)))
-            src, init = self.node_buf[read.source], self.init_buf[read]
+            src = self.node_buf[read.source]
             b = self.bvar()
             n = self.bound(b)
             step = tir.max(n - i64(1), i64(0)) if read.delay > 0 else i64(0)
@@ -727,7 +736,7 @@ class _Gen:
                 idx: list[Any],
                 dst: Any = dst,
                 src: Any = src,
-                init: Any = init,
+                read: Read = read,
                 b: Any = b,
                 n: Any = n,
                 step: Any = step,
@@ -735,7 +744,9 @@ class _Gen:
             ) -> Any:
                 if table:  # updated in place from the initial value: its last value
                     return tir.BufferStore(dst, src[(b, *idx)], [b, *idx])
-                v = tir.if_then_else(n > i64(0), src[(step, b, *idx)], init[(b, *idx)])
+                v = tir.if_then_else(
+                    n > i64(0), src[(step, b, *idx)], self.past(read, i64(-1), b, idx)
+                )
                 return tir.BufferStore(dst, v, [b, *idx])
 
             stmts.append(self.batch_loop(loops(self.row(read.source), last), b))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from rnngraph.io import (
     initial_value,
     np_dtype,
 )
-from rnngraph.program import Program
+from rnngraph.program import Program, Read
 from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Arg, Kernel, generate
@@ -146,8 +146,8 @@ class TvmModel:
                     values.setdefault(key, self.static_value(a))
                 elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
                     key = f"init_{a.read.consumer}_{a.read.port}"
-                    row = (1, *(int(d) for d in a.shape[1:]))
-                    values.setdefault(key, np.asarray(self._initial(a.read, row, {}, {}))[0])
+                    row = (1, *(int(d) for d in a.shape[list(a.shape).index("B") + 1 :]))
+                    values.setdefault(key, np.asarray(self._rows(a.read, row, {}, {}))[0])
                 if key is not None:
                     desc["value"] = key
                 entries[entry].append(desc)
@@ -174,19 +174,35 @@ class TvmModel:
         initial_states: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run on this machine; arguments and results as :func:`rnngraph.run`."""
+        return self.execute(inputs, sequence_lens, initial_states)[0]
+
+    def execute(
+        self,
+        inputs: Mapping[str, Any],
+        sequence_lens: Any = None,
+        initial_states: Mapping[str, Any] | None = None,
+        past: Mapping[Read, np.ndarray] | None = None,
+        last: Sequence[int] = (),
+    ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+        """:meth:`run`, and what step models need besides: ``past`` gives delayed reads'
+        values before step 0 (``(B, *row)``, or ``(d, B, *row)`` for ``d`` > 1 steps back,
+        oldest first), and the values of the nodes ``last`` at the last step are returned
+        (``(B, *row)`` each) after the outputs."""
+        past = past or {}
         if self.device.cross:
             raise CompileError(
                 f"this model is built for {self.device.name!r}; export() it and run it there"
             )
         tree = split_inputs(inputs)
         if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
-            return run_trees(
+            out = run_trees(
                 self.graph,
                 tree,
                 initial_states,
                 self.dtype,
                 lambda f, init: self.run(f, initial_states=init),
             )
+            return out, {}
         bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
         assert T is not None and B is not None
         lens = check_lens(sequence_lens, T, B)
@@ -197,7 +213,8 @@ class TvmModel:
         state_ids = {v: k for k, v in self.graph.state_nodes().items()}
         # Buffers are kept per (sizes, lens): fresh memory costs page faults on every call;
         # inputs are copied into theirs, initial values that no override changes stay.
-        key = (tuple(sorted(sizes.items())), lens is not None)
+        # (a step model's carried values replace every initial value: buffers of their own)
+        key = (tuple(sorted(sizes.items())), lens is not None, bool(past))
         if key not in self._work:
             self._work = {key: {}}
         work = self._work[key]
@@ -225,7 +242,9 @@ class TvmModel:
                 fixed = state_ids.get(a.read.consumer) not in overrides and (
                     a.read.init.kind != "input"
                 )
-                if fresh or not fixed:
+                if a.read in past:
+                    arr = np.broadcast_to(past[a.read], tuple(t.shape))
+                elif fresh or not fixed:
                     arr = self._initial(a.read, tuple(t.shape), overrides, state_ids)
             if arr is not None:
                 t.copyfrom(np.ascontiguousarray(arr, dtype=a.dtype))
@@ -235,7 +254,12 @@ class TvmModel:
             elif a.kind == "final":
                 outs[f"{a.name}_final"] = t
         self._main(lens is not None)(*args)
-        return {k: v.numpy() for k, v in outs.items()}
+        values = {}
+        for nid in last:  # its buffer: (T, B, *row), or (B, *row) when kept one step
+            i = next(i for i, a in enumerate(kernel.args) if a.node == nid and a.kind != "static")
+            v = args[i].numpy()
+            values[nid] = v[-1] if kernel.args[i].shape[0] == "T" else v
+        return {k: v.numpy() for k, v in outs.items()}, values
 
     def _main(self, with_lens: bool) -> Any:
         """The kernel's entry function (looked up once: the lookup costs 0.2 ms)."""
@@ -250,6 +274,18 @@ class TvmModel:
         overrides: Mapping[str, np.ndarray],
         state_ids: Mapping[int, str],
     ) -> np.ndarray:
+        if read.delay > 1:  # the past values of a tap, all alike: (d, B, *row)
+            return np.broadcast_to(self._rows(read, shape[1:], overrides, state_ids), shape)
+        return self._rows(read, shape, overrides, state_ids)
+
+    def _rows(
+        self,
+        read: Any,
+        shape: tuple[int, ...],
+        overrides: Mapping[str, np.ndarray],
+        state_ids: Mapping[int, str],
+    ) -> np.ndarray:
+        """The initial value of ``read`` for a batch: ``shape`` is ``(B, *row)``."""
         name = state_ids.get(read.consumer)
         if name is not None and name in overrides:
             return np.broadcast_to(overrides[name], shape)

@@ -1,10 +1,12 @@
 """Step models on TVM: one step in, the carried values in and out (streaming).
 
-The sequence kernel serves as the step: a one-step sequence whose initial
-states are the carried values, and whose final states are the next ones.
-That is exact when every carried value is a state read one step back; a
-graph that reads further back outside its states (finite-impulse taps,
-delays of 2 or more) or ahead is refused with the reason.
+The sequence kernel serves as the step: a one-step sequence whose delayed
+reads take the carried values as their values before step 0. Every delayed
+read of a signal carries the last ``d`` values of what it reads (a state
+one, a tap ``d`` steps back ``d``: :func:`rnngraph.program.step_slots`,
+the same names as the ONNX step model's); after the step the read node's
+new value becomes the newest and the others age by one. Reads ahead
+(look-ahead, backward recurrences) and sums over steps have no step model.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.io import initial_value, np_dtype, stream
+from rnngraph.io import carried_initial, stream
+from rnngraph.program import Read, StateSlot, step_slots
 from rnngraph_tvm._model import TvmModel
 
 __all__ = ["TvmStepModel"]
@@ -33,36 +36,54 @@ class TvmStepModel:
             raise CompileError(
                 f"node {name!r} sums over every step; a step model sees one step at a time"
             )
-        states = set(self.graph.state_nodes().values())
-        for nid, reads in p.reads.items():
-            for r in reads:
-                if r.delay and not (nid in states and r.delay == 1):
-                    raise CompileError(
-                        f"node {g.nodes[nid]['name']!r} reads {g.nodes[r.source]['name']!r} "
-                        f"{r.delay} step(s) {'back' if r.delay > 0 else 'ahead'}; TVM step models "
-                        "carry states of delay 1 only (use target='onnx' with mode='step')"
-                    )
-        self.state_names = list(self.graph.states)
+        self.slots: list[StateSlot] = step_slots(p)
+        self.by_read: dict[Read, list[StateSlot]] = {}
+        for s in self.slots:  # newest first
+            self.by_read.setdefault(s.read, []).append(s)
+        self.state_names = [s.name for s in self.slots]
 
     def run(
         self, inputs: Mapping[str, Any], *, initial_states: Mapping[str, Any] | None = None
     ) -> dict[str, np.ndarray]:
         """One step: inputs ``(B, ...)`` and carried values (in ``inputs`` or
         ``initial_states``, else their initial values); outputs ``(B, ...)`` and
-        ``"<state>_final"``, the carried values for the next step."""
-        given = {
-            **dict(initial_states or {}),
-            **{k: v for k, v in inputs.items() if k in self.graph.states},
-        }
-        step = {k: np.asarray(v)[None] for k, v in inputs.items() if k not in self.graph.states}
-        unknown = sorted(set(step) - set(self.graph.inputs))
+        ``"<carried>_final"``, the carried values for the next step."""
+        names = set(self.state_names)
+        given = {**dict(initial_states or {}), **{k: v for k, v in inputs.items() if k in names}}
+        step = {k: np.asarray(v)[None] for k, v in inputs.items() if k not in names}
+        unknown = sorted(set(step) - set(self.graph.inputs)) + sorted(set(given) - names)
         if unknown:
             raise InputError(
                 f"step model of {self.graph.name!r} has no inputs {unknown}; its inputs: "
                 f"{sorted(self.graph.inputs)} and carried values {self.state_names}"
             )
-        out = self.model.run(step, initial_states=given)
-        return {k: (v if k.endswith("_final") or v.ndim == 0 else v[0]) for k, v in out.items()}
+        batch = {np.shape(v)[1] for v in step.values() if np.ndim(v) > 1}
+        batch |= {np.shape(v)[0] for v in given.values() if np.ndim(v) > 0}
+        B = batch.pop() if len(batch) == 1 else 1
+        dtype = self.model.dtype
+        carried: dict[str, np.ndarray] = {}
+        for s in self.slots:
+            if s.name in given:
+                carried[s.name] = np.asarray(given[s.name], dtype)
+                continue
+            value = carried_initial(self.graph, s.read, self.model.params, B, dtype)
+            if value is None:
+                raise InputError(
+                    f"carried value {s.name!r} has no initial value; pass it in inputs"
+                )
+            carried[s.name] = value
+        past = {}  # each read's values before the step, oldest first
+        for read, group in self.by_read.items():
+            values = [carried[s.name] for s in reversed(group)]
+            past[read] = values[0] if len(values) == 1 else np.stack(values)
+        sources = sorted({read.source for read in self.by_read})
+        out, now = self.model.execute(step, past=past, last=sources)
+        result = {k: v[0] for k, v in out.items() if not k.endswith("_final")}
+        for read, group in self.by_read.items():
+            newer = [now[read.source], *(carried[s.name] for s in group[:-1])]
+            for s, value in zip(group, newer, strict=True):
+                result[s.output] = value
+        return result
 
     def advance(
         self, inputs: Mapping[str, Any], carried: Mapping[str, Any] | None = None
@@ -80,13 +101,8 @@ class TvmStepModel:
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """The carried values before the first step (``init="input"`` states left out)."""
         out = {}
-        for name, sid in self.graph.state_nodes().items():
-            read = self.model.program.reads[sid][0]
-            t = self.graph.nx_graph.nodes[read.source]["type"]
-            shape = (batch, *(int(d) for d in t.row_shape))
-            value = initial_value(
-                self.graph, read.init, self.model.params, shape, np_dtype(t.dtype, self.model.dtype)
-            )
+        for s in self.slots:
+            value = carried_initial(self.graph, s.read, self.model.params, batch, self.model.dtype)
             if value is not None:
-                out[name] = np.array(value)
+                out[s.name] = value
         return out
