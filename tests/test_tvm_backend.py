@@ -178,6 +178,23 @@ def test_rows_in_parallel_on_the_cpu() -> None:
         rg.compile(g, target="tvm", params=p, parallel=0)
 
 
+@pytest.mark.parametrize("name", ["bidirectional_lstm", "rnn_reverse", "stacked_gru"])
+def test_input_products_a_few_steps_ahead_inside_the_loop(name: str) -> None:
+    """A loop's time-parallel products run inside it, 64 rows of steps at a time: batches
+    that make one chunk per step, chunks of several steps with a short last one, and a
+    whole sequence at once; forward and backward loops; with lengths too."""
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p)
+    assert "T.int64(64) // " in m.generated(False).func.script()  # the chunked form is used
+    rng = np.random.default_rng(8)
+    for T, B in ((5, 70), (7, 20), (3, 2)):
+        xs = rng.standard_normal((T, B, 3)).astype("float32")
+        lens = rng.integers(0, T + 1, B)
+        _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
+        _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
 def test_products_split_over_the_cores() -> None:
     """parallel="products": the kernel really has parallel loops (products' panels, nodes'
     rows), and one build still matches the reference at every batch, with lengths too."""

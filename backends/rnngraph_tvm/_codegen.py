@@ -14,7 +14,10 @@ from the edge's ``init`` or the run's ``initial_states``) elsewhere.
 This is why TVM here wins what onnxruntime's ``Scan`` loses: there is no
 per-step dispatch, and the weights stay in cache across steps. Three
 choices keep the kernel fast without tuning: products of a signal and a
-weight use the register-blocked kernel of ``_gemm`` on weights packed once;
+weight use the register-blocked kernel of ``_gemm`` on weights packed once
+(a loop's input products a few steps ahead inside the loop,
+:meth:`_Gen.ahead_of`; a product's one element-wise consumer in its
+epilogue, :meth:`_Gen.fusable`);
 an element-wise node read by one element-wise consumer is evaluated inside
 that consumer's loop (:meth:`_Gen.inlinable`); a loop's internal values are
 kept one step (:meth:`_Gen.step_local`) and a node table it carries is
@@ -53,6 +56,9 @@ from rnngraph_tvm._ops import (
 )
 
 __all__ = ["Arg", "Kernel", "generate"]
+
+AHEAD_ROWS = 64
+"""Rows of a loop's time-parallel product computed at a time, inside the loop."""
 
 
 @dataclass(frozen=True)
@@ -497,8 +503,9 @@ class _Gen:
             )
         return self.panels[nid]
 
-    def blocked_matmul(self, nid: int, t: Any) -> Any:
-        """``x @ W`` by the blocked kernel at step ``t`` (None: every step at once), or None.
+    def blocked_matmul(self, nid: int, t: Any, span: tuple[Any, Any] | None = None) -> Any:
+        """``x @ W`` by the blocked kernel at step ``t`` (None: every step at once, or the
+        ``span`` ``(first, count)`` of steps), or None.
 
         The rows are every (step,) batch row and leading row index of ``x``
         (a recursive net's nodes of a level: ``(M, K)`` per batch row), in
@@ -526,12 +533,13 @@ class _Gen:
             if ra.delay:
                 return None  # a tap: step by step below
             a = self.node_buf[ra.source]
+            start, count = span or (i64(0), self.T)
 
             def at(r: Any) -> list[Any]:  # step-major
-                return [tir.floordiv(r, group), *unravel(tir.floormod(r, group))]
+                return [start + tir.floordiv(r, group), *unravel(tir.floormod(r, group))]
 
             return _gemm.product(
-                self.T * group,
+                count * group,
                 lambda r, k: a[(*at(r), k)],
                 w,
                 K,
@@ -628,10 +636,47 @@ class _Gen:
         acc = tir.For(no, i64(0), i64(N // lanes), tir.ForKind.SERIAL, self.batch_loop(block, b))
         return acc
 
+    def ahead_of(self) -> dict[int, RecurrentRegion]:
+        """Time-parallel products read only inside one loop: product -> that loop.
+
+        Computed over every step up front (an LSTM's input projection), their
+        results would be written for the whole sequence and read back step by
+        step, from memory once they outgrow the caches; instead the loop
+        computes them a few steps at a time (:data:`AHEAD_ROWS` rows: enough for
+        the blocked kernel to reuse each weight panel), just before it reads them.
+        """
+        if not self.blocked or self.gpu:
+            return {}
+        found: dict[int, RecurrentRegion] = {}
+        part_of = self.part_of()
+        for nid, part in part_of.items():
+            ops = self.matmul_operands(nid)
+            if not isinstance(part, ParallelRegion) or ops is None or ops[0].delay:
+                continue
+            if nid in self.epilogues or nid in self.kept() or self.row(ops[0].source)[:-1]:
+                continue  # (rows with leading axes, a recursive net's: left whole)
+            places: list[Any] = []
+            for _, u, e in self.g.out_edges(nid, data=True):
+                while u in self.inlined and not e["delay"]:  # evaluated where it is read
+                    _, u, e = next(iter(self.g.out_edges(u, data=True)))
+                places.append(None if e["delay"] else part_of.get(u))
+            loop = places[0]
+            if isinstance(loop, RecurrentRegion) and all(x is loop for x in places):
+                found[nid] = loop
+        return found
+
     def recurrent(self, region: RecurrentRegion) -> Any:
         tt = tir.Var("tt", I64)
         t = tt if region.direction >= 0 else self.T - i64(1) - tt
         body, first = [], []
+        ahead = [m for m, loop in self.ahead.items() if loop is region]
+        if ahead:
+            rows = tir.max(self.hi - self.lo, i64(1))  # (a group of rows may be empty)
+            steps = tir.max(i64(1), tir.floordiv(i64(AHEAD_ROWS), rows))
+            count = tir.min(steps, self.T - tt)
+            span = (tt, count) if region.direction >= 0 else (self.T - tt - count, count)
+            chunk = seq([self.blocked_matmul(m, None, span) for m in ahead])
+            body.append(tir.IfThenElse(tir.floormod(tt, steps) == i64(0), chunk, None))
         states = {c.consumer for c in self.tables.values()}
         for carry in region.carries:
             if carry.source in self.tables:  # the table starts as the initial value
@@ -754,13 +799,14 @@ class _Gen:
 
     def generate(self) -> Kernel:
         self.declare()
+        self.ahead = self.ahead_of()
         body = []
         for part in self.p.parts:
             if isinstance(part, ParallelRegion):
                 nid = part.node
                 if self.g.nodes[nid]["op"] == "input" or nid in self.inlined:
                     continue
-                if nid not in self.epilogues:
+                if nid not in self.epilogues and nid not in self.ahead:
                     body.append(self.parallel(self.fused_at.get(nid, nid)))
             else:
                 body.append(self.recurrent(part))
