@@ -681,12 +681,24 @@ class _Gen:
         for carry in region.carries:
             if carry.source in self.tables:  # the table starts as the initial value
                 first.append(self.fill(carry))
+        # Consecutive nodes computed row by row share one loop over the rows (rows never
+        # read each other within a step): a row's values stay in cache from one node to
+        # the next, and with threads, one parallel region instead of one per node.
+        rows: list[Any] = []
+        b = self.bvar()
         for nid in region.nodes:
             if nid in self.inlined or nid in states or nid in self.epilogues:
                 continue  # (a table's state is the table; a fused product runs at its consumer)
-            b = self.bvar()
             stmt = self.rows_matmul(self.fused_at.get(nid, nid), t)
-            body.append(stmt if stmt is not None else self.batch_loop(self.node_stmt(nid, t, b), b))
+            if stmt is None:
+                rows.append(self.node_stmt(nid, t, b))
+                continue
+            if rows:
+                body.append(self.batch_loop(seq(rows), b))
+                rows, b = [], self.bvar()
+            body.append(stmt)
+        if rows:
+            body.append(self.batch_loop(seq(rows), b))
         return seq([*first, tir.For(tt, i64(0), self.T, tir.ForKind.SERIAL, seq(body))])
 
     def fill(self, carry: Read) -> Any:
