@@ -195,6 +195,28 @@ def test_input_products_a_few_steps_ahead_inside_the_loop(name: str) -> None:
         _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
 
 
+def test_outputs_written_in_place_or_copied() -> None:
+    """An output's buffer is the output itself (no copy) unless lengths mask it; a node
+    under two output names and an input passed through still come out right."""
+    g = rg.Graph("outputs")
+    x = g.input("x", 3)
+    h = g.state("h", 4)
+    h_new = rg.tanh(rg.linear(x, 4, name="i") + rg.linear(h, 4, bias=False, name="r"))
+    g.assign(h, h_new)
+    g.output("y", h_new)
+    g.output("y_again", h_new)
+    g.output("x_too", x)
+    p = g.init_params(seed=0)
+    m = rg.compile(g, target="tvm", params=p)
+    y = g.output_nodes()["y"]
+    for lens, kinds in ((False, {"output"}), (True, {"node", "output"})):
+        assert {a.kind for a in m.generated(lens).args if a.node == y} == kinds
+    xs = np.random.default_rng(9).standard_normal((5, 3, 3)).astype("float32")
+    lens = np.array([5, 2, 0])
+    _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
+    _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
 def test_products_split_over_the_cores() -> None:
     """parallel="products": the kernel really has parallel loops (products' panels, nodes'
     rows), and one build still matches the reference at every batch, with lengths too."""

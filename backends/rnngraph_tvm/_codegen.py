@@ -187,6 +187,13 @@ class _Gen:
                 Arg("node", d["name"], ("B", *self.row(scatter)), self.elem(d["type"]), scatter)
             )
             self.node_buf[scatter] = self.node_buf[carry.consumer] = shared
+        # Without lengths to mask, an output's buffer is the output itself (no copy).
+        aliases: dict[int, str] = {}
+        if not self.with_lens:
+            for name, nid in graph.output_nodes().items():
+                if g.nodes[nid]["type"].batched:
+                    aliases.setdefault(nid, name)
+        self.written: dict[int, str] = {}  # node -> the output its buffer is
         for nid in g.nodes:
             d = g.nodes[nid]
             if nid in self.node_buf or nid in self.inlined or d["op"] == "input":
@@ -196,7 +203,12 @@ class _Gen:
             t = d["type"]
             lead = ("B",) if nid in self.stepwise else ("T", "B")
             shape = (*lead, *self.row(nid)) if t.batched else self.row(nid)
-            self.node_buf[nid] = self.add_arg(Arg("node", d["name"], shape, self.elem(t), nid))
+            if nid in aliases and nid not in self.stepwise:
+                self.written[nid] = aliases[nid]
+            kind, name = (
+                ("output", self.written[nid]) if nid in self.written else ("node", d["name"])
+            )
+            self.node_buf[nid] = self.add_arg(Arg(kind, name, shape, self.elem(t), nid))
         finals = set(self.p.finals.values())  # a final reads its initial value at length 0
         for reads in self.p.reads.values():
             for r in reads:
@@ -671,8 +683,8 @@ class _Gen:
         body, first = [], []
         ahead = [m for m, loop in self.ahead.items() if loop is region]
         if ahead:
-            rows = tir.max(self.hi - self.lo, i64(1))  # (a group of rows may be empty)
-            steps = tir.max(i64(1), tir.floordiv(i64(AHEAD_ROWS), rows))
+            width = tir.max(self.hi - self.lo, i64(1))  # (a group of rows may be empty)
+            steps = tir.max(i64(1), tir.floordiv(i64(AHEAD_ROWS), width))
             count = tir.min(steps, self.T - tt)
             span = (tt, count) if region.direction >= 0 else (self.T - tt - count, count)
             chunk = seq([self.blocked_matmul(m, None, span) for m in ahead])
@@ -757,6 +769,8 @@ class _Gen:
         for name, nid in graph.output_nodes().items():
             t_ = self.g.nodes[nid]["type"]
             src = self.node_buf[nid]
+            if self.written.get(nid) == name:
+                continue  # computed in place
             if not t_.batched:
                 dst = self.add_arg(Arg("total", name, self.row(nid), self.elem(t_), nid))
 
