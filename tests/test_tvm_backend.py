@@ -195,6 +195,22 @@ def test_input_products_a_few_steps_ahead_inside_the_loop(name: str) -> None:
         _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
 
 
+@pytest.mark.parametrize("name", ["gru", "rnn_reverse"])
+def test_unrolled_time_loops_run_every_length(name: str) -> None:
+    """rg.compile(unroll=k): k steps written out per iteration, the rest in a plain loop;
+    lengths below, at, above and between multiples of k, with lengths per row too."""
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, unroll=3)
+    assert "for ti in T.unroll(T.int64(3))" in m.generated(False).func.script()
+    rng = np.random.default_rng(10)
+    for T in (0, 1, 3, 7):
+        xs = rng.standard_normal((T, 2, 3)).astype("float32")
+        lens = np.array([T, T // 2])
+        _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
+        _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
 def test_outputs_written_in_place_or_copied() -> None:
     """An output's buffer is the output itself (no copy) unless lengths mask it; a node
     under two output names and an input passed through still come out right."""

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import tvm
 from tvm import tirx as tir
 
 from rnngraph.errors import CompileError
@@ -711,7 +712,24 @@ class _Gen:
             body.append(stmt)
         if rows:
             body.append(self.batch_loop(seq(rows), b))
-        return seq([*first, tir.For(tt, i64(0), self.T, tir.ForKind.SERIAL, seq(body))])
+        return seq([*first, self.time_loop(tt, seq(body), region.unroll)])
+
+    def time_loop(self, tt: Any, body: Any, k: int) -> Any:
+        """``body`` for every step ``tt``: a loop of ``k`` steps per iteration, written
+        out (``rg.compile(unroll=k)``; ``k`` = the sequence length: no loop for it), and
+        the steps left over in a plain loop, so every length still runs."""
+        if k <= 1:
+            return tir.For(tt, i64(0), self.T, tir.ForKind.SERIAL, body)
+        to, ti, tr = (tir.Var(v, I64) for v in ("to", "ti", "tr"))
+        whole = tir.floordiv(self.T, i64(k)) * i64(k)
+
+        def at(step: Any) -> Any:  # the body with tt bound to ``step``
+            return tir.SeqStmt([tir.LetStmt(tt, step), body])
+
+        unrolled = tir.For(ti, i64(0), i64(k), tir.ForKind.UNROLLED, at(to * i64(k) + ti))
+        main = tir.For(to, i64(0), tir.floordiv(self.T, i64(k)), tir.ForKind.SERIAL, unrolled)
+        rest = tir.For(tr, whole, self.T - whole, tir.ForKind.SERIAL, at(tr))
+        return tir.SeqStmt([main, rest])
 
     def fill(self, carry: Read) -> Any:
         """Copy ``carry``'s initial value into the table updated in place."""
@@ -864,6 +882,8 @@ class _Gen:
                 )
             ]
         func = tir.PrimFunc(self.bufs, seq(body + after)).with_attr("global_symbol", "main")
+        # an unrolled loop binds its step in every copy of the body: one variable each
+        func = tir.transform.ConvertSSA()(tvm.IRModule({"main": func}))["main"]
         return Kernel(func, self.args)
 
 
