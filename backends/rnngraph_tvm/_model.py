@@ -147,7 +147,7 @@ class TvmModel:
                 elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
                     key = f"init_{a.read.consumer}_{a.read.port}"
                     row = (1, *(int(d) for d in a.shape[list(a.shape).index("B") + 1 :]))
-                    values.setdefault(key, np.asarray(self._rows(a.read, row, {}, {}))[0])
+                    values.setdefault(key, np.asarray(self._initial(a.read, row, {}, {}))[0])
                 if key is not None:
                     desc["value"] = key
                 entries[entry].append(desc)
@@ -245,7 +245,9 @@ class TvmModel:
                 if a.read in past:
                     arr = np.broadcast_to(past[a.read], tuple(t.shape))
                 elif fresh or not fixed:
-                    arr = self._initial(a.read, tuple(t.shape), overrides, state_ids)
+                    shape = tuple(t.shape)
+                    rows = shape[1:] if a.read.delay > 1 else shape  # a tap's: (d, B, *row)
+                    arr = np.broadcast_to(self._initial(a.read, rows, overrides, state_ids), shape)
             if arr is not None:
                 t.copyfrom(np.ascontiguousarray(arr, dtype=a.dtype))
             args.append(t)
@@ -268,17 +270,6 @@ class TvmModel:
         return self._entry[with_lens]
 
     def _initial(
-        self,
-        read: Any,
-        shape: tuple[int, ...],
-        overrides: Mapping[str, np.ndarray],
-        state_ids: Mapping[int, str],
-    ) -> np.ndarray:
-        if read.delay > 1:  # the past values of a tap, all alike: (d, B, *row)
-            return np.broadcast_to(self._rows(read, shape[1:], overrides, state_ids), shape)
-        return self._rows(read, shape, overrides, state_ids)
-
-    def _rows(
         self,
         read: Any,
         shape: tuple[int, ...],
