@@ -128,6 +128,8 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["sequence_lens"] = True
     if args.device:
         opts["device"] = args.device
+    if args.parallel:
+        opts["parallel"] = True if args.parallel == "batch" else args.parallel
     return opts
 
 
@@ -141,7 +143,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if params is None:
         print("no saved params: using graph.init_params(seed=0)", file=sys.stderr)
     model = compile(
-        graph, args.target, params, optimize=not args.no_optimize, **_compile_options(args)
+        graph,
+        args.target,
+        params,
+        optimize=not args.no_optimize,
+        unroll=args.unroll,
+        **_compile_options(args),
     )
     print(model.save(args.output))
     return 0
@@ -267,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         help="for --target tvm: host (default), cuda, aarch64, armv7, riscv64, c, "
         "or a TVM target as JSON",
+    )
+    p.add_argument(
+        "--unroll",
+        type=int,
+        default=1,
+        metavar="K",
+        help="steps per iteration of the recurrent loops (default 1; the expected "
+        "sequence length unrolls fully, other lengths still run)",
+    )
+    p.add_argument(
+        "--parallel",
+        choices=["batch", "products"],
+        help="for --target tvm on a CPU: split the batch over the cores, or every "
+        "matrix product's weight (default: one core)",
     )
     p.add_argument("--params", help=".npz of parameter values (default: the saved ones)")
     p.add_argument("--no-optimize", action="store_true", help="skip the pass pipeline")

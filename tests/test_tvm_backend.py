@@ -17,6 +17,8 @@ from tests.strategies import feeds_for, random_graphs
 pytest.importorskip("tvm")
 pytestmark = pytest.mark.slow
 
+import rnngraph_tvm  # noqa: E402  (after the skip: TVM may be missing)
+
 
 def _feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
@@ -209,6 +211,22 @@ def test_unrolled_time_loops_run_every_length(name: str) -> None:
         lens = np.array([T, T // 2])
         _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
         _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
+def test_compile_verb_writes_a_tvm_library(tmp_path) -> None:
+    """`rnngraph compile FILE --target tvm -o model.so` (unrolled, products over the cores):
+    the library and its sidecars load with rnngraph_tvm.load and match the reference."""
+    from rnngraph.cli import main
+
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    src = g.save(tmp_path / "lstm", p)
+    lib = tmp_path / "lstm.so"
+    argv = ["compile", src, "--target", "tvm", "--unroll", "2", "--parallel", "products"]
+    assert main([*argv, "-o", str(lib)]) == 0
+    assert lib.exists() and lib.with_suffix(".json").exists() and lib.with_suffix(".npz").exists()
+    xs = np.random.default_rng(11).standard_normal((5, 3, 3)).astype("float32")
+    _close(rnngraph_tvm.load(lib).run({"x": xs}), rg.run(g, {"x": xs}, p))
 
 
 def test_outputs_written_in_place_or_copied() -> None:
