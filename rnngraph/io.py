@@ -6,7 +6,7 @@ checks (and their messages) live here once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ __all__ = [
     "initial_value",
     "match_row",
     "np_dtype",
+    "step_feeds",
     "stream",
 ]
 
@@ -190,6 +191,46 @@ def carried_initial(
     shape = (batch, *t.row_shape)
     value = initial_value(graph, read.init, params, shape, np_dtype(t.dtype, float_type))
     return None if value is None else np.array(value)
+
+
+def step_feeds(
+    graph: Graph,
+    slots: Sequence[Any],
+    inputs: Mapping[str, Any],
+    initial_states: Mapping[str, Any],
+    params: Mapping[str, np.ndarray],
+    float_type: np.dtype,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A step model's call: ``inputs`` holds one step ``(B, ...)`` of each input and any
+    carried values (the step model's ``slots``, also taken from ``initial_states``).
+
+    Returns the step's inputs checked as a sequence of one step, ``(1, B, ...)``
+    by input name, and every carried value: given, else its initial value.
+    """
+    names = {s.name for s in slots}
+    given = {**initial_states, **{k: v for k, v in inputs.items() if k in names}}
+    step = {k: v for k, v in inputs.items() if k not in names}
+    unknown = sorted(set(step) - set(graph.inputs)) + sorted(set(initial_states) - names)
+    if unknown:
+        raise InputError(
+            f"step model of {graph.name!r} has no inputs {unknown}; its inputs: "
+            f"{sorted(graph.inputs)} and carried values {sorted(names)}"
+        )
+    seq = {k: np.asarray(v)[None] for k, v in step.items()}
+    bound, _, B = check_inputs(graph, seq, float_type, 1)
+    if B is None:
+        sizes = {np.shape(v)[0] for v in given.values() if np.ndim(v) > 0}
+        B = sizes.pop() if len(sizes) == 1 else 1
+    carried: dict[str, np.ndarray] = {}
+    for s in slots:
+        if s.name in given:
+            carried[s.name] = np.ascontiguousarray(np.asarray(given[s.name], float_type))
+            continue
+        value = carried_initial(graph, s.read, params, B, float_type)
+        if value is None:
+            raise InputError(f"carried value {s.name!r} has no initial value; pass it in inputs")
+        carried[s.name] = value
+    return {graph.nx_graph.nodes[n]["name"]: a for n, a in bound.items()}, carried
 
 
 def stream(

@@ -18,6 +18,7 @@ from rnngraph.io import (
     check_initial_states,
     check_inputs,
     check_lens,
+    step_feeds,
     stream,
 )
 from rnngraph.program import Program, StateSlot
@@ -158,15 +159,10 @@ class OnnxModel:
 
         States declared with ``init="input"`` are left out: the caller supplies them.
         """
-        out = {}
-        for s in self.slots:
-            value = self._initial_row(s, batch)
-            if value is not None:
-                out[s.name] = value
-        return out
-
-    def _initial_row(self, s: StateSlot, batch: int) -> np.ndarray | None:
-        return carried_initial(self.graph, s.read, self._params, batch, self.dtype)
+        initial = (
+            carried_initial(self.graph, s.read, self._params, batch, self.dtype) for s in self.slots
+        )
+        return {s.name: v for s, v in zip(self.slots, initial, strict=True) if v is not None}
 
     def run(
         self,
@@ -222,34 +218,11 @@ class OnnxModel:
     def _run_step(
         self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any]
     ) -> dict[str, np.ndarray]:
-        slot_names = {s.name for s in self.slots}
-        given = {**initial_states, **{k: v for k, v in inputs.items() if k in slot_names}}
-        step_inputs = {k: v for k, v in inputs.items() if k not in slot_names}
-        unknown = sorted(set(step_inputs) - set(self.graph.inputs)) + sorted(
-            set(initial_states) - slot_names
+        seq, carried = step_feeds(
+            self.graph, self.slots, inputs, initial_states, self._params, self.dtype
         )
-        if unknown:
-            raise InputError(
-                f"step model of {self.graph.name!r} has no inputs {unknown}; its inputs: "
-                f"{sorted(self.graph.inputs)} and carried values {sorted(slot_names)}"
-            )
-        # One step is a sequence of length 1 to the shared checks.
-        seq = {k: np.asarray(v)[None] for k, v in step_inputs.items()}
-        bound, _, B = check_inputs(self.graph, seq, self.dtype, 1)
-        if B is None:
-            sizes = {np.shape(v)[0] for v in given.values() if np.ndim(v) > 0}
-            B = sizes.pop() if len(sizes) == 1 else 1
-        feeds = {self.graph.nx_graph.nodes[n]["name"]: a[0] for n, a in bound.items()}
-        for s in self.slots:
-            if s.name in given:
-                feeds[s.name] = np.ascontiguousarray(np.asarray(given[s.name], self.dtype))
-            else:
-                init = self._initial_row(s, B)
-                if init is None:
-                    raise InputError(
-                        f"carried value {s.name!r} has no initial value; pass it in inputs"
-                    )
-                feeds[s.name] = init
+        feeds = {name: a[0] for name, a in seq.items()}
+        feeds.update(carried)
         if self._step_session is None:
             self._step_session = self._session(self.model)
         sess = self._step_session

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.errors import CompileError, InputError
-from rnngraph.io import carried_initial, stream
+from rnngraph.errors import CompileError
+from rnngraph.io import carried_initial, step_feeds, stream
 from rnngraph.program import Read, StateSlot, step_slots
 from rnngraph_tvm._model import TvmModel
 
@@ -48,30 +48,14 @@ class TvmStepModel:
         """One step: inputs ``(B, ...)`` and carried values (in ``inputs`` or
         ``initial_states``, else their initial values); outputs ``(B, ...)`` and
         ``"<carried>_final"``, the carried values for the next step."""
-        names = set(self.state_names)
-        given = {**dict(initial_states or {}), **{k: v for k, v in inputs.items() if k in names}}
-        step = {k: np.asarray(v)[None] for k, v in inputs.items() if k not in names}
-        unknown = sorted(set(step) - set(self.graph.inputs)) + sorted(set(given) - names)
-        if unknown:
-            raise InputError(
-                f"step model of {self.graph.name!r} has no inputs {unknown}; its inputs: "
-                f"{sorted(self.graph.inputs)} and carried values {self.state_names}"
-            )
-        batch = {np.shape(v)[1] for v in step.values() if np.ndim(v) > 1}
-        batch |= {np.shape(v)[0] for v in given.values() if np.ndim(v) > 0}
-        B = batch.pop() if len(batch) == 1 else 1
-        dtype = self.model.dtype
-        carried: dict[str, np.ndarray] = {}
-        for s in self.slots:
-            if s.name in given:
-                carried[s.name] = np.asarray(given[s.name], dtype)
-                continue
-            value = carried_initial(self.graph, s.read, self.model.params, B, dtype)
-            if value is None:
-                raise InputError(
-                    f"carried value {s.name!r} has no initial value; pass it in inputs"
-                )
-            carried[s.name] = value
+        step, carried = step_feeds(
+            self.graph,
+            self.slots,
+            inputs,
+            initial_states or {},
+            self.model.params,
+            self.model.dtype,
+        )
         past = {}  # each read's values before the step, oldest first
         for read, group in self.by_read.items():
             values = [carried[s.name] for s in reversed(group)]
@@ -100,9 +84,6 @@ class TvmStepModel:
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """The carried values before the first step (``init="input"`` states left out)."""
-        out = {}
-        for s in self.slots:
-            value = carried_initial(self.graph, s.read, self.model.params, batch, self.model.dtype)
-            if value is not None:
-                out[s.name] = value
-        return out
+        g, p, ft = self.graph, self.model.params, self.model.dtype
+        initial = (carried_initial(g, s.read, p, batch, ft) for s in self.slots)
+        return {s.name: v for s, v in zip(self.slots, initial, strict=True) if v is not None}
