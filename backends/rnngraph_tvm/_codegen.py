@@ -27,6 +27,7 @@ updated in place (:meth:`_Gen.in_place`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -256,8 +257,7 @@ class _Gen:
         a loop the consumer must be in the same loop (the node's operands may
         live one step only); a whole-sequence node may feed any later one.
         """
-        part_of = self.part_of()
-        keep = self.kept()
+        part_of, keep = self.part_of, self.kept
         found: set[int] = set()
         for nid, part in part_of.items():  # in evaluation order: operands decided first
             d = self.g.nodes[nid]
@@ -280,6 +280,7 @@ class _Gen:
             found.add(nid)
         return found
 
+    @functools.cached_property
     def part_of(self) -> dict[int, Any]:
         """Each node's part of the program (its loop, or its time-parallel region), in order."""
         part_of: dict[int, Any] = {}
@@ -288,6 +289,7 @@ class _Gen:
                 part_of[nid] = part
         return part_of
 
+    @functools.cached_property
     def kept(self) -> set[int]:
         """Nodes whose values the caller receives (outputs, final states' sources)."""
         return set(self.p.outputs.values()) | {r.source for r in self.p.finals.values()}
@@ -307,7 +309,7 @@ class _Gen:
         """
         if not self.blocked:
             return {}
-        part_of, keep = self.part_of(), self.kept()
+        part_of, keep = self.part_of, self.kept
         tabled = set(self.tables) | {c.consumer for c in self.tables.values()}
         found: dict[int, int] = {}
         for nid, part in part_of.items():
@@ -661,12 +663,12 @@ class _Gen:
         if not self.blocked or self.gpu:
             return {}
         found: dict[int, RecurrentRegion] = {}
-        part_of = self.part_of()
+        part_of = self.part_of
         for nid, part in part_of.items():
             ops = self.matmul_operands(nid)
             if not isinstance(part, ParallelRegion) or ops is None or ops[0].delay:
                 continue
-            if nid in self.epilogues or nid in self.kept() or self.row(ops[0].source)[:-1]:
+            if nid in self.epilogues or nid in self.kept or self.row(ops[0].source)[:-1]:
                 continue  # (rows with leading axes, a recursive net's: left whole)
             places: list[Any] = []
             for _, u, e in self.g.out_edges(nid, data=True):
