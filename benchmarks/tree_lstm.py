@@ -101,7 +101,7 @@ def main() -> None:
         if torch is not None:
             per_node = torch_per_node(params)
         tvm_model = None
-        try:  # two threads: the products' rows over both cores
+        try:  # two threads: every product's weight split over both cores
             t0 = time.perf_counter()
             tvm_model = rg.compile(
                 g, target="tvm", params=params, parallel="products" if threads > 1 else False
