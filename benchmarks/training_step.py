@@ -20,14 +20,9 @@ import numpy as np
 from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
+from rnngraph.bench import torch_rnn
 
 I, H, T = 64, 256, 100
-
-
-def _torch_gates(a: np.ndarray) -> np.ndarray:
-    """ONNX's gate order (i, o, f, c) as torch's (i, f, c, o)."""
-    i, o, f, c = np.split(a, 4)
-    return np.concatenate([i, f, c, o])
 
 
 def main() -> None:
@@ -59,12 +54,7 @@ def main() -> None:
         if torch is None:
             row["torch"] = NO_TORCH
         else:
-            lstm = torch.nn.LSTM(I, H)
-            with torch.no_grad():
-                lstm.weight_ih_l0.copy_(torch.from_numpy(_torch_gates(p["c.W"])))
-                lstm.weight_hh_l0.copy_(torch.from_numpy(_torch_gates(p["c.R"])))
-                lstm.bias_ih_l0.copy_(torch.from_numpy(_torch_gates(p["c.B"][: 4 * H])))
-                lstm.bias_hh_l0.copy_(torch.from_numpy(_torch_gates(p["c.B"][4 * H :])))
+            lstm = torch_rnn("LSTM", p)
             x, c = torch.from_numpy(xs), torch.from_numpy(cy)
 
             def step(lstm: Any = lstm, x: Any = x, c: Any = c) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "native_op_session",
     "timed",
     "timed_together",
+    "torch_rnn",
     "update_readme",
 ]
 
@@ -234,6 +235,30 @@ def cell_graph(cell: str, H: int, inputs: int = I, *, concat: bool = False) -> A
     return g
 
 
+def torch_rnn(cell: str, params: Mapping[str, np.ndarray], prefix: str = "c") -> Any:
+    """``torch.nn.LSTM`` or ``torch.nn.GRU`` holding the weights of our recognised cell
+    ``prefix`` (``W``, ``R``, ``B`` as ONNX's op: gates i, o, f, c / z, r, h, which
+    torch orders i, f, c, o / r, z, h). On the CPU; move it with ``.cuda()``."""
+    import torch
+
+    n = 4 if cell == "LSTM" else 3
+    order = [0, 2, 3, 1] if cell == "LSTM" else [1, 0, 2]
+    W, R, B = (np.asarray(params[f"{prefix}.{k}"], np.float32) for k in ("W", "R", "B"))
+    H = R.shape[1]
+    m = getattr(torch.nn, cell)(W.shape[1], H)
+
+    def to_torch(a: np.ndarray) -> Any:
+        parts = np.split(a, n)
+        return torch.from_numpy(np.concatenate([parts[k] for k in order]))
+
+    with torch.no_grad():
+        m.weight_ih_l0.copy_(to_torch(W))
+        m.weight_hh_l0.copy_(to_torch(R))
+        m.bias_ih_l0.copy_(to_torch(B[: n * H]))
+        m.bias_hh_l0.copy_(to_torch(B[n * H :]))
+    return m
+
+
 def _torch_engines(
     cell: str, H: int, p: dict[str, np.ndarray], threads: int, xs: np.ndarray
 ) -> dict[str, Any]:
@@ -244,19 +269,7 @@ def _torch_engines(
     x = torch.from_numpy(xs)
     out: dict[str, Any] = {}
     if cell in ("LSTM", "GRU"):
-        n = 4 if cell == "LSTM" else 3
-        order = [0, 2, 3, 1] if cell == "LSTM" else [1, 0, 2]  # ONNX iofc / zrh -> torch ifgo / rzn
-        m = getattr(torch.nn, cell)(I, H)
-
-        def to_torch(a: np.ndarray) -> torch.Tensor:
-            parts = np.split(a, n)
-            return torch.from_numpy(np.concatenate([parts[k] for k in order]))
-
-        with torch.no_grad():
-            m.weight_ih_l0.copy_(to_torch(p["c.W"]))
-            m.weight_hh_l0.copy_(to_torch(p["c.R"]))
-            m.bias_ih_l0.copy_(to_torch(p["c.B"][: n * H]))
-            m.bias_hh_l0.copy_(to_torch(p["c.B"][n * H :]))
+        m = torch_rnn(cell, p)
 
         def eager() -> np.ndarray:
             with torch.no_grad():
