@@ -99,10 +99,10 @@ class _Gen:
         dtype: str,
         with_lens: bool,
         rows: str = "",
-        lanes: int = 64,
         blocked: bool = True,
         groups: int = 1,
         threads: bool = False,
+        block: int = 1024,
     ) -> None:
         self.p, self.g, self.dtype, self.with_lens = (
             program,
@@ -119,10 +119,15 @@ class _Gen:
         # rows: "" loops over the batch inside each node; otherwise one outer loop holds
         # everything for its rows, since rows never read each other outside the sums over
         # steps: "parallel" (groups of rows, one per CPU core: each node loops over its
-        # group's rows [lo, hi)) or a GPU thread tag such as "blockIdx.x" (one row each).
-        self.rows, self.max_lanes = rows, lanes
+        # group's rows [lo, hi)), "blockIdx.x" (the GPU: one thread block per row, its
+        # threads sharing out each node's elements, a barrier between nodes) or "emulated"
+        # (the GPU's kernel on the CPU: each node's threads run one after another).
+        self.rows = rows
         self.row_b = tir.Var("row", I64)
         self.gpu = bool(rows) and rows != "parallel"
+        self.emulated = rows == "emulated"
+        self.tx = tir.Var("tx", I64)  # the thread's index in its block
+        self.max_block = block
         self.lo, self.hi = i64(0), self.B
         if rows == "parallel":
             size = tir.floordiv(self.B + i64(groups - 1), i64(groups))
@@ -307,7 +312,7 @@ class _Gen:
         in between, and a product that reads one is left alone). One pass
         over the sums less, and no buffer for them.
         """
-        if not self.blocked:
+        if not (self.blocked or self.gpu):
             return {}
         part_of, keep = self.part_of, self.kept
         tabled = set(self.tables) | {c.consumer for c in self.tables.values()}
@@ -316,6 +321,8 @@ class _Gen:
             ops = self.matmul_operands(nid)
             if ops is None or nid in keep or ops[0].source in tabled:
                 continue
+            if self.gpu and len(self.row(ops[0].source)) != 1:
+                continue  # (the GPU's products of rows with leading axes have no epilogue)
             edges = list(self.g.out_edges(nid, data=True))
             consumers = {v for _, v, _ in edges}
             if len(consumers) != 1 or any(e["delay"] for _, _, e in edges):
@@ -444,11 +451,19 @@ class _Gen:
                 f"it lowers {sorted(RULES)}. Use target='onnx' for this graph"
             )
         args = [self.acc(r, t, b) for r in self.p.reads[nid]]
+        out = self.out(nid, t, b)
+        if self.gpu and d["op"] in ELEMENTS:  # the elements shared out over the threads
+            element = ELEMENTS[d["op"]](_NodeView(d), out.shape, out.dtype, args)
+            return self.spread(out.shape, lambda idx: out.store(idx, element(idx)))
         if d["op"] in NEEDS_SCRATCH:
-            return rule(_NodeView(d), self.out(nid, t, b), args, scratch=self.scratch(nid, t, b))
-        if nid in self.tables:
-            return rule(_NodeView(d), self.out(nid, t, b), args, in_place=True)
-        return rule(_NodeView(d), self.out(nid, t, b), args)
+            stmt = rule(_NodeView(d), out, args, scratch=self.scratch(nid, t, b))
+        elif nid in self.tables:
+            stmt = rule(_NodeView(d), out, args, in_place=True)
+        else:
+            stmt = rule(_NodeView(d), out, args)
+        if self.gpu:  # a rule's loops as they are (reductions...), on the block's first thread
+            return self.phase(tir.IfThenElse(self.tx == i64(0), stmt, None))
+        return stmt
 
     def scratch(self, nid: int, t: Any, b: Any) -> Any:
         """Temporaries for node ``nid``'s rule: buffers the caller allocates, like the node's."""
@@ -609,47 +624,87 @@ class _Gen:
     def rows_matmul(self, nid: int, t: Any) -> Any:
         """``x @ W`` of a signal ``(B, K)`` and a weight ``(K, N)`` at step ``t``, or None.
 
-        The blocked kernel on CPUs; on GPUs output columns in vector blocks, each
-        accumulated over ``k`` for every batch row while its slice of the weight is in
-        cache.
+        The blocked kernel on CPUs; on GPUs one output column per thread (the
+        threads of a warp read consecutive columns of a weight row: one
+        transaction), accumulated over ``k`` in a register and stored through
+        the product's epilogue.
         """
         blocked = self.blocked_matmul(nid, t)
         if blocked is not None:
             return blocked
         ops = self.matmul_operands(nid)
-        if ops is None or len(self.row(ops[0].source)) != 1:
+        if not self.gpu or ops is None or len(self.row(ops[0].source)) != 1:
             return None
         ra, rb, K, N = ops
         w = self.node_buf[rb.source]
-        out = self.node_buf[nid]
         b, k = self.bvar(), tir.Var("k", I64)
         a = self.acc(ra, t, b)
-        zero = tir.const(0, self.dtype)
-        lanes = next((v for v in (64, 32, 16, 8, 4) if v <= self.max_lanes and N % v == 0), 1)
-        no, ni = tir.Var("no", I64), tir.Var("ni", I64)
-        col = no * i64(lanes) + ni
-        kind = tir.ForKind.VECTORIZED if lanes > 1 else tir.ForKind.SERIAL
+        reg = tir.decl_buffer((i64(1),), self.dtype, name="acc", scope="local")
+        zero = i64(0)
 
-        def vec(body: Any) -> Any:
-            return tir.For(ni, i64(0), i64(lanes), kind, body)
+        def column(col: Any) -> Any:
+            return tir.SeqStmt(
+                [
+                    tir.AllocBuffer(reg),
+                    tir.BufferStore(reg, tir.const(0, self.dtype), [zero]),
+                    tir.For(
+                        k,
+                        i64(0),
+                        i64(K),
+                        tir.ForKind.SERIAL,
+                        tir.BufferStore(reg, reg[zero] + a.load([k]) * w[k, col], [zero]),
+                    ),
+                    self.put(nid, t, [b], col, reg[zero]),
+                ]
+            )
 
-        reg = tir.decl_buffer((i64(lanes),), self.dtype, name="acc", scope="local")
-        block = tir.SeqStmt(
-            [
-                tir.AllocBuffer(reg),
-                vec(tir.BufferStore(reg, zero, [ni])),
-                tir.For(
-                    k,
-                    i64(0),
-                    i64(K),
-                    tir.ForKind.SERIAL,
-                    vec(tir.BufferStore(reg, reg[ni] + a.load([k]) * w[k, col], [ni])),
-                ),
-                vec(tir.BufferStore(out, reg[ni], [*self.lead(nid, t, b), col])),
-            ]
+        return self.spread((N,), lambda idx: column(idx[0]))
+
+    # ------------------------------------------------------------ GPU blocks
+    @functools.cached_property
+    def block_threads(self) -> int:
+        """Threads per block on the GPU: one per element of the widest row a node computes
+        (a product's columns included), in whole warps of 32, at most ``block``."""
+        widest = 1
+        for nid in self.g.nodes:
+            t = self.g.nodes[nid]["type"]
+            if t.batched:
+                n = 1
+                for d in t.row_shape:
+                    n *= d if isinstance(d, int) else 64  # (a data-sized axis: a guess)
+                widest = max(widest, n)
+        return int(min(self.max_block, -(-widest // 32) * 32))
+
+    def phase(self, work: Any) -> Any:
+        """One node's work in a GPU block: ``work`` is one thread's share (index
+        ``self.tx``); the barrier after it makes every thread's stores visible to the
+        next node's readers. Emulated: the threads' shares one after another."""
+        if not self.gpu:
+            return work
+        if self.emulated:
+            return tir.For(self.tx, i64(0), i64(self.block_threads), tir.ForKind.SERIAL, work)
+        return tir.SeqStmt([work, tir.Evaluate(tir.op.tvm_storage_sync("shared"))])
+
+    def spread(self, shape: Any, body: Any, hint: str = "i") -> Any:
+        """A loop nest over ``shape`` around ``body(indices)``; on the GPU one phase, the
+        elements dealt out to the block's threads (element ``e`` to thread ``e mod n``:
+        neighbouring threads, neighbouring addresses)."""
+        if not self.gpu:
+            return loops(shape, body, hint)
+        n = i64(self.block_threads)
+        size = i64(1)
+        for d in shape:
+            size = size * extent(d)
+        o = tir.Var(f"{hint}o", I64)
+        flat = o * n + self.tx
+        idx, rest = [], flat
+        for d in reversed(shape):
+            idx.append(tir.floormod(rest, extent(d)))
+            rest = tir.floordiv(rest, extent(d))
+        share = tir.IfThenElse(flat < size, body(list(reversed(idx))), None)
+        return self.phase(
+            tir.For(o, i64(0), tir.floordiv(size + n - i64(1), n), tir.ForKind.SERIAL, share)
         )
-        acc = tir.For(no, i64(0), i64(N // lanes), tir.ForKind.SERIAL, self.batch_loop(block, b))
-        return acc
 
     def ahead_of(self) -> dict[int, RecurrentRegion]:
         """Time-parallel products read only inside one loop: product -> that loop.
@@ -738,7 +793,7 @@ class _Gen:
         b, buf, init = self.bvar(), self.node_buf[carry.source], self.init_buf[carry]
         row = self.row(carry.source)
         return self.batch_loop(
-            loops(row, lambda i: tir.BufferStore(buf, init[(b, *i)], [b, *i])), b
+            self.spread(row, lambda i: tir.BufferStore(buf, init[(b, *i)], [b, *i])), b
         )
 
     def total(self, nid: int) -> Any:
@@ -812,7 +867,7 @@ class _Gen:
                     i64(0),
                     self.T,
                     tir.ForKind.SERIAL,
-                    self.batch_loop(loops(self.row(nid), copy), b),
+                    self.batch_loop(self.spread(self.row(nid), copy), b),
                 )
             )
         for name, read in self.p.finals.items():
@@ -840,8 +895,14 @@ class _Gen:
                 )
                 return tir.BufferStore(dst, v, [b, *idx])
 
-            stmts.append(self.batch_loop(loops(self.row(read.source), last), b))
+            stmts.append(self.batch_loop(self.spread(self.row(read.source), last), b))
         return stmts, sums
+
+    @staticmethod
+    def bind(var: Any, n: Any, tag: str, body: Any) -> Any:
+        """``body`` for ``var`` in ``[0, n)``, one GPU block or thread each (``tag``)."""
+        binding = tir.IterVar(None, var, tir.IterVar.ThreadIndex, tag)
+        return tir.For(var, i64(0), n, tir.ForKind.THREAD_BINDING, body, thread_binding=binding)
 
     def generate(self) -> Kernel:
         self.declare()
@@ -866,23 +927,23 @@ class _Gen:
         if self.rows == "parallel":
             groups = i64(self.groups)
             body = [tir.For(self.row_b, i64(0), groups, tir.ForKind.PARALLEL, seq(body))]
-        elif self.rows:
+        elif self.gpu:
             if after:
                 raise CompileError(
                     "sums over steps (gradient graphs) do not run on the GPU yet; "
                     "compile them for the CPU"
                 )
-            binding = tir.IterVar(None, self.row_b, tir.IterVar.ThreadIndex, self.rows)
-            body = [
-                tir.For(
-                    self.row_b,
-                    i64(0),
-                    self.B,
-                    tir.ForKind.THREAD_BINDING,
-                    seq(body),
-                    thread_binding=binding,
-                )
-            ]
+            if self.emulated:  # rows one after another, each phase's threads in a loop
+                body = [tir.For(self.row_b, i64(0), self.B, tir.ForKind.SERIAL, seq(body))]
+            else:
+                body = [
+                    self.bind(
+                        self.row_b,
+                        self.B,
+                        self.rows,
+                        self.bind(self.tx, i64(self.block_threads), "threadIdx.x", seq(body)),
+                    )
+                ]
         func = tir.PrimFunc(self.bufs, seq(body + after)).with_attr("global_symbol", "main")
         # an unrolled loop binds its step in every copy of the body: one variable each
         func = tir.transform.ConvertSSA()(tvm.IRModule({"main": func}))["main"]
@@ -910,24 +971,27 @@ def generate(
     *,
     with_lens: bool = False,
     rows: str = "",
-    lanes: int = 64,
     blocked: bool = True,
     groups: int = 2,
     threads: bool = False,
+    block: int = 1024,
 ) -> Kernel:
     """The kernel of ``program`` (see the module docstring).
 
     ``rows``: "" (batch loops inside each node), "parallel" (an outer loop over
-    ``groups`` groups of batch rows, spread over CPU cores) or a GPU thread tag
-    such as "blockIdx.x" (one row per block). ``threads``: every blocked
+    ``groups`` groups of batch rows, spread over CPU cores), "blockIdx.x" (the
+    GPU: one row per thread block, each node's elements shared out over the
+    block's threads, a barrier after each node) or "emulated" (that GPU kernel
+    run on the CPU, its threads one after another: a test of its indexing).
+    ``block``: the most threads a GPU block has (1024: CUDA's limit).
+    ``threads``: every blocked
     product splits its weight's panels over the CPU's cores and every other
     node its batch rows (for work with few batch rows and big products: a
     recursive net's levels, whole sequences).
-    ``lanes``: the widest vector the matmul blocks use when ``blocked`` is False.
     ``blocked``: matrix products by the register-blocked CPU kernel (``_gemm``).
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
     return _Gen(
-        program, str(np.dtype(dtype)), with_lens, rows, lanes, blocked, groups, threads
+        program, str(np.dtype(dtype)), with_lens, rows, blocked, groups, threads, block
     ).generate()

@@ -5,7 +5,8 @@ arguments of its two entry functions, ``main`` and ``main_lens``, in order)
 and ``model.npz`` (the time-invariant values and the fixed initial values).
 :func:`load` reads the three back on the device — it needs neither
 rnngraph's graph nor onnx — and ``run`` takes whole sequences ``(T, B,
-...)`` by input name, and ``sequence_lens``.
+...)`` by input name, and ``sequence_lens``. A CUDA library runs on the
+machine's first GPU: inputs are copied there and results back.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class DeployedModel:
         ``sequence_lens`` (B,): each row's number of valid steps; outputs past
         it are zero and final states are taken at its last valid step.
         """
-        tvm, dev = self._tvm, self._tvm.cpu()
+        tvm = self._tvm
+        dev = tvm.cuda(0) if self.layout["device"].get("kind") == "cuda" else tvm.cpu()
         first = np.asarray(inputs[self.layout["inputs"][0]])
         T, B = first.shape[:2]
         entry = "main" if sequence_lens is None else "main_lens"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Arg, Kernel, generate
 from rnngraph_tvm._deploy import sidecars
 from rnngraph_tvm._gemm import pack
-from rnngraph_tvm._targets import COMPILERS, Device
+from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
 
 __all__ = ["TvmModel"]
 
@@ -49,9 +50,10 @@ class TvmModel:
         rows: str = "",
         groups: int = 1,
         threads: bool = False,
+        block: int = 1024,
     ) -> None:
         self.program, self.graph, self.device = program, program.graph, device
-        self.rows, self.groups, self.threads = rows, groups, threads
+        self.rows, self.groups, self.threads, self.block = rows, groups, threads, block
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
         self._generated: dict[bool, Kernel] = {}
@@ -86,23 +88,24 @@ class TvmModel:
     def generated(self, with_lens: bool) -> Kernel:
         """The TIR kernel (plain, or taking ``sequence_lens``), generated once."""
         if with_lens not in self._generated:
-            gpu = self.device.spec.get("kind") == "cuda"
+            gpu = self.device.gpu or self.rows == "emulated"
             self._generated[with_lens] = generate(
                 self.program,
                 str(self.dtype),
                 with_lens=with_lens,
-                rows="blockIdx.x" if gpu else self.rows,
-                lanes=4 if gpu else 64,
+                rows="blockIdx.x" if self.device.gpu else self.rows,
                 blocked=not gpu,
                 groups=self.groups,
                 threads=self.threads,
+                block=self.block,
             )
         return self._generated[with_lens]
 
     def _build(self, funcs: Mapping[str, Any]) -> Any:
         """TVM's executable of the named PrimFuncs, for the model's device."""
         try:
-            return tvm.compile(tvm.IRModule(dict(funcs)), target=self.device.target)
+            with shared_buffers() if self.device.gpu else contextlib.nullcontext():
+                return tvm.compile(tvm.IRModule(dict(funcs)), target=self.device.target)
         except Exception as e:  # TVM's errors are long; keep the first lines
             first = "\n".join(str(e).strip().splitlines()[-3:])
             raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
@@ -190,8 +193,9 @@ class TvmModel:
         (``(B, *row)`` each) after the outputs."""
         past = past or {}
         if self.device.cross:
+            where = "this machine has no CUDA GPU; " if self.device.gpu else ""
             raise CompileError(
-                f"this model is built for {self.device.name!r}; export() it and run it there"
+                f"this model is built for {self.device.name!r}; {where}export() it and run it there"
             )
         tree = split_inputs(inputs)
         if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
@@ -203,13 +207,48 @@ class TvmModel:
                 lambda f, init: self.run(f, initial_states=init),
             )
             return out, {}
+        main, args, outs, kernel = self._bind(inputs, sequence_lens, initial_states, past)
+        main(*args)
+        values = {}
+        for nid in last:  # its buffer: (T, B, *row), or (B, *row) when kept one step
+            i = next(i for i, a in enumerate(kernel.args) if a.node == nid and a.kind != "static")
+            v = args[i].numpy()
+            values[nid] = v[-1] if kernel.args[i].shape[0] == "T" else v
+        return {k: v.numpy() for k, v in outs.items()}, values
+
+    def launcher(self, inputs: Mapping[str, Any], sequence_lens: Any = None) -> Callable[[], None]:
+        """The kernel bound to buffers holding ``inputs`` (on the model's device): each
+        call runs it once and waits for it, with no copy in or out — what a benchmark of
+        the kernel alone times (the buffers are the model's: a later ``run`` refills them).
+        """
+        if self.device.cross:
+            raise CompileError(f"this model is built for {self.device.name!r}; it cannot run here")
+        main, args, _, _ = self._bind(inputs, sequence_lens, None, {})
+        dev = self.device.runtime()
+
+        def launch() -> None:
+            main(*args)
+            dev.sync()
+
+        return launch
+
+    def _bind(
+        self,
+        inputs: Mapping[str, Any],
+        sequence_lens: Any,
+        initial_states: Mapping[str, Any] | None,
+        past: Mapping[Read, np.ndarray],
+    ) -> tuple[Any, list[Any], dict[str, Any], Kernel]:
+        """The entry function for a call (with or without lengths), its arguments
+        (inputs and initial values copied in), its results' buffers by name, and the
+        kernel it runs."""
         bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
         assert T is not None and B is not None
         lens = check_lens(sequence_lens, T, B)
         overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
         sizes = {"T": T, "B": B, **bind_dims(self.graph, inputs, initial_states or {})}
         kernel = self.generated(lens is not None)
-        dev = tvm.cpu()
+        dev = self.device.runtime()
         state_ids = {v: k for k, v in self.graph.state_nodes().items()}
         # Buffers are kept per (sizes, lens): fresh memory costs page faults on every call;
         # inputs are copied into theirs, initial values that no override changes stay.
@@ -255,13 +294,7 @@ class TvmModel:
                 outs[a.name] = t
             elif a.kind == "final":
                 outs[f"{a.name}_final"] = t
-        self._main(lens is not None)(*args)
-        values = {}
-        for nid in last:  # its buffer: (T, B, *row), or (B, *row) when kept one step
-            i = next(i for i, a in enumerate(kernel.args) if a.node == nid and a.kind != "static")
-            v = args[i].numpy()
-            values[nid] = v[-1] if kernel.args[i].shape[0] == "T" else v
-        return {k: v.numpy() for k, v in outs.items()}, values
+        return self._main(lens is not None), args, outs, kernel
 
     def _main(self, with_lens: bool) -> Any:
         """The kernel's entry function (looked up once: the lookup costs 0.2 ms)."""

@@ -6,10 +6,11 @@ experts; it runs here when its ``mtriple`` is this machine's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import tvm
 
 from rnngraph.errors import CompileError
 
-__all__ = ["DEVICES", "Device", "resolve"]
+__all__ = ["DEVICES", "Device", "resolve", "shared_buffers"]
 
 DEVICES: dict[str, dict[str, Any]] = {
     "llvm": {"kind": "llvm"},  # resolved to this machine's CPU (see host_spec)
@@ -59,11 +60,23 @@ class Device:
         return tvm.target.Target(dict(self.spec))
 
     @property
+    def gpu(self) -> bool:
+        return self.spec.get("kind") == "cuda"
+
+    @property
     def cross(self) -> bool:
+        """Whether the model runs elsewhere (exported): another CPU, C source, or CUDA
+        on a machine with no CUDA GPU."""
         triple = str(self.spec.get("mtriple", ""))
         if self.spec.get("kind") == "llvm":
             return bool(triple) and not triple.startswith(platform.machine())
-        return True  # C source and CUDA: built here, run where they are deployed
+        if self.gpu:
+            return not tvm.cuda(0).exist
+        return True  # C source: built here, compiled where it is deployed
+
+    def runtime(self) -> Any:
+        """The TVM device the model's buffers live on when it runs here."""
+        return tvm.cuda(0) if self.gpu else tvm.cpu()
 
     def compiler(self) -> Callable[..., Any]:
         cc = COMPILERS.get(self.name)
@@ -102,3 +115,37 @@ def resolve(device: str | Mapping[str, Any] | None) -> Device:
             "or pass a TVM target dict"
         )
     return Device(device, DEVICES[device])
+
+
+@contextlib.contextmanager
+def shared_buffers() -> Iterator[None]:
+    """While building: CUDA kernels whose buffer arguments are not ``__restrict__``.
+
+    TVM declares every argument of a CUDA kernel ``__restrict__``, and the
+    CUDA compiler takes that to mean no one else writes the buffer while the
+    kernel runs; but the threads of our blocks read each other's stores after
+    a barrier. Seen on an H200: the loads of a step's gates were hoisted above
+    the barrier and out of the time loop, so every step read the gates as they
+    were before the first (an LSTM's outputs all zero). TVM's hook for the
+    generated source (``tvm_callback_cuda_postproc``) drops the qualifier for
+    the builds inside this block; a hook that was registered before runs first
+    and is put back after.
+    """
+    import tvm_ffi
+
+    name = "tvm_callback_cuda_postproc"
+    before = tvm_ffi.get_global_func(name, allow_missing=True)
+
+    def postproc(code: str, *rest: Any) -> str:
+        if before is not None:
+            code = str(before(code, *rest))
+        return code.replace("__restrict__", "")
+
+    tvm_ffi.register_global_func(name, postproc, override=True)
+    try:
+        yield
+    finally:
+        if before is not None:
+            tvm_ffi.register_global_func(name, before, override=True)
+        else:
+            tvm_ffi.remove_global_func(name)

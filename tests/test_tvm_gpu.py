@@ -1,0 +1,222 @@
+"""The TVM backend's GPU kernel: one thread block per batch row, its threads sharing
+out each node's elements, a barrier after each node.
+
+Two ways in. On every machine, the same kernel *emulated* on the CPU (each
+node's threads one after another, blocks of 32 threads so that wide rows
+take several rounds): this checks its indexing against the reference. Where
+a CUDA GPU is present (``tvm.cuda(0).exist``), the real thing: every cell,
+lengths, initial states, step models, exported libraries and recursive nets
+on the GPU against the reference. Without a GPU those tests skip, saying so;
+the CUDA build itself is checked without one in ``test_tvm_backend``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import rnngraph as rg
+from tests import zoo
+from tests.strategies import feeds_for, random_graphs
+from tests.test_recursive import CELLS as TREE_CELLS
+from tests.test_recursive import _batch, _graph, _params, per_node
+
+tvm = pytest.importorskip("tvm")
+pytestmark = pytest.mark.slow
+
+from rnngraph_tvm import TvmModel  # noqa: E402  (after the skip: TVM may be missing)
+
+HAS_GPU = bool(tvm.cuda(0).exist)
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine")
+
+
+def _feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        k: rng.standard_normal((T, B, *t.row_shape)).astype("float32") for k, t in g.inputs.items()
+    }
+
+
+def _init(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        s: rng.standard_normal((B, *t.row_shape)).astype("float32")
+        for s, t in g.states.items()
+        if g.operands(g.state_nodes()[s])[0][2].kind == "input"
+    }
+
+
+def _close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: float = 1e-5) -> None:
+    assert set(got) == set(want)
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, atol=tol, rtol=tol, err_msg=k)
+
+
+def _check(g: rg.Graph, p: dict[str, np.ndarray], m: object, seed: int = 0) -> None:
+    """Two lengths and batches from one build, with and without lengths per row."""
+    rng = np.random.default_rng(seed)
+    for T, B in [(7, 3), (4, 2)]:
+        feeds, init = _feeds(g, T, B, rng), _init(g, B, rng)
+        _close(m.run(feeds, initial_states=init), rg.run(g, feeds, p, initial_states=init))  # type: ignore[attr-defined]
+        lens = rng.integers(0, T + 1, B)
+        _close(
+            m.run(feeds, initial_states=init, sequence_lens=lens),  # type: ignore[attr-defined]
+            rg.run(g, feeds, p, initial_states=init, sequence_lens=lens),
+        )
+
+
+def _emulated(g: rg.Graph, p: dict[str, np.ndarray], block: int = 32) -> TvmModel:
+    host = rg.compile(g, target="tvm", params=p)
+    return TvmModel(host.program, host.params, host.device, rows="emulated", block=block)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_gpu_kernel_emulated_on_the_cpu(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    _check(g, p, _emulated(g, p))
+
+
+def _random(rgraph, device: str | None) -> None:
+    g = rgraph.graph
+    p = zoo.params_for(g)
+    if device is None:
+        m: object = _emulated(g, p)
+    else:
+        m = rg.compile(g, target="tvm", params=p, device=device)
+    for T, B in [(5, 2), (8, 3)]:
+        feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
+        _close(m.run(feeds), rg.run(g, feeds, p))  # type: ignore[attr-defined]
+    lens = np.array([8, 3, 0])
+    _close(m.run(feeds, sequence_lens=lens), rg.run(g, feeds, p, sequence_lens=lens))  # type: ignore[attr-defined]
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=1, max_delay=3))
+def test_random_graphs_emulated(rgraph) -> None:
+    _random(rgraph, None)
+
+
+def test_emulated_blocks_narrower_than_a_row() -> None:
+    """Rows of 16 gates shared out over 8 threads, two rounds each, and 3 threads, six:
+    every element is computed once (a round's bound check), whatever the width."""
+    g = rg.Graph("lstm8")
+    g.output("y", rg.cells.lstm(g.input("x", 5), 4, name="c"))
+    p = g.init_params(seed=3)
+    for block in (8, 3):
+        m = _emulated(g, p, block=block)
+        assert m.generated(False).func is not None
+        _check(g, p, m, seed=block)
+
+
+def test_gpu_kernel_has_one_barrier_per_node() -> None:
+    g = zoo.CELLS["gru"]()
+    m = rg.compile(g, target="tvm", params=zoo.params_for(g), device="cuda")
+    text = m.generated(False).func.script()
+    assert "threadIdx.x" in text and "blockIdx.x" in text
+    assert text.count("tvm_storage_sync") >= 4
+
+
+def test_cuda_kernels_share_their_buffers_between_threads() -> None:
+    """No ``__restrict__`` on the kernel's buffers (threads read each other's stores after
+    a barrier; with it the CUDA compiler hoisted loads above the barrier), and TVM's
+    source hook is left as it was found."""
+    import tvm_ffi
+    from rnngraph_tvm._targets import shared_buffers
+
+    g = zoo.CELLS["lstm"]()
+    hook = "tvm_callback_cuda_postproc"
+    assert tvm_ffi.get_global_func(hook, allow_missing=True) is None
+    m = rg.compile(g, target="tvm", params=zoo.params_for(g), device="cuda")
+    source = m.kernel(False)[1].mod.imports[0].inspect_source()
+    assert "__global__" in source and "__restrict__" not in source
+    assert tvm_ffi.get_global_func(hook, allow_missing=True) is None
+    seen: list[str] = []
+    tvm_ffi.register_global_func(hook, lambda code, *_: seen.append(code) or code)
+    try:
+        with shared_buffers():  # a user's hook runs first, and stays
+            assert tvm_ffi.get_global_func(hook)("int* __restrict__ p;", None) == "int*  p;"
+        assert seen == ["int* __restrict__ p;"]
+        assert tvm_ffi.get_global_func(hook)("x", None) == "x"
+    finally:
+        tvm_ffi.remove_global_func(hook)
+
+
+@pytest.mark.parametrize("name", sorted(TREE_CELLS))
+def test_recursive_nets_emulated(name: str) -> None:
+    make, step, _ = TREE_CELLS[name]
+    g, _ = _graph(make())
+    params = _params(g, 1)
+    m = _emulated(g, {k: v.astype(np.float32) for k, v in params.items()})
+    items, batch = _batch(name, [9, 1, 4], 0)
+    want_root, want_nodes = per_node(step, params, items)
+    got = m.run(batch)
+    np.testing.assert_allclose(got["root"], want_root, atol=1e-5)
+    np.testing.assert_allclose(got["states"], want_nodes, atol=1e-5)
+
+
+# ------------------------------------------------------------------ on a GPU
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_every_cell_on_the_gpu(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    _check(g, p, rg.compile(g, target="tvm", params=p, device="cuda"))
+
+
+@needs_gpu
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(min_delay=1, max_delay=3))
+def test_random_graphs_on_the_gpu(rgraph) -> None:
+    _random(rgraph, "cuda")
+
+
+@needs_gpu
+def test_wide_lstm_on_the_gpu() -> None:
+    """The benchmark's shape (1024 gate columns: a full block) at batch 33."""
+    g = rg.Graph("lstm")
+    g.output("y", rg.cells.lstm(g.input("x", 64), 256, name="c"))
+    p = g.init_params(seed=0)
+    m = rg.compile(g, target="tvm", params=p, device="cuda")
+    xs = np.random.default_rng(1).standard_normal((20, 33, 64)).astype("float32")
+    _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p), tol=2e-5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["lstm", "narx", "state_delay_2"])
+def test_step_models_on_the_gpu(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    step = rg.compile(g, target="tvm", params=p, mode="step", device="cuda")
+    xs = np.random.default_rng(6).standard_normal((5, 2, 3)).astype("float32")
+    got, want = step.stream({"x": xs}, step.initial_states(2)), rg.run(g, {"x": xs}, p)
+    _close({k: got[k] for k in want}, want)
+
+
+@needs_gpu
+def test_exported_cuda_library_runs_on_the_gpu(tmp_path) -> None:
+    import rnngraph_tvm
+
+    g = zoo.CELLS["bidirectional_lstm"]()
+    p = zoo.params_for(g)
+    path = rg.compile(g, target="tvm", params=p, device="cuda").export(tmp_path / "m.so")
+    deployed = rnngraph_tvm.load(path)
+    xs = np.random.default_rng(3).standard_normal((6, 3, 3)).astype("float32")
+    _close(deployed.run({"x": xs}), rg.run(g, {"x": xs}, p))
+    lens = np.array([6, 0, 2])
+    _close(deployed.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", sorted(TREE_CELLS))
+def test_recursive_nets_on_the_gpu(name: str) -> None:
+    make, step, _ = TREE_CELLS[name]
+    g, _ = _graph(make())
+    params = _params(g, 1)
+    m = rg.compile(g, target="tvm", params=params, device="cuda")
+    items, batch = _batch(name, [300, 3, 1, 40], 1)
+    want_root, want_nodes = per_node(step, params, items)
+    got = m.run(batch)
+    np.testing.assert_allclose(got["root"], want_root, atol=1e-5)
+    np.testing.assert_allclose(got["states"], want_nodes, atol=1e-5)
