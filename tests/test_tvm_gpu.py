@@ -100,7 +100,7 @@ def test_emulated_blocks_narrower_than_a_row() -> None:
     """Rows of 16 gates shared out over 8 threads, two rounds each, and 3 threads, six:
     every element is computed once (a round's bound check), whatever the width."""
     g = rg.Graph("lstm8")
-    g.output("y", rg.cells.lstm(g.input("x", 5), 4, name="c"))
+    g.output("y", rg.cells.lstm(g.input("x", 16), 4, name="c"))
     p = g.init_params(seed=3)
     for block in (8, 3):
         m = _emulated(g, p, block=block)
