@@ -452,15 +452,19 @@ class _Gen:
             )
         args = [self.acc(r, t, b) for r in self.p.reads[nid]]
         out = self.out(nid, t, b)
+        post = t is None  # after the steps: on the GPU, a kernel of its own
         if self.gpu and d["op"] in ELEMENTS:  # the elements shared out over the threads
             element = ELEMENTS[d["op"]](_NodeView(d), out.shape, out.dtype, args)
-            return self.spread(out.shape, lambda idx: out.store(idx, element(idx)))
+            share = self.grid if post else self.spread
+            return share(out.shape, lambda idx: out.store(idx, element(idx)))
         if d["op"] in NEEDS_SCRATCH:
             stmt = rule(_NodeView(d), out, args, scratch=self.scratch(nid, t, b))
         elif nid in self.tables:
             stmt = rule(_NodeView(d), out, args, in_place=True)
         else:
             stmt = rule(_NodeView(d), out, args)
+        if self.gpu and post:  # a rule's loops as they are, on one thread
+            return self.grid((), lambda _: stmt)
         if self.gpu:  # a rule's loops as they are (reductions...), on the block's first thread
             return self.phase(tir.IfThenElse(self.tx == i64(0), stmt, None))
         return stmt
@@ -661,6 +665,58 @@ class _Gen:
         return self.spread((N,), lambda idx: column(idx[0]))
 
     # ------------------------------------------------------------ GPU blocks
+    def grid(self, shape: Any, body: Any) -> Any:
+        """``body(indices)`` for every element of ``shape``, once the rows' work is done
+        (sums over steps and what follows them). On the GPU a kernel of its own,
+        launched after the rows' kernel (so it reads every block's results), one thread
+        per element; emulated, its blocks and threads one after another."""
+        if not self.gpu:
+            return loops(shape, body)
+        n = i64(self.block_threads)
+        size = _size(shape)
+        gx, tx = tir.Var("gx", I64), tir.Var("gtx", I64)
+        flat = gx * n + tx
+        work = tir.IfThenElse(flat < size, body(_unravel(flat, shape)), None)
+        blocks = tir.floordiv(size + n - i64(1), n)
+        if self.emulated:
+            threads = tir.For(tx, i64(0), n, tir.ForKind.SERIAL, work)
+            return tir.For(gx, i64(0), blocks, tir.ForKind.SERIAL, threads)
+        return self.bind(gx, blocks, "blockIdx.x", self.bind(tx, n, "threadIdx.x", work))
+
+    def summed(self, nid: int, idx: list[Any]) -> Any:
+        """Element ``idx`` of a sum over steps (and rows, and leading axes), from zero."""
+        d, reads = self.g.nodes[nid], self.p.reads[nid]
+        t, b = tir.Var("t", I64), tir.Var("b", I64)
+        reg = tir.decl_buffer((i64(1),), self.dtype, name="sum", scope="local")
+        zero = i64(0)
+        if d["op"] == "total":
+            src = self.node_buf[reads[0].source]
+            lead: tuple[Any, ...] = ()
+
+            def term(at: list[Any]) -> Any:
+                return src[(t, b, *idx)]
+        else:  # total_outer: the outer product of a and c
+            a, c = (self.node_buf[r.source] for r in reads)
+            lead = self.row(reads[0].source)[:-1]
+            i, j = idx
+
+            def term(at: list[Any]) -> Any:
+                return a[(t, b, *at, i)] * c[(t, b, *at, j)]
+
+        def add(at: list[Any]) -> Any:
+            return tir.BufferStore(reg, reg[zero] + self.valid(term(at), t, b), [zero])
+
+        steps = tir.For(
+            t,
+            i64(0),
+            self.T,
+            tir.ForKind.SERIAL,
+            tir.For(b, i64(0), self.B, tir.ForKind.SERIAL, loops(lead, add, "l")),
+        )
+        zeroed = tir.BufferStore(reg, tir.const(0, self.dtype), [zero])
+        out = tir.BufferStore(self.node_buf[nid], reg[zero], list(idx))
+        return tir.SeqStmt([tir.AllocBuffer(reg), zeroed, steps, out])
+
     @functools.cached_property
     def block_threads(self) -> int:
         """Threads per block on the GPU: one per element of the widest row a node computes
@@ -692,16 +748,10 @@ class _Gen:
         if not self.gpu:
             return loops(shape, body, hint)
         n = i64(self.block_threads)
-        size = i64(1)
-        for d in shape:
-            size = size * extent(d)
+        size = _size(shape)
         o = tir.Var(f"{hint}o", I64)
         flat = o * n + self.tx
-        idx, rest = [], flat
-        for d in reversed(shape):
-            idx.append(tir.floormod(rest, extent(d)))
-            rest = tir.floordiv(rest, extent(d))
-        share = tir.IfThenElse(flat < size, body(list(reversed(idx))), None)
+        share = tir.IfThenElse(flat < size, body(_unravel(flat, shape)), None)
         return self.phase(
             tir.For(o, i64(0), tir.floordiv(size + n - i64(1), n), tir.ForKind.SERIAL, share)
         )
@@ -797,6 +847,8 @@ class _Gen:
         )
 
     def total(self, nid: int) -> Any:
+        if self.gpu:  # one thread per element, each summing its steps and rows
+            return self.grid(self.row(nid), lambda idx: self.summed(nid, idx))
         d = self.g.nodes[nid]
         outb = self.node_buf[nid]
         reads = self.p.reads[nid]
@@ -852,7 +904,7 @@ class _Gen:
                 def keep(idx: list[Any], dst: Any = dst, src: Any = src) -> Any:
                     return tir.BufferStore(dst, src[tuple(idx)], idx)
 
-                sums.append(loops(self.row(nid), keep))
+                sums.append(self.grid(self.row(nid), keep))
                 continue
             dst = self.add_arg(Arg("output", name, ("T", "B", *self.row(nid)), self.elem(t_), nid))
             t, b = tir.Var("t", I64), self.bvar()
@@ -927,12 +979,7 @@ class _Gen:
         if self.rows == "parallel":
             groups = i64(self.groups)
             body = [tir.For(self.row_b, i64(0), groups, tir.ForKind.PARALLEL, seq(body))]
-        elif self.gpu:
-            if after:
-                raise CompileError(
-                    "sums over steps (gradient graphs) do not run on the GPU yet; "
-                    "compile them for the CPU"
-                )
+        elif self.gpu:  # (what comes after the rows: kernels of their own, see grid)
             if self.emulated:  # rows one after another, each phase's threads in a loop
                 body = [tir.For(self.row_b, i64(0), self.B, tir.ForKind.SERIAL, seq(body))]
             else:
@@ -948,6 +995,23 @@ class _Gen:
         # an unrolled loop binds its step in every copy of the body: one variable each
         func = tir.transform.ConvertSSA()(tvm.IRModule({"main": func}))["main"]
         return Kernel(func, self.args)
+
+
+def _size(shape: Any) -> Any:
+    """The number of elements of a row shape (sizes and symbolic dimensions)."""
+    size = i64(1)
+    for d in shape:
+        size = size * extent(d)
+    return size
+
+
+def _unravel(flat: Any, shape: Any) -> list[Any]:
+    """The row-major indices into ``shape`` of element number ``flat``."""
+    idx, rest = [], flat
+    for d in reversed(shape):
+        idx.append(tir.floormod(rest, extent(d)))
+        rest = tir.floordiv(rest, extent(d))
+    return list(reversed(idx))
 
 
 @dataclass(frozen=True)
