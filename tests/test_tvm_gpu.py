@@ -31,24 +31,7 @@ HAS_GPU = bool(tvm.cuda(0).exist)
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine")
 
 
-def _feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {
-        k: rng.standard_normal((T, B, *t.row_shape)).astype("float32") for k, t in g.inputs.items()
-    }
-
-
-def _init(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {
-        s: rng.standard_normal((B, *t.row_shape)).astype("float32")
-        for s, t in g.states.items()
-        if g.operands(g.state_nodes()[s])[0][2].kind == "input"
-    }
-
-
-def _close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: float = 1e-5) -> None:
-    assert set(got) == set(want)
-    for k, w in want.items():
-        np.testing.assert_allclose(got[k], w, atol=tol, rtol=tol, err_msg=k)
+_feeds, _init, _close = zoo.feeds, zoo.caller_initial_states, zoo.assert_close
 
 
 def _check(g: rg.Graph, p: dict[str, np.ndarray], m: object, seed: int = 0) -> None:

@@ -94,3 +94,28 @@ def params_for(g: rg.Graph, seed: int = 0) -> dict[str, np.ndarray]:
         if k.endswith(".init"):
             p[k] = rng.uniform(-0.5, 0.5, p[k].shape).astype(p[k].dtype)
     return p
+
+
+def feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random float32 sequences ``(T, B, *row)`` for every input of ``g``."""
+    return {
+        k: rng.standard_normal((T, B, *t.row_shape)).astype("float32") for k, t in g.inputs.items()
+    }
+
+
+def caller_initial_states(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random initial values ``(B, *row)`` for the states that take theirs from the caller."""
+    return {
+        s: rng.standard_normal((B, *t.row_shape)).astype("float32")
+        for s, t in g.states.items()
+        if g.operands(g.state_nodes()[s])[0][2].kind == "input"
+    }
+
+
+def assert_close(
+    got: dict[str, np.ndarray], want: dict[str, np.ndarray], tol: float = 1e-5
+) -> None:
+    """The same results by name, each within ``tol`` (absolute and relative)."""
+    assert set(got) == set(want)
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, atol=tol, rtol=tol, err_msg=k)
