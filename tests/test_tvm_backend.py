@@ -254,9 +254,10 @@ def test_products_split_over_the_cores() -> None:
 
 
 def test_blocked_products_cover_every_row_and_column() -> None:
-    """Row blocks of 4 and leftover rows, panels of 16 columns and a partial last one,
-    groups of 4 panels for single rows; over whole sequences and inside a loop
-    (the previous step's rows), against numpy."""
+    """Row blocks of 6 and every count of rows left over (1 to 5: one smaller block per
+    panel; with fewer rows than a block, single rows in groups of 4 panels), panels of
+    16 columns and a partial last one; over whole sequences and inside a loop (the
+    previous step's rows), against numpy."""
     K, N = 37, 16 * 9 + 3
     g = rg.Graph("products")
     x = g.input("x", K)
@@ -268,7 +269,7 @@ def test_blocked_products_cover_every_row_and_column() -> None:
     rng = np.random.default_rng(0)
     p = {"w_in": rng.standard_normal((K, N)) * 0.2, "w_rec": rng.standard_normal((N, N))}
     m = rg.compile(g, target="tvm", params=p)
-    for T, B in ((3, 1), (2, 5), (4, 8), (1, 11)):
+    for T, B in ((3, 1), (2, 5), (4, 8), (1, 11), (1, 13), (2, 9), (1, 6)):
         xs = rng.standard_normal((T, B, K)).astype("float32")
         want, hs = [], np.zeros((B, N))
         for t in range(T):

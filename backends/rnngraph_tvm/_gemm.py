@@ -12,9 +12,13 @@ this project's 2-core AVX2 machine). Here:
   them (a whole sequence's input projection has far more rows than fit);
 - each block of ``ROWS`` rows times one panel accumulates in a small
   buffer whose indices are all constants after unrolling, which LLVM keeps
-  in vector registers (``ROWS x NR`` floats: 8 AVX2 registers), the ``k``
+  in vector registers (``ROWS x NR`` floats: 12 AVX2 registers, enough
+  independent sums to keep both FMA units busy; 8 left them waiting), the ``k``
   loop a chain of broadcast-and-FMA;
-- rows left over (``B mod ROWS``) are blocks of one row.
+- rows left over (``B mod ROWS``) are one smaller block per panel after the
+  others (the weight streams once more, not once per row left over); with
+  fewer rows than a block (batch 1) they are blocks of one row times
+  ``PANELS`` panels.
 
 Measured here (K=256, N=1024, 32 rows, 100 repeats): 75-88 GFLOP/s, against
 18 for the plain loops; one row (the batch-1 step) runs at the speed the
@@ -36,7 +40,7 @@ from rnngraph_tvm._ops import I64, i64, seq
 
 __all__ = ["ROWS", "pack", "panel_width", "product"]
 
-ROWS = 4
+ROWS = 6
 """Rows per register block."""
 
 PANELS = 4
@@ -133,8 +137,8 @@ def product(
         )
     else:
         main = blocks(i64(0), full)
-    # Rows left over (all of them at batch 1): one row times PANELS panels at a time, so
-    # that enough independent sums hide the FMA latency; the last panels one by one.
+    # Fewer rows than a block (batch 1): one row times PANELS panels at a time, so that
+    # enough independent sums hide the FMA latency; the last panels one by one.
     groups = n_panels // PANELS
     per_row = (
         [tir.For(jg, i64(0), i64(groups), spread, block(1, r, jg * i64(PANELS), PANELS))]
@@ -149,4 +153,15 @@ def product(
         tir.ForKind.SERIAL,
         seq(per_row),
     )
-    return tir.SeqStmt([main, rest])
+    # After whole blocks, the rows left over are one block of their own per panel (the
+    # weight streams once more, not once per row left over).
+    left = n_rows - full * i64(ROWS)
+    jt = tir.Var("jt", I64)
+    tail = [
+        tir.IfThenElse(left == i64(m), block(m, full * i64(ROWS), jt, 1), None)
+        for m in range(1, ROWS)
+    ]
+    if not tail:  # (blocks of one row: nothing is left over)
+        return main
+    after_blocks = tir.For(jt, i64(0), i64(n_panels), spread, seq(tail))
+    return tir.SeqStmt([main, tir.IfThenElse(full > i64(0), after_blocks, rest)])
