@@ -121,9 +121,21 @@ def product(
     # own cache, and the shares are even whatever the number of rows).
     spread = tir.ForKind.PARALLEL if threads else tir.ForKind.SERIAL
 
-    def blocks(first: Any, count: Any) -> Any:  # every panel over row blocks first..+count
+    left = n_rows - full * i64(ROWS)
+
+    def leftover(p: Any) -> list[Any]:  # the rows after whole blocks, times panel p
+        return [
+            tir.IfThenElse(left == i64(m), block(m, full * i64(ROWS), p, 1), None)
+            for m in range(1, ROWS)
+        ]
+
+    def blocks(first: Any, count: Any, tail: bool = False) -> Any:
+        """Every panel over row blocks ``first .. first + count`` (and, with ``tail``, the
+        rows left over, while the panel is in L1)."""
         rows = tir.For(ib, first, count, tir.ForKind.SERIAL, block(ROWS, ib * i64(ROWS), jb, 1))
-        return tir.For(jb, i64(0), i64(n_panels), spread, rows)
+        return tir.For(
+            jb, i64(0), i64(n_panels), spread, seq([rows, *leftover(jb)] if tail else [rows])
+        )
 
     if chunked:
         per_chunk = max(1, CHUNK_BYTES // (ROWS * k_size * np.dtype(dtype).itemsize))
@@ -136,7 +148,7 @@ def product(
             blocks(first, tir.min(full - first, i64(per_chunk))),
         )
     else:
-        main = blocks(i64(0), full)
+        main = blocks(i64(0), full, tail=True)
     # Fewer rows than a block (batch 1): one row times PANELS panels at a time, so that
     # enough independent sums hide the FMA latency; the last panels one by one.
     groups = n_panels // PANELS
@@ -153,15 +165,13 @@ def product(
         tir.ForKind.SERIAL,
         seq(per_row),
     )
-    # After whole blocks, the rows left over are one block of their own per panel (the
-    # weight streams once more, not once per row left over).
-    left = n_rows - full * i64(ROWS)
-    jt = tir.Var("jt", I64)
-    tail = [
-        tir.IfThenElse(left == i64(m), block(m, full * i64(ROWS), jt, 1), None)
-        for m in range(1, ROWS)
-    ]
-    if not tail:  # (blocks of one row: nothing is left over)
+    # After whole blocks, the rows left over are one block of their own per panel: in the
+    # same pass over the panels (a step's rows), or one more pass (a chunked sequence's),
+    # not one pass per row left over.
+    if ROWS == 1:  # (nothing is ever left over)
         return main
-    after_blocks = tir.For(jt, i64(0), i64(n_panels), spread, seq(tail))
+    if not chunked:
+        return tir.IfThenElse(full > i64(0), main, rest)
+    jt = tir.Var("jt", I64)
+    after_blocks = tir.For(jt, i64(0), i64(n_panels), spread, seq(leftover(jt)))
     return tir.SeqStmt([main, tir.IfThenElse(full > i64(0), after_blocks, rest)])
