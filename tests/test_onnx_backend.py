@@ -160,14 +160,8 @@ def test_random_backward_graphs(rgraph) -> None:
 
 
 def _check_random(rgraph) -> None:
-    g = rgraph.graph
-    p = zoo.params_for(g)
-    m = rg.compile(g, target="onnx", params=p)
-    for T, B in [(5, 2), (8, 3)]:
-        feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
-        _assert_close(m.run(feeds), rg.run(g, feeds, p))
-    lens = np.array([8, 3, 0])
-    _assert_close(m.run(feeds, sequence_lens=lens), rg.run(g, feeds, p, sequence_lens=lens))
+    p = zoo.params_for(rgraph.graph)
+    zoo.check_random_graph(rgraph, rg.compile(rgraph.graph, target="onnx", params=p), p)
 
 
 def _op_types(model: onnx.ModelProto) -> list[str]:

@@ -12,41 +12,26 @@ from hypothesis import HealthCheck, given, settings
 
 import rnngraph as rg
 from tests import zoo
-from tests.strategies import feeds_for, random_graphs
+from tests.strategies import random_graphs
 
 pytest.importorskip("tvm")
 pytestmark = pytest.mark.slow
 
 import rnngraph_tvm  # noqa: E402  (after the skip: TVM may be missing)
 
-_feeds, _init, _close = zoo.feeds, zoo.caller_initial_states, zoo.assert_close
+_close = zoo.assert_close
 
 
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
 def test_every_cell_matches_the_reference(name: str) -> None:
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
-    m = rg.compile(g, target="tvm", params=p)  # one build: every length and batch below
-    rng = np.random.default_rng(0)
-    for T, B in [(7, 3), (4, 2)]:
-        feeds, init = _feeds(g, T, B, rng), _init(g, B, rng)
-        _close(m.run(feeds, initial_states=init), rg.run(g, feeds, p, initial_states=init))
-        lens = rng.integers(0, T + 1, B)
-        _close(
-            m.run(feeds, initial_states=init, sequence_lens=lens),
-            rg.run(g, feeds, p, initial_states=init, sequence_lens=lens),
-        )
+    zoo.check_model(g, p, rg.compile(g, target="tvm", params=p))  # one build for all
 
 
 def _check_random(rgraph) -> None:
-    g = rgraph.graph
-    p = zoo.params_for(g)
-    m = rg.compile(g, target="tvm", params=p)
-    for T, B in [(5, 2), (8, 3)]:
-        feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
-        _close(m.run(feeds), rg.run(g, feeds, p))
-    lens = np.array([8, 3, 0])
-    _close(m.run(feeds, sequence_lens=lens), rg.run(g, feeds, p, sequence_lens=lens))
+    p = zoo.params_for(rgraph.graph)
+    zoo.check_random_graph(rgraph, rg.compile(rgraph.graph, target="tvm", params=p), p)
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 import rnngraph as rg
 from tests import zoo
-from tests.strategies import feeds_for, random_graphs
+from tests.strategies import random_graphs
 from tests.test_recursive import CELLS as TREE_CELLS
 from tests.test_recursive import _batch, _graph, _params, per_node
 
@@ -31,20 +31,7 @@ HAS_GPU = bool(tvm.cuda(0).exist)
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine")
 
 
-_feeds, _init, _close = zoo.feeds, zoo.caller_initial_states, zoo.assert_close
-
-
-def _check(g: rg.Graph, p: dict[str, np.ndarray], m: object, seed: int = 0) -> None:
-    """Two lengths and batches from one build, with and without lengths per row."""
-    rng = np.random.default_rng(seed)
-    for T, B in [(7, 3), (4, 2)]:
-        feeds, init = _feeds(g, T, B, rng), _init(g, B, rng)
-        _close(m.run(feeds, initial_states=init), rg.run(g, feeds, p, initial_states=init))  # type: ignore[attr-defined]
-        lens = rng.integers(0, T + 1, B)
-        _close(
-            m.run(feeds, initial_states=init, sequence_lens=lens),  # type: ignore[attr-defined]
-            rg.run(g, feeds, p, initial_states=init, sequence_lens=lens),
-        )
+_close = zoo.assert_close
 
 
 def _emulated(g: rg.Graph, p: dict[str, np.ndarray], block: int = 32) -> TvmModel:
@@ -56,21 +43,14 @@ def _emulated(g: rg.Graph, p: dict[str, np.ndarray], block: int = 32) -> TvmMode
 def test_gpu_kernel_emulated_on_the_cpu(name: str) -> None:
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
-    _check(g, p, _emulated(g, p))
+    zoo.check_model(g, p, _emulated(g, p))
 
 
 def _random(rgraph, device: str | None) -> None:
     g = rgraph.graph
     p = zoo.params_for(g)
-    if device is None:
-        m: object = _emulated(g, p)
-    else:
-        m = rg.compile(g, target="tvm", params=p, device=device)
-    for T, B in [(5, 2), (8, 3)]:
-        feeds = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
-        _close(m.run(feeds), rg.run(g, feeds, p))  # type: ignore[attr-defined]
-    lens = np.array([8, 3, 0])
-    _close(m.run(feeds, sequence_lens=lens), rg.run(g, feeds, p, sequence_lens=lens))  # type: ignore[attr-defined]
+    m = _emulated(g, p) if device is None else rg.compile(g, target="tvm", params=p, device=device)
+    zoo.check_random_graph(rgraph, m, p)
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,7 +68,7 @@ def test_emulated_blocks_narrower_than_a_row() -> None:
     for block in (8, 3):
         m = _emulated(g, p, block=block)
         assert m.generated(False).func is not None
-        _check(g, p, m, seed=block)
+        zoo.check_model(g, p, m, seed=block)
 
 
 def test_gpu_kernel_has_one_barrier_per_node() -> None:
@@ -191,7 +171,7 @@ def _tree_gradients(device: str) -> None:
 def test_every_cell_on_the_gpu(name: str) -> None:
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
-    _check(g, p, rg.compile(g, target="tvm", params=p, device="cuda"))
+    zoo.check_model(g, p, rg.compile(g, target="tvm", params=p, device="cuda"))
 
 
 @needs_gpu

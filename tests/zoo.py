@@ -7,11 +7,13 @@ Each builder returns a graph with input ``x`` (``I`` features) and output
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import rnngraph as rg
 from rnngraph.bench import cell_graph
+from tests.strategies import RandomGraph, feeds_for
 
 I = 3
 
@@ -119,3 +121,28 @@ def assert_close(
     assert set(got) == set(want)
     for k, w in want.items():
         np.testing.assert_allclose(got[k], w, atol=tol, rtol=tol, err_msg=k)
+
+
+def check_model(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) -> None:
+    """A compiled model of ``g`` against the reference: two lengths and batches from one
+    build, with caller initial states, with and without lengths per row."""
+    rng = np.random.default_rng(seed)
+    for T, B in [(7, 3), (4, 2)]:
+        xs, init = feeds(g, T, B, rng), caller_initial_states(g, B, rng)
+        assert_close(m.run(xs, initial_states=init), rg.run(g, xs, p, initial_states=init))
+        lens = rng.integers(0, T + 1, B)
+        assert_close(
+            m.run(xs, initial_states=init, sequence_lens=lens),
+            rg.run(g, xs, p, initial_states=init, sequence_lens=lens),
+        )
+
+
+def check_random_graph(rgraph: RandomGraph, m: Any, p: dict[str, np.ndarray]) -> None:
+    """A compiled model of a random graph against the reference: two lengths and batches,
+    then lengths per row."""
+    g = rgraph.graph
+    for T, B in [(5, 2), (8, 3)]:
+        xs = {k: v.astype(np.float32) for k, v in feeds_for(rgraph, T, B).items()}
+        assert_close(m.run(xs), rg.run(g, xs, p))
+    lens = np.array([8, 3, 0])
+    assert_close(m.run(xs, sequence_lens=lens), rg.run(g, xs, p, sequence_lens=lens))
