@@ -685,37 +685,41 @@ class _Gen:
 
     def summed(self, nid: int, idx: list[Any]) -> Any:
         """Element ``idx`` of a sum over steps (and rows, and leading axes), from zero."""
-        d, reads = self.g.nodes[nid], self.p.reads[nid]
         t, b = tir.Var("t", I64), tir.Var("b", I64)
         reg = tir.decl_buffer((i64(1),), self.dtype, name="sum", scope="local")
         zero = i64(0)
-        if d["op"] == "total":
-            src = self.node_buf[reads[0].source]
-            lead: tuple[Any, ...] = ()
-
-            def term(at: list[Any]) -> Any:
-                return src[(t, b, *idx)]
-        else:  # total_outer: the outer product of a and c
-            a, c = (self.node_buf[r.source] for r in reads)
-            lead = self.row(reads[0].source)[:-1]
-            i, j = idx
-
-            def term(at: list[Any]) -> Any:
-                return a[(t, b, *at, i)] * c[(t, b, *at, j)]
 
         def add(at: list[Any]) -> Any:
-            return tir.BufferStore(reg, reg[zero] + self.valid(term(at), t, b), [zero])
+            return tir.BufferStore(reg, reg[zero] + self.summand(nid, t, b, at, idx), [zero])
 
         steps = tir.For(
             t,
             i64(0),
             self.T,
             tir.ForKind.SERIAL,
-            tir.For(b, i64(0), self.B, tir.ForKind.SERIAL, loops(lead, add, "l")),
+            tir.For(b, i64(0), self.B, tir.ForKind.SERIAL, loops(self.summed_axes(nid), add, "l")),
         )
         zeroed = tir.BufferStore(reg, tir.const(0, self.dtype), [zero])
         out = tir.BufferStore(self.node_buf[nid], reg[zero], list(idx))
         return tir.SeqStmt([tir.AllocBuffer(reg), zeroed, steps, out])
+
+    def summed_axes(self, nid: int) -> tuple[Any, ...]:
+        """The leading row axes a sum adds up besides steps and rows (``total_outer``'s)."""
+        if self.g.nodes[nid]["op"] == "total":
+            return ()
+        return self.row(self.p.reads[nid][0].source)[:-1]
+
+    def summand(self, nid: int, t: Any, b: Any, at: list[Any], idx: list[Any]) -> Any:
+        """The term of sum ``nid`` at step ``t``, row ``b``, leading indices ``at``, element
+        ``idx`` (``total``: the operand; ``total_outer``: the outer product of its two),
+        zero past the row's length."""
+        reads = self.p.reads[nid]
+        if self.g.nodes[nid]["op"] == "total":
+            v = self.node_buf[reads[0].source][(t, b, *idx)]
+        else:
+            (a, c), (i, j) = (self.node_buf[r.source] for r in reads), idx
+            v = a[(t, b, *at, i)] * c[(t, b, *at, j)]
+        return self.valid(v, t, b)
 
     @functools.cached_property
     def block_threads(self) -> int:
@@ -849,35 +853,20 @@ class _Gen:
     def total(self, nid: int) -> Any:
         if self.gpu:  # one thread per element, each summing its steps and rows
             return self.grid(self.row(nid), lambda idx: self.summed(nid, idx))
-        d = self.g.nodes[nid]
         outb = self.node_buf[nid]
-        reads = self.p.reads[nid]
         shape = self.row(nid)
         t, b = tir.Var("t", I64), tir.Var("b", I64)
         init = loops(shape, lambda idx: tir.BufferStore(outb, tir.const(0, self.dtype), idx), "z")
-        if d["op"] == "total":
-            src = self.node_buf[reads[0].source]
 
-            def body(idx: list[Any]) -> Any:
+        def add(at: list[Any]) -> Any:  # every element's term at leading indices ``at``
+            def one(idx: list[Any]) -> Any:
                 return tir.BufferStore(
-                    outb, outb[tuple(idx)] + self.valid(src[(t, b, *idx)], t, b), idx
+                    outb, outb[tuple(idx)] + self.summand(nid, t, b, at, idx), idx
                 )
 
-            acc = loops(shape, body)
-        else:  # total_outer: sum over steps, rows and leading axes of outer(a, b)
-            a, c = (self.node_buf[r.source] for r in reads)
-            arow = self.row(reads[0].source)
-            lead = arow[:-1]
+            return loops(shape, one, "o")
 
-            def body2(idx: list[Any]) -> Any:
-                def inner(ij: list[Any]) -> Any:
-                    i, j = ij
-                    v = a[(t, b, *idx, i)] * c[(t, b, *idx, j)]
-                    return tir.BufferStore(outb, outb[(i, j)] + self.valid(v, t, b), [i, j])
-
-                return loops(shape, inner, "o")
-
-            acc = loops(lead, body2, "l") if lead else body2([])
+        acc = loops(self.summed_axes(nid), add, "l")
         rows = tir.For(b, i64(0), self.B, tir.ForKind.SERIAL, acc)  # across rows: never per row
         steps = tir.For(t, i64(0), self.T, tir.ForKind.SERIAL, rows)
         return tir.SeqStmt([init, steps])

@@ -192,11 +192,7 @@ class TvmModel:
         oldest first), and the values of the nodes ``last`` at the last step are returned
         (``(B, *row)`` each) after the outputs."""
         past = past or {}
-        if self.device.cross:
-            where = "this machine has no CUDA GPU; " if self.device.gpu else ""
-            raise CompileError(
-                f"this model is built for {self.device.name!r}; {where}export() it and run it there"
-            )
+        self._runs_here()
         tree = split_inputs(inputs)
         if tree is not None:  # a recursive net on a TreeBatch: laid out by levels
             out = run_trees(
@@ -221,8 +217,7 @@ class TvmModel:
         call runs it once and waits for it, with no copy in or out — what a benchmark of
         the kernel alone times (the buffers are the model's: a later ``run`` refills them).
         """
-        if self.device.cross:
-            raise CompileError(f"this model is built for {self.device.name!r}; it cannot run here")
+        self._runs_here()
         main, args, _, _ = self._bind(inputs, sequence_lens, None, {})
         dev = self.device.runtime()
 
@@ -231,6 +226,14 @@ class TvmModel:
             dev.sync()
 
         return launch
+
+    def _runs_here(self) -> None:
+        """Refuse a model built for another machine (or for a GPU this one lacks)."""
+        if self.device.cross:
+            where = "this machine has no CUDA GPU; " if self.device.gpu else ""
+            raise CompileError(
+                f"this model is built for {self.device.name!r}; {where}export() it and run it there"
+            )
 
     def _bind(
         self,
