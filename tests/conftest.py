@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -9,6 +11,11 @@ import rnngraph as rg
 # The same examples on every run: CI must not pass or fail by the draw.
 settings.register_profile("deterministic", derandomize=True, print_blob=True)
 settings.load_profile("deterministic")
+
+# Kernels split over the cores run on two threads of TVM's pool whatever the machine (the
+# pool reads this once; unset, it takes half the logical CPUs: one on a 2-vCPU machine),
+# so that their barriers are exercised.
+os.environ.setdefault("TVM_NUM_THREADS", "2")
 
 
 @pytest.fixture

@@ -222,15 +222,20 @@ def test_outputs_written_in_place_or_copied() -> None:
     _close(m.run({"x": xs}, sequence_lens=lens), rg.run(g, {"x": xs}, p, sequence_lens=lens))
 
 
-def test_products_split_over_the_cores() -> None:
+@pytest.mark.parametrize("name", ["stacked_gru", "narx", "bidirectional_lstm"])
+def test_products_split_over_the_cores(name: str) -> None:
     """parallel="products": the kernel really has parallel loops (products' panels, nodes'
-    rows), and one build still matches the reference at every batch, with lengths too."""
-    g = zoo.CELLS["stacked_gru"]()
+    rows) in one launch of the thread pool, and one build still matches the reference at
+    every batch (fewer rows than a block: products on one thread), with lengths too."""
+    g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     m = rg.compile(g, target="tvm", params=p, parallel="products")
     script = m.generated(False).func.script()
     assert "for jb in T.parallel" in script and "for b in T.parallel(B)" in script
-    for B in (1, 5, 9):
+    # the pool launched once for the whole kernel, a barrier after every parallel loop
+    assert script.count("pragma_parallel_launch_point") == 1
+    assert script.count("T.parallel(") == script.count("pragma_parallel_barrier_when_finish")
+    for B in (1, 5, 9, 14):
         xs = np.random.default_rng(B).standard_normal((7, B, 3)).astype("float32")
         lens = np.arange(B) % 8
         want = rg.run(g, {"x": xs}, p, sequence_lens=lens)
@@ -238,11 +243,13 @@ def test_products_split_over_the_cores() -> None:
         _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
 
 
-def test_blocked_products_cover_every_row_and_column() -> None:
-    """Row blocks of 6 and every count of rows left over (1 to 5: one smaller block per
-    panel; with fewer rows than a block, single rows in groups of 4 panels), panels of
-    16 columns and a partial last one; over whole sequences and inside a loop (the
-    previous step's rows), against numpy."""
+@pytest.mark.parametrize("parallel", [None, "products"])
+def test_blocked_products_cover_every_row_and_column(parallel: str | None) -> None:
+    """Row blocks of 6 and every count of rows left over (4 or 5: one smaller block per
+    panel; 1 to 3: merged with the last whole block and split in two; with fewer rows
+    than a block, single rows in groups of 4 panels), panels of 16 columns and a
+    partial last one; over whole sequences and inside a loop (the previous step's rows),
+    on one core and split over the cores (one launch of the thread pool), against numpy."""
     K, N = 37, 16 * 9 + 3
     g = rg.Graph("products")
     x = g.input("x", K)
@@ -253,8 +260,8 @@ def test_blocked_products_cover_every_row_and_column() -> None:
     g.output("y", y)
     rng = np.random.default_rng(0)
     p = {"w_in": rng.standard_normal((K, N)) * 0.2, "w_rec": rng.standard_normal((N, N))}
-    m = rg.compile(g, target="tvm", params=p)
-    for T, B in ((3, 1), (2, 5), (4, 8), (1, 11), (1, 13), (2, 9), (1, 6)):
+    m = rg.compile(g, target="tvm", params=p, parallel=parallel)
+    for T, B in ((3, 1), (2, 5), (4, 8), (1, 10), (1, 11), (1, 13), (2, 9), (1, 6), (2, 32)):
         xs = rng.standard_normal((T, B, K)).astype("float32")
         want, hs = [], np.zeros((B, N))
         for t in range(T):
@@ -312,3 +319,70 @@ def test_step_models_refuse_look_ahead_and_sums() -> None:
     lstm = zoo.CELLS["lstm"]()
     with pytest.raises(rg.CompileError, match="sums over every step"):
         rg.compile(rg.adjoint(lstm), target="tvm", params=zoo.params_for(lstm), mode="step")
+
+
+def test_one_launch_runs_each_phase_once_in_order() -> None:
+    """_threads.one_launch: every thread runs the time loop, each parallel loop is split
+    over them with a barrier after it, work outside parallel loops (a running count)
+    runs once per step, and a parallel loop of one (whose accumulator TVM would move out
+    of the launch, shared, were the loop dropped) runs once — on two threads."""
+    import tvm
+    from rnngraph_tvm._ops import I64, i64
+    from rnngraph_tvm._threads import one_launch
+    from tvm import tirx as tir
+
+    n, steps = 9, 40
+    a = tir.decl_buffer((n,), "float32", name="a")
+    b = tir.decl_buffer((n,), "float32", name="b")
+    count = tir.decl_buffer((1,), "float32", name="count")
+    t, i, j, p, k = (tir.Var(v, I64) for v in "tijpk")
+    acc = tir.decl_buffer((1,), "float32", name="acc", scope="global")
+    total = tir.SeqStmt(  # a[0] = sum of b, through an accumulator
+        [
+            tir.AllocBuffer(acc),
+            tir.BufferStore(acc, tir.const(0, "float32"), [i64(0)]),
+            tir.For(
+                k, i64(0), i64(n), tir.ForKind.SERIAL, tir.BufferStore(acc, acc[0] + b[k], [i64(0)])
+            ),
+            tir.BufferStore(a, acc[0] * tir.const(0.01, "float32"), [i64(0)]),
+        ]
+    )
+    body = tir.For(
+        t,
+        i64(0),
+        i64(steps),
+        tir.ForKind.SERIAL,
+        tir.SeqStmt(
+            [
+                tir.BufferStore(count, count[0] + tir.const(1, "float32"), [i64(0)]),
+                tir.For(
+                    i,
+                    i64(0),
+                    i64(n),
+                    tir.ForKind.PARALLEL,
+                    tir.BufferStore(
+                        b, a[i64(n - 1) - i] * tir.const(0.5, "float32") + count[0], [i]
+                    ),
+                ),
+                tir.For(p, i64(0), i64(1), tir.ForKind.PARALLEL, total),
+                tir.For(j, i64(1), i64(n - 2), tir.ForKind.SERIAL, tir.BufferStore(a, b[j], [j])),
+            ]
+        ),
+    )
+    func = tir.PrimFunc([a, b, count], one_launch(body)).with_attr("global_symbol", "main")
+    run = tvm.compile(tvm.IRModule({"main": func}), target={"kind": "llvm"})["main"]
+    rng = np.random.default_rng(3)
+    a0 = rng.standard_normal(n).astype("float32")
+    want_a, want_b, c = a0.astype(np.float64), np.zeros(n), 0.0
+    for _ in range(steps):
+        c += 1
+        want_b = want_a[::-1] * 0.5 + c
+        want_a = want_a.copy()
+        want_a[0] = want_b.sum() * 0.01
+        want_a[1 : n - 1] = want_b[1 : n - 1]
+    args = [tvm.runtime.tensor(x) for x in (a0, np.zeros(n, "float32"), np.zeros(1, "float32"))]
+    run(*args)
+    assert tvm.get_global_func("runtime.NumThreads")() >= 2  # (tests/conftest.py)
+    assert args[2].numpy()[0] == steps
+    np.testing.assert_allclose(args[1].numpy(), want_b, rtol=1e-5)
+    np.testing.assert_allclose(args[0].numpy(), want_a, rtol=1e-5)

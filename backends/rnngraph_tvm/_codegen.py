@@ -40,7 +40,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ops.totals import TOTAL_OPS
 from rnngraph.program import ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph.types import TensorType
-from rnngraph_tvm import _gemm
+from rnngraph_tvm import _gemm, _threads
 from rnngraph_tvm._ops import (
     ELEMENTS,
     I64,
@@ -965,6 +965,8 @@ class _Gen:
             op = self.g.nodes[nid]["op"]
             after.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
         after += sums
+        if self.threads:  # the thread pool launched once, not once per node and step
+            body = [_threads.one_launch(seq(body))] if body else []
         if self.rows == "parallel":
             groups = i64(self.groups)
             body = [tir.For(self.row_b, i64(0), groups, tir.ForKind.PARALLEL, seq(body))]
