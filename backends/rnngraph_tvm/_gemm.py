@@ -46,6 +46,11 @@ ROWS = 6
 PANELS = 4
 """Panels per block of a single row (rows left over, the batch-1 step)."""
 
+SPLIT_BELOW = 4
+"""A step's rows left over after whole blocks, if fewer than this, are merged with the last
+whole block and split in two (``ROWS + m`` rows as two blocks of 4 or 5)."""
+"""Panels per block of a single row (rows left over, the batch-1 step)."""
+
 CHUNK_BYTES = 128 * 1024
 """Rows of the left operand taken at a time: they stay in L2 while every panel passes."""
 
@@ -123,18 +128,35 @@ def product(
 
     left = n_rows - full * i64(ROWS)
 
-    def leftover(p: Any) -> list[Any]:  # the rows after whole blocks, times panel p
-        return [
-            tir.IfThenElse(left == i64(m), block(m, full * i64(ROWS), p, 1), None)
-            for m in range(1, ROWS)
-        ]
+    def leftover(p: Any, merged: bool = False) -> list[Any]:
+        """The rows after whole blocks, times panel ``p``. ``merged``: a few rows left
+        (fewer than :data:`SPLIT_BELOW`) join the last whole block, and the two are split
+        in two blocks of about the same size (a block of one or two rows has too few
+        independent sums to keep the FMA units busy)."""
+        cases = []
+        for m in range(1, ROWS):
+            if merged and m < SPLIT_BELOW:
+                a = (ROWS + m + 1) // 2
+                r0 = (full - i64(1)) * i64(ROWS)
+                stmt = seq([block(a, r0, p, 1), block(ROWS + m - a, r0 + i64(a), p, 1)])
+            else:
+                stmt = block(m, full * i64(ROWS), p, 1)
+            cases.append(tir.IfThenElse(left == i64(m), stmt, None))
+        return cases
 
     def blocks(first: Any, count: Any, tail: bool = False) -> Any:
         """Every panel over row blocks ``first .. first + count`` (and, with ``tail``, the
         rows left over, while the panel is in L1)."""
+        if tail and SPLIT_BELOW > 1:  # (the last whole block then goes with the rows left)
+            merged = tir.Select(tir.And(left > i64(0), left < i64(SPLIT_BELOW)), i64(1), i64(0))
+            count = count - merged
         rows = tir.For(ib, first, count, tir.ForKind.SERIAL, block(ROWS, ib * i64(ROWS), jb, 1))
         return tir.For(
-            jb, i64(0), i64(n_panels), spread, seq([rows, *leftover(jb)] if tail else [rows])
+            jb,
+            i64(0),
+            i64(n_panels),
+            spread,
+            seq([rows, *leftover(jb, merged=SPLIT_BELOW > 1)] if tail else [rows]),
         )
 
     if chunked:
