@@ -12,6 +12,7 @@ machine's first GPU: inputs are copied there and results back.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +20,34 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DeployedModel", "load", "sidecars"]
+__all__ = ["RESULTS", "DeployedModel", "load", "result_buffer", "sidecars"]
+
+RESULTS = ("output", "final", "total")
+"""Kinds of kernel arguments that a run returns."""
+
+ALIGN = 64
+"""Bytes TVM's kernels assume a buffer's data is aligned to (and its DLPack import checks)."""
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-ordered array whose data starts on an :data:`ALIGN`-byte boundary
+    (numpy aligns to 16)."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
+def result_buffer(shape: tuple[int, ...], dtype: Any) -> tuple[np.ndarray, Any]:
+    """A result's array and the TVM tensor over the same memory, for a CPU kernel to write
+    the result in place (returned as it is: no copy out)."""
+    import tvm
+
+    if math.prod(shape) == 0:  # (nothing to write; DLPack refuses an empty view's pointer)
+        return np.empty(shape, dtype), tvm.runtime.empty(shape, str(np.dtype(dtype)))
+    array = aligned_empty(shape, dtype)
+    return array, tvm.runtime.from_dlpack(array)
 
 
 def sidecars(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -48,7 +76,8 @@ class DeployedModel:
         it are zero and final states are taken at its last valid step.
         """
         tvm = self._tvm
-        dev = tvm.cuda(0) if self.layout["device"].get("kind") == "cuda" else tvm.cpu()
+        cuda = self.layout["device"].get("kind") == "cuda"
+        dev = tvm.cuda(0) if cuda else tvm.cpu()
         first = np.asarray(inputs[self.layout["inputs"][0]])
         T, B = first.shape[:2]
         entry = "main" if sequence_lens is None else "main_lens"
@@ -66,16 +95,19 @@ class DeployedModel:
             elif a["kind"] == "init":
                 arr = np.zeros(shape, a["dtype"])
             else:
+                name = f"{a['name']}_final" if a["kind"] == "final" else a["name"]
+                if a["kind"] in RESULTS and not cuda:
+                    outs[name], t = result_buffer(shape, a["dtype"])  # written in place
+                    args.append(t)
+                    continue
                 t = tvm.runtime.empty(shape, a["dtype"], dev)
                 args.append(t)
-                if a["kind"] in ("output", "total"):
-                    outs[a["name"]] = t
-                elif a["kind"] == "final":
-                    outs[f"{a['name']}_final"] = t
+                if a["kind"] in RESULTS:
+                    outs[name] = t
                 continue
             args.append(tvm.runtime.tensor(np.array(arr, dtype=a["dtype"], order="C"), dev))
         self.module[entry](*args)
-        return {k: v.numpy() for k, v in outs.items()}
+        return {k: v if isinstance(v, np.ndarray) else v.numpy() for k, v in outs.items()}
 
 
 def load(path: str | os.PathLike[str]) -> DeployedModel:

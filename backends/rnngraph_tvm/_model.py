@@ -25,7 +25,7 @@ from rnngraph.program import Program, Read
 from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Arg, Kernel, generate
-from rnngraph_tvm._deploy import sidecars
+from rnngraph_tvm._deploy import RESULTS, result_buffer, sidecars
 from rnngraph_tvm._gemm import pack
 from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
 
@@ -84,6 +84,28 @@ class TvmModel:
         """The value of a "static" argument: a time-invariant node, packed if the kernel asks."""
         value = np.asarray(self._statics[arg.node], arg.dtype)  # type: ignore[index]
         return pack(value, arg.pack) if arg.pack else value
+
+    def initial_row(self, arg: Arg) -> np.ndarray:
+        """The fixed initial value of an "init" argument for one batch row (``row``, which
+        the kernel's buffer repeats for every row and, for a tap, every step back)."""
+        assert arg.read is not None
+        row = (1, *(int(d) for d in arg.shape[list(arg.shape).index("B") + 1 :]))
+        return np.asarray(self._initial(arg.read, row, {}, {}), arg.dtype)[0]
+
+    def relax(self, sequence_lens: bool = False) -> Any:
+        """The model as a Relax ``IRModule``: ``main`` (inputs, then ``sequence_lens`` if
+        asked, then initial values the caller gives, ``(B, *row)``) calls the kernel
+        through ``call_tir`` and returns the tuple of results named by its ``"results"``
+        attribute. Build and run it with TVM::
+
+            mod = m.relax()
+            ex = tvm.compile(mod, target=m.device.target)
+            vm = tvm.relax.VirtualMachine(ex, tvm.cpu())
+            y, *finals = vm["main"](tvm.runtime.tensor(xs))
+        """
+        from rnngraph_tvm._relax import relax_module
+
+        return relax_module(self, sequence_lens)
 
     def generated(self, with_lens: bool) -> Kernel:
         """The TIR kernel (plain, or taking ``sequence_lens``), generated once."""
@@ -149,8 +171,7 @@ class TvmModel:
                     values.setdefault(key, self.static_value(a))
                 elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
                     key = f"init_{a.read.consumer}_{a.read.port}"
-                    row = (1, *(int(d) for d in a.shape[list(a.shape).index("B") + 1 :]))
-                    values.setdefault(key, np.asarray(self._initial(a.read, row, {}, {}))[0])
+                    values.setdefault(key, self.initial_row(a))
                 if key is not None:
                     desc["value"] = key
                 entries[entry].append(desc)
@@ -210,7 +231,7 @@ class TvmModel:
             i = next(i for i, a in enumerate(kernel.args) if a.node == nid and a.kind != "static")
             v = args[i].numpy()
             values[nid] = v[-1] if kernel.args[i].shape[0] == "T" else v
-        return {k: v.numpy() for k, v in outs.items()}, values
+        return {k: v if isinstance(v, np.ndarray) else v.numpy() for k, v in outs.items()}, values
 
     def launcher(self, inputs: Mapping[str, Any], sequence_lens: Any = None) -> Callable[[], None]:
         """The kernel bound to buffers holding ``inputs`` (on the model's device): each
@@ -269,9 +290,15 @@ class TvmModel:
                     self._static[key[1], i] = tvm.runtime.tensor(value, dev)
                 args.append(self._static[key[1], i])
                 continue
+            shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
+            if a.kind in RESULTS and not self.device.gpu:
+                # written by the kernel straight into the arrays returned (no copy out)
+                result, t = result_buffer(shape, a.dtype)
+                args.append(t)
+                outs[f"{a.name}_final" if a.kind == "final" else a.name] = result
+                continue
             fresh = i not in work
             if fresh:
-                shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
                 work[i] = tvm.runtime.empty(shape, a.dtype, dev)
             t = work[i]
             arr: Any = None
@@ -293,10 +320,8 @@ class TvmModel:
             if arr is not None:
                 t.copyfrom(np.ascontiguousarray(arr, dtype=a.dtype))
             args.append(t)
-            if a.kind in ("output", "total"):
-                outs[a.name] = t
-            elif a.kind == "final":
-                outs[f"{a.name}_final"] = t
+            if a.kind in RESULTS:
+                outs[f"{a.name}_final" if a.kind == "final" else a.name] = t
         return self._main(lens is not None), args, outs, kernel
 
     def _main(self, with_lens: bool) -> Any:

@@ -1,0 +1,104 @@
+"""The TVM backend's Relax module (``m.relax()``), built by TVM and run by its Relax VM.
+
+Every cell against the reference (two lengths and batches from one build,
+lengths per row), initial values from the caller, and an exported Relax
+library loaded back. Marked slow (each build compiles LLVM code); CI runs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from tests import zoo
+
+tvm = pytest.importorskip("tvm")
+pytestmark = pytest.mark.slow
+
+from tvm import relax  # noqa: E402  (after the skip: TVM may be missing)
+
+
+class _OnRelaxVM:
+    """A model's two Relax modules (with and without ``sequence_lens``) built for the
+    host and run by the Relax VM, called as ``m.run`` is."""
+
+    def __init__(self, m: Any, built: Any = None) -> None:
+        self.parts = {}
+        for lens in (False, True):
+            mod = m.relax(sequence_lens=lens)
+            main = mod["main"]
+            ex = tvm.compile(mod, target=m.device.target) if built is None else built(mod)
+            params = [str(p.name) for p in main.params]
+            results = [str(r) for r in main.attrs["results"]]
+            self.parts[lens] = (relax.VirtualMachine(ex, tvm.cpu()), params, results)
+
+    def run(
+        self,
+        inputs: dict[str, Any],
+        initial_states: dict[str, Any] | None = None,
+        sequence_lens: Any = None,
+    ) -> dict[str, np.ndarray]:
+        vm, params, results = self.parts[sequence_lens is not None]
+        feeds = {
+            k: np.asarray(v, np.float32) for k, v in {**inputs, **(initial_states or {})}.items()
+        }
+        if sequence_lens is not None:
+            feeds["sequence_lens"] = np.asarray(sequence_lens, np.int64)
+        out = vm["main"](*(tvm.runtime.tensor(np.ascontiguousarray(feeds[p])) for p in params))
+        return {name: o.numpy() for name, o in zip(results, out, strict=True)}
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_every_cell_through_relax(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    zoo.check_model(g, p, _OnRelaxVM(rg.compile(g, target="tvm", params=p)))
+
+
+def test_relax_main_calls_the_kernel_with_weights_as_constants() -> None:
+    """``main`` takes the inputs only (weights are constants, already packed), calls
+    ``rnngraph_kernel`` through ``call_tir`` with symbolic T and B, and names its results."""
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    mod = rg.compile(g, target="tvm", params=p).relax()
+    main = mod["main"]
+    assert [str(v.name) for v in main.params] == ["x"]
+    assert [str(r) for r in main.attrs["results"]] == ["y", "l.h_final", "l.c_final"]
+    assert isinstance(mod["rnngraph_kernel"], tvm.tirx.PrimFunc)
+    script = mod.script()
+    assert "R.call_tir(cls.rnngraph_kernel" in script and "x: R.Tensor((T_1, B, 3)" in script
+
+
+def test_relax_initial_values_from_the_caller() -> None:
+    """A state whose initial value comes from the caller is a parameter of ``main``."""
+    g = rg.Graph("stream")
+    x = g.input("x", 2)
+    h = g.state("h", 2, init="input")
+    g.assign(h, rg.tanh(h * 0.5 + x))
+    g.output("y", h)
+    m = _OnRelaxVM(rg.compile(g, target="tvm", params={}))
+    assert m.parts[False][1] == ["x", "h"] and m.parts[True][1] == ["x", "sequence_lens", "h"]
+    rng = np.random.default_rng(4)
+    xs, h0 = rng.standard_normal((5, 3, 2)), rng.standard_normal((3, 2))
+    zoo.assert_close(
+        m.run({"x": xs}, initial_states={"h": h0}),
+        rg.run(g, {"x": xs}, initial_states={"h": h0}),
+    )
+
+
+def test_relax_library_exports_and_loads(tmp_path: Any) -> None:
+    """The Relax executable exported as a shared library, loaded back by the TVM runtime
+    and run by the Relax VM."""
+    g = zoo.CELLS["stacked_gru"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p)
+
+    def exported(mod: Any) -> Any:
+        path = tmp_path / f"relax_{len(list(tmp_path.iterdir()))}.so"
+        tvm.compile(mod, target=m.device.target).export_library(str(path))
+        return tvm.runtime.load_module(str(path))
+
+    zoo.check_model(g, p, _OnRelaxVM(m, built=exported))
