@@ -76,9 +76,10 @@ def backend(
     target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: the
     batch split in as many groups of rows as the CPU has cores, one per core; an
     int: that many groups; "products": every matrix product splits its
-    weight over the cores, one parallel region per node and step, for work
-    with few batch rows and big products such as a recursive net's levels;
-    on a GPU each row is a thread block),
+    weight's panels and every other node its rows over the cores, the thread
+    pool launched once for the whole kernel with a barrier between phases —
+    the faster split on this project's 2-core machine, also for a recursive
+    net's levels; on a GPU each row is a thread block),
     ``mode`` ("sequence", or "step": one step in, carried states in and out).
     """
     mode = options.pop("mode", "sequence") if "mode" in options else "sequence"

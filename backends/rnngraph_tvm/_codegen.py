@@ -135,7 +135,7 @@ class _Gen:
             self.hi = tir.min(self.lo + size, self.B)
         self.groups = groups
         # threads: every product splits its weight's panels over the cores, and the other
-        # nodes their batch rows (one parallel region each)
+        # nodes their batch rows (parallel loops in one launch of the pool: _threads)
         self.threads = threads
         self.symbols: dict[str, Any] = {}  # symbolic row dimensions, as TIR variables
         # blocked: matrix products by the register-blocked CPU kernel (_gemm), on weights
@@ -807,7 +807,7 @@ class _Gen:
                 first.append(self.fill(carry))
         # Consecutive nodes computed row by row share one loop over the rows (rows never
         # read each other within a step): a row's values stay in cache from one node to
-        # the next, and with threads, one parallel region instead of one per node.
+        # the next, and with threads, one parallel phase (one barrier) instead of one per node.
         rows: list[Any] = []
         b = self.bvar()
         for nid in region.nodes:
