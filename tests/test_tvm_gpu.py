@@ -204,6 +204,19 @@ def test_step_models_on_the_gpu(name: str) -> None:
 
 
 @needs_gpu
+def test_relax_module_runs_on_the_gpu() -> None:
+    """m.relax() built for cuda (m.relax_build) and run by the Relax VM on the GPU."""
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, device="cuda")
+    vm = tvm.relax.VirtualMachine(m.relax_build(), tvm.cuda(0))
+    xs = np.random.default_rng(5).standard_normal((6, 3, 3)).astype("float32")
+    got = vm["main"](tvm.runtime.tensor(xs, tvm.cuda(0)))
+    names = [str(r) for r in m.relax()["main"].attrs["results"]]
+    _close({n: o.numpy() for n, o in zip(names, got, strict=True)}, rg.run(g, {"x": xs}, p))
+
+
+@needs_gpu
 def test_exported_cuda_library_runs_on_the_gpu(tmp_path) -> None:
     import rnngraph_tvm
 

@@ -102,3 +102,17 @@ def test_relax_library_exports_and_loads(tmp_path: Any) -> None:
         return tvm.runtime.load_module(str(path))
 
     zoo.check_model(g, p, _OnRelaxVM(m, built=exported))
+
+
+def test_relax_builds_for_cuda_without_a_gpu() -> None:
+    """m.relax_build() for device="cuda": the kernel's buffers are not ``__restrict__``
+    (a block's threads read each other's stores); it runs on a GPU in test_tvm_gpu."""
+    g = zoo.CELLS["gru"]()
+    m = rg.compile(g, target="tvm", params=zoo.params_for(g), device="cuda")
+    ex = m.relax_build()
+    libs, cuda = list(ex.mod.imports), []
+    while libs:  # (the VM's library imports the host code, which imports the CUDA module)
+        lib = libs.pop()
+        libs += list(lib.imports)
+        cuda += [lib.inspect_source()] if lib.kind == "cuda" else []
+    assert cuda and all("__global__" in src and "__restrict__" not in src for src in cuda)

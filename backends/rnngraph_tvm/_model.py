@@ -96,7 +96,7 @@ class TvmModel:
         """The model as a Relax ``IRModule``: ``main`` (inputs, then ``sequence_lens`` if
         asked, then initial values the caller gives, ``(B, *row)``) calls the kernel
         through ``call_tir`` and returns the tuple of results named by its ``"results"``
-        attribute. Build and run it with TVM::
+        attribute. Build it with TVM (or :meth:`relax_build`) and run it::
 
             mod = m.relax()
             ex = tvm.compile(mod, target=m.device.target)
@@ -106,6 +106,12 @@ class TvmModel:
         from rnngraph_tvm._relax import relax_module
 
         return relax_module(self, sequence_lens)
+
+    def relax_build(self, mod: Any = None) -> Any:
+        """TVM's Relax executable of ``mod`` (default: :meth:`relax`) for the model's
+        device. For ``cuda`` this is the build to use: it keeps the kernel's buffers
+        shareable between a block's threads (see ``_targets.shared_buffers``)."""
+        return self._build(self.relax() if mod is None else mod, relax=True)
 
     def generated(self, with_lens: bool) -> Kernel:
         """The TIR kernel (plain, or taking ``sequence_lens``), generated once."""
@@ -123,11 +129,13 @@ class TvmModel:
             )
         return self._generated[with_lens]
 
-    def _build(self, funcs: Mapping[str, Any]) -> Any:
-        """TVM's executable of the named PrimFuncs, for the model's device."""
+    def _build(self, funcs: Any, relax: bool = False) -> Any:
+        """TVM's executable of the named PrimFuncs (or of a Relax module), for the model's
+        device."""
+        mod = funcs if relax else tvm.IRModule(dict(funcs))
         try:
             with shared_buffers() if self.device.gpu else contextlib.nullcontext():
-                return tvm.compile(tvm.IRModule(dict(funcs)), target=self.device.target)
+                return tvm.compile(mod, target=self.device.target)
         except Exception as e:  # TVM's errors are long; keep the first lines
             first = "\n".join(str(e).strip().splitlines()[-3:])
             raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e

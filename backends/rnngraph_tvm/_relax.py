@@ -48,6 +48,7 @@ def relax_module(model: TvmModel, sequence_lens: bool = False) -> Any:
     made = [i for i, a in enumerate(kernel.args) if a.kind not in GIVEN]
     # call_tir passes its arguments first and its outputs last
     func = tir.PrimFunc([kernel.func.params[i] for i in given + made], kernel.func.body)
+    func = func.with_attr("tirx.is_scheduled", True)  # (TVM's default GPU schedule: not ours)
     dims: dict[str, Any] = {}
 
     def shape(s: tuple[Any, ...]) -> list[Any]:  # sizes, and one variable per symbolic size
