@@ -22,9 +22,14 @@ Run: ``python benchmarks/tvm_lstm.py [--quick]``
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from functools import partial
 from typing import Any
+
+# numpy's BLAS threads spin a while after each product (the reference's): on two cores
+# they would take the core of TVM's second thread. One BLAS thread, set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 from _common import NO_TORCH, machine, torch_with, write

@@ -298,17 +298,20 @@ class TvmModel:
                     self._static[key[1], i] = tvm.runtime.tensor(value, dev)
                 args.append(self._static[key[1], i])
                 continue
-            shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
+            fresh = i not in work
+            if fresh or a.kind in RESULTS:
+                shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
             if a.kind in RESULTS and not self.device.gpu:
                 # written by the kernel straight into the arrays returned (no copy out)
                 result, t = result_buffer(shape, a.dtype)
                 args.append(t)
                 outs[f"{a.name}_final" if a.kind == "final" else a.name] = result
                 continue
-            fresh = i not in work
-            if fresh:
-                work[i] = tvm.runtime.empty(shape, a.dtype, dev)
-            t = work[i]
+            if fresh:  # on the CPU, numpy's view of the buffer too: copies in are numpy's
+                on_host = not self.device.gpu
+                pair = result_buffer(shape, a.dtype) if on_host else (None, None)
+                work[i] = (pair[0], pair[1] or tvm.runtime.empty(shape, a.dtype, dev))
+            host, t = work[i]
             arr: Any = None
             if a.kind == "input":
                 arr = bound[a.node]  # type: ignore[index]
@@ -325,7 +328,9 @@ class TvmModel:
                     shape = tuple(t.shape)
                     rows = shape[1:] if a.read.delay > 1 else shape  # a tap's: (d, B, *row)
                     arr = np.broadcast_to(self._initial(a.read, rows, overrides, state_ids), shape)
-            if arr is not None:
+            if arr is not None and host is not None:
+                np.copyto(host, arr, casting="unsafe")
+            elif arr is not None:
                 t.copyfrom(np.ascontiguousarray(arr, dtype=a.dtype))
             args.append(t)
             if a.kind in RESULTS:
