@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.errors import GraphError
+from rnngraph.errors import CompileError, GraphError
 from rnngraph.graph import Graph
 
 __all__ = ["load_graph_file", "main"]
@@ -150,7 +150,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         unroll=args.unroll,
         **_compile_options(args),
     )
-    print(model.save(args.output))
+    if args.relax and not hasattr(model, "relax"):
+        raise CompileError("--relax is for --target tvm in sequence mode")
+    print(model.save(args.output, relax=True) if args.relax else model.save(args.output))
     return 0
 
 
@@ -288,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["batch", "products"],
         help="for --target tvm on a CPU: split the batch over the cores, or every "
         "matrix product's weight (default: one core)",
+    )
+    p.add_argument(
+        "--relax",
+        action="store_true",
+        help="for --target tvm: write the Relax executable (one file, weights inside; "
+        "TVM's Relax VM runs it) instead of the kernel library and its sidecars",
     )
     p.add_argument("--params", help=".npz of parameter values (default: the saved ones)")
     p.add_argument("--no-optimize", action="store_true", help="skip the pass pipeline")

@@ -131,3 +131,28 @@ def test_relax_builds_for_cuda_without_a_gpu() -> None:
         libs += list(lib.imports)
         cuda += [lib.inspect_source()] if lib.kind == "cuda" else []
     assert cuda and all("__global__" in src and "__restrict__" not in src for src in cuda)
+
+
+def test_compile_verb_writes_a_relax_library(tmp_path: Any, capsys: Any) -> None:
+    """`rnngraph compile FILE --target tvm --relax -o model.so`: one file, weights inside,
+    with ``main`` and ``main_lens``; TVM's runtime loads it and its Relax VM runs it."""
+    from rnngraph.cli import main
+
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    src = g.save(tmp_path / "lstm", p)
+    lib = tmp_path / "lstm_relax.so"
+    assert main(["compile", src, "--target", "tvm", "--relax", "-o", str(lib)]) == 0
+    assert lib.exists() and not lib.with_suffix(".npz").exists()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(lib)), tvm.cpu())
+    rng = np.random.default_rng(12)
+    xs = rng.standard_normal((6, 3, 3)).astype("float32")
+    lens = np.array([6, 2, 0])
+    want = rg.run(g, {"x": xs}, p)
+    got = vm["main"](tvm.runtime.tensor(xs))
+    np.testing.assert_allclose(got[0].numpy(), want["y"], atol=1e-5)
+    want = rg.run(g, {"x": xs}, p, sequence_lens=lens)
+    got = vm["main_lens"](tvm.runtime.tensor(xs), tvm.runtime.tensor(lens))
+    np.testing.assert_allclose(got[0].numpy(), want["y"], atol=1e-5)
+    assert main(["compile", src, "--target", "onnx", "--relax", "-o", str(tmp_path / "m")]) != 0
+    assert "--relax is for --target tvm" in capsys.readouterr().err

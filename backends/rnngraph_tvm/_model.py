@@ -147,8 +147,14 @@ class TvmModel:
             self._kernels[with_lens] = (k, self._build({"main": k.func}))
         return self._kernels[with_lens]
 
-    def export(self, path: str | os.PathLike[str]) -> Path:
+    def export(self, path: str | os.PathLike[str], relax: bool = False) -> Path:
         """Write the kernels as a shared library for the model's device, with its sidecars.
+
+        ``relax=True``: write the Relax executable instead, one file (weights
+        inside, no sidecars) for TVM's runtime on the device:
+        ``relax.VirtualMachine(tvm.runtime.load_module(path), dev)["main"](x)``
+        (``"main_lens"`` takes ``sequence_lens`` after the inputs; see
+        :meth:`relax` for the arguments and results).
 
         ``model.so`` (cross-linked for an edge device with Debian's cross
         compiler) holds two entry functions: ``main`` (every row runs all
@@ -159,8 +165,16 @@ class TvmModel:
         written atomically. Initial values that come from the caller
         (``init="input"``) are zeros in the deployed model.
         """
-        kernels = {"main": self.generated(False), "main_lens": self.generated(True)}
         target = Path(path)
+        kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
+        tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
+        if relax:
+            from rnngraph_tvm._relax import relax_module
+
+            self.relax_build(relax_module(self, both=True)).export_library(str(tmp), **kw)
+            os.replace(tmp, target)
+            return target
+        kernels = {"main": self.generated(False), "main_lens": self.generated(True)}
         layout_path, values_path = sidecars(target)
         values: dict[str, np.ndarray] = {}
         entries: dict[str, list[dict[str, Any]]] = {}
@@ -190,8 +204,6 @@ class TvmModel:
             "entries": entries,
         }
         ex = self._build({e: k.func.with_attr("global_symbol", e) for e, k in kernels.items()})
-        kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
-        tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
         ex.export_library(str(tmp), **kw)
         _atomic(layout_path, lambda f: f.write(json.dumps(layout, indent=1).encode()))
         _atomic(values_path, lambda f: np.savez(f, **values))  # type: ignore[arg-type]
@@ -367,9 +379,9 @@ class TvmModel:
             )
         return value
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str], relax: bool = False) -> Path:
         """The same as :meth:`export`: the deployable library."""
-        return self.export(path)
+        return self.export(path, relax=relax)
 
 
 def _atomic(target: Path, write: Any) -> None:

@@ -40,9 +40,19 @@ GIVEN = ("input", "lens", "static", "init")
 """Kinds of kernel arguments ``main`` passes in; the others are ``call_tir``'s outputs."""
 
 
-def relax_module(model: TvmModel, sequence_lens: bool = False) -> Any:
+def relax_module(model: TvmModel, sequence_lens: bool = False, both: bool = False) -> Any:
     """``model`` as a Relax ``IRModule`` (see the module docstring); ``sequence_lens``:
-    ``main`` takes each row's length after the inputs."""
+    ``main`` takes each row's length after the inputs; ``both``: ``main`` without them
+    and ``main_lens`` with them (and their kernels), in one module."""
+    bb = relax.BlockBuilder()
+    for lens in (False, True) if both else (sequence_lens,):
+        suffix = "_lens" if both and lens else ""
+        _add_main(bb, model, lens, f"main{suffix}", f"rnngraph_kernel{suffix}")
+    return bb.get()
+
+
+def _add_main(bb: Any, model: TvmModel, sequence_lens: bool, name: str, kernel_name: str) -> None:
+    """Add to ``bb`` the kernel (plain, or taking lengths) and the Relax function calling it."""
     kernel = model.generated(sequence_lens)
     given = [i for i, a in enumerate(kernel.args) if a.kind in GIVEN]
     made = [i for i, a in enumerate(kernel.args) if a.kind not in GIVEN]
@@ -71,9 +81,8 @@ def relax_module(model: TvmModel, sequence_lens: bool = False) -> Any:
                 "size of a result to be a size of an input"
             )
     names = [_result_name(kernel.args[i]) for i in results]
-    bb = relax.BlockBuilder()
-    with bb.function("main", list(params.values()), attrs={"results": names}):
-        gv = bb.add_func(func, "rnngraph_kernel")
+    with bb.function(name, list(params.values()), attrs={"results": names}):
+        gv = bb.add_func(func, kernel_name)
         with bb.dataflow():
             args = []
             for i in given:
@@ -91,7 +100,6 @@ def relax_module(model: TvmModel, sequence_lens: bool = False) -> Any:
             picked = [bb.emit(relax.TupleGetItem(call, made.index(i))) for i in results]
             out = bb.emit_output(relax.Tuple(picked))
         bb.emit_func_output(out)
-    return bb.get()
 
 
 def _from_caller(a: Any) -> bool:
