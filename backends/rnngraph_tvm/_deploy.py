@@ -20,10 +20,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RESULTS", "DeployedModel", "load", "result_buffer", "sidecars"]
+__all__ = ["RESULTS", "DeployedModel", "load", "result_buffer", "result_name", "sidecars"]
 
 RESULTS = ("output", "final", "total")
 """Kinds of kernel arguments that a run returns."""
+
+
+def result_name(kind: str, name: str) -> str:
+    """The name a run returns a result argument under (a final state's: ``<state>_final``)."""
+    return f"{name}_final" if kind == "final" else str(name)
+
 
 ALIGN = 64
 """Bytes TVM's kernels assume a buffer's data is aligned to (and its DLPack import checks)."""
@@ -95,7 +101,7 @@ class DeployedModel:
             elif a["kind"] == "init":
                 arr = np.zeros(shape, a["dtype"])
             else:
-                name = f"{a['name']}_final" if a["kind"] == "final" else a["name"]
+                name = result_name(a["kind"], a["name"])
                 if a["kind"] in RESULTS and not cuda:
                     outs[name], t = result_buffer(shape, a["dtype"])  # written in place
                     args.append(t)

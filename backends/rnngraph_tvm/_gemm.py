@@ -49,7 +49,6 @@ PANELS = 4
 SPLIT_BELOW = 4
 """A step's rows left over after whole blocks, if fewer than this, are merged with the last
 whole block and split in two (``ROWS + m`` rows as two blocks of 4 or 5)."""
-"""Panels per block of a single row (rows left over, the batch-1 step)."""
 
 CHUNK_BYTES = 128 * 1024
 """Rows of the left operand taken at a time: they stay in L2 while every panel passes."""

@@ -25,7 +25,7 @@ from rnngraph.program import Program, Read
 from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
 from rnngraph_tvm._codegen import Arg, Kernel, generate
-from rnngraph_tvm._deploy import RESULTS, result_buffer, sidecars
+from rnngraph_tvm._deploy import RESULTS, result_buffer, result_name, sidecars
 from rnngraph_tvm._gemm import pack
 from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
 
@@ -317,12 +317,13 @@ class TvmModel:
                 # written by the kernel straight into the arrays returned (no copy out)
                 result, t = result_buffer(shape, a.dtype)
                 args.append(t)
-                outs[f"{a.name}_final" if a.kind == "final" else a.name] = result
+                outs[result_name(a.kind, a.name)] = result
                 continue
             if fresh:  # on the CPU, numpy's view of the buffer too: copies in are numpy's
-                on_host = not self.device.gpu
-                pair = result_buffer(shape, a.dtype) if on_host else (None, None)
-                work[i] = (pair[0], pair[1] or tvm.runtime.empty(shape, a.dtype, dev))
+                if self.device.gpu:
+                    work[i] = (None, tvm.runtime.empty(shape, a.dtype, dev))
+                else:
+                    work[i] = result_buffer(shape, a.dtype)
             host, t = work[i]
             arr: Any = None
             if a.kind == "input":
@@ -346,7 +347,7 @@ class TvmModel:
                 t.copyfrom(np.ascontiguousarray(arr, dtype=a.dtype))
             args.append(t)
             if a.kind in RESULTS:
-                outs[f"{a.name}_final" if a.kind == "final" else a.name] = t
+                outs[result_name(a.kind, a.name)] = t
         return self._main(lens is not None), args, outs, kernel
 
     def _main(self, with_lens: bool) -> Any:

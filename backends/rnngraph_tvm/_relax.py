@@ -29,7 +29,7 @@ from tvm import relax
 from tvm import tirx as tir
 
 from rnngraph.errors import CompileError
-from rnngraph_tvm._deploy import RESULTS
+from rnngraph_tvm._deploy import RESULTS, result_name
 
 if TYPE_CHECKING:
     from rnngraph_tvm._model import TvmModel
@@ -80,7 +80,7 @@ def _add_main(bb: Any, model: TvmModel, sequence_lens: bool, name: str, kernel_n
                 f"{kernel.args[i].name!r} comes from no input; a Relax module needs every "
                 "size of a result to be a size of an input"
             )
-    names = [_result_name(kernel.args[i]) for i in results]
+    names = [result_name(kernel.args[i].kind, kernel.args[i].name) for i in results]
     with bb.function(name, list(params.values()), attrs={"results": names}):
         gv = bb.add_func(func, kernel_name)
         with bb.dataflow():
@@ -104,7 +104,3 @@ def _add_main(bb: Any, model: TvmModel, sequence_lens: bool, name: str, kernel_n
 
 def _from_caller(a: Any) -> bool:
     return bool(a.read is not None and a.read.init.kind == "input")
-
-
-def _result_name(a: Any) -> str:
-    return f"{a.name}_final" if a.kind == "final" else str(a.name)
