@@ -30,16 +30,22 @@ SYSROOT = Path(
 DEPLOY = Path(__file__).resolve().parents[1] / "backends" / "rnngraph_tvm" / "_deploy.py"
 
 RUNNER = """
-import sys, numpy as np
+import sys, numpy as np, tvm
+from tvm.runtime.vm import VirtualMachine
 sys.path.insert(0, sys.argv[1])
 import deploy
-model = deploy.load(sys.argv[2])
-with np.load(sys.argv[3]) as z:
+here, kernel, relax, inputs, out = sys.argv[1:]
+with np.load(inputs) as z:
     feeds = {k: z[k] for k in z.files if k != "sequence_lens"}
     lens = z["sequence_lens"]
-outs = model.run(feeds)
-outs.update({f"lens:{k}": v for k, v in model.run(feeds, sequence_lens=lens).items()})
-np.savez(sys.argv[4], **outs)
+model = deploy.load(kernel)
+outs = {f"kernel:{k}": v for k, v in model.run(feeds).items()}
+outs.update({f"kernel_lens:{k}": v for k, v in model.run(feeds, sequence_lens=lens).items()})
+vm = VirtualMachine(tvm.runtime.load_module(relax), tvm.cpu())
+for entry, args in (("main", (feeds["x"],)), ("main_lens", (feeds["x"], lens))):
+    got = vm[entry](*(tvm.runtime.tensor(a) for a in args))
+    outs.update({f"{entry}:{i}": got[i].numpy() for i in range(len(got))})
+np.savez(out, **outs)
 """
 
 
@@ -53,13 +59,20 @@ def _ready() -> str | None:
     return None
 
 
-def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path) -> None:
+def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path: Path) -> None:
+    """Both aarch64 libraries of an LSTM, in one emulated process (TVM's start-up under qemu
+    is most of the time): the kernel library through ``_deploy.load`` and the Relax
+    executable (``export(path, relax=True)``: one file, weights inside) through the Relax
+    VM, each with and without ``sequence_lens``."""
     why = _ready()
     if why:
         pytest.skip(why)
     g = zoo.CELLS["lstm"]()
     p = zoo.params_for(g)
-    lib = rg.compile(g, target="tvm", params=p, device="aarch64").export(tmp_path / "lstm.so")
+    m = rg.compile(g, target="tvm", params=p, device="aarch64")
+    kernel = m.export(tmp_path / "lstm.so")
+    relax = m.export(tmp_path / "lstm_relax.so", relax=True)
+    assert not relax.with_suffix(".npz").exists()
     xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
     lens = np.array([9, 4])
     np.savez(tmp_path / "inputs.npz", x=xs, sequence_lens=lens)
@@ -67,17 +80,15 @@ def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path) -> Non
     (tmp_path / "runner.py").write_text(RUNNER)
     python = SYSROOT / "root" / "usr" / "bin" / "python3.11"
     env = {**os.environ, "PYTHONPATH": str(SYSROOT / "site")}
+    out = tmp_path / "outputs.npz"
     done = subprocess.run(
         [
             "qemu-aarch64-static",
             "-L",
             str(SYSROOT / "root"),
             str(python),
-            str(tmp_path / "runner.py"),
-            str(tmp_path),
-            str(lib),
-            str(tmp_path / "inputs.npz"),
-            str(tmp_path / "outputs.npz"),
+            *map(str, (tmp_path / "runner.py", tmp_path, kernel, relax)),
+            *map(str, (tmp_path / "inputs.npz", out)),
         ],
         env=env,
         capture_output=True,
@@ -86,10 +97,14 @@ def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path) -> Non
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    want = rg.run(g, {"x": xs}, p)
-    with_lens = rg.run(g, {"x": xs}, p, sequence_lens=lens)
-    want.update({f"lens:{k}": v for k, v in with_lens.items()})
-    with np.load(tmp_path / "outputs.npz") as got:
+    want: dict[str, np.ndarray] = {}
+    for lengths, entry in ((None, "main"), (lens, "main_lens")):
+        ref = rg.run(g, {"x": xs}, p, sequence_lens=lengths)
+        want.update({f"kernel{entry[4:]}:{k}": v for k, v in ref.items()})
+        names = [str(n) for n in m.relax(lengths is not None)["main"].attrs["results"]]
+        assert sorted(names) == sorted(ref)
+        want.update({f"{entry}:{i}": ref[name] for i, name in enumerate(names)})
+    with np.load(out) as got:
         assert set(got.files) == set(want)
         for k in want:
             np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
