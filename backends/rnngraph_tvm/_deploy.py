@@ -74,6 +74,7 @@ class DeployedModel:
             self.values = {k: z[k] for k in z.files}
         self.module = tvm.runtime.load_module(str(path))
         self._tvm = tvm
+        self._static: dict[tuple[str, int], Any] = {}  # weights on the device, copied once
 
     def run(self, inputs: Mapping[str, Any], *, sequence_lens: Any = None) -> dict[str, np.ndarray]:
         """Outputs (and ``<state>_final``) for whole input sequences ``(T, B, ...)``.
@@ -88,15 +89,21 @@ class DeployedModel:
         T, B = first.shape[:2]
         entry = "main" if sequence_lens is None else "main_lens"
         args, outs = [], {}
-        for a in self.layout["entries"][entry]:
+        for i, a in enumerate(self.layout["entries"][entry]):
             shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a["shape"])
+            if a["kind"] == "static":
+                if (entry, i) not in self._static:
+                    value = np.array(self.values[a["value"]], a["dtype"], order="C")
+                    self._static[entry, i] = tvm.runtime.tensor(value, dev)
+                args.append(self._static[entry, i])
+                continue
             if a["kind"] == "input":
                 arr = np.asarray(inputs[a["name"]], a["dtype"])
             elif a["kind"] == "lens":
                 arr = np.asarray(sequence_lens, np.int64).reshape(B)
                 if np.any(arr < 0) or np.any(arr > T):
                     raise ValueError(f"sequence_lens must lie in [0, {T}], got {arr.tolist()}")
-            elif a["kind"] in ("static", "init") and "value" in a:
+            elif a["kind"] == "init" and "value" in a:
                 arr = np.broadcast_to(self.values[a["value"]], shape)
             elif a["kind"] == "init":
                 arr = np.zeros(shape, a["dtype"])
