@@ -6,6 +6,8 @@ slow; CI runs them. They need apache-tvm (in the ``dev`` extra).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -247,7 +249,7 @@ def test_products_split_over_the_cores(name: str) -> None:
 def test_blocked_products_cover_every_row_and_column(parallel: str | None) -> None:
     """Row blocks of 6 and every count of rows left over (4 or 5: one smaller block per
     panel; 1 to 3: merged with the last whole block and split in two; with fewer rows
-    than a block, single rows in groups of 4 panels), panels of 16 columns and a
+    than a block, one block of them all times 1 to 4 panels), panels of 16 columns and a
     partial last one; over whole sequences and inside a loop (the previous step's rows),
     on one core and split over the cores (one launch of the thread pool), against numpy."""
     K, N = 37, 16 * 9 + 3
@@ -261,11 +263,72 @@ def test_blocked_products_cover_every_row_and_column(parallel: str | None) -> No
     rng = np.random.default_rng(0)
     p = {"w_in": rng.standard_normal((K, N)) * 0.2, "w_rec": rng.standard_normal((N, N))}
     m = rg.compile(g, target="tvm", params=p, parallel=parallel)
-    for T, B in ((3, 1), (2, 5), (4, 8), (1, 10), (1, 11), (1, 13), (2, 9), (1, 6), (2, 32)):
+    batches = ((3, 1), (1, 2), (2, 3), (3, 4), (2, 5), (4, 8), (1, 10), (1, 11), (1, 13))
+    for T, B in (*batches, (2, 9), (1, 6), (2, 32)):
         xs = rng.standard_normal((T, B, K)).astype("float32")
         want, hs = [], np.zeros((B, N))
         for t in range(T):
             hs = np.tanh(xs[t] @ p["w_in"] + hs @ p["w_rec"] * 0.05)
+            want.append(hs)
+        np.testing.assert_allclose(m.run({"x": xs})["y"], np.stack(want), atol=2e-5)
+
+
+STACKED = [
+    "elman", "jordan", "rnn", "rnn_reverse", "lstm", "lstm_peephole_clip", "narx",
+    "bidirectional_lstm", "state_delay_2", "param_initial_state", "layer_norm_lstm",
+    "layer_norm_op_lstm",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", STACKED)
+def test_cells_with_stacked_products_match_the_reference(name: str) -> None:
+    """From _codegen.STACK_ROWS batch rows a loop's input product and recurrent product
+    are one product over ``[x_t | h]`` (an LSTM's gates): every zoo cell that has one,
+    at batches on both sides of the threshold, caller initial states, lengths per row."""
+    from rnngraph_tvm._codegen import STACK_ROWS
+
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p)
+    assert any(a.name.endswith(".stacked") for a in m.generated(False).args)
+    rng = np.random.default_rng(3)
+    for T, B in ((5, STACK_ROWS - 1), (4, STACK_ROWS), (3, STACK_ROWS + 5)):
+        xs, init = zoo.feeds(g, T, B, rng), zoo.caller_initial_states(g, B, rng)
+        _close(m.run(xs, initial_states=init), rg.run(g, xs, p, initial_states=init))
+        lens = rng.integers(0, T + 1, B)
+        _close(
+            m.run(xs, sequence_lens=lens, initial_states=init),
+            rg.run(g, xs, p, sequence_lens=lens, initial_states=init),
+        )
+
+
+@pytest.mark.parametrize("parallel", [None, True, "products"])
+def test_stacked_product_covers_rows_columns_and_the_bias(parallel: Any) -> None:
+    """``tanh(x U + b + h W)`` with a partial last panel: from STACK_ROWS batch rows one
+    product over ``[x_t | h]`` and ``[U; W]`` stacked, below it the two products; on one
+    core, rows split over the cores (groups under the threshold), and products split
+    over them; against numpy."""
+    from rnngraph_tvm._codegen import STACK_ROWS
+
+    K, N = 21, 16 * 3 + 5
+    g = rg.Graph("stacked")
+    x, h = g.input("x", K), g.state("h", N)
+    u, w, b = g.param("u", (K, N)), g.param("w", (N, N)), g.param("b", N)
+    y = rg.tanh(rg.matmul(x, u) + b + rg.matmul(h, w))
+    g.assign(h, y)
+    g.output("y", y)
+    rng = np.random.default_rng(1)
+    p = {"u": rng.standard_normal((K, N)) * 0.3, "w": rng.standard_normal((N, N)) * 0.2}
+    p["b"] = rng.standard_normal(N)
+    m = rg.compile(g, target="tvm", params=p, parallel=parallel)
+    args = m.generated(False).args
+    assert any(a.name.endswith(".stacked") for a in args)
+    assert any(a.stack for a in args)  # [U; W], packed once
+    for T, B in ((3, STACK_ROWS - 1), (4, STACK_ROWS), (2, 2 * STACK_ROWS + 1), (3, 32)):
+        xs = rng.standard_normal((T, B, K)).astype("float32")
+        want, hs = [], np.zeros((B, N))
+        for t in range(T):
+            hs = np.tanh(xs[t] @ p["u"] + p["b"] + hs @ p["w"])
             want.append(hs)
         np.testing.assert_allclose(m.run({"x": xs})["y"], np.stack(want), atol=2e-5)
 

@@ -16,8 +16,9 @@ per-step dispatch, and the weights stay in cache across steps. Three
 choices keep the kernel fast without tuning: products of a signal and a
 weight use the register-blocked kernel of ``_gemm`` on weights packed once
 (a loop's input products a few steps ahead inside the loop,
-:meth:`_Gen.ahead_of`; a product's one element-wise consumer in its
-epilogue, :meth:`_Gen.fusable`);
+:meth:`_Gen.ahead_of`, or, from a few batch rows, one product with the
+recurrent one over ``[x_t | h]``, :meth:`_Gen.stackable`; a product's one
+element-wise consumer in its epilogue, :meth:`_Gen.fusable`);
 an element-wise node read by one element-wise consumer is evaluated inside
 that consumer's loop (:meth:`_Gen.inlinable`); a loop's internal values are
 kept one step (:meth:`_Gen.step_local`) and a node table it carries is
@@ -62,6 +63,10 @@ __all__ = ["Arg", "Kernel", "generate"]
 AHEAD_ROWS = 64
 """Rows of a loop's time-parallel product computed at a time, inside the loop."""
 
+STACK_ROWS = 4
+"""Batch rows from which a loop's input product and its recurrent one are one product
+over ``[x_t | h]`` (see :meth:`_Gen.stackable`); fewer rows keep the input product ahead."""
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -73,6 +78,8 @@ class Arg:
     ``shape``: the full shape with ``"T"``/``"B"`` for the symbolic sizes.
     ``pack``: for a static weight, the panel width it is packed to (see
     :func:`rnngraph_tvm._gemm.pack`; ``shape`` is then the packed one), else 0.
+    ``stack``: for a static weight, the weight nodes stacked along ``K`` (rows of the
+    first, then of the second) before packing; ``node`` is then None.
     """
 
     kind: str
@@ -82,6 +89,7 @@ class Arg:
     node: int | None = None
     read: Read | None = None
     pack: int = 0
+    stack: tuple[int, ...] = ()
 
 
 @dataclass
@@ -141,7 +149,12 @@ class _Gen:
         # blocked: matrix products by the register-blocked CPU kernel (_gemm), on weights
         # packed in panels (one packed copy per weight node)
         self.blocked = blocked
-        self.panels: dict[int, Any] = {}
+        self.panels: dict[tuple[int, ...], Any] = {}
+        # products computed as one over stacked operands (see stackable), in the loop
+        # version being generated: recurrent product -> the input product it absorbs;
+        # and the absorbed products, read as zero by the epilogue that adds them
+        self.stacking: dict[int, int] = {}
+        self.zeroed: set[int] = set()
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
@@ -395,6 +408,8 @@ class _Gen:
         u = read.source
         t_ = self.g.nodes[u]["type"]
         shape = self.row(u)
+        if u in self.zeroed:  # its sum is already in the stacked product's (stackable)
+            return Acc(shape, lambda idx: tir.const(0, self.elem(t_)), read_only, self.elem(t_))
         if u in self.inlined:  # evaluated here, from its own operands
             d = self.g.nodes[u]
             args = [self.acc(r, t, b) for r in self.p.reads[u]]
@@ -520,22 +535,25 @@ class _Gen:
         K, N = (int(v) for v in tb.shape)
         return ra, rb, K, N
 
-    def packed(self, nid: int) -> Any:
-        """The buffer of weight node ``nid`` packed in panels (an argument the caller fills)."""
-        if nid not in self.panels:
-            K, N = (int(v) for v in self.g.nodes[nid]["type"].shape)
+    def packed(self, *nids: int) -> Any:
+        """The buffer of weight node ``nids[0]`` packed in panels (an argument the caller
+        fills); of weights ``nids`` stacked along ``K``, if several."""
+        if nids not in self.panels:
+            shapes = [[int(v) for v in self.g.nodes[n]["type"].shape] for n in nids]
+            K, N = sum(k for k, _ in shapes), shapes[0][1]
             nr = _gemm.panel_width(self.dtype)
-            self.panels[nid] = self.add_arg(
+            self.panels[nids] = self.add_arg(
                 Arg(
                     "static",
-                    self.g.nodes[nid]["name"],
+                    "+".join(self.g.nodes[n]["name"] for n in nids),
                     (-(-N // nr), K, nr),
                     self.dtype,
-                    nid,
+                    None if len(nids) > 1 else nids[0],
                     pack=nr,
+                    stack=nids if len(nids) > 1 else (),
                 )
             )
-        return self.panels[nid]
+        return self.panels[nids]
 
     def blocked_matmul(self, nid: int, t: Any, span: tuple[Any, Any] | None = None) -> Any:
         """``x @ W`` by the blocked kernel at step ``t`` (None: every step at once, or the
@@ -548,6 +566,8 @@ class _Gen:
         ops = self.matmul_operands(nid)
         if not self.blocked or ops is None:
             return None
+        if nid in self.stacking and t is not None:
+            return self.stacked_matmul(nid, t)
         ra, rb, K, N = ops
         w = self.packed(rb.source)
         lead = list(self.row(ra.source)[:-1])
@@ -559,8 +579,9 @@ class _Gen:
         def unravel(r: Any) -> list[Any]:  # batch row and leading indices of row r
             idx = []
             for n in reversed(lead):
-                idx.append(tir.floormod(r, extent(n)))
-                r = tir.floordiv(r, extent(n))
+                size = extent(n) if isinstance(n, int) else tir.max(extent(n), i64(1))
+                idx.append(tir.floormod(r, size))
+                r = tir.floordiv(r, size)
             return [self.lo + r, *reversed(idx)]
 
         if t is None:
@@ -569,8 +590,13 @@ class _Gen:
             a = self.node_buf[ra.source]
             start, count = span or (i64(0), self.T)
 
+            # (a group of rows may be empty: TVM's common-subexpression pass can move a
+            # division out of the condition that guards it, so never divide by zero;
+            # likewise a symbolic leading size in unravel)
+            per_step = tir.max(group, i64(1))
+
             def at(r: Any) -> list[Any]:  # step-major
-                return [start + tir.floordiv(r, group), *unravel(tir.floormod(r, group))]
+                return [start + tir.floordiv(r, per_step), *unravel(tir.floormod(r, per_step))]
 
             return _gemm.product(
                 count * group,
@@ -611,6 +637,39 @@ class _Gen:
             threads=self.threads,
         )
         return seq([*first, prod])
+
+    def stacked_matmul(self, nid: int, t: Any) -> Any:
+        """Product ``nid`` (``h W``) and the input product it absorbs (``x_t U``) at step
+        ``t`` as one: ``[x_t | h] @ [U; W]``, the rows copied side by side into one
+        buffer, the epilogue reading the absorbed product as zero (see :meth:`stackable`)."""
+        ra, rb, K, N = self.matmul_operands(nid)  # type: ignore[misc]
+        xa, xb, KX, _ = self.matmul_operands(self.stacking[nid])  # type: ignore[misc]
+        name = self.g.nodes[nid]["name"]
+        rows_buf = self.add_arg(Arg("node", f"{name}.stacked", ("B", KX + K), self.dtype))
+        b = self.bvar()
+        x, h = self.acc(xa, t, b), self.acc(ra, t, b)
+        copy = seq(
+            [
+                loops([KX], lambda i: tir.BufferStore(rows_buf, x.load(i), [b, *i]), "c"),
+                loops([K], lambda i: tir.BufferStore(rows_buf, h.load(i), [b, i[0] + KX]), "c"),
+            ]
+        )
+        self.zeroed.add(self.stacking[nid])
+        try:
+            prod = _gemm.product(
+                self.hi - self.lo,
+                lambda r, k: rows_buf[self.lo + r, k],
+                self.packed(xb.source, rb.source),
+                KX + K,
+                N,
+                lambda r, col, v: self.put(nid, t, [self.lo + r], col, v),
+                self.dtype,
+                chunked=False,
+                threads=self.threads,
+            )
+        finally:
+            self.zeroed.discard(self.stacking[nid])
+        return seq([self.batch_loop(copy, b), prod])
 
     def put(self, nid: int, t: Any, at: list[Any], col: Any, v: Any) -> Any:
         """Store the sum ``v`` of product ``nid`` at step ``t``, row ``at`` (batch row, leading
@@ -789,11 +848,69 @@ class _Gen:
                 found[nid] = loop
         return found
 
+    def stackable(self) -> dict[int, int]:
+        """Recurrent products that absorb their loop's input product: product -> absorbed.
+
+        An LSTM's gates are ``x_t U + b + h_{t-1} W``: the input product ``x_t
+        U`` is computed ahead (:meth:`ahead_of`), stored, and read back by the
+        recurrent product's epilogue. With a batch of a few rows or more, one
+        product over the rows ``[x_t | h_{t-1}]`` and the weight ``[U; W]``
+        (stacked once, when the model is built) does the same work in one pass:
+        no input product's stores and loads, one product with a longer ``K``.
+        The absorbed product must be added in the epilogue and nowhere else:
+        its consumer, or the one inlined ``add`` between them, must be that
+        epilogue's ``add``, read once each; both products take rows without
+        leading axes and give ``N`` columns. Used from :data:`STACK_ROWS` batch
+        rows (fewer: the input product stays ahead, where it reuses each panel
+        over many steps' rows).
+        """
+        if self.gpu:
+            return {}
+        found: dict[int, int] = {}
+        for m, c in self.epilogues.items():
+            ops = self.matmul_operands(m)
+            part = self.part_of.get(m)
+            if ops is None or not isinstance(part, RecurrentRegion) or self.row(m)[:-1]:
+                continue
+            if self.row(ops[0].source)[:-1] or self.g.nodes[c]["op"] != "add":
+                continue
+            others = [r for r in self.p.reads[c] if r.source != m]
+            if len(others) != 1 or others[0].delay:
+                continue
+            u = others[0].source
+            candidates = [u]
+            if u in self.inlined and self.g.nodes[u]["op"] == "add":
+                candidates = [r.source for r in self.p.reads[u] if not r.delay]
+            for a in candidates:
+                x = self.matmul_operands(a)
+                if a in self.ahead and self.ahead[a] is part and x is not None:
+                    edges = [(v, e["delay"]) for _, v, e in self.g.out_edges(a, data=True)]
+                    if edges == [(u if u != a else c, 0)] and x[3] == ops[3]:
+                        found[m] = a
+                        break
+        return found
+
     def recurrent(self, region: RecurrentRegion) -> Any:
+        """The loop of ``region``; with products to stack (:meth:`stackable`), two: the
+        stacked one for :data:`STACK_ROWS` batch rows or more, the other below."""
+        stacked = {m: a for m, a in self.stacks.items() if self.part_of[m] is region}
+        if not stacked:
+            return self.loop(region)
+        plain = self.loop(region)
+        self.stacking = stacked
+        try:
+            together = self.loop(region)
+        finally:
+            self.stacking = {}
+        wide = self.hi - self.lo >= i64(STACK_ROWS)
+        return tir.IfThenElse(wide, together, plain)
+
+    def loop(self, region: RecurrentRegion) -> Any:
         tt = tir.Var("tt", I64)
         t = tt if region.direction >= 0 else self.T - i64(1) - tt
         body, first = [], []
-        ahead = [m for m, loop in self.ahead.items() if loop is region]
+        absorbed = set(self.stacking.values())
+        ahead = [m for m, loop in self.ahead.items() if loop is region and m not in absorbed]
         if ahead:
             width = tir.max(self.hi - self.lo, i64(1))  # (a group of rows may be empty)
             steps = tir.max(i64(1), tir.floordiv(i64(AHEAD_ROWS), width))
@@ -948,6 +1065,7 @@ class _Gen:
     def generate(self) -> Kernel:
         self.declare()
         self.ahead = self.ahead_of()
+        self.stacks = self.stackable()
         body = []
         for part in self.p.parts:
             if isinstance(part, ParallelRegion):

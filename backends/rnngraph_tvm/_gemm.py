@@ -17,8 +17,8 @@ this project's 2-core AVX2 machine). Here:
   loop a chain of broadcast-and-FMA;
 - rows left over (``B mod ROWS``) are one smaller block per panel after the
   others (the weight streams once more, not once per row left over); with
-  fewer rows than a block (batch 1) they are blocks of one row times
-  ``PANELS`` panels.
+  fewer rows than a block (a batch of 1 to 5) they are one block of all of
+  them times a few panels (one row: ``PANELS``), one pass over the weight.
 
 Measured here (K=256, N=1024, 32 rows, 100 repeats): 75-88 GFLOP/s, against
 18 for the plain loops; one row (the batch-1 step) runs at the speed the
@@ -60,6 +60,14 @@ PANEL_BYTES = 64
 def panel_width(dtype: str) -> int:
     """Columns per panel (``NR``) for elements of ``dtype``."""
     return PANEL_BYTES // np.dtype(dtype).itemsize
+
+
+def panels_per_block(rows: int) -> int:
+    """Panels a block of ``rows`` rows (fewer than :data:`ROWS`) takes at a time:
+    :data:`PANELS` for one row, 2 for two, then 1 — about 8 AVX2 sums, enough to hide
+    the FMA latency (12 with a panel's and a row's vectors spilled registers: a batch of
+    3 took 6.3 ms with 2 panels, 5.1 with 1, the LSTM of ``benchmarks/tvm_lstm.py``)."""
+    return max(1, PANELS // rows)
 
 
 def pack(w: np.ndarray, nr: int) -> np.ndarray:
@@ -118,7 +126,7 @@ def product(
 
     # Blocks of ROWS rows, one panel at a time: the panel stays in L1 across the rows of
     # a chunk, and the chunk's rows (CHUNK_BYTES of them) in L2 across the panels.
-    jb, ib, r, jg, ch = (tir.Var(v, I64) for v in ("jb", "ib", "r", "jg", "ch"))
+    jb, ib, ch = (tir.Var(v, I64) for v in ("jb", "ib", "ch"))
     full = tir.floordiv(n_rows, i64(ROWS))
 
     # Spread over the cores: the panels (each core keeps its share of the weight in its
@@ -170,22 +178,22 @@ def product(
         )
     else:
         main = blocks(i64(0), full, tail=True)
-    # Fewer rows than a block (batch 1): one row times PANELS panels at a time, so that
-    # enough independent sums hide the FMA latency; the last panels one by one.
-    groups = n_panels // PANELS
-    per_row = (
-        [tir.For(jg, i64(0), i64(groups), spread, block(1, r, jg * i64(PANELS), PANELS))]
-        if groups
-        else []
-    )
-    per_row += [block(1, r, i64(p), 1) for p in range(groups * PANELS, n_panels)]
-    rest = tir.For(
-        r,
-        full * i64(ROWS),
-        n_rows - full * i64(ROWS),
-        tir.ForKind.SERIAL,
-        seq(per_row),
-    )
+
+    # Fewer rows than a block (a small batch): all of them in one block per group of
+    # panels, in one pass over the weight; with fewer rows, more panels at a time
+    # (:func:`panels_per_block`), so that enough independent sums hide the FMA latency;
+    # the last panels one by one.
+    def few(m: int) -> Any:
+        pb, jg = panels_per_block(m), tir.Var("jg", I64)
+        groups = n_panels // pb
+        stmts = [block(m, i64(0), i64(p), 1) for p in range(groups * pb, n_panels)]
+        if groups:
+            stmts.insert(
+                0, tir.For(jg, i64(0), i64(groups), spread, block(m, i64(0), jg * i64(pb), pb))
+            )
+        return seq(stmts)
+
+    rest = seq([tir.IfThenElse(n_rows == i64(m), few(m), None) for m in range(1, ROWS)])
     # After whole blocks, the rows left over are one block of their own per panel: in the
     # same pass over the panels (a step's rows), or one more pass (a chunked sequence's),
     # not one pass per row left over.

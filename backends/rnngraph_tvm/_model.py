@@ -81,8 +81,12 @@ class TvmModel:
         return values
 
     def static_value(self, arg: Arg) -> np.ndarray:
-        """The value of a "static" argument: a time-invariant node, packed if the kernel asks."""
-        value = np.asarray(self._statics[arg.node], arg.dtype)  # type: ignore[index]
+        """The value of a "static" argument: a time-invariant node (or weights stacked along
+        their first axis), packed if the kernel asks."""
+        if arg.stack:
+            value = np.concatenate([np.asarray(self._statics[n], arg.dtype) for n in arg.stack])
+        else:
+            value = np.asarray(self._statics[arg.node], arg.dtype)  # type: ignore[index]
         return pack(value, arg.pack) if arg.pack else value
 
     def initial_row(self, arg: Arg) -> np.ndarray:
@@ -189,7 +193,7 @@ class TvmModel:
                 }
                 key = None
                 if a.kind == "static":
-                    key = f"static_{a.node}_{a.pack}"
+                    key = f"static_{'_'.join(map(str, a.stack or (a.node,)))}_{a.pack}"
                     values.setdefault(key, self.static_value(a))
                 elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
                     key = f"init_{a.read.consumer}_{a.read.port}"
