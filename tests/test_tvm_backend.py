@@ -364,15 +364,20 @@ def test_fast_exp_tanh_sigmoid_match_numpy() -> None:
 @pytest.mark.parametrize("name", zoo.CAUSAL)
 def test_step_models_stream_the_sequence(name: str) -> None:
     """Every causal cell, taps of several steps (narx, fir) included, one step at a time
-    matches the sequence; the carried values are named as the ONNX step model's."""
+    matches the sequence (a batch under and over _codegen.STACK_ROWS: input and
+    recurrent products apart, then stacked); the carried values are named as the ONNX
+    step model's."""
+    from rnngraph_tvm._codegen import STACK_ROWS
+
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     step = rg.compile(g, target="tvm", params=p, mode="step")
     assert step.state_names == rg.compile(g, target="onnx", params=p, mode="step").state_names
-    xs = np.random.default_rng(6).standard_normal((5, 2, 3)).astype("float32")
-    got, want = step.stream({"x": xs}, step.initial_states(2)), rg.run(g, {"x": xs}, p)
-    assert set(got) == set(want) | {f"{n}_final" for n in step.state_names}
-    _close({k: got[k] for k in want}, want)
+    for B in (2, STACK_ROWS + 1):
+        xs = np.random.default_rng(6).standard_normal((5, B, 3)).astype("float32")
+        got, want = step.stream({"x": xs}, step.initial_states(B)), rg.run(g, {"x": xs}, p)
+        assert set(got) == set(want) | {f"{n}_final" for n in step.state_names}
+        _close({k: got[k] for k in want}, want)
 
 
 def test_step_models_refuse_look_ahead_and_sums() -> None:
