@@ -860,9 +860,11 @@ class _Gen:
         The absorbed product must be added in the epilogue and nowhere else:
         its consumer, or the one inlined ``add`` between them, must be that
         epilogue's ``add``, read once each; both products take rows without
-        leading axes and give ``N`` columns. Used from :data:`STACK_ROWS` batch
-        rows (fewer: the input product stays ahead, where it reuses each panel
-        over many steps' rows).
+        leading axes and give ``N`` columns, and the recurrent weight must be
+        bigger than L1 (``_gemm.STREAMED_BYTES``: a smaller one gains little, and
+        the loop's code would be twice as long to compile). Used from
+        :data:`STACK_ROWS` batch rows (fewer: the input product stays ahead,
+        where it reuses each panel over many steps' rows).
         """
         if self.gpu:
             return {}
@@ -873,6 +875,8 @@ class _Gen:
             if ops is None or not isinstance(part, RecurrentRegion) or self.row(m)[:-1]:
                 continue
             if self.row(ops[0].source)[:-1] or self.g.nodes[c]["op"] != "add":
+                continue
+            if ops[2] * ops[3] * np.dtype(self.dtype).itemsize <= _gemm.STREAMED_BYTES:
                 continue
             others = [r for r in self.p.reads[c] if r.source != m]
             if len(others) != 1 or others[0].delay:

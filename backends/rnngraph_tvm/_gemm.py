@@ -56,6 +56,11 @@ CHUNK_BYTES = 128 * 1024
 PANEL_BYTES = 64
 """Bytes of one row of a panel: two AVX2 vectors, four NEON ones."""
 
+STREAMED_BYTES = 32 * 1024
+"""A weight bigger than this (L1) streams from L2 or further on every pass: a few rows
+take it in one pass, in one block (:func:`panels_per_block`). A smaller one stays in L1,
+where one row at a time is as fast and the code is five times smaller (LLVM's time)."""
+
 
 def panel_width(dtype: str) -> int:
     """Columns per panel (``NR``) for elements of ``dtype``."""
@@ -183,17 +188,26 @@ def product(
     # panels, in one pass over the weight; with fewer rows, more panels at a time
     # (:func:`panels_per_block`), so that enough independent sums hide the FMA latency;
     # the last panels one by one.
-    def few(m: int) -> Any:
+    def few(m: int, r0: Any = None) -> Any:
+        """Rows ``r0 .. r0 + m`` (default: all ``m`` rows) times every panel."""
+        r0 = i64(0) if r0 is None else r0
         pb, jg = panels_per_block(m), tir.Var("jg", I64)
         groups = n_panels // pb
-        stmts = [block(m, i64(0), i64(p), 1) for p in range(groups * pb, n_panels)]
+        stmts = [block(m, r0, i64(p), 1) for p in range(groups * pb, n_panels)]
         if groups:
             stmts.insert(
-                0, tir.For(jg, i64(0), i64(groups), spread, block(m, i64(0), jg * i64(pb), pb))
+                0, tir.For(jg, i64(0), i64(groups), spread, block(m, r0, jg * i64(pb), pb))
             )
         return seq(stmts)
 
-    rest = seq([tir.IfThenElse(n_rows == i64(m), few(m), None) for m in range(1, ROWS)])
+    def one_row(r: Any) -> Any:
+        return few(1, r)
+
+    if n_panels * nr * k_size * np.dtype(dtype).itemsize > STREAMED_BYTES:
+        rest = seq([tir.IfThenElse(n_rows == i64(m), few(m), None) for m in range(1, ROWS)])
+    else:  # (a weight in L1: the rows one at a time, each a block of one row)
+        r = tir.Var("r", I64)
+        rest = tir.For(r, i64(0), n_rows, tir.ForKind.SERIAL, one_row(r))
     # After whole blocks, the rows left over are one block of their own per panel: in the
     # same pass over the panels (a step's rows), or one more pass (a chunked sequence's),
     # not one pass per row left over.
