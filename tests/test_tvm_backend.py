@@ -375,9 +375,10 @@ def test_fast_exp_tanh_sigmoid_match_numpy() -> None:
 @pytest.mark.parametrize("name", zoo.CAUSAL)
 def test_step_models_stream_the_sequence(name: str) -> None:
     """Every causal cell, taps of several steps (narx, fir) included, one step at a time
-    matches the sequence (a batch under and over _codegen.STACK_ROWS: input and
-    recurrent products apart, then stacked); the carried values are named as the ONNX
-    step model's."""
+    matches the sequence (a batch under and over _codegen.STACK_ROWS; the zoo's weights
+    stay in L1, so the stacked product's steps are checked in
+    test_cells_with_stacked_products_match_the_reference); the carried values are named
+    as the ONNX step model's."""
     from rnngraph_tvm._codegen import STACK_ROWS
 
     g = zoo.CELLS[name]()

@@ -151,10 +151,9 @@ class _Gen:
         self.blocked = blocked
         self.panels: dict[tuple[int, ...], Any] = {}
         # products computed as one over stacked operands (see stackable), in the loop
-        # version being generated: recurrent product -> the input product it absorbs;
-        # and the absorbed products, read as zero by the epilogue that adds them
+        # version being generated: recurrent product -> the input product it absorbs
+        # (not computed in that version: read as zero by the epilogue that adds it)
         self.stacking: dict[int, int] = {}
-        self.zeroed: set[int] = set()
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
@@ -408,7 +407,7 @@ class _Gen:
         u = read.source
         t_ = self.g.nodes[u]["type"]
         shape = self.row(u)
-        if u in self.zeroed:  # its sum is already in the stacked product's (stackable)
+        if u in self.stacking.values():  # its sum is in the stacked product's (stackable)
             return Acc(shape, lambda idx: tir.const(0, self.elem(t_)), read_only, self.elem(t_))
         if u in self.inlined:  # evaluated here, from its own operands
             d = self.g.nodes[u]
@@ -654,21 +653,17 @@ class _Gen:
                 loops([K], lambda i: tir.BufferStore(rows_buf, h.load(i), [b, i[0] + KX]), "c"),
             ]
         )
-        self.zeroed.add(self.stacking[nid])
-        try:
-            prod = _gemm.product(
-                self.hi - self.lo,
-                lambda r, k: rows_buf[self.lo + r, k],
-                self.packed(xb.source, rb.source),
-                KX + K,
-                N,
-                lambda r, col, v: self.put(nid, t, [self.lo + r], col, v),
-                self.dtype,
-                chunked=False,
-                threads=self.threads,
-            )
-        finally:
-            self.zeroed.discard(self.stacking[nid])
+        prod = _gemm.product(
+            self.hi - self.lo,
+            lambda r, k: rows_buf[self.lo + r, k],
+            self.packed(xb.source, rb.source),
+            KX + K,
+            N,
+            lambda r, col, v: self.put(nid, t, [self.lo + r], col, v),
+            self.dtype,
+            chunked=False,
+            threads=self.threads,
+        )
         return seq([self.batch_loop(copy, b), prod])
 
     def put(self, nid: int, t: Any, at: list[Any], col: Any, v: Any) -> Any:
@@ -876,7 +871,7 @@ class _Gen:
                 continue
             if self.row(ops[0].source)[:-1] or self.g.nodes[c]["op"] != "add":
                 continue
-            if ops[2] * ops[3] * np.dtype(self.dtype).itemsize <= _gemm.STREAMED_BYTES:
+            if not _gemm.streamed(ops[2], ops[3], self.dtype):
                 continue
             others = [r for r in self.p.reads[c] if r.source != m]
             if len(others) != 1 or others[0].delay:

@@ -38,7 +38,7 @@ from tvm import tirx as tir
 
 from rnngraph_tvm._ops import I64, i64, seq
 
-__all__ = ["ROWS", "pack", "panel_width", "product"]
+__all__ = ["ROWS", "pack", "panel_width", "product", "streamed"]
 
 ROWS = 6
 """Rows per register block."""
@@ -65,6 +65,13 @@ where one row at a time is as fast and the code is five times smaller (LLVM's ti
 def panel_width(dtype: str) -> int:
     """Columns per panel (``NR``) for elements of ``dtype``."""
     return PANEL_BYTES // np.dtype(dtype).itemsize
+
+
+def streamed(k_size: int, n_size: int, dtype: str) -> bool:
+    """Whether a weight ``(k_size, n_size)``, packed, is bigger than
+    :data:`STREAMED_BYTES`."""
+    nr = panel_width(dtype)
+    return -(-n_size // nr) * nr * k_size * np.dtype(dtype).itemsize > STREAMED_BYTES
 
 
 def panels_per_block(rows: int) -> int:
@@ -188,9 +195,8 @@ def product(
     # panels, in one pass over the weight; with fewer rows, more panels at a time
     # (:func:`panels_per_block`), so that enough independent sums hide the FMA latency;
     # the last panels one by one.
-    def few(m: int, r0: Any = None) -> Any:
-        """Rows ``r0 .. r0 + m`` (default: all ``m`` rows) times every panel."""
-        r0 = i64(0) if r0 is None else r0
+    def few(m: int, r0: Any) -> Any:
+        """Rows ``r0 .. r0 + m`` times every panel."""
         pb, jg = panels_per_block(m), tir.Var("jg", I64)
         groups = n_panels // pb
         stmts = [block(m, r0, i64(p), 1) for p in range(groups * pb, n_panels)]
@@ -200,14 +206,11 @@ def product(
             )
         return seq(stmts)
 
-    def one_row(r: Any) -> Any:
-        return few(1, r)
-
-    if n_panels * nr * k_size * np.dtype(dtype).itemsize > STREAMED_BYTES:
-        rest = seq([tir.IfThenElse(n_rows == i64(m), few(m), None) for m in range(1, ROWS)])
+    if streamed(k_size, n_size, dtype):
+        rest = seq([tir.IfThenElse(n_rows == i64(m), few(m, i64(0)), None) for m in range(1, ROWS)])
     else:  # (a weight in L1: the rows one at a time, each a block of one row)
         r = tir.Var("r", I64)
-        rest = tir.For(r, i64(0), n_rows, tir.ForKind.SERIAL, one_row(r))
+        rest = tir.For(r, i64(0), n_rows, tir.ForKind.SERIAL, few(1, r))
     # After whole blocks, the rows left over are one block of their own per panel: in the
     # same pass over the panels (a step's rows), or one more pass (a chunked sequence's),
     # not one pass per row left over.
