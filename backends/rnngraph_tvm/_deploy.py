@@ -74,7 +74,7 @@ class DeployedModel:
             self.values = {k: z[k] for k in z.files}
         self.module = tvm.runtime.load_module(str(path))
         self._tvm = tvm
-        self._static: dict[tuple[str, int], Any] = {}  # weights on the device, copied once
+        self._static: dict[str, Any] = {}  # weights on the device by name, copied once
 
     def run(self, inputs: Mapping[str, Any], *, sequence_lens: Any = None) -> dict[str, np.ndarray]:
         """Outputs (and ``<state>_final``) for whole input sequences ``(T, B, ...)``.
@@ -89,13 +89,13 @@ class DeployedModel:
         T, B = first.shape[:2]
         entry = "main" if sequence_lens is None else "main_lens"
         args, outs = [], {}
-        for i, a in enumerate(self.layout["entries"][entry]):
+        for a in self.layout["entries"][entry]:
             shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a["shape"])
-            if a["kind"] == "static":
-                if (entry, i) not in self._static:
+            if a["kind"] == "static":  # (both entries' weights: one copy)
+                if a["value"] not in self._static:
                     value = np.array(self.values[a["value"]], a["dtype"], order="C")
-                    self._static[entry, i] = tvm.runtime.tensor(value, dev)
-                args.append(self._static[entry, i])
+                    self._static[a["value"]] = tvm.runtime.tensor(value, dev)
+                args.append(self._static[a["value"]])
                 continue
             if a["kind"] == "input":
                 arr = np.asarray(inputs[a["name"]], a["dtype"])

@@ -60,7 +60,7 @@ class TvmModel:
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
         self._entry: dict[bool, Any] = {}
         self._work: dict[Any, dict[int, Any]] = {}
-        self._static: dict[tuple[bool, int], Any] = {}
+        self._static: dict[str, Any] = {}  # weights on the device by _static_key
         self._statics = self._time_invariant()
         self.kernel(False)  # build now: errors surface at compile time
 
@@ -193,7 +193,7 @@ class TvmModel:
                 }
                 key = None
                 if a.kind == "static":
-                    key = f"static_{'_'.join(map(str, a.stack or (a.node,)))}_{a.pack}"
+                    key = _static_key(a)
                     values.setdefault(key, self.static_value(a))
                 elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
                     key = f"init_{a.read.consumer}_{a.read.port}"
@@ -308,11 +308,12 @@ class TvmModel:
         args, outs = [], {}
         for i, a in enumerate(kernel.args):
             if a.kind == "static":
-                if (key[1], i) not in self._static:
+                name = _static_key(a)  # (both kernels' weights: one copy)
+                if name not in self._static:
                     # (np.ascontiguousarray would make a 0-d constant 1-d)
                     value = np.array(self.static_value(a), order="C")
-                    self._static[key[1], i] = tvm.runtime.tensor(value, dev)
-                args.append(self._static[key[1], i])
+                    self._static[name] = tvm.runtime.tensor(value, dev)
+                args.append(self._static[name])
                 continue
             fresh = i not in work
             if fresh or a.kind in RESULTS:
@@ -387,6 +388,12 @@ class TvmModel:
     def save(self, path: str | os.PathLike[str], relax: bool = False) -> Path:
         """The same as :meth:`export`: the deployable library."""
         return self.export(path, relax=relax)
+
+
+def _static_key(a: Arg) -> str:
+    """One name per static value (its nodes and packing): the kernels with and without
+    lengths share it."""
+    return f"static_{'_'.join(map(str, a.stack or (a.node,)))}_{a.pack}"
 
 
 def _atomic(target: Path, write: Any) -> None:
