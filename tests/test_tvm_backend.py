@@ -466,3 +466,14 @@ def test_one_launch_runs_each_phase_once_in_order() -> None:
     assert args[2].numpy()[0] == steps
     np.testing.assert_allclose(args[1].numpy(), want_b, rtol=1e-5)
     np.testing.assert_allclose(args[0].numpy(), want_a, rtol=1e-5)
+
+
+def test_c_device_library_compiles_and_runs(tmp_path) -> None:
+    """Device "c": TVM's C for the kernels (plain loops: its C writer spells vector
+    types as no C compiler reads them), compiled here into the library."""
+    g = zoo.CELLS["gru_lbr"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, device="c")
+    lib = m.export(tmp_path / "gru_c.so")
+    xs = np.random.default_rng(4).standard_normal((4, 2, 3)).astype("float32")
+    _close(rnngraph_tvm.load(lib).run({"x": xs}), rg.run(g, {"x": xs}, p))

@@ -126,7 +126,7 @@ class TvmModel:
                 str(self.dtype),
                 with_lens=with_lens,
                 rows="blockIdx.x" if self.device.gpu else self.rows,
-                blocked=not gpu,
+                blocked=not gpu and not self.device.source,
                 groups=self.groups,
                 threads=self.threads,
                 block=self.block,

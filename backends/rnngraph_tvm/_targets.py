@@ -64,6 +64,12 @@ class Device:
         return self.spec.get("kind") == "cuda"
 
     @property
+    def source(self) -> bool:
+        """Whether TVM writes C source for it (device ``"c"``): plain loops, no vector types
+        (TVM's C writer spells them as no C compiler reads them)."""
+        return self.spec.get("kind") == "c"
+
+    @property
     def cross(self) -> bool:
         """Whether the model runs elsewhere (exported): another CPU, C source, or CUDA
         on a machine with no CUDA GPU."""
