@@ -150,9 +150,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         unroll=args.unroll,
         **_compile_options(args),
     )
-    if args.relax and not hasattr(model, "relax"):
-        raise CompileError("--relax is for --target tvm in sequence mode")
-    print(model.save(args.output, relax=True) if args.relax else model.save(args.output))
+    if (args.relax or args.standalone) and not hasattr(model, "relax"):
+        flag = "--relax" if args.relax else "--standalone"
+        raise CompileError(f"{flag} is for --target tvm in sequence mode")
+    extra = {k: True for k in ("relax", "standalone") if getattr(args, k)}
+    print(model.save(args.output, **extra))
     return 0
 
 
@@ -296,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for --target tvm: write the Relax executable (one file, weights inside; "
         "TVM's Relax VM runs it) instead of the kernel library and its sidecars",
+    )
+    p.add_argument(
+        "--standalone",
+        action="store_true",
+        help="for --target tvm on a CPU: write -o as a folder of C (weights, entry point, "
+        "headers) and the kernels' object, for a program without TVM's runtime",
     )
     p.add_argument("--params", help=".npz of parameter values (default: the saved ones)")
     p.add_argument("--no-optimize", action="store_true", help="skip the pass pipeline")

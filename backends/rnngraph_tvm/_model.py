@@ -151,8 +151,15 @@ class TvmModel:
             self._kernels[with_lens] = (k, self._build({"main": k.func}))
         return self._kernels[with_lens]
 
-    def export(self, path: str | os.PathLike[str], relax: bool = False) -> Path:
+    def export(
+        self, path: str | os.PathLike[str], relax: bool = False, standalone: bool = False
+    ) -> Path:
         """Write the kernels as a shared library for the model's device, with its sidecars.
+
+        ``standalone=True``: write ``path`` as a folder of C (the weights, an
+        entry point, headers) and the kernels' object file (or C source, for
+        device ``"c"``), to build into a program that has no TVM runtime and no
+        Python: see :mod:`rnngraph_tvm._standalone`.
 
         ``relax=True``: write the Relax executable instead, one file (weights
         inside, no sidecars) for TVM's runtime on the device:
@@ -169,6 +176,12 @@ class TvmModel:
         written atomically. Initial values that come from the caller
         (``init="input"``) are zeros in the deployed model.
         """
+        if standalone:
+            if relax:
+                raise CompileError("relax=True and standalone=True: choose one")
+            from rnngraph_tvm._standalone import export_standalone
+
+            return export_standalone(self, path)
         target = Path(path)
         kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
         tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
@@ -385,9 +398,11 @@ class TvmModel:
             )
         return value
 
-    def save(self, path: str | os.PathLike[str], relax: bool = False) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], relax: bool = False, standalone: bool = False
+    ) -> Path:
         """The same as :meth:`export`: the deployable library."""
-        return self.export(path, relax=relax)
+        return self.export(path, relax=relax, standalone=standalone)
 
 
 def _static_key(a: Arg) -> str:
