@@ -1099,10 +1099,20 @@ class _Gen:
                         self.bind(self.tx, i64(self.block_threads), "threadIdx.x", seq(body)),
                     )
                 ]
-        func = tir.PrimFunc(self.bufs, seq(body + after)).with_attr("global_symbol", "main")
+        func = tir.PrimFunc(self.bufs, seq(body + after))
         # an unrolled loop binds its step in every copy of the body: one variable each
-        func = tir.transform.ConvertSSA()(tvm.IRModule({"main": func}))["main"]
-        return Kernel(func, self.args)
+        body_ssa = tir.transform.ConvertSSA()(tvm.IRModule({"main": func}))["main"].body
+        # Time-invariant values the kernel never reads (the raw weights behind their
+        # transposed and packed copies) are not arguments: a caller would keep, copy and
+        # export every one of them.
+        read = {v.name for v in tir.analysis.undefined_vars(body_ssa, [])}
+        kept = [
+            i
+            for i, (a, b) in enumerate(zip(self.args, self.bufs, strict=True))
+            if a.kind != "static" or b.name in read
+        ]
+        bufs, args = [self.bufs[i] for i in kept], [self.args[i] for i in kept]
+        return Kernel(tir.PrimFunc(bufs, body_ssa).with_attr("global_symbol", "main"), args)
 
 
 def _size(shape: Any) -> Any:
