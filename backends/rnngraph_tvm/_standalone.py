@@ -15,7 +15,8 @@ model needs no runtime at all where it is deployed: the folder holds
   this: nothing of TVM's is needed to compile);
 - ``<name>.h``: the API (one struct of named arrays, a run function, the
   workspace size, the last error), with an example;
-- ``<name>.json``: the same arrays described for tools (names, roles, shapes).
+- ``<name>.json``: the same arrays described for tools (names, roles, shapes, in
+  the struct's order: a ``ctypes.Structure`` of pointers can mirror it).
 
 The kernels run on one thread. Only T (steps) and B (batch) are left open:
 a model with other symbolic sizes (a recursive net's nodes) is refused.
@@ -50,6 +51,8 @@ HEADERS = ("rnngraph_abi.h", "rnngraph_run.h")
 
 _C_TYPES = {"float32": "float", "float64": "double", "int64": "int64_t", "bool": "uint8_t"}
 _DLPACK = {"float32": (2, 32), "float64": (2, 64), "int64": (0, 64), "bool": (6, 8)}
+ROLES = ("input", "initial", "result")
+"""The roles of the ``<name>_io`` struct's arrays, in the struct's order."""
 _KIND = {"input": "RG_INPUT", "lens": "RG_LENS", "static": "RG_STATIC", "init": "RG_INIT"}
 _TVM_INCLUDES = re.compile(r'#include "tvm/[^"]*"\n')
 
@@ -88,6 +91,11 @@ class _Layout:
                 f"{model.graph.name!r}: the C names {clash} are taken twice (or by "
                 "sequence_lens) once made identifiers: rename the inputs, outputs or states"
             )
+
+    def in_struct_order(self) -> list[Field]:
+        """The fields as ``<name>_io`` declares them: inputs, initial states, results
+        (``sequence_lens`` after them)."""
+        return sorted(self.fields, key=lambda f: ROLES.index(f.role))
 
     def slot(self, role: str, source: str, shape: tuple[Any, ...], dtype: str) -> int:
         key = (role, source)
@@ -192,20 +200,16 @@ def _header(prefix: str, model: TvmModel, layout: _Layout, kernel_file: str) -> 
     from rnngraph import __version__
 
     guard = f"{prefix.upper()}_H"
-    lines = []
-    for role, title in (
-        ("input", "inputs"),
-        ("initial", "initial states (NULL: the graph's own)"),
-        ("result", "results (written)"),
-    ):
-        fields = [f for f in layout.fields if f.role == role]
-        if fields:
-            lines.append(f"  /* {title} */")
-        for f in fields:
-            qual = "" if role == "result" else "const "
-            lines.append(
-                f"  {qual}{_C_TYPES[f.dtype]} *{f.name}; /* {_shape_text(f.shape)} {f.dtype} */"
-            )
+    lines, role = [], ""
+    titles = ["inputs", "initial states (NULL: the graph's own)", "results (written)"]
+    for f in layout.in_struct_order():
+        if f.role != role:
+            role = f.role
+            lines.append(f"  /* {titles[ROLES.index(role)]} */")
+        qual = "" if role == "result" else "const "
+        lines.append(
+            f"  {qual}{_C_TYPES[f.dtype]} *{f.name}; /* {_shape_text(f.shape)} {f.dtype} */"
+        )
     lines.append("  /* (B,) valid steps of each row; NULL: every row runs all T steps */")
     lines.append("  const int64_t *sequence_lens;")
     example = [f"io.{f.name} = {f.name};" for f in layout.fields if f.role != "initial"]
@@ -360,7 +364,7 @@ def export_standalone(
         "graph": model.graph.name,
         "device": dict(model.device.spec),
         "kernel": kernel_file,
-        "fields": [dataclasses.asdict(f) for f in layout.fields],
+        "fields": [dataclasses.asdict(f) for f in layout.in_struct_order()],
     }
     files: dict[str, bytes] = {
         kernel_file: kernel,
