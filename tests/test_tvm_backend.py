@@ -499,3 +499,51 @@ def test_kernels_take_packed_weights_only(hidden: int) -> None:
     for B in (1, 5):  # (5: the stacked loop)
         xs = np.random.default_rng(B).standard_normal((4, B, 8)).astype("float32")
         _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
+
+
+def test_deployed_library_takes_initial_states_and_streams(tmp_path) -> None:
+    """rnngraph_tvm.load(...).run with initial_states (a tap's too) matches the reference;
+    a step model exports its sequence model's library (`rnngraph compile --mode step`),
+    which streams one step per call, the finals passed back; a state the caller must
+    give is asked for by name, an unknown one refused."""
+    from rnngraph.cli import main
+
+    rng = np.random.default_rng(5)
+    for name in ("lstm", "state_delay_2"):
+        g = zoo.CELLS[name]()
+        p = zoo.params_for(g)
+        m = rg.compile(g, target="tvm", params=p)
+        deployed = rnngraph_tvm.load(m.export(tmp_path / f"{name}.so"))
+        xs = zoo.feeds(g, 5, 3, rng)
+        init = {
+            s: rng.standard_normal((3, *t.row_shape)).astype("float32") for s, t in g.states.items()
+        }
+        lens = np.array([5, 1, 0])
+        _close(
+            deployed.run(xs, initial_states=init, sequence_lens=lens),
+            rg.run(g, xs, p, initial_states=init, sequence_lens=lens),
+        )
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    src = g.save(tmp_path / "lstm", p)
+    lib = tmp_path / "step.so"
+    assert main(["compile", src, "--target", "tvm", "--mode", "step", "-o", str(lib)]) == 0
+    deployed = rnngraph_tvm.load(lib)
+    xs = zoo.feeds(g, 6, 2, rng)
+    want = rg.run(g, xs, p)
+    carried: dict[str, np.ndarray] = {}
+    for t in range(6):
+        out = deployed.run({k: v[t : t + 1] for k, v in xs.items()}, initial_states=carried)
+        np.testing.assert_allclose(out["y"][0], want["y"][t], atol=1e-5)
+        carried = {s: out[f"{s}_final"] for s in g.states}
+    with pytest.raises(ValueError, match=r"\['nope'\] are no states"):
+        deployed.run(xs, initial_states={"nope": np.zeros(4)})
+    s = rg.Graph("stream")
+    h = s.state("h", 2, init="input")
+    s.assign(h, h + s.input("x", 2))
+    s.output("y", h)
+    deployed = rnngraph_tvm.load(rg.compile(s, target="tvm").export(tmp_path / "s.so"))
+    with pytest.raises(ValueError, match=r"state 'h' takes its initial value from the caller"):
+        deployed.run({"x": np.ones((3, 1, 2), "float32")})
+    got = deployed.run({"x": np.ones((3, 1, 2), "float32")}, initial_states={"h": [5.0, 5.0]})
+    assert got["h_final"].tolist() == [[8.0, 8.0]]

@@ -76,11 +76,21 @@ class DeployedModel:
         self._tvm = tvm
         self._static: dict[str, Any] = {}  # weights on the device by name, copied once
 
-    def run(self, inputs: Mapping[str, Any], *, sequence_lens: Any = None) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        sequence_lens: Any = None,
+        initial_states: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         """Outputs (and ``<state>_final``) for whole input sequences ``(T, B, ...)``.
 
         ``sequence_lens`` (B,): each row's number of valid steps; outputs past
         it are zero and final states are taken at its last valid step.
+        ``initial_states``: ``(B, ...)`` (or one row) by state name, in place of
+        the graph's own; required for states declared ``init="input"``. To
+        stream, call with ``T = 1`` and pass the final states back (states read
+        one step back).
         """
         tvm = self._tvm
         cuda = self.layout["device"].get("kind") == "cuda"
@@ -88,6 +98,13 @@ class DeployedModel:
         first = np.asarray(inputs[self.layout["inputs"][0]])
         T, B = first.shape[:2]
         entry = "main" if sequence_lens is None else "main_lens"
+        given = dict(initial_states or {})
+        known = {a["state"] for a in self.layout["entries"][entry] if "state" in a}
+        if set(given) - known:
+            raise ValueError(
+                f"initial_states {sorted(set(given) - known)} are no states of this model; "
+                f"it has {sorted(known)}"
+            )
         args, outs = [], {}
         for a in self.layout["entries"][entry]:
             shape = tuple(T if d == "T" else B if d == "B" else int(d) for d in a["shape"])
@@ -103,8 +120,18 @@ class DeployedModel:
                 arr = np.asarray(sequence_lens, np.int64).reshape(B)
                 if np.any(arr < 0) or np.any(arr > T):
                     raise ValueError(f"sequence_lens must lie in [0, {T}], got {arr.tolist()}")
+            elif a["kind"] == "init" and a.get("state") in given:
+                rows = shape[a["shape"].index("B") :]  # (a tap's: without its steps back)
+                arr = np.broadcast_to(np.asarray(given[a["state"]], a["dtype"]), rows)
+                arr = np.broadcast_to(arr, shape)
             elif a["kind"] == "init" and "value" in a:
                 arr = np.broadcast_to(self.values[a["value"]], shape)
+            elif a["kind"] == "init" and a.get("required"):
+                rows = shape[a["shape"].index("B") :]
+                raise ValueError(
+                    f"state {a['state']!r} takes its initial value from the caller: pass "
+                    f"initial_states={{{a['state']!r}: array of shape {rows}}}"
+                )
             elif a["kind"] == "init":
                 arr = np.zeros(shape, a["dtype"])
             else:

@@ -172,9 +172,9 @@ class TvmModel:
         steps) and ``main_lens`` (with ``sequence_lens``); ``model.json`` lists
         each one's arguments and ``model.npz`` holds the weights (packed as the
         kernels read them) and fixed initial values, once for both.
-        :func:`rnngraph_tvm.load` runs the three on the device. Each file is
-        written atomically. Initial values that come from the caller
-        (``init="input"``) are zeros in the deployed model.
+        :func:`rnngraph_tvm.load` runs the three on the device, initial states
+        by name included (each init argument's ``"state"`` in ``model.json``).
+        Each file is written atomically.
         """
         if standalone:
             if relax:
@@ -208,9 +208,15 @@ class TvmModel:
                 if a.kind == "static":
                     key = _static_key(a)
                     values.setdefault(key, self.static_value(a))
-                elif a.kind == "init" and a.read and a.read.init.kind in ("param", "array"):
-                    key = f"init_{a.read.consumer}_{a.read.port}"
-                    values.setdefault(key, self.initial_row(a))
+                elif a.kind == "init" and a.read:
+                    state = initial_name(self.graph, a.read)
+                    if state is not None:
+                        desc["state"] = state
+                    if a.read.init.kind in ("param", "array"):
+                        key = f"init_{a.read.consumer}_{a.read.port}"
+                        values.setdefault(key, self.initial_row(a))
+                    elif a.read.init.kind == "input":
+                        desc["required"] = True
                 if key is not None:
                     desc["value"] = key
                 entries[entry].append(desc)
@@ -403,6 +409,16 @@ class TvmModel:
     ) -> Path:
         """The same as :meth:`export`: the deployable library."""
         return self.export(path, relax=relax, standalone=standalone)
+
+
+def initial_name(graph: Any, read: Read) -> str | None:
+    """The name a caller gives ``read``'s initial value under: its state's, or the name of
+    the value an ``init="input"`` edge takes; None for an edge no caller can set."""
+    states = {v: k for k, v in graph.state_nodes().items()}
+    name = states.get(read.consumer)
+    if name is None and read.init.kind == "input":
+        name = str(read.init.ref)
+    return name
 
 
 def _static_key(a: Arg) -> str:

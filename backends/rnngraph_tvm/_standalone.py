@@ -138,12 +138,11 @@ class _Layout:
     def initial(self, a: Arg) -> dict[str, Any]:
         """Where an initial value comes from: the caller's ``<state>_init`` (if the state
         has a name the caller can give), else its fixed row, zeros, or nowhere (-2)."""
+        from rnngraph_tvm._model import initial_name
+
         read = a.read
         assert read is not None
-        states = {v: k for k, v in self.model.graph.state_nodes().items()}
-        source = states.get(read.consumer)
-        if source is None and read.init.kind == "input":
-            source = str(read.init.ref)
+        source = initial_name(self.model.graph, read)
         out: dict[str, Any] = {"slot": -1, "fixed": -1}
         if source is not None:
             rows = tuple(a.shape[list(a.shape).index("B") :])  # a tap's: without its steps

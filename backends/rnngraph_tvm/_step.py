@@ -11,7 +11,9 @@ new value becomes the newest and the others age by one. Reads ahead
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +83,15 @@ class TvmStepModel:
     ) -> dict[str, np.ndarray]:
         """Feed time-major ``(T, B, ...)`` inputs one step at a time (as a sequence model)."""
         return stream(self.advance, self.graph.outputs, inputs, initial_states)
+
+    def export(self, path: str | os.PathLike[str], **options: Any) -> Path:
+        """The sequence model's library (:meth:`TvmModel.export`, same options): deployed,
+        a step is a call with ``T = 1`` whose final states are passed back as the next
+        call's ``initial_states`` (for states read one step back; taps of more steps
+        carry values only this step model keeps)."""
+        return self.model.export(path, **options)
+
+    save = export
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """The carried values before the first step (``init="input"`` states left out)."""
