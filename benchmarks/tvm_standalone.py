@@ -1,7 +1,9 @@
 """The standalone C model (no TVM runtime) against the same kernel through TVM's runtime.
 
-LSTM I=64 H=256 T=100, fp32, one thread, batch 1 and 32. The model is
-exported with ``m.export(folder, standalone=True)`` for this machine, its
+LSTM I=64 H=256 T=100, fp32: batch 1 and 32 on one thread, and batch 32 on
+two (compiled with ``parallel=True``: the C program starts a POSIX thread per
+group of rows; TVM's runtime uses its thread pool; onnxruntime two intra-op
+threads). The model is exported with ``m.export(folder, standalone=True)`` for this machine, its
 ``lstm.c`` and the kernels' object compiled by gcc into a shared library, and
 ``lstm_run`` called through ctypes (a ``ctypes.Structure`` mirroring
 ``lstm_io`` from ``lstm.json``), with a workspace given once and with none
@@ -44,9 +46,10 @@ def load_standalone(folder: Path, out: Path) -> tuple[Any, Any, dict[str, Any]]:
     """The folder's model as a shared library: its run function, the io struct, the layout."""
     desc = json.loads(next(folder.glob("*.json")).read_text())
     name = desc["name"]
-    lib = out / f"lib{name}.so"
+    lib = out / f"lib{name}_{folder.name}.so"
     sources = [str(folder / f"{name}.c"), str(folder / desc["kernel"])]
     cmd = ["gcc", "-std=c11", "-O2", "-shared", "-fPIC", "-o", str(lib), *sources, "-lm"]
+    cmd += ["-pthread"] if desc["threads"] else []
     subprocess.run(cmd, check=True)
     fields = [(f["name"], ctypes.POINTER(_CTYPES[f["dtype"]])) for f in desc["fields"]]
     io = type(
@@ -76,19 +79,19 @@ def main() -> None:
     g = rg.Graph("lstm")
     g.output("y", rg.cells.lstm(g.input("x", I), H, name="c"))
     p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
-    m = rg.compile(g, target="tvm", params=p)
     rows: list[dict[str, Any]] = []
     sizes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
+        m = rg.compile(g, target="tvm", params=p)
         t0 = time.perf_counter()
-        folder = m.export(out / "lstm", standalone=True)
+        folder = m.export(out / "one", standalone=True)
         sizes["export_s"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        so, io_type, desc = load_standalone(folder, out)
+        load_standalone(folder, out)
         sizes["gcc_build_s"] = round(time.perf_counter() - t0, 2)
         sizes["lstm_c_bytes"] = (folder / "lstm.c").stat().st_size
-        sizes["kernel_object_bytes"] = (folder / desc["kernel"]).stat().st_size
+        sizes["kernel_object_bytes"] = (folder / "lstm_kernel.o").stat().st_size
         sizes["weights_bytes"] = sum(v.nbytes for v in p.values())
         if shutil.which("arm-linux-gnueabihf-gcc"):
             edge = rg.compile(g, target="tvm", params=p, device="armv7")
@@ -100,52 +103,64 @@ def main() -> None:
             cc = ["arm-linux-gnueabihf-gcc", "-std=c11", "-O2", "-static", "-s"]
             subprocess.run([*cc, "-o", str(exe), *sources, "-lm"], check=True)
             sizes["armv7_static_program_bytes"] = exe.stat().st_size
-        for B in (1, 32):
-            xs = np.random.default_rng(B).standard_normal((T, B, I)).astype(np.float32)
-            want = m.run({"x": xs})
-            bufs = {"x": aligned(xs.shape)}
-            bufs["x"][...] = xs
-            for f in desc["fields"]:
-                if f["role"] == "result":
-                    shape = tuple(T if d == "T" else B if d == "B" else d for d in f["shape"])
-                    bufs[f["source"]] = aligned(shape, f["dtype"])
-            io = io_type()
-            for f in desc["fields"]:
-                if f["source"] in bufs:
-                    ptr = bufs[f["source"]].ctypes.data_as(ctypes.POINTER(_CTYPES[f["dtype"]]))
-                    setattr(io, f["name"], ptr)
-            work = aligned((int(so.lstm_workspace_bytes(T, B)),), "uint8")
-            run = so.lstm_run
-
-            def c_run(ws: Any, io: Any = io, B: int = B, run: Any = run) -> None:
-                if run(T, B, ctypes.byref(io), ws) != 0:
-                    raise RuntimeError(so.lstm_last_error())
-
-            c_run(work.ctypes.data)
-            row: dict[str, Any] = {"batch": B, "T": T, "I": I, "H": H, "threads": 1}
-            row["max_abs_err_standalone_vs_tvm_runtime"] = float(
-                max(np.max(np.abs(bufs[k] - v)) for k, v in want.items())
-            )
-            ref = rg.run(g, {"x": xs}, p)["y"]
-            row["max_abs_err_standalone_vs_reference"] = float(np.max(np.abs(bufs["y"] - ref)))
-            sess = native_op_session("LSTM", p, "c", H, 1)
-            feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
-            contenders = {
-                "standalone_c": partial(c_run, work.ctypes.data),
-                "standalone_c_malloc": partial(c_run, None),
-                "tvm_runtime": partial(m.run, {"x": xs}),
-                "onnxruntime_lstm_op": partial(sess.run, ["Y"], feeds),
-            }
-            row.update(timed_together(contenders, reps))
-            for ours in ("standalone_c", "standalone_c_malloc"):
-                for base in ("tvm_runtime", "onnxruntime_lstm_op"):
-                    ratio = row[ours]["median_ms"] / row[base]["median_ms"]
-                    row[f"{ours}_vs_{base}"] = round(ratio, 3)
-            print(row, flush=True)
-            rows.append(row)
-    doc = {"machine": machine(), "device": "host llvm, one thread", "sizes": sizes, "rows": rows}
+        for B, threads in ((1, 1), (32, 1), (32, 2)):
+            if threads > 1:  # the batch split in one group of rows per core, both ways
+                m = rg.compile(g, target="tvm", params=p, parallel=True)
+                folder = m.export(out / "rows", standalone=True)
+            so, io_type, desc = load_standalone(folder, out)
+            if threads > 1:
+                so.lstm_set_threads(threads)
+            rows.append(_row(g, p, m, so, io_type, desc, B, threads, reps))
+    doc = {"machine": machine(), "device": "host llvm", "sizes": sizes, "rows": rows}
     print(sizes)
     print(f"wrote {write('tvm_standalone', doc)}")
+
+
+def _row(
+    g: Any, p: Any, m: Any, so: Any, io_type: Any, desc: Any, B: int, threads: int, reps: int
+) -> dict[str, Any]:
+    """One batch: the standalone model, the TVM runtime and onnxruntime's op, in turns."""
+    xs = np.random.default_rng(B).standard_normal((T, B, I)).astype(np.float32)
+    want = m.run({"x": xs})
+    bufs = {"x": aligned(xs.shape)}
+    bufs["x"][...] = xs
+    for f in desc["fields"]:
+        if f["role"] == "result":
+            shape = tuple(T if d == "T" else B if d == "B" else d for d in f["shape"])
+            bufs[f["source"]] = aligned(shape, f["dtype"])
+    io = io_type()
+    for f in desc["fields"]:
+        if f["source"] in bufs:
+            ptr = bufs[f["source"]].ctypes.data_as(ctypes.POINTER(_CTYPES[f["dtype"]]))
+            setattr(io, f["name"], ptr)
+    work = aligned((int(so.lstm_workspace_bytes(T, B)),), "uint8")
+
+    def c_run(ws: Any) -> None:
+        if so.lstm_run(T, B, ctypes.byref(io), ws) != 0:
+            raise RuntimeError(so.lstm_last_error())
+
+    c_run(work.ctypes.data)
+    row: dict[str, Any] = {"batch": B, "T": T, "I": I, "H": H, "threads": threads}
+    row["max_abs_err_standalone_vs_tvm_runtime"] = float(
+        max(np.max(np.abs(bufs[k] - v)) for k, v in want.items())
+    )
+    ref = rg.run(g, {"x": xs}, p)["y"]
+    row["max_abs_err_standalone_vs_reference"] = float(np.max(np.abs(bufs["y"] - ref)))
+    sess = native_op_session("LSTM", p, "c", H, threads)
+    feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
+    contenders = {
+        "standalone_c": partial(c_run, work.ctypes.data),
+        "standalone_c_malloc": partial(c_run, None),
+        "tvm_runtime": partial(m.run, {"x": xs}),
+        "onnxruntime_lstm_op": partial(sess.run, ["Y"], feeds),
+    }
+    row.update(timed_together(contenders, reps, per_turn=10))
+    for ours in ("standalone_c", "standalone_c_malloc"):
+        for base in ("tvm_runtime", "onnxruntime_lstm_op"):
+            ratio = row[ours]["median_ms"] / row[base]["median_ms"]
+            row[f"{ours}_vs_{base}"] = round(ratio, 3)
+    print(row, flush=True)
+    return row
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ def build(folder: Path, device: str) -> list[str]:
     desc = json.loads(next(folder.glob("*.json")).read_text())
     (folder / "driver.c").write_text(driver(desc))
     exe, kernel = folder / "driver", folder / desc["kernel"]
+    flags = [*flags, "-pthread"] if desc["threads"] else flags
     if kernel.suffix == ".c":  # (TVM's C has unused variables: no -Werror for it)
         object_file = kernel.with_suffix(".o")
         _ok([cc, "-std=c11", "-O2", *flags, "-c", "-o", str(object_file), str(kernel)])
@@ -194,9 +195,28 @@ def test_standalone_c_runs_under_qemu(device: str, tmp_path: Path) -> None:
     _check("lstm", device, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("name", "device", "parallel"),
+    [
+        ("narx", "host", "products"),
+        ("lstm_peephole_clip", "host", True),
+        ("gru", "aarch64", "products"),
+    ],
+)
+def test_standalone_c_over_the_cores(name: str, device: str, parallel: Any, tmp_path: Path) -> None:
+    """A model compiled with parallel= keeps its split: the calls launch POSIX threads
+    (one per CPU), a spinning barrier between phases — the kernels' parallel loops are
+    there, and the results match the reference."""
+    _check(name, device, tmp_path, parallel=parallel)
+    (folder,) = (f for f in tmp_path.iterdir() if f.is_dir())
+    desc = json.loads(next(folder.glob("*.json")).read_text())
+    assert desc["threads"]
+    assert "#define RNNGRAPH_THREADS 1" in (folder / f"{desc['name']}.c").read_text()
+
+
 def test_compile_verb_writes_a_standalone_folder(tmp_path: Path) -> None:
-    """`rnngraph compile FILE --target tvm --standalone -o DIR`; the model was asked for
-    products over the cores and an unroll by 2: the C kernels run on one thread."""
+    """`rnngraph compile FILE --target tvm --standalone -o DIR` (the model unrolled by 2,
+    its products over the cores: threads in the C program too)."""
     from rnngraph.cli import main
 
     g = zoo.CELLS["narx"]()

@@ -4,6 +4,10 @@ Registered under the entry-point group ``rnngraph.backends`` as ``tvm``:
 ``rnngraph.compile(graph, target="tvm", device="aarch64")``. See
 ``_codegen`` for how a :class:`~rnngraph.program.Program` becomes TIR,
 ``_ops`` for the per-op rules and ``_targets`` for the named devices.
+Deploying: ``m.export("model.so")`` for TVM's runtime (:func:`load` runs it),
+``m.export("model.so", relax=True)`` as a Relax executable, and
+``m.export("folder", standalone=True)`` as C with no runtime at all
+(``_standalone``).
 
 Examples
 --------

@@ -126,6 +126,103 @@ static int rg_fill(const rg_model *m, const rg_arg *a, void *dst, int64_t T, int
 
 static int rg_aligned(const void *p) { return ((uintptr_t)p % RG_ALIGN) == 0; }
 
+#ifdef RNNGRAPH_THREADS
+/* Kernels split over the cores (compiled with parallel=...) launch a group of tasks once
+ * per call, every task running the whole kernel and taking its share of each parallel
+ * loop, a barrier between phases: TVM's thread pool, here one POSIX thread per task for
+ * the call, and a spinning barrier (a step has a few of them: sleeping would cost more).
+ * The kernels reach both through two function pointers they define. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define RG_MAX_TASKS 64
+
+typedef struct {
+  void *sync_handle;
+  int32_t num_task;
+} rg_group;
+typedef int (*rg_task_fn)(int task_id, rg_group *group, void *cdata);
+
+typedef struct {
+  atomic_int arrived;
+  atomic_int round;
+} rg_sync;
+
+typedef struct {
+  rg_task_fn fn;
+  rg_group *group;
+  void *cdata;
+  atomic_int *gate; /* 0: wait, 1: run, -1: give up (not every task could start) */
+  int id, status;
+} rg_task;
+
+extern __attribute__((weak)) int (*__TVMBackendParallelLaunch)(rg_task_fn, void *, int);
+extern __attribute__((weak)) int (*__TVMBackendParallelBarrier)(int, rg_group *);
+
+__attribute__((weak)) int rnngraph_threads; /* tasks per launch; 0: one per online CPU */
+
+static int rg_barrier(int task_id, rg_group *group) {
+  (void)task_id;
+  rg_sync *sync = (rg_sync *)group->sync_handle;
+  int round = atomic_load(&sync->round);
+  if (atomic_fetch_add(&sync->arrived, 1) == group->num_task - 1) {
+    atomic_store(&sync->arrived, 0);
+    atomic_fetch_add(&sync->round, 1);
+  } else {
+    while (atomic_load(&sync->round) == round) {
+    }
+  }
+  return 0;
+}
+
+static void *rg_run_task(void *arg) {
+  rg_task *t = (rg_task *)arg;
+  int gate;
+  while ((gate = atomic_load(t->gate)) == 0) {
+  }
+  if (gate > 0) t->status = t->fn(t->id, t->group, t->cdata);
+  return NULL;
+}
+
+static int rg_launch(rg_task_fn fn, void *cdata, int num_task) {
+  int n = num_task > 0 ? num_task : rnngraph_threads;
+  if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (n <= 0) n = 1;
+  if (n > RG_MAX_TASKS) n = RG_MAX_TASKS;
+  rg_sync sync;
+  atomic_init(&sync.arrived, 0);
+  atomic_init(&sync.round, 0);
+  atomic_int gate;
+  atomic_init(&gate, 0);
+  rg_group group = {&sync, n};
+  rg_task tasks[RG_MAX_TASKS];
+  pthread_t threads[RG_MAX_TASKS];
+  for (int i = 0; i < n; ++i) tasks[i] = (rg_task){fn, &group, cdata, &gate, i, 0};
+  int started = 1;
+  while (started < n &&
+         pthread_create(&threads[started], NULL, rg_run_task, &tasks[started]) == 0) {
+    ++started;
+  }
+  atomic_store(&gate, started == n ? 1 : -1); /* (a barrier needs every task running) */
+  if (started == n) rg_run_task(&tasks[0]);
+  int status = started == n ? tasks[0].status : -1;
+  for (int i = 1; i < started; ++i) {
+    pthread_join(threads[i], NULL);
+    if (tasks[i].status != 0) status = tasks[i].status;
+  }
+  if (started < n) snprintf(rnngraph_error, sizeof rnngraph_error, "could not start %d threads", n);
+  return status;
+}
+
+static void rg_use_threads(void) {
+  if (&__TVMBackendParallelLaunch != NULL) __TVMBackendParallelLaunch = rg_launch;
+  if (&__TVMBackendParallelBarrier != NULL) __TVMBackendParallelBarrier = rg_barrier;
+}
+#else
+static void rg_use_threads(void) {}
+#endif
+
 /* Run the model: ptrs holds the caller's arrays by slot, lens is NULL or (B,) lengths.
  * t, shapes, any: room for the larger entry's arguments. */
 static int rg_call(const rg_model *m, int64_t T, int64_t B, void *const *ptrs,
@@ -196,6 +293,7 @@ static int rg_call(const rg_model *m, int64_t T, int64_t B, void *const *ptrs,
     any[i].v_ptr = &t[i];
   }
   if (status == 0) {
+    rg_use_threads();
     TVMFFIAny result;
     memset(&result, 0, sizeof result);
     if (m->entry[e](NULL, any, m->nargs[e], &result) != 0) status = -1;
