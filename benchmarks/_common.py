@@ -9,7 +9,7 @@ from typing import Any
 
 from rnngraph.bench import machine, timed
 
-__all__ = ["NO_TORCH", "RESULTS", "machine", "timed", "torch_with", "write"]
+__all__ = ["NO_TORCH", "RESULTS", "lstm_graph", "machine", "timed", "torch_with", "write"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -35,3 +35,15 @@ def write(name: str, doc: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(path)
     return path
+
+
+def lstm_graph(inputs: int, hidden: int) -> tuple[Any, dict[str, Any]]:
+    """The TVM benchmarks' LSTM (input ``x``, output ``y``, a cell ``c``) and its float32
+    parameters (seed 0)."""
+    import numpy as np
+
+    import rnngraph as rg
+
+    g = rg.Graph("lstm")
+    g.output("y", rg.cells.lstm(g.input("x", inputs), hidden, name="c"))
+    return g, {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}

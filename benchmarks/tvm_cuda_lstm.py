@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import machine, write
+from _common import lstm_graph, machine, write
 
 import rnngraph as rg
 from rnngraph.bench import timed_together, torch_rnn
@@ -82,9 +82,7 @@ def main() -> None:
 
     if not tvm.cuda(0).exist or not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU (and PyTorch with CUDA)")
-    g = rg.Graph("lstm")
-    g.output("y", rg.cells.lstm(g.input("x", I), H, name="c"))
-    p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+    g, p = lstm_graph(I, H)
     lstm = torch_rnn("LSTM", p).cuda()
     rows = [_row(B, g, p, lstm, torch, reps) for B in (1, 32, 256)]
     doc = {

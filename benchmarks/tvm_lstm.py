@@ -32,7 +32,7 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from _common import NO_TORCH, machine, torch_with, write
+from _common import NO_TORCH, lstm_graph, machine, torch_with, write
 
 import rnngraph as rg
 from rnngraph.bench import native_op_session, timed_together
@@ -45,9 +45,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     args = ap.parse_args()
     reps = 3 if args.quick else 30
-    g = rg.Graph("lstm")
-    g.output("y", rg.cells.lstm(g.input("x", I), H, name="c"))
-    p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+    g, p = lstm_graph(I, H)
     rows: list[dict[str, Any]] = []
     for B, threads in ((1, 1), (32, 1), (32, 2)):
         t0 = time.perf_counter()
