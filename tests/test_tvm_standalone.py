@@ -52,7 +52,10 @@ def driver(desc: dict[str, Any]) -> str:
             lines.append(f"  io.{f['name']} = ({ctype} *)room({size});")
         else:
             lines.append(f'  io.{f["name"]} = ({ctype} *)load(dir, "{f["name"]}", {size});')
-    lines.append('  io.sequence_lens = (int64_t *)load(dir, "sequence_lens", (size_t)B * 8);')
+    # (the lengths 8 bytes off an alignment: they need none)
+    lines.append('  int64_t *lens = (int64_t *)load(dir, "sequence_lens", (size_t)B * 8);')
+    lines.append("  int64_t *off = (int64_t *)room((size_t)B * 8 + 8) + 1;")
+    lines.append("  if (lens != NULL) io.sequence_lens = memcpy(off, lens, (size_t)B * 8);")
     outs = [
         f'  save(dir, "{f["name"]}", io.{f["name"]}, {_size(f["shape"])} * '
         f"sizeof({_C[f['dtype']]}));"
@@ -61,6 +64,7 @@ def driver(desc: dict[str, Any]) -> str:
     ]
     return f"""#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "{p}.h"
 
 static void *room(size_t bytes) {{

@@ -44,6 +44,7 @@ import numpy as np
 from rnngraph.errors import CompileError
 from rnngraph_tvm._codegen import Arg, Kernel, generate
 from rnngraph_tvm._deploy import RESULTS, result_name
+from rnngraph_tvm._model import _static_key, initial_name
 
 if TYPE_CHECKING:
     from rnngraph_tvm._model import TvmModel
@@ -116,8 +117,6 @@ class _Layout:
 
     def entry(self, a: Arg) -> dict[str, Any]:
         """One argument's row of a kernel's table (the fields of ``rg_arg``)."""
-        from rnngraph_tvm._model import _static_key
-
         for d in a.shape:
             if isinstance(d, str) and d not in ("T", "B"):
                 raise CompileError(
@@ -142,8 +141,6 @@ class _Layout:
     def initial(self, a: Arg) -> dict[str, Any]:
         """Where an initial value comes from: the caller's ``<state>_init`` (if the state
         has a name the caller can give), else its fixed row, zeros, or nowhere (-2)."""
-        from rnngraph_tvm._model import initial_name
-
         read = a.read
         assert read is not None
         source = initial_name(self.model.graph, read)

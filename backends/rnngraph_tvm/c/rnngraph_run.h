@@ -94,7 +94,8 @@ static size_t rg_workspace(const rg_model *m, int64_t T, int64_t B) {
     }
     if (total > most) most = total;
   }
-  return most + RG_ALIGN; /* room to align the workspace's start */
+  /* room to align the workspace's start, and for an aligned copy of the lengths */
+  return most + RG_ALIGN + rg_rounded((size_t)B * sizeof(int64_t));
 }
 
 /* An initial value's buffer: every plane before the batch axis (a tap's steps back)
@@ -263,11 +264,10 @@ static int rg_call(const rg_model *m, int64_t T, int64_t B, void *const *ptrs,
           status = rg_fail(m, "'%s' is not aligned to %d bytes", a->name, RG_ALIGN);
         }
         break;
-      case RG_LENS:
-        data = (void *)lens;
-        if (!rg_aligned(data)) {
-          status = rg_fail(m, "sequence_lens is not aligned to %d bytes", RG_ALIGN);
-        }
+      case RG_LENS: /* (copied: any alignment will do) */
+        data = free_at;
+        free_at += rg_rounded((size_t)B * sizeof(int64_t));
+        memcpy(data, lens, (size_t)B * sizeof(int64_t));
         break;
       case RG_STATIC:
         data = (void *)m->values[a->slot];
