@@ -42,8 +42,9 @@ def _size(shape: list[Any]) -> str:
 
 
 def driver(desc: dict[str, Any]) -> str:
-    """A C program: ``driver T B DIR``; reads ``DIR/<field>.bin`` for every input and
-    initial state present (and ``sequence_lens.bin``), writes ``DIR/<field>.out``."""
+    """A C program: ``driver T B DIR [ws]``; reads ``DIR/<field>.bin`` for every input and
+    initial state present (and ``sequence_lens.bin``), writes ``DIR/<field>.out``; with
+    ``ws``, gives the model a workspace of its own (one byte off an alignment)."""
     p = desc["name"]
     lines = []
     for f in desc["fields"]:
@@ -91,12 +92,13 @@ static void save(const char *dir, const char *name, const void *data, size_t byt
 }}
 
 int main(int argc, char **argv) {{
-  if (argc != 4) return 2;
+  if (argc != 4 && argc != 5) return 2;
   long long T = atoll(argv[1]), B = atoll(argv[2]);
   const char *dir = argv[3];
+  char *ws = argc == 5 ? (char *)room({p}_workspace_bytes(T, B) + 1) + 1 : NULL;
   {p}_io io = {{0}};
 {chr(10).join(lines)}
-  if ({p}_run(T, B, &io, NULL) != 0) {{
+  if ({p}_run(T, B, &io, ws) != 0) {{
     fprintf(stderr, "%s\\n", {p}_last_error());
     return 1;
   }}
@@ -106,9 +108,10 @@ int main(int argc, char **argv) {{
 """
 
 
-def build(folder: Path, device: str) -> list[str]:
+def build(folder: Path, device: str, defines: tuple[str, ...] = ()) -> list[str]:
     """Compile the model and the driver; the command that runs the program."""
     cc, flags, emulator = TOOLS[device]
+    flags = [*flags, *(f"-D{d}" for d in defines)]
     for tool in (cc, emulator):
         if tool is not None and shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (.ci/run installs it)")
@@ -137,8 +140,10 @@ def run(
     feeds: dict[str, np.ndarray],
     initial: dict[str, np.ndarray] | None = None,
     lens: np.ndarray | None = None,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, np.ndarray]:
-    """The program's results (named as ``rg.run`` names them) for these arrays."""
+    """The program's results (named as ``rg.run`` names them) for these arrays
+    (``extra``: more arguments for the program)."""
     desc = json.loads(next(folder.glob("*.json")).read_text())
     data = folder / "data"
     shutil.rmtree(data, ignore_errors=True)
@@ -150,7 +155,9 @@ def run(
             (data / f"{f['name']}.bin").write_bytes(np.ascontiguousarray(value, f["dtype"]))
     if lens is not None:
         (data / "sequence_lens.bin").write_bytes(np.asarray(lens, np.int64).tobytes())
-    done = subprocess.run([*program, str(T), str(B), str(data)], capture_output=True, text=True)
+    done = subprocess.run(
+        [*program, str(T), str(B), str(data), *extra], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     out = {}
     for f in desc["fields"]:
@@ -256,6 +263,17 @@ def test_the_c_entry_point_refuses_bad_calls(tmp_path: Path) -> None:
         run(program, folder, {"x": xs})
     with pytest.raises(AssertionError, match=r"sequence_lens\[1\] = 4 is not in \[0, 3\]"):
         run(program, folder, {"x": xs}, init, lens=np.array([3, 4]))
+    # built without malloc: the caller's workspace, any alignment, or a reason
+    program = build(folder, "host", defines=("RNNGRAPH_NO_MALLOC",))
+    with pytest.raises(AssertionError, match="no workspace given"):
+        run(program, folder, {"x": xs}, init)
+    obj = folder / "no_malloc.o"
+    _ok(["gcc", "-std=c11", "-DRNNGRAPH_NO_MALLOC", "-c", "-o", str(obj), str(folder / "stream.c")])
+    needs = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True).stdout.split()
+    assert "malloc" not in needs and "free" not in needs
+    got = run(program, folder, {"x": xs}, init, lens=np.array([3, 1]), extra=("ws",))
+    want = rg.run(g, {"x": xs}, initial_states=init, sequence_lens=np.array([3, 1]))
+    zoo.assert_close(got, want)
 
 
 def test_what_a_standalone_model_cannot_be(tmp_path: Path) -> None:

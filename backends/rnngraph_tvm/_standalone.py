@@ -238,7 +238,7 @@ void {prefix}_set_threads(int n);
  *
  * The workspace (NULL: malloc'd for the call, unless RNNGRAPH_NO_MALLOC is defined) holds
  * the kernel's work buffers: {prefix}_workspace_bytes(T, B) bytes, any alignment.
- * Build (C11): cc -std=c11 -O2{pthread} -c {prefix}.c
+ * Build (C11, gcc or clang): cc -std=c11 -O2{pthread} -c {prefix}.c
  *              cc{pthread} app.c {prefix}.o {kernel_file} -lm
  */
 #ifndef {guard}

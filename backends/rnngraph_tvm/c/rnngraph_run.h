@@ -240,6 +240,7 @@ static int rg_call(const rg_model *m, int64_t T, int64_t B, void *const *ptrs,
     }
   }
   void *owned = NULL;
+  (void)owned;
   if (workspace == NULL) {
 #ifdef RNNGRAPH_NO_MALLOC
     return rg_fail(m, "no workspace given (%s_workspace_bytes says how much)", m->name);
@@ -298,7 +299,9 @@ static int rg_call(const rg_model *m, int64_t T, int64_t B, void *const *ptrs,
     memset(&result, 0, sizeof result);
     if (m->entry[e](NULL, any, m->nargs[e], &result) != 0) status = -1;
   }
+#ifndef RNNGRAPH_NO_MALLOC
   free(owned);
+#endif
   return status;
 }
 
