@@ -63,6 +63,8 @@ class TvmModel:
         self._static: dict[str, Any] = {}  # weights on the device by _static_key
         self._statics = self._time_invariant()
         self.kernel(False)  # build now: errors surface at compile time
+        if not device.cross:  # and link it (TVM's JIT, at the first lookup: 0.6-0.9 s for
+            self._main(False)  # an LSTM), so that compiling costs it, not the first run
 
     def _time_invariant(self) -> dict[int, np.ndarray]:
         """Params, constants and what is computed from them alone, by the reference ops."""
