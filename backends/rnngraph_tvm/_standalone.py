@@ -44,7 +44,7 @@ import numpy as np
 from rnngraph.errors import CompileError
 from rnngraph_tvm._codegen import Arg, Kernel, generate
 from rnngraph_tvm._deploy import RESULTS, result_name
-from rnngraph_tvm._model import _static_key, initial_name
+from rnngraph_tvm._model import _atomic, _static_key, initial_name
 
 if TYPE_CHECKING:
     from rnngraph_tvm._model import TvmModel
@@ -404,7 +404,5 @@ def export_standalone(
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     for filename, data in files.items():
-        tmp = out / f".{filename}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, out / filename)
+        _atomic(out / filename, lambda f, data=data: f.write(data))
     return out
