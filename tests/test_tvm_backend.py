@@ -515,9 +515,7 @@ def test_deployed_library_takes_initial_states_and_streams(tmp_path) -> None:
         m = rg.compile(g, target="tvm", params=p)
         deployed = rnngraph_tvm.load(m.export(tmp_path / f"{name}.so"))
         xs = zoo.feeds(g, 5, 3, rng)
-        init = {
-            s: rng.standard_normal((3, *t.row_shape)).astype("float32") for s, t in g.states.items()
-        }
+        init = zoo.every_initial_state(g, 3, rng)
         lens = np.array([5, 1, 0])
         _close(
             deployed.run(xs, initial_states=init, sequence_lens=lens),

@@ -183,9 +183,7 @@ def _check(name: str, device: str, tmp_path: Path, **options: Any) -> None:
         zoo.assert_close(run(program, folder, feeds), rg.run(g, feeds, p))
     lens = np.array([5, 0, 2])
     feeds = zoo.feeds(g, 5, 3, rng)
-    init = {
-        s: rng.standard_normal((3, *t.row_shape)).astype("float32") for s, t in g.states.items()
-    }
+    init = zoo.every_initial_state(g, 3, rng)
     got = run(program, folder, feeds, initial=init, lens=lens)
     zoo.assert_close(got, rg.run(g, feeds, p, sequence_lens=lens, initial_states=init))
 

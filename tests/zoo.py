@@ -105,6 +105,13 @@ def feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np
     }
 
 
+def every_initial_state(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random float32 initial values ``(B, *row)`` for every state of ``g``."""
+    return {
+        s: rng.standard_normal((B, *t.row_shape)).astype("float32") for s, t in g.states.items()
+    }
+
+
 def caller_initial_states(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Random initial values ``(B, *row)`` for the states that take theirs from the caller."""
     return {
