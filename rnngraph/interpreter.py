@@ -312,3 +312,32 @@ def run(
     for name, nid in graph.state_nodes().items():
         result[f"{name}_final"] = r.final_state(nid)
     return result
+
+
+def run_empty(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    sequence_lens: Any,
+    initial_states: Mapping[str, Any] | None,
+    dtype: Any,
+) -> dict[str, np.ndarray] | None:
+    """:func:`run`'s answer when ``inputs`` have no steps or no batch rows, else None.
+
+    Backends call it before their kernels: with nothing to compute the reference's
+    answer is exact and cheap (outputs with an empty axis, each state's initial
+    value as its final one), while runtimes' loop and cell kernels can fail or abort
+    on empty axes (onnxruntime's ``Scan`` refuses them, its ``LSTM`` op returns
+    uninitialised memory at ``T=0`` and aborts the process at ``B=0``).
+    """
+    shapes = [np.shape(a) for a in inputs.values()]
+    if not shapes or not any(len(s) >= 2 and 0 in s[:2] for s in shapes):
+        return None
+    return run(
+        graph,
+        inputs,
+        params,
+        sequence_lens=sequence_lens,
+        initial_states=initial_states,
+        dtype=dtype,
+    )

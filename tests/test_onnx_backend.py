@@ -265,3 +265,12 @@ def test_random_graph_step_models_stream(rgraph) -> None:
         carried = {k: out[f"{k}_final"] for k in s.state_names}
         ys.append(out["y"])
     np.testing.assert_allclose(np.stack(ys), want["y"], atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_cell_at_no_steps_and_no_rows(name: str) -> None:
+    """onnxruntime's LSTM op returned uninitialised final cells at T=0 and aborted the
+    process at B=0; its Scan refuses empty axes: the model answers as the reference."""
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    zoo.check_empty_axes(g, p, rg.compile(g, target="onnx", params=p))

@@ -7,6 +7,7 @@ Each builder returns a graph with input ``x`` (``I`` features) and output
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,8 @@ def assert_close(
 
 def check_model(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) -> None:
     """A compiled model of ``g`` against the reference: two lengths and batches from one
-    build, with caller initial states, with and without lengths per row."""
+    build, with caller initial states, with and without lengths per row; then no steps
+    and no rows (:func:`check_empty_axes`)."""
     rng = np.random.default_rng(seed)
     for T, B in [(7, 3), (4, 2)]:
         xs, init = feeds(g, T, B, rng), caller_initial_states(g, B, rng)
@@ -142,6 +144,50 @@ def check_model(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) ->
             m.run(xs, initial_states=init, sequence_lens=lens),
             rg.run(g, xs, p, initial_states=init, sequence_lens=lens),
         )
+    check_empty_axes(g, p, m, seed)
+
+
+def check_empty_axes(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) -> None:
+    """A compiled model of ``g`` against the reference on sequences with no steps or no
+    rows (``T=0``, ``B=0``, both): with and without initial states and lengths."""
+    rng = np.random.default_rng(seed)
+    for T, B in [(0, 3), (4, 0), (0, 0)]:
+        xs = feeds(g, T, B, rng)
+        for init in (caller_initial_states(g, B, rng), every_initial_state(g, B, rng)):
+            for lens in (None, rng.integers(0, T + 1, B)):
+                assert_close(
+                    m.run(xs, initial_states=init, sequence_lens=lens),
+                    rg.run(g, xs, p, initial_states=init, sequence_lens=lens),
+                )
+
+
+def check_threads(
+    g: rg.Graph,
+    p: dict[str, np.ndarray],
+    m: Any,
+    calls: int = 1000,
+    threads: int = 8,
+    lengths: bool = True,
+) -> None:
+    """``calls`` runs of one compiled model from ``threads`` threads at once, each on its
+    own inputs (half of them with lengths per row, if ``lengths``), every result checked
+    against the reference."""
+    rng = np.random.default_rng(7)
+    cases = []
+    for i in range(16):
+        xs = feeds(g, 5, 16, rng)
+        init = caller_initial_states(g, 16, rng)
+        lens = rng.integers(0, 6, 16) if lengths and i % 2 else None
+        cases.append((xs, init, lens, rg.run(g, xs, p, initial_states=init, sequence_lens=lens)))
+
+    def call(i: int) -> list[str]:
+        xs, init, lens, want = cases[i % len(cases)]
+        got = m.run(xs, initial_states=init, sequence_lens=lens)
+        return [k for k in want if not np.allclose(got[k], want[k], atol=1e-5, rtol=1e-5)]
+
+    with ThreadPoolExecutor(threads) as pool:
+        wrong = [(i, bad) for i, bad in enumerate(pool.map(call, range(calls))) if bad]
+    assert not wrong, f"{len(wrong)} of {calls} calls wrong, first: {wrong[:3]}"
 
 
 def check_random_graph(rgraph: RandomGraph, m: Any, p: dict[str, np.ndarray]) -> None:

@@ -13,6 +13,7 @@ import onnxruntime as ort
 from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
+from rnngraph.interpreter import run_empty
 from rnngraph.io import (
     carried_initial,
     check_initial_states,
@@ -193,6 +194,11 @@ class OnnxModel:
             if fast is not None:  # the common call: well-formed arrays, nothing else
                 sess = self._variant_session(False, ())
                 return dict(zip(self._out_names, sess.run(self._out_names, fast), strict=True))
+        empty = run_empty(
+            self.graph, inputs, self._params, sequence_lens, initial_states, self.dtype
+        )
+        if empty is not None:  # onnxruntime's Scan fails and its LSTM aborts on empty axes
+            return empty
         bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
         assert T is not None and B is not None
         feeds = {self.graph.nx_graph.nodes[nid]["name"]: a for nid, a in bound.items()}
@@ -240,6 +246,8 @@ class OnnxModel:
                 return None
             if tb is None:
                 tb = a.shape[:2]
+                if 0 in tb:
+                    return None
             elif a.shape[:2] != tb:
                 return None
         return dict(inputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 import tvm
 
 from rnngraph.errors import CompileError, InputError
+from rnngraph.interpreter import run_empty
 from rnngraph.io import (
     bind_dims,
     check_initial_states,
@@ -59,7 +61,10 @@ class TvmModel:
         self._generated: dict[bool, Kernel] = {}
         self._kernels: dict[bool, tuple[Kernel, Any]] = {}
         self._entry: dict[bool, Any] = {}
-        self._work: dict[Any, dict[int, Any]] = {}
+        # Work buffers are each calling thread's own: a model is called from many threads
+        # at once, as an onnxruntime session is; what is built once is built under a lock.
+        self._local = threading.local()
+        self._lock = threading.RLock()
         self._static: dict[str, Any] = {}  # weights on the device by _static_key
         self._statics = self._time_invariant()
         self.kernel(False)  # build now: errors surface at compile time
@@ -121,6 +126,10 @@ class TvmModel:
 
     def generated(self, with_lens: bool) -> Kernel:
         """The TIR kernel (plain, or taking ``sequence_lens``), generated once."""
+        with self._lock:
+            return self._generate(with_lens)
+
+    def _generate(self, with_lens: bool) -> Kernel:
         if with_lens not in self._generated:
             gpu = self.device.gpu or self.rows == "emulated"
             self._generated[with_lens] = generate(
@@ -148,10 +157,11 @@ class TvmModel:
 
     def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
         """The kernel and its executable (entry ``main``), built once."""
-        if with_lens not in self._kernels:
-            k = self.generated(with_lens)
-            self._kernels[with_lens] = (k, self._build({"main": k.func}))
-        return self._kernels[with_lens]
+        with self._lock:
+            if with_lens not in self._kernels:
+                k = self.generated(with_lens)
+                self._kernels[with_lens] = (k, self._build({"main": k.func}))
+            return self._kernels[with_lens]
 
     def export(
         self, path: str | os.PathLike[str], relax: bool = False, standalone: bool = False
@@ -269,6 +279,12 @@ class TvmModel:
                 lambda f, init: self.run(f, initial_states=init),
             )
             return out, {}
+        if not last and not past:
+            empty = run_empty(
+                self.graph, inputs, self.params, sequence_lens, initial_states, self.dtype
+            )
+            if empty is not None:
+                return empty, {}
         main, args, outs, kernel = self._bind(inputs, sequence_lens, initial_states, past)
         main(*args)
         values = {}
@@ -323,17 +339,18 @@ class TvmModel:
         # inputs are copied into theirs, initial values that no override changes stay.
         # (a step model's carried values replace every initial value: buffers of their own)
         key = (tuple(sorted(sizes.items())), lens is not None, bool(past))
-        if key not in self._work:
-            self._work = {key: {}}
-        work = self._work[key]
+        if getattr(self._local, "key", None) != key:
+            self._local.key, self._local.work = key, {}
+        work = self._local.work
         args, outs = [], {}
         for i, a in enumerate(kernel.args):
             if a.kind == "static":
                 name = _static_key(a)  # (both kernels' weights: one copy)
-                if name not in self._static:
-                    # (np.ascontiguousarray would make a 0-d constant 1-d)
-                    value = np.array(self.static_value(a), order="C")
-                    self._static[name] = tvm.runtime.tensor(value, dev)
+                with self._lock:
+                    if name not in self._static:
+                        # (np.ascontiguousarray would make a 0-d constant 1-d)
+                        value = np.array(self.static_value(a), order="C")
+                        self._static[name] = tvm.runtime.tensor(value, dev)
                 args.append(self._static[name])
                 continue
             fresh = i not in work
@@ -378,9 +395,10 @@ class TvmModel:
 
     def _main(self, with_lens: bool) -> Any:
         """The kernel's entry function (looked up once: the lookup costs 0.2 ms)."""
-        if with_lens not in self._entry:
-            self._entry[with_lens] = self.kernel(with_lens)[1]["main"]
-        return self._entry[with_lens]
+        with self._lock:
+            if with_lens not in self._entry:
+                self._entry[with_lens] = self.kernel(with_lens)[1]["main"]
+            return self._entry[with_lens]
 
     def _initial(
         self,
