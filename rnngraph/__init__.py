@@ -28,6 +28,7 @@ from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
 from rnngraph.errors import (
     AlgebraicLoopError,
+    BackendUnavailableError,
     CompileError,
     DirectionError,
     DuplicateNameError,
@@ -104,6 +105,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlgebraicLoopError",
+    "BackendUnavailableError",
     "CompileError",
     "DirectionError",
     "DuplicateNameError",

@@ -140,8 +140,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if args.params:
         with np.load(args.params, allow_pickle=False) as z:
             params = {k: z[k] for k in z.files}
-    if params is None:
+    if params is None and graph.params:
         print("no saved params: using graph.init_params(seed=0)", file=sys.stderr)
+        params = graph.init_params(seed=0)
     model = compile(
         graph,
         args.target,

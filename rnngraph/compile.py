@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.errors import CompileError
+from rnngraph.errors import BackendUnavailableError, CompileError
 from rnngraph.graph import Graph
 from rnngraph.interpreter import run as reference_run
 from rnngraph.params import check_params
@@ -83,7 +83,7 @@ def load_backend(target: str) -> Callable[..., Any]:
     try:
         return eps[target].load()
     except ImportError as e:
-        raise CompileError(
+        raise BackendUnavailableError(
             f"the {target!r} backend is installed but cannot be imported ({e}); "
             f"install its dependencies, e.g. pip install 'rnngraph[{target}]'"
         ) from e
@@ -107,8 +107,10 @@ def compile(
     target : str
         A backend name (see :func:`available_targets`): ``"onnx"``,
         ``"reference"``, or a plugin's.
-    params : dict of str to array, optional
-        The parameter values to bake in; by default ``graph.init_params(seed=0)``.
+    params : dict of str to array
+        The parameter values to bake in, required when the graph has any (as
+        for :func:`rnngraph.run`): trained ones (``rg.load_params(path)``), or
+        fresh ones asked for explicitly (``graph.init_params(seed=0)``).
     optimize : bool
         Run the default pass pipeline (:func:`rnngraph.passes.optimize`) and
         recognise standard cells first. Passes never change results; turn them
@@ -128,8 +130,6 @@ def compile(
     """
     verify(graph)
     backend = load_backend(target)
-    if params is None:
-        params = graph.init_params(seed=0)
     P = check_params(graph, params, np.dtype(options.get("dtype", "float32")))
     if not optimize:
         return backend(schedule(graph).with_unroll(unroll), P, **options)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AlgebraicLoopError",
+    "BackendUnavailableError",
     "CompileError",
     "DirectionError",
     "DuplicateNameError",
@@ -93,6 +94,10 @@ class SerializationError(GraphError):
 
 class CompileError(GraphError):
     """A graph cannot be lowered to the chosen target, mode or options as asked."""
+
+
+class BackendUnavailableError(CompileError):
+    """A backend is registered but its dependencies are not installed (``rnngraph[tvm]``)."""
 
 
 class ModelImportError(GraphError):

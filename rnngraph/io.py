@@ -6,13 +6,14 @@ checks (and their messages) live here once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from rnngraph.errors import InputError
 from rnngraph.graph import Graph, InitSpec
+from rnngraph.types import TensorType
 
 __all__ = [
     "bind_dims",
@@ -235,14 +236,16 @@ def step_feeds(
 
 def stream(
     advance: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
-    outputs: Iterable[str],
+    outputs: Mapping[str, TensorType],
     inputs: Mapping[str, Any],
     initial_states: Mapping[str, Any] | None = None,
+    dtype: Any = np.float32,
 ) -> dict[str, np.ndarray]:
     """Feed time-major ``(T, B, ...)`` inputs to a step model one step at a time.
 
-    ``advance(step_inputs, carried) -> (outputs, carried)`` is the model's step.
-    Returns each of ``outputs`` stacked over the steps and the carried values
+    ``advance(step_inputs, carried) -> (outputs, carried)`` is the model's step;
+    ``outputs`` the graph's outputs by name with their types. Returns each output
+    stacked over the steps (``(0, B, ...)`` for no steps) and the carried values
     after the last step (``"<name>_final"``), as a sequence model would.
     """
     T = len(next(iter(inputs.values()))) if inputs else 0
@@ -251,6 +254,13 @@ def stream(
     for t in range(T):
         out, carried = advance({k: v[t] for k, v in inputs.items()}, carried)
         steps.append(out)
-    result = {name: np.stack([o[name] for o in steps]) for name in outputs}
+    if not steps:
+        B = np.shape(next(iter(inputs.values())))[1] if inputs else 1
+        result = {
+            name: np.zeros((0, B, *t.row_shape), np_dtype(t.dtype, np.dtype(dtype)))
+            for name, t in outputs.items()
+        }
+    else:
+        result = {name: np.stack([o[name] for o in steps]) for name in outputs}
     result.update({f"{k}_final": v for k, v in carried.items()})
     return result

@@ -85,8 +85,9 @@ def check_params(
     missing = sorted(set(declared) - set(params))
     if missing:
         raise ParamError(
-            f"graph {graph.name!r} is missing parameters {missing}; "
-            "get values with graph.init_params(seed) or load them"
+            f"graph {graph.name!r} is missing parameters {missing}; pass params=: "
+            "trained values (rnngraph.load_params(path)) or fresh ones "
+            "(graph.init_params(seed=0))"
         )
     extra = sorted(set(params) - set(declared))
     if extra:

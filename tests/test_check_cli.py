@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -88,3 +90,36 @@ def test_check_a_gradient_graph(tmp_path, capsys) -> None:
     assert main(["check", src]) == 0
     out = capsys.readouterr().out
     assert "grad:g.W" in out and "onnx step" not in out  # sums over steps: no step model
+
+
+def test_check_skips_a_backend_whose_dependencies_are_missing(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """After the plain install apache-tvm is missing: the tvm backend is said to be
+    not installed and skipped, not failed (exit 0); asked for by name, it fails."""
+    rc = sys.modules["rnngraph.compile"]  # (the module: rg.compile is the function)
+
+    class _Missing:
+        name = "fake"
+
+        def load(self) -> None:
+            raise ImportError("No module named 'fakedep'")
+
+    real = rc._entry_points()
+    monkeypatch.setattr(rc, "_entry_points", lambda: {**real, "fake": _Missing()})
+    g = zoo.CELLS["gru"]()
+    src = g.save(tmp_path / "gru", zoo.params_for(g))
+    assert main(["check", src]) == 0
+    out = capsys.readouterr().out
+    assert "not installed (pip install 'rnngraph[fake]')" in out
+    assert main(["check", src, "--target", "fake"]) == 1
+    with pytest.raises(rg.BackendUnavailableError, match=r"rnngraph\[fake\]"):
+        rg.compile(g, target="fake", params=zoo.params_for(g))
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--batch"])
+def test_check_at_zero_steps_or_rows(flag: str, tmp_path, capsys) -> None:
+    """``--steps 0`` and ``--batch 0`` aborted the process in onnxruntime's LSTM op."""
+    g = zoo.CELLS["lstm"]()
+    src = g.save(tmp_path / "lstm", zoo.params_for(g))
+    assert main(["check", src, "--target", "onnx", flag, "0"]) == 0

@@ -203,3 +203,17 @@ def test_serialization_errors(tmp_path) -> None:
     Path(path).write_text(json.dumps(doc))
     with pytest.raises(rg.SerializationError, match="malformed"):
         rg.load(path)
+
+
+def test_compile_never_makes_up_weights(tmp_path) -> None:
+    """compile() without params compiled fresh random weights, even for a graph saved
+    with trained ones (outputs off by 1.03); it refuses as rg.run does."""
+    g = elman_graph()
+    trained = {k: v + 1.0 for k, v in g.init_params(seed=3).items()}
+    path = g.save(tmp_path / "m", trained)
+    for target in ("reference", "onnx"):
+        with pytest.raises(rg.ParamError, match=r"missing parameters.*load_params"):
+            rg.compile(rg.load(path), target=target)
+    m = rg.compile(rg.load(path), target="onnx", params=rg.load_params(path))
+    xs = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    np.testing.assert_allclose(m.run({"x": xs})["y"], rg.run(g, {"x": xs}, trained)["y"], atol=1e-5)

@@ -25,6 +25,11 @@ def _xs(T: int, B: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((T, B, zoo.I)).astype(np.float32)
 
 
+def _compiled(name: str, **options: object) -> object:
+    g = zoo.CELLS[name]()
+    return rg.compile(g, target="onnx", params=zoo.params_for(g), **options)
+
+
 def _assert_close(got: dict, want: dict) -> None:
     assert set(got) == set(want)
     for k in want:
@@ -91,7 +96,7 @@ def test_step_model_streams_the_sequence(name: str) -> None:
 def test_step_model_refuses_a_reverse_layer() -> None:
     g = zoo.CELLS["rnn_reverse"]()
     with pytest.raises(rg.CompileError, match="ahead"):
-        rg.compile(g, target="onnx", mode="step")
+        rg.compile(g, target="onnx", params=zoo.params_for(g), mode="step")
 
 
 def test_same_graph_gives_identical_bytes(tmp_path) -> None:
@@ -181,19 +186,19 @@ def _op_types(model: onnx.ModelProto) -> list[str]:
     ],
 )
 def test_standard_cell_becomes_one_native_op(name: str, op: str) -> None:
-    m = rg.compile(zoo.CELLS[name](), target="onnx")
+    m = _compiled(name)
     ops = _op_types(m.model)
     assert ops.count(op) == 1 and "Scan" not in ops, ops
 
 
 def test_stacked_and_bidirectional_use_one_native_op_per_layer() -> None:
-    assert _op_types(rg.compile(zoo.CELLS["stacked_gru"](), target="onnx").model).count("GRU") == 2
-    ops = _op_types(rg.compile(zoo.CELLS["bidirectional_lstm"](), target="onnx").model)
+    assert _op_types(_compiled("stacked_gru").model).count("GRU") == 2
+    ops = _op_types(_compiled("bidirectional_lstm").model)
     assert ops.count("LSTM") == 2 and "Scan" not in ops
 
 
 def test_custom_cell_is_a_scan_with_the_input_projection_hoisted() -> None:
-    m = rg.compile(zoo.CELLS["layer_norm_lstm"](), target="onnx")
+    m = _compiled("layer_norm_lstm")
     ops = _op_types(m.model)
     assert ops.count("Scan") == 1 and "LSTM" not in ops
     (scan,) = [n for n in m.model.graph.node if n.op_type == "Scan"]
@@ -206,7 +211,7 @@ def test_custom_cell_is_a_scan_with_the_input_projection_hoisted() -> None:
 
 def test_native_ops_can_be_turned_off() -> None:
     g = zoo.CELLS["lstm"]()
-    m = rg.compile(g, target="onnx", optimize=False)
+    m = rg.compile(g, target="onnx", params=zoo.params_for(g), optimize=False)
     assert "Scan" in _op_types(m.model) and "LSTM" not in _op_types(m.model)
 
 
@@ -237,7 +242,7 @@ def test_unrolled_loops_match_at_every_length(name: str, k: int) -> None:
 
 def test_unknown_options_and_input_free_graphs_are_clear_errors() -> None:
     with pytest.raises(rg.CompileError, match="no options \\['unrol'\\]"):
-        rg.compile(zoo.CELLS["rnn"](), target="onnx", unrol=2)
+        _compiled("rnn", unrol=2)
     g = rg.Graph("free")
     s = g.state("s", 2, np.ones(2))
     g.assign(s, 0.5 * s)

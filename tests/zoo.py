@@ -131,10 +131,13 @@ def assert_close(
         np.testing.assert_allclose(got[k], w, atol=tol, rtol=tol, err_msg=k)
 
 
-def check_model(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) -> None:
+def check_model(
+    g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0, every_state: bool = True
+) -> None:
     """A compiled model of ``g`` against the reference: two lengths and batches from one
     build, with caller initial states, with and without lengths per row; then no steps
-    and no rows (:func:`check_empty_axes`)."""
+    and no rows (:func:`check_empty_axes`; ``every_state``: also with every state's
+    initial value given, for models that take them all)."""
     rng = np.random.default_rng(seed)
     for T, B in [(7, 3), (4, 2)]:
         xs, init = feeds(g, T, B, rng), caller_initial_states(g, B, rng)
@@ -144,16 +147,22 @@ def check_model(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) ->
             m.run(xs, initial_states=init, sequence_lens=lens),
             rg.run(g, xs, p, initial_states=init, sequence_lens=lens),
         )
-    check_empty_axes(g, p, m, seed)
+    check_empty_axes(g, p, m, seed, every_state)
 
 
-def check_empty_axes(g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0) -> None:
+def check_empty_axes(
+    g: rg.Graph, p: dict[str, np.ndarray], m: Any, seed: int = 0, every_state: bool = True
+) -> None:
     """A compiled model of ``g`` against the reference on sequences with no steps or no
-    rows (``T=0``, ``B=0``, both): with and without initial states and lengths."""
+    rows (``T=0``, ``B=0``, both): with and without lengths, with the initial states the
+    caller must give, and (``every_state``) with every state's initial value given."""
     rng = np.random.default_rng(seed)
     for T, B in [(0, 3), (4, 0), (0, 0)]:
         xs = feeds(g, T, B, rng)
-        for init in (caller_initial_states(g, B, rng), every_initial_state(g, B, rng)):
+        inits = [caller_initial_states(g, B, rng)]
+        if every_state:
+            inits.append(every_initial_state(g, B, rng))
+        for init in inits:
             for lens in (None, rng.integers(0, T + 1, B)):
                 assert_close(
                     m.run(xs, initial_states=init, sequence_lens=lens),

@@ -153,7 +153,7 @@ class OnnxModel:
         Returns each output stacked over the steps and the carried values
         after the last step (``"<name>_final"``), as a sequence model would.
         """
-        return stream(self.advance, self.graph.outputs, inputs, initial_states)
+        return stream(self.advance, self.graph.outputs, inputs, initial_states, self.dtype)
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """Step mode: the carried values before the first step, for ``batch`` rows.

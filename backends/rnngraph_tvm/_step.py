@@ -32,6 +32,7 @@ class TvmStepModel:
 
     def __init__(self, model: TvmModel) -> None:
         self.model, self.graph, self.mode = model, model.graph, "step"
+        self.dtype = model.dtype
         g, p = self.graph.nx_graph, model.program
         if p.post:
             name = g.nodes[p.post[0]]["name"]
@@ -82,7 +83,7 @@ class TvmStepModel:
         self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
     ) -> dict[str, np.ndarray]:
         """Feed time-major ``(T, B, ...)`` inputs one step at a time (as a sequence model)."""
-        return stream(self.advance, self.graph.outputs, inputs, initial_states)
+        return stream(self.advance, self.graph.outputs, inputs, initial_states, self.dtype)
 
     def export(self, path: str | os.PathLike[str], **options: Any) -> Path:
         """The sequence model's library (:meth:`TvmModel.export`, same options): deployed,
