@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from rnngraph.analysis import regions
 from rnngraph.errors import GraphError
+from rnngraph.files import atomic_path, atomic_write
 from rnngraph.graph import Graph
 from rnngraph.verify import verify
 
@@ -97,10 +97,7 @@ def draw(graph: Graph, path: str | os.PathLike[str]) -> str:
     text = to_dot(graph)
     p.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("dot", "gv"):
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, p)
+        atomic_write(p, text)
         return str(p)
     if fmt not in ("svg", "png", "pdf"):
         raise GraphError(f"cannot draw to {p.name}: use .dot, .svg, .png or .pdf")
@@ -110,14 +107,8 @@ def draw(graph: Graph, path: str | os.PathLike[str]) -> str:
             f"drawing {p.name} needs Graphviz's 'dot' program (apt-get install graphviz); "
             "a .dot file needs nothing"
         )
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
+    with atomic_path(p, suffix=f".{fmt}") as tmp:
         subprocess.run(
-            [exe, f"-T{fmt}", "-o", tmp], input=text.encode(), check=True, capture_output=True
+            [exe, f"-T{fmt}", "-o", str(tmp)], input=text.encode(), check=True, capture_output=True
         )
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return str(p)

@@ -3,8 +3,12 @@
 ``save(graph, "model.json", params)`` writes ``model.json`` (nodes, edges
 with delays and initial values, interface names) and ``model.npz`` (the
 graph's constant arrays and, if given, the parameter values). Both are
-written atomically (to a temporary file, then renamed), and nothing is ever
-unpickled on load.
+written atomically (to a temporary file, then renamed) while holding a lock
+on their folder, so two processes saving to one path leave one pair, not a
+mix; the ``.json`` records the SHA-256 of its ``.npz``, and a reader that
+finds another ``.npz`` beside it (a save under way) reads again, then raises
+:class:`~rnngraph.errors.SerializationError`: it never gets a mixed pair.
+Nothing is ever unpickled on load.
 
 Examples
 --------
@@ -28,16 +32,19 @@ Examples
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+import time
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnngraph.errors import GraphError, SerializationError
+from rnngraph.files import atomic_write, folder_lock, sha256
 from rnngraph.graph import Graph, InitSpec
 from rnngraph.types import TensorType
 
@@ -51,19 +58,6 @@ def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     p = Path(path)
     stem = p.with_suffix("") if p.suffix == ".json" else p
     return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
-
-
-def _atomic_write(target: Path, write: Callable[[Any], None], mode: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def to_json(graph: Graph) -> dict[str, Any]:
@@ -126,20 +120,60 @@ def save(
         for k in checked:
             arrays[f"param::{k}"] = np.asarray(params[k])
         doc["saved_params"] = sorted(checked)
+    buffer = io.BytesIO()
     # numpy's stubs type savez's keywords as allow_pickle's bool.
-    _atomic_write(npz_path, lambda f: np.savez(f, **arrays), "wb")  # type: ignore[arg-type]
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    data = buffer.getvalue()
+    doc["npz_sha256"] = sha256(data)
     text = json.dumps(doc, indent=1, sort_keys=True)
-    _atomic_write(json_path, lambda f: f.write(text), "w")
+    with folder_lock(json_path.parent):
+        atomic_write(npz_path, data)
+        atomic_write(json_path, text)
     return str(json_path)
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``.json`` document and the ``.npz`` arrays of one save; read again while they
+    do not match (another process saving to the same path), then refused."""
     json_path, npz_path = _paths(path)
+    for attempt in range(_READS):
+        doc = _read_json(json_path)
+        try:
+            data = npz_path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError as e:
+            raise SerializationError(f"cannot read {npz_path}: {e}") from None
+        want = doc.get("npz_sha256")
+        if want is None or (data is not None and sha256(data) == want):
+            return doc, {} if data is None else _read_npz(npz_path, data)
+        time.sleep(0.01 * (attempt + 1))
+    raise SerializationError(
+        f"{npz_path} is not the one saved with {json_path.name} (its content hash differs): "
+        "another process is saving to the same path, or one file of the pair was replaced; "
+        "save the graph again"
+    )
+
+
+_READS = 8
+"""How often :func:`_read` reads a pair whose ``.npz`` does not match its ``.json``."""
+
+
+def _read_json(json_path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(json_path.read_text())
+        text = json_path.read_bytes().decode("utf-8")
+        doc = json.loads(text)
     except FileNotFoundError:
         raise SerializationError(f"no saved graph at {json_path}") from None
-    except json.JSONDecodeError as e:
+    except IsADirectoryError:
+        raise SerializationError(f"{json_path} is a folder, not a saved graph") from None
+    except OSError as e:
+        raise SerializationError(f"cannot read {json_path}: {e}") from None
+    except UnicodeDecodeError:
+        raise SerializationError(f"{json_path} is not a text file (not UTF-8)") from None
+    except RecursionError:
+        raise SerializationError(f"{json_path} is nested too deeply to be a graph file") from None
+    except ValueError as e:
         raise SerializationError(f"{json_path} is not valid JSON: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise SerializationError(f"{json_path} is not an rnngraph graph file")
@@ -148,14 +182,19 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
             f"{json_path} has format version {doc.get('version')!r}; this rnngraph reads "
             f"version {VERSION}"
         )
-    arrays: dict[str, np.ndarray] = {}
-    if npz_path.exists():
-        try:
-            with np.load(npz_path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except ValueError as e:
-            raise SerializationError(f"{npz_path} cannot be read without pickle: {e}") from None
-    return doc, arrays
+    return doc
+
+
+def _read_npz(npz_path: Path, data: bytes) -> dict[str, np.ndarray]:
+    if not data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise SerializationError(f"{npz_path} is not an .npz archive (numpy's zip of arrays)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise SerializationError(
+            f"{npz_path} is damaged or truncated ({type(e).__name__}: {e}); save the graph again"
+        ) from None
 
 
 def load(path: str | os.PathLike[str]) -> Graph:
@@ -173,7 +212,7 @@ def load(path: str | os.PathLike[str]) -> Graph:
     doc, arrays = _read(path)
     try:
         graph = _rebuild(doc, arrays)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
         raise SerializationError(
             f"{path}: malformed graph file ({type(e).__name__}: {e})"
         ) from None
@@ -185,11 +224,11 @@ def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
     graph = Graph(str(doc["name"]))
     g = graph.nx_graph
     for n in doc["nodes"]:
-        shape = tuple(d if isinstance(d, str) else int(d) for d in n["shape"])
+        shape = tuple(d if isinstance(d, str) else _int(d, "a dimension") for d in n["shape"])
         if n["name"] in graph._names:
             raise GraphError(f"the file names two nodes {n['name']!r}")
         g.add_node(
-            int(n["id"]),
+            _int(n["id"], "a node id"),
             op=str(n["op"]),
             attrs=dict(n["attrs"]),
             type=TensorType(shape, str(n["dtype"])),
@@ -197,27 +236,36 @@ def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
             origin=n.get("origin"),
         )
         graph._names[n["name"]] = int(n["id"])
+        if n["op"] == "state":
+            _int(n["attrs"]["delay"], f"the delay of state {n['name']!r}")
     graph._next_id = max((int(n["id"]) for n in doc["nodes"]), default=-1) + 1
     for e in doc["edges"]:
-        if int(e["src"]) not in g or int(e["dst"]) not in g:
+        src, dst = _int(e["src"], "an edge's src"), _int(e["dst"], "an edge's dst")
+        if src not in g or dst not in g:
             raise ValueError(f"edge {e} names a node that is not in the file")
         g.add_edge(
-            int(e["src"]),
-            int(e["dst"]),
-            key=int(e["port"]),
-            delay=int(e["delay"]),
+            src,
+            dst,
+            key=_int(e["port"], "an edge's port"),
+            delay=_int(e["delay"], f"the delay of edge {src} -> {dst}"),
             init=InitSpec.from_json(e["init"]),
         )
-    for field, table in (
-        ("inputs", graph._inputs),
-        ("params", graph._params),
-        ("states", graph._states),
-        ("outputs", graph._outputs),
+    for field, table, op in (
+        ("inputs", graph._inputs, "input"),
+        ("params", graph._params, "param"),
+        ("states", graph._states, "state"),
+        ("outputs", graph._outputs, None),
     ):
         for name, nid in doc[field].items():
-            if int(nid) not in g:
+            nid = _int(nid, f"{field} entry {name!r}")
+            if nid not in g:
                 raise ValueError(f"{field} entry {name!r} names missing node {nid}")
-            table[str(name)] = int(nid)
+            if op is not None and g.nodes[nid]["op"] != op:
+                raise ValueError(
+                    f"{field} entry {name!r} names node {nid}, a {g.nodes[nid]['op']} node, "
+                    f"not the {op} node it must be"
+                )
+            table[str(name)] = nid
     for key in doc["arrays"]:
         if f"array::{key}" not in arrays:
             raise ValueError(f"array {key!r} is missing from the .npz file")
@@ -228,6 +276,13 @@ def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
     graph.meta.update(meta)
     graph._version += 1
     return graph
+
+
+def _int(value: Any, what: str) -> int:
+    """``value`` if it is an integer (a JSON ``1``, not ``"1"``, ``1.7`` or ``true``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    return value
 
 
 def load_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,7 @@ import onnxruntime as ort
 from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
+from rnngraph.files import atomic_write, folder_lock
 from rnngraph.interpreter import run_empty
 from rnngraph.io import (
     carried_initial,
@@ -256,34 +258,50 @@ class OnnxModel:
     def save(self, path: str | os.PathLike[str], *, external_data: bool | None = None) -> str:
         """Write the model to ``path`` atomically; returns the path.
 
-        ``external_data`` puts weights of 1 KiB and more in ``<file>.data``
-        next to the model (by default only when the model would exceed
-        ONNX's 2 GiB protobuf limit); its location is relative, inside the
-        model's folder.
+        ``external_data`` puts weights of 1 KiB and more in a file next to the
+        model (by default only when the model would exceed ONNX's 2 GiB protobuf
+        limit), named ``<file>.<hash>.data`` after its content, so that a reader
+        never pairs one save's model with another's weights: the weights are
+        written first, then the model is published by one rename, and weights
+        files no model refers to any more are removed.
         """
         path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
         if external_data is None:
             external_data = self.model.ByteSize() > 2**31 - 2**24
         base = os.path.basename(path)
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".rnngraph-") as tmp:
+        with folder_lock(folder):
+            if not external_data:
+                atomic_write(path, self.model.SerializeToString())
+                _remove_stale_data(folder, base, keep=None)
+                return path
             model = onnx.ModelProto()
             model.CopyFrom(self.model)
-            tmp_path = os.path.join(tmp, base)
-            if external_data:
+            # (deterministic: the same model gives the same name, a new one a new name)
+            digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+            location = f"{base}.{digest[:16]}.data"
+            with tempfile.TemporaryDirectory(dir=folder, prefix=".rnngraph-") as tmp:
                 onnx.save_model(
                     model,
-                    tmp_path,
+                    os.path.join(tmp, base),
                     save_as_external_data=True,
                     all_tensors_to_one_file=True,
-                    location=base + ".data",
+                    location=location,
                     size_threshold=1024,
                 )
-                data = os.path.join(tmp, base + ".data")
+                data = os.path.join(tmp, location)
                 if os.path.exists(data):  # absent when every tensor is under the threshold
-                    os.replace(data, os.path.join(folder, base + ".data"))
-            else:
-                onnx.save_model(model, tmp_path)
-            os.replace(tmp_path, path)
+                    os.replace(data, os.path.join(folder, location))
+                with open(os.path.join(tmp, base), "rb") as f:
+                    atomic_write(path, f.read())
+            _remove_stale_data(folder, base, keep=location)
         return path
+
+
+def _remove_stale_data(folder: str, base: str, keep: str | None) -> None:
+    """Remove the weights files of earlier saves of ``base`` other than ``keep``."""
+    for name in os.listdir(folder):
+        if name != keep and name.startswith(base + ".") and name.endswith(".data"):
+            middle = name[len(base) + 1 : -len(".data")]
+            if middle == "" or (len(middle) == 16 and all(c in "0123456789abcdef" for c in middle)):
+                os.unlink(os.path.join(folder, name))

@@ -14,6 +14,7 @@ import numpy as np
 import tvm
 
 from rnngraph.errors import CompileError, InputError
+from rnngraph.files import atomic_path, atomic_write, folder_lock
 from rnngraph.interpreter import run_empty
 from rnngraph.io import (
     bind_dims,
@@ -196,12 +197,12 @@ class TvmModel:
             return export_standalone(self, path)
         target = Path(path)
         kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
-        tmp = target.with_name(f".{target.name}.tmp{target.suffix or '.so'}")
+        suffix = target.suffix or ".so"  # (TVM picks how to link by the name's suffix)
         if relax:
             from rnngraph_tvm._relax import relax_module
 
-            self.relax_build(relax_module(self, both=True)).export_library(str(tmp), **kw)
-            os.replace(tmp, target)
+            with atomic_path(target, suffix) as tmp:
+                self.relax_build(relax_module(self, both=True)).export_library(str(tmp), **kw)
             return target
         kernels = {"main": self.generated(False), "main_lens": self.generated(True)}
         layout_path, values_path = sidecars(target)
@@ -239,10 +240,10 @@ class TvmModel:
             "entries": entries,
         }
         ex = self._build({e: k.func.with_attr("global_symbol", e) for e, k in kernels.items()})
-        ex.export_library(str(tmp), **kw)
-        _atomic(layout_path, lambda f: f.write(json.dumps(layout, indent=1).encode()))
-        _atomic(values_path, lambda f: np.savez(f, **values))  # type: ignore[arg-type]
-        os.replace(tmp, target)
+        with folder_lock(target.parent), atomic_path(target, suffix) as tmp:
+            ex.export_library(str(tmp), **kw)
+            atomic_write(layout_path, json.dumps(layout, indent=1))
+            atomic_write(values_path, lambda f: np.savez(f, **values))  # type: ignore[arg-type]
         return target
 
     def run(
@@ -445,10 +446,3 @@ def _static_key(a: Arg) -> str:
     """One name per static value (its nodes and packing): the kernels with and without
     lengths share it."""
     return f"static_{'_'.join(map(str, a.stack or (a.node,)))}_{a.pack}"
-
-
-def _atomic(target: Path, write: Any) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, target)

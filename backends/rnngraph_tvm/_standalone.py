@@ -42,9 +42,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnngraph.errors import CompileError
+from rnngraph.files import atomic_write, folder_lock
 from rnngraph_tvm._codegen import Arg, Kernel, generate
 from rnngraph_tvm._deploy import RESULTS, result_name
-from rnngraph_tvm._model import _atomic, _static_key, initial_name
+from rnngraph_tvm._model import _static_key, initial_name
 
 if TYPE_CHECKING:
     from rnngraph_tvm._model import TvmModel
@@ -403,6 +404,7 @@ def export_standalone(
         files[header] = (here / header).read_bytes()
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    for filename, data in files.items():
-        _atomic(out / filename, lambda f, data=data: f.write(data))
+    with folder_lock(out):
+        for filename, data in files.items():
+            atomic_write(out / filename, data)
     return out
