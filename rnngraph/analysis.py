@@ -89,6 +89,9 @@ def _is_cycle(g: nx.MultiDiGraph, comp: set[int]) -> bool:
 
 def _order_within(graph: Graph, comp: Iterable[int]) -> tuple[int, ...]:
     """Nodes of one component, zero-delay predecessors first (ties by id)."""
+    comp = list(comp)
+    if len(comp) == 1:
+        return (comp[0],)
     sub = zero_delay_subgraph(graph).subgraph(comp)
     return tuple(nx.lexicographical_topological_sort(sub))
 

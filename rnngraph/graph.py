@@ -434,10 +434,11 @@ class Graph:
 
     def _store_array(self, prefix: str, value: np.ndarray) -> str:
         key = prefix
-        k = 0
+        k = self._counters.get(f"array:{prefix}", 0)
         while key in self._arrays:
             k += 1
             key = f"{prefix}#{k}"
+        self._counters[f"array:{prefix}"] = k
         self._arrays[key] = np.array(value, copy=True)
         return key
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,6 +346,10 @@ class StateSlot:
     age: int  # 1: the newest past value; d: the one read with delay d
 
 
+MAX_STEP_SLOTS = 4096
+"""The longest delay a step model carries (one input and output per past value)."""
+
+
 def step_slots(program: Program) -> list[StateSlot]:
     """The carried past values of a step model, in the model's input order.
 
@@ -370,6 +375,17 @@ def step_slots(program: Program) -> list[StateSlot]:
                 f"{c['op']} node {c['name']!r} reads {g.nodes[r.source]['name']!r} "
                 f"{-r.delay} step(s) ahead; a step model cannot see the future. Compile the "
                 "sequence model instead"
+            )
+        if r.delay > MAX_STEP_SLOTS:
+            t = g.nodes[r.source]["type"]
+            row = math.prod(d if isinstance(d, int) else 1 for d in t.row_shape)
+            raise CompileError(
+                f"{c['op']} node {c['name']!r} reads {g.nodes[r.source]['name']!r} "
+                f"{r.delay} steps back; a step model carries each past value as an input and "
+                f"an output of its own: {r.delay} of them, {r.delay * row * 4:,} bytes per "
+                f"batch row in float32. Compile the sequence model (it keeps min(delay, T) "
+                f"past values in one buffer), or keep delays of step models to "
+                f"{MAX_STEP_SLOTS} steps"
             )
         base = c["name"] if c["op"] in ("state", "delay") else f"{c['name']}:{r.port}"
         for age in range(1, r.delay + 1):

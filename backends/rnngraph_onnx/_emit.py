@@ -57,6 +57,7 @@ class _Names:
 
     def __init__(self) -> None:
         self.used: set[str] = set()
+        self._next: dict[str, int] = {}
 
     def reserve(self, name: str) -> str:
         if name in self.used:
@@ -66,10 +67,11 @@ class _Names:
 
     def fresh(self, hint: str) -> str:
         base = hint.replace(" ", "_") or "t"
-        name, k = base, 0
+        name, k = base, self._next.get(base, 0)
         while name in self.used:
             k += 1
             name = f"{base}__{k}"
+        self._next[base] = k  # (the next call with this hint starts here: no rescan)
         self.used.add(name)
         return name
 
@@ -350,6 +352,17 @@ class _SequenceModel(_Lowerer):
             self._inits[read] = self.row_value(read, self.B, {n: n for n in self.exposed_names})
         return self._inits[read]
 
+    def ring(self, read: Read) -> str:
+        """A long delay's ring of past values before the first step: ``min(|delay|, T)``
+        rows of the initial value (a delay past the sequence's end reads only those)."""
+        e = self.main
+        t: TensorType = self.g.nodes[read.source]["type"]
+        T1 = e.add("Max", [self.T, e.ints([1])], "T_at_least_1")
+        n = e.add("Min", [e.ints([abs(read.delay)]), T1], "ring_rows")
+        reps = e.add("Concat", [n, e.ints([1] * t.rank)], "reps", axis=0)
+        first = e.add("Unsqueeze", [self.initial(read), e.ints([0])], "init_row")
+        return e.add("Tile", [first, reps], f"{self.g.nodes[read.source]['name']}@ring")
+
     def tap(self, read: Read) -> str:
         """``source(t - delay)`` over the whole sequence: a shifted copy."""
         if read in self._taps:
@@ -358,8 +371,9 @@ class _SequenceModel(_Lowerer):
         src = self.env[read.source]
         t: TensorType = self.g.nodes[read.source]["type"]
         init = self.initial(read)
-        k = abs(read.delay)
-        reps = e.add("Concat", [e.ints([k]), e.ints([1] * t.rank)], "reps", axis=0)
+        # min(|delay|, T) rows of initial values: a longer delay reads only them
+        k = e.add("Min", [e.ints([abs(read.delay)]), self.T], "tap_rows")
+        reps = e.add("Concat", [k, e.ints([1] * t.rank)], "reps", axis=0)
         pad = e.add("Tile", [e.add("Unsqueeze", [init, e.ints([0])], "init_row"), reps], "pad")
         name = f"{self.g.nodes[read.source]['name']}@{read.delay}"
         zero = e.ints([0])
@@ -368,11 +382,11 @@ class _SequenceModel(_Lowerer):
             out = e.add("Slice", [joined, zero, self.T, zero], name)
         else:
             joined = e.add("Concat", [src, pad], "joined", axis=0)
-            end = e.add("Add", [self.T, e.ints([k])], "end")
-            out = e.add("Slice", [joined, e.ints([k]), end, zero], name)
+            end = e.add("Add", [self.T, k], "end")
+            out = e.add("Slice", [joined, k, end, zero], name)
             if self.with_lens:
                 # A look-ahead past a row's end reads the initial value.
-                ahead = e.add("Sub", [self.lens, e.ints([k])], "lens_ahead")
+                ahead = e.add("Sub", [self.lens, e.ints([abs(read.delay)])], "lens_ahead")
                 ok = self.before(ahead, "ahead_valid")
                 if t.rank > 1:
                     ok = e.add("Unsqueeze", [ok, e.ints(range(2, 1 + t.rank))], "ahead_valid")
@@ -608,7 +622,13 @@ class _SequenceModel(_Lowerer):
             # A free-running region (no outside input): Scan still needs a sequence to count steps.
             ticks = e.add("Concat", [self.T, e.ints([1])], "ticks_shape", axis=0)
             seqs.append((e.add("ConstantOfShape", [ticks], "ticks"), None, "tick.t"))
-        inits = [self.initial(c) for c in region.carries for _ in range(abs(c.delay))]
+        inits = []
+        for c in region.carries:  # a ring: its newest value, then the ring
+            inits += (
+                [self.initial(c), self.ring(c)] if _ring(c) else [self.initial(c)] * abs(c.delay)
+            )
+        if any(_ring(c) for c in region.carries):
+            inits.append(e.ints([0]))  # the rings' step counter
         k = max(1, region.unroll)
         valid = self.valid if self.with_lens else None
         if k > 1:
@@ -629,7 +649,7 @@ class _SequenceModel(_Lowerer):
         i = 0
         for c in region.carries:
             out[c] = finals[i]  # the newest carried value
-            i += abs(c.delay)
+            i += 2 if _ring(c) else abs(c.delay)
         return out
 
     def _pad_to_blocks(
@@ -703,16 +723,27 @@ class _SequenceModel(_Lowerer):
         b_inputs: list[onnx.ValueInfoProto] = []
         b_outputs: list[onnx.ValueInfoProto] = []
         block = [k] if k > 1 else []
-        # State variables: for each carry, its past values, newest first.
+        # State variables: for each carry, its past values, newest first; for a long
+        # delay, its newest value and a ring of past values read and written at the
+        # step counter (the last state variable) modulo the ring's length.
         registers: dict[Read, list[str]] = {}
         for c in region.carries:
             t = self.g.nodes[c.source]["type"]
+            name = self.g.nodes[c.source]["name"]
             regs = []
-            for age in range(1, abs(c.delay) + 1):
-                nm = self.names.fresh(f"{self.g.nodes[c.source]['name']}@{age}")
+            for age in range(1, 2 if _ring(c) else abs(c.delay) + 1):
+                nm = self.names.fresh(f"{name}@{age}")
                 b_inputs.append(_vi(nm, self.elem(t), ["B", *t.row_shape]))
                 regs.append(nm)
+            if _ring(c):
+                nm = self.names.fresh(f"{name}@ring")
+                b_inputs.append(_vi(nm, self.elem(t), [f"{nm}_rows", "B", *t.row_shape]))
+                regs.append(nm)
             registers[c] = regs
+        counter = None
+        if any(_ring(c) for c in region.carries):
+            counter = self.names.fresh("ring_step")
+            b_inputs.append(_vi(counter, TensorProto.INT64, [1]))
         elems = []
         for _, t_, hint in seqs:
             nm = self.names.fresh(hint)
@@ -734,20 +765,25 @@ class _SequenceModel(_Lowerer):
             if k > 1:
                 idx = body.const(np.asarray(j, np.int64), "step_index")
                 at_j = [body.add("Gather", [el, idx], f"{el}.{j}", axis=0) for el in elems]
-            registers, exports = self._step(body, region, registers, at_j, masked)
+            registers, exports, counter = self._step(body, region, registers, at_j, masked, counter)
             per_step[j] = exports
         new_states: list[str] = []
         body_inputs = {vi.name for vi in b_inputs}
         for c in region.carries:
             t = self.g.nodes[c.source]["type"]
-            for reg in registers[c]:
+            regs = registers[c]
+            for reg in regs:
                 # A value computed in the body is its own output; a passed-through
                 # register or a value given twice needs a copy with a name of its own.
                 new = reg
                 if reg in body_inputs or reg in new_states:
                     new = body.add("Identity", [reg], f"{reg}.next")
                 new_states.append(new)
-                b_outputs.append(_vi(new, self.elem(t), ["B", *t.row_shape]))
+                ring_rows = [f"{new}_rows"] if _ring(c) and reg != regs[0] else []
+                b_outputs.append(_vi(new, self.elem(t), [*ring_rows, "B", *t.row_shape]))
+        if counter is not None:
+            new_states.append(counter)
+            b_outputs.append(_vi(counter, TensorProto.INT64, [1]))
         scan_outs = []
         for i, nid in enumerate(region.exports):
             t = self.g.nodes[nid]["type"]
@@ -788,18 +824,30 @@ class _SequenceModel(_Lowerer):
         registers: dict[Read, list[str]],
         elems: Sequence[str],
         masked: bool,
-    ) -> tuple[dict[Read, list[str]], list[str]]:
-        """One step of the region inside a loop body: new registers and the exported values."""
+        counter: str | None,
+    ) -> tuple[dict[Read, list[str]], list[str], str | None]:
+        """One step of the region inside a loop body: new registers, the exported values
+        and the rings' next step counter."""
         members = set(region.nodes)
         local: dict[int, str] = dict(zip(region.inputs, elems, strict=False))
         taps = dict(zip(region.taps, elems[len(region.inputs) :], strict=False))
         valid_t = elems[-1] if masked else None
         carries = set(region.carries)
+        slots, oldest = {}, {}
+        for c in region.carries:
+            if _ring(c):  # the ring's row at the counter: written |delay| steps ago
+                assert counter is not None
+                rows = body.add("Shape", [registers[c][1]], "ring_rows", start=0, end=1)
+                slots[c] = body.add("Mod", [counter, rows], "ring_slot")
+                row = body.add("Gather", [registers[c][1], slots[c]], "ring_row", axis=0)
+                oldest[c] = body.add("Squeeze", [row, body.ints([0])], "ring_oldest")
+            else:
+                oldest[c] = registers[c][-1]
         for nid in region.nodes:
             args = []
             for r in self.p.reads[nid]:
                 if r in carries:
-                    args.append(registers[r][-1])
+                    args.append(oldest[r])
                 elif r in taps:
                     args.append(taps[r])
                 elif r.source in members or r.source in local:
@@ -812,18 +860,37 @@ class _SequenceModel(_Lowerer):
         for c in region.carries:
             regs = registers[c]
             t = self.g.nodes[c.source]["type"]
-            shifted = [local[c.source], *regs[:-1]]
+            if _ring(c):  # the newest value, and the ring with it written at the slot
+                olds, news = [regs[0], oldest[c]], [local[c.source], local[c.source]]
+            else:
+                olds, news = regs, [local[c.source], *regs[:-1]]
             if valid_t is not None:
                 cond = valid_t
                 if t.row_shape:
                     axes = body.ints(range(1, 1 + len(t.row_shape)))
                     cond = body.add("Unsqueeze", [valid_t, axes], "valid_b")
-                shifted = [
+                news = [
                     body.add("Where", [cond, new, old], f"{old}.next")
-                    for old, new in zip(regs, shifted, strict=True)
+                    for old, new in zip(olds, news, strict=True)
                 ]
-            out[c] = shifted
-        return out, [local[nid] for nid in region.exports]
+            if _ring(c):
+                where = body.add("Unsqueeze", [slots[c], body.ints([0])], "ring_index")
+                row = body.add("Unsqueeze", [news[1], body.ints([0])], "ring_update")
+                news = [news[0], body.add("ScatterND", [regs[1], where, row], f"{regs[1]}.next")]
+            out[c] = news
+        if counter is not None:
+            counter = body.add("Add", [counter, body.ints([1])], "ring_step.next")
+        return out, [local[nid] for nid in region.exports], counter
+
+
+RING_DELAY = 8
+"""Delays longer than this are carried in a ``Scan`` as a ring of ``min(|delay|, T)``
+past values with a moving index (one state variable, whatever the delay); shorter ones
+as one state variable per past value."""
+
+
+def _ring(read: Read) -> bool:
+    return abs(read.delay) > RING_DELAY
 
 
 def build_sequence_model(

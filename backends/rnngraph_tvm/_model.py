@@ -357,6 +357,7 @@ class TvmModel:
             fresh = i not in work
             if fresh or a.kind in RESULTS:
                 shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
+                _check_size(a, shape)
             if a.kind in RESULTS and not self.device.gpu:
                 # written by the kernel straight into the arrays returned (no copy out)
                 result, t = result_buffer(shape, a.dtype)
@@ -446,3 +447,19 @@ def _static_key(a: Arg) -> str:
     """One name per static value (its nodes and packing): the kernels with and without
     lengths share it."""
     return f"static_{'_'.join(map(str, a.stack or (a.node,)))}_{a.pack}"
+
+
+MAX_BUFFER_BYTES = 2**32
+"""The largest buffer a call allocates: a tap's initial values are ``(delay, B, *row)``."""
+
+
+def _check_size(a: Arg, shape: tuple[int, ...]) -> None:
+    """Refuse a buffer over :data:`MAX_BUFFER_BYTES`, naming its node and size."""
+    size = int(np.prod(shape, dtype=np.float64)) * np.dtype(a.dtype).itemsize
+    if size > MAX_BUFFER_BYTES:
+        what = f"the initial values of the read {a.read.delay} steps back by" if a.read else "node"
+        raise InputError(
+            f"{what} {a.name!r} need a buffer of shape {shape}, {size:,} bytes (over "
+            f"{MAX_BUFFER_BYTES:,}); the TVM backend keeps every past value of a tap: use the "
+            "ONNX backend (min(delay, T) of them) or a shorter delay"
+        )
