@@ -12,14 +12,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnngraph.errors import CompileError, GraphError
+from rnngraph.errors import CompileError, GraphError, InputError
 from rnngraph.graph import Graph
 
 __all__ = ["load_graph_file", "main"]
@@ -43,8 +45,9 @@ def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
         fn = getattr(module, func or "build", None)
-        if fn is None:
-            raise GraphError(f"{p} has no function {func or 'build'!r} that returns a graph")
+        if not callable(fn):
+            what = "no" if fn is None else f"a {type(fn).__name__} named {func or 'build'!r}, no"
+            raise GraphError(f"{p} has {what} function {func or 'build'!r} that returns a graph")
         result = fn()
         graph, params = result if isinstance(result, tuple) else (result, None)
         if not isinstance(graph, Graph):
@@ -83,7 +86,7 @@ def _cmd_draw(args: argparse.Namespace) -> int:
     from rnngraph.drawing import draw
 
     graph, _ = load_graph_file(args.file)
-    print(draw(graph, args.output))
+    print(draw(graph, args.output, max_nodes=args.max_nodes))
     return 0
 
 
@@ -97,8 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     feeds: dict[str, Any] = {}
     if args.inputs:
-        with np.load(args.inputs, allow_pickle=False) as z:
-            feeds = {k: z[k] for k in z.files}
+        feeds = _read_npz(args.inputs, "--inputs")
     elif tree_spec(graph) is not None:  # a recursive net: random trees
         feeds = random_inputs(graph, rng, trees=args.batch)
     else:
@@ -113,9 +115,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"max|.| {float(np.max(np.abs(v), initial=0)):.5f}"
         )
     if args.output:
-        np.savez(args.output, **out)  # type: ignore[arg-type]
-        print(f"wrote {args.output}", file=sys.stderr)
+        from rnngraph.files import atomic_write
+
+        path = args.output if args.output.endswith(".npz") else args.output + ".npz"
+        atomic_write(path, lambda f: np.savez(f, **out))  # type: ignore[arg-type]
+        print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _read_npz(path: str, flag: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file named on the command line (never unpickled)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise InputError(f"{flag}: no such file {path!r}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{flag}: {path!r} is not a readable .npz file ({e})") from None
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    value = float(text)
+    if not (value >= 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,8 +178,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     graph, params = load_graph_file(args.file)
     if args.params:
-        with np.load(args.params, allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files}
+        params = _read_npz(args.params, "--params")
     if params is None and graph.params:
         print("no saved params: using graph.init_params(seed=0)", file=sys.stderr)
         params = graph.init_params(seed=0)
@@ -235,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("-o", "--output", required=True, help="output path; its suffix picks the format")
+    p.add_argument(
+        "--max-nodes",
+        type=_positive,
+        default=400,
+        metavar="N",
+        help="draw bigger graphs collapsed: a box per recurrent region and name scope "
+        "(default 400)",
+    )
     p.set_defaults(func=_cmd_draw)
 
     p = sub.add_parser(
@@ -245,10 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="model.json, or models.py[:function]")
     p.add_argument("--inputs", help=".npz file of input sequences")
-    p.add_argument("--steps", type=int, default=10, help="steps of random input (default 10)")
+    p.add_argument("--steps", type=_count, default=10, help="steps of random input (default 10)")
     p.add_argument(
         "--batch",
-        type=int,
+        type=_count,
         default=2,
         help="batch of random input (default 2; trees for a recursive net)",
     )
@@ -282,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--unroll",
-        type=int,
+        type=_positive,
         default=1,
         metavar="K",
         help="steps per iteration of the recurrent loops (default 1; the expected "
@@ -322,10 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--target", action="append", help="check only this backend (repeatable; default all)"
     )
-    p.add_argument("--steps", type=int, default=12, help="sequence length (also runs half of it)")
-    p.add_argument("--batch", type=int, default=3, help="batch size")
+    p.add_argument(
+        "--steps", type=_count, default=12, help="sequence length (also runs half of it)"
+    )
+    p.add_argument("--batch", type=_count, default=3, help="batch size")
     p.add_argument("--seed", type=int, default=0, help="seed for inputs and params")
-    p.add_argument("--tol", type=float, default=1e-5, help="largest accepted error (default 1e-5)")
+    p.add_argument(
+        "--tol", type=_tolerance, default=1e-5, help="largest accepted error (default 1e-5)"
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser(
@@ -368,6 +419,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except GraphError as e:
         print(f"rnngraph {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader left (rnngraph inspect ... | head): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # (so that flushing at exit does not fail)
+        return 0
+    except OSError as e:  # a file that cannot be read or written: one line, not a traceback
+        where = f": {e.filename}" if e.filename else ""
+        print(f"rnngraph {args.command}: {e.strerror or e}{where}", file=sys.stderr)
         return 2
 
 

@@ -450,10 +450,10 @@ class Graph:
 
         At run time the whole sequence is passed time-major, ``(T, B, *features)``.
         """
-        row = (features,) if isinstance(features, int | np.integer) else tuple(features)
         self._check_interface_name(name)
+        row = _row(f"input {name!r}", features)
         try:
-            type_ = TensorType((BATCH, *(_dim(d) for d in row)), dtype)
+            type_ = TensorType((BATCH, *row), dtype)
         except ValueError as e:
             raise ShapeError(f"input {name!r}: {e}") from None
         nid = self._add_node("input", type_, {}, name, _user_origin())
@@ -485,8 +485,10 @@ class Graph:
         scale : float, optional
             The scale of a random initializer.
         """
-        shp = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
-        shp = tuple(int(d) for d in shp)
+        dims = _row(f"param {name!r}", shape)
+        if any(isinstance(d, str) for d in dims):
+            raise ShapeError(f"param {name!r}: a parameter's shape is fixed, got {shape!r}")
+        shp = tuple(int(d) for d in dims)
         attrs: dict[str, Any]
         if isinstance(init, np.ndarray):
             if init.shape != shp:
@@ -555,9 +557,9 @@ class Graph:
         """
         self._check_interface_name(name)
         self._check_interface_name(f"{name}_final")
-        row = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+        row = _row(f"state {name!r}", shape)
         try:
-            type_ = TensorType((BATCH, *(_dim(d) for d in row)))
+            type_ = TensorType((BATCH, *row))
         except ValueError as e:
             raise ShapeError(f"state {name!r}: {e}") from None
         spec = self._init_spec(name, type_, init)
@@ -801,4 +803,28 @@ class Graph:
 
 def _dim(d: Any) -> int | str:
     """A declared dimension: a size, or the name of a symbolic one (see rnngraph.types)."""
-    return d if isinstance(d, str) else int(d)
+    if isinstance(d, str):
+        return d
+    if isinstance(d, bool) or not isinstance(d, int | np.integer):
+        raise ShapeError(
+            f"a dimension must be an integer size or the name of a symbolic one, got {d!r}"
+        )
+    if d < 0:
+        raise ShapeError(f"a dimension must be 0 or more, got {d}")
+    return int(d)
+
+
+def _row(what: str, features: Any) -> tuple[int | str, ...]:
+    """The per-row shape ``features`` declares (an int, or a sequence of dims)."""
+    if isinstance(features, int | np.integer | str) and not isinstance(features, bool):
+        features = (features,)
+    try:
+        dims = tuple(features)
+    except TypeError:
+        raise ShapeError(
+            f"{what}: the shape must be an integer or a tuple of them, got {features!r}"
+        ) from None
+    try:
+        return tuple(_dim(d) for d in dims)
+    except ShapeError as e:
+        raise ShapeError(f"{what}: {e} (shape {features!r})") from None

@@ -82,6 +82,11 @@ def check_inputs(
         T, B = arr.shape[0], arr.shape[1]
         if t.dtype == "float" and not np.issubdtype(arr.dtype, np.number):
             raise InputError(f"input {name!r} must be numeric, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise InputError(
+                f"input {name!r} is complex ({arr.dtype}); rnngraph computes in real numbers: "
+                "pass the real and imaginary parts as features of their own"
+            )
         if t.dtype == "int64" and not np.issubdtype(arr.dtype, np.integer):
             raise InputError(f"input {name!r} is declared int64, got dtype {arr.dtype}")
         out[input_ids[name]] = np.asarray(arr, dtype=np_dtype(t.dtype, ft))

@@ -36,7 +36,6 @@ import io
 import json
 import os
 import time
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,8 @@ VERSION = 1
 
 def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     p = Path(path)
+    if not p.name or p.name in (".", "..") or p.is_dir():
+        raise SerializationError(f"{os.fspath(path)!r} is a folder; give the graph file's path")
     stem = p.with_suffix("") if p.suffix == ".json" else p
     return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
 
@@ -191,7 +192,7 @@ def _read_npz(npz_path: Path, data: bytes) -> dict[str, np.ndarray]:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    except Exception as e:  # zipfile and numpy raise many kinds on damaged archives
         raise SerializationError(
             f"{npz_path} is damaged or truncated ({type(e).__name__}: {e}); save the graph again"
         ) from None
@@ -212,11 +213,13 @@ def load(path: str | os.PathLike[str]) -> Graph:
     doc, arrays = _read(path)
     try:
         graph = _rebuild(doc, arrays)
-    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        verify(graph)
+    except GraphError:
+        raise
+    except Exception as e:  # a field of the wrong kind, anywhere in the file
         raise SerializationError(
             f"{path}: malformed graph file ({type(e).__name__}: {e})"
         ) from None
-    verify(graph)
     return graph
 
 

@@ -33,8 +33,10 @@ op and the node; nothing is guessed.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +166,7 @@ class _Importer:
     env: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body
+    current: onnx.NodeProto | None = None  # the node being imported, for error messages
 
     def __post_init__(self) -> None:
         g = self.model.graph
@@ -256,6 +259,7 @@ class _Importer:
         return self.graph, self.params
 
     def node(self, node: onnx.NodeProto) -> None:
+        self.current = node
         ins = [self.env.get(n) if n else None for n in node.input]
         op = node.op_type
         if node.domain not in ("", "ai.onnx"):
@@ -269,7 +273,7 @@ class _Importer:
         if op == "Identity":
             self.env[node.output[0]] = ins[0]
             return None
-        if op in ("Mul", "Add", "Sub", "Div") and any(isinstance(t, ShapeVec) for t in ins):
+        if op in _SHAPE_ARITHMETIC and any(isinstance(t, ShapeVec) for t in ins):
             return self.shape_arithmetic(node)
         handler = getattr(self, f"op_{op}", None)
         if handler is not None:
@@ -351,13 +355,15 @@ class _Importer:
         out: list[int | str] = []
         for x, y in zip(da, db, strict=True):
             if isinstance(x, int) and isinstance(y, int):
-                out.append(
-                    {"Mul": x * y, "Add": x + y, "Sub": x - y, "Div": x // y if y else 0}[
-                        node.op_type
-                    ]
-                )
+                out.append(_SHAPE_ARITHMETIC[node.op_type](x, y))
             elif node.op_type in ("Mul", "Div") and 1 in (x, y):
                 out.append(y if x == 1 else x)
+            elif node.op_type == "Min" and {type(x), type(y)} == {int, str}:
+                out.append(
+                    f"min({x if isinstance(x, int) else y},{y if isinstance(x, int) else x})"
+                )
+            elif node.op_type == "Max" and 1 in (x, y) and "T" in (x, y):
+                out.append("T")  # (a sequence's length, at least 1)
             else:
                 raise self.fail(node, f"arithmetic on the symbolic sizes {x!r}, {y!r}")
         self.set(node, ShapeVec(out, scalar=a.scalar and b.scalar))
@@ -552,7 +558,9 @@ class _Importer:
             and len(src.items) == 1
             and all(r == 1 for r in reps.dims[1:])
         ):
-            self.set(node, _Pad(src, int(reps.dims[0])))
+            rows = reps.dims[0]  # k, or min(k,T): an exported tap pads at most T rows
+            k = _MIN_T.fullmatch(rows) if isinstance(rows, str) else None
+            self.set(node, _Pad(src, int(k.group(1)) if k else int(rows), rows))
             return
         raise self.fail(node, "only the initial-value padding of a shifted copy is supported")
 
@@ -788,6 +796,23 @@ class _Importer:
             raise self.fail(node, "initial states with layout=1 are not supported")
         init_h = self._initial(node, 5, D, H)
         init_c = self._initial(node, 6, D, H) if op == "LSTM" else []
+        I = int(x.shape[-1])
+        expected = {
+            "W": (D, gates * H, I),
+            "R": (D, gates * H, H),
+            "B": (D, 2 * gates * H),
+            "P": (D, 3 * H),
+        }
+        for role, idx in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
+            if names[idx]:
+                t = self.get(names[idx], node)
+                if isinstance(t, Static) and tuple(np.shape(t.value)) != expected[role]:
+                    raise self.fail(
+                        node,
+                        f"input {role} ({names[idx]!r}) has shape {tuple(np.shape(t.value))}; "
+                        f"{op} with hidden_size={H}, {D} direction(s) and {I} input features "
+                        f"needs {expected[role]}",
+                    )
         prefix = node.name.strip("/").replace("/", ".") or node.output[0]
         h_news, h_states, c_states = [], [], []
         g = self.graph
@@ -967,6 +992,19 @@ class _SequenceLens:
     name: str
 
 
+_SHAPE_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
+    "Mul": lambda x, y: x * y,
+    "Add": lambda x, y: x + y,
+    "Sub": lambda x, y: x - y,
+    "Div": lambda x, y: x // y if y else 0,
+    "Min": min,
+    "Max": max,
+}
+"""Ops on shape vectors the importer follows (sizes combine; see shape_arithmetic)."""
+
+_MIN_T = re.compile(r"min\((\d+),T\)")
+
+
 @dataclass
 class _Ticks:
     """The step-counting sequence of an exported Scan with no input."""
@@ -978,6 +1016,7 @@ class _Pad:
 
     rows: Rows
     k: int
+    dim: int | str = 0  # the padding's length as the file computes it: k or "min(k,T)"
 
 
 @dataclass
@@ -988,7 +1027,7 @@ class _Joined:
         a, b = self.parts
         if isinstance(a, _Pad) and isinstance(b, Seq) and start == 0 and end == "T":
             return Seq(rg.delay(b.value, a.k, init=_row_init(imp, node, a.rows)))
-        if isinstance(b, _Pad) and isinstance(a, Seq) and start == b.k:
+        if isinstance(b, _Pad) and isinstance(a, Seq) and start in (b.k, b.dim):
             return Seq(rg.delay(a.value, -b.k, init=_row_init(imp, node, b.rows)))
         raise imp.fail(node, "a time-axis slice that is not a shifted copy")
 
@@ -1025,12 +1064,62 @@ def import_onnx(
     >>> bool(np.allclose(rg.run(g2, {"x": xs}, p2)["y"], rg.run(g, {"x": xs}, p)["y"], atol=1e-6))
     True
     """
+    where = "the model" if isinstance(model, onnx.ModelProto) else os.fspath(model)
     if not isinstance(model, onnx.ModelProto):
         try:
             model = onnx.load(os.fspath(model))
         except Exception as e:
             raise ModelImportError(f"cannot read ONNX model {model}: {e}") from e
-    return _Importer(model).run()
+    if not model.graph.output:
+        raise ModelImportError(
+            f"{where} is not an ONNX model with a graph: it declares no outputs "
+            "(an empty or truncated file?)"
+        )
+    for t in model.graph.initializer:
+        _check_initializer(t, where)
+    importer = _Importer(model)
+    try:
+        return importer.run()
+    except GraphError:
+        raise
+    except Exception as e:  # a malformed model trips the importer or ONNX's evaluator
+        node = importer.current
+        at = f" at {node.op_type} node {node.name or node.output[0]!r}" if node else ""
+        raise ModelImportError(
+            f"cannot import {where}{at}: {type(e).__name__}: {e}. The model may be malformed; "
+            "onnx.checker.check_model(model, full_check=True) says more"
+        ) from e
+
+
+def _check_initializer(t: onnx.TensorProto, where: str) -> None:
+    """Refuse an initializer whose data does not fill its declared shape (or is absurd)."""
+    if any(d < 0 for d in t.dims):
+        raise ModelImportError(f"{where}: initializer {t.name!r} has negative dimensions {t.dims}")
+    size = math.prod(t.dims)
+    if t.data_location == onnx.TensorProto.EXTERNAL or not size:
+        return
+    try:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        raise ModelImportError(
+            f"{where}: initializer {t.name!r} has unknown data type {t.data_type}"
+        ) from None
+    counts = [
+        len(t.float_data),
+        len(t.int32_data),
+        len(t.int64_data),
+        len(t.double_data),
+        len(t.uint64_data),
+        len(t.string_data),
+    ]
+    have = len(t.raw_data) // itemsize if t.raw_data else max(counts)
+    if t.data_type in (onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128) and not t.raw_data:
+        have //= 2
+    if have != size and not (t.data_type == onnx.TensorProto.STRING):
+        raise ModelImportError(
+            f"{where}: initializer {t.name!r} declares shape {list(t.dims)} ({size:,} values) "
+            f"but holds {have:,}"
+        )
 
 
 def run_as_onnx(

@@ -60,6 +60,10 @@ from rnngraph_tvm._ops import (
 
 __all__ = ["Arg", "Kernel", "generate"]
 
+MAX_INLINE_DEPTH = 24
+"""The longest chain of element-wise nodes evaluated as one expression (deeper ones
+would slow LLVM and TVM's passes down, which recurse over expressions)."""
+
 AHEAD_ROWS = 64
 """Rows of a loop's time-parallel product computed at a time, inside the loop."""
 
@@ -276,9 +280,13 @@ class _Gen:
         """
         part_of, keep = self.part_of, self.kept
         found: set[int] = set()
+        depth: dict[int, int] = {}  # of the expression an inlined node evaluates
         for nid, part in part_of.items():  # in evaluation order: operands decided first
             d = self.g.nodes[nid]
             if d["op"] not in ELEMENTS or nid in keep or not d["type"].batched:
+                continue
+            deep = 1 + max((depth.get(r.source, 0) for r in self.p.reads[nid]), default=0)
+            if deep > MAX_INLINE_DEPTH:  # a long chain is stored every so many nodes
                 continue
             edges = list(self.g.out_edges(nid, data=True))
             if len(edges) != 1 or edges[0][2]["delay"]:
@@ -295,6 +303,7 @@ class _Gen:
             if isinstance(part, RecurrentRegion) and part_of[c] is not part:
                 continue
             found.add(nid)
+            depth[nid] = deep
         return found
 
     @functools.cached_property
