@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+import rnngraph as rg
 from rnngraph.cli import build_parser, main
+from tests import zoo
 from tests.conftest import elman_graph
 
 VERBS = ["inspect", "draw", "run", "compile", "check", "bench", "demo"]
@@ -108,3 +110,32 @@ def test_inspect_shows_the_compiled_schedule(tmp_path, capsys) -> None:
     assert main(["inspect", path, "--json", "--schedule"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert [r["kind"] for r in info["schedule"]["regions"]].count("native LSTM") == 2
+
+
+def test_draw_a_10000_node_graph_collapsed(tmp_path, capsys) -> None:
+    """Graphviz grew to ~24 GB drawing a 10,000-node graph until it was killed: big graphs
+    are drawn collapsed (a box per recurrent region and name scope, at most --max-nodes),
+    with a note saying how to see more."""
+    from rnngraph.drawing import to_dot
+
+    g = rg.Graph("chain")
+    v = g.input("x", 3)
+    for _ in range(10_000):
+        v = v + 1.0
+    g.output("y", v)
+    text = to_dot(g, max_nodes=300)
+    assert text.count(" [label=") <= 302  # 300 boxes, the note and no more
+    assert "20001 nodes drawn as" in text  # (with the 10,000 constants) and "rnngraph draw --max-nodes N" in text
+    small = to_dot(zoo.CELLS["bidirectional_lstm"](), max_nodes=20)
+    assert "recurrent region 0 (forward)" in small and "recurrent region 1 (backward)" in small
+    if shutil.which("dot"):
+        src = g.save(tmp_path / "chain")
+        svg = tmp_path / "chain.svg"
+        draw = ["draw", src, "-o", str(svg)]
+        proc = subprocess.run(  # with 4 GB of address space at most, Graphviz included
+            ["prlimit", "--as=4000000000", sys.executable, "-m", "rnngraph.cli", *draw],
+            capture_output=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert svg.stat().st_size > 0
