@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnngraph.bench import machine, timed
+from rnngraph.files import atomic_write
 
 __all__ = ["NO_TORCH", "RESULTS", "lstm_graph", "machine", "timed", "torch_with", "write"]
 
@@ -29,12 +30,7 @@ def torch_with(threads: int) -> Any:
 
 def write(name: str, doc: dict[str, Any]) -> Path:
     """Write ``results/<name>.json`` (atomically) and return its path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(RESULTS / f"{name}.json", json.dumps(doc, indent=1) + "\n")
 
 
 def lstm_graph(inputs: int, hidden: int) -> tuple[Any, dict[str, Any]]:

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.files import atomic_write
+
 __all__ = [
     "bench",
     "cell_graph",
@@ -418,10 +420,7 @@ def bench(
         if out
         else Path("benchmarks/results") / ("bench_quick.json" if quick else "bench.json")
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(doc, indent=1) + "\n")
     if progress:
         print(markdown_table(doc))
         skipped = {k: v for r in rows for k, v in r.get("skipped", {}).items()}
@@ -476,5 +475,5 @@ def update_readme(readme: str | os.PathLike[str], results: Sequence[str | os.Pat
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     new = head + README_START + "\n" + "\n\n".join(tables) + "\n" + README_END + tail
-    path.write_text(new)
+    atomic_write(path, new)
     return str(path)

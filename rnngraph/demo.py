@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.bench import native_op_session, timed
+from rnngraph.files import atomic_write
 
 __all__ = ["demo", "sample_text"]
 
@@ -119,11 +120,14 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
         clip_norm=5.0,
     )
     params, hist = result.params, result.history
-    curve = [hist.plot(str(out_dir / "training.png")), hist.plot(str(out_dir / "training.svg"))]
+    try:
+        paths = [hist.plot(str(out_dir / f"training.{ext}")) for ext in ("png", "svg")]
+        curve = f"curve in {', '.join(paths)}"
+    except ImportError as e:  # matplotlib is an extra
+        curve = f"no curve drawn ({e})"
     print(
         f"      loss {hist.losses[0]:.3f} -> {hist.epoch_losses[-1]:.3f} "
-        f"(uniform {np.log(V):.3f}); "
-        f"curve in {', '.join(curve)}  ({time.perf_counter() - t0:.1f} s)"
+        f"(uniform {np.log(V):.3f}); {curve}  ({time.perf_counter() - t0:.1f} s)"
     )
     report["training"] = {"first": hist.losses[0], "last": hist.epoch_losses[-1]}
     ok = hist.epoch_losses[-1] < 0.85 * np.log(V)
@@ -237,7 +241,7 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
     ok = bool(ok and same)
     report["ok"] = ok
     report["seconds"] = time.perf_counter() - start
-    (out_dir / "demo.json").write_text(json.dumps(report, indent=1))
+    atomic_write(out_dir / "demo.json", json.dumps(report, indent=1))
     print(
         f"done in {report['seconds']:.1f} s: {'all checks passed' if ok else 'A CHECK FAILED'}; "
         f"report in {out_dir / 'demo.json'}"

@@ -72,7 +72,7 @@ def to_json(graph: Graph) -> dict[str, Any]:
             "shape": list(d["type"].shape),
             "dtype": d["type"].dtype,
             "attrs": d["attrs"],
-            "origin": d["origin"],
+            "origin": _shareable(d["origin"]),
         }
         for n, d in sorted(g.nodes(data=True))
     ]
@@ -99,6 +99,18 @@ def to_json(graph: Graph) -> dict[str, Any]:
         "arrays": sorted(graph.arrays),
         "meta": graph.meta,
     }
+
+
+def _shareable(origin: str | None) -> str | None:
+    """``file:line`` of where a node was built, without the folders: a saved model is
+    shared, and the user's absolute paths are theirs (``/home/ann/train.py:4`` ->
+    ``train.py:4``)."""
+    if not origin:
+        return origin
+    path, sep, line = origin.rpartition(":")
+    if not sep or not line.isdigit():
+        return os.path.basename(origin)
+    return f"{os.path.basename(path)}:{line}"
 
 
 def save(
@@ -292,6 +304,8 @@ def load_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """The parameter values saved beside a graph (empty if none were saved)."""
     doc, arrays = _read(path)
     names = doc.get("saved_params", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SerializationError(f"{path}: saved_params must be a list of names, got {names!r}")
     missing = [n for n in names if f"param::{n}" not in arrays]
     if missing:
         raise SerializationError(f"{path}: parameters {missing} are missing from the .npz file")

@@ -35,7 +35,7 @@ __all__ = ["History", "TrainResult", "train"]
 Batch = Mapping[str, Any]
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """Loss and gradient norm of every step, and the mean loss of every epoch."""
 
@@ -44,21 +44,36 @@ class History:
     epoch_losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
+    def __repr__(self) -> str:
+        last = f", last {self.losses[-1]:.4g}" if self.losses else ""
+        return f"<History: {len(self.losses)} steps, {len(self.epoch_losses)} epochs{last}>"
+
     def plot(self, path: str, *, title: str = "training loss") -> str:
-        """Draw the per-step loss (and per-epoch mean) to ``.svg`` or ``.png``."""
+        """Draw the per-step loss (and per-epoch mean) to ``.svg``, ``.png`` or ``.pdf``
+        (with matplotlib: ``pip install 'rnngraph[plot]'``)."""
         series = {"loss per step": self.losses}
         if len(self.epoch_losses) > 1:
             per = max(1, len(self.losses) // len(self.epoch_losses))
             series["epoch mean"] = list(np.repeat(self.epoch_losses, per))[: len(self.losses)]
-        return line_chart(series, path, title=title, xlabel="step")
+        return line_chart(series, path, title=title, xlabel="step", ylabel="loss")
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
     """The trained params and the history that got there."""
 
     params: dict[str, np.ndarray]
     history: History
+
+    def __repr__(self) -> str:
+        n = sum(int(np.size(v)) for v in self.params.values())
+        h = self.history
+        loss = (
+            f"loss {h.losses[0]:.4g} -> {h.losses[-1]:.4g} over {len(h.losses)} steps"
+            if h.losses
+            else "no steps"
+        )
+        return f"<TrainResult: {len(self.params)} params ({n:,} values), {loss}, {h.seconds:.1f} s>"
 
 
 class _Progress:

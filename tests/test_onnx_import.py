@@ -218,3 +218,25 @@ def test_torch_dynamo_exporter(kind: str, tmp_path) -> None:
             rg.import_onnx(model)
         return
     _compare(model, {"x": x.numpy()})
+
+
+@pytest.mark.parametrize("name", ["lstm", "bidirectional_lstm", "stacked_gru"])
+def test_imported_states_keep_their_cells_names(name: str) -> None:
+    """Re-imported exports named their states after ONNX outputs (LSTM:mul_5.Y.h)."""
+    g = zoo.CELLS[name]()
+    m = rg.compile(g, target="onnx", params=zoo.params_for(g))
+    g2, _ = rg.import_onnx(m.model)
+    assert list(g2.states) == list(g.states)
+
+
+def test_imported_state_names_from_node_names() -> None:
+    from rnngraph_onnx._import import _cell_name
+
+    def node(name: str, op: str = "LSTM") -> onnx.NodeProto:
+        return onnx.helper.make_node(op, ["x"], ["Y"], name=name)
+
+    assert _cell_name(node("/enc/fw/LSTM")) == "enc.fw"  # torch.onnx.export's module path
+    assert _cell_name(node("/rnn/GRU_1", "GRU")) == "rnn"
+    assert _cell_name(node("LSTM:mul_2.Y")) == "mul_2.Y"  # rnngraph's older exports
+    assert _cell_name(node("enc.fw")) == "enc.fw"
+    assert _cell_name(node("")) == "Y"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -54,3 +55,13 @@ def test_loaded_graph_can_grow(tmp_path) -> None:
     extra = rg.tanh(g.value("nx.out"), name="extra")
     g.output("z", extra)
     assert "z" in g.outputs
+
+
+def test_saved_files_keep_no_absolute_paths(tmp_path) -> None:
+    """Saved JSON recorded the absolute path of the user's script for every node."""
+    g = rg.Graph("m")
+    g.output("y", rg.cells.gru(g.input("x", 3), 4, name="gru"))
+    text = Path(g.save(tmp_path / "m", g.init_params())).read_text()
+    here = Path(__file__).resolve()
+    assert str(here.parent) not in text and f'"{here.name}:' in text
+    assert rg.load(tmp_path / "m.json").node("gru.W").origin.startswith(here.name + ":")

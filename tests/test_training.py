@@ -100,7 +100,9 @@ def test_training_lowers_the_loss_and_plots_it(tmp_path) -> None:
     assert h.epoch_losses[-1] < 0.5 * h.epoch_losses[0]
     png, svg = h.plot(str(tmp_path / "loss.png")), h.plot(str(tmp_path / "loss.svg"))
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<polyline" in Path(svg).read_text()
+    text = Path(svg).read_text()  # the chart's words are there: title, axes, legend
+    for words in ("training loss", "step", "loss per step", "epoch mean"):
+        assert f"<!-- {words} -->" in text, words
 
 
 def _ctc_brute_force(logits: np.ndarray, label: list[int], blank: int = 0) -> float:
@@ -196,3 +198,15 @@ def test_scheduled_sampling_gradients() -> None:
     from tests.test_adjoint import check_gradients
 
     check_gradients(_decoder())
+
+
+def test_results_print_short() -> None:
+    """print(result) dumped every parameter array."""
+    from rnngraph.train import History, TrainResult
+
+    h = History(losses=[2.0, 1.5, 1.25], epoch_losses=[1.5], seconds=0.25)
+    r = TrainResult({"W": np.zeros((300, 300)), "b": np.zeros(300)}, h)
+    assert repr(r) == (
+        "<TrainResult: 2 params (90,300 values), loss 2 -> 1.25 over 3 steps, 0.2 s>"
+    )
+    assert repr(h) == "<History: 3 steps, 1 epochs, last 1.25>"

@@ -112,10 +112,20 @@ class Emitter:
         return out
 
     def add_multi(
-        self, op_type: str, inputs: Sequence[str], hints: Sequence[str], **attrs: Any
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        hints: Sequence[str],
+        *,
+        node_name: str | None = None,
+        **attrs: Any,
     ) -> list[str]:
+        """A node with an output per hint; named ``node_name`` (made unique) or after
+        its op and first output."""
         outs = [self.names.fresh(h) if h else "" for h in hints]
-        node_name = self.names.fresh(f"{op_type}:{next((o for o in outs if o), op_type)}")
+        node_name = self.names.fresh(
+            node_name or f"{op_type}:{next((o for o in outs if o), op_type)}"
+        )
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=node_name, **attrs))
         return outs
 
@@ -582,7 +592,11 @@ class _SequenceModel(_Lowerer):
             attrs["linear_before_reset"] = int(cm.linear_before_reset)
         name = self.g.nodes[cm.h_new]["name"]
         hints = [f"{name}.Y", f"{name}.Y_h"] + ([f"{name}.Y_c"] if cm.kind == "LSTM" else [])
-        outs = e.add_multi(cm.kind, ins, hints, **attrs)
+        # The op is named after its cell (the states' common scope: "enc.fw" for
+        # "enc.fw.h" and "enc.fw.c"), so that importing the file names its states again.
+        scopes = {self.g.nodes[r.consumer]["name"].rpartition(".")[0] for r in state_reads}
+        cell = scopes.pop() if len(scopes) == 1 and "" not in scopes else None
+        outs = e.add_multi(cm.kind, ins, hints, node_name=cell, **attrs)
         self.env[cm.h_new] = e.add("Squeeze", [outs[0], e.ints([1])], name)
         finals = {}
         for r, out in zip(state_reads, outs[1:], strict=True):
@@ -805,7 +819,7 @@ class _SequenceModel(_Lowerer):
             self.g.nodes[nid]["name"] for nid in region.exports
         ]
         backward = region.direction < 0
-        directions = {"scan_output_directions": [int(backward)] * len(scan_outs)}
+        directions: dict[str, Any] = {"scan_output_directions": [int(backward)] * len(scan_outs)}
         results = e.add_multi(
             "Scan",
             [*inits, *outer],

@@ -813,7 +813,7 @@ class _Importer:
                         f"{op} with hidden_size={H}, {D} direction(s) and {I} input features "
                         f"needs {expected[role]}",
                     )
-        prefix = node.name.strip("/").replace("/", ".") or node.output[0]
+        prefix = _cell_name(node)
         h_news, h_states, c_states = [], [], []
         g = self.graph
         for d, step in enumerate(dirs):
@@ -992,6 +992,19 @@ class _SequenceLens:
     name: str
 
 
+def _cell_name(node: onnx.NodeProto) -> str:
+    """The name of an imported recurrent op's cell, which names its states: the node's
+    name as a module path, without the op's own part (torch.onnx.export's ``/enc/LSTM``
+    is ``enc``; rnngraph's own ``enc.fw`` stays; an older ``LSTM:mul_2.Y`` is ``mul_2.Y``),
+    or its first output's name when the node has none."""
+    parts = [p for p in node.name.replace(":", "/").split("/") if p]
+    if parts and re.fullmatch(rf"{node.op_type}(_\d+)?", parts[-1]):
+        parts.pop()
+    if parts and parts[0] == node.op_type:  # rnngraph's older "LSTM:<output>"
+        parts.pop(0)
+    return ".".join(parts) or node.output[0] or node.op_type
+
+
 _SHAPE_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
     "Mul": lambda x, y: x * y,
     "Add": lambda x, y: x + y,
@@ -1077,13 +1090,14 @@ def import_onnx(
         )
     for t in model.graph.initializer:
         _check_initializer(t, where)
-    importer = _Importer(model)
+    importer = None
     try:
+        importer = _Importer(model)
         return importer.run()
     except GraphError:
         raise
     except Exception as e:  # a malformed model trips the importer or ONNX's evaluator
-        node = importer.current
+        node = importer.current if importer is not None else None
         at = f" at {node.op_type} node {node.name or node.output[0]!r}" if node else ""
         raise ModelImportError(
             f"cannot import {where}{at}: {type(e).__name__}: {e}. The model may be malformed; "
@@ -1096,7 +1110,7 @@ def _check_initializer(t: onnx.TensorProto, where: str) -> None:
     if any(d < 0 for d in t.dims):
         raise ModelImportError(f"{where}: initializer {t.name!r} has negative dimensions {t.dims}")
     size = math.prod(t.dims)
-    if t.data_location == onnx.TensorProto.EXTERNAL or not size:
+    if t.data_location == onnx.TensorProto.EXTERNAL:
         return
     try:
         itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
