@@ -324,11 +324,11 @@ def run_empty(
 ) -> dict[str, np.ndarray] | None:
     """:func:`run`'s answer when ``inputs`` have no steps or no batch rows, else None.
 
-    Backends call it before their kernels: with nothing to compute the reference's
-    answer is exact and cheap (outputs with an empty axis, each state's initial
-    value as its final one), while runtimes' loop and cell kernels can fail or abort
-    on empty axes (onnxruntime's ``Scan`` refuses them, its ``LSTM`` op returns
-    uninitialised memory at ``T=0`` and aborts the process at ``B=0``).
+    For backends whose runtime cannot run empty axes (onnxruntime's ``Scan``
+    refuses them; its ``LSTM`` op returns uninitialised memory at ``T=0`` and
+    aborts the process at ``B=0``): with nothing to compute, the reference's
+    answer (outputs with an empty axis, each state's initial value as its final
+    one) is exact and cheap. TVM's kernels run empty axes themselves.
     """
     shapes = [np.shape(a) for a in inputs.values()]
     if not shapes or not any(len(s) >= 2 and 0 in s[:2] for s in shapes):

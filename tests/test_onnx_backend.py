@@ -317,6 +317,13 @@ def test_random_graph_step_models_stream(rgraph) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
+def test_cell_from_eight_threads(name: str) -> None:
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g)
+    zoo.check_threads(g, p, rg.compile(g, target="onnx", params=p), calls=160)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.CELLS))
 def test_cell_at_no_steps_and_no_rows(name: str) -> None:
     """onnxruntime's LSTM op returned uninitialised final cells at T=0 and aborted the
     process at B=0; its Scan refuses empty axes: the model answers as the reference."""

@@ -137,7 +137,8 @@ def check_model(
     """A compiled model of ``g`` against the reference: two lengths and batches from one
     build, with caller initial states, with and without lengths per row; then no steps
     and no rows (:func:`check_empty_axes`; ``every_state``: also with every state's
-    initial value given, for models that take them all)."""
+    initial value given, for models that take them all); then from 8 threads at once
+    (:func:`check_threads`)."""
     rng = np.random.default_rng(seed)
     for T, B in [(7, 3), (4, 2)]:
         xs, init = feeds(g, T, B, rng), caller_initial_states(g, B, rng)
@@ -148,6 +149,7 @@ def check_model(
             rg.run(g, xs, p, initial_states=init, sequence_lens=lens),
         )
     check_empty_axes(g, p, m, seed, every_state)
+    check_threads(g, p, m, calls=64)
 
 
 def check_empty_axes(

@@ -15,7 +15,6 @@ import tvm
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.files import atomic_path, atomic_write, folder_lock
-from rnngraph.interpreter import run_empty
 from rnngraph.io import (
     bind_dims,
     check_initial_states,
@@ -280,12 +279,6 @@ class TvmModel:
                 lambda f, init: self.run(f, initial_states=init),
             )
             return out, {}
-        if not last and not past:
-            empty = run_empty(
-                self.graph, inputs, self.params, sequence_lens, initial_states, self.dtype
-            )
-            if empty is not None:
-                return empty, {}
         main, args, outs, kernel = self._bind(inputs, sequence_lens, initial_states, past)
         main(*args)
         values = {}
