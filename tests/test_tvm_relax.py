@@ -8,6 +8,7 @@ build compiles LLVM code); CI runs them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,14 @@ class _OnRelaxVM:
             ex = tvm.compile(mod, target=m.device.target) if built is None else built(mod)
             params = [str(p.name) for p in main.params]
             results = [str(r) for r in main.attrs["results"]]
-            self.parts[lens] = (relax.VirtualMachine(ex, tvm.cpu()), params, results)
+            self.parts[lens] = (ex, params, results)
+        self.local = threading.local()  # a VirtualMachine per thread: one is not shareable
+
+    def _vm(self, lens: bool) -> Any:
+        vms = self.local.__dict__.setdefault("vms", {})
+        if lens not in vms:
+            vms[lens] = relax.VirtualMachine(self.parts[lens][0], tvm.cpu())
+        return vms[lens]
 
     def run(
         self,
@@ -42,7 +50,8 @@ class _OnRelaxVM:
         initial_states: dict[str, Any] | None = None,
         sequence_lens: Any = None,
     ) -> dict[str, np.ndarray]:
-        vm, params, results = self.parts[sequence_lens is not None]
+        _, params, results = self.parts[sequence_lens is not None]
+        vm = self._vm(sequence_lens is not None)
         unknown = set(initial_states or {}) - set(params)
         assert not unknown, f"main takes no initial values for {sorted(unknown)}"
         feeds = {
