@@ -53,3 +53,15 @@ class _Streamed:
 
     def run(self, xs: dict, *, initial_states: Any = None, sequence_lens: Any = None) -> dict:
         return self.step.stream(xs, initial_states)
+
+
+@pytest.mark.slow
+def test_deployed_tvm_library_from_eight_threads(tmp_path: Any) -> None:
+    """The exported library loaded with rnngraph_tvm.load, called from 8 threads."""
+    pytest.importorskip("tvm")
+    import rnngraph_tvm
+
+    g = zoo.CELLS["param_initial_state"]()
+    p = zoo.params_for(g)
+    path = rg.compile(g, target="tvm", params=p).export(tmp_path / "m.so")
+    zoo.check_threads(g, p, rnngraph_tvm.load(path), calls=400)
