@@ -223,7 +223,7 @@ class Program:
     def with_unroll(self, factor: int) -> Program:
         """The same program asking backends to unroll every recurrent loop by ``factor``."""
         if int(factor) < 1:
-            raise ValueError(f"unroll factor must be >= 1, got {factor}")
+            raise CompileError(f"unroll must be an integer >= 1, got {factor!r}")
 
         def unrolled(r: Region) -> Region:
             if isinstance(r, RecurrentRegion):

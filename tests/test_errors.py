@@ -217,3 +217,23 @@ def test_compile_never_makes_up_weights(tmp_path) -> None:
     m = rg.compile(rg.load(path), target="onnx", params=rg.load_params(path))
     xs = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(m.run({"x": xs})["y"], rg.run(g, {"x": xs}, trained)["y"], atol=1e-5)
+
+
+def test_cells_and_options_raise_rnngraph_errors() -> None:
+    """errors.py promises every error derives from GraphError; cells raised ValueError
+    (and a hidden size of 0 ZeroDivisionError), compile(unroll=0) ValueError."""
+    g = rg.Graph("g")
+    x = g.input("x", 3)
+    with pytest.raises(rg.ShapeError, match=r"lstm's hidden size .* at least 1, got 0"):
+        rg.cells.lstm(x, 0, name="a")
+    with pytest.raises(rg.ShapeError, match=r"gru's hidden size .* got 2\.5"):
+        rg.cells.gru(x, 2.5, name="b")
+    with pytest.raises(rg.GraphError, match="direction must be"):
+        rg.cells.rnn(x, 4, name="c", direction="sideways")
+    with pytest.raises(rg.GraphError, match="taps must be >= 0"):
+        rg.cells.fir(x, 2, taps=-1, name="f")
+    with pytest.raises(rg.GraphError, match="init must be"):
+        rg.delay(x, 1, init="nope")
+    h = elman_graph()
+    with pytest.raises(rg.CompileError, match="unroll must be an integer >= 1, got 0"):
+        rg.compile(h, target="onnx", params=h.init_params(), unroll=0)

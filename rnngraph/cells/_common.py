@@ -7,7 +7,10 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import numpy as np
+
 from rnngraph import ops
+from rnngraph.errors import GraphError, ShapeError
 from rnngraph.graph import Value
 
 __all__ = [
@@ -36,12 +39,19 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
 _ONNX_NAMES = {"hardsigmoid": "hard_sigmoid", "affine": "identity"}
 
 
+def check_size(n: Any, what: str) -> int:
+    """``n`` if it is a size of at least 1 (a layer's width), else a ShapeError naming ``what``."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ShapeError(f"{what} must be an integer of at least 1, got {n!r}")
+    return int(n)
+
+
 def activation(name: str) -> Callable[[Value], Value]:
     """The builder function for an activation given by name (``"tanh"``, ``"Sigmoid"``...)."""
     key = name.lower()
     key = _ONNX_NAMES.get(key, key)
     if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+        raise GraphError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[key]
 
 
@@ -51,7 +61,7 @@ def direction_delay(direction: str) -> int:
         return 1
     if direction == "reverse":
         return -1
-    raise ValueError(f"direction must be 'forward' or 'reverse' here, got {direction!r}")
+    raise GraphError(f"direction must be 'forward' or 'reverse' here, got {direction!r}")
 
 
 def weight(
@@ -92,6 +102,7 @@ def onnx_weights(
 
     Drawn from ``U(-1/sqrt(H), 1/sqrt(H))``, as PyTorch initialises its RNNs.
     """
+    check_size(hidden, f"{name}'s hidden size")
     In, H = int(x.shape[-1]), int(hidden)
     s = 1.0 / H**0.5
     W = weight(x, weights, "W", name, (gates * H, In), scale=s)
@@ -108,10 +119,11 @@ def directional(cell: CellFn) -> CellFn:
 
     @functools.wraps(cell)
     def wrapper(x: Value, hidden: int, **kwargs: Any) -> Value:
+        check_size(hidden, f"{cell.__name__}'s hidden size")
         if kwargs.get("direction") != "bidirectional":
             return cell(x, hidden, **kwargs)
         if kwargs.get("weights"):
-            raise ValueError(
+            raise GraphError(
                 "a bidirectional layer has weights per direction: build it with "
                 "rnngraph.cells.bidirectional, or call the cell once per direction"
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rnngraph import ops
 from rnngraph.cells._common import activation as activation_fn
+from rnngraph.errors import GraphError
 from rnngraph.graph import Value
 
 __all__ = ["fir", "narx", "tapped"]
@@ -12,7 +13,7 @@ __all__ = ["fir", "narx", "tapped"]
 def tapped(x: Value, taps: int, *, name: str) -> Value:
     """``[x(t), x(t-1), ..., x(t-taps)]`` concatenated along features."""
     if taps < 0:
-        raise ValueError(f"taps must be >= 0, got {taps}")
+        raise GraphError(f"taps must be >= 0, got {taps}")
     delayed = [x] + [ops.delay(x, k, name=f"{name}.z{k}") for k in range(1, taps + 1)]
     return delayed[0] if taps == 0 else ops.concat(delayed, name=f"{name}.taps")
 
@@ -67,7 +68,7 @@ def narx(
     ('B', 1)
     """
     if output_taps < 1:
-        raise ValueError("a NARX net feeds back at least one past output (output_taps >= 1)")
+        raise GraphError("a NARX net feeds back at least one past output (output_taps >= 1)")
     g = x.graph
     y_prev = g.state(f"{name}.y", int(out_features), initial)
     past_y = tapped(y_prev, output_taps - 1, name=f"{name}.y")

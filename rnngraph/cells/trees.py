@@ -37,6 +37,7 @@ from typing import Any
 
 from rnngraph import ops
 from rnngraph.cells._common import activation
+from rnngraph.errors import GraphError
 from rnngraph.graph import Value
 from rnngraph.recursive import Children
 
@@ -53,7 +54,7 @@ def _positions(children: Value, n: int) -> list[Value]:
 def _only(x: Any) -> Value:
     if isinstance(x, Mapping):
         if len(x) != 1:
-            raise ValueError(f"this tree cell takes one per-node input, got {sorted(x)}")
+            raise GraphError(f"this tree cell takes one per-node input, got {sorted(x)}")
         return next(iter(x.values()))
     return x
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.errors import GraphError
 from rnngraph.graph import InitSpec, Value
 from rnngraph.registry import register_adjoint, register_op
 from rnngraph.types import TensorType
@@ -102,7 +103,7 @@ def delay(
     elif init == "param":
         spec = g._init_spec(node_name, value.type, "param")
     else:
-        raise ValueError(f"delay: init must be 'zeros', 'param' or an array, got {init!r}")
+        raise GraphError(f"delay: init must be 'zeros', 'param' or an array, got {init!r}")
     g._set_edge(value.node, nid, 0, delay=int(steps), init=spec)
     return node
 

@@ -60,5 +60,6 @@ DEFAULT_PIPELINE: tuple[GraphPass, ...] = (
 
 
 def optimize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> PassResult:
-    """Run :data:`DEFAULT_PIPELINE` to a fixed point."""
+    """Run :data:`DEFAULT_PIPELINE` until it changes nothing (at most 4 rounds; see
+    :func:`run_passes`)."""
     return run_passes(DEFAULT_PIPELINE, graph, params)

@@ -75,7 +75,9 @@ def run_passes(
     *,
     max_rounds: int = 4,
 ) -> PassResult:
-    """Run ``passes`` in order, repeating the list until none changes anything."""
+    """Run ``passes`` in order, repeating the list until none changes anything, for at
+    most ``max_rounds`` rounds. Every pass keeps the results unchanged, so a graph that
+    still changes in the last round is correct, only perhaps not fully optimised."""
     P = dict(params or {})
     modified_any = False
     for _ in range(max_rounds):
