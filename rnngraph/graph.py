@@ -33,6 +33,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -257,6 +258,7 @@ class Graph:
         self._cache: dict[str, tuple[int, Any]] = {}
         self.meta: dict[str, Any] = {}
         self._reserved: set[str] = set()
+        self._building = False
         """Free-form JSON-serialisable notes saved with the graph (importers record here
         how the source model's interface maps onto the graph's)."""
 
@@ -674,6 +676,57 @@ class Graph:
                 f"{name!r} is the name rnngraph.run gives the final value of state "
                 f"{finals[name]!r}; pick another name"
             )
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[Graph]:
+        """Build a part of the graph all or nothing: if the block raises, every node,
+        name, array, interface entry and assignment it made is undone, so the graph is
+        as before (and the names are free for the corrected call). Library cells build
+        this way; nested blocks leave the undoing to the outermost.
+
+        >>> import rnngraph as rg
+        >>> g = rg.Graph("g")
+        >>> x = g.input("x", 3)
+        >>> try:
+        ...     with g.building():
+        ...         y = rg.linear(x, 4, name="enc")
+        ...         g.output("y", y)
+        ...         raise RuntimeError("a later step failed")
+        ... except RuntimeError:
+        ...     pass
+        >>> sorted(n.name for n in g.nodes()), g.outputs
+        (['x'], {})
+        """
+        if self._building:
+            yield self
+            return
+        first = self._next_id
+        arrays = len(self._arrays)
+        counters = dict(self._counters)
+        outputs = dict(self._outputs)
+        unassigned = [s for s in self._states.values() if not self._nx.in_degree(s)]
+        self._building = True
+        try:
+            yield self
+        except BaseException:
+            new = [n for n in range(first, self._next_id) if n in self._nx]
+            for n in new:
+                del self._names[self._nx.nodes[n]["name"]]
+            self._nx.remove_nodes_from(new)
+            for s in unassigned:  # assigned inside the block from a node made before it
+                self._nx.remove_edges_from(list(self._nx.in_edges(s, keys=True)))
+            for table in (self._inputs, self._params, self._states):
+                for name in [k for k, v in table.items() if v >= first]:
+                    del table[name]
+            self._outputs = outputs
+            for key in list(reversed(self._arrays))[: len(self._arrays) - arrays]:
+                del self._arrays[key]
+            self._counters = counters
+            self._next_id = first
+            self._version += 1
+            raise
+        finally:
+            self._building = False
 
     # --------------------------------------------------------------- rewriting
     # The low-level interface of passes and importers: no type inference,

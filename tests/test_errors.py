@@ -237,3 +237,28 @@ def test_cells_and_options_raise_rnngraph_errors() -> None:
     h = elman_graph()
     with pytest.raises(rg.CompileError, match="unroll must be an integer >= 1, got 0"):
         rg.compile(h, target="onnx", params=h.init_params(), unroll=0)
+
+
+def test_a_failed_cell_leaves_the_graph_as_it_was() -> None:
+    """A cell that raised half way left its params and states behind: the corrected call
+    then failed with DuplicateNameError. Cells build all or nothing now."""
+    g = rg.Graph("g")
+    x = g.input("x", 3)
+    s = g.state("s", 3)
+    before = rg.serialize.to_json(g)
+    for bad in (
+        lambda: rg.cells.lstm(x, 4, name="enc", direction="sideways"),
+        lambda: rg.cells.stacked(rg.cells.gru, x, [4, 0], name="enc"),
+        lambda: rg.cells.narx(x, 5, 2, input_taps=2, output_taps=0, name="enc"),
+    ):
+        with pytest.raises(rg.GraphError):
+            bad()
+        assert rg.serialize.to_json(g) == before
+    with pytest.raises(RuntimeError), g.building():  # a user's own block, assigning s
+        g.assign(s, rg.tanh(s + x))
+        g.output("y", s)
+        raise RuntimeError("later step failed")
+    assert rg.serialize.to_json(g) == before
+    g.assign(s, s + rg.cells.lstm(x, 3, name="enc"))  # the names are free again
+    g.output("y", s)
+    rg.verify(g)

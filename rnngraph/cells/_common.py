@@ -111,6 +111,21 @@ def onnx_weights(
     return W, R, B
 
 
+def whole(cell: CellFn) -> CellFn:
+    """Build ``cell`` all or nothing (:meth:`rnngraph.Graph.building`): a call that raises
+    leaves the graph of its first Value argument as it was, its names free."""
+
+    @functools.wraps(cell)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        graph = next((a.graph for a in args if isinstance(a, Value)), None)
+        if graph is None:
+            return cell(*args, **kwargs)
+        with graph.building():
+            return cell(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def directional(cell: CellFn) -> CellFn:
     """Let ``cell`` take ``direction="bidirectional"``, running it as :func:`bidirectional`."""
     from rnngraph.cells.compose import bidirectional
@@ -118,6 +133,7 @@ def directional(cell: CellFn) -> CellFn:
     default_name = inspect.signature(cell).parameters["name"].default
 
     @functools.wraps(cell)
+    @whole
     def wrapper(x: Value, hidden: int, **kwargs: Any) -> Value:
         check_size(hidden, f"{cell.__name__}'s hidden size")
         if kwargs.get("direction") != "bidirectional":

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 
 from rnngraph import ops
 from rnngraph.cells._common import activation as activation_fn
-from rnngraph.cells._common import clipped, direction_delay, directional, onnx_weights
+from rnngraph.cells._common import (
+    clipped,
+    direction_delay,
+    directional,
+    onnx_weights,
+    whole,
+)
 from rnngraph.graph import Value
 
 __all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]
@@ -59,6 +65,7 @@ def rnn(
     return h_new
 
 
+@whole
 def elman(
     x: Value,
     hidden: int,
@@ -95,6 +102,7 @@ def elman(
     return ops.linear(h_new, out_features, name=f"{name}.out")
 
 
+@whole
 def jordan(
     x: Value,
     hidden: int,
@@ -123,6 +131,7 @@ def jordan(
     return y
 
 
+@whole
 def indrnn(
     x: Value,
     hidden: int,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rnngraph import ops
+from rnngraph.cells._common import whole
 from rnngraph.graph import Value
 
 __all__ = ["bidirectional", "stacked"]
@@ -13,6 +14,7 @@ __all__ = ["bidirectional", "stacked"]
 Cell = Callable[..., Value]
 
 
+@whole
 def bidirectional(cell: Cell, x: Value, hidden: int, *, name: str, **kwargs: Any) -> Value:
     """Run ``cell`` forward (``<name>.fw``) and in reverse (``<name>.bw``); concatenate features.
 
@@ -33,6 +35,7 @@ def bidirectional(cell: Cell, x: Value, hidden: int, *, name: str, **kwargs: Any
     return ops.concat([fw, bw], name=name)
 
 
+@whole
 def stacked(cell: Cell, x: Value, hiddens: Sequence[int], *, name: str, **kwargs: Any) -> Value:
     """Layers of ``cell``, each fed the previous one's output; layer ``i`` is named ``<name>.<i>``.
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rnngraph import ops
 from rnngraph.cells._common import activation as activation_fn
+from rnngraph.cells._common import whole
 from rnngraph.errors import GraphError
 from rnngraph.graph import Value
 
 __all__ = ["fir", "narx", "tapped"]
 
 
+@whole
 def tapped(x: Value, taps: int, *, name: str) -> Value:
     """``[x(t), x(t-1), ..., x(t-taps)]`` concatenated along features."""
     if taps < 0:
@@ -18,6 +20,7 @@ def tapped(x: Value, taps: int, *, name: str) -> Value:
     return delayed[0] if taps == 0 else ops.concat(delayed, name=f"{name}.taps")
 
 
+@whole
 def fir(
     x: Value,
     out_features: int,
@@ -43,6 +46,7 @@ def fir(
     return activation_fn(activation)(ops.linear(z, out_features, name=name))
 
 
+@whole
 def narx(
     x: Value,
     hidden: int,
