@@ -58,7 +58,7 @@ from rnngraph_tvm._ops import (
     seq,
 )
 
-__all__ = ["Arg", "Kernel", "generate"]
+__all__ = ["Arg", "Kernel", "generate", "initial_name"]
 
 MAX_INLINE_DEPTH = 24
 """The longest chain of element-wise nodes evaluated as one expression (deeper ones
@@ -94,6 +94,22 @@ class Arg:
     read: Read | None = None
     pack: int = 0
     stack: tuple[int, ...] = ()
+
+    @property
+    def static_key(self) -> str:
+        """One name per static value (its nodes and packing): the kernels with and
+        without lengths share it, on the device and in exported files."""
+        return f"static_{'_'.join(map(str, self.stack or (self.node,)))}_{self.pack}"
+
+
+def initial_name(graph: Any, read: Read) -> str | None:
+    """The name a caller gives ``read``'s initial value under: its state's, or the name of
+    the value an ``init="input"`` edge takes; None for an edge no caller can set."""
+    states = {v: k for k, v in graph.state_nodes().items()}
+    name = states.get(read.consumer)
+    if name is None and read.init.kind == "input":
+        name = str(read.init.ref)
+    return name
 
 
 @dataclass

@@ -26,7 +26,7 @@ from rnngraph.io import (
 from rnngraph.program import Program, Read
 from rnngraph.recursive import run_trees, split_inputs
 from rnngraph.registry import REFERENCE
-from rnngraph_tvm._codegen import Arg, Kernel, generate
+from rnngraph_tvm._codegen import Arg, Kernel, generate, initial_name
 from rnngraph_tvm._deploy import RESULTS, result_buffer, result_name, sidecars
 from rnngraph_tvm._gemm import pack
 from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
@@ -65,7 +65,7 @@ class TvmModel:
         # at once, as an onnxruntime session is; what is built once is built under a lock.
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._static: dict[str, Any] = {}  # weights on the device by _static_key
+        self._static: dict[str, Any] = {}  # weights on the device by Arg.static_key
         self._statics = self._time_invariant()
         self.kernel(False)  # build now: errors surface at compile time
         if not device.cross:  # and link it (TVM's JIT, at the first lookup: 0.6-0.9 s for
@@ -218,7 +218,7 @@ class TvmModel:
                 }
                 key = None
                 if a.kind == "static":
-                    key = _static_key(a)
+                    key = a.static_key
                     values.setdefault(key, self.static_value(a))
                 elif a.kind == "init" and a.read:
                     state = initial_name(self.graph, a.read)
@@ -339,7 +339,7 @@ class TvmModel:
         args, outs = [], {}
         for i, a in enumerate(kernel.args):
             if a.kind == "static":
-                name = _static_key(a)  # (both kernels' weights: one copy)
+                name = a.static_key  # (both kernels' weights: one copy)
                 with self._lock:
                     if name not in self._static:
                         # (np.ascontiguousarray would make a 0-d constant 1-d)
@@ -424,22 +424,6 @@ class TvmModel:
     ) -> Path:
         """The same as :meth:`export`: the deployable library."""
         return self.export(path, relax=relax, standalone=standalone)
-
-
-def initial_name(graph: Any, read: Read) -> str | None:
-    """The name a caller gives ``read``'s initial value under: its state's, or the name of
-    the value an ``init="input"`` edge takes; None for an edge no caller can set."""
-    states = {v: k for k, v in graph.state_nodes().items()}
-    name = states.get(read.consumer)
-    if name is None and read.init.kind == "input":
-        name = str(read.init.ref)
-    return name
-
-
-def _static_key(a: Arg) -> str:
-    """One name per static value (its nodes and packing): the kernels with and without
-    lengths share it."""
-    return f"static_{'_'.join(map(str, a.stack or (a.node,)))}_{a.pack}"
 
 
 MAX_BUFFER_BYTES = 2**32

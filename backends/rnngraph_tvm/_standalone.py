@@ -43,9 +43,8 @@ import numpy as np
 
 from rnngraph.errors import CompileError
 from rnngraph.files import atomic_write, folder_lock
-from rnngraph_tvm._codegen import Arg, Kernel, generate
+from rnngraph_tvm._codegen import Arg, Kernel, generate, initial_name
 from rnngraph_tvm._deploy import RESULTS, result_name
-from rnngraph_tvm._model import _static_key, initial_name
 
 if TYPE_CHECKING:
     from rnngraph_tvm._model import TvmModel
@@ -134,7 +133,7 @@ class _Layout:
             row.update(slot=slot, name=self.fields[slot].name)
             row["kind"] = "RG_INPUT" if role == "input" else "RG_RESULT"
         elif a.kind == "static":
-            row["slot"] = self.value(_static_key(a), lambda: self.model.static_value(a))
+            row["slot"] = self.value(a.static_key, lambda: self.model.static_value(a))
         elif a.kind == "init":
             row.update(self.initial(a))
         return {**row, "dtype": a.dtype, "shape": a.shape}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -16,11 +15,12 @@ from rnngraph.graph import Value
 __all__ = [
     "ACTIVATIONS",
     "activation",
+    "check_size",
     "clipped",
     "direction_delay",
-    "directional",
     "onnx_weights",
     "weight",
+    "whole",
 ]
 
 CellFn = TypeVar("CellFn", bound=Callable[..., Value])
@@ -122,30 +122,5 @@ def whole(cell: CellFn) -> CellFn:
             return cell(*args, **kwargs)
         with graph.building():
             return cell(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def directional(cell: CellFn) -> CellFn:
-    """Let ``cell`` take ``direction="bidirectional"``, running it as :func:`bidirectional`."""
-    from rnngraph.cells.compose import bidirectional
-
-    default_name = inspect.signature(cell).parameters["name"].default
-
-    @functools.wraps(cell)
-    @whole
-    def wrapper(x: Value, hidden: int, **kwargs: Any) -> Value:
-        check_size(hidden, f"{cell.__name__}'s hidden size")
-        if kwargs.get("direction") != "bidirectional":
-            return cell(x, hidden, **kwargs)
-        if kwargs.get("weights"):
-            raise GraphError(
-                "a bidirectional layer has weights per direction: build it with "
-                "rnngraph.cells.bidirectional, or call the cell once per direction"
-            )
-        del kwargs["direction"]
-        kwargs.pop("weights", None)
-        name = kwargs.pop("name", default_name)
-        return bidirectional(cell, x, hidden, name=name, **kwargs)
 
     return wrapper  # type: ignore[return-value]

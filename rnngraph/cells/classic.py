@@ -9,10 +9,10 @@ from rnngraph.cells._common import activation as activation_fn
 from rnngraph.cells._common import (
     clipped,
     direction_delay,
-    directional,
     onnx_weights,
     whole,
 )
+from rnngraph.cells.compose import directional
 from rnngraph.graph import Value
 
 __all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]

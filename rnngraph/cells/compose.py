@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from rnngraph import ops
-from rnngraph.cells._common import whole
+from rnngraph.cells._common import CellFn, check_size, whole
+from rnngraph.errors import GraphError
 from rnngraph.graph import Value
 
-__all__ = ["bidirectional", "stacked"]
+__all__ = ["bidirectional", "directional", "stacked"]
 
 Cell = Callable[..., Value]
 
@@ -51,3 +54,26 @@ def stacked(cell: Cell, x: Value, hiddens: Sequence[int], *, name: str, **kwargs
     for i, h in enumerate(hiddens):
         y = cell(y, int(h), name=f"{name}.{i}", **kwargs)
     return y
+
+
+def directional(cell: CellFn) -> CellFn:
+    """Let ``cell`` take ``direction="bidirectional"``, running it as :func:`bidirectional`."""
+    default_name = inspect.signature(cell).parameters["name"].default
+
+    @functools.wraps(cell)
+    @whole
+    def wrapper(x: Value, hidden: int, **kwargs: Any) -> Value:
+        check_size(hidden, f"{cell.__name__}'s hidden size")
+        if kwargs.get("direction") != "bidirectional":
+            return cell(x, hidden, **kwargs)
+        if kwargs.get("weights"):
+            raise GraphError(
+                "a bidirectional layer has weights per direction: build it with "
+                "rnngraph.cells.bidirectional, or call the cell once per direction"
+            )
+        del kwargs["direction"]
+        kwargs.pop("weights", None)
+        name = kwargs.pop("name", default_name)
+        return bidirectional(cell, x, hidden, name=name, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -15,10 +15,10 @@ from rnngraph.cells._common import (
     activation,
     clipped,
     direction_delay,
-    directional,
     onnx_weights,
     weight,
 )
+from rnngraph.cells.compose import directional
 from rnngraph.graph import Value
 
 __all__ = ["gru", "gru_step", "lstm", "lstm_step"]
