@@ -655,10 +655,8 @@ class Graph:
 
     def _after_totals(self, nid: int) -> bool:
         """True if ``nid`` is a total or computed from one (so it is known after the loops)."""
-        from rnngraph.ops.totals import TOTAL_OPS
-
         nodes = {nid} | nx.ancestors(self._nx, nid)
-        return any(self._nx.nodes[n]["op"] in TOTAL_OPS for n in nodes)
+        return any(lookup(self._nx.nodes[n]["op"]).after_steps for n in nodes)
 
     def _check_interface_name(self, name: str) -> None:
         if not isinstance(name, str) or not name:

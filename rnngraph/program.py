@@ -58,6 +58,7 @@ import networkx as nx
 from rnngraph.analysis import regions as analyse_regions
 from rnngraph.errors import CompileError
 from rnngraph.graph import Graph, InitSpec
+from rnngraph.registry import lookup
 from rnngraph.verify import verify
 
 __all__ = [
@@ -275,12 +276,11 @@ def _absorbed(graph: Graph, found: list[Any], reads: dict[Any, tuple[Read, ...]]
 
 
 def _schedule(graph: Graph) -> Program:
-    from rnngraph.ops.totals import TOTAL_OPS
 
     g = graph.nx_graph
     batched = {n for n, d in g.nodes(data=True) if d["type"].batched}
     after: set[int] = set()
-    for t in [n for n in g.nodes if g.nodes[n]["op"] in TOTAL_OPS]:
+    for t in [n for n in g.nodes if lookup(g.nodes[n]["op"]).after_steps]:
         after |= {t} | nx.descendants(g, t)
     static = tuple(
         nx.lexicographical_topological_sort(

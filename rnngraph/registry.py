@@ -64,6 +64,10 @@ class OpDef:
     source : bool
         True for ops with no operands whose values come from outside the
         graph's dataflow (inputs, params, constants, states).
+    after_steps : bool
+        True for ops whose value is known only after every step has run (a sum
+        over steps and rows, such as a weight's gradient): they and what is
+        computed from them run after the loops.
     """
 
     name: str
@@ -72,6 +76,7 @@ class OpDef:
     doc: str
     attrs: tuple[str, ...] = ()
     source: bool = False
+    after_steps: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -96,6 +101,7 @@ def register_op(
     infer: InferFn,
     attrs: Sequence[str] = (),
     source: bool = False,
+    after_steps: bool = False,
 ) -> Callable[[ReferenceFn], ReferenceFn]:
     """Register an op; decorates its numpy reference function.
 
@@ -112,6 +118,7 @@ def register_op(
             doc=(fn.__doc__ or "").strip(),
             attrs=tuple(attrs),
             source=source,
+            after_steps=after_steps,
         )
         REFERENCE[name] = fn
         return fn
@@ -120,7 +127,7 @@ def register_op(
 
 
 def register_adjoint(name: str) -> Callable[[AdjointFn], AdjointFn]:
-    """Register the local adjoint rule of op ``name`` (written beside its forward definition)."""
+    """Register the local adjoint rule of op ``name`` (the rules are in ``ops/_adjoints.py``)."""
 
     def decorate(fn: AdjointFn) -> AdjointFn:
         if name not in OPS:

@@ -56,10 +56,9 @@ def _check_all(graph: Graph) -> bool:
 
 def _check_totals(graph: Graph) -> None:
     """A sum over all steps is known only after the loops: no per-step value may read it."""
-    from rnngraph.ops.totals import TOTAL_OPS
 
     g = graph.nx_graph
-    for t in [n for n in g.nodes if g.nodes[n]["op"] in TOTAL_OPS]:
+    for t in [n for n in g.nodes if lookup(g.nodes[n]["op"]).after_steps]:
         for n in nx.descendants(g, t):
             if g.nodes[n]["type"].batched:
                 raise GraphError(

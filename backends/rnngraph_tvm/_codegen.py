@@ -38,8 +38,8 @@ import tvm
 from tvm import tirx as tir
 
 from rnngraph.errors import CompileError
-from rnngraph.ops.totals import TOTAL_OPS
 from rnngraph.program import ParallelRegion, Program, Read, RecurrentRegion
+from rnngraph.registry import lookup
 from rnngraph.types import TensorType
 from rnngraph_tvm import _gemm, _threads
 from rnngraph_tvm._ops import (
@@ -1105,7 +1105,8 @@ class _Gen:
         after = []
         for nid in self.p.post:
             op = self.g.nodes[nid]["op"]
-            after.append(self.total(nid) if op in TOTAL_OPS else self.node_stmt(nid, None, None))
+            total = lookup(op).after_steps
+            after.append(self.total(nid) if total else self.node_stmt(nid, None, None))
         after += sums
         if self.threads:  # the thread pool launched once, not once per node and step
             body = [_threads.one_launch(seq(body))] if body else []

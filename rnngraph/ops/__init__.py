@@ -109,5 +109,5 @@ __all__ = [
     "zeros_like",
 ]
 
-# Tangent rules use the op functions above, so they register last.
-from rnngraph.ops import _tangents  # noqa: F401
+# Adjoint and tangent rules use the op functions above, so they register last.
+from rnngraph.ops import _adjoints, _tangents  # noqa: F401

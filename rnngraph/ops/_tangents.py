@@ -13,6 +13,7 @@ from typing import Any
 from rnngraph.graph import Value
 from rnngraph.ops import elementwise as ew
 from rnngraph.ops import linalg, reduce, rows, structure, totals
+from rnngraph.ops._adjoints import GAINS, kept, normalised
 from rnngraph.registry import OPS, REFERENCE, register_tangent
 
 __all__: list[str] = []
@@ -131,7 +132,7 @@ def _where(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | 
 
 
 def _gain(op: str) -> None:
-    gain = ew.GAINS[op]  # the element-wise derivative the adjoint rule applies too
+    gain = GAINS[op]  # the element-wise derivative the adjoint rule applies too
 
     def rule(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
         return None if dots[0] is None else gain(args[0], out, dots[0], node.attrs)
@@ -139,7 +140,7 @@ def _gain(op: str) -> None:
     register_tangent(op)(rule)
 
 
-for _op in ew.GAINS:
+for _op in GAINS:
     _gain(_op)
 
 
@@ -165,7 +166,7 @@ def _total_outer(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Va
 
 
 def _kept(node: Any, x: Value, v: Value) -> Value:
-    return reduce._kept(node, x, v)
+    return kept(node, x, v)
 
 
 @register_tangent("reduce_max")
@@ -233,7 +234,7 @@ _scatter("scatter_add_rows")
 def _layer_norm(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
     x, scale = args[0], args[1]
     dx, ds, db = dots
-    xhat, inv = reduce._normalised(x, node.attrs["epsilon"])
+    xhat, inv = normalised(x, node.attrs["epsilon"])
     parts: list[Value | None] = [None, None, db]
     if dx is not None:
         centred = dx - reduce.reduce_mean(dx, -1, keepdims=True)

@@ -7,15 +7,14 @@ signal broadcasting only against 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from rnngraph.graph import Value, as_value
 from rnngraph.ops._rules import elementwise, unary_float
-from rnngraph.ops.totals import zeros_like
-from rnngraph.registry import register_adjoint, register_op
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType, broadcast_shapes
 
 __all__ = [
@@ -381,139 +380,3 @@ def clip(
         min=None if min is None else float(min),
         max=None if max is None else float(max),
     )
-
-
-# ------------------------------------------------------------- adjoint rules
-# rule(ctx, node, (operands as read), out, cot) -> contribution per operand
-# (see rnngraph.adjoint); ctx.unbroadcast sums what a broadcast operand got.
-
-
-@register_adjoint("add")
-def _add_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    a, b = args
-    return [ctx.unbroadcast(cot, a.type), ctx.unbroadcast(cot, b.type)]
-
-
-@register_adjoint("sub")
-def _sub_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    a, b = args
-    return [ctx.unbroadcast(cot, a.type), ctx.unbroadcast(-cot, b.type) if ctx.needs[1] else None]
-
-
-@register_adjoint("mul")
-def _mul_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    a, b = args
-    return [
-        ctx.unbroadcast(cot * b, a.type) if ctx.needs[0] else None,
-        ctx.unbroadcast(cot * a, b.type) if ctx.needs[1] else None,
-    ]
-
-
-@register_adjoint("div")
-def _div_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    a, b = args
-    return [
-        ctx.unbroadcast(cot / b, a.type) if ctx.needs[0] else None,
-        ctx.unbroadcast(-(cot * out) / b, b.type) if ctx.needs[1] else None,
-    ]
-
-
-@register_adjoint("pow")
-def _pow_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    a, b = args
-    return [
-        ctx.unbroadcast(cot * b * (a ** (b - 1.0)), a.type) if ctx.needs[0] else None,
-        ctx.unbroadcast(cot * out * log(a), b.type) if ctx.needs[1] else None,
-    ]
-
-
-def _select_adjoint(first_wins: str) -> Any:
-    def rule(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-        a, b = args
-        # Ties go to the first operand, as a subgradient.
-        loses = less(a, b) if first_wins == "maximum" else greater(a, b)
-        zero = ctx.zeros(cot)
-        return [
-            ctx.unbroadcast(where(loses, zero, cot), a.type) if ctx.needs[0] else None,
-            ctx.unbroadcast(where(loses, cot, zero), b.type) if ctx.needs[1] else None,
-        ]
-
-    return rule
-
-
-register_adjoint("maximum")(_select_adjoint("maximum"))
-register_adjoint("minimum")(_select_adjoint("minimum"))
-
-
-def _no_gradient(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    return [None] * len(args)
-
-
-for _op in ("greater", "less", "equal"):
-    register_adjoint(_op)(_no_gradient)
-
-
-@register_adjoint("where")
-def _where_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    c, a, b = args
-    zero = ctx.zeros(cot)
-    return [
-        None,
-        ctx.unbroadcast(where(c, cot, zero), a.type) if ctx.needs[1] else None,
-        ctx.unbroadcast(where(c, zero, cot), b.type) if ctx.needs[2] else None,
-    ]
-
-
-@register_adjoint("cast")
-def _cast_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    (a,) = args
-    return [cot if a.dtype == "float" and out.dtype == "float" else None]
-
-
-def _indicator(cond: Value) -> Value:
-    return cast(cond, "float")
-
-
-def _clip_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
-    zero = zeros_like(v)
-    if at["min"] is not None:
-        v = where(less(x, float(at["min"])), zero, v)
-    if at["max"] is not None:
-        v = where(greater(x, float(at["max"])), zero, v)
-    return v
-
-
-GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
-    "neg": lambda x, y, v, at: -v,
-    "abs": lambda x, y, v, at: v * (_indicator(greater(x, 0.0)) - _indicator(less(x, 0.0))),
-    "exp": lambda x, y, v, at: v * y,
-    "log": lambda x, y, v, at: v / x,
-    "sqrt": lambda x, y, v, at: v * 0.5 / y,
-    "tanh": lambda x, y, v, at: v * (1.0 - y * y),
-    "sigmoid": lambda x, y, v, at: v * y * (1.0 - y),
-    "hard_sigmoid": lambda x, y, v, at: (
-        v * (_indicator(greater(y, 0.0)) * _indicator(less(y, 1.0)) * float(at["alpha"]))
-    ),
-    "relu": lambda x, y, v, at: v * _indicator(greater(x, 0.0)),
-    "leaky_relu": lambda x, y, v, at: where(less(x, 0.0), v * float(at["alpha"]), v),
-    "softplus": lambda x, y, v, at: v * sigmoid(x),
-    "softsign": lambda x, y, v, at: v / ((1.0 + abs(x)) * (1.0 + abs(x))),
-    "clip": _clip_gain,
-}
-"""Element-wise ops' local derivatives as gains ``gain(x, y, v, attrs)`` applied to ``v``.
-
-The Jacobian of an element-wise map is diagonal, so the same gain serves the
-adjoint (``v`` = the cotangent) and the tangent (``v`` = the tangent)."""
-
-
-def _gain_adjoint(op: str) -> None:
-    gain = GAINS[op]
-
-    def rule(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-        return [gain(args[0], out, cot, node.attrs)]
-
-    register_adjoint(op)(rule)
-
-
-for _op in GAINS:
-    _gain_adjoint(_op)

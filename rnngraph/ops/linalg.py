@@ -9,7 +9,7 @@ import numpy as np
 
 from rnngraph.graph import Value
 from rnngraph.ops._rules import float_operands
-from rnngraph.registry import register_adjoint, register_op
+from rnngraph.registry import register_op
 from rnngraph.types import BATCH, Dim, TensorType, broadcast_shapes, format_shape
 
 __all__ = ["linear", "matmul"]
@@ -103,42 +103,3 @@ def linear(
         return g._apply("matmul", [x, W], name=base)
     b = g.param(f"{base}.b", (int(features),), "zeros")
     return g._apply("add", [g._apply("matmul", [x, W], name=f"{base}.matmul"), b], name=base)
-
-
-# ------------------------------------------------------------- adjoint rule
-
-
-def _swap_last(x: Value) -> Value:
-    from rnngraph.ops.structure import transpose
-
-    r = x.type.rank
-    return transpose(x, [*range(r - 2), r - 1, r - 2])
-
-
-@register_adjoint("matmul")
-def _matmul_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    """``a̅ = y̅ bᵀ``, ``b̅ = aᵀ y̅``; a weight's sums over steps and rows in one GEMM."""
-    from rnngraph.ops.structure import reshape
-    from rnngraph.ops.totals import total_outer
-
-    a, b = args
-    ta, tb = a.type, b.type
-    if tb.rank == 1:  # matrix-vector: y = a @ b contracts a's last axis
-        c = reshape(cot, [*cot.type.row_shape, 1])
-        ga = c * b if ctx.needs[0] else None
-        if not ctx.needs[1]:
-            return [ga, None]
-        if ta.batched:
-            return [ga, reshape(total_outer(a, c), [int(tb.shape[0])])]
-        return [ga, ctx.unbroadcast(c * a, tb)]
-    if ta.rank == 1 or tb.rank < 2:
-        raise ValueError(f"matmul adjoint for {ta} @ {tb} is not supported")
-    if ta.batched and not tb.batched and tb.rank == 2:
-        ga = matmul(cot, _swap_last(b)) if ctx.needs[0] else None
-        gb = total_outer(a, cot) if ctx.needs[1] else None
-        return [ga, gb]
-    ga = ctx.unbroadcast(matmul(cot, _swap_last(b)), ta) if ctx.needs[0] else None
-    gb = ctx.unbroadcast(matmul(_swap_last(a), cot), tb) if ctx.needs[1] else None
-    return [ga, gb]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import Value, as_value
-from rnngraph.registry import register_adjoint, register_op
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType
 
 __all__ = ["gather_rows", "scatter_add_rows", "scatter_rows"]
@@ -150,37 +150,3 @@ def scatter_add_rows(
     """``table`` with ``values`` added into rows ``idx``, per batch row (repeats accumulate)."""
     i = _index(idx, table)
     return table.graph._apply("scatter_add_rows", [table, i, values], _attrs(table, i), name=name)
-
-
-# ------------------------------------------------------------- adjoint rules
-
-
-@register_adjoint("gather_rows")
-def _gather_rows_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    table, idx = args
-    return [scatter_add_rows(ctx.zeros(table), idx, cot), None]
-
-
-@register_adjoint("scatter_rows")
-def _scatter_rows_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    _, idx, values = args
-    return [
-        scatter_rows(cot, idx, ctx.zeros(values)) if ctx.needs[0] else None,
-        None,
-        gather_rows(cot, idx) if ctx.needs[2] else None,
-    ]
-
-
-@register_adjoint("scatter_add_rows")
-def _scatter_add_rows_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    return [
-        cot if ctx.needs[0] else None,
-        None,
-        gather_rows(cot, args[1]) if ctx.needs[2] else None,
-    ]

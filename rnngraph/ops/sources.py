@@ -14,7 +14,7 @@ import numpy as np
 
 from rnngraph.errors import GraphError
 from rnngraph.graph import InitSpec, Value
-from rnngraph.registry import register_adjoint, register_op
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType
 
 __all__ = ["delay"]
@@ -106,16 +106,3 @@ def delay(
         raise GraphError(f"delay: init must be 'zeros', 'param' or an array, got {init!r}")
     g._set_edge(value.node, nid, 0, delay=int(steps), init=spec)
     return node
-
-
-# ------------------------------------------------------------- adjoint rules
-# A state or delay node is an identity; its edge carries the delay, which the
-# adjoint transform reverses (a delay becomes an advance).
-
-
-@register_adjoint("state")
-def _state_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    return [cot]
-
-
-register_adjoint("delay")(_state_adjoint)

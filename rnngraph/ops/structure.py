@@ -14,7 +14,7 @@ import numpy as np
 
 from rnngraph.graph import Value, as_value
 from rnngraph.ops._rules import normalize_axis
-from rnngraph.registry import register_adjoint, register_op
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType, format_shape
 
 __all__ = [
@@ -319,37 +319,6 @@ def gather(
     return g._apply("gather", [x, indices], {"axis": ax}, name=name)
 
 
-# ------------------------------------------------------------- adjoint rules
-
-
-@register_adjoint("concat")
-def _concat_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    """Concat and split are each other's adjoints."""
-    axis = node.attrs["axis"]
-    parts, start = [], 0
-    for a, need in zip(args, ctx.needs, strict=True):
-        k = int(a.shape[axis])
-        parts.append(slice(cot, start, start + k, axis) if need else None)
-        start += k
-    return parts
-
-
-@register_adjoint("slice")
-def _slice_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    """A slice's adjoint puts the cotangent back in place, zeros around it."""
-    from rnngraph.ops.totals import pad
-
-    (x,) = args
-    pads = []
-    for axis, kept in slice_ranges(node.attrs, x.shape).items():
-        if kept.step != 1:
-            raise ValueError(f"the adjoint of a slice with step {kept.step} is not supported")
-        pads.append((kept.start, int(x.shape[axis]) - max(kept.stop, kept.start)))
-    return [pad(cot, node.attrs["axes"], pads)]
-
-
 # -------------------------------------------------------------------- unsqueeze
 
 
@@ -383,58 +352,3 @@ def unsqueeze(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     ('B', 1, 4)
     """
     return x.graph._apply("unsqueeze", [x], {"axis": int(axis)}, name=name)
-
-
-@register_adjoint("unsqueeze")
-def _unsqueeze_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    from rnngraph.ops.reduce import reduce_sum
-
-    return [reduce_sum(cot, [node.attrs["axis"]], keepdims=False)]
-
-
-@register_adjoint("reshape")
-def _reshape_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    (x,) = args
-    return [reshape(cot, [int(d) for d in x.type.row_shape])]
-
-
-@register_adjoint("transpose")
-def _transpose_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    perm = node.attrs["perm"]
-    inverse = [perm.index(i) for i in range(len(perm))]
-    off = 1 if cot.type.batched else 0
-    return [transpose(cot, [*range(off), *(p + off for p in inverse)])]
-
-
-@register_adjoint("gather")
-def _gather_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    """Gather's adjoint scatter-adds: a product with the one-hot matrix of the indices."""
-    from rnngraph.ops.linalg import matmul
-
-    x, idx_v = args
-    g = x.graph
-    idx = np.asarray(g.arrays[g.nx_graph.nodes[idx_v.node]["attrs"]["array"]]).reshape(-1)
-    axis = node.attrs["axis"]
-    n = int(x.shape[axis])
-    onehot = np.zeros((len(idx), n))
-    onehot[np.arange(len(idx)), idx % n] = 1.0
-    # Move the gathered axes last, contract with the one-hot matrix, move back.
-    r = x.type.rank
-    ax = r + axis
-    k_axes = max(idx_v.type.rank, 0)
-    c = cot
-    if k_axes != 1:
-        shape = [*c.type.shape[:ax], len(idx), *c.type.shape[ax + k_axes :]]
-        c = reshape(c, [int(d) for d in shape[1 if c.type.batched else 0 :]])
-    perm = [*range(ax), *range(ax + 1, r), ax]
-    c = transpose(c, perm)
-    back = [*range(ax), r - 1, *range(ax, r - 1)]
-    return [transpose(matmul(c, g.constant(onehot)), back), None]

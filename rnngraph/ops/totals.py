@@ -18,13 +18,10 @@ from typing import Any
 import numpy as np
 
 from rnngraph.graph import Value
-from rnngraph.registry import register_adjoint, register_op
+from rnngraph.registry import register_op
 from rnngraph.types import TensorType
 
 __all__ = ["pad", "total", "total_outer", "zeros_like"]
-
-TOTAL_OPS = ("total", "total_outer")
-"""Ops whose results are computed after every loop (see the module docstring)."""
 
 
 def _total_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -34,7 +31,7 @@ def _total_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tensor
     return TensorType(t.row_shape, t.dtype)
 
 
-@register_op("total", arity=1, infer=_total_rule, attrs=("rank",))
+@register_op("total", arity=1, infer=_total_rule, attrs=("rank",), after_steps=True)
 def _total(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y = sum over every valid step t and batch row b of x(t)[b] (invalid steps are zero)"""
     lead = x.ndim - attrs["rank"]
@@ -48,7 +45,7 @@ def _outer_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tensor
     return TensorType((a.shape[-1], b.shape[-1]), "float")
 
 
-@register_op("total_outer", arity=2, infer=_outer_rule)
+@register_op("total_outer", arity=2, infer=_outer_rule, after_steps=True)
 def _total_outer(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y = sum over steps, rows and leading axes of outer(a(t)[..., :], b(t)[..., :])"""
     m, n = a.shape[-1], b.shape[-1]
@@ -112,42 +109,3 @@ def pad(
     ax = [normalize_axis(a, x.type) for a in axes]
     attrs = {"axes": ax, "pads": [[int(lo), int(hi)] for lo, hi in pads]}
     return x.graph._apply("pad", [x], attrs, name=name)
-
-
-# ------------------------------------------------------------- adjoint rules
-
-
-@register_adjoint("total")
-def _total_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    """Every step and row of a sum receives the sum's cotangent."""
-    (x,) = args
-    return [zeros_like(x) + cot]
-
-
-@register_adjoint("total_outer")
-def _total_outer_adjoint(
-    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
-) -> list[Any]:
-    from rnngraph.ops.linalg import matmul
-    from rnngraph.ops.structure import transpose
-
-    a, b = args
-    return [matmul(b, transpose(cot)), matmul(a, cot)]
-
-
-@register_adjoint("zeros_like")
-def _zeros_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    return [None]
-
-
-@register_adjoint("pad")
-def _pad_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
-    from rnngraph.ops.structure import slice
-
-    (x,) = args
-    starts = [lo for lo, _ in node.attrs["pads"]]
-    ends = [
-        lo + int(x.shape[a])
-        for a, (lo, _) in zip(node.attrs["axes"], node.attrs["pads"], strict=True)
-    ]
-    return [slice(cot, starts, ends, node.attrs["axes"])]
