@@ -49,7 +49,7 @@ import numpy as np
 
 from rnngraph import ops
 from rnngraph.errors import GraphError
-from rnngraph.graph import ZEROS, Graph, InitSpec, Node, Value
+from rnngraph.graph import Graph, InitSpec, Node, Value
 from rnngraph.interpreter import run
 from rnngraph.io import float_dtype
 from rnngraph.recursive import feeds as tree_feeds
@@ -158,7 +158,7 @@ class _Builder:
         for v in signals:
             d = fg.nodes[v]
             self.placeholders[v] = g.add_node_raw(
-                "delay", d["type"], {}, name=g._fresh_name(f"adj:{d['name']}")
+                "delay", d["type"], {}, name=g.fresh_name(f"adj:{d['name']}")
             )
         # 2. Each signal node sends its adjoint back to its operands.
         for v in signals:
@@ -175,8 +175,7 @@ class _Builder:
         for v in signals:
             parts = self.contribs.get(v) or [self.ctx.zeros(self.value(v))]
             total = _sum(parts)
-            g.nx_graph.add_edge(total.node, self.placeholders[v], key=0, delay=0, init=ZEROS)
-            g._version += 1
+            g.set_operand(self.placeholders[v], 0, total.node)
         # 5. Time-invariant nodes, in reverse dependency order: weights sum over time.
         order = list(nx.lexicographical_topological_sort(fg.subgraph(statics)))
         for s in reversed(order):

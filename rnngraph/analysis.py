@@ -62,7 +62,7 @@ class Region:
 
 def zero_delay_subgraph(graph: Graph) -> nx.MultiDiGraph:
     """A view of the graph with only its zero-delay edges."""
-    return graph._zero_delay_view()
+    return graph.zero_delay_view()
 
 
 def static_nodes(graph: Graph) -> set[int]:

@@ -161,7 +161,7 @@ class Value:
     def _bin(self, op: str, other: Any, *, swap: bool = False) -> Value:
         other_v = as_value(other, self.graph)
         a, b = (other_v, self) if swap else (self, other_v)
-        return self.graph._apply(op, [a, b])
+        return self.graph.apply(op, [a, b])
 
     def __add__(self, o: Any) -> Value:
         return self._bin("add", o)
@@ -197,7 +197,7 @@ class Value:
         return self._bin("matmul", o, swap=True)
 
     def __neg__(self) -> Value:
-        return self.graph._apply("neg", [self])
+        return self.graph.apply("neg", [self])
 
 
 def as_value(x: Any, graph: Graph) -> Value:
@@ -353,7 +353,8 @@ class Graph:
         return f"{d['op']} node {d['name']!r}{where}"
 
     # ------------------------------------------------------------ node making
-    def _fresh_name(self, op: str) -> str:
+    def fresh_name(self, op: str) -> str:
+        """A node name not taken yet: ``"<op>_<k>"``."""
         k = self._counters.get(op, 0)
         while f"{op}_{k}" in self._names or f"{op}_{k}" in self._reserved:
             k += 1
@@ -362,7 +363,7 @@ class Graph:
 
     def _claim_name(self, name: str | None, op: str) -> str:
         if name is None:
-            return self._fresh_name(op)
+            return self.fresh_name(op)
         if not isinstance(name, str) or not name:
             raise GraphError(f"a node name must be a non-empty string, got {name!r}")
         if name in self._names:
@@ -388,7 +389,7 @@ class Graph:
         self._version += 1
         return nid
 
-    def _apply(
+    def apply(
         self,
         op: str,
         operands: Sequence[Value],
@@ -408,13 +409,13 @@ class Graph:
         try:
             type_ = opdef.infer([v.type for v in vals], attrs)
         except ValueError as e:
-            raise self._shape_error(op, name, str(e), vals, origin) from None
+            raise self.shape_error(op, name, str(e), vals, origin) from None
         nid = self._add_node(op, type_, attrs, name, origin)
         for port, v in enumerate(vals):
             self._nx.add_edge(v.node, nid, key=port, delay=0, init=ZEROS)
         return Value(self, nid)
 
-    def _shape_error(
+    def shape_error(
         self,
         op: str,
         name: str | None,
@@ -430,9 +431,27 @@ class Graph:
             + ", ".join(f"{v.name!r} {v.type}" for v in operands)
         )
 
-    def _set_edge(self, u: int, v: int, port: int, *, delay: int, init: InitSpec) -> None:
+    def set_edge(self, u: int, v: int, port: int, *, delay: int, init: InitSpec) -> None:
+        """Give the edge feeding operand ``port`` of ``v`` from ``u`` a new delay and
+        initial value."""
         self._nx.edges[u, v, port].update(delay=int(delay), init=init)
         self._version += 1
+
+    def set_operand(
+        self, v: int, port: int, source: int, *, delay: int = 0, init: InitSpec | None = None
+    ) -> None:
+        """Feed operand ``port`` of node ``v`` from ``source`` (read ``delay`` steps back,
+        ``init`` before the sequence), in place of what fed it, if anything (a node made
+        with a placeholder operand is closed this way)."""
+        for u, _, key in list(self._nx.in_edges(v, keys=True)):
+            if key == port:
+                self._nx.remove_edge(u, v, key=port)
+        self._nx.add_edge(source, v, key=port, delay=int(delay), init=init or ZEROS)
+        self._version += 1
+
+    def has_name(self, name: str) -> bool:
+        """Whether ``name`` is taken: a node's, or reserved (:meth:`reserve_names`)."""
+        return name in self._names or name in self._reserved
 
     def _store_array(self, prefix: str, value: np.ndarray) -> str:
         key = prefix
@@ -564,14 +583,14 @@ class Graph:
             type_ = TensorType((BATCH, *row))
         except ValueError as e:
             raise ShapeError(f"state {name!r}: {e}") from None
-        spec = self._init_spec(name, type_, init)
+        spec = self.init_spec(name, type_, init)
         nid = self._add_node(
             "state", type_, {"delay": int(delay), "init": spec.to_json()}, name, _user_origin()
         )
         self._states[name] = nid
         return Value(self, nid)
 
-    def _init_spec(self, name: str, type_: TensorType, init: Any) -> InitSpec:
+    def init_spec(self, name: str, type_: TensorType, init: Any) -> InitSpec:
         if isinstance(init, np.ndarray):
             if init.shape not in (type_.row_shape,) and init.shape[1:] != type_.row_shape:
                 raise ShapeError(
@@ -612,8 +631,8 @@ class Graph:
             value.node, sid, key=0, delay=delay, init=InitSpec.from_json(attrs["init"])
         )
         self._version += 1
-        if delay == 0 and nx.has_path(self._zero_delay_view(), sid, value.node):
-            path = nx.shortest_path(self._zero_delay_view(), sid, value.node)
+        if delay == 0 and nx.has_path(self.zero_delay_view(), sid, value.node):
+            path = nx.shortest_path(self.zero_delay_view(), sid, value.node)
             self._nx.remove_edge(value.node, sid, key=0)
             self._version += 1
             names = [self._nx.nodes[n]["name"] for n in path]
@@ -624,7 +643,8 @@ class Graph:
                 names,
             )
 
-    def _zero_delay_view(self) -> nx.MultiDiGraph:
+    def zero_delay_view(self) -> nx.MultiDiGraph:
+        """A read-only view of the graph with only its zero-delay edges."""
         return nx.subgraph_view(
             self._nx, filter_edge=lambda u, v, k: self._nx.edges[u, v, k]["delay"] == 0
         )
@@ -745,6 +765,37 @@ class Graph:
         g.meta = json.loads(json.dumps(self.meta))
         return g
 
+    @classmethod
+    def from_records(
+        cls,
+        name: str,
+        nodes: Sequence[Node],
+        edges: Sequence[tuple[int, int, int, int, InitSpec]],
+        interface: Mapping[str, Mapping[str, int]],
+        arrays: Mapping[str, np.ndarray],
+        meta: Mapping[str, Any],
+    ) -> Graph:
+        """A graph from checked records (a loader's): nodes with their ids, edges as
+        ``(source, target, port, delay, init)``, the interface as ``{"inputs": {name:
+        id}, "params": ..., "states": ..., "outputs": ...}``, stored arrays and meta.
+        The result is not verified: the loader verifies it."""
+        g = cls(name)
+        for n in nodes:
+            g._nx.add_node(
+                n.id, op=n.op, attrs=dict(n.attrs), type=n.type, name=n.name, origin=n.origin
+            )
+            g._names[n.name] = n.id
+        g._next_id = max((n.id for n in nodes), default=-1) + 1
+        for u, v, port, delay, init in edges:
+            g._nx.add_edge(u, v, key=port, delay=int(delay), init=init)
+        g._inputs = dict(interface.get("inputs", {}))
+        g._params = dict(interface.get("params", {}))
+        g._states = dict(interface.get("states", {}))
+        g._outputs = dict(interface.get("outputs", {}))
+        g._arrays = dict(arrays)
+        g.meta.update(meta)
+        return g
+
     def add_node_raw(
         self,
         op: str,
@@ -795,7 +846,7 @@ class Graph:
         if cache is not None and key in cache:
             return cache[key]
         nid = self.add_node_raw(
-            "delay", self._nx.nodes[u]["type"], {}, [(u, delay, init)], name=self._fresh_name(hint)
+            "delay", self._nx.nodes[u]["type"], {}, [(u, delay, init)], name=self.fresh_name(hint)
         )
         if cache is not None:
             cache[key] = Value(self, nid)

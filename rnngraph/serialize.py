@@ -44,7 +44,7 @@ import numpy as np
 
 from rnngraph.errors import GraphError, SerializationError
 from rnngraph.files import atomic_write, folder_lock, sha256
-from rnngraph.graph import Graph, InitSpec
+from rnngraph.graph import Graph, InitSpec, Node
 from rnngraph.types import TensorType
 
 __all__ = ["FORMAT", "VERSION", "load", "load_params", "save"]
@@ -236,61 +236,56 @@ def load(path: str | os.PathLike[str]) -> Graph:
 
 
 def _rebuild(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
-    graph = Graph(str(doc["name"]))
-    g = graph.nx_graph
+    """The graph a document describes, its fields checked (ValueError names the first
+    wrong one), built through :meth:`Graph.from_records`."""
+    nodes: dict[int, Node] = {}
+    names: set[str] = set()
     for n in doc["nodes"]:
+        nid = _int(n["id"], "a node id")
         shape = tuple(d if isinstance(d, str) else _int(d, "a dimension") for d in n["shape"])
-        if n["name"] in graph._names:
-            raise GraphError(f"the file names two nodes {n['name']!r}")
-        g.add_node(
-            _int(n["id"], "a node id"),
-            op=str(n["op"]),
-            attrs=dict(n["attrs"]),
-            type=TensorType(shape, str(n["dtype"])),
-            name=str(n["name"]),
-            origin=n.get("origin"),
-        )
-        graph._names[n["name"]] = int(n["id"])
+        name = str(n["name"])
+        if name in names or nid in nodes:
+            raise GraphError(f"the file names two nodes {name!r} (or gives two nodes id {nid})")
         if n["op"] == "state":
-            _int(n["attrs"]["delay"], f"the delay of state {n['name']!r}")
-    graph._next_id = max((int(n["id"]) for n in doc["nodes"]), default=-1) + 1
+            _int(n["attrs"]["delay"], f"the delay of state {name!r}")
+        names.add(name)
+        attrs, origin = dict(n["attrs"]), n.get("origin")
+        nodes[nid] = Node(
+            nid, name, str(n["op"]), TensorType(shape, str(n["dtype"])), attrs, origin
+        )
+    edges = []
     for e in doc["edges"]:
         src, dst = _int(e["src"], "an edge's src"), _int(e["dst"], "an edge's dst")
-        if src not in g or dst not in g:
+        if src not in nodes or dst not in nodes:
             raise ValueError(f"edge {e} names a node that is not in the file")
-        g.add_edge(
-            src,
-            dst,
-            key=_int(e["port"], "an edge's port"),
-            delay=_int(e["delay"], f"the delay of edge {src} -> {dst}"),
-            init=InitSpec.from_json(e["init"]),
-        )
-    for field, table, op in (
-        ("inputs", graph._inputs, "input"),
-        ("params", graph._params, "param"),
-        ("states", graph._states, "state"),
-        ("outputs", graph._outputs, None),
-    ):
+        port = _int(e["port"], "an edge's port")
+        delay = _int(e["delay"], f"the delay of edge {src} -> {dst}")
+        edges.append((src, dst, port, delay, InitSpec.from_json(e["init"])))
+    interface: dict[str, dict[str, int]] = {}
+    kinds = {"inputs": "input", "params": "param", "states": "state", "outputs": None}
+    for field, op in kinds.items():
+        interface[field] = {}
         for name, nid in doc[field].items():
             nid = _int(nid, f"{field} entry {name!r}")
-            if nid not in g:
+            if nid not in nodes:
                 raise ValueError(f"{field} entry {name!r} names missing node {nid}")
-            if op is not None and g.nodes[nid]["op"] != op:
+            if op is not None and nodes[nid].op != op:
                 raise ValueError(
-                    f"{field} entry {name!r} names node {nid}, a {g.nodes[nid]['op']} node, "
+                    f"{field} entry {name!r} names node {nid}, a {nodes[nid].op} node, "
                     f"not the {op} node it must be"
                 )
-            table[str(name)] = nid
+            interface[field][str(name)] = nid
+    stored = {}
     for key in doc["arrays"]:
         if f"array::{key}" not in arrays:
             raise ValueError(f"array {key!r} is missing from the .npz file")
-        graph._arrays[key] = arrays[f"array::{key}"]
+        stored[str(key)] = arrays[f"array::{key}"]
     meta = doc.get("meta", {})
     if not isinstance(meta, dict):
         raise ValueError("meta must be an object")
-    graph.meta.update(meta)
-    graph._version += 1
-    return graph
+    return Graph.from_records(
+        str(doc["name"]), list(nodes.values()), edges, interface, stored, meta
+    )
 
 
 def _int(value: Any, what: str) -> int:

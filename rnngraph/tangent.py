@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.adjoint import AdjointError
-from rnngraph.graph import ZEROS, Graph, Node, Value
+from rnngraph.graph import Graph, Node, Value
 from rnngraph.interpreter import run
 from rnngraph.registry import TANGENT
 from rnngraph.verify import verify
@@ -68,7 +68,7 @@ def tangent(graph: Graph) -> Graph:
         d = fg.nodes[v]
         if d["type"].batched and d["type"].dtype == "float" and graph.operands(v):
             holders[v] = g.add_node_raw(
-                "delay", d["type"], {}, name=g._fresh_name(f"tan:{d['name']}")
+                "delay", d["type"], {}, name=g.fresh_name(f"tan:{d['name']}")
             )
             tan[v] = Value(g, holders[v])
     # Static nodes computed from params: their tangents, in dependency order.
@@ -82,8 +82,7 @@ def tangent(graph: Graph) -> Graph:
         value = _apply(graph, g, v, tan, reads)
         if value is None:
             value = Value(g, v) * 0.0
-        g.nx_graph.add_edge(value.node, h, key=0, delay=0, init=ZEROS)
-        g._version += 1
+        g.set_operand(h, 0, value.node)
     for name, o in graph.output_nodes().items():
         t = tan.get(o)
         if fg.nodes[o]["type"].batched and t is not None:

@@ -81,3 +81,47 @@ def test_the_finder_sees_a_cycle(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(PACKAGES, "demo", pkg)
     cycles = [c for c in nx.strongly_connected_components(import_graph()) if len(c) > 1]
     assert {"demo.a", "demo.b"} in cycles
+
+
+def _graph_private_names() -> set[str]:
+    """The private attributes and methods of ``Graph`` (``self._x`` in graph.py)."""
+    import re
+
+    text = (ROOT / "rnngraph" / "graph.py").read_text()
+    return set(re.findall(r"self\.(_[a-z][a-z_]*)\b", text)) | set(
+        re.findall(r"    def (_[a-z][a-z_]*)\(", text)
+    )
+
+
+def test_only_the_ir_touches_graph_internals() -> None:
+    """Outside graph.py nothing reads or writes Graph's private members or edits its
+    networkx graph: the IR is changed through its own methods (which keep its names and
+    version, and so Graph.memo's caches, right)."""
+    assert not _touching_internals(), "\n".join(_touching_internals())
+
+
+def test_the_internals_check_sees_a_touch(tmp_path: Path, monkeypatch) -> None:
+    pkg = tmp_path / "demo"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("def f(g):\n    g._version += 1\n    g.nx_graph.add_edge(0, 1)\n")
+    monkeypatch.setitem(PACKAGES, "demo", pkg)
+    assert len([t for t in _touching_internals() if "demo" in t]) == 2
+
+
+def _touching_internals() -> list[str]:
+    """``file:line: text`` of each line outside graph.py that touches Graph's internals."""
+    import re
+
+    private = _graph_private_names() - {"__init__"}
+    pattern = re.compile(r"(?<!self)\.(" + "|".join(sorted(private)) + r")\b")
+    edits = re.compile(
+        r"nx_graph\.(add_|remove_|clear|update)|nx_graph\.(nodes|edges)\[.*\]\.update"
+    )
+    found = []
+    for f in _modules().values():
+        if f == ROOT / "rnngraph" / "graph.py":
+            continue
+        for i, line in enumerate(f.read_text().splitlines(), 1):
+            if pattern.search(line) or edits.search(line):
+                found.append(f"{f}:{i}: {line.strip()}")
+    return found

@@ -120,7 +120,7 @@ def test_unknown_op() -> None:
     g = rg.Graph("u")
     x = g.input("x", 2)
     with pytest.raises(rg.UnknownOpError, match="tanhh"):
-        g._apply("tanhh", [x])
+        g.apply("tanhh", [x])
 
 
 def test_unknown_op_in_loaded_file(tmp_path) -> None:

@@ -101,7 +101,7 @@ def test_zeroing_every_delay_is_rejected_iff_a_cycle_exists(rgraph: RandomGraph)
     g = rgraph.graph
     G = g.nx_graph
     for u, v, k in list(G.edges(keys=True)):
-        g._set_edge(u, v, k, delay=0, init=G.edges[u, v, k]["init"])
+        g.set_edge(u, v, k, delay=0, init=G.edges[u, v, k]["init"])
     if nx.is_directed_acyclic_graph(G):
         rg.verify(g)
         return

@@ -391,7 +391,7 @@ class _Importer:
             at_step = [int(v) for v in np.asarray(idx.value).reshape(-1)]
             if at_step not in ([-1], [0]):
                 raise self.fail(node, f"only the first or last step can be taken, got {at_step}")
-            name = self.graph._fresh_name(f"{node.output[0]}.at")
+            name = self.graph.fresh_name(f"{node.output[0]}.at")
             row_ = [int(d) for d in t.value.shape[1:]]
             s = self.graph.state(name, row_, delay=1 if at_step == [-1] else -1)
             self.graph.assign(s, t.value)
@@ -919,7 +919,7 @@ class _Importer:
                 )
             # The body's name for the carried value ("h@1" in rnngraph's own exports).
             name = inner.name
-            if name in self.graph._names or name in self.graph._reserved:
+            if self.graph.has_name(name):
                 name = f"{node.name or node.output[0]}.s{i}"
             s = self._state_row(name, row, init, step)
             states.append(s)

@@ -77,7 +77,7 @@ def weight(
     if weights and role in weights:
         w = weights[role]
         if tuple(w.shape) != shape:
-            raise x.graph._shape_error(
+            raise x.graph.shape_error(
                 "cell", name, f"weight {role!r} must have shape {shape}, got {w.type}", [w]
             )
         return w

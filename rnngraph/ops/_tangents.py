@@ -43,7 +43,7 @@ def _linear(op: str) -> None:
             return None
         g = out.graph
         vals = [_z(d, a) for d, a in zip(dots, args, strict=True)]
-        return g._apply(op, vals, node.attrs)
+        return g.apply(op, vals, node.attrs)
 
     register_tangent(op)(rule)
 
@@ -221,7 +221,7 @@ def _scatter(op: str) -> None:
         table, idx, values = args
         if dots[0] is None and dots[2] is None:
             return None
-        return out.graph._apply(op, [_z(dots[0], table), idx, _z(dots[2], values)], node.attrs)
+        return out.graph.apply(op, [_z(dots[0], table), idx, _z(dots[2], values)], node.attrs)
 
     register_tangent(op)(rule)
 

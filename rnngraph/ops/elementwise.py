@@ -233,7 +233,7 @@ def _clip(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------- builders
 def _binary(op: str, a: Any, b: Any, name: str | None) -> Value:
     g = _graph_of(a, b)
-    return g._apply(op, [as_value(a, g), as_value(b, g)], name=name)
+    return g.apply(op, [as_value(a, g), as_value(b, g)], name=name)
 
 
 def add(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
@@ -289,20 +289,20 @@ def equal(a: Value | float, b: Value | float, *, name: str | None = None) -> Val
 def where(cond: Value, a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
     """``a`` where ``cond`` holds, else ``b`` (element-wise, broadcasting)."""
     g = _graph_of(cond, a, b)
-    return g._apply("where", [as_value(cond, g), as_value(a, g), as_value(b, g)], name=name)
+    return g.apply("where", [as_value(cond, g), as_value(a, g), as_value(b, g)], name=name)
 
 
 def cast(x: Value, to: str, *, name: str | None = None) -> Value:
     """Convert ``x`` to ``"float"`` (the run's float dtype), ``"int64"`` or ``"bool"``."""
     if to not in ("float", "int64", "bool"):
         raise ValueError(f"cast: 'to' must be 'float', 'int64' or 'bool', got {to!r}")
-    return x.graph._apply("cast", [x], {"to": to}, name=name)
+    return x.graph.apply("cast", [x], {"to": to}, name=name)
 
 
 def _unary(op: str, x: Value, name: str | None, **attrs: Any) -> Value:
     if not isinstance(x, Value):
         raise TypeError(f"{op}: expected a graph Value, got {type(x).__name__}")
-    return x.graph._apply(op, [x], attrs, name=name)
+    return x.graph.apply(op, [x], attrs, name=name)
 
 
 def neg(x: Value, *, name: str | None = None) -> Value:

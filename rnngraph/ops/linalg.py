@@ -65,7 +65,7 @@ def matmul(a: Value, b: Value, *, name: str | None = None) -> Value:
     ('B', 5)
     """
     g = a.graph if isinstance(a, Value) else b.graph
-    return g._apply("matmul", [a, b], name=name)
+    return g.apply("matmul", [a, b], name=name)
 
 
 def linear(
@@ -94,12 +94,12 @@ def linear(
     if not isinstance(x, Value):
         raise TypeError(f"linear: expected a graph Value, got {type(x).__name__}")
     if not x.shape or x.shape[-1] == BATCH:
-        raise x.graph._shape_error("linear", name, f"needs a feature axis, got {x.type}", [x])
+        raise x.graph.shape_error("linear", name, f"needs a feature axis, got {x.type}", [x])
     g = x.graph
-    base = name if name is not None else g._fresh_name("linear")
+    base = name if name is not None else g.fresh_name("linear")
     in_features = int(x.shape[-1])
     W = g.param(f"{base}.W", (in_features, int(features)), init, scale=scale)
     if not bias:
-        return g._apply("matmul", [x, W], name=base)
+        return g.apply("matmul", [x, W], name=base)
     b = g.param(f"{base}.b", (int(features),), "zeros")
-    return g._apply("add", [g._apply("matmul", [x, W], name=f"{base}.matmul"), b], name=base)
+    return g.apply("add", [g.apply("matmul", [x, W], name=f"{base}.matmul"), b], name=base)

@@ -60,8 +60,8 @@ def _reduce(
     try:
         axes = sorted({normalize_axis(a, t) for a in ax_list})
     except ValueError as e:
-        raise x.graph._shape_error(op, name, str(e), [x]) from None
-    return x.graph._apply(op, [x], {"axes": axes, "keepdims": bool(keepdims)}, name=name)
+        raise x.graph.shape_error(op, name, str(e), [x]) from None
+    return x.graph.apply(op, [x], {"axes": axes, "keepdims": bool(keepdims)}, name=name)
 
 
 def reduce_sum(
@@ -158,8 +158,8 @@ def softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     try:
         ax = normalize_axis(axis, x.type)
     except ValueError as e:
-        raise x.graph._shape_error("softmax", name, str(e), [x]) from None
-    return x.graph._apply("softmax", [x], {"axis": ax}, name=name)
+        raise x.graph.shape_error("softmax", name, str(e), [x]) from None
+    return x.graph.apply("softmax", [x], {"axis": ax}, name=name)
 
 
 def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
@@ -167,8 +167,8 @@ def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     try:
         ax = normalize_axis(axis, x.type)
     except ValueError as e:
-        raise x.graph._shape_error("log_softmax", name, str(e), [x]) from None
-    return x.graph._apply("log_softmax", [x], {"axis": ax}, name=name)
+        raise x.graph.shape_error("log_softmax", name, str(e), [x]) from None
+    return x.graph.apply("log_softmax", [x], {"axis": ax}, name=name)
 
 
 def _layer_norm_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -207,4 +207,4 @@ def layer_norm(
     >>> np.round(out[0, 0], 3).tolist()
     [-1.342, -0.447, 0.447, 1.342]
     """
-    return x.graph._apply("layer_norm", [x, scale, bias], {"epsilon": float(epsilon)}, name=name)
+    return x.graph.apply("layer_norm", [x, scale, bias], {"epsilon": float(epsilon)}, name=name)

@@ -92,7 +92,7 @@ def gather_rows(table: Value, idx: Value | np.ndarray, *, name: str | None = Non
     [[4.0, 5.0], [0.0, 0.0], [0.0, 1.0]]
     """
     i = _index(idx, table)
-    return table.graph._apply("gather_rows", [table, i], _attrs(table, i), name=name)
+    return table.graph.apply("gather_rows", [table, i], _attrs(table, i), name=name)
 
 
 def _scatter_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -141,7 +141,7 @@ def scatter_rows(
 ) -> Value:
     """``table`` with rows ``idx`` overwritten by ``values``, per batch row (indices unique)."""
     i = _index(idx, table)
-    return table.graph._apply("scatter_rows", [table, i, values], _attrs(table, i), name=name)
+    return table.graph.apply("scatter_rows", [table, i, values], _attrs(table, i), name=name)
 
 
 def scatter_add_rows(
@@ -149,4 +149,4 @@ def scatter_add_rows(
 ) -> Value:
     """``table`` with ``values`` added into rows ``idx``, per batch row (repeats accumulate)."""
     i = _index(idx, table)
-    return table.graph._apply("scatter_add_rows", [table, i, values], _attrs(table, i), name=name)
+    return table.graph.apply("scatter_add_rows", [table, i, values], _attrs(table, i), name=name)

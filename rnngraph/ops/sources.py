@@ -92,17 +92,17 @@ def delay(
     if int(steps) == 0:
         return value
     g = value.graph
-    node = g._apply("delay", [value], {}, name=name)
+    node = g.apply("delay", [value], {}, name=name)
     nid = node.node
     spec: InitSpec
     node_name = node.name
     if isinstance(init, np.ndarray):
-        spec = g._init_spec(node_name, value.type, init)
+        spec = g.init_spec(node_name, value.type, init)
     elif init == "zeros":
         spec = InitSpec()
     elif init == "param":
-        spec = g._init_spec(node_name, value.type, "param")
+        spec = g.init_spec(node_name, value.type, "param")
     else:
         raise GraphError(f"delay: init must be 'zeros', 'param' or an array, got {init!r}")
-    g._set_edge(value.node, nid, 0, delay=int(steps), init=spec)
+    g.set_edge(value.node, nid, 0, delay=int(steps), init=spec)
     return node

@@ -75,8 +75,8 @@ def concat(values: Sequence[Value], axis: int = -1, *, name: str | None = None) 
     try:
         ax = normalize_axis(axis, vals[0].type)
     except ValueError as e:
-        raise g._shape_error("concat", name, str(e), vals) from None
-    return g._apply("concat", vals, {"axis": ax}, name=name)
+        raise g.shape_error("concat", name, str(e), vals) from None
+    return g.apply("concat", vals, {"axis": ax}, name=name)
 
 
 # ----------------------------------------------------------------------- slice
@@ -150,11 +150,11 @@ def slice(
     try:
         axes_n = [normalize_axis(a, x.type) for a in ax_list]
     except ValueError as e:
-        raise x.graph._shape_error("slice", name, str(e), [x]) from None
+        raise x.graph.shape_error("slice", name, str(e), [x]) from None
     if len(set(axes_n)) != n:
         raise ValueError(f"slice: axes repeat: {ax_list}")
     attrs = {"axes": axes_n, "starts": st, "ends": en, "steps": [int(s) for s in sp]}
-    return x.graph._apply("slice", [x], attrs, name=name)
+    return x.graph.apply("slice", [x], attrs, name=name)
 
 
 def split(
@@ -175,18 +175,18 @@ def split(
     try:
         ax = normalize_axis(axis, x.type)
     except ValueError as e:
-        raise x.graph._shape_error("split", name, str(e), [x]) from None
+        raise x.graph.shape_error("split", name, str(e), [x]) from None
     total = int(x.shape[ax])
     if isinstance(sizes, int):
         if sizes <= 0 or total % sizes:
-            raise x.graph._shape_error(
+            raise x.graph.shape_error(
                 "split", name, f"cannot split an axis of size {total} into {sizes} equal parts", [x]
             )
         parts = [total // sizes] * sizes
     else:
         parts = [int(s) for s in sizes]
         if sum(parts) != total or any(p <= 0 for p in parts):
-            raise x.graph._shape_error(
+            raise x.graph.shape_error(
                 "split", name, f"sizes {parts} do not add up to the axis size {total}", [x]
             )
     out, start = [], 0
@@ -232,7 +232,7 @@ def reshape(x: Value, shape: Sequence[int], *, name: str | None = None) -> Value
     ('B', 3, 4)
     """
     attrs = {"shape": [int(d) for d in shape], "in_rank": len(x.type.row_shape)}
-    return x.graph._apply("reshape", [x], attrs, name=name)
+    return x.graph.apply("reshape", [x], attrs, name=name)
 
 
 # ------------------------------------------------------------------- transpose
@@ -272,11 +272,11 @@ def transpose(x: Value, perm: Sequence[int] | None = None, *, name: str | None =
     else:
         perm = [p % rank if rank else p for p in perm]
         if off and (not perm or perm[0] != 0):
-            raise x.graph._shape_error(
+            raise x.graph.shape_error(
                 "transpose", name, f"perm {list(perm)} moves the batch axis of {x.type}", [x]
             )
         row_perm = [p - off for p in perm[off:]]
-    return x.graph._apply("transpose", [x], {"perm": row_perm}, name=name)
+    return x.graph.apply("transpose", [x], {"perm": row_perm}, name=name)
 
 
 # ---------------------------------------------------------------------- gather
@@ -315,8 +315,8 @@ def gather(
     try:
         ax = normalize_axis(axis, x.type)
     except ValueError as e:
-        raise g._shape_error("gather", name, str(e), [x]) from None
-    return g._apply("gather", [x, indices], {"axis": ax}, name=name)
+        raise g.shape_error("gather", name, str(e), [x]) from None
+    return g.apply("gather", [x, indices], {"axis": ax}, name=name)
 
 
 # -------------------------------------------------------------------- unsqueeze
@@ -351,4 +351,4 @@ def unsqueeze(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     >>> rg.unsqueeze(g.input("x", 4), -2).shape
     ('B', 1, 4)
     """
-    return x.graph._apply("unsqueeze", [x], {"axis": int(axis)}, name=name)
+    return x.graph.apply("unsqueeze", [x], {"axis": int(axis)}, name=name)

@@ -64,12 +64,12 @@ def total(x: Value, *, name: str | None = None) -> Value:
     >>> rg.run(g, {"x": np.ones((4, 3, 2))}, sequence_lens=[4, 1, 0])["s"].tolist()
     [5.0, 5.0]
     """
-    return x.graph._apply("total", [x], {"rank": len(x.type.row_shape)}, name=name)
+    return x.graph.apply("total", [x], {"rank": len(x.type.row_shape)}, name=name)
 
 
 def total_outer(a: Value, b: Value, *, name: str | None = None) -> Value:
     """``sum_t sum_b a(t)[b]^T b(t)[b]``: one GEMM over every step and row (``(m, n)``)."""
-    return a.graph._apply("total_outer", [a, b], name=name)
+    return a.graph.apply("total_outer", [a, b], name=name)
 
 
 @register_op("zeros_like", arity=1, infer=lambda types, attrs: types[0])
@@ -80,7 +80,7 @@ def _zeros_like(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 
 def zeros_like(x: Value, *, name: str | None = None) -> Value:
     """Zeros of ``x``'s type (a signal stays a signal)."""
-    return x.graph._apply("zeros_like", [x], name=name)
+    return x.graph.apply("zeros_like", [x], name=name)
 
 
 def _pad_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -108,4 +108,4 @@ def pad(
 
     ax = [normalize_axis(a, x.type) for a in axes]
     attrs = {"axes": ax, "pads": [[int(lo), int(hi)] for lo, hi in pads]}
-    return x.graph._apply("pad", [x], attrs, name=name)
+    return x.graph.apply("pad", [x], attrs, name=name)

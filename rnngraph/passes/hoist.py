@@ -40,7 +40,7 @@ def _members(graph: Graph) -> dict[int, frozenset[int]]:
 def _add(graph: Graph, a: _Operand, b: _Operand, hint: str) -> _Operand:
     g = graph.nx_graph
     t = OPS["add"].infer([g.nodes[a[0]]["type"], g.nodes[b[0]]["type"]], {})
-    nid = graph.add_node_raw("add", t, {}, [a, b], name=graph._fresh_name(hint))
+    nid = graph.add_node_raw("add", t, {}, [a, b], name=graph.fresh_name(hint))
     return (nid, 0, ZEROS)
 
 
@@ -71,14 +71,14 @@ def _distribute(graph: Graph) -> bool:
                 TensorType((k, wt.shape[1]), wt.dtype),
                 {"axes": [-2], "starts": [row], "ends": [row + k], "steps": [1]},
                 [(w, 0, ZEROS)],
-                name=graph._fresh_name(f"{name}.rows{i}"),
+                name=graph.fresh_name(f"{name}.rows{i}"),
             )
             prod = graph.add_node_raw(
                 "matmul",
                 g.nodes[m]["type"],
                 {},
                 [part, (rows, 0, ZEROS)],
-                name=graph._fresh_name(f"{name}.part{i}"),
+                name=graph.fresh_name(f"{name}.part{i}"),
             )
             terms.append((part[0] in members[m], (prod, 0, ZEROS)))
             row += k

@@ -31,9 +31,7 @@ def _collapse(graph: Graph, params: dict[str, np.ndarray]) -> bool:
                 break
             u, d2 = x, d1 + d2
         if (u, d2) != graph.operands(n)[0][:2]:
-            graph.nx_graph.remove_edge(next(iter(g.predecessors(n))), n, key=0)
-            graph.nx_graph.add_edge(u, n, key=0, delay=d2, init=init2)
-            graph._version += 1
+            graph.set_operand(n, 0, u, delay=d2, init=init2)
             changed = True
     if changed:
         from rnngraph.passes.canonicalize import _dce
