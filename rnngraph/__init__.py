@@ -26,6 +26,7 @@ from rnngraph import cells, losses, optim, trees
 from rnngraph.adjoint import adjoint, online_gradients, truncated_bptt, vjp
 from rnngraph.analysis import fir_taps, recurrent_regions, regions
 from rnngraph.compile import available_targets, compile
+from rnngraph.deserialize import load, load_params
 from rnngraph.errors import (
     AlgebraicLoopError,
     BackendUnavailableError,
@@ -96,7 +97,7 @@ from rnngraph.ops import (
 from rnngraph.ops.totals import total, total_outer
 from rnngraph.program import Program, schedule
 from rnngraph.recursive import Recursion, recursive
-from rnngraph.serialize import load, load_params, save
+from rnngraph.serialize import save
 from rnngraph.tangent import jvp, rtrl, tangent
 from rnngraph.train import History, TrainResult, train
 from rnngraph.verify import verify

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from rnngraph.graph import Graph
+if TYPE_CHECKING:
+    from rnngraph.graph import Graph
 
 __all__ = [
     "Region",

@@ -29,7 +29,7 @@ __all__ = ["load_graph_file", "main"]
 
 def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
     """A graph (and saved params, if any) from a ``.json`` file or ``file.py[:function]``."""
-    from rnngraph.serialize import load, load_params
+    from rnngraph.deserialize import load, load_params
 
     path, func = spec.rsplit(":", 1) if ".py:" in spec else (spec, "")
     p = Path(path)

@@ -21,6 +21,8 @@ state 'h' (declared at ...) is never assigned
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import networkx as nx
 
 from rnngraph.analysis import cyclic_components, zero_delay_subgraph
@@ -31,8 +33,10 @@ from rnngraph.errors import (
     ShapeError,
     UnassignedStateError,
 )
-from rnngraph.graph import Graph
 from rnngraph.registry import lookup
+
+if TYPE_CHECKING:
+    from rnngraph.graph import Graph
 
 __all__ = ["verify"]
 

@@ -15,11 +15,6 @@ PACKAGES = {
     "rnngraph_tvm": ROOT / "backends" / "rnngraph_tvm",
 }
 
-KNOWN_CYCLE = {"rnngraph.analysis", "rnngraph.graph", "rnngraph.serialize", "rnngraph.verify"}
-"""The core's one remaining cycle (issue 19): ``Graph.save`` imports serialize, which
-builds graphs and verifies them. Shrink it; never grow it. (The op modules' cycle, through
-their adjoint rules, is gone: the rules live in ``ops/_adjoints.py``.)"""
-
 
 def _modules() -> dict[str, Path]:
     mods = {}
@@ -64,11 +59,9 @@ def import_graph() -> nx.DiGraph:
     return g
 
 
-def test_no_import_cycles_but_the_known_one() -> None:
-    cycles = [c for c in nx.strongly_connected_components(import_graph()) if len(c) > 1]
-    unknown = [sorted(c) for c in cycles if c != KNOWN_CYCLE]
-    assert not unknown, f"new import cycles: {unknown}"
-    assert len(cycles) <= 1
+def test_no_import_cycles() -> None:
+    cycles = [sorted(c) for c in nx.strongly_connected_components(import_graph()) if len(c) > 1]
+    assert not cycles, f"import cycles: {cycles}"
 
 
 def test_the_finder_sees_a_cycle(tmp_path: Path, monkeypatch) -> None:

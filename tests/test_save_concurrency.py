@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import rnngraph as rg
-from rnngraph import serialize
+from rnngraph import deserialize
 from rnngraph.drawing import draw
 from tests.conftest import elman_graph
 
@@ -28,7 +28,7 @@ def _writer(path: str, value: float, rounds: int) -> None:
 
 
 def _consistent(path: Path) -> bool:
-    doc, arrays = serialize._read(path)  # one read of the pair, as load and load_params do
+    doc, arrays = deserialize._read(path)  # one read of the pair, as load and load_params do
     values = {float(v.flat[0]) for k, v in arrays.items() if k.startswith("param::")}
     return values == {doc["meta"]["writer"]}
 
