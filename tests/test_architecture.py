@@ -7,6 +7,10 @@ import ast
 from pathlib import Path
 
 import networkx as nx
+import pytest
+from rnngraph_onnx._lowering import LOWERING
+
+from rnngraph.registry import ADJOINT, OPS, REFERENCE, TANGENT
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {
@@ -118,3 +122,23 @@ def _touching_internals() -> list[str]:
             if pattern.search(line) or edits.search(line):
                 found.append(f"{f}:{i}: {line.strip()}")
     return found
+
+
+TVM_LACKS = {"gather", "leaky_relu", "log_softmax", "pow", "reduce_prod", "softmax"}
+"""Ops the TVM backend has no rule for yet (compiling one is a CompileError naming it)."""
+
+
+def test_every_op_has_its_rules() -> None:
+    """An op is found by its name in every table: shape rule and reference (OPS,
+    REFERENCE), adjoint and tangent rules, ONNX lowering, TVM rule (see
+    docs/architecture.md, "Adding an op")."""
+    ops = {n for n, d in OPS.items() if not d.source}
+    assert set(OPS) == set(REFERENCE)
+    assert ops - set(ADJOINT) == set()
+    assert ops - set(TANGENT) == set()
+    assert ops - set(LOWERING) == set()
+    pytest.importorskip("tvm")
+    from rnngraph_tvm._ops import RULES
+
+    after_steps = {n for n, d in OPS.items() if d.after_steps}  # (the code generator's own)
+    assert ops - set(RULES) - after_steps == TVM_LACKS
