@@ -27,8 +27,8 @@ from onnx import TensorProto, helper, numpy_helper
 import rnngraph as rg
 from rnngraph.cli import main
 from tests import zoo
-from tests.conftest import elman_graph
 from tests.fuzzing import mutate_bytes, mutate_json, mutations
+from tests.zoo import elman_graph
 
 
 def test_shapes_that_are_not_sizes() -> None:

@@ -13,7 +13,7 @@ import pytest
 import rnngraph as rg
 from rnngraph.cli import build_parser, main
 from tests import zoo
-from tests.conftest import elman_graph
+from tests.zoo import elman_graph
 
 VERBS = ["inspect", "draw", "run", "compile", "check", "bench", "demo"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from tests.conftest import elman_graph
+from tests.zoo import elman_graph
 
 
 def test_every_error_derives_from_graph_error() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from tests.conftest import elman_graph
+from tests.zoo import elman_graph
 
 
 def _elman_numpy(

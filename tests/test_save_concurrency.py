@@ -16,7 +16,7 @@ import numpy as np
 import rnngraph as rg
 from rnngraph import deserialize
 from rnngraph.drawing import draw
-from tests.conftest import elman_graph
+from tests.zoo import elman_graph
 
 
 def _writer(path: str, value: float, rounds: int) -> None:

@@ -53,6 +53,17 @@ def _layer_norm_lstm(x: rg.Value) -> rg.Value:
     return h_new
 
 
+def elman_graph(inp: int = 3, hidden: int = 5, out: int = 2) -> rg.Graph:
+    """The quick-start Elman net: the canonical self-loop with delay 1."""
+    g = rg.Graph("elman")
+    x = g.input("x", inp)
+    h = g.state("h", hidden)
+    h_new = rg.tanh(rg.linear(x, hidden, name="in") + rg.linear(h, hidden, bias=False, name="rec"))
+    g.assign(h, h_new)
+    g.output("y", rg.linear(h_new, out, name="out"))
+    return g
+
+
 CELLS: dict[str, Callable[[], rg.Graph]] = {
     "elman": lambda: _graph("elman", lambda x: rg.cells.elman(x, 5, 2, name="e")),
     "jordan": lambda: _graph("jordan", lambda x: rg.cells.jordan(x, 5, 2, name="j")),
