@@ -50,11 +50,19 @@ def test_saving_is_deterministic_and_leaves_no_temp_files(tmp_path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["a.json", "a.npz", "b.json", "b.npz"]
 
 
-def test_loaded_graph_can_grow(tmp_path) -> None:
-    g = rg.load(_rich_graph().save(tmp_path / "m"))
-    extra = rg.tanh(g.value("nx.out"), name="extra")
-    g.output("z", extra)
-    assert "z" in g.outputs
+def test_loaded_graph_can_grow(tmp_path, rng: np.random.Generator) -> None:
+    """A loaded graph takes new nodes (automatic names clear of the loaded ones), and
+    they compute what they say."""
+    src = _rich_graph()
+    p = src.init_params(seed=2)
+    g = rg.load(src.save(tmp_path / "m"))
+    g.output("z", rg.tanh(g.value("nx.out"), name="extra") + 1.0)
+    xs = {"x": rng.standard_normal((5, 2, 4)).astype(np.float32)}
+    got = rg.run(g, xs, p)
+    src.output("nx_out", src.value("nx.out"))  # the source's own value, read out
+    want = rg.run(src, xs, p)
+    np.testing.assert_allclose(got["y"], want["y"])
+    np.testing.assert_allclose(got["z"], np.tanh(want["nx_out"]) + 1.0, rtol=1e-6)
 
 
 def test_saved_files_keep_no_absolute_paths(tmp_path) -> None:
