@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,9 +39,53 @@ from rnngraph.params import check_params
 from rnngraph.program import Program, schedule
 from rnngraph.verify import verify
 
-__all__ = ["ReferenceModel", "available_targets", "compile", "load_backend"]
+__all__ = [
+    "CompiledModel",
+    "ReferenceModel",
+    "StepModel",
+    "available_targets",
+    "compile",
+    "load_backend",
+]
 
 _GROUP = "rnngraph.backends"
+
+
+@runtime_checkable
+class CompiledModel(Protocol):
+    """What every backend's compiled model offers (``rg.compile``'s result).
+
+    ``run(inputs, *, sequence_lens=None, initial_states=None)`` takes and returns what
+    :func:`rnngraph.run` does (a step model: one step); ``save(path)`` writes what the
+    target deploys; ``mode`` is ``"sequence"`` or ``"step"``; ``graph`` and ``program``
+    are what was compiled (after the passes).
+    """
+
+    graph: Graph
+    program: Program
+    mode: str
+
+    def run(self, inputs: Mapping[str, Any], **kw: Any) -> dict[str, np.ndarray]: ...
+
+    def save(self, path: str | os.PathLike[str]) -> Any: ...
+
+
+@runtime_checkable
+class StepModel(CompiledModel, Protocol):
+    """A compiled model of ``mode="step"``: one step per call, its carried values named
+    by ``state_names`` (each returned as ``"<name>_final"``)."""
+
+    state_names: list[str]
+
+    def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]: ...
+
+    def advance(
+        self, inputs: Mapping[str, Any], carried: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
+
+    def stream(
+        self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
+    ) -> dict[str, np.ndarray]: ...
 
 
 class ReferenceModel:
@@ -51,6 +95,7 @@ class ReferenceModel:
         if options:
             raise CompileError(f"the reference target takes no options, got {sorted(options)}")
         self.program, self.graph, self.params = program, program.graph, dict(params)
+        self.mode = "sequence"
 
     def run(self, inputs: Mapping[str, Any], **kw: Any) -> dict[str, np.ndarray]:
         """As :func:`rnngraph.run` with the compiled params."""

@@ -55,6 +55,7 @@ class TvmModel:
         block: int = 1024,
     ) -> None:
         self.program, self.graph, self.device = program, program.graph, device
+        self.mode = "sequence"
         self.rows, self.groups, self.threads, self.block = rows, groups, threads, block
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}

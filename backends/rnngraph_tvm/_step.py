@@ -32,6 +32,7 @@ class TvmStepModel:
 
     def __init__(self, model: TvmModel) -> None:
         self.model, self.graph, self.mode = model, model.graph, "step"
+        self.program = model.program
         self.dtype = model.dtype
         g, p = self.graph.nx_graph, model.program
         if p.post:
