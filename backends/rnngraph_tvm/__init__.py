@@ -80,11 +80,11 @@ def backend(
     target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: the
     batch split in as many groups of rows as the CPU has cores, one per core, no
     synchronisation during the sequence — the faster split for a batch of about
-    8 rows or more on this project's 2-core machine; an int: that many groups;
+    8 rows or more (``benchmarks/results/tvm_lstm.json``); an int: that many groups;
     "products": every matrix product splits its weight's panels and every other
     node its rows over the cores, the thread pool launched once for the whole
-    kernel with a barrier between phases — the faster for a few rows (an LSTM
-    at batch 1: 1.6x faster than one core) and for a recursive net's levels; on
+    kernel with a barrier between phases — the faster for a few rows and for a
+    recursive net's levels; on
     a GPU each row is a thread block),
     ``mode`` ("sequence", or "step": one step in, carried states in and out).
     """

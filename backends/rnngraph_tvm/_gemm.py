@@ -2,8 +2,8 @@
 
 A matrix product of a signal's rows and a time-invariant weight ``W (K, N)``
 is the work of every recurrent step. Written as plain loops, LLVM keeps the
-running sums in memory and the loop is store-bound (18 GFLOP/s measured on
-this project's 2-core AVX2 machine). Here:
+running sums in memory and the loop is store-bound (figures in
+``benchmarks/results/``). Here:
 
 - ``W`` is packed once, when the model is built, into panels of ``NR``
   columns laid out ``(N / NR, K, NR)``, so a panel is one contiguous stream
