@@ -1,163 +1,28 @@
 """Recursive networks over trees and DAGs, checked against a plain per-node recursion.
 
-The oracle here is written independently of the library: each cell's
-equations applied node by node with memoised Python recursion, in float64.
+The oracle (``tests/tree_zoo.py``) is written independently of the library: each
+cell's equations applied node by node with memoised Python recursion, in float64.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import sys
 
 import numpy as np
 import pytest
 
 import rnngraph as rg
 from rnngraph import trees
-
-F, H = 3, 4
-
-
-def _sig(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-# --------------------------------------------------------------- the oracle
-
-
-def _child_sum(p, x, kids):
-    n = "tree_lstm"
-    hs = [k[0] for k in kids]
-    h_sum = np.sum(hs, axis=0) if hs else np.zeros(H)
-    iou = x @ p[f"{n}.W_iou.W"] + p[f"{n}.W_iou.b"] + h_sum @ p[f"{n}.U_iou.W"]
-    i, o, u = _sig(iou[:H]), _sig(iou[H : 2 * H]), np.tanh(iou[2 * H :])
-    c = i * u
-    for hk, ck in kids:
-        f = _sig(x @ p[f"{n}.W_f.W"] + p[f"{n}.W_f.b"] + hk @ p[f"{n}.U_f.W"])
-        c = c + f * ck
-    return o * np.tanh(c), c
-
-
-def _padded(kids, arity):
-    hs = [k[0] for k in kids] + [np.zeros(H)] * (arity - len(kids))
-    cs = [k[1] for k in kids] + [np.zeros(H)] * (arity - len(kids))
-    return hs, cs
-
-
-def _nary(p, x, kids, arity=2):
-    n = "nary_tree_lstm"
-    hs, cs = _padded([(k[0], k[1]) for k in kids], arity)
-    hcat = np.concatenate(hs)
-    iou = x @ p[f"{n}.W_iou.W"] + p[f"{n}.W_iou.b"] + hcat @ p[f"{n}.U_iou.W"]
-    i, o, u = _sig(iou[:H]), _sig(iou[H : 2 * H]), np.tanh(iou[2 * H :])
-    c = i * u
-    for k in range(arity):
-        f = _sig(x @ p[f"{n}.W_f.W"] + p[f"{n}.W_f.b"] + hcat @ p[f"{n}.U_f{k}.W"])
-        c = c + f * cs[k]
-    return o * np.tanh(c), c
-
-
-def _rnn_tree(p, x, kids, n="rnn_tree", tensor=False):
-    hs, _ = _padded([(k[0], k[0]) for k in kids], 2)
-    a = np.concatenate(hs)
-    pre = a @ p[f"{n}.W.W"] + p[f"{n}.W.b"] + x @ p[f"{n}.V.W"]
-    if tensor:
-        pre = pre + np.array([a @ p[f"{n}.T"][k] @ a for k in range(H)])
-    return (np.tanh(pre),)
-
-
-def _dag(p, x, kids):
-    n = "dag_rnn"
-    s = np.sum([k[0] for k in kids], axis=0) if kids else np.zeros(H)
-    return (np.tanh(x @ p[f"{n}.W"] + s @ p[f"{n}.U"] + p[f"{n}.b"]),)
-
-
-CELLS = {
-    "child_sum": (lambda: rg.cells.child_sum_tree_lstm(H), _child_sum, None),
-    "nary": (lambda: rg.cells.nary_tree_lstm(H, 2), _nary, 2),
-    "recursive_nn": (lambda: rg.cells.recursive_nn(H), _rnn_tree, 2),
-    "rntn": (lambda: rg.cells.rntn(H), functools.partial(_rnn_tree, n="rntn", tensor=True), 2),
-    "dag_rnn": (lambda: rg.cells.dag_rnn(H), _dag, None),
-}
-
-
-def per_node(step, params, items):
-    """Every example's root state and every node's state, node by node."""
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    roots, nodes = [], []
-    for s in items:
-
-        @functools.cache
-        def state(v: int, s=s):
-            kids = [state(c) for c in s.children[v]]
-            return step(params, s.features[v], kids)
-
-        parents = {c for ch in s.children for c in ch}
-        tops = [v for v in range(len(s.children)) if v not in parents]
-        depth = {v: _height(s, v) for v in tops}
-        roots.append(state(max(tops, key=lambda v: (depth[v], -v)))[0])
-        nodes.extend(state(v)[0] for v in range(len(s.children)))
-    return np.array(roots), np.array(nodes)
-
-
-def _height(s: trees.Structure, v: int) -> int:
-    memo: dict[int, int] = {}
-
-    def h(u: int) -> int:
-        if u not in memo:
-            memo[u] = 1 + max((h(c) for c in s.children[u]), default=-1)
-        return memo[u]
-
-    return h(v)
-
-
-# -------------------------------------------------------- random structures
-
-
-def random_tree(n: int, rng: np.random.Generator, arity: int | None) -> trees.Structure:
-    parents = [-1]
-    count = [0] * n
-    for i in range(1, n):
-        while True:
-            p = int(rng.integers(0, i))
-            if arity is None or count[p] < arity:
-                break
-        count[p] += 1
-        parents.append(p)
-    return trees.from_parents(parents, rng.standard_normal((n, F)))
-
-
-def random_dag(n: int, rng: np.random.Generator) -> trees.Structure:
-    kids = [
-        sorted({int(c) for c in rng.integers(0, i, rng.integers(0, 4))}) if i else []
-        for i in range(n)
-    ]
-    return trees.from_children(kids, rng.standard_normal((n, F)))
-
-
-def _graph(cell) -> tuple[rg.Graph, rg.Recursion]:
-    g = rg.Graph("tree")
-    tree = rg.recursive(g, cell=cell, inputs=g.input("x", F))
-    g.output("root", tree.root)
-    g.output("states", tree.states)
-    return g, tree
-
-
-def _params(g: rg.Graph, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {k: 0.5 * rng.standard_normal(t.shape) for k, t in g.params.items()}
-
-
-def _batch(name: str, sizes, seed: int):
-    rng = np.random.default_rng(seed)
-    arity = CELLS[name][2]
-    if name == "dag_rnn":
-        items = [random_dag(int(n), rng) for n in sizes]
-    else:
-        items = [random_tree(int(n), rng, arity) for n in sizes]
-    return items, rg.trees.batch(items)
-
+from tests.tree_zoo import (
+    CELLS,
+    F,
+    H,
+    per_node,
+    random_tree,
+    tree_batch,
+    tree_graph,
+    tree_params,
+)
 
 # ------------------------------------------------------------------- tests
 
@@ -165,11 +30,11 @@ def _batch(name: str, sizes, seed: int):
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_reference_and_onnx_match_per_node_recursion(name: str) -> None:
     make, step, _ = CELLS[name]
-    g, _ = _graph(make())
-    params = _params(g, 1)
+    g, _ = tree_graph(make())
+    params = tree_params(g, 1)
     model = rg.compile(g, target="onnx", params=params)  # one file for every batch below
     for seed, sizes in enumerate([[1], [500, 3, 1, 40], list(range(1, 60, 7))]):
-        items, batch = _batch(name, sizes, seed)
+        items, batch = tree_batch(name, sizes, seed)
         want_root, want_nodes = per_node(step, params, items)
         got = rg.run(g, batch, params)
         np.testing.assert_allclose(got["root"], want_root, atol=1e-10)
@@ -185,13 +50,13 @@ def test_tvm_matches_per_node_recursion(name: str) -> None:
     """The TVM kernel: one build (symbolic level width, children, nodes) for every batch."""
     pytest.importorskip("tvm")
     make, step, _ = CELLS[name]
-    g, _ = _graph(make())
-    params = _params(g, 1)
+    g, _ = tree_graph(make())
+    params = tree_params(g, 1)
     models = [rg.compile(g, target="tvm", params=params)]
     if name == "child_sum":  # the products' row chunks over the cores too
         models.append(rg.compile(g, target="tvm", params=params, parallel="products"))
     for seed, sizes in enumerate([[1], [300, 3, 1, 40], list(range(1, 40, 9))]):
-        items, batch = _batch(name, sizes, seed)
+        items, batch = tree_batch(name, sizes, seed)
         want_root, want_nodes = per_node(step, params, items)
         for model in models:
             got = model.run(batch)
@@ -202,9 +67,9 @@ def test_tvm_matches_per_node_recursion(name: str) -> None:
 @pytest.mark.slow
 def test_tvm_tree_gradients_match_the_reference() -> None:
     pytest.importorskip("tvm")
-    g, _ = _graph(rg.cells.child_sum_tree_lstm(H))
-    params = _params(g, 5)
-    items, batch = _batch("child_sum", [12, 30, 1], 6)
+    g, _ = tree_graph(rg.cells.child_sum_tree_lstm(H))
+    params = tree_params(g, 5)
+    items, batch = tree_batch("child_sum", [12, 30, 1], 6)
     cot = np.random.default_rng(7).standard_normal((len(items), H))
     _, want = rg.vjp(g, batch, params, cotangents={"root": cot})
     p32 = {k: v.astype(np.float32) for k, v in params.items()}
@@ -217,9 +82,9 @@ def test_tvm_tree_gradients_match_the_reference() -> None:
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_gradients_match_finite_differences(name: str) -> None:
     make, _, _ = CELLS[name]
-    g, _ = _graph(make())
-    params = _params(g, 2)
-    items, batch = _batch(name, [9, 1, 14], 3)
+    g, _ = tree_graph(make())
+    params = tree_params(g, 2)
+    items, batch = tree_batch(name, [9, 1, 14], 3)
     rng = np.random.default_rng(4)
     cot = rng.standard_normal((len(items), H))
     _outs, grads = rg.vjp(g, batch, params, cotangents={"root": cot})
@@ -253,9 +118,9 @@ def test_gradients_match_finite_differences(name: str) -> None:
 
 
 def test_adjoint_graph_runs_in_onnxruntime() -> None:
-    g, _ = _graph(rg.cells.child_sum_tree_lstm(H))
-    params = _params(g, 5)
-    items, batch = _batch("child_sum", [12, 30, 1], 6)
+    g, _ = tree_graph(rg.cells.child_sum_tree_lstm(H))
+    params = tree_params(g, 5)
+    items, batch = tree_batch("child_sum", [12, 30, 1], 6)
     cot = np.random.default_rng(7).standard_normal((len(items), H))
     _, want = rg.vjp(g, batch, params, cotangents={"root": cot})
     adj = rg.adjoint(g)
@@ -292,8 +157,8 @@ def test_level_layout_spreads_leaves_and_keeps_children_below() -> None:
 
 
 def test_bad_uses_are_clear_errors() -> None:
-    g, _ = _graph(rg.cells.nary_tree_lstm(H, 2))
-    params = _params(g, 0)
+    g, _ = tree_graph(rg.cells.nary_tree_lstm(H, 2))
+    params = tree_params(g, 0)
     star = trees.from_parents([-1, 0, 0, 0], np.zeros((4, F)))
     with pytest.raises(rg.trees.TreeError, match="3 children, but the cell takes at most 2"):
         rg.run(g, rg.trees.batch([star]), params)
@@ -309,12 +174,12 @@ def test_bad_uses_are_clear_errors() -> None:
 
 
 def test_saved_tree_graph_round_trips(tmp_path) -> None:
-    g, _ = _graph(rg.cells.child_sum_tree_lstm(H))
-    params = _params(g, 9)
+    g, _ = tree_graph(rg.cells.child_sum_tree_lstm(H))
+    params = tree_params(g, 9)
     path = tmp_path / "tree"
     rg.save(g, path)
     back = rg.load(path)
-    _, batch = _batch("child_sum", [5, 8], 10)
+    _, batch = tree_batch("child_sum", [5, 8], 10)
     np.testing.assert_array_equal(
         rg.run(back, batch, params)["root"], rg.run(g, batch, params)["root"]
     )
@@ -323,7 +188,7 @@ def test_saved_tree_graph_round_trips(tmp_path) -> None:
 def test_cli_runs_and_checks_a_saved_tree_graph(tmp_path, capsys) -> None:
     from rnngraph.cli import main
 
-    g, _ = _graph(rg.cells.rntn(H))
+    g, _ = tree_graph(rg.cells.rntn(H))
     rg.save(g, tmp_path / "rntn")
     assert main(["check", str(tmp_path / "rntn.json")]) == 0
     report = capsys.readouterr().out

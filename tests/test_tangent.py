@@ -7,7 +7,7 @@ import pytest
 
 import rnngraph as rg
 from tests import zoo
-from tests.test_adjoint import OP_CASES, _op_graph
+from tests.gradcheck import OP_CASES, op_graph
 
 T, B = 6, 2
 
@@ -33,7 +33,7 @@ def test_dot_product_tangent_vs_adjoint(name: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(OP_CASES))
 def test_dot_product_every_op(case: str) -> None:
-    _dot_test(_op_graph(OP_CASES[case]), seed=2)
+    _dot_test(op_graph(OP_CASES[case]), seed=2)
 
 
 def test_dot_product_with_sequence_lens() -> None:

@@ -195,7 +195,7 @@ def test_feedback_teacher_forcing_and_free_running() -> None:
 
 
 def test_scheduled_sampling_gradients() -> None:
-    from tests.test_adjoint import check_gradients
+    from tests.gradcheck import check_gradients
 
     check_gradients(_decoder())
 

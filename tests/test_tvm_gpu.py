@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 import rnngraph as rg
 from tests import zoo
 from tests.strategies import random_graphs
-from tests.test_recursive import CELLS as TREE_CELLS
-from tests.test_recursive import _batch, _graph, _params, per_node
+from tests.tree_zoo import CELLS as TREE_CELLS
+from tests.tree_zoo import per_node, tree_batch, tree_graph, tree_params
 
 tvm = pytest.importorskip("tvm")
 pytestmark = pytest.mark.slow
@@ -110,10 +110,10 @@ def test_cuda_kernels_share_their_buffers_between_threads() -> None:
 @pytest.mark.parametrize("name", sorted(TREE_CELLS))
 def test_recursive_nets_emulated(name: str) -> None:
     make, step, _ = TREE_CELLS[name]
-    g, _ = _graph(make())
-    params = _params(g, 1)
+    g, _ = tree_graph(make())
+    params = tree_params(g, 1)
     m = _emulated(g, {k: v.astype(np.float32) for k, v in params.items()})
-    items, batch = _batch(name, [9, 1, 4], 0)
+    items, batch = tree_batch(name, [9, 1, 4], 0)
     want_root, want_nodes = per_node(step, params, items)
     got = m.run(batch)
     np.testing.assert_allclose(got["root"], want_root, atol=1e-5)
@@ -148,9 +148,9 @@ def test_gradient_graphs_emulated(name: str) -> None:
 
 
 def _tree_gradients(device: str) -> None:
-    g, _ = _graph(TREE_CELLS["child_sum"][0]())
-    params = _params(g, 5)
-    items, batch = _batch("child_sum", [12, 30, 1], 6)
+    g, _ = tree_graph(TREE_CELLS["child_sum"][0]())
+    params = tree_params(g, 5)
+    items, batch = tree_batch("child_sum", [12, 30, 1], 6)
     cot = np.random.default_rng(7).standard_normal((len(items), 4))
     _, want = rg.vjp(g, batch, params, cotangents={"root": cot})
     p32 = {k: v.astype(np.float32) for k, v in params.items()}
@@ -232,10 +232,10 @@ def test_exported_cuda_library_runs_on_the_gpu(tmp_path) -> None:
 @pytest.mark.parametrize("name", sorted(TREE_CELLS))
 def test_recursive_nets_on_the_gpu(name: str) -> None:
     make, step, _ = TREE_CELLS[name]
-    g, _ = _graph(make())
-    params = _params(g, 1)
+    g, _ = tree_graph(make())
+    params = tree_params(g, 1)
     m = rg.compile(g, target="tvm", params=params, device="cuda")
-    items, batch = _batch(name, [300, 3, 1, 40], 1)
+    items, batch = tree_batch(name, [300, 3, 1, 40], 1)
     want_root, want_nodes = per_node(step, params, items)
     got = m.run(batch)
     np.testing.assert_allclose(got["root"], want_root, atol=1e-5)

@@ -275,14 +275,14 @@ def test_the_c_entry_point_refuses_bad_calls(tmp_path: Path) -> None:
 
 
 def test_what_a_standalone_model_cannot_be(tmp_path: Path) -> None:
-    from tests.test_recursive import CELLS as TREES
-    from tests.test_recursive import _graph
+    from tests.tree_zoo import CELLS as TREES
+    from tests.tree_zoo import tree_graph
 
     g = zoo.CELLS["gru"]()
     m = rg.compile(g, target="tvm", params=zoo.params_for(g), device="cuda")
     with pytest.raises(rg.CompileError, match="CUDA kernel needs TVM's runtime"):
         m.export(tmp_path / "cuda", standalone=True)
-    tree, _ = _graph(TREES["child_sum"][0]())
+    tree, _ = tree_graph(TREES["child_sum"][0]())
     m = rg.compile(tree, target="tvm", params=tree.init_params(seed=0))
     with pytest.raises(rg.CompileError, match="symbolic size"):
         m.export(tmp_path / "tree", standalone=True)
