@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.drawing import MAX_NODES
 from rnngraph.errors import CompileError, GraphError, InputError
 from rnngraph.graph import Graph
 
@@ -29,7 +30,7 @@ __all__ = ["load_graph_file", "main"]
 
 def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
     """A graph (and saved params, if any) from a ``.json`` file or ``file.py[:function]``."""
-    from rnngraph.deserialize import load, load_params
+    from rnngraph.deserialize import load_with_params
 
     path, func = spec.rsplit(":", 1) if ".py:" in spec else (spec, "")
     p = Path(path)
@@ -53,8 +54,8 @@ def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
         if not isinstance(graph, Graph):
             raise GraphError(f"{p}:{func or 'build'} returned {type(graph).__name__}, not a Graph")
         return graph, params
-    graph = load(p)
-    return graph, (load_params(p) or None)
+    graph, params = load_with_params(p)
+    return graph, (params or None)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -277,10 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-nodes",
         type=_positive,
-        default=400,
+        default=MAX_NODES,
         metavar="N",
         help="draw bigger graphs collapsed: a box per recurrent region and name scope "
-        "(default 400)",
+        f"(default {MAX_NODES})",
     )
     p.set_defaults(func=_cmd_draw)
 

@@ -24,8 +24,9 @@ from rnngraph.files import sha256
 from rnngraph.graph import Graph, InitSpec, Node
 from rnngraph.serialize import FORMAT, VERSION, paths
 from rnngraph.types import TensorType
+from rnngraph.verify import verify
 
-__all__ = ["load", "load_params"]
+__all__ = ["load", "load_params", "load_with_params"]
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -103,9 +104,21 @@ def load(path: str | os.PathLike[str]) -> Graph:
     GraphError
         If the graph it holds does not verify.
     """
-    from rnngraph.verify import verify
+    return _graph(path, *_read(path))
 
+
+def load_with_params(
+    path: str | os.PathLike[str],
+) -> tuple[Graph, dict[str, np.ndarray]]:
+    """:func:`load` and :func:`load_params` from one read of the pair: the graph and the
+    values saved with it, never a graph of one save and the values of another."""
     doc, arrays = _read(path)
+    return _graph(path, doc, arrays), _params(path, doc, arrays)
+
+
+def _graph(
+    path: str | os.PathLike[str], doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> Graph:
     try:
         graph = _rebuild(doc, arrays)
         verify(graph)
@@ -180,7 +193,12 @@ def _int(value: Any, what: str) -> int:
 
 def load_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """The parameter values saved beside a graph (empty if none were saved)."""
-    doc, arrays = _read(path)
+    return _params(path, *_read(path))
+
+
+def _params(
+    path: str | os.PathLike[str], doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     names = doc.get("saved_params", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SerializationError(f"{path}: saved_params must be a list of names, got {names!r}")

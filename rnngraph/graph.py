@@ -256,9 +256,9 @@ class Graph:
         self._arrays: dict[str, np.ndarray] = {}
         self._version = 0
         self._cache: dict[str, tuple[int, Any]] = {}
-        self.meta: dict[str, Any] = {}
         self._reserved: set[str] = set()
-        self._building = False
+        self._building = False  # inside a building() block
+        self.meta: dict[str, Any] = {}
         """Free-form JSON-serialisable notes saved with the graph (importers record here
         how the source model's interface maps onto the graph's)."""
 

@@ -359,9 +359,8 @@ class _Importer:
             elif node.op_type in ("Mul", "Div") and 1 in (x, y):
                 out.append(y if x == 1 else x)
             elif node.op_type == "Min" and {type(x), type(y)} == {int, str}:
-                out.append(
-                    f"min({x if isinstance(x, int) else y},{y if isinstance(x, int) else x})"
-                )
+                k, size = (x, y) if isinstance(x, int) else (y, x)
+                out.append(f"min({k},{size})")
             elif node.op_type == "Max" and 1 in (x, y) and "T" in (x, y):
                 out.append("T")  # (a sequence's length, at least 1)
             else:
@@ -828,9 +827,6 @@ class _Importer:
                 full = self.static_node(t)
                 one = rg.slice(full, d, d + 1, axes=0)
                 wts[role] = rg.reshape(one, [int(n) for n in full.shape[1:]])
-            for role, want in (("W", (gates * H, int(x.shape[-1]))), ("R", (gates * H, H))):
-                if tuple(wts[role].shape) != want:
-                    raise self.fail(node, f"{role} has shape {wts[role].shape}, expected {want}")
             h = self._state(f"{tag}.h", H, init_h[d], step)
             my_acts = [_ACT[a.lower()] for a in acts[d * per_dir : (d + 1) * per_dir]]
             if op == "LSTM":

@@ -292,8 +292,7 @@ class OnnxModel:
                 data = os.path.join(tmp, location)
                 if os.path.exists(data):  # absent when every tensor is under the threshold
                     os.replace(data, os.path.join(folder, location))
-                with open(os.path.join(tmp, base), "rb") as f:
-                    atomic_write(path, f.read())
+                os.replace(os.path.join(tmp, base), path)  # (made with the umask's mode)
             _remove_stale_data(folder, base, keep=location)
         return path
 

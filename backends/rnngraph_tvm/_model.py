@@ -341,11 +341,12 @@ class TvmModel:
         for i, a in enumerate(kernel.args):
             if a.kind == "static":
                 name = a.static_key  # (both kernels' weights: one copy)
-                with self._lock:
-                    if name not in self._static:
-                        # (np.ascontiguousarray would make a 0-d constant 1-d)
-                        value = np.array(self.static_value(a), order="C")
-                        self._static[name] = tvm.runtime.tensor(value, dev)
+                if name not in self._static:  # (the lock only for the first copy)
+                    with self._lock:
+                        if name not in self._static:
+                            # (np.ascontiguousarray would make a 0-d constant 1-d)
+                            value = np.array(self.static_value(a), order="C")
+                            self._static[name] = tvm.runtime.tensor(value, dev)
                 args.append(self._static[name])
                 continue
             fresh = i not in work
@@ -391,10 +392,13 @@ class TvmModel:
 
     def _main(self, with_lens: bool) -> Any:
         """The kernel's entry function (looked up once: the lookup costs 0.2 ms)."""
-        with self._lock:
-            if with_lens not in self._entry:
-                self._entry[with_lens] = self.kernel(with_lens)[1]["main"]
-            return self._entry[with_lens]
+        entry = self._entry.get(with_lens)
+        if entry is None:  # (the lock only for the first lookup, not on every call)
+            with self._lock:
+                if with_lens not in self._entry:
+                    self._entry[with_lens] = self.kernel(with_lens)[1]["main"]
+                entry = self._entry[with_lens]
+        return entry
 
     def _initial(
         self,

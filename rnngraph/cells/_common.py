@@ -102,7 +102,6 @@ def onnx_weights(
 
     Drawn from ``U(-1/sqrt(H), 1/sqrt(H))``, as PyTorch initialises its RNNs.
     """
-    check_size(hidden, f"{name}'s hidden size")
     In, H = int(x.shape[-1]), int(hidden)
     s = 1.0 / H**0.5
     W = weight(x, weights, "W", name, (gates * H, In), scale=s)

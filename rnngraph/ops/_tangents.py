@@ -165,16 +165,12 @@ def _total_outer(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Va
     )
 
 
-def _kept(node: Any, x: Value, v: Value) -> Value:
-    return kept(node, x, v)
-
-
 @register_tangent("reduce_max")
 def _rmax(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
     (x,), (d,) = args, dots
     if d is None:
         return None
-    hit = ew.cast(ew.equal(x, _kept(node, x, out)), "float")
+    hit = ew.cast(ew.equal(x, kept(node, x, out)), "float")
     axes, keep = node.attrs["axes"], node.attrs["keepdims"]
     return reduce.reduce_sum(hit * d, axes, keepdims=keep)
 
