@@ -1,5 +1,5 @@
 """What the benchmark scripts share: the machine description and the timer (from
-:mod:`rnngraph.bench`), PyTorch when it is installed, and an atomic JSON writer."""
+:mod:`rnngraph.tools.bench`), PyTorch when it is installed, and an atomic JSON writer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rnngraph.bench import machine, timed
 from rnngraph.files import atomic_write
+from rnngraph.tools.bench import machine, timed
 
 __all__ = ["NO_TORCH", "RESULTS", "lstm_graph", "machine", "timed", "torch_with", "write"]
 

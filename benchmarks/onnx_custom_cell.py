@@ -1,7 +1,7 @@
 """Our ONNX of a custom cell against the same cell as a naive Scan and onnxruntime's LSTM op.
 
 The custom cell is an LSTM with layer-normalised gate pre-activations over
-``linear(concat([x, h]))`` (``rnngraph.bench.cell_graph("LN-LSTM",
+``linear(concat([x, h]))`` (``rnngraph.tools.bench.cell_graph("LN-LSTM",
 concat=True)``), the way it is often written: no fused op covers it.
 Compiled as written (``optimize=False``) the input projection stays inside
 the Scan body, one small GEMM per step; with the default passes it is
@@ -27,7 +27,7 @@ import numpy as np
 from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
-from rnngraph.bench import NO_SPIN, cell_graph, native_op_session
+from rnngraph.tools.bench import NO_SPIN, cell_graph, native_op_session
 
 I, H, T = 64, 256, 100
 

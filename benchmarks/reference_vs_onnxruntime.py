@@ -15,7 +15,7 @@ import numpy as np
 from _common import machine, write
 
 import rnngraph as rg
-from rnngraph.bench import native_op_session, timed
+from rnngraph.tools.bench import native_op_session, timed
 
 
 def main() -> None:

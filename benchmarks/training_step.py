@@ -20,7 +20,7 @@ import numpy as np
 from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
-from rnngraph.bench import torch_rnn
+from rnngraph.tools.bench import torch_rnn
 
 I, H, T = 64, 256, 100
 

@@ -26,8 +26,8 @@ import numpy as np
 from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
-from rnngraph.bench import timed_together
-from rnngraph.recursive import layout
+from rnngraph.tools.bench import timed_together
+from rnngraph.trees.recursion import layout
 
 F, H = 300, 150
 

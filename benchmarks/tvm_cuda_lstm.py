@@ -4,7 +4,7 @@ I=64 H=256 T=100, fp32, batch 1, 32 and 256. Ours: ``rg.compile(target="tvm",
 device="cuda")`` — the whole program as one CUDA kernel, launched once per
 call: one thread block per batch row, the time loop inside it, one thread
 per gate column; no tuning. PyTorch's LSTM is cuDNN's. Two timings each,
-the contenders in turns (``rnngraph.bench.timed_together``):
+the contenders in turns (``rnngraph.tools.bench.timed_together``):
 
 - ``kernel``: data already on the GPU, results left there (TVM: the kernel
   bound to its buffers by ``TvmModel.launcher``; torch: ``lstm(x)`` on a
@@ -31,7 +31,7 @@ import numpy as np
 from _common import lstm_graph, machine, write
 
 import rnngraph as rg
-from rnngraph.bench import timed_together, torch_rnn
+from rnngraph.tools.bench import timed_together, torch_rnn
 
 I, H, T = 64, 256, 100
 

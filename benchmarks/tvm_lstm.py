@@ -35,7 +35,7 @@ import numpy as np
 from _common import NO_TORCH, lstm_graph, machine, torch_with, write
 
 import rnngraph as rg
-from rnngraph.bench import native_op_session, timed_together
+from rnngraph.tools.bench import native_op_session, timed_together
 
 I, H, T = 64, 256, 100
 

@@ -36,7 +36,7 @@ import numpy as np
 from _common import lstm_graph, machine, write
 
 import rnngraph as rg
-from rnngraph.bench import native_op_session, timed_together
+from rnngraph.tools.bench import native_op_session, timed_together
 
 I, H, T = 64, 256, 100
 _CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int64": ctypes.c_int64}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import rnngraph as rg
-from rnngraph.demo import sample_text
+from rnngraph.tools.demo import sample_text
 
 TEXT = Path(__file__).resolve().parent / "data" / "sonnets.txt"
 

@@ -22,11 +22,9 @@ Examples
 
 from __future__ import annotations
 
-from rnngraph import cells, losses, optim, trees
-from rnngraph.adjoint import adjoint, online_gradients, truncated_bptt, vjp
-from rnngraph.analysis import fir_taps, recurrent_regions, regions
-from rnngraph.compile import available_targets, compile
-from rnngraph.deserialize import load, load_params
+from rnngraph import cells, trees
+from rnngraph.autodiff.forward import jvp, rtrl, tangent
+from rnngraph.autodiff.reverse import adjoint, online_gradients, truncated_bptt, vjp
 from rnngraph.errors import (
     AlgebraicLoopError,
     BackendUnavailableError,
@@ -42,10 +40,11 @@ from rnngraph.errors import (
     UnassignedStateError,
     UnknownOpError,
 )
-from rnngraph.graph import Graph, InitSpec, Value
-from rnngraph.importers import import_onnx
-from rnngraph.interpreter import run
-from rnngraph.losses import value_and_grad
+from rnngraph.ir.deserialize import load, load_params
+from rnngraph.ir.graph import Graph, InitSpec, Value
+from rnngraph.ir.serialize import save
+from rnngraph.ir.structure import fir_taps, recurrent_regions, regions
+from rnngraph.ir.verify import verify
 from rnngraph.ops import (
     abs,
     add,
@@ -95,12 +94,14 @@ from rnngraph.ops import (
     where,
 )
 from rnngraph.ops.totals import total, total_outer
-from rnngraph.program import Program, schedule
-from rnngraph.recursive import Recursion, recursive
-from rnngraph.serialize import save
-from rnngraph.tangent import jvp, rtrl, tangent
-from rnngraph.train import History, TrainResult, train
-from rnngraph.verify import verify
+from rnngraph.program.schedule import Program, schedule
+from rnngraph.runtime.backends import available_targets, compile
+from rnngraph.runtime.importers import import_onnx
+from rnngraph.runtime.interpreter import run
+from rnngraph.training import losses, optim
+from rnngraph.training.loop import History, TrainResult, train
+from rnngraph.training.losses import value_and_grad
+from rnngraph.trees.recursion import Recursion, recursive
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ other tool's new file would (``0666`` less the umask: ``mkstemp``'s ``0600``
 is not kept). Files that belong together (a graph's ``.json`` and ``.npz``)
 are written under :func:`folder_lock`, so two processes saving to the same
 path leave one of their pairs, not a mix; the reader's side of the promise is
-the content hash the ``.json`` records (see :mod:`rnngraph.serialize`).
+the content hash the ``.json`` records (see :mod:`rnngraph.ir.serialize`).
 
 Examples
 --------

@@ -35,7 +35,7 @@ def test_op_gradients(case: str) -> None:
 
 
 def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
-    from rnngraph.registry import ADJOINT, OPS
+    from rnngraph.ir.registry import ADJOINT, OPS
 
     sources = {"input", "param", "constant"}
     assert set(OPS) - sources <= set(ADJOINT)

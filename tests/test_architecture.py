@@ -10,7 +10,7 @@ import networkx as nx
 import pytest
 from rnngraph_onnx._lowering import LOWERING
 
-from rnngraph.registry import ADJOINT, OPS, REFERENCE, TANGENT
+from rnngraph.ir.registry import ADJOINT, OPS, REFERENCE, TANGENT
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {
@@ -80,11 +80,77 @@ def test_the_finder_sees_a_cycle(tmp_path: Path, monkeypatch) -> None:
     assert {"demo.a", "demo.b"} in cycles
 
 
+STAGES = [
+    {"rnngraph.errors", "rnngraph.files", "rnngraph.plot"},
+    {"rnngraph.ir"},
+    {"rnngraph.ops"},
+    {"rnngraph.trees"},
+    {"rnngraph.cells"},
+    {"rnngraph.passes"},
+    {"rnngraph.program"},
+    {"rnngraph.runtime"},
+    {"rnngraph.autodiff"},
+    {"rnngraph.training"},
+    {"rnngraph.tools", "rnngraph.__main__"},
+    {"rnngraph"},
+]
+"""The pipeline's stages in order (see docs/architecture.md): a module may import its
+own stage and the ones before it, never a later one."""
+
+
+def _stage(module: str) -> int | None:
+    for i, names in enumerate(STAGES):
+        if any(module == n or module.startswith(n + ".") for n in names if n != "rnngraph"):
+            return i
+    return len(STAGES) - 1 if module == "rnngraph" else None
+
+
+def _upward_imports(g: nx.DiGraph) -> list[str]:
+    found = []
+    for a, b in g.edges:
+        sa, sb = _stage(a), _stage(b)
+        if sa is not None and sb is not None and sb > sa:
+            found.append(f"{a} (stage {sa}) imports {b} (stage {sb})")
+    return found
+
+
+def test_every_module_has_a_stage() -> None:
+    mods = [m for m in _modules() if m.startswith("rnngraph.")]
+    assert [m for m in mods if _stage(m) is None] == []
+
+
+def test_no_upward_imports() -> None:
+    """IR < ops < trees < cells < passes < program < runtime < autodiff < training <
+    tools: no stage imports a later one, lazy imports included."""
+    assert not _upward_imports(import_graph()), "\n".join(_upward_imports(import_graph()))
+
+
+def test_the_stage_check_sees_an_upward_import() -> None:
+    g = nx.DiGraph([("rnngraph.ir.graph", "rnngraph.runtime.interpreter")])
+    assert _upward_imports(g) == [
+        "rnngraph.ir.graph (stage 1) imports rnngraph.runtime.interpreter (stage 7)"
+    ]
+
+
+def test_no_module_shadowed_by_a_function() -> None:
+    """``rg.compile`` and friends are functions; no module of the same dotted name
+    hides behind them (``rnngraph.trees.recursion.layout`` is reachable)."""
+    import importlib
+
+    for m in _modules():
+        parent, _, leaf = m.rpartition(".")
+        if not m.startswith("rnngraph."):
+            continue
+        obj = getattr(importlib.import_module(parent), leaf, None)
+        mod = importlib.import_module(m)
+        assert obj is None or obj is mod, f"{parent}.{leaf} is {obj!r}, not the module {m}"
+
+
 def _graph_private_names() -> set[str]:
     """The private attributes and methods of ``Graph`` (``self._x`` in graph.py)."""
     import re
 
-    text = (ROOT / "rnngraph" / "graph.py").read_text()
+    text = (ROOT / "rnngraph" / "ir" / "graph.py").read_text()
     return set(re.findall(r"self\.(_[a-z][a-z_]*)\b", text)) | set(
         re.findall(r"    def (_[a-z][a-z_]*)\(", text)
     )
@@ -116,7 +182,7 @@ def _touching_internals() -> list[str]:
     )
     found = []
     for f in _modules().values():
-        if f == ROOT / "rnngraph" / "graph.py":
+        if f == ROOT / "rnngraph" / "ir" / "graph.py":
             continue
         for i, line in enumerate(f.read_text().splitlines(), 1):
             if pattern.search(line) or edits.search(line):

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from onnx import TensorProto, helper, numpy_helper
 
 import rnngraph as rg
-from rnngraph.cli import main
+from rnngraph.tools.cli import main
 from tests import zoo
 from tests.fuzzing import mutate_bytes, mutate_json, mutations
 from tests.zoo import elman_graph
@@ -183,7 +183,7 @@ def test_cli_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_cli_output_into_a_closed_pipe(tmp_path: Path) -> None:
     """``rnngraph inspect model.json | head`` ended with a BrokenPipeError traceback."""
     path, _ = _saved(tmp_path)
-    cmd = [sys.executable, "-m", "rnngraph.cli", "inspect", str(path)]
+    cmd = [sys.executable, "-m", "rnngraph.tools.cli", "inspect", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.readline()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rnngraph.bench import README_END, README_START, _row, markdown_table
+from rnngraph.tools.bench import README_END, README_START, _row, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

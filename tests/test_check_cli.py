@@ -9,8 +9,8 @@ import onnx
 import pytest
 
 import rnngraph as rg
-from rnngraph.check import check
-from rnngraph.cli import main
+from rnngraph.tools.check import check
+from rnngraph.tools.cli import main
 from tests import zoo
 
 
@@ -97,7 +97,7 @@ def test_check_skips_a_backend_whose_dependencies_are_missing(
 ) -> None:
     """After the plain install apache-tvm is missing: the tvm backend is said to be
     not installed and skipped, not failed (exit 0); asked for by name, it fails."""
-    rc = sys.modules["rnngraph.compile"]  # (the module: rg.compile is the function)
+    rc = sys.modules["rnngraph.runtime.backends"]
 
     class _Missing:
         name = "fake"

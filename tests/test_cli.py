@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.cli import build_parser, main
+from rnngraph.tools.cli import build_parser, main
 from tests import zoo
 from tests.zoo import elman_graph
 
@@ -84,7 +84,7 @@ def test_bad_file_gives_clear_error_and_exit_2(tmp_path, capsys) -> None:
 
 def test_demo_quick(tmp_path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "rnngraph.cli", "demo", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "rnngraph.tools.cli", "demo", "--quick", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -116,7 +116,7 @@ def test_draw_a_10000_node_graph_collapsed(tmp_path, capsys) -> None:
     """Graphviz grew to ~24 GB drawing a 10,000-node graph until it was killed: big graphs
     are drawn collapsed (a box per recurrent region and name scope, at most --max-nodes),
     with a note saying how to see more."""
-    from rnngraph.drawing import to_dot
+    from rnngraph.tools.drawing import to_dot
 
     g = rg.Graph("chain")
     v = g.input("x", 3)
@@ -134,7 +134,7 @@ def test_draw_a_10000_node_graph_collapsed(tmp_path, capsys) -> None:
         svg = tmp_path / "chain.svg"
         draw = ["draw", src, "-o", str(svg)]
         proc = subprocess.run(  # with 4 GB of address space at most, Graphviz included
-            ["prlimit", "--as=4000000000", sys.executable, "-m", "rnngraph.cli", *draw],
+            ["prlimit", "--as=4000000000", sys.executable, "-m", "rnngraph.tools.cli", *draw],
             capture_output=True,
             timeout=300,
         )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.compile import CompiledModel, StepModel
+from rnngraph.runtime.backends import CompiledModel, StepModel
 from tests import zoo
 
 TARGETS = [

@@ -207,7 +207,7 @@ CASES: dict[str, Case] = {
 
 
 def test_every_registered_op_is_covered() -> None:
-    from rnngraph.registry import OPS
+    from rnngraph.ir.registry import OPS
 
     covered = {
         "add",

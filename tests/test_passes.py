@@ -7,7 +7,8 @@ import pytest
 
 import rnngraph as rg
 from rnngraph import passes
-from rnngraph.program import CellRegion, RecurrentRegion
+from rnngraph.program.recognize import recognize_cells
+from rnngraph.program.schedule import CellRegion, RecurrentRegion
 from tests import zoo
 
 T, B = 7, 3
@@ -138,7 +139,7 @@ def test_default_pipeline_keeps_every_cell_exact(name: str) -> None:
 
 
 def _cells(g: rg.Graph) -> list[str]:
-    prog = passes.recognize_cells(rg.schedule(passes.optimize(g).graph))
+    prog = recognize_cells(rg.schedule(passes.optimize(g).graph))
     return [r.match.kind for r in prog.regions if isinstance(r, CellRegion)]
 
 
@@ -166,7 +167,7 @@ def test_recognition_reads_activations() -> None:
     g = rg.Graph("acts")
     acts = ("hard_sigmoid", "relu", "softsign")
     g.output("y", rg.cells.lstm(g.input("x", 3), 4, name="l", activations=acts))
-    prog = passes.recognize_cells(rg.schedule(passes.optimize(g).graph))
+    prog = recognize_cells(rg.schedule(passes.optimize(g).graph))
     (cell,) = [r for r in prog.regions if isinstance(r, CellRegion)]
     assert cell.match.activations == ("HardSigmoid", "Relu", "Softsign")
     # and onnxruntime's LSTM with those activations agrees with the reference

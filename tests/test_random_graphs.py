@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 
 import rnngraph as rg
-from rnngraph.registry import REFERENCE
+from rnngraph.ir.registry import REFERENCE
 from tests.strategies import RandomGraph, feeds_for, random_graphs
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

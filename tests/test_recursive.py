@@ -125,7 +125,7 @@ def test_adjoint_graph_runs_in_onnxruntime() -> None:
     _, want = rg.vjp(g, batch, params, cotangents={"root": cot})
     adj = rg.adjoint(g)
     m = rg.compile(adj, target="onnx", params={k: v.astype(np.float32) for k, v in params.items()})
-    from rnngraph.recursive import feeds
+    from rnngraph.trees.recursion import feeds
 
     lay, f, init = feeds(g, batch, {}, np.dtype(np.float32))
     f["cot:root"] = lay.sequence(cot, g.outputs["root"].row_shape).astype(np.float32)
@@ -140,7 +140,7 @@ def test_level_layout_spreads_leaves_and_keeps_children_below() -> None:
     rng = np.random.default_rng(8)
     items = [random_tree(int(n), rng, None) for n in rng.integers(10, 200, 100)]
     b = rg.trees.batch(items)
-    from rnngraph.recursive import layout
+    from rnngraph.trees.recursion import layout
 
     lay = layout(b)
     level = np.full(b.num_nodes, -1)
@@ -186,7 +186,7 @@ def test_saved_tree_graph_round_trips(tmp_path) -> None:
 
 
 def test_cli_runs_and_checks_a_saved_tree_graph(tmp_path, capsys) -> None:
-    from rnngraph.cli import main
+    from rnngraph.tools.cli import main
 
     g, _ = tree_graph(rg.cells.rntn(H))
     rg.save(g, tmp_path / "rntn")

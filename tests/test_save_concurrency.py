@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 import rnngraph as rg
-from rnngraph import deserialize
-from rnngraph.drawing import draw
+from rnngraph.ir import deserialize
+from rnngraph.tools.drawing import draw
 from tests.zoo import elman_graph
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import rnngraph as rg
-from rnngraph.serialize import to_json
+from rnngraph.ir.serialize import to_json
 
 
 def _rich_graph() -> rg.Graph:

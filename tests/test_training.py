@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.losses import loss_value
+from rnngraph.training.losses import loss_value
 from tests import zoo
 
 T, B = 6, 3
@@ -202,7 +202,7 @@ def test_scheduled_sampling_gradients() -> None:
 
 def test_results_print_short() -> None:
     """print(result) dumped every parameter array."""
-    from rnngraph.train import History, TrainResult
+    from rnngraph.training.loop import History, TrainResult
 
     h = History(losses=[2.0, 1.5, 1.25], epoch_losses=[1.5], seconds=0.25)
     r = TrainResult({"W": np.zeros((300, 300)), "b": np.zeros(300)}, h)

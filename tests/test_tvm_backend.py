@@ -189,7 +189,7 @@ def test_unrolled_time_loops_run_every_length(name: str) -> None:
 def test_compile_verb_writes_a_tvm_library(tmp_path) -> None:
     """`rnngraph compile FILE --target tvm -o model.so` (unrolled, products over the cores):
     the library and its sidecars load with rnngraph_tvm.load and match the reference."""
-    from rnngraph.cli import main
+    from rnngraph.tools.cli import main
 
     g = zoo.CELLS["lstm"]()
     p = zoo.params_for(g)
@@ -506,7 +506,7 @@ def test_deployed_library_takes_initial_states_and_streams(tmp_path) -> None:
     a step model exports its sequence model's library (`rnngraph compile --mode step`),
     which streams one step per call, the finals passed back; a state the caller must
     give is asked for by name, an unknown one refused."""
-    from rnngraph.cli import main
+    from rnngraph.tools.cli import main
 
     rng = np.random.default_rng(5)
     for name in ("lstm", "state_delay_2"):

@@ -147,7 +147,7 @@ def test_relax_builds_for_cuda_without_a_gpu() -> None:
 def test_compile_verb_writes_a_relax_library(tmp_path: Any, capsys: Any) -> None:
     """`rnngraph compile FILE --target tvm --relax -o model.so`: one file, weights inside,
     with ``main`` and ``main_lens``; TVM's runtime loads it and its Relax VM runs it."""
-    from rnngraph.cli import main
+    from rnngraph.tools.cli import main
 
     g = zoo.CELLS["lstm"]()
     p = zoo.params_for(g)

@@ -226,7 +226,7 @@ def test_standalone_c_over_the_cores(name: str, device: str, parallel: Any, tmp_
 def test_compile_verb_writes_a_standalone_folder(tmp_path: Path) -> None:
     """`rnngraph compile FILE --target tvm --standalone -o DIR` (the model unrolled by 2,
     its products over the cores: threads in the C program too)."""
-    from rnngraph.cli import main
+    from rnngraph.tools.cli import main
 
     g = zoo.CELLS["narx"]()
     p = zoo.params_for(g)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 import rnngraph as rg
-from rnngraph.bench import cell_graph
+from rnngraph.tools.bench import cell_graph
 from tests.strategies import RandomGraph, feeds_for
 
 I = 3

@@ -1,8 +1,8 @@
 """The ONNX backend of rnngraph: lowering, onnxruntime execution, import.
 
 Registered under the entry-point group ``rnngraph.backends`` as ``onnx``, so
-``rnngraph.compile(graph, target="onnx")`` finds it. See ``_emit`` for how a
-:class:`~rnngraph.program.Program` becomes ONNX.
+``rnngraph.runtime.backends(graph, target="onnx")`` finds it. See ``_emit`` for how a
+:class:`~rnngraph.program.schedule.Program` becomes ONNX.
 
 Examples
 --------
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError
-from rnngraph.program import Program
+from rnngraph.program.schedule import Program
 from rnngraph_onnx._emit import OPSET, build_sequence_model, build_step_model
 from rnngraph_onnx._import import import_onnx, run_as_onnx
 from rnngraph_onnx._lowering import LOWERING

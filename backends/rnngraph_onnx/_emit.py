@@ -32,8 +32,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from rnngraph.errors import CompileError
-from rnngraph.graph import InitSpec
-from rnngraph.program import (
+from rnngraph.ir.graph import InitSpec
+from rnngraph.ir.types import TensorType
+from rnngraph.program.schedule import (
     CellMatch,
     CellRegion,
     ParallelRegion,
@@ -43,7 +44,6 @@ from rnngraph.program import (
     StateSlot,
     step_slots,
 )
-from rnngraph.types import TensorType
 from rnngraph_onnx._lowering import LOWERING, LoweredNode, onnx_dtype
 
 __all__ = ["OPSET", "Emitter", "build_sequence_model", "build_step_model"]

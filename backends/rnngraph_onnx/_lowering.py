@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from rnngraph.types import TensorType
+from rnngraph.ir.types import TensorType
 
 if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter

@@ -15,8 +15,8 @@ from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.files import atomic_write, folder_lock
-from rnngraph.interpreter import run_empty
-from rnngraph.io import (
+from rnngraph.program.schedule import Program, StateSlot
+from rnngraph.runtime.arguments import (
     carried_initial,
     check_initial_states,
     check_inputs,
@@ -24,8 +24,8 @@ from rnngraph.io import (
     step_feeds,
     stream,
 )
-from rnngraph.program import Program, StateSlot
-from rnngraph.recursive import run_trees, split_inputs
+from rnngraph.runtime.interpreter import run_empty
+from rnngraph.trees.recursion import run_trees, split_inputs
 from rnngraph_onnx._emit import build_sequence_model, build_step_model
 
 __all__ = ["OnnxModel"]

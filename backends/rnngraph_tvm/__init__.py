@@ -1,8 +1,8 @@
 """The TVM backend of rnngraph: a Program as one TIR kernel, for the host, GPUs and edge devices.
 
 Registered under the entry-point group ``rnngraph.backends`` as ``tvm``:
-``rnngraph.compile(graph, target="tvm", device="aarch64")``. See
-``_codegen`` for how a :class:`~rnngraph.program.Program` becomes TIR,
+``rnngraph.runtime.backends(graph, target="tvm", device="aarch64")``. See
+``_codegen`` for how a :class:`~rnngraph.program.schedule.Program` becomes TIR,
 ``_ops`` for the per-op rules and ``_targets`` for the named devices.
 Deploying: ``m.export("model.so")`` for TVM's runtime (:func:`load` runs it),
 ``m.export("model.so", relax=True)`` as a Relax executable, and
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError
-from rnngraph.program import Program
+from rnngraph.program.schedule import Program
 from rnngraph_tvm._codegen import generate
 from rnngraph_tvm._deploy import DeployedModel, load
 from rnngraph_tvm._model import TvmModel

@@ -1,4 +1,4 @@
-"""A :class:`~rnngraph.program.Program` as one TIR function, time loop inside.
+"""A :class:`~rnngraph.program.schedule.Program` as one TIR function, time loop inside.
 
 The whole program is one kernel, launched once per call: static nodes
 first, then each region in order — a time-parallel node as loops over
@@ -38,9 +38,9 @@ import tvm
 from tvm import tirx as tir
 
 from rnngraph.errors import CompileError
-from rnngraph.program import ParallelRegion, Program, Read, RecurrentRegion
-from rnngraph.registry import lookup
-from rnngraph.types import TensorType
+from rnngraph.ir.registry import lookup
+from rnngraph.ir.types import TensorType
+from rnngraph.program.schedule import ParallelRegion, Program, Read, RecurrentRegion
 from rnngraph_tvm import _gemm, _threads
 from rnngraph_tvm._ops import (
     ELEMENTS,

@@ -15,7 +15,9 @@ import tvm
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.files import atomic_path, atomic_write, folder_lock
-from rnngraph.io import (
+from rnngraph.ir.registry import REFERENCE
+from rnngraph.program.schedule import Program, Read
+from rnngraph.runtime.arguments import (
     bind_dims,
     check_initial_states,
     check_inputs,
@@ -23,9 +25,7 @@ from rnngraph.io import (
     initial_value,
     np_dtype,
 )
-from rnngraph.program import Program, Read
-from rnngraph.recursive import run_trees, split_inputs
-from rnngraph.registry import REFERENCE
+from rnngraph.trees.recursion import run_trees, split_inputs
 from rnngraph_tvm._codegen import Arg, Kernel, generate, initial_name
 from rnngraph_tvm._deploy import RESULTS, result_buffer, result_name, sidecars
 from rnngraph_tvm._gemm import pack

@@ -3,7 +3,7 @@
 The sequence kernel serves as the step: a one-step sequence whose delayed
 reads take the carried values as their values before step 0. Every delayed
 read of a signal carries the last ``d`` values of what it reads (a state
-one, a tap ``d`` steps back ``d``: :func:`rnngraph.program.step_slots`,
+one, a tap ``d`` steps back ``d``: :func:`rnngraph.program.schedule.step_slots`,
 the same names as the ONNX step model's); after the step the read node's
 new value becomes the newest and the others age by one. Reads ahead
 (look-ahead, backward recurrences) and sums over steps have no step model.
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError
-from rnngraph.io import carried_initial, step_feeds, stream
-from rnngraph.program import Read, StateSlot, step_slots
+from rnngraph.program.schedule import Read, StateSlot, step_slots
+from rnngraph.runtime.arguments import carried_initial, step_feeds, stream
 from rnngraph_tvm._model import TvmModel
 
 __all__ = ["TvmStepModel"]

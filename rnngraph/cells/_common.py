@@ -10,7 +10,7 @@ import numpy as np
 
 from rnngraph import ops
 from rnngraph.errors import GraphError, ShapeError
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
 
 __all__ = [
     "ACTIVATIONS",

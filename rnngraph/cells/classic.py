@@ -13,7 +13,7 @@ from rnngraph.cells._common import (
     whole,
 )
 from rnngraph.cells.compose import directional
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
 
 __all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from rnngraph import ops
 from rnngraph.cells._common import CellFn, check_size, whole
 from rnngraph.errors import GraphError
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
 
 __all__ = ["bidirectional", "directional", "stacked"]
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rnngraph import ops
-from rnngraph.graph import Graph, Value
+from rnngraph.ir.graph import Graph, Value
 
 __all__ = ["Feedback", "inverse_sigmoid_schedule", "teacher_mask"]
 

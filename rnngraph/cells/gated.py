@@ -19,7 +19,7 @@ from rnngraph.cells._common import (
     weight,
 )
 from rnngraph.cells.compose import directional
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
 
 __all__ = ["gru", "gru_step", "lstm", "lstm_step"]
 

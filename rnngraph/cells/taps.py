@@ -6,7 +6,7 @@ from rnngraph import ops
 from rnngraph.cells._common import activation as activation_fn
 from rnngraph.cells._common import whole
 from rnngraph.errors import GraphError
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
 
 __all__ = ["fir", "narx", "tapped"]
 

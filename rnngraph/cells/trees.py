@@ -1,9 +1,9 @@
 """Cells of recursive networks: applied to each node given its children's states.
 
-Each function returns a cell for :func:`rnngraph.recursive`. A cell is
+Each function returns a cell for :func:`rnngraph.trees.recursion`. A cell is
 called once per graph (it builds one tree level): ``x`` holds the level's
 per-node inputs ``(B, M, F)``, ``children`` a
-:class:`~rnngraph.recursive.Children` view of the children's states — by
+:class:`~rnngraph.trees.recursion.Children` view of the children's states — by
 position ``(B, M, K, H)`` with zeros where a child is missing (so a leaf is
 a node whose children all are zero), or edge by edge. Parameters are named ``<name>.<role>``.
 
@@ -38,8 +38,8 @@ from typing import Any
 from rnngraph import ops
 from rnngraph.cells._common import activation
 from rnngraph.errors import GraphError
-from rnngraph.graph import Value
-from rnngraph.recursive import Children
+from rnngraph.ir.graph import Value
+from rnngraph.trees.recursion import Children
 
 __all__ = ["child_sum_tree_lstm", "dag_rnn", "nary_tree_lstm", "recursive_nn", "rntn"]
 

@@ -1,12 +1,13 @@
 """The op set: builder functions, and the registry tables keyed by op name.
 
 Importing this package registers every op. ``OPS`` and ``REFERENCE`` (in
-:mod:`rnngraph.registry`) map each op name to its definition and its
+:mod:`rnngraph.ir.registry`) map each op name to its definition and its
 numpy semantics.
 """
 
 from __future__ import annotations
 
+from rnngraph.ir.registry import OPS, REFERENCE, OpDef, lookup, register_op
 from rnngraph.ops.elementwise import (
     abs,
     add,
@@ -49,7 +50,6 @@ from rnngraph.ops.rows import gather_rows, scatter_add_rows, scatter_rows
 from rnngraph.ops.sources import delay
 from rnngraph.ops.structure import concat, gather, reshape, slice, split, transpose, unsqueeze
 from rnngraph.ops.totals import pad, total, total_outer, zeros_like
-from rnngraph.registry import OPS, REFERENCE, OpDef, lookup, register_op
 
 __all__ = [
     "OPS",

@@ -1,7 +1,7 @@
 """Adjoint (reverse-mode) rules of every op: ``rule(ctx, node, operands, out, cot)``.
 
 Each rule returns one contribution per operand (None for none), written with the
-op builders themselves, so a gradient is another graph (see :mod:`rnngraph.adjoint`,
+op builders themselves, so a gradient is another graph (see :mod:`rnngraph.autodiff.reverse`,
 which walks a graph applying them; ``ctx.unbroadcast`` sums what a broadcast operand
 got). The rules live here, as the tangent rules live in :mod:`._tangents`, so that the
 op modules need not import each other: they register last.
@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
+from rnngraph.ir.registry import register_adjoint
 from rnngraph.ops.elementwise import abs, cast, equal, exp, greater, less, log, sigmoid, sqrt, where
 from rnngraph.ops.linalg import matmul
 from rnngraph.ops.reduce import reduce_mean, reduce_sum
 from rnngraph.ops.rows import gather_rows, scatter_add_rows, scatter_rows
 from rnngraph.ops.structure import reshape, slice, slice_ranges, transpose, unsqueeze
 from rnngraph.ops.totals import pad, total_outer, zeros_like
-from rnngraph.registry import register_adjoint
 
 __all__ = ["GAINS", "kept", "normalised"]  # (the tangent rules share them)
 
@@ -45,7 +45,7 @@ register_adjoint("delay")(_state_adjoint)
 
 
 # rule(ctx, node, (operands as read), out, cot) -> contribution per operand
-# (see rnngraph.adjoint); ctx.unbroadcast sums what a broadcast operand got.
+# (see rnngraph.autodiff.reverse); ctx.unbroadcast sums what a broadcast operand got.
 
 
 @register_adjoint("add")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rnngraph.types import TensorType, broadcast_shapes, format_shape
+from rnngraph.ir.types import TensorType, broadcast_shapes, format_shape
 
 __all__ = [
     "elementwise",

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
+from rnngraph.ir.registry import OPS, REFERENCE, register_tangent
 from rnngraph.ops import elementwise as ew
 from rnngraph.ops import linalg, reduce, rows, structure, totals
 from rnngraph.ops._adjoints import GAINS, kept, normalised
-from rnngraph.registry import OPS, REFERENCE, register_tangent
 
 __all__: list[str] = []
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Value, as_value
+from rnngraph.ir.graph import Value, as_value
+from rnngraph.ir.registry import register_op
+from rnngraph.ir.types import TensorType, broadcast_shapes
 from rnngraph.ops._rules import elementwise, unary_float
-from rnngraph.registry import register_op
-from rnngraph.types import TensorType, broadcast_shapes
 
 __all__ = [
     "abs",

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
+from rnngraph.ir.registry import register_op
+from rnngraph.ir.types import BATCH, Dim, TensorType, broadcast_shapes, format_shape
 from rnngraph.ops._rules import float_operands
-from rnngraph.registry import register_op
-from rnngraph.types import BATCH, Dim, TensorType, broadcast_shapes, format_shape
 
 __all__ = ["linear", "matmul"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Value
+from rnngraph.ir.graph import Value
+from rnngraph.ir.registry import register_op
+from rnngraph.ir.types import TensorType
 from rnngraph.ops._rules import float_operands, normalize_axis, unary_float
-from rnngraph.registry import register_op
-from rnngraph.types import TensorType
 
 __all__ = [
     "layer_norm",

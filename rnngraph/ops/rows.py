@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Value, as_value
-from rnngraph.registry import register_op
-from rnngraph.types import TensorType
+from rnngraph.ir.graph import Value, as_value
+from rnngraph.ir.registry import register_op
+from rnngraph.ir.types import TensorType
 
 __all__ = ["gather_rows", "scatter_add_rows", "scatter_rows"]
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import GraphError
-from rnngraph.graph import InitSpec, Value
-from rnngraph.registry import register_op
-from rnngraph.types import TensorType
+from rnngraph.ir.graph import InitSpec, Value
+from rnngraph.ir.registry import register_op
+from rnngraph.ir.types import TensorType
 
 __all__ = ["delay"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Value
-from rnngraph.registry import register_op
-from rnngraph.types import TensorType
+from rnngraph.ir.graph import Value
+from rnngraph.ir.registry import register_op
+from rnngraph.ir.types import TensorType
 
 __all__ = ["pad", "total", "total_outer", "zeros_like"]
 

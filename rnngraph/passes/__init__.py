@@ -3,7 +3,8 @@
 Every pass is a :class:`GraphPass`: it takes a verified graph and params and
 returns ``PassResult(graph, params, modified)`` without touching its input;
 the runner checks that the output verifies and keeps the interface. Cell
-recognition works on the schedule instead (:func:`recognize_cells`).
+recognition works on the schedule instead
+(:func:`rnngraph.program.recognize.recognize_cells`).
 
 Examples
 --------
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from rnngraph.graph import Graph
+from rnngraph.ir.graph import Graph
 from rnngraph.passes._infra import GraphPass, PassResult, run_passes
 from rnngraph.passes.canonicalize import (
     eliminate_common_subexpressions,
@@ -31,12 +32,10 @@ from rnngraph.passes.canonicalize import (
     fold_constants,
 )
 from rnngraph.passes.hoist import hoist_time_parallel
-from rnngraph.passes.recognize import CellMatch, recognize_cells
 from rnngraph.passes.taps import unroll_fir_taps
 
 __all__ = [
     "DEFAULT_PIPELINE",
-    "CellMatch",
     "GraphPass",
     "PassResult",
     "eliminate_common_subexpressions",
@@ -44,7 +43,6 @@ __all__ = [
     "fold_constants",
     "hoist_time_parallel",
     "optimize",
-    "recognize_cells",
     "run_passes",
     "unroll_fir_taps",
 ]
@@ -56,7 +54,7 @@ DEFAULT_PIPELINE: tuple[GraphPass, ...] = (
     hoist_time_parallel,
     eliminate_dead_code,
 )
-"""What :func:`rnngraph.compile` runs unless ``optimize=False``."""
+"""What :func:`rnngraph.runtime.backends` runs unless ``optimize=False``."""
 
 
 def optimize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> PassResult:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnngraph.errors import GraphError
-from rnngraph.graph import Graph
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph
+from rnngraph.ir.verify import verify
 
 __all__ = ["GraphPass", "PassResult", "run_passes"]
 

@@ -8,9 +8,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from rnngraph.graph import Graph
+from rnngraph.ir.graph import Graph
+from rnngraph.ir.registry import REFERENCE
 from rnngraph.passes._infra import GraphPass
-from rnngraph.registry import REFERENCE
 
 __all__ = ["eliminate_common_subexpressions", "eliminate_dead_code", "fold_constants"]
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnngraph.analysis import recurrent_regions
-from rnngraph.graph import ZEROS, Graph, InitSpec
+from rnngraph.ir.graph import ZEROS, Graph, InitSpec
+from rnngraph.ir.registry import OPS
+from rnngraph.ir.structure import recurrent_regions
+from rnngraph.ir.types import TensorType
 from rnngraph.passes._infra import GraphPass
-from rnngraph.registry import OPS
-from rnngraph.types import TensorType
 
 __all__ = ["hoist_time_parallel"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnngraph.graph import Graph
+from rnngraph.ir.graph import Graph
 from rnngraph.passes._infra import GraphPass
 
 __all__ = ["unroll_fir_taps"]

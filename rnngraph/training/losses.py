@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from rnngraph import ops
-from rnngraph.adjoint import vjp
+from rnngraph.autodiff.reverse import vjp
 from rnngraph.errors import GraphError, InputError
-from rnngraph.graph import Graph, Value
-from rnngraph.interpreter import run
+from rnngraph.ir.graph import Graph, Value
+from rnngraph.runtime.interpreter import run
 
 __all__ = [
     "Loss",

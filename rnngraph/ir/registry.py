@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import UnknownOpError
-from rnngraph.types import TensorType
+from rnngraph.ir.types import TensorType
 
 __all__ = [
     "ADJOINT",
@@ -85,7 +85,7 @@ AdjointFn = Callable[..., Sequence[Any]]
 
 ``operands`` are the forward values as the node reads them (delays applied),
 ``out`` its forward value and ``cot`` the adjoint of ``out``; each
-contribution has its operand's type (see :mod:`rnngraph.adjoint`)."""
+contribution has its operand's type (see :mod:`rnngraph.autodiff.reverse`)."""
 
 OPS: dict[str, OpDef] = {}
 REFERENCE: dict[str, ReferenceFn] = {}

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.bench import native_op_session, timed
 from rnngraph.files import atomic_write
+from rnngraph.tools.bench import native_op_session, timed
 
 __all__ = ["demo", "sample_text"]
 
@@ -72,8 +72,8 @@ def demo(out_dir: Path = Path("rnngraph-demo"), *, quick: bool = False) -> int:
     import importlib.resources
 
     import rnngraph as rg
-    from rnngraph.drawing import draw
-    from rnngraph.summary import format_summary, summarize
+    from rnngraph.tools.drawing import draw
+    from rnngraph.tools.summary import format_summary, summarize
 
     n = 6
     start = time.perf_counter()

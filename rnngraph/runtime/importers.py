@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import ModelImportError
-from rnngraph.graph import Graph
+from rnngraph.ir.graph import Graph
 
 __all__ = ["import_onnx"]
 

@@ -33,11 +33,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from rnngraph.errors import BackendUnavailableError, CompileError
-from rnngraph.graph import Graph
-from rnngraph.interpreter import run as reference_run
-from rnngraph.params import check_params
-from rnngraph.program import Program, schedule
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph
+from rnngraph.ir.params import check_params
+from rnngraph.ir.verify import verify
+from rnngraph.program.recognize import recognize_cells
+from rnngraph.program.schedule import Program, schedule
+from rnngraph.runtime.interpreter import run as reference_run
 
 __all__ = [
     "CompiledModel",
@@ -181,5 +182,5 @@ def compile(
     from rnngraph import passes
 
     result = passes.optimize(graph, P)
-    program = passes.recognize_cells(schedule(result.graph)).with_unroll(unroll)
+    program = recognize_cells(schedule(result.graph)).with_unroll(unroll)
     return backend(program, result.params, **options)

@@ -3,7 +3,7 @@
 :func:`check` compiles a graph for each available target and runs it on the
 same random inputs as the reference at two sequence lengths from one build,
 with and without ``sequence_lens``, and — for a causal graph — streams the
-step model one step at a time. A recursive net (:func:`rnngraph.recursive`)
+step model one step at a time. A recursive net (:func:`rnngraph.trees.recursion`)
 runs on two batches of random trees of different shapes instead. Each row
 of the report holds the largest absolute error of one output, measured
 against ``tol * max(1, max|ref|)``.
@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.compile import available_targets, compile, load_backend
 from rnngraph.errors import BackendUnavailableError, CompileError
-from rnngraph.graph import Graph
-from rnngraph.interpreter import run
-from rnngraph.program import schedule
-from rnngraph.recursive import random_inputs, tree_spec
+from rnngraph.ir.graph import Graph
+from rnngraph.program.schedule import schedule
+from rnngraph.runtime.backends import available_targets, compile, load_backend
+from rnngraph.runtime.interpreter import run
+from rnngraph.trees.recursion import random_inputs, tree_spec
 
 __all__ = ["ParityRow", "check", "format_report"]
 

@@ -26,8 +26,11 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import InputError
-from rnngraph.graph import Graph, InitSpec
-from rnngraph.io import (
+from rnngraph.ir.graph import Graph, InitSpec
+from rnngraph.ir.params import check_params
+from rnngraph.ir.registry import REFERENCE
+from rnngraph.program.schedule import ParallelRegion, Program, RecurrentRegion, schedule
+from rnngraph.runtime.arguments import (
     bind_dims,
     check_initial_states,
     check_inputs,
@@ -36,10 +39,7 @@ from rnngraph.io import (
     initial_value,
     np_dtype,
 )
-from rnngraph.params import check_params
-from rnngraph.program import ParallelRegion, Program, RecurrentRegion, schedule
-from rnngraph.recursive import run_trees, split_inputs
-from rnngraph.registry import REFERENCE
+from rnngraph.trees.recursion import run_trees, split_inputs
 
 __all__ = ["run"]
 
@@ -246,10 +246,10 @@ def run(
         The network; it is verified first.
     inputs : dict of str to array, or TreeBatch
         Each input as a time-major sequence ``(T, B, *features)``. A graph
-        built with :func:`rnngraph.recursive` also takes an
-        :class:`rnngraph.trees.TreeBatch` (or a dict of its further per-node
+        built with :func:`rnngraph.trees.recursion` also takes an
+        :class:`rnngraph.trees.structures.TreeBatch` (or a dict of its further per-node
         inputs with the batch under any key) and returns its outputs per
-        example (see :mod:`rnngraph.recursive`).
+        example (see :mod:`rnngraph.trees.recursion`).
     params : dict of str to array, optional
         Every declared parameter (see :meth:`Graph.init_params`).
     sequence_lens : array of int, optional

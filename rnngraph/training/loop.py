@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.graph import Graph
-from rnngraph.losses import Loss, value_and_grad
-from rnngraph.optim import clip_by_norm, global_norm
+from rnngraph.ir.graph import Graph
 from rnngraph.plot import line_chart
+from rnngraph.training.losses import Loss, value_and_grad
+from rnngraph.training.optim import clip_by_norm, global_norm
 
 __all__ = ["History", "TrainResult", "train"]
 
@@ -124,9 +124,9 @@ def train(
         A batch maps each graph input and the loss's target to a time-major
         array; it may also hold ``"sequence_lens"`` and ``"initial_states"``.
     loss : Loss
-        From :mod:`rnngraph.losses`.
+        From :mod:`rnngraph.training.losses`.
     optimizer
-        From :mod:`rnngraph.optim` (anything with ``step(params, grads)``).
+        From :mod:`rnngraph.training.optim` (anything with ``step(params, grads)``).
     clip_norm : float, optional
         Clip the global gradient norm to this value before each step.
     progress : bool

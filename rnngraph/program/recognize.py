@@ -13,8 +13,8 @@ if it covers the whole region and nothing outside uses its internals, so the
 native op computes precisely what the graph says — or nothing is recognised
 and the region stays a generic loop.
 
-The result is a new :class:`~rnngraph.program.Program` in which each
-recognised region is a :class:`~rnngraph.program.CellRegion`; backends with
+The result is a new :class:`~rnngraph.program.schedule.Program` in which each
+recognised region is a :class:`~rnngraph.program.schedule.CellRegion`; backends with
 a native op use it, the others run its ``parts``.
 """
 
@@ -28,8 +28,14 @@ from typing import Any
 import numpy as np
 from networkx.algorithms.isomorphism import MultiDiGraphMatcher
 
-from rnngraph.graph import Graph
-from rnngraph.program import CellMatch, CellRegion, ParallelRegion, Program, RecurrentRegion
+from rnngraph.ir.graph import Graph
+from rnngraph.program.schedule import (
+    CellMatch,
+    CellRegion,
+    ParallelRegion,
+    Program,
+    RecurrentRegion,
+)
 
 __all__ = ["CellMatch", "recognize_cells"]
 

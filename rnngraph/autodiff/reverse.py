@@ -49,14 +49,14 @@ import numpy as np
 
 from rnngraph import ops
 from rnngraph.errors import GraphError
-from rnngraph.graph import Graph, InitSpec, Node, Value
-from rnngraph.interpreter import run
-from rnngraph.io import float_dtype
-from rnngraph.recursive import feeds as tree_feeds
-from rnngraph.recursive import split_inputs, tree_spec, unpack
-from rnngraph.registry import ADJOINT
-from rnngraph.types import TensorType
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph, InitSpec, Node, Value
+from rnngraph.ir.registry import ADJOINT
+from rnngraph.ir.types import TensorType
+from rnngraph.ir.verify import verify
+from rnngraph.runtime.arguments import float_dtype
+from rnngraph.runtime.interpreter import run
+from rnngraph.trees.recursion import feeds as tree_feeds
+from rnngraph.trees.recursion import split_inputs, tree_spec, unpack
 
 __all__ = [
     "AdjointContext",
@@ -208,7 +208,7 @@ class _Builder:
         if rule is None:
             raise AdjointError(
                 f"op {d['op']!r} (node {d['name']!r}) has no adjoint rule; add one with "
-                f"rnngraph.registry.register_adjoint({d['op']!r}) beside its definition"
+                f"rnngraph.ir.registry.register_adjoint({d['op']!r}) beside its definition"
             )
         args = [self.as_read(u, delay, init) for u, delay, init in reads]
         self.ctx.needs = [_needs_grad(fg.nodes[u]["type"]) for u, _, _ in reads]

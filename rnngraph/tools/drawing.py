@@ -24,11 +24,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from rnngraph.analysis import regions
 from rnngraph.errors import GraphError
 from rnngraph.files import atomic_path, atomic_write
-from rnngraph.graph import Graph
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph
+from rnngraph.ir.structure import regions
+from rnngraph.ir.verify import verify
 
 __all__ = ["draw", "to_dot"]
 

@@ -21,7 +21,7 @@ import numpy as np
 from rnngraph.errors import ParamError
 
 if TYPE_CHECKING:
-    from rnngraph.graph import Graph
+    from rnngraph.ir.graph import Graph
 
 __all__ = ["check_params", "initial_value"]
 

@@ -1,4 +1,4 @@
-"""Loading graphs saved by :func:`rnngraph.save` (see :mod:`rnngraph.serialize`).
+"""Loading graphs saved by :func:`rnngraph.save` (see :mod:`rnngraph.ir.serialize`).
 
 ``load`` reads a ``.json`` and its ``.npz`` as one pair (their hashes must match: a
 save under way is read again, never mixed), checks every field, rebuilds the graph
@@ -21,10 +21,10 @@ import numpy as np
 
 from rnngraph.errors import GraphError, SerializationError
 from rnngraph.files import sha256
-from rnngraph.graph import Graph, InitSpec, Node
-from rnngraph.serialize import FORMAT, VERSION, paths
-from rnngraph.types import TensorType
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph, InitSpec, Node
+from rnngraph.ir.serialize import FORMAT, VERSION, paths
+from rnngraph.ir.types import TensorType
+from rnngraph.ir.verify import verify
 
 __all__ = ["load", "load_params", "load_with_params"]
 

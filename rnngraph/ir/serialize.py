@@ -1,5 +1,5 @@
 """Saving graphs: versioned JSON for structure, ``.npz`` for arrays (loading them:
-:mod:`rnngraph.deserialize`).
+:mod:`rnngraph.ir.deserialize`).
 
 ``save(graph, "model.json", params)`` writes ``model.json`` (nodes, edges
 with delays and initial values, interface names) and ``model.npz`` (the
@@ -46,7 +46,7 @@ from rnngraph.errors import SerializationError
 from rnngraph.files import atomic_write, folder_lock, sha256
 
 if TYPE_CHECKING:  # (graph.py imports this module for Graph.save)
-    from rnngraph.graph import Graph
+    from rnngraph.ir.graph import Graph
 
 __all__ = ["FORMAT", "VERSION", "paths", "save", "to_json"]
 
@@ -123,8 +123,8 @@ def save(
     Returns the path of the JSON file. The graph is verified first, so a
     file on disk always holds a valid graph.
     """
-    from rnngraph.params import check_params
-    from rnngraph.verify import verify
+    from rnngraph.ir.params import check_params
+    from rnngraph.ir.verify import verify
 
     verify(graph)
     json_path, npz_path = paths(path)

@@ -9,14 +9,14 @@ A signal's row may also have *symbolic* dimensions, named by identifiers
 (``("B", "M", "K", 8)``): sizes that the data decides at run time and that
 agree wherever the same name appears. Recursive networks use them for the
 nodes of a tree level (``M``), a node's children (``K``) and the node table
-(``N``) (see :mod:`rnngraph.recursive`).
+(``N``) (see :mod:`rnngraph.trees.recursion`).
 
 Element kinds are ``"float"`` (the run's float dtype, float32 or float64),
 ``"int64"`` and ``"bool"``.
 
 Examples
 --------
->>> from rnngraph.types import TensorType, broadcast_shapes
+>>> from rnngraph.ir.types import TensorType, broadcast_shapes
 >>> TensorType(("B", 8)).batched
 True
 >>> broadcast_shapes([("B", 1, 4), (3, 4)])

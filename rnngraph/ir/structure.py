@@ -1,6 +1,6 @@
 """Structural analysis: strongly connected components, recurrent regions, taps.
 
-Free functions over a :class:`~rnngraph.graph.Graph` that return plain
+Free functions over a :class:`~rnngraph.ir.graph.Graph` that return plain
 results. A *recurrent region* is a strongly connected component whose cycles
 carry delay; every other node is *time-parallel* (it can run over all steps
 at once). A delayed edge that lies on no cycle is a *finite-impulse tap*.
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 if TYPE_CHECKING:
-    from rnngraph.graph import Graph
+    from rnngraph.ir.graph import Graph
 
 __all__ = [
     "Region",

@@ -21,21 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.drawing import MAX_NODES
 from rnngraph.errors import CompileError, GraphError, InputError
-from rnngraph.graph import Graph
+from rnngraph.ir.graph import Graph
+from rnngraph.tools.drawing import MAX_NODES
 
 __all__ = ["load_graph_file", "main"]
 
 
 def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
     """A graph (and saved params, if any) from a ``.json`` file or ``file.py[:function]``."""
-    from rnngraph.deserialize import load_with_params
+    from rnngraph.ir.deserialize import load_with_params
 
     path, func = spec.rsplit(":", 1) if ".py:" in spec else (spec, "")
     p = Path(path)
     if p.suffix == ".onnx":
-        from rnngraph.importers import import_onnx
+        from rnngraph.runtime.importers import import_onnx
 
         return import_onnx(p)
     if p.suffix == ".py":
@@ -59,18 +59,19 @@ def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from rnngraph.drawing import draw
-    from rnngraph.summary import format_summary, summarize
+    from rnngraph.tools.drawing import draw
+    from rnngraph.tools.summary import format_summary, summarize
 
     graph, params = load_graph_file(args.file)
     info = summarize(graph, params)
     if args.schedule:
         from rnngraph import passes
-        from rnngraph.program import schedule
-        from rnngraph.summary import describe_program, format_program
+        from rnngraph.program.recognize import recognize_cells
+        from rnngraph.program.schedule import schedule
+        from rnngraph.tools.summary import describe_program, format_program
 
         optimized = passes.optimize(graph, params)
-        program = passes.recognize_cells(schedule(optimized.graph))
+        program = recognize_cells(schedule(optimized.graph))
         info["schedule"] = describe_program(program)
     if args.json:
         print(json.dumps(info, indent=1))
@@ -84,7 +85,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_draw(args: argparse.Namespace) -> int:
-    from rnngraph.drawing import draw
+    from rnngraph.tools.drawing import draw
 
     graph, _ = load_graph_file(args.file)
     print(draw(graph, args.output, max_nodes=args.max_nodes))
@@ -92,8 +93,8 @@ def _cmd_draw(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rnngraph.interpreter import run
-    from rnngraph.recursive import random_inputs, tree_spec
+    from rnngraph.runtime.interpreter import run
+    from rnngraph.trees.recursion import random_inputs, tree_spec
 
     graph, params = load_graph_file(args.file)
     if params is None:
@@ -175,7 +176,7 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from rnngraph.compile import compile
+    from rnngraph.runtime.backends import compile
 
     graph, params = load_graph_file(args.file)
     if args.params:
@@ -200,7 +201,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from rnngraph.check import check, format_report
+    from rnngraph.tools.check import check, format_report
 
     graph, params = load_graph_file(args.file)
     report = check(
@@ -217,7 +218,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from rnngraph.bench import bench, update_readme
+    from rnngraph.tools.bench import bench, update_readme
 
     if not args.update_readme:
         bench(quick=args.quick, out=args.output)
@@ -228,7 +229,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from rnngraph.demo import demo
+    from rnngraph.tools.demo import demo
 
     return demo(out_dir=Path(args.out), quick=args.quick)
 

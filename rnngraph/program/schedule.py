@@ -55,11 +55,11 @@ from typing import Any
 
 import networkx as nx
 
-from rnngraph.analysis import regions as analyse_regions
 from rnngraph.errors import CompileError
-from rnngraph.graph import Graph, InitSpec
-from rnngraph.registry import lookup
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph, InitSpec
+from rnngraph.ir.registry import lookup
+from rnngraph.ir.structure import regions as analyse_regions
+from rnngraph.ir.verify import verify
 
 __all__ = [
     "CellMatch",

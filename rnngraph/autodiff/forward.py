@@ -3,7 +3,7 @@
 :func:`tangent` builds, from ``G``, a graph containing ``G`` and a tangent
 node for every signal node, with the *same* topology and delays: tangents run
 forward in time beside the values they differentiate (the dual of
-:func:`rnngraph.adjoint`, which runs backward). Tangent rules live in the
+:func:`rnngraph.autodiff.reverse`, which runs backward). Tangent rules live in the
 registry's ``TANGENT`` table, beside each op (linear ops reuse themselves;
 element-wise ops share their local derivative with the adjoint rule).
 
@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.adjoint import AdjointError
-from rnngraph.graph import Graph, Node, Value
-from rnngraph.interpreter import run
-from rnngraph.registry import TANGENT
-from rnngraph.verify import verify
+from rnngraph.autodiff.reverse import AdjointError
+from rnngraph.ir.graph import Graph, Node, Value
+from rnngraph.ir.registry import TANGENT
+from rnngraph.ir.verify import verify
+from rnngraph.runtime.interpreter import run
 
 __all__ = ["jvp", "rtrl", "tangent"]
 

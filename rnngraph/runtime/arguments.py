@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import InputError
-from rnngraph.graph import Graph, InitSpec
-from rnngraph.types import TensorType
+from rnngraph.ir.graph import Graph, InitSpec
+from rnngraph.ir.types import TensorType
 
 __all__ = [
     "bind_dims",

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from rnngraph.analysis import cyclic_components, fir_taps, regions
-from rnngraph.graph import Graph
-from rnngraph.program import CellRegion, Program, RecurrentRegion
-from rnngraph.types import format_shape
-from rnngraph.verify import verify
+from rnngraph.ir.graph import Graph
+from rnngraph.ir.structure import cyclic_components, fir_taps, regions
+from rnngraph.ir.types import format_shape
+from rnngraph.ir.verify import verify
+from rnngraph.program.schedule import CellRegion, Program, RecurrentRegion
 
 __all__ = ["describe_program", "format_program", "format_summary", "summarize"]
 

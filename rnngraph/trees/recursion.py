@@ -11,7 +11,7 @@ backend emits one ``Scan`` over levels with ``GatherND``/``ScatterND``
 (one file for any tree shape and batch), and the adjoint runs the levels
 in reverse.
 
-Sizes the data decides are symbolic dimensions (:mod:`rnngraph.types`):
+Sizes the data decides are symbolic dimensions (:mod:`rnngraph.ir.types`):
 ``M`` nodes per level (padded), ``K`` children per node (padded; a cell of
 fixed arity ``n`` uses ``n``), ``N`` nodes in the batch, ``R`` examples.
 
@@ -23,7 +23,7 @@ What the graph holds for a recursion named ``tree``
   ``tree.children (B, M, K)`` and ``tree.roots (B, R)``;
 * one state per cell state, ``tree.<s>`` of shape ``(B, N, H)``: the table.
 
-A graph like that runs on a :class:`~rnngraph.trees.TreeBatch` directly:
+A graph like that runs on a :class:`~rnngraph.trees.structures.TreeBatch` directly:
 ``rg.run(g, batch, params)`` (or a compiled model's ``.run``) lays the
 batch out by levels, runs, and returns each output *per example* (or per
 node) — the value after the last level — as ``(R, ...)``.
@@ -53,10 +53,10 @@ import numpy as np
 
 from rnngraph import ops
 from rnngraph.errors import GraphError, InputError
-from rnngraph.graph import Graph, Value
-from rnngraph.trees import TreeBatch, TreeError, from_parents
-from rnngraph.trees import batch as TreeBatch_of
-from rnngraph.types import BATCH, TensorType
+from rnngraph.ir.graph import Graph, Value
+from rnngraph.ir.types import BATCH, TensorType
+from rnngraph.trees.structures import TreeBatch, TreeError, from_parents
+from rnngraph.trees.structures import batch as TreeBatch_of
 
 __all__ = [
     "Children",

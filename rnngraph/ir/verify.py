@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from rnngraph.analysis import cyclic_components, zero_delay_subgraph
 from rnngraph.errors import (
     AlgebraicLoopError,
     DirectionError,
@@ -33,10 +32,11 @@ from rnngraph.errors import (
     ShapeError,
     UnassignedStateError,
 )
-from rnngraph.registry import lookup
+from rnngraph.ir.registry import lookup
+from rnngraph.ir.structure import cyclic_components, zero_delay_subgraph
 
 if TYPE_CHECKING:
-    from rnngraph.graph import Graph
+    from rnngraph.ir.graph import Graph
 
 __all__ = ["verify"]
 

@@ -50,12 +50,12 @@ from rnngraph.errors import (
     GraphError,
     ShapeError,
 )
-from rnngraph.registry import lookup
-from rnngraph.types import BATCH, Dim, TensorType, format_shape
+from rnngraph.ir.registry import lookup
+from rnngraph.ir.types import BATCH, Dim, TensorType, format_shape
 
 __all__ = ["PARAM_INITS", "Graph", "InitSpec", "Node", "Value", "as_value"]
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # rnngraph/
 
 PARAM_INITS = ("zeros", "ones", "constant", "uniform", "normal", "glorot_uniform", "orthogonal")
 """Named initializers accepted by :meth:`Graph.param`."""
@@ -882,7 +882,7 @@ class Graph:
 
         See :func:`rnngraph.save`; returns the JSON file's path.
         """
-        from rnngraph.serialize import save
+        from rnngraph.ir.serialize import save
 
         return save(self, path, params)
 
@@ -895,7 +895,7 @@ class Graph:
         Each parameter draws from its own stream, keyed by the seed and its
         name, so adding a parameter leaves the others' values unchanged.
         """
-        from rnngraph.params import initial_value
+        from rnngraph.ir.params import initial_value
 
         return {
             name: initial_value(self, nid, seed, np.dtype(dtype))
@@ -904,7 +904,7 @@ class Graph:
 
 
 def _dim(d: Any) -> int | str:
-    """A declared dimension: a size, or the name of a symbolic one (see rnngraph.types)."""
+    """A declared dimension: a size, or the name of a symbolic one (see rnngraph.ir.types)."""
     if isinstance(d, str):
         return d
     if isinstance(d, bool) or not isinstance(d, int | np.integer):

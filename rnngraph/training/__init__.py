@@ -1,0 +1,1 @@
+"""Training: losses (``rg.losses``), optimizers (``rg.optim``) and the loop (``rg.train``)."""
