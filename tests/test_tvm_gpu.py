@@ -74,7 +74,34 @@ def test_gpu_kernel_has_one_barrier_per_node() -> None:
     m = rg.compile(g, target="tvm", params=zoo.params_for(g), device="cuda")
     text = m.generated(False).func.script()
     assert "threadIdx.x" in text and "blockIdx.x" in text
-    assert text.count("tvm_storage_sync") >= 4
+    phases, barriers = _phases_and_barriers(text)
+    assert phases >= 8  # (the GRU's gates, candidate and state, inside the step loop)
+    assert barriers == phases
+
+
+def _phases_and_barriers(script: str) -> tuple[int, int]:
+    """(node phases, barriers) of a GPU kernel's TIR script, checking that each barrier
+    directly follows a node phase (a loop over the node's elements, ``for io``) at the
+    same depth, and each phase is directly followed by one."""
+    lines = [ln for ln in script.splitlines() if ln.strip()]
+    depth = [len(ln) - len(ln.lstrip()) for ln in lines]
+    phases = barriers = 0
+    for i, ln in enumerate(lines):
+        if ln.strip().startswith("for io in"):
+            phases += 1
+            nxt = next(j for j in range(i + 1, len(lines)) if depth[j] <= depth[i])
+            assert depth[nxt] == depth[i] and "tvm_storage_sync" in lines[nxt], ln
+        elif "tvm_storage_sync" in ln:
+            barriers += 1
+            prev = next(j for j in range(i - 1, -1, -1) if depth[j] <= depth[i])
+            assert lines[prev].strip().startswith("for io in"), f"a barrier after {lines[prev]}"
+    return phases, barriers
+
+
+def test_the_barrier_count_sees_a_missing_barrier() -> None:
+    script = "for io in range(1):\n  x\nT.tvm_storage_sync()\nfor io in range(1):\n  y\nz\n"
+    with pytest.raises(AssertionError):
+        _phases_and_barriers(script)
 
 
 def test_cuda_kernels_share_their_buffers_between_threads() -> None:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -255,7 +256,7 @@ class OnnxModel:
         return dict(inputs)
 
     # ---------------------------------------------------------------- save
-    def save(self, path: str | os.PathLike[str], *, external_data: bool | None = None) -> str:
+    def save(self, path: str | os.PathLike[str], *, external_data: bool | None = None) -> Path:
         """Write the model to ``path`` atomically; returns the path.
 
         ``external_data`` puts weights of 1 KiB and more in a file next to the
@@ -274,7 +275,7 @@ class OnnxModel:
             if not external_data:
                 atomic_write(path, self.model.SerializeToString())
                 _remove_stale_data(folder, base, keep=None)
-                return path
+                return Path(path)
             model = onnx.ModelProto()
             model.CopyFrom(self.model)
             # (deterministic: the same model gives the same name, a new one a new name)
@@ -294,7 +295,7 @@ class OnnxModel:
                     os.replace(data, os.path.join(folder, location))
                 os.replace(os.path.join(tmp, base), path)  # (made with the umask's mode)
             _remove_stale_data(folder, base, keep=location)
-        return path
+        return Path(path)
 
 
 def _remove_stale_data(folder: str, base: str, keep: str | None) -> None:

@@ -39,6 +39,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -877,7 +878,7 @@ class Graph:
         self._version += 1
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str], params: Mapping[str, Any] | None = None) -> str:
+    def save(self, path: str | os.PathLike[str], params: Mapping[str, Any] | None = None) -> Path:
         """Write the graph (and optionally ``params``) as ``<stem>.json`` + ``<stem>.npz``.
 
         See :func:`rnngraph.save`; returns the JSON file's path.

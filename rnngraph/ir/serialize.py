@@ -117,7 +117,7 @@ def _shareable(origin: str | None) -> str | None:
 
 def save(
     graph: Graph, path: str | os.PathLike[str], params: Mapping[str, Any] | None = None
-) -> str:
+) -> Path:
     """Write ``graph`` (and optionally ``params``) to ``<stem>.json`` and ``<stem>.npz``.
 
     Returns the path of the JSON file. The graph is verified first, so a
@@ -144,4 +144,4 @@ def save(
     with folder_lock(json_path.parent):
         atomic_write(npz_path, data)
         atomic_write(json_path, text)
-    return str(json_path)
+    return json_path

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -68,7 +69,7 @@ class CompiledModel(Protocol):
 
     def run(self, inputs: Mapping[str, Any], **kw: Any) -> dict[str, np.ndarray]: ...
 
-    def save(self, path: str | os.PathLike[str]) -> Any: ...
+    def save(self, path: str | os.PathLike[str]) -> Path: ...
 
 
 @runtime_checkable
@@ -102,7 +103,7 @@ class ReferenceModel:
         """As :func:`rnngraph.run` with the compiled params."""
         return reference_run(self.graph, inputs, self.params, **kw)
 
-    def save(self, path: str | os.PathLike[str]) -> str:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """The graph and params as ``.json`` + ``.npz`` (:func:`rnngraph.save`)."""
         return self.graph.save(path, self.params)
 

@@ -414,9 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rnngraph`` console script."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
+    """Entry point of the ``rnngraph`` console script (``argv`` may hold paths, as
+    ``rg.save`` returns them)."""
+    args = build_parser().parse_args(None if argv is None else [os.fspath(a) for a in argv])
     try:
         return int(args.func(args))
     except GraphError as e:
