@@ -29,8 +29,9 @@ import numpy as np
 
 from rnngraph.errors import CompileError
 from rnngraph.program.schedule import Program
+from rnngraph_onnx._adapt import run_as_onnx
 from rnngraph_onnx._emit import OPSET, build_sequence_model, build_step_model
-from rnngraph_onnx._import import import_onnx, run_as_onnx
+from rnngraph_onnx._import import import_onnx
 from rnngraph_onnx._lowering import LOWERING
 from rnngraph_onnx._model import OnnxModel
 

@@ -24,7 +24,7 @@ Interface
     the model's names. What a graph cannot express directly is recorded in
     ``graph.meta["onnx"]``: outputs that are final states (``Y_h``...),
     ``(D, B, H)`` initial-state inputs, batch-major tensors and the input
-    that carries ``sequence_lens``. :func:`run_as_onnx` uses it to take and
+    that carries ``sequence_lens``. :func:`rnngraph_onnx.run_as_onnx` uses it to take and
     return exactly what the ONNX file takes and returns.
 
 Anything else raises :class:`~rnngraph.errors.ModelImportError` naming the
@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ import rnngraph as rg
 from rnngraph.cells import gru_step, lstm_step, rnn_step
 from rnngraph.errors import GraphError, ModelImportError
 
-__all__ = ["import_onnx", "run_as_onnx"]
+__all__ = ["import_onnx"]
 
 
 # ------------------------------------------------------------------ tensors
@@ -1130,41 +1130,3 @@ def _check_initializer(t: onnx.TensorProto, where: str) -> None:
             f"{where}: initializer {t.name!r} declares shape {list(t.dims)} ({size:,} values) "
             f"but holds {have:,}"
         )
-
-
-def run_as_onnx(
-    graph: rg.Graph, params: Mapping[str, np.ndarray], feeds: Mapping[str, Any], **kw: Any
-) -> dict[str, np.ndarray]:
-    """Run an imported graph with the reference interpreter, taking and returning
-    exactly the tensors of the original ONNX model (see ``graph.meta["onnx"]``)."""
-    meta = graph.meta.get("onnx", {})
-    batch_major = set(meta.get("batch_major", []))
-    inputs, init = {}, {}
-    lens = None
-    for name, value in feeds.items():
-        arr = np.asarray(value)
-        if name == meta.get("sequence_lens"):
-            lens = arr.astype(np.int64)
-        elif name in meta.get("state_inputs", {}):
-            for d, state in enumerate(meta["state_inputs"][name]):
-                if state is not None:
-                    init[state] = arr[d]
-        else:
-            inputs[name] = np.swapaxes(arr, 0, 1) if name in batch_major else arr
-    result = rg.run(graph, inputs, params, sequence_lens=lens, initial_states=init, **kw)
-    out: dict[str, np.ndarray] = {}
-    for name in graph.outputs:
-        y = result[name]
-        out[name] = np.swapaxes(y, 0, 1) if name in batch_major else y
-    for name, spec in meta.get("outputs", {}).items():
-        bm = spec["batch_major"]
-        if "directions" in spec:
-            y = np.stack([out.pop(n) for n in spec["directions"]], axis=2 if bm else 1)
-            out[name] = np.swapaxes(y, 0, 1) if bm else y
-        elif spec.get("squeezed"):
-            out[name] = result[f"{spec['finals'][0]}_final"]
-        else:
-            out[name] = np.stack(
-                [result[f"{s}_final"] for s in spec["finals"]], axis=1 if bm else 0
-            )
-    return out
