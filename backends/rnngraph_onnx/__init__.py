@@ -1,7 +1,7 @@
 """The ONNX backend of rnngraph: lowering, onnxruntime execution, import.
 
 Registered under the entry-point group ``rnngraph.backends`` as ``onnx``, so
-``rnngraph.runtime.backends(graph, target="onnx")`` finds it. See ``_emit`` for how a
+``rnngraph.compile(graph, target="onnx")`` finds it. See ``_emit`` for how a
 :class:`~rnngraph.program.schedule.Program` becomes ONNX.
 
 Examples

@@ -1,7 +1,7 @@
 """The TVM backend of rnngraph: a Program as one TIR kernel, for the host, GPUs and edge devices.
 
 Registered under the entry-point group ``rnngraph.backends`` as ``tvm``:
-``rnngraph.runtime.backends(graph, target="tvm", device="aarch64")``. See
+``rnngraph.compile(graph, target="tvm", device="aarch64")``. See
 ``_codegen`` for how a :class:`~rnngraph.program.schedule.Program` becomes TIR,
 ``_ops`` for the per-op rules and ``_targets`` for the named devices.
 Deploying: ``m.export("model.so")`` for TVM's runtime (:func:`load` runs it),

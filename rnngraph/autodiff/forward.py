@@ -3,7 +3,7 @@
 :func:`tangent` builds, from ``G``, a graph containing ``G`` and a tangent
 node for every signal node, with the *same* topology and delays: tangents run
 forward in time beside the values they differentiate (the dual of
-:func:`rnngraph.autodiff.reverse`, which runs backward). Tangent rules live in the
+:func:`rnngraph.adjoint`, which runs backward). Tangent rules live in the
 registry's ``TANGENT`` table, beside each op (linear ops reuse themselves;
 element-wise ops share their local derivative with the adjoint rule).
 

@@ -4,7 +4,7 @@ Every cell is an ordinary subgraph (params, states, ops), so it can be
 inspected, changed and differentiated like anything a user writes. The
 ``*_step`` functions build one step from given weights and states, for
 cells of one's own. The tree cells (:mod:`rnngraph.cells.trees`) are applied
-over trees and DAGs by :func:`rnngraph.trees.recursion`.
+over trees and DAGs by :func:`rnngraph.recursive`.
 """
 
 from __future__ import annotations

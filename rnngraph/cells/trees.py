@@ -1,6 +1,6 @@
 """Cells of recursive networks: applied to each node given its children's states.
 
-Each function returns a cell for :func:`rnngraph.trees.recursion`. A cell is
+Each function returns a cell for :func:`rnngraph.recursive`. A cell is
 called once per graph (it builds one tree level): ``x`` holds the level's
 per-node inputs ``(B, M, F)``, ``children`` a
 :class:`~rnngraph.trees.recursion.Children` view of the children's states — by

@@ -54,7 +54,7 @@ DEFAULT_PIPELINE: tuple[GraphPass, ...] = (
     hoist_time_parallel,
     eliminate_dead_code,
 )
-"""What :func:`rnngraph.runtime.backends` runs unless ``optimize=False``."""
+"""What :func:`rnngraph.compile` runs unless ``optimize=False``."""
 
 
 def optimize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> PassResult:

@@ -246,7 +246,7 @@ def run(
         The network; it is verified first.
     inputs : dict of str to array, or TreeBatch
         Each input as a time-major sequence ``(T, B, *features)``. A graph
-        built with :func:`rnngraph.trees.recursion` also takes an
+        built with :func:`rnngraph.recursive` also takes an
         :class:`rnngraph.trees.structures.TreeBatch` (or a dict of its further per-node
         inputs with the batch under any key) and returns its outputs per
         example (see :mod:`rnngraph.trees.recursion`).

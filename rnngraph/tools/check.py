@@ -3,7 +3,7 @@
 :func:`check` compiles a graph for each available target and runs it on the
 same random inputs as the reference at two sequence lengths from one build,
 with and without ``sequence_lens``, and — for a causal graph — streams the
-step model one step at a time. A recursive net (:func:`rnngraph.trees.recursion`)
+step model one step at a time. A recursive net (:func:`rnngraph.recursive`)
 runs on two batches of random trees of different shapes instead. Each row
 of the report holds the largest absolute error of one output, measured
 against ``tol * max(1, max|ref|)``.
