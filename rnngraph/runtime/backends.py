@@ -37,7 +37,6 @@ from rnngraph.errors import BackendUnavailableError, CompileError
 from rnngraph.ir.graph import Graph
 from rnngraph.ir.params import check_params
 from rnngraph.ir.verify import verify
-from rnngraph.program.recognize import recognize_cells
 from rnngraph.program.schedule import Program, schedule
 from rnngraph.runtime.interpreter import run as reference_run
 
@@ -48,6 +47,7 @@ __all__ = [
     "available_targets",
     "compile",
     "load_backend",
+    "lower",
 ]
 
 _GROUP = "rnngraph.backends"
@@ -178,10 +178,24 @@ def compile(
     verify(graph)
     backend = load_backend(target)
     P = check_params(graph, params, np.dtype(options.get("dtype", "float32")))
-    if not optimize:
-        return backend(schedule(graph).with_unroll(unroll), P, **options)
-    from rnngraph import passes
+    program, lowered = lower(graph, P, optimize=optimize, unroll=unroll)
+    return backend(program, lowered, **options)
 
-    result = passes.optimize(graph, P)
-    program = recognize_cells(schedule(result.graph)).with_unroll(unroll)
-    return backend(program, result.params, **options)
+
+def lower(
+    graph: Graph,
+    params: Mapping[str, Any] | None = None,
+    *,
+    optimize: bool = True,
+    unroll: int = 1,
+) -> tuple[Program, Mapping[str, Any] | None]:
+    """The :class:`Program` that :func:`compile` hands a backend, and its params: the
+    default passes and cell recognition first unless ``optimize=False`` (what
+    ``rnngraph inspect --schedule`` shows)."""
+    if not optimize:
+        return schedule(graph).with_unroll(unroll), params
+    from rnngraph import passes
+    from rnngraph.program.recognize import recognize_cells
+
+    result = passes.optimize(graph, params)
+    return recognize_cells(schedule(result.graph)).with_unroll(unroll), result.params

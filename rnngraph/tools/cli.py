@@ -65,13 +65,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     graph, params = load_graph_file(args.file)
     info = summarize(graph, params)
     if args.schedule:
-        from rnngraph import passes
-        from rnngraph.program.recognize import recognize_cells
-        from rnngraph.program.schedule import schedule
+        from rnngraph.runtime.backends import lower
         from rnngraph.tools.summary import describe_program, format_program
 
-        optimized = passes.optimize(graph, params)
-        program = recognize_cells(schedule(optimized.graph))
+        program, _ = lower(graph, params)
         info["schedule"] = describe_program(program)
     if args.json:
         print(json.dumps(info, indent=1))
