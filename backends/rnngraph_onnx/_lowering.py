@@ -17,6 +17,7 @@ import numpy as np
 from onnx import TensorProto, numpy_helper
 
 from rnngraph.ir.types import TensorType
+from rnngraph.ops import random as rnd
 
 if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter
@@ -87,6 +88,7 @@ for _op, _onnx in {
     "matmul": "MatMul",
     "state": "Identity",
     "delay": "Identity",
+    "stop_gradient": "Identity",
 }.items():
     _simple(_op, _onnx)
 _simple("hard_sigmoid", "HardSigmoid", alpha="alpha", beta="beta")
@@ -270,6 +272,59 @@ def _unsqueeze(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return e.add("Unsqueeze", [args[0], e.ints([n.attrs["axis"]])], n.name)
 
 
+def _u32(e: Emitter, value: int | np.ndarray, hint: str = "u32") -> str:
+    return e.const(np.asarray(value, np.uint32), hint)
+
+
+def _mix(e: Emitter, x: str, hint: str) -> str:
+    """One round of the draws' hash (:func:`rnngraph.ops.random.mix`) on uint32 tensors."""
+    for shift, mul in ((16, rnd.MUL1), (15, rnd.MUL2)):
+        x = e.add(
+            "BitwiseXor", [x, e.add("BitShift", [x, _u32(e, shift)], hint, direction="RIGHT")], hint
+        )
+        x = e.add("Mul", [x, _u32(e, mul)], hint)
+    return e.add(
+        "BitwiseXor", [x, e.add("BitShift", [x, _u32(e, 16)], hint, direction="RIGHT")], hint
+    )
+
+
+def _random(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    """Counter-based draws: the hash of (seed, site, step, row, element) in uint32, exactly
+    as :func:`rnngraph.ops.random.hash_bits` computes it."""
+    seed, step = args
+    row = [int(d) for d in n.attrs["shape"]]
+    lead, h = n.lead + 1, f"{n.name}.bits"
+    keep = e.ints([0] * lead + [1] * len(row))  # (..., B, 1, ..., 1): one key per batch row
+
+    def key(x: str) -> str:
+        return e.add("Reshape", [e.add("Cast", [x], h, to=TensorProto.UINT32), keep], h)
+
+    batch = e.add("Shape", [seed], f"{n.name}.B", start=lead - 1, end=lead)
+    batch = e.add("Squeeze", [batch, e.ints([0])], f"{n.name}.B")
+    rows = e.add("Range", [_zero(e), batch, _one(e)], f"{n.name}.rows")
+    rows = e.add("Cast", [rows], f"{n.name}.rows", to=TensorProto.UINT32)
+    rows = e.add("Reshape", [rows, e.ints([-1] + [1] * len(row))], f"{n.name}.rows")
+    x = _mix(e, e.add("BitwiseXor", [key(seed), _u32(e, rnd.SALT)], h), h)
+    x = _mix(e, e.add("BitwiseXor", [x, _u32(e, int(n.attrs["site"]))], h), h)
+    x = _mix(e, e.add("BitwiseXor", [x, key(step)], h), h)
+    x = _mix(e, e.add("BitwiseXor", [x, rows], h), h)
+    count = int(np.prod(row, dtype=np.int64))
+
+    def draw(elements: np.ndarray, hint: str) -> str:
+        bits = e.add("BitwiseXor", [x, _u32(e, elements.reshape(row), "elements")], h)
+        bits = e.add("BitShift", [_mix(e, bits, h), _u32(e, 8)], h, direction="RIGHT")
+        top = e.add("Cast", [bits], hint, to=e.float_type)
+        return e.add("Mul", [e.add("Add", [top, e.scalar(0.5)], hint), e.scalar(2.0**-24)], hint)
+
+    index = np.arange(count, dtype=np.uint32)
+    if n.attrs["kind"] == "uniform":
+        return e.add("Identity", [draw(index, f"{n.name}.u")], n.name)
+    u1, u2 = draw(2 * index, f"{n.name}.u1"), draw(2 * index + 1, f"{n.name}.u2")
+    radius = e.add("Sqrt", [e.add("Mul", [e.add("Log", [u1], h), e.scalar(-2.0)], h)], h)
+    angle = e.add("Cos", [e.add("Mul", [u2, e.scalar(2.0 * np.pi)], h)], h)
+    return e.add("Mul", [radius, angle], n.name)
+
+
 def _zero(e: Emitter) -> str:
     return e.const(np.array(0, np.int64), "zero")
 
@@ -279,6 +334,7 @@ def _one(e: Emitter) -> str:
 
 
 LOWERING.update(
+    random=_random,
     gather_rows=_gather_rows,
     scatter_rows=_scatter("none"),
     scatter_add_rows=_scatter("add"),

@@ -16,6 +16,7 @@ from onnx import TensorProto
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.files import atomic_write, folder_lock
+from rnngraph.ops.random import seeded
 from rnngraph.program.schedule import Program, StateSlot
 from rnngraph.runtime.arguments import (
     carried_initial,
@@ -149,13 +150,18 @@ class OnnxModel:
         return out, {k: out[f"{k}_final"] for k in self.state_names}
 
     def stream(
-        self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
+        self,
+        inputs: Mapping[str, Any],
+        initial_states: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Step mode: feed time-major ``(T, B, ...)`` inputs one step at a time.
 
         Returns each output stacked over the steps and the carried values
         after the last step (``"<name>_final"``), as a sequence model would.
         """
+        initial_states = seeded(self.graph, initial_states, seed)
         return stream(self.advance, self.graph.outputs, inputs, initial_states, self.dtype)
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
@@ -174,6 +180,7 @@ class OnnxModel:
         *,
         sequence_lens: Any = None,
         initial_states: Mapping[str, Any] | None = None,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Run the model; arguments and results as :func:`rnngraph.run`.
 
@@ -181,6 +188,7 @@ class OnnxModel:
         input, and carried values may be given in ``inputs`` or
         ``initial_states`` (missing ones start from their initial values).
         """
+        initial_states = seeded(self.graph, initial_states, seed)
         if self.mode == "step":
             return self._run_step(inputs, initial_states or {})
         tree = split_inputs(inputs)

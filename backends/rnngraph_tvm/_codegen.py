@@ -46,6 +46,7 @@ from rnngraph_tvm._ops import (
     ELEMENTS,
     I64,
     IN_PLACE,
+    NEEDS_ROW,
     NEEDS_SCRATCH,
     REMAPS,
     REPEATS,
@@ -498,6 +499,8 @@ class _Gen:
             return share(out.shape, lambda idx: out.store(idx, element(idx)))
         if d["op"] in NEEDS_SCRATCH:
             stmt = rule(_NodeView(d), out, args, scratch=self.scratch(nid, t, b))
+        elif d["op"] in NEEDS_ROW:
+            stmt = rule(_NodeView(d), out, args, row=b)
         elif nid in self.tables:
             stmt = rule(_NodeView(d), out, args, in_place=True)
         else:

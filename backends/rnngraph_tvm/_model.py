@@ -16,6 +16,7 @@ import tvm
 from rnngraph.errors import CompileError, InputError
 from rnngraph.files import atomic_path, atomic_write, folder_lock
 from rnngraph.ir.registry import REFERENCE
+from rnngraph.ops.random import seeded
 from rnngraph.program.schedule import Program, Read
 from rnngraph.runtime.arguments import (
     bind_dims,
@@ -252,8 +253,10 @@ class TvmModel:
         *,
         sequence_lens: Any = None,
         initial_states: Mapping[str, Any] | None = None,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Run on this machine; arguments and results as :func:`rnngraph.run`."""
+        initial_states = seeded(self.graph, initial_states, seed)
         return self.execute(inputs, sequence_lens, initial_states)[0]
 
     def execute(

@@ -19,14 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from tvm import tirx as tir
 
+from rnngraph.ops import random as rnd
 from rnngraph.ops.structure import slice_ranges
 from rnngraph_tvm import _math
 
 __all__ = [
     "ELEMENTS",
     "IN_PLACE",
+    "NEEDS_ROW",
     "NEEDS_SCRATCH",
     "REMAPS",
     "REPEATS",
@@ -105,7 +108,7 @@ rules are a loop nest around it; the code generator may also inline such a
 node into its one consumer (no buffer, no loop of its own).
 """
 
-REMAPS = {"slice", "transpose", "reshape", "unsqueeze", "pad", "state", "delay"}
+REMAPS = {"slice", "transpose", "reshape", "unsqueeze", "pad", "state", "delay", "stop_gradient"}
 """Element ops whose element is one operand element at another index."""
 
 REPEATS = {"exp", "tanh", "sigmoid", "softplus", "softsign", "abs"}
@@ -167,6 +170,7 @@ _FNS: dict[str, Callable[..., Any]] = {
     "where": lambda n, d, c, a, b: tir.Select(c, a, b),
     "state": lambda n, d, a: a,
     "delay": lambda n, d, a: a,
+    "stop_gradient": lambda n, d, a: a,
     "zeros_like": lambda n, d, a: tir.const(0, d),
     "cast": lambda n, d, a: tir.Cast(d, a),
 }
@@ -413,6 +417,69 @@ def _unsqueeze(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callab
     return lambda i: args[0].load([*i[:axis], *i[axis + 1 :]])
 
 
+def _u32(v: int) -> Any:
+    return tir.const(v, "uint32")
+
+
+class _Lets:
+    """Statement-level bindings (``Bind``): each value of the hash is named once, as
+    every round reads its operand three times (nested, the expression would grow
+    exponentially)."""
+
+    def __init__(self) -> None:
+        self.binds: list[tuple[Any, Any]] = []
+
+    def let(self, value: Any, dtype: str = "uint32") -> Any:
+        var = tir.Var(f"h{len(self.binds)}", dtype)
+        self.binds.append((var, value))
+        return var
+
+    def mix(self, x: Any) -> Any:
+        """One round of the draws' hash (:func:`rnngraph.ops.random.mix`); uint32 wraps."""
+        x = self.let(tir.bitwise_xor(x, tir.shift_right(x, _u32(16))) * _u32(rnd.MUL1))
+        x = self.let(tir.bitwise_xor(x, tir.shift_right(x, _u32(15))) * _u32(rnd.MUL2))
+        return self.let(tir.bitwise_xor(x, tir.shift_right(x, _u32(16))))
+
+    def around(self, stmt: Any) -> Any:
+        """``stmt`` after the bindings, in one scope."""
+        return seq([*(tir.Bind(var, value) for var, value in self.binds), stmt])
+
+
+def _random(node: Any, out: Acc, args: Sequence[Acc], row: Any) -> Any:
+    """Counter-based draws of batch row ``row``: the hash of (seed, site, step, row,
+    element) exactly as :func:`rnngraph.ops.random.hash_bits` computes it."""
+    seed, step = (tir.Cast("uint32", a.load([i64(0)])) for a in args)
+    lets = _Lets()
+    key = lets.mix(tir.bitwise_xor(seed, _u32(rnd.SALT)))
+    key = lets.mix(tir.bitwise_xor(key, _u32(int(node.attrs["site"]))))
+    key = lets.mix(tir.bitwise_xor(key, step))
+    key = lets.mix(tir.bitwise_xor(key, tir.Cast("uint32", row)))
+    d = out.dtype
+
+    def element(idx: Sequence[Any]) -> Any:
+        flat = i64(0)
+        for i, n in zip(idx, out.shape, strict=True):
+            flat = flat * i64(n) + i
+        e, inner = tir.Cast("uint32", flat), _Lets()
+
+        def uniform(element: Any) -> Any:
+            bits = tir.shift_right(inner.mix(tir.bitwise_xor(key, element)), _u32(8))
+            return inner.let((tir.Cast(d, bits) + _f(d, 0.5)) * _f(d, 2.0**-24), d)
+
+        if node.attrs["kind"] == "uniform":
+            value = uniform(e)
+        else:
+            u1, u2 = uniform(e * _u32(2)), uniform(e * _u32(2) + _u32(1))
+            radius = tir.sqrt(_f(d, -2.0) * tir.log(u1))
+            value = radius * tir.cos(_f(d, 2.0 * np.pi) * u2)
+        return inner.around(out.store(idx, value))
+
+    return lets.around(loops(out.shape, element))
+
+
+NEEDS_ROW = {"random"}
+"""Rules that take ``row``: the index of the batch row they compute."""
+
 NEEDS_SCRATCH = {"layer_norm"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
@@ -429,6 +496,7 @@ ELEMENTS.update(
 )
 RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
+    random=_random,
     gather_rows=_gather_rows,
     scatter_rows=_scatter(False),
     scatter_add_rows=_scatter(True),

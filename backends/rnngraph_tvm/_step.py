@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError
+from rnngraph.ops.random import seeded
 from rnngraph.program.schedule import Read, StateSlot, step_slots
 from rnngraph.runtime.arguments import carried_initial, step_feeds, stream
 from rnngraph_tvm._model import TvmModel
@@ -47,7 +48,11 @@ class TvmStepModel:
         self.state_names = [s.name for s in self.slots]
 
     def run(
-        self, inputs: Mapping[str, Any], *, initial_states: Mapping[str, Any] | None = None
+        self,
+        inputs: Mapping[str, Any],
+        *,
+        initial_states: Mapping[str, Any] | None = None,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """One step: inputs ``(B, ...)`` and carried values (in ``inputs`` or
         ``initial_states``, else their initial values); outputs ``(B, ...)`` and
@@ -56,7 +61,7 @@ class TvmStepModel:
             self.graph,
             self.slots,
             inputs,
-            initial_states or {},
+            seeded(self.graph, initial_states, seed),
             self.model.params,
             self.model.dtype,
         )
@@ -81,9 +86,14 @@ class TvmStepModel:
         return out, {k: out[f"{k}_final"] for k in self.state_names}
 
     def stream(
-        self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
+        self,
+        inputs: Mapping[str, Any],
+        initial_states: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Feed time-major ``(T, B, ...)`` inputs one step at a time (as a sequence model)."""
+        initial_states = seeded(self.graph, initial_states, seed)
         return stream(self.advance, self.graph.outputs, inputs, initial_states, self.dtype)
 
     def export(self, path: str | os.PathLike[str], **options: Any) -> Path:

@@ -53,6 +53,7 @@ from rnngraph.ir.graph import Graph, InitSpec, Node, Value
 from rnngraph.ir.registry import ADJOINT
 from rnngraph.ir.types import TensorType
 from rnngraph.ir.verify import verify
+from rnngraph.ops.random import seeded
 from rnngraph.runtime.arguments import float_dtype
 from rnngraph.runtime.interpreter import run
 from rnngraph.trees.recursion import feeds as tree_feeds
@@ -294,6 +295,7 @@ def vjp(
     sequence_lens: Any = None,
     initial_states: Mapping[str, Any] | None = None,
     dtype: Any = None,
+    seed: int | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Outputs and the vector–Jacobian product, by running the adjoint graph.
 
@@ -302,8 +304,8 @@ def vjp(
     cotangents : dict
         ``dL/dy`` for outputs ``y`` (sequences ``(T, B, ...)``; missing ones
         are zero) and for final states under ``"<state>_final"`` (``(B, ...)``).
-    sequence_lens, initial_states, dtype
-        As :func:`rnngraph.run`.
+    sequence_lens, initial_states, dtype, seed
+        As :func:`rnngraph.run` (the adjoint draws what the forward run draws).
 
     Returns
     -------
@@ -315,6 +317,7 @@ def vjp(
         every input its sensitivity sequence, and for every state the
         gradient of each row's initial value ``(B, ...)``.
     """
+    initial_states = seeded(graph, initial_states, seed)
     tree = split_inputs(inputs)
     if tree is not None:
         return _tree_vjp(graph, *tree, params, cotangents, initial_states, dtype)

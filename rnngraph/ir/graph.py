@@ -556,6 +556,7 @@ class Graph:
         init: str | np.ndarray = "zeros",
         *,
         delay: int = 1,
+        every: int = 1,
     ) -> Value:
         """Declare a recurrent state: at step ``t`` it reads the assigned value at ``t - delay``.
 
@@ -576,18 +577,47 @@ class Graph:
             Steps of delay, default 1. A negative delay is an advance: the
             state reads the assigned value at ``t + |delay|``, which makes the
             recurrence run from the last step to the first (a reverse RNN).
+        every : int
+            A clocked state (clockwork RNN, hierarchical RNNs): it takes its
+            assigned value only at steps ``every - 1, 2 * every - 1, ...`` and
+            holds it in between (with ``sequence_lens``, a row that ends between
+            ticks keeps its last held value as its final state). The graph
+            counts the steps in a state ``"clock.<every>"``, shared by every
+            state of that period. Updates on an event rather than a period are
+            written with :func:`rnngraph.where`:
+            ``g.assign(s, rg.where(event, new, s))``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import rnngraph as rg
+        >>> g = rg.Graph("slow")
+        >>> x = g.input("x", 1)
+        >>> s = g.state("s", 1, every=3)
+        >>> g.assign(s, s + x)
+        >>> g.output("y", s)
+        >>> rg.run(g, {"x": np.ones((7, 1, 1))})["y"].ravel().tolist()
+        [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0]
         """
         self._check_interface_name(name)
         self._check_interface_name(f"{name}_final")
+        if isinstance(every, bool) or not isinstance(every, int | np.integer) or every < 1:
+            raise GraphError(f"state {name!r}: every must be a positive int, got {every!r}")
+        if every > 1 and int(delay) != 1:
+            raise GraphError(
+                f"state {name!r}: a clocked state (every={every}) holds its value from one "
+                f"step to the next, so its delay must be 1, got {delay}"
+            )
         row = _row(f"state {name!r}", shape)
         try:
             type_ = TensorType((BATCH, *row))
         except ValueError as e:
             raise ShapeError(f"state {name!r}: {e}") from None
         spec = self.init_spec(name, type_, init)
-        nid = self._add_node(
-            "state", type_, {"delay": int(delay), "init": spec.to_json()}, name, _user_origin()
-        )
+        attrs: dict[str, Any] = {"delay": int(delay), "init": spec.to_json()}
+        if every > 1:
+            attrs["every"] = int(every)
+        nid = self._add_node("state", type_, attrs, name, _user_origin())
         self._states[name] = nid
         return Value(self, nid)
 
@@ -628,6 +658,8 @@ class Graph:
             )
         attrs = self._nx.nodes[sid]["attrs"]
         delay = attrs["delay"]
+        if attrs.get("every", 1) > 1:
+            value = self._held(state, value, int(attrs["every"]))
         self._nx.add_edge(
             value.node, sid, key=0, delay=delay, init=InitSpec.from_json(attrs["init"])
         )
@@ -643,6 +675,27 @@ class Graph:
                 "delay of at least 1",
                 names,
             )
+
+    def _clock(self, every: int) -> Value:
+        """True at steps ``every - 1, 2 * every - 1, ...``: the tick of the shared clock state
+        ``clock.<every>`` (a phase counting 0, 1, ..., every - 1 and again)."""
+        name = f"clock.{every}"
+        if name in self._states:
+            phase = Value(self, self._states[name])
+        else:
+            phase = self.state(name, 1)
+            last = self.apply("equal", [phase, float(every - 1)], name=f"{name}.tick")
+            nxt = self.apply("add", [phase, 1.0], name=f"{name}.next")
+            self.assign(phase, self.apply("where", [last, 0.0, nxt], name=f"{name}.phase"))
+        return self.apply("equal", [phase, float(every - 1)])
+
+    def _held(self, state: Value, value: Value, every: int) -> Value:
+        """What a clocked state stores: ``value`` on its clock's ticks, else its own value."""
+        tick = self._clock(every)
+        rank = len(state.type.row_shape)
+        if rank != 1:
+            tick = self.apply("reshape", [tick], {"shape": [1] * rank, "in_rank": 1})
+        return self.apply("where", [tick, value, state], name=f"{state.name}.held")
 
     def zero_delay_view(self) -> nx.MultiDiGraph:
         """A read-only view of the graph with only its zero-delay edges."""

@@ -8,6 +8,7 @@ numpy semantics.
 from __future__ import annotations
 
 from rnngraph.ir.registry import OPS, REFERENCE, OpDef, lookup, register_op
+from rnngraph.ops import random
 from rnngraph.ops.elementwise import (
     abs,
     add,
@@ -36,6 +37,7 @@ from rnngraph.ops.elementwise import (
     where,
 )
 from rnngraph.ops.linalg import linear, matmul
+from rnngraph.ops.random import stop_gradient
 from rnngraph.ops.reduce import (
     layer_norm,
     log_softmax,
@@ -82,6 +84,7 @@ __all__ = [
     "neg",
     "pad",
     "pow",
+    "random",
     "reduce_max",
     "reduce_mean",
     "reduce_min",
@@ -99,6 +102,7 @@ __all__ = [
     "softsign",
     "split",
     "sqrt",
+    "stop_gradient",
     "sub",
     "tanh",
     "total",

@@ -109,7 +109,8 @@ def _no_gradient(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Va
     return [None] * len(args)
 
 
-for _op in ("greater", "less", "equal"):
+# Comparisons are piecewise constant; draws and stop_gradient are constants by definition.
+for _op in ("greater", "less", "equal", "random", "stop_gradient"):
     register_adjoint(_op)(_no_gradient)
 
 

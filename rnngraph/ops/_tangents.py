@@ -76,7 +76,7 @@ def _none(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | N
     return None
 
 
-for _op in ("greater", "less", "equal", "zeros_like"):
+for _op in ("greater", "less", "equal", "zeros_like", "random", "stop_gradient"):
     register_tangent(_op)(_none)
 
 

@@ -224,13 +224,18 @@ def step_feeds(
         )
     seq = {k: np.asarray(v)[None] for k, v in step.items()}
     bound, _, B = check_inputs(graph, seq, float_type, 1)
+    rows = {s.name: graph.nx_graph.nodes[s.read.source]["type"].row_shape for s in slots}
+    one_row = {k for k, v in given.items() if match_row(rows[k], np.shape(v), {})}
     if B is None:
-        sizes = {np.shape(v)[0] for v in given.values() if np.ndim(v) > 0}
+        sizes = {np.shape(v)[0] for k, v in given.items() if np.ndim(v) > 0 and k not in one_row}
         B = sizes.pop() if len(sizes) == 1 else 1
     carried: dict[str, np.ndarray] = {}
     for s in slots:
         if s.name in given:
-            carried[s.name] = np.ascontiguousarray(np.asarray(given[s.name], float_type))
+            value = np.asarray(given[s.name], float_type)
+            if s.name in one_row:  # one row serves every batch row
+                value = np.broadcast_to(value, (B, *value.shape))
+            carried[s.name] = np.ascontiguousarray(value)
             continue
         value = carried_initial(graph, s.read, params, B, float_type)
         if value is None:

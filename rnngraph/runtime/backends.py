@@ -57,7 +57,7 @@ _GROUP = "rnngraph.backends"
 class CompiledModel(Protocol):
     """What every backend's compiled model offers (``rg.compile``'s result).
 
-    ``run(inputs, *, sequence_lens=None, initial_states=None)`` takes and returns what
+    ``run(inputs, *, sequence_lens=None, initial_states=None, seed=None)`` takes and returns what
     :func:`rnngraph.run` does (a step model: one step); ``save(path)`` writes what the
     target deploys; ``mode`` is ``"sequence"`` or ``"step"``; ``graph`` and ``program``
     are what was compiled (after the passes).
@@ -86,7 +86,11 @@ class StepModel(CompiledModel, Protocol):
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
 
     def stream(
-        self, inputs: Mapping[str, Any], initial_states: Mapping[str, Any] | None = None
+        self,
+        inputs: Mapping[str, Any],
+        initial_states: Mapping[str, Any] | None = None,
+        *,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]: ...
 
 

@@ -29,6 +29,7 @@ from rnngraph.errors import InputError
 from rnngraph.ir.graph import Graph, InitSpec
 from rnngraph.ir.params import check_params
 from rnngraph.ir.registry import REFERENCE
+from rnngraph.ops.random import seeded
 from rnngraph.program.schedule import ParallelRegion, Program, RecurrentRegion, schedule
 from rnngraph.runtime.arguments import (
     bind_dims,
@@ -237,6 +238,7 @@ def run(
     initial_states: Mapping[str, Any] | None = None,
     dtype: Any = None,
     steps: int | None = None,
+    seed: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``graph`` over whole sequences with the reference interpreter.
 
@@ -265,6 +267,10 @@ def run(
     steps : int, optional
         The number of steps, for a graph with no inputs (a free-running
         generator); the batch then comes from ``initial_states`` or is 1.
+    seed : int, optional
+        The seed of the graph's random draws (:mod:`rnngraph.ops.random`), in
+        ``[0, 2**24)``; default 0. The same seed draws the same numbers on every
+        backend.
 
     Returns
     -------
@@ -272,6 +278,7 @@ def run(
         Each output sequence ``(T, B, ...)`` under its name, and each state's
         final value ``(B, ...)`` under ``"<state>_final"``.
     """
+    initial_states = seeded(graph, initial_states, seed)
     tree = split_inputs(inputs)
     if tree is not None:
         ft = float_dtype(dtype, tree[1], params)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.ir.graph import Graph
+from rnngraph.ops.random import MAX_SEED
 from rnngraph.plot import line_chart
 from rnngraph.training.losses import Loss, value_and_grad
 from rnngraph.training.optim import clip_by_norm, global_norm
@@ -115,6 +116,7 @@ def train(
     clip_norm: float | None = None,
     progress: bool = True,
     dtype: Any = None,
+    seed: int = 0,
 ) -> TrainResult:
     """Train ``params`` of ``graph`` by full backpropagation through time.
 
@@ -131,6 +133,10 @@ def train(
         Clip the global gradient norm to this value before each step.
     progress : bool
         A progress bar (on a terminal) and one line per epoch on stderr.
+    seed : int
+        For a graph that draws random numbers (:mod:`rnngraph.ops.random`): update
+        ``k`` runs with seed ``seed + k`` (modulo ``2**24``), fresh noise at every
+        update and the same noise when training is repeated.
     """
     P = {k: np.asarray(v) for k, v in params.items()}
     history = History()
@@ -150,6 +156,7 @@ def train(
                 sequence_lens=batch.get("sequence_lens"),
                 initial_states=batch.get("initial_states"),
                 dtype=dtype,
+                seed=(seed + len(history.losses)) % MAX_SEED,
             )
             pgrads = {k: grads[k] for k in P if k in grads}
             history.grad_norms.append(global_norm(pgrads))

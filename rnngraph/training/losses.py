@@ -131,6 +131,7 @@ def value_and_grad(
     sequence_lens: Any = None,
     initial_states: Mapping[str, Any] | None = None,
     dtype: Any = None,
+    seed: int | None = None,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The mean loss over valid steps and rows, and its gradients (as :func:`rnngraph.vjp`)."""
     g = loss.attach(graph)
@@ -148,6 +149,7 @@ def value_and_grad(
         sequence_lens=sequence_lens,
         initial_states=initial_states,
         dtype=dtype,
+        seed=seed,
     )
     grads.pop(loss.target, None)
     return float(outs[LOSS_OUTPUT].sum() / n), grads
