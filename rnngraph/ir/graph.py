@@ -684,10 +684,11 @@ class Graph:
             phase = Value(self, self._states[name])
         else:
             phase = self.state(name, 1)
-            last = self.apply("equal", [phase, float(every - 1)], name=f"{name}.tick")
-            nxt = self.apply("add", [phase, 1.0], name=f"{name}.next")
-            self.assign(phase, self.apply("where", [last, 0.0, nxt], name=f"{name}.phase"))
-        return self.apply("equal", [phase, float(every - 1)])
+            last = self.apply("equal", [phase, as_value(every - 1.0, self)], name=f"{name}.tick")
+            nxt = self.apply("add", [phase, as_value(1.0, self)], name=f"{name}.next")
+            zero = as_value(0.0, self)
+            self.assign(phase, self.apply("where", [last, zero, nxt], name=f"{name}.phase"))
+        return self.apply("equal", [phase, as_value(every - 1.0, self)])
 
     def _held(self, state: Value, value: Value, every: int) -> Value:
         """What a clocked state stores: ``value`` on its clock's ticks, else its own value."""

@@ -250,7 +250,7 @@ def bernoulli(
     >>> h = g.input("h", 8)
     >>> keep = rg.random.bernoulli(0.75, like=h)
     >>> g.output("y", h * keep / 0.75)
-    >>> y = rg.run(g, {"h": np.ones((200, 4, 8))}, seed=3)["y"]
+    >>> y = rg.run(g, {"h": np.ones((2000, 4, 8))}, seed=3)["y"]
     >>> round(float((y > 0).mean()), 2)
     0.75
     """

@@ -232,10 +232,10 @@ def step_feeds(
     carried: dict[str, np.ndarray] = {}
     for s in slots:
         if s.name in given:
-            value = np.asarray(given[s.name], float_type)
+            supplied = np.asarray(given[s.name], float_type)
             if s.name in one_row:  # one row serves every batch row
-                value = np.broadcast_to(value, (B, *value.shape))
-            carried[s.name] = np.ascontiguousarray(value)
+                supplied = np.broadcast_to(supplied, (B, *supplied.shape))
+            carried[s.name] = np.ascontiguousarray(supplied)
             continue
         value = carried_initial(graph, s.read, params, B, float_type)
         if value is None:
