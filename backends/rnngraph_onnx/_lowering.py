@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from rnngraph.ir.types import TensorType
+from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
 
 if TYPE_CHECKING:
@@ -325,6 +326,74 @@ def _random(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return e.add("Mul", [radius, angle], n.name)
 
 
+def _fixed_point(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    """A ``Loop`` whose condition is "some row still changes": each row keeps its value from
+    the first step whose largest change is below ``tol`` (see :mod:`rnngraph.ops.fixed`)."""
+    body = fixed.Body.of(n.attrs)
+    z_type = n.operand_types[0]
+    row = len(z_type.shape) - 1
+    lead = n.lead + 1  # axes before the row: (..., B)
+    h = n.name
+    b = type(e)(e.names, e.inits, e.float_type)
+    it, cond_in = e.names.fresh(f"{h}.iter"), e.names.fresh(f"{h}.cond_in")
+    z, count, done = (e.names.fresh(f"{h}.{k}_in") for k in ("z", "count", "done"))
+    values: list[str] = []
+    types: list[TensorType] = []
+    for bn in body.nodes:
+        operands = [body.pick(a, z, args[1:], values) for a in bn.args]
+        otypes = tuple(body.pick(a, z_type, n.operand_types[1:], types) for a in bn.args)
+        node = LoweredNode(f"{h}/{bn.name}", bn.op, bn.attrs, bn.type, otypes, n.lead)
+        values.append(LOWERING[bn.op](b, node, operands))
+        types.append(bn.type)
+    new = values[-1]
+    change = b.add("Abs", [b.add("Sub", [new, z], f"{h}.diff")], f"{h}.change")
+    keep = done
+    if row:
+        tail = b.ints(range(lead, lead + row))
+        change = b.add("ReduceMax", [change, tail], f"{h}.change", keepdims=0)
+        keep = b.add("Unsqueeze", [done, tail], f"{h}.keep")
+    z_next = b.add("Where", [keep, z, new], f"{h}.z")
+    step = b.add("Cast", [b.add("Not", [done], f"{h}.active")], f"{h}.step", to=e.float_type)
+    count_next = b.add("Add", [count, step], f"{h}.count")
+    conv = b.add("Less", [change, b.scalar(body.tol)], f"{h}.converged")
+    done_next = b.add("Or", [done, conv], f"{h}.done")
+    left = b.add("Not", [done_next], f"{h}.left")
+    left = b.add("Cast", [left], f"{h}.left", to=TensorProto.INT64)
+    cond = b.add("ReduceMax", [left], f"{h}.cond", keepdims=0)
+    cond = b.add("Cast", [cond], f"{h}.cond", to=TensorProto.BOOL)
+    fl, bl = e.float_type, TensorProto.BOOL
+
+    def vi(name: str, elem: int, shape: list[int] | None = None) -> Any:
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    graph = helper.make_graph(
+        b.nodes,
+        f"{h}.body",
+        [
+            vi(it, TensorProto.INT64, []),
+            vi(cond_in, bl, []),
+            vi(z, fl),
+            vi(count, fl),
+            vi(done, bl),
+        ],
+        [vi(cond, bl, []), vi(z_next, fl), vi(count_next, fl), vi(done_next, bl)],
+    )
+    x0 = args[0]
+    rows = e.add("Shape", [x0], f"{h}.rows", end=lead)
+    false = numpy_helper.from_array(np.zeros(1, bool), "value")
+    zero = numpy_helper.from_array(np.zeros(1, e.np_float), "value")
+    done0 = e.add("ConstantOfShape", [rows], f"{h}.done0", value=false)
+    count0 = e.add("ConstantOfShape", [rows], f"{h}.count0", value=zero)
+    limit = e.const(np.array(body.max_iter, np.int64), "max_iter")
+    go = e.const(np.array(True), "true")
+    z_out, n_out, _ = e.add_multi(
+        "Loop", [limit, go, x0, count0, done0], [h, f"{h}.count", f"{h}.done"], body=graph
+    )
+    if n.attrs.get("report", "value") == "count":
+        return e.add("Unsqueeze", [n_out, e.ints([-1])], h)
+    return z_out
+
+
 def _zero(e: Emitter) -> str:
     return e.const(np.array(0, np.int64), "zero")
 
@@ -334,6 +403,7 @@ def _one(e: Emitter) -> str:
 
 
 LOWERING.update(
+    fixed_point=_fixed_point,
     random=_random,
     gather_rows=_gather_rows,
     scatter_rows=_scatter("none"),

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from tvm import tirx as tir
 
+from rnngraph.errors import CompileError
+from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
 from rnngraph.ops.structure import slice_ranges
 from rnngraph_tvm import _math
@@ -477,10 +479,95 @@ def _random(node: Any, out: Acc, args: Sequence[Acc], row: Any) -> Any:
     return lets.around(loops(out.shape, element))
 
 
+@dataclass(frozen=True)
+class _BodyView:
+    """A fixed point's body node, as a rule reads it (like the code generator's node view)."""
+
+    name: str
+    attrs: Any
+
+
+def _fixed_point(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
+    """One row's fixed point: a ``while`` over the body's rules, each body node in a scratch
+    row, until the row's largest change is below ``tol`` or ``max_iter`` (see
+    :mod:`rnngraph.ops.fixed`)."""
+    body = fixed.Body.of(node.attrs)
+    d = args[0].dtype
+    z_shape = args[0].shape
+    z = out if node.attrs.get("report", "value") == "value" else scratch(list(z_shape))
+    state = scratch([3])  # [applications, converged, some element still changes]
+    k, conv, moving = ([i64(j)] for j in range(3))
+    values: list[Acc] = []
+    stmts = []
+    for bn in body.nodes:
+        if any(not isinstance(n, int) for n in bn.type.row_shape):
+            raise CompileError(
+                f"fixed point {node.name!r}: body node {bn.name!r} has a symbolic shape "
+                f"{bn.type}, which the TVM backend does not iterate; use target='onnx'"
+            )
+        values.append(_as_dtype(scratch(list(bn.type.row_shape)), _DT.get(bn.type.dtype, d)))
+    z_read = Acc(z.shape, z.load, read_only, d)
+    for bn, acc in zip(body.nodes, values, strict=True):
+        operands = [body.pick(a, z_read, args[1:], values) for a in bn.args]
+        view = _BodyView(f"{node.name}/{bn.name}", bn.attrs)
+        rule = RULES.get(bn.op)
+        if rule is None:
+            raise CompileError(
+                f"the TVM backend has no rule for op {bn.op!r} (node {bn.name!r} in the body of "
+                f"fixed point {node.name!r}); use target='onnx' for this graph"
+            )
+        if bn.op in NEEDS_SCRATCH:
+            stmts.append(rule(view, acc, operands, scratch=scratch))
+        else:
+            stmts.append(rule(view, acc, operands))
+    new = values[-1]
+    tol = _f(d, body.tol)
+
+    def check(idx: list[Any]) -> Any:  # NaN is never below tol: it keeps moving
+        close = _math.absolute(new.load(idx) - z.load(idx), d) < tol
+        return state.store(moving, tir.Select(close, state.load(moving), _f(d, 1.0)))
+
+    one, zero = _f(d, 1.0), _f(d, 0.0)
+    step = [
+        *stmts,
+        state.store(moving, zero),
+        loops(z_shape, check),
+        loops(z_shape, lambda idx: z.store(idx, new.load(idx))),
+        state.store(k, state.load(k) + one),
+        state.store(conv, tir.Select(state.load(moving) > zero, zero, one)),
+    ]
+    limit = _f(d, float(body.max_iter))
+    going = tir.all(state.load(k) < limit, state.load(conv) == zero)
+    result = [
+        loops(z_shape, lambda idx: z.store(idx, args[0].load(idx))),
+        state.store(k, zero),
+        state.store(conv, zero),
+        tir.While(going, seq(step)),
+    ]
+    if z is not out:
+        result.append(out.store([i64(0)], state.load(k)))
+    return seq(result)
+
+
+_DT = {"int64": "int64", "bool": "bool"}
+
+
+def _as_dtype(acc: Acc, dtype: str) -> Acc:
+    """A float scratch row holding values of another dtype (converted on the way in and out)."""
+    if dtype == acc.dtype:
+        return acc
+    return Acc(
+        acc.shape,
+        lambda idx: tir.Cast(dtype, acc.load(idx)),
+        lambda idx, v: acc.store(idx, tir.Cast(acc.dtype, v)),
+        dtype,
+    )
+
+
 NEEDS_ROW = {"random"}
 """Rules that take ``row``: the index of the batch row they compute."""
 
-NEEDS_SCRATCH = {"layer_norm"}
+NEEDS_SCRATCH = {"layer_norm", "fixed_point"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
 IN_PLACE = {"scatter_rows", "scatter_add_rows"}
@@ -496,6 +583,7 @@ ELEMENTS.update(
 )
 RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
+    fixed_point=_fixed_point,
     random=_random,
     gather_rows=_gather_rows,
     scatter_rows=_scatter(False),

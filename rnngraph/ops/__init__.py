@@ -36,6 +36,7 @@ from rnngraph.ops.elementwise import (
     tanh,
     where,
 )
+from rnngraph.ops.fixed import fixed_point
 from rnngraph.ops.linalg import linear, matmul
 from rnngraph.ops.random import stop_gradient
 from rnngraph.ops.reduce import (
@@ -66,6 +67,7 @@ __all__ = [
     "div",
     "equal",
     "exp",
+    "fixed_point",
     "gather",
     "gather_rows",
     "greater",

@@ -16,6 +16,7 @@ import numpy as np
 
 from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import register_adjoint
+from rnngraph.ops import fixed
 from rnngraph.ops.elementwise import abs, cast, equal, exp, greater, less, log, sigmoid, sqrt, where
 from rnngraph.ops.linalg import matmul
 from rnngraph.ops.reduce import reduce_mean, reduce_sum
@@ -467,3 +468,28 @@ def _pad_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Va
         for a, (lo, _) in zip(node.attrs["axes"], node.attrs["pads"], strict=True)
     ]
     return [slice(cot, starts, ends, node.attrs["axes"])]
+
+
+# ---------------------------------------------------------------- fixed points
+
+
+@register_adjoint("fixed_point")
+def _fixed_point_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    """Implicit: ``w = (∂f/∂z)ᵀ w + z̄`` (a fixed point of the transposed body), then
+    ``θ̄ = (∂f/∂θ)ᵀ w`` for each capture; the start value gets none."""
+    if node.attrs.get("report", "value") != "value":
+        return [None] * len(args)
+    body = fixed.Body.of(node.attrs)
+    caps = list(args[1:])
+    values = body.inline(out, caps)  # f's intermediate values at the fixed point
+
+    def transposed(w: Value) -> Value:
+        (back,) = fixed.body_vjp(ctx, body, out, caps, values, w, to_z=True)
+        return cot + (w * 0.0 if back is None else back)
+
+    w = fixed.fixed_point(
+        transposed, zeros_like(cot), tol=body.tol, max_iter=body.max_iter, name=f"{node.name}.adj"
+    )
+    return [None, *fixed.body_vjp(ctx, body, out, caps, values, w, to_z=False)]

@@ -13,7 +13,7 @@ from typing import Any
 from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import OPS, REFERENCE, register_tangent
 from rnngraph.ops import elementwise as ew
-from rnngraph.ops import linalg, reduce, rows, structure, totals
+from rnngraph.ops import fixed, linalg, reduce, rows, structure, totals
 from rnngraph.ops._adjoints import GAINS, kept, normalised
 
 __all__: list[str] = []
@@ -243,3 +243,29 @@ def _layer_norm(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Val
 
 _missing = sorted(set(OPS) - set(REFERENCE))
 assert not _missing
+
+
+@register_tangent("fixed_point")
+def _fixed_point(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    """Implicit: ``ż = (∂f/∂z) ż + (∂f/∂θ) θ̇``, a fixed point itself."""
+    if node.attrs.get("report", "value") != "value" or all(d is None for d in dots[1:]):
+        return None
+    body = fixed.Body.of(node.attrs)
+    caps, cap_dots = list(args[1:]), list(dots[1:])
+    values = body.inline(out, caps)
+    drive = fixed.body_jvp(body, out, caps, values, None, cap_dots)
+    if drive is None:
+        return None
+    rest = [None] * len(caps)
+
+    def linearised(d: Value) -> Value:
+        back = fixed.body_jvp(body, out, caps, values, d, rest)
+        return drive + (d * 0.0 if back is None else back)
+
+    return fixed.fixed_point(
+        linearised,
+        totals.zeros_like(out),
+        tol=body.tol,
+        max_iter=body.max_iter,
+        name=f"{node.name}.tan",
+    )
