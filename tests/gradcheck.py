@@ -23,11 +23,18 @@ TOL = 1e-6
 def _setup(g: rg.Graph, seed: int = 0, keep: tuple[str, ...] = ()):
     rng = np.random.default_rng(seed)
     p = {k: v.astype(np.float64) for k, v in zoo.params_for(g, seed).items()}
-    xs = {k: rng.standard_normal((T, B, *t.row_shape)) for k, t in g.inputs.items()}
+    per_seq = g.per_sequence_inputs
+    xs = {}
+    for k, t in g.inputs.items():
+        row = tuple(3 if isinstance(d, str) else d for d in t.row_shape)  # symbolic: 3
+        xs[k] = rng.standard_normal((B, *row) if k in per_seq else (T, B, *row))
+    started = {  # states that start from a per-sequence input: its gradient is checked there
+        k for k, sid in g.state_nodes().items() if str(g.operands(sid)[0][2].ref) in per_seq
+    }
     init = {
         k: rng.standard_normal((B, *t.row_shape)) * 0.5
         for k, t in g.states.items()
-        if k not in keep
+        if k not in keep and k not in started
     }
     out = rg.run(g, xs, p, initial_states=init)
     cots = {k: rng.standard_normal(v.shape) for k, v in out.items()}

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import rnngraph as rg
+from rnngraph.runtime.arguments import caller_states
 from rnngraph.tools.bench import cell_graph
 from tests.strategies import RandomGraph, feeds_for
 
@@ -111,10 +112,15 @@ def params_for(g: rg.Graph, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random float32 sequences ``(T, B, *row)`` for every input of ``g``."""
-    return {
-        k: rng.standard_normal((T, B, *t.row_shape)).astype("float32") for k, t in g.inputs.items()
-    }
+    """Random float32 sequences ``(T, B, *row)`` for every input of ``g`` (``(B, *row)`` for a
+    per-sequence one); symbolic dimensions take size 3."""
+    per_seq = g.per_sequence_inputs
+    out = {}
+    for k, t in g.inputs.items():
+        row = tuple(3 if isinstance(d, str) else d for d in t.row_shape)
+        lead = (B,) if k in per_seq else (T, B)
+        out[k] = rng.standard_normal((*lead, *row)).astype("float32")
+    return out
 
 
 def every_initial_state(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -129,7 +135,7 @@ def caller_initial_states(g: rg.Graph, B: int, rng: np.random.Generator) -> dict
     return {
         s: rng.standard_normal((B, *t.row_shape)).astype("float32")
         for s, t in g.states.items()
-        if g.operands(g.state_nodes()[s])[0][2].kind == "input"
+        if s in caller_states(g)
     }
 
 

@@ -184,6 +184,13 @@ class _Lowerer:
                 args = [self.env[r.source] for r in self.p.reads[nid]]
                 self.env[nid] = self.lower(self.main, nid, args, lead=0)
 
+    def emit_per_sequence(self) -> None:
+        """Per-sequence nodes, once, on ``(B, ...)`` values; loops read them from outside."""
+        for nid in self.p.per_sequence:
+            if self.g.nodes[nid]["op"] != "input":
+                args = [self.env[r.source] for r in self.p.reads[nid]]
+                self.env[nid] = self.lower(self.main, nid, args, lead=0)
+
     def lower(self, e: Emitter, nid: int, args: Sequence[str], *, lead: int) -> str:
         d = self.g.nodes[nid]
         rule = LOWERING.get(d["op"])
@@ -305,10 +312,18 @@ class _SequenceModel(_Lowerer):
                 "its number of steps; add an input (it may be empty, shape (T, B, 0)) or use "
                 'mode="step"'
             )
+        self.per_seq = graph.per_sequence_inputs
+        if len(self.per_seq) == len(graph.inputs):
+            raise CompileError(
+                f"graph {graph.name!r} has only per-sequence inputs, so an ONNX sequence model "
+                "would not know its number of steps; add a sequence input (it may be empty, "
+                'shape (T, B, 0)) or use mode="step"'
+            )
         needs_input = {
             n
             for n, sid in graph.state_nodes().items()
             if program.reads[sid][0].init.kind == "input"
+            and str(program.reads[sid][0].init.ref) not in self.per_seq
         }
         self.exposed_names = sorted(needs_input | set(exposed_states))
         self.reserve_interface(
@@ -323,10 +338,11 @@ class _SequenceModel(_Lowerer):
         self._taps: dict[Read, str] = {}
         self._inits: dict[Read, str] = {}
         self._masks: dict[int, str] = {}
+        self._repeated: dict[int, str] = {}
 
     # The dynamic sizes, as 1-D int64 tensors of one element.
     def dims(self) -> None:
-        first_name = next(iter(self.graph.inputs))
+        first_name = next(n for n in self.graph.inputs if n not in self.per_seq)
         e = self.main
         self.T = e.add("Shape", [first_name], "T", start=0, end=1)
         self.B = e.add("Shape", [first_name], "B", start=1, end=2)
@@ -359,8 +375,21 @@ class _SequenceModel(_Lowerer):
 
     def initial(self, read: Read) -> str:
         if read not in self._inits:
-            self._inits[read] = self.row_value(read, self.B, {n: n for n in self.exposed_names})
+            exposed = {n: n for n in [*self.exposed_names, *self.per_seq]}
+            self._inits[read] = self.row_value(read, self.B, exposed)
         return self._inits[read]
+
+    def sequence(self, nid: int) -> str:
+        """Node ``nid``'s whole sequence ``(T, B, ...)``: a per-sequence value repeated."""
+        if nid not in self.p.per_sequence:
+            return self.env[nid]
+        if nid not in self._repeated:
+            e, name = self.main, self.g.nodes[nid]["name"]
+            shape = e.add(
+                "Concat", [self.T, e.add("Shape", [self.env[nid]], "shape")], "shape", axis=0
+            )
+            self._repeated[nid] = e.add("Expand", [self.env[nid], shape], f"{name}.steps")
+        return self._repeated[nid]
 
     def ring(self, read: Read) -> str:
         """A long delay's ring of past values before the first step: ``min(|delay|, T)``
@@ -407,12 +436,13 @@ class _SequenceModel(_Lowerer):
     def operand(self, read: Read) -> str:
         if read.delay and self.g.nodes[read.source]["type"].batched:
             return self.tap(read)
-        return self.env[read.source]
+        return self.sequence(read.source)
 
     def build(self) -> onnx.ModelProto:
         graph, e = self.graph, self.main
         for name, t in graph.inputs.items():
-            self.inputs.append(_vi(name, self.elem(t), ["T", "B", *t.row_shape]))
+            lead = ["B"] if name in self.per_seq else ["T", "B"]
+            self.inputs.append(_vi(name, self.elem(t), [*lead, *t.row_shape]))
         for nid in graph.input_nodes().values():
             self.env[nid] = self.g.nodes[nid]["name"]
         for s in self.exposed_names:
@@ -422,6 +452,7 @@ class _SequenceModel(_Lowerer):
             self.inputs.append(_vi("sequence_lens", TensorProto.INT64, ["B"]))
         self.dims()
         self.emit_static()
+        self.emit_per_sequence()
         fused = self.affine_pairs()
         finals: dict[Read, str] = {}
         for region in self.p.regions:
@@ -442,7 +473,7 @@ class _SequenceModel(_Lowerer):
                     finals.update(self.scan(part))
         self.emit_post()
         for name, nid in graph.output_nodes().items():
-            y = self.env[nid]
+            y = self.sequence(nid)
             t = graph.outputs[name]
             if not t.batched:  # a sum over steps
                 e.nodes.append(helper.make_node("Identity", [y], [name], name=f"Output:{name}"))
@@ -471,7 +502,7 @@ class _SequenceModel(_Lowerer):
         for nid in self.p.post:
             args = []
             for r in self.p.reads[nid]:
-                a = self.env[r.source]
+                a = self.sequence(r.source)
                 t = self.g.nodes[r.source]["type"]
                 if t.batched and self.with_lens:
                     zero = e.const(np.zeros((), self.np_dtype(t)), "zero_value")
@@ -547,7 +578,7 @@ class _SequenceModel(_Lowerer):
         """The native ``LSTM``/``GRU``/``RNN`` op; returns the final values it gives."""
         e = self.main
         one_dir = e.ints([0])
-        ins = [self.env[cm.x]]
+        ins = [self.sequence(cm.x)]
         for role in ("W", "R", "B"):
             if role in cm.weights:
                 ins.append(
@@ -953,6 +984,7 @@ class _StepModel(_Lowerer):
             self.inputs.append(_vi(s.name, self.elem(t), ["B", *t.row_shape]))
             oldest[s.read] = s.name  # slots come newest first, so the last one wins
         self.emit_static()
+        self.emit_per_sequence()
         for part in self.p.parts:
             for nid in (part.node,) if isinstance(part, ParallelRegion) else part.nodes:
                 if self.g.nodes[nid]["op"] == "input":

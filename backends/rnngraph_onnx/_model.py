@@ -19,6 +19,7 @@ from rnngraph.files import atomic_write, folder_lock
 from rnngraph.ops.random import seeded
 from rnngraph.program.schedule import Program, StateSlot
 from rnngraph.runtime.arguments import (
+    caller_states,
     carried_initial,
     check_initial_states,
     check_inputs,
@@ -91,10 +92,7 @@ class OnnxModel:
         }
         if len(self._input_rows) != len(self.graph.inputs):
             self._input_rows = {"<no fast path>": ((), np.dtype(bool))}
-        self._needs_states = any(
-            self.program.reads[sid][0].init.kind == "input"
-            for sid in self.graph.state_nodes().values()
-        )
+        self._needs_states = bool(caller_states(self.graph))
         self._out_names = [o.name for o in self.model.graph.output]
 
     def __repr__(self) -> str:
@@ -162,7 +160,7 @@ class OnnxModel:
         after the last step (``"<name>_final"``), as a sequence model would.
         """
         initial_states = seeded(self.graph, initial_states, seed)
-        return stream(self.advance, self.graph.outputs, inputs, initial_states, self.dtype)
+        return stream(self.advance, self.graph, inputs, initial_states, self.dtype)
 
     def initial_states(self, batch: int = 1) -> dict[str, np.ndarray]:
         """Step mode: the carried values before the first step, for ``batch`` rows.
@@ -217,11 +215,7 @@ class OnnxModel:
         states = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
         for name, arr in states.items():
             feeds[name] = np.ascontiguousarray(arr)
-        needs = [
-            n
-            for n, sid in self.graph.state_nodes().items()
-            if self.program.reads[sid][0].init.kind == "input" and n not in states
-        ]
+        needs = [n for n in caller_states(self.graph) if n not in states]
         if needs:
             raise InputError(
                 f"states {needs} take their initial value from the caller: pass initial_states="

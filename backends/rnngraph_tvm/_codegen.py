@@ -201,10 +201,14 @@ class _Gen:
     def declare(self) -> None:
         g = self.g
         graph = self.p.graph
+        # Per-sequence values (inputs declared with axis=None and what is computed from
+        # them alone) have one (B, row) buffer: computed once, read at every step.
+        self.per_seq = set(self.p.per_sequence)
         for name, nid in graph.input_nodes().items():
             t = g.nodes[nid]["type"]
+            lead = ("B",) if nid in self.per_seq else ("T", "B")
             self.node_buf[nid] = self.add_arg(
-                Arg("input", name, ("T", "B", *self.row(nid)), self.elem(t), nid)
+                Arg("input", name, (*lead, *self.row(nid)), self.elem(t), nid)
             )
         if self.with_lens:
             self.lens = self.add_arg(Arg("lens", "sequence_lens", ("B",), "int64"))
@@ -215,7 +219,7 @@ class _Gen:
             self.node_buf[nid] = self.add_arg(
                 Arg("static", d["name"], self.row(nid), self.elem(d["type"]), nid)
             )
-        self.stepwise = self.step_local()
+        self.stepwise = self.step_local() | self.per_seq
         self.inlined = self.inlinable()
         self.tables = self.in_place()
         self.epilogues = self.fusable()
@@ -1042,8 +1046,12 @@ class _Gen:
             dst = self.add_arg(Arg("output", name, ("T", "B", *self.row(nid)), self.elem(t_), nid))
             t, b = tir.Var("t", I64), self.bvar()
 
-            def copy(idx: list[Any], dst: Any = dst, src: Any = src, t: Any = t, b: Any = b) -> Any:
-                v = self.valid(src[(t, b, *idx)], t, b, dst.dtype)
+            lead = [b] if nid in self.per_seq else [t, b]  # (one value for every step)
+
+            def copy(
+                idx: list[Any], dst: Any = dst, src: Any = src, t: Any = t, b: Any = b, lead=lead
+            ) -> Any:
+                v = self.valid(src[(*lead, *idx)], t, b, dst.dtype)
                 return tir.BufferStore(dst, v, [t, b, *idx])
 
             stmts.append(
@@ -1094,6 +1102,11 @@ class _Gen:
         self.ahead = self.ahead_of()
         self.stacks = self.stackable()
         body = []
+        for nid in self.p.per_sequence:  # once, before the steps (if there are any)
+            if self.g.nodes[nid]["op"] != "input":
+                b = self.bvar()
+                once = self.batch_loop(self.node_stmt(nid, i64(0), b), b)
+                body.append(tir.IfThenElse(i64(0) < self.T, once, None))
         for part in self.p.parts:
             if isinstance(part, ParallelRegion):
                 nid = part.node

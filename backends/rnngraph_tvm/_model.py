@@ -103,7 +103,7 @@ class TvmModel:
         the kernel's buffer repeats for every row and, for a tap, every step back)."""
         assert arg.read is not None
         row = (1, *(int(d) for d in arg.shape[list(arg.shape).index("B") + 1 :]))
-        return np.asarray(self._initial(arg.read, row, {}, {}), arg.dtype)[0]
+        return np.asarray(self._initial(arg.read, row, {}, {}, {}), arg.dtype)[0]
 
     def relax(self, sequence_lens: bool = False) -> Any:
         """The model as a Relax ``IRModule``: ``main`` (inputs, then ``sequence_lens`` if
@@ -327,6 +327,8 @@ class TvmModel:
         kernel it runs."""
         bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
         assert T is not None and B is not None
+        ids = self.graph.input_nodes()
+        per_seq = {k: bound[ids[k]] for k in self.graph.per_sequence_inputs}
         lens = check_lens(sequence_lens, T, B)
         overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
         sizes = {"T": T, "B": B, **bind_dims(self.graph, inputs, initial_states or {})}
@@ -383,7 +385,8 @@ class TvmModel:
                 elif fresh or not fixed:
                     shape = tuple(t.shape)
                     rows = shape[1:] if a.read.delay > 1 else shape  # a tap's: (d, B, *row)
-                    arr = np.broadcast_to(self._initial(a.read, rows, overrides, state_ids), shape)
+                    start = self._initial(a.read, rows, overrides, state_ids, per_seq)
+                    arr = np.broadcast_to(start, shape)
             if arr is not None and host is not None:
                 np.copyto(host, arr, casting="unsafe")
             elif arr is not None:
@@ -409,13 +412,17 @@ class TvmModel:
         shape: tuple[int, ...],
         overrides: Mapping[str, np.ndarray],
         state_ids: Mapping[int, str],
+        per_seq: Mapping[str, np.ndarray],
     ) -> np.ndarray:
-        """The initial value of ``read`` for a batch: ``shape`` is ``(B, *row)``."""
+        """The initial value of ``read`` for a batch: ``shape`` is ``(B, *row)`` (``per_seq``:
+        the call's per-sequence inputs, which states may start from)."""
         name = state_ids.get(read.consumer)
         if name is not None and name in overrides:
             return np.broadcast_to(overrides[name], shape)
         if read.init.kind == "input" and str(read.init.ref) in overrides:
             return np.broadcast_to(overrides[str(read.init.ref)], shape)
+        if read.init.kind == "input" and str(read.init.ref) in per_seq:
+            return np.broadcast_to(per_seq[str(read.init.ref)], shape)
         t = self.graph.nx_graph.nodes[read.source]["type"]
         value = initial_value(
             self.graph, read.init, self.params, shape, np_dtype(t.dtype, self.dtype)

@@ -216,7 +216,7 @@ def _matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
         return out.store(idx, out.load(idx) + a.load(ai) * b.load(bi))
 
     init = loops(osh, lambda idx: out.store(idx, tir.const(0, out.dtype)), "z")
-    reduce_k = lambda body: tir.For(k, i64(0), i64(int(ash[-1])), tir.ForKind.SERIAL, body)  # noqa: E731
+    reduce_k = lambda body: tir.For(k, i64(0), extent(ash[-1]), tir.ForKind.SERIAL, body)  # noqa: E731
     if not osh:
         return tir.SeqStmt([init, reduce_k(term([]))])
     # k outside the output's last axis: the inner loop streams a row of b.
@@ -326,6 +326,55 @@ def _reduce(kind: str) -> Callable[..., Any]:
                     lambda idx: out.store(idx, out.load(idx) / tir.Cast(out.dtype, count)),
                 )
             )
+        return tir.SeqStmt(stmts)
+
+    return rule
+
+
+def _softmax(log: bool) -> Callable[..., Any]:
+    """Softmax (or its log) along one axis: the max, the sum of exponentials, then each
+    element, with the max and the sum in scratch rows of the other axes."""
+
+    def rule(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
+        (x,) = args
+        d = out.dtype
+        axis = len(out.shape) + int(node.attrs["axis"])
+        others = [n for i, n in enumerate(out.shape) if i != axis]
+        top, total = scratch(others), scratch(others)
+
+        def o(idx: list[Any]) -> list[Any]:
+            return [v for i, v in enumerate(idx) if i != axis]
+
+        def shifted(idx: list[Any]) -> Any:
+            return x.load(idx) - top.load(o(idx))
+
+        stmts = [
+            loops(others, lambda idx: top.store(idx, tir.min_value(d)), "z"),
+            loops(others, lambda idx: total.store(idx, tir.const(0, d)), "z"),
+            loops(out.shape, lambda idx: top.store(o(idx), tir.max(top.load(o(idx)), x.load(idx)))),
+        ]
+        if log:
+            stmts += [
+                loops(
+                    out.shape,
+                    lambda idx: total.store(
+                        o(idx), total.load(o(idx)) + _math.exp(shifted(idx), d)
+                    ),
+                ),
+                loops(
+                    out.shape,
+                    lambda idx: out.store(idx, shifted(idx) - tir.log(total.load(o(idx)))),
+                ),
+            ]
+        else:
+            stmts += [
+                loops(out.shape, lambda idx: out.store(idx, _math.exp(shifted(idx), d))),
+                loops(
+                    out.shape,
+                    lambda idx: total.store(o(idx), total.load(o(idx)) + out.load(idx)),
+                ),
+                loops(out.shape, lambda idx: out.store(idx, out.load(idx) / total.load(o(idx)))),
+            ]
         return tir.SeqStmt(stmts)
 
     return rule
@@ -567,7 +616,7 @@ def _as_dtype(acc: Acc, dtype: str) -> Acc:
 NEEDS_ROW = {"random"}
 """Rules that take ``row``: the index of the batch row they compute."""
 
-NEEDS_SCRATCH = {"layer_norm", "fixed_point"}
+NEEDS_SCRATCH = {"layer_norm", "fixed_point", "softmax", "log_softmax"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
 IN_PLACE = {"scatter_rows", "scatter_add_rows"}
@@ -584,6 +633,8 @@ ELEMENTS.update(
 RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
     fixed_point=_fixed_point,
+    softmax=_softmax(False),
+    log_softmax=_softmax(True),
     random=_random,
     gather_rows=_gather_rows,
     scatter_rows=_scatter(False),

@@ -65,6 +65,8 @@ class TvmStepModel:
             self.model.params,
             self.model.dtype,
         )
+        per_seq = self.graph.per_sequence_inputs  # (given whole, not as one step)
+        step = {k: v[0] if k in per_seq else v for k, v in step.items()}
         past = {}  # each read's values before the step, oldest first
         for read, group in self.by_read.items():
             values = [carried[s.name] for s in reversed(group)]
@@ -94,7 +96,7 @@ class TvmStepModel:
     ) -> dict[str, np.ndarray]:
         """Feed time-major ``(T, B, ...)`` inputs one step at a time (as a sequence model)."""
         initial_states = seeded(self.graph, initial_states, seed)
-        return stream(self.advance, self.graph.outputs, inputs, initial_states, self.dtype)
+        return stream(self.advance, self.graph, inputs, initial_states, self.dtype)
 
     def export(self, path: str | os.PathLike[str], **options: Any) -> Path:
         """The sequence model's library (:meth:`TvmModel.export`, same options): deployed,

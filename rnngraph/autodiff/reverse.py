@@ -334,7 +334,9 @@ def vjp(
         raise GraphError(f"cotangents names {unknown}: not outputs or '<state>_final' of the graph")
     adj = _cached_adjoint(graph, finals)
     feeds = dict(inputs)
-    first = np.asarray(next(iter(inputs.values()))) if inputs else None
+    per_seq = graph.per_sequence_inputs
+    sequences = [v for k, v in inputs.items() if k not in per_seq]
+    first = np.asarray(sequences[0]) if sequences else None
     for name, t in graph.outputs.items():
         if f"cot:{name}" not in adj.inputs:
             continue
@@ -356,6 +358,8 @@ def vjp(
     for name, t in graph.inputs.items():
         if t.dtype == "float" and first is not None:
             grads[name] = res.get(f"grad:{name}", np.zeros_like(np.asarray(inputs[name], ft)))
+            if name in per_seq and f"grad:{name}" in res:  # the same value at every step
+                grads[name] = _valid_sum(grads[name], sequence_lens)
     for name, t in graph.states.items():
         g0 = res.get(f"grad:{name}_final")
         if g0 is None and t.symbolic:
@@ -366,7 +370,18 @@ def vjp(
         spec = graph.operands(graph.state_nodes()[name])[0][2]
         if spec.kind == "param" and name not in init:
             grads[str(spec.ref)] = grads[str(spec.ref)] + g0.sum(axis=0)
+        if spec.kind == "input" and str(spec.ref) in per_seq and name not in init:
+            grads[str(spec.ref)] = grads[str(spec.ref)] + g0  # started from that input
     return outs, grads
+
+
+def _valid_sum(per_step: np.ndarray, sequence_lens: Any) -> np.ndarray:
+    """A per-step gradient ``(T, B, ...)`` summed over each row's valid steps: ``(B, ...)``."""
+    if sequence_lens is None:
+        return per_step.sum(axis=0)
+    T = per_step.shape[0]
+    valid = np.arange(T)[:, None] < np.asarray(sequence_lens)[None, :]
+    return np.where(valid.reshape(valid.shape + (1,) * (per_step.ndim - 2)), per_step, 0).sum(0)
 
 
 def _tree_vjp(

@@ -10,6 +10,7 @@ over trees and DAGs by :func:`rnngraph.recursive`.
 from __future__ import annotations
 
 from rnngraph.cells._common import ACTIVATIONS, activation
+from rnngraph.cells.alignment import attention
 from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step
 from rnngraph.cells.compose import bidirectional, stacked
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
@@ -21,6 +22,7 @@ __all__ = [
     "ACTIVATIONS",
     "Feedback",
     "activation",
+    "attention",
     "bidirectional",
     "child_sum_tree_lstm",
     "dag_rnn",

@@ -54,9 +54,12 @@ from rnngraph.errors import (
 from rnngraph.ir.registry import lookup
 from rnngraph.ir.types import BATCH, Dim, TensorType, format_shape
 
-__all__ = ["PARAM_INITS", "Graph", "InitSpec", "Node", "Value", "as_value"]
+__all__ = ["DEFAULT_AXIS", "PARAM_INITS", "Graph", "InitSpec", "Node", "Value", "as_value"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # rnngraph/
+
+DEFAULT_AXIS = "t"
+"""The name of the one sequence axis of a graph's sequence inputs."""
 
 PARAM_INITS = ("zeros", "ones", "constant", "uniform", "normal", "glorot_uniform", "orthogonal")
 """Named initializers accepted by :meth:`Graph.param`."""
@@ -466,21 +469,57 @@ class Graph:
 
     # ---------------------------------------------------------------- builder
     def input(
-        self, name: str, features: int | Sequence[int | str] = (), *, dtype: str = "float"
+        self,
+        name: str,
+        features: int | Sequence[int | str] = (),
+        *,
+        dtype: str = "float",
+        axis: str | None = DEFAULT_AXIS,
     ) -> Value:
-        """Declare a sequence input; one step has shape ``(B, *features)``.
+        """Declare an input; one step has shape ``(B, *features)``.
 
-        At run time the whole sequence is passed time-major, ``(T, B, *features)``.
+        At run time a sequence input is passed time-major, ``(T, B, *features)``.
+        With ``axis=None`` the input is *per-sequence*: one value per batch row,
+        passed as ``(B, *features)``, the same at every step (a speaker's or an
+        image's embedding, an encoder's memory). What is computed from
+        per-sequence inputs (and weights) only is per-sequence too: every
+        backend computes it once, before the steps. A state can start from a
+        per-sequence input: ``g.state("h", 32, init=h0)``.
+
+        >>> import numpy as np
+        >>> import rnngraph as rg
+        >>> g = rg.Graph("styled")
+        >>> x = g.input("x", 2)
+        >>> style = g.input("style", 2, axis=None)
+        >>> g.output("y", x * style)
+        >>> out = rg.run(g, {"x": np.ones((3, 1, 2)), "style": np.array([[2.0, 3.0]])})
+        >>> out["y"][:, 0].tolist()
+        [[2.0, 3.0], [2.0, 3.0], [2.0, 3.0]]
         """
         self._check_interface_name(name)
+        if axis is not None and axis != DEFAULT_AXIS:
+            raise GraphError(
+                f"input {name!r}: axis={axis!r}; this version has one sequence axis "
+                f"({DEFAULT_AXIS!r}, the default) and per-sequence inputs (axis=None)"
+            )
         row = _row(f"input {name!r}", features)
         try:
             type_ = TensorType((BATCH, *row), dtype)
         except ValueError as e:
             raise ShapeError(f"input {name!r}: {e}") from None
-        nid = self._add_node("input", type_, {}, name, _user_origin())
+        attrs: dict[str, Any] = {} if axis is not None else {"axis": None}
+        nid = self._add_node("input", type_, attrs, name, _user_origin())
         self._inputs[name] = nid
         return Value(self, nid)
+
+    @property
+    def per_sequence_inputs(self) -> dict[str, TensorType]:
+        """The inputs declared with ``axis=None``: one value ``(B, ...)`` per sequence."""
+        return {
+            k: self._type(v)
+            for k, v in self._inputs.items()
+            if "axis" in self._nx.nodes[v]["attrs"] and self._nx.nodes[v]["attrs"]["axis"] is None
+        }
 
     def param(
         self,
@@ -553,7 +592,7 @@ class Graph:
         self,
         name: str,
         shape: int | Sequence[int | str],
-        init: str | np.ndarray = "zeros",
+        init: str | np.ndarray | Value = "zeros",
         *,
         delay: int = 1,
         every: int = 1,
@@ -566,13 +605,14 @@ class Graph:
             The state's name; its final value is returned as ``"<name>_final"``.
         shape : int or tuple of int
             The shape of one batch row (one step is ``(B, *shape)``).
-        init : {"zeros", "param", "input"} or ndarray
+        init : {"zeros", "param", "input"}, ndarray or Value
             The value read before the first step: zeros; a fixed array (one
             row's shape, or ``(B, *shape)`` for a fixed batch); a learned
-            parameter named ``"<name>.init"``; or a value the caller supplies
+            parameter named ``"<name>.init"``; a value the caller supplies
             on every run (``initial_states=`` of :func:`rnngraph.run`), as a
-            streaming model does. Any state's initial value can be overridden
-            per run.
+            streaming model does; or a per-sequence input (a Value made by
+            ``g.input(..., axis=None)``), such as an encoder's final state.
+            Any state's initial value can be overridden per run.
         delay : int
             Steps of delay, default 1. A negative delay is an advance: the
             state reads the assigned value at ``t + |delay|``, which makes the
@@ -622,6 +662,19 @@ class Graph:
         return Value(self, nid)
 
     def init_spec(self, name: str, type_: TensorType, init: Any) -> InitSpec:
+        if isinstance(init, Value):
+            per_seq = self.per_sequence_inputs
+            if init.graph is not self or init.op != "input" or init.name not in per_seq:
+                raise GraphError(
+                    f"state {name!r} can start from a per-sequence input (declared with "
+                    f"axis=None), got {init!r}"
+                )
+            if per_seq[init.name] != type_:
+                raise ShapeError(
+                    f"state {name!r} of type {type_} cannot start from per-sequence input "
+                    f"{init.name!r} of type {per_seq[init.name]}"
+                )
+            return InitSpec("input", init.name)
         if isinstance(init, np.ndarray):
             if init.shape not in (type_.row_shape,) and init.shape[1:] != type_.row_shape:
                 raise ShapeError(

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from rnngraph.ir.registry import lookup
+
 if TYPE_CHECKING:
     from rnngraph.ir.graph import Graph
 
@@ -34,6 +36,7 @@ __all__ = [
     "cyclic_components",
     "dynamic_nodes",
     "fir_taps",
+    "per_sequence_nodes",
     "recurrent_regions",
     "regions",
     "static_nodes",
@@ -98,6 +101,35 @@ def _order_within(graph: Graph, comp: Iterable[int]) -> tuple[int, ...]:
     return tuple(nx.lexicographical_topological_sort(sub))
 
 
+def per_sequence_nodes(graph: Graph) -> frozenset[int]:
+    """Signal nodes whose value is one per sequence: the per-sequence inputs (declared with
+    ``axis=None``) and what is computed from them and time-invariant values only, with no
+    delay, state or step-dependent op between. Backends compute them once, before the steps.
+    """
+    found: frozenset[int] = graph.memo("per_sequence", lambda: _per_sequence(graph))
+    return found
+
+
+def _per_sequence(graph: Graph) -> frozenset[int]:
+    g = graph.nx_graph
+    inputs = graph.input_nodes()
+    found = {inputs[name] for name in graph.per_sequence_inputs}
+    if not found:
+        return frozenset()
+    zero = zero_delay_subgraph(graph)
+    for nid in nx.topological_sort(zero):  # (a verified graph's zero-delay view is acyclic)
+        d = g.nodes[nid]
+        if nid in found or not d["type"].batched or d["op"] in ("state", "input", "delay"):
+            continue
+        if lookup(d["op"]).after_steps:
+            continue
+        ops = graph.operands(nid)
+        batched = [(u, delay) for u, delay, _ in ops if g.nodes[u]["type"].batched]
+        if batched and all(u in found and delay == 0 for u, delay in batched):
+            found.add(nid)
+    return frozenset(found)
+
+
 def regions(graph: Graph) -> list[Region]:
     """The signal nodes grouped into components of the condensation, in execution order.
 
@@ -105,7 +137,7 @@ def regions(graph: Graph) -> list[Region]:
     first step. Assumes the graph is verified (no zero-delay cycle, no cycle
     mixing delays with advances).
     """
-    g = graph.nx_graph.subgraph(dynamic_nodes(graph))
+    g = graph.nx_graph.subgraph(dynamic_nodes(graph) - per_sequence_nodes(graph))
     sccs = list(nx.strongly_connected_components(g))
     cond = nx.condensation(g, scc=sccs)
     out = []

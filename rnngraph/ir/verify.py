@@ -33,7 +33,7 @@ from rnngraph.errors import (
     UnassignedStateError,
 )
 from rnngraph.ir.registry import lookup
-from rnngraph.ir.structure import cyclic_components, zero_delay_subgraph
+from rnngraph.ir.structure import cyclic_components, per_sequence_nodes, zero_delay_subgraph
 
 if TYPE_CHECKING:
     from rnngraph.ir.graph import Graph
@@ -55,7 +55,23 @@ def _check_all(graph: Graph) -> bool:
     _check_algebraic_loops(graph)
     _check_directions(graph)
     _check_totals(graph)
+    _check_per_sequence(graph)
     return True
+
+
+def _check_per_sequence(graph: Graph) -> None:
+    """A per-sequence value is the same at every step: delaying it (or storing it in a
+    state) has no meaning, and is most likely a mistake."""
+    g = graph.nx_graph
+    per_seq = per_sequence_nodes(graph)
+    for u, v, delay in g.edges(data="delay"):
+        if delay and u in per_seq:
+            raise GraphError(
+                f"{g.nodes[v]['op']} node {g.nodes[v]['name']!r} reads the per-sequence value "
+                f"{g.nodes[u]['name']!r} through a delay of {delay}; it is the same at every "
+                "step, so read it directly (a state starts from a per-sequence input with "
+                "g.state(name, shape, init=value))"
+            )
 
 
 def _check_totals(graph: Graph) -> None:

@@ -197,7 +197,7 @@ def _matmul_adjoint(
     a, b = args
     ta, tb = a.type, b.type
     if tb.rank == 1:  # matrix-vector: y = a @ b contracts a's last axis
-        c = reshape(cot, [*cot.type.row_shape, 1])
+        c = unsqueeze(cot, -1)  # (rows of any size, a memory's symbolic length too)
         ga = c * b if ctx.needs[0] else None
         if not ctx.needs[1]:
             return [ga, None]

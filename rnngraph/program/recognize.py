@@ -159,7 +159,10 @@ def _match(graph: Graph, region: RecurrentRegion, recurrent: set[int]) -> CellMa
     I_candidates = {
         int(g.nodes[n]["type"].shape[-1])
         for n in space
-        if n not in region.nodes and g.nodes[n]["type"].batched and g.nodes[n]["type"].rank == 2
+        if n not in region.nodes
+        and g.nodes[n]["type"].batched
+        and g.nodes[n]["type"].rank == 2
+        and not g.nodes[n]["type"].symbolic
     }
     kinds = ["LSTM"] if len(states) == 2 else ["GRU", "RNN"]
     for kind, H, I in itertools.product(kinds, sorted(H_candidates), sorted(I_candidates)):

@@ -58,6 +58,7 @@ import networkx as nx
 from rnngraph.errors import CompileError
 from rnngraph.ir.graph import Graph, InitSpec
 from rnngraph.ir.registry import lookup
+from rnngraph.ir.structure import per_sequence_nodes
 from rnngraph.ir.structure import regions as analyse_regions
 from rnngraph.ir.verify import verify
 
@@ -192,6 +193,10 @@ class Program:
     outputs: dict[str, int]
     finals: dict[str, Read]
     reads: dict[int, tuple[Read, ...]]
+    per_sequence: tuple[int, ...] = ()
+    """Signal nodes with one value per sequence (see
+    :func:`~rnngraph.ir.structure.per_sequence_nodes`), in dependency order: computed once,
+    ``(B, ...)``, after ``static`` and before the regions, which read them at every step."""
 
     @functools.cached_property
     def parts(self) -> tuple[ParallelRegion | RecurrentRegion, ...]:
@@ -288,6 +293,8 @@ def _schedule(graph: Graph) -> Program:
         )
     )
     post = tuple(nx.lexicographical_topological_sort(g.subgraph(after)))
+    per_seq = per_sequence_nodes(graph)
+    per_sequence = tuple(nx.lexicographical_topological_sort(g.subgraph(per_seq)))
     reads = {n: _reads(graph, n) for n in g.nodes}
     # A state's final value comes from its loop's carried value, so a state's source
     # is exported only when something outside its region reads it.
@@ -310,7 +317,7 @@ def _schedule(graph: Graph) -> Program:
         carries, inputs, rtaps = [], [], []
         for nid in reg.nodes:
             for r in reads[nid]:
-                if r.source not in batched:
+                if r.source not in batched or r.source in per_seq:
                     continue
                 if r.source in members:
                     if r.delay:
@@ -332,7 +339,15 @@ def _schedule(graph: Graph) -> Program:
         taps.extend(rtaps)
     finals = {name: reads[sid][0] for name, sid in graph.state_nodes().items()}
     return Program(
-        graph, static, tuple(out_regions), post, tuple(taps), graph.output_nodes(), finals, reads
+        graph,
+        static,
+        tuple(out_regions),
+        post,
+        tuple(taps),
+        graph.output_nodes(),
+        finals,
+        reads,
+        per_sequence,
     )
 
 

@@ -13,10 +13,10 @@ import numpy as np
 
 from rnngraph.errors import InputError
 from rnngraph.ir.graph import Graph, InitSpec
-from rnngraph.ir.types import TensorType
 
 __all__ = [
     "bind_dims",
+    "caller_states",
     "carried_initial",
     "check_initial_states",
     "check_inputs",
@@ -67,19 +67,30 @@ def check_inputs(
     out = {}
     input_ids = graph.input_nodes()
     dims: dict[str, int] = {}
-    for name, t in declared.items():
+    per_seq = graph.per_sequence_inputs
+    for name, t in sorted(declared.items(), key=lambda item: item[0] in per_seq):
         arr = np.asarray(inputs[name])
         row = t.row_shape
-        if arr.ndim != 2 + len(row) or not match_row(row, arr.shape[2:], dims):
-            raise InputError(
-                f"input {name!r} must be a time-major sequence of shape (T, B, "
-                f"{', '.join(map(str, row))}), got {arr.shape}"
-            )
-        if T is not None and arr.shape[0] != T:
-            raise InputError(f"input {name!r} has {arr.shape[0]} steps; expected {T}")
-        if B is not None and arr.shape[1] != B:
-            raise InputError(f"input {name!r} has batch {arr.shape[1]}; other inputs have {B}")
-        T, B = arr.shape[0], arr.shape[1]
+        if name in per_seq:
+            if arr.ndim != 1 + len(row) or not match_row(row, arr.shape[1:], dims):
+                raise InputError(
+                    f"input {name!r} is per-sequence (axis=None): one row per sequence, "
+                    f"shape (B, {', '.join(map(str, row))}), got {arr.shape}"
+                )
+            if B is not None and arr.shape[0] != B:
+                raise InputError(f"input {name!r} has batch {arr.shape[0]}; other inputs have {B}")
+            B = arr.shape[0]
+        else:
+            if arr.ndim != 2 + len(row) or not match_row(row, arr.shape[2:], dims):
+                raise InputError(
+                    f"input {name!r} must be a time-major sequence of shape (T, B, "
+                    f"{', '.join(map(str, row))}), got {arr.shape}"
+                )
+            if T is not None and arr.shape[0] != T:
+                raise InputError(f"input {name!r} has {arr.shape[0]} steps; expected {T}")
+            if B is not None and arr.shape[1] != B:
+                raise InputError(f"input {name!r} has batch {arr.shape[1]}; other inputs have {B}")
+            T, B = arr.shape[0], arr.shape[1]
         if t.dtype == "float" and not np.issubdtype(arr.dtype, np.number):
             raise InputError(f"input {name!r} must be numeric, got dtype {arr.dtype}")
         if np.issubdtype(arr.dtype, np.complexfloating):
@@ -114,14 +125,27 @@ def bind_dims(
 ) -> dict[str, int]:
     """The sizes the data gives the graph's symbolic dimensions (inputs, then initial states)."""
     dims: dict[str, int] = {}
+    per_seq = graph.per_sequence_inputs
     for name, t in graph.inputs.items():
         if t.symbolic and name in inputs:
-            match_row(t.row_shape, np.shape(inputs[name])[2:], dims)
+            match_row(t.row_shape, np.shape(inputs[name])[1 if name in per_seq else 2 :], dims)
     for name, t in graph.states.items():
         if t.symbolic and name in initial_states:
             shape = np.shape(initial_states[name])
             match_row(t.row_shape, shape[len(shape) - len(t.row_shape) :], dims)
     return dims
+
+
+def caller_states(graph: Graph) -> list[str]:
+    """The states whose initial value every run must be given (``init="input"``); a state
+    started from a per-sequence input takes that input's value instead."""
+    per_seq = graph.per_sequence_inputs
+    out = []
+    for name, sid in graph.state_nodes().items():
+        reads = graph.operands(sid)  # (none for a state not yet assigned)
+        if reads and reads[0][2].kind == "input" and str(reads[0][2].ref) not in per_seq:
+            out.append(name)
+    return out
 
 
 def check_initial_states(
@@ -222,7 +246,8 @@ def step_feeds(
             f"step model of {graph.name!r} has no inputs {unknown}; its inputs: "
             f"{sorted(graph.inputs)} and carried values {sorted(names)}"
         )
-    seq = {k: np.asarray(v)[None] for k, v in step.items()}
+    per_seq = graph.per_sequence_inputs
+    seq = {k: np.asarray(v) if k in per_seq else np.asarray(v)[None] for k, v in step.items()}
     bound, _, B = check_inputs(graph, seq, float_type, 1)
     rows = {s.name: graph.nx_graph.nodes[s.read.source]["type"].row_shape for s in slots}
     one_row = {k for k, v in given.items() if match_row(rows[k], np.shape(v), {})}
@@ -238,34 +263,43 @@ def step_feeds(
             carried[s.name] = np.ascontiguousarray(supplied)
             continue
         value = carried_initial(graph, s.read, params, B, float_type)
+        ref = str(s.read.init.ref)
+        if value is None and s.read.init.kind == "input" and ref in per_seq and ref in step:
+            value = np.array(seq[ref], float_type)  # a state started from a per-sequence input
         if value is None:
             raise InputError(f"carried value {s.name!r} has no initial value; pass it in inputs")
         carried[s.name] = value
-    return {graph.nx_graph.nodes[n]["name"]: a for n, a in bound.items()}, carried
+    named = {graph.nx_graph.nodes[n]["name"]: a for n, a in bound.items()}
+    # (per-sequence inputs too as one step of a sequence, (1, B, ...), like the others)
+    return {k: a[None] if k in per_seq else a for k, a in named.items()}, carried
 
 
 def stream(
     advance: Callable[[dict[str, Any], dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]],
-    outputs: Mapping[str, TensorType],
+    graph: Graph,
     inputs: Mapping[str, Any],
     initial_states: Mapping[str, Any] | None = None,
     dtype: Any = np.float32,
 ) -> dict[str, np.ndarray]:
     """Feed time-major ``(T, B, ...)`` inputs to a step model one step at a time.
 
-    ``advance(step_inputs, carried) -> (outputs, carried)`` is the model's step;
-    ``outputs`` the graph's outputs by name with their types. Returns each output
-    stacked over the steps (``(0, B, ...)`` for no steps) and the carried values
-    after the last step (``"<name>_final"``), as a sequence model would.
+    ``advance(step_inputs, carried) -> (outputs, carried)`` is the model's step for
+    ``graph``; its per-sequence inputs ``(B, ...)`` go to every step as they are.
+    Returns each output stacked over the steps (``(0, B, ...)`` for no steps) and
+    the carried values after the last step (``"<name>_final"``), as a sequence
+    model would.
     """
-    T = len(next(iter(inputs.values()))) if inputs else 0
+    outputs = graph.outputs
+    per_seq = graph.per_sequence_inputs
+    sequences = [v for k, v in inputs.items() if k not in per_seq]
+    T = len(sequences[0]) if sequences else 0
     carried = dict(initial_states or {})
     steps: list[dict[str, Any]] = []
     for t in range(T):
-        out, carried = advance({k: v[t] for k, v in inputs.items()}, carried)
+        out, carried = advance({k: v if k in per_seq else v[t] for k, v in inputs.items()}, carried)
         steps.append(out)
     if not steps:
-        B = np.shape(next(iter(inputs.values())))[1] if inputs else 1
+        B = np.shape(sequences[0])[1] if sequences else 1
         result = {
             name: np.zeros((0, B, *t.row_shape), np_dtype(t.dtype, np.dtype(dtype)))
             for name, t in outputs.items()

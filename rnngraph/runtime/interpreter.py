@@ -64,6 +64,18 @@ class _Run:
         self.overrides = self._check_initial_states(initial_states)
         self.dims: dict[str, int] = {}
         self._init_cache: dict[tuple[int, InitSpec], np.ndarray] = {}
+        self.per_seq = set(program.per_sequence) | {
+            graph_id
+            for name, graph_id in self.graph.input_nodes().items()
+            if name in self.graph.per_sequence_inputs
+        }
+
+    def seq(self, nid: int) -> np.ndarray:
+        """Node ``nid``'s whole sequence ``(T, B, ...)`` (a per-sequence value repeated: a view)."""
+        v = self.values[nid]
+        if nid in self.per_seq:
+            return np.broadcast_to(v, (self.T, *np.shape(v)))
+        return v
 
     def _check_initial_states(self, initial_states: Mapping[str, Any]) -> dict[int, np.ndarray]:
         ids = self.graph.state_nodes()
@@ -84,6 +96,8 @@ class _Run:
             sid = self.graph.state_nodes().get(str(spec.ref))
             if sid in self.overrides:
                 return self.overrides[sid]
+            if str(spec.ref) in self.graph.per_sequence_inputs:  # a state started from one
+                return self.values[self.graph.input_nodes()[str(spec.ref)]]
         key = (source, spec)
         if key in self._init_cache:
             return self._init_cache[key]
@@ -115,6 +129,15 @@ class _Run:
                 args = [self.values[u] for u, _, _ in self.operands(nid)]
                 self.values[nid] = REFERENCE[d["op"]](self.attrs(nid), *args)
 
+    def run_per_sequence(self) -> None:
+        """Per-sequence nodes: once, on ``(B, ...)`` values, before the steps."""
+        g = self.graph.nx_graph
+        for nid in self.program.per_sequence:
+            if g.nodes[nid]["op"] == "input":
+                continue
+            args = [self.values[u] for u, _, _ in self.operands(nid)]
+            self.values[nid] = REFERENCE[g.nodes[nid]["op"]](self.attrs(nid), *args)
+
     def run_post(self) -> None:
         """Totals (sums over valid steps and rows) and the static work that follows them."""
         g = self.graph.nx_graph
@@ -122,7 +145,7 @@ class _Run:
             d = g.nodes[nid]
             args = []
             for u, _, _ in self.operands(nid):
-                a = self.values[u]
+                a = self.seq(u) if g.nodes[u]["type"].batched else self.values[u]
                 if g.nodes[u]["type"].batched and self.lens is not None:
                     valid = np.arange(self.T)[:, None] < self.lens[None, :]
                     a = np.where(valid.reshape(valid.shape + (1,) * (a.ndim - 2)), a, 0)
@@ -154,7 +177,9 @@ class _Run:
             return  # bound before the run
         args = []
         for u, delay, spec in self.operands(nid):
-            if self.graph.nx_graph.nodes[u]["type"].batched:
+            if u in self.per_seq:
+                args.append(self.seq(u))
+            elif self.graph.nx_graph.nodes[u]["type"].batched:
                 args.append(self.shifted(nid, u, delay, spec))
             else:
                 args.append(self.values[u])
@@ -176,7 +201,7 @@ class _Run:
         for nid in region.nodes:
             readers: list[tuple[int, np.ndarray, int, np.ndarray | None]] = []
             for u, delay, spec in self.operands(nid):
-                if not g.nodes[u]["type"].batched:
+                if not g.nodes[u]["type"].batched or u in self.per_seq:
                     readers.append((0, self.values[u], 0, None))
                 elif u in members or delay != 0:
                     init = self.initial(nid, u, spec) if delay else None
@@ -211,8 +236,12 @@ class _Run:
                 out[t] = fn(attrs, *args)
         for nid in region.nodes:
             steps_of = self.values[nid]
-            if isinstance(steps_of, list):
+            if isinstance(steps_of, list) and steps_of:
                 self.values[nid] = np.stack(steps_of)
+            elif isinstance(steps_of, list):  # no steps: sizes from the data, or 0 if none
+                t_ = g.nodes[nid]["type"]
+                row = tuple(self.dims.get(d, 0) if isinstance(d, str) else d for d in t_.row_shape)
+                self.values[nid] = np.zeros((0, B, *row), np_dtype(t_.dtype, self.ft))
 
     def final_state(self, state: int) -> np.ndarray:
         ((u, delay, spec),) = self.operands(state)
@@ -304,6 +333,7 @@ def run(
     r.dims = bind_dims(graph, inputs, initial_states)
     r.values.update(bound)
     r.run_static()
+    r.run_per_sequence()
     for part in program.parts:
         if isinstance(part, ParallelRegion):
             r.run_parallel(part.node)
@@ -312,7 +342,7 @@ def run(
     r.run_post()
     result: dict[str, np.ndarray] = {}
     for name, nid in graph.output_nodes().items():
-        y = np.array(r.values[nid], copy=True)
+        y = np.array(r.seq(nid) if nid in r.per_seq else r.values[nid], copy=True)
         if lens is not None and graph.nx_graph.nodes[nid]["type"].batched:
             y[np.arange(T)[:, None] >= lens[None, :]] = 0
         result[name] = y

@@ -31,6 +31,7 @@ import numpy as np
 from rnngraph.errors import BackendUnavailableError, CompileError
 from rnngraph.ir.graph import Graph
 from rnngraph.program.schedule import schedule
+from rnngraph.runtime.arguments import caller_states
 from rnngraph.runtime.backends import available_targets, compile, load_backend
 from rnngraph.runtime.interpreter import run
 from rnngraph.trees.recursion import random_inputs, tree_spec
@@ -104,11 +105,7 @@ def check(
         s: rng.standard_normal((batch, *t.row_shape)).astype(np.float32)
         for s, t in graph.states.items()
     }
-    init = {
-        s: v
-        for s, v in needs.items()
-        if graph.operands(graph.state_nodes()[s])[0][2].kind == "input"
-    }
+    init = {s: v for s, v in needs.items() if s in caller_states(graph)}
     lens = rng.integers(0, steps + 1, batch)
     want = [run(graph, f, params, initial_states=init) for f in feeds]
     want_lens = run(graph, feeds[0], params, initial_states=init, sequence_lens=lens)
