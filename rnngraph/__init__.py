@@ -55,6 +55,7 @@ from rnngraph.ops import (
     div,
     equal,
     exp,
+    final,
     fixed_point,
     gather,
     gather_rows,
@@ -95,12 +96,15 @@ from rnngraph.ops import (
     transpose,
     unsqueeze,
     where,
+    whole,
+    whole_mask,
 )
 from rnngraph.ops.totals import total, total_outer
 from rnngraph.program.schedule import Program, schedule
 from rnngraph.runtime.backends import available_targets, compile
 from rnngraph.runtime.importers import import_onnx
 from rnngraph.runtime.interpreter import run
+from rnngraph.runtime.staged import StagedModel
 from rnngraph.training import losses, optim
 from rnngraph.training.loop import History, TrainResult, train
 from rnngraph.training.losses import value_and_grad
@@ -125,6 +129,7 @@ __all__ = [
     "Recursion",
     "SerializationError",
     "ShapeError",
+    "StagedModel",
     "TrainResult",
     "UnassignedStateError",
     "UnknownOpError",
@@ -143,6 +148,7 @@ __all__ = [
     "div",
     "equal",
     "exp",
+    "final",
     "fir_taps",
     "fixed_point",
     "gather",
@@ -207,4 +213,6 @@ __all__ = [
     "verify",
     "vjp",
     "where",
+    "whole",
+    "whole_mask",
 ]

@@ -258,6 +258,7 @@ def test_every_registered_op_is_covered() -> None:
     structural |= {"gather_rows", "scatter_rows", "scatter_add_rows"}  # test_rows: loops there
     structural |= {"random", "stop_gradient"}  # test_random: the published hash, every backend
     structural |= {"fixed_point"}  # test_fixed_point: against plain Python iteration
+    structural |= {"final", "whole", "whole_mask"}  # test_axes: between the axes, vs PyTorch
     assert set(OPS) == covered | structural
 
 

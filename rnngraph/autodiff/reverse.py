@@ -54,7 +54,9 @@ from rnngraph.ir.registry import ADJOINT
 from rnngraph.ir.types import TensorType
 from rnngraph.ir.verify import verify
 from rnngraph.ops.random import seeded
-from rnngraph.runtime.arguments import float_dtype
+from rnngraph.program.axes import is_staged
+from rnngraph.runtime import staged
+from rnngraph.runtime.arguments import bind_dims, float_dtype
 from rnngraph.runtime.interpreter import run
 from rnngraph.trees.recursion import feeds as tree_feeds
 from rnngraph.trees.recursion import split_inputs, tree_spec, unpack
@@ -317,6 +319,34 @@ def vjp(
         every input its sensitivity sequence, and for every state the
         gradient of each row's initial value ``(B, ...)``.
     """
+    if is_staged(graph):  # several axes: back through the stages (rnngraph.runtime.staged)
+        return staged.vjp(
+            graph,
+            inputs,
+            params,
+            cotangents,
+            lambda stage, feeds, p, lens, init: run(
+                stage.graph,
+                feeds,
+                p,
+                sequence_lens=lens,
+                initial_states=init,
+                dtype=dtype,
+                seed=seed,
+            ),
+            lambda stage, feeds, p, cots, lens, init: vjp(
+                stage.graph,
+                feeds,
+                p,
+                cotangents=cots,
+                sequence_lens=lens,
+                initial_states=init,
+                dtype=dtype,
+                seed=seed,
+            ),
+            sequence_lens=sequence_lens,
+            initial_states=initial_states,
+        )
     initial_states = seeded(graph, initial_states, seed)
     tree = split_inputs(inputs)
     if tree is not None:
@@ -344,7 +374,9 @@ def vjp(
             feeds[f"cot:{name}"] = cotangents[name]
         else:
             T, B = (first.shape[0], first.shape[1]) if first is not None else (1, 1)
-            feeds[f"cot:{name}"] = np.zeros((T, B, *t.row_shape))
+            dims = bind_dims(graph, inputs, initial_states or {})
+            row = tuple(dims.get(d, 0) if isinstance(d, str) else d for d in t.row_shape)
+            feeds[f"cot:{name}"] = np.zeros((T, B, *row))
     init = dict(initial_states or {})
     for s in finals:
         init[f"cot:{s}_final"] = cotangents[f"{s}_final"]

@@ -74,7 +74,8 @@ def attention(
     kind : {"dot", "general", "additive"}
         See the module docstring.
     mask : Value, optional
-        ``(B, S)``: true (or nonzero) where a memory position is valid.
+        ``(B, S)``: true (or nonzero) where a memory position is valid. A memory made
+        by :func:`rnngraph.whole` is masked past each row's length without one.
     units : int, optional
         The additive form's hidden size ``A`` (default ``Hm``).
     scale : float
@@ -94,6 +95,8 @@ def attention(
         )
     hq, hm, S = int(h.shape[1]), int(memory.shape[2]), memory.shape[1]
     with g.building():
+        if mask is None and memory.op == "whole":  # a whole sequence carries its lengths
+            mask = ops.whole_mask(memory)
         scores = _scores(h, memory, kind, hq, hm, units, scale, name)  # (B, S)
         if mask is not None:
             mask = as_value(mask, g)

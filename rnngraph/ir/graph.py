@@ -479,9 +479,13 @@ class Graph:
         """Declare an input; one step has shape ``(B, *features)``.
 
         At run time a sequence input is passed time-major, ``(T, B, *features)``.
-        With ``axis=None`` the input is *per-sequence*: one value per batch row,
-        passed as ``(B, *features)``, the same at every step (a speaker's or an
-        image's embedding, an encoder's memory). What is computed from
+        ``axis`` names its sequence axis: inputs on different axes (an encoder's
+        source and a decoder's target) have their own lengths, and values cross
+        between axes through :func:`rnngraph.final` and :func:`rnngraph.whole`
+        (see :mod:`rnngraph.program.axes`). With ``axis=None`` the input is
+        *per-sequence*: one value per batch row, passed as ``(B, *features)``, the
+        same at every step (a speaker's or an image's embedding, an encoder's
+        memory). What is computed from
         per-sequence inputs (and weights) only is per-sequence too: every
         backend computes it once, before the steps. A state can start from a
         per-sequence input: ``g.state("h", 32, init=h0)``.
@@ -497,17 +501,19 @@ class Graph:
         [[2.0, 3.0], [2.0, 3.0], [2.0, 3.0]]
         """
         self._check_interface_name(name)
-        if axis is not None and axis != DEFAULT_AXIS:
+        if axis is not None and (
+            not isinstance(axis, str) or not axis.isidentifier() or axis == BATCH
+        ):
             raise GraphError(
-                f"input {name!r}: axis={axis!r}; this version has one sequence axis "
-                f"({DEFAULT_AXIS!r}, the default) and per-sequence inputs (axis=None)"
+                f"input {name!r}: axis must be a name (an identifier other than {BATCH!r}) "
+                f"or None for a per-sequence input, got {axis!r}"
             )
         row = _row(f"input {name!r}", features)
         try:
             type_ = TensorType((BATCH, *row), dtype)
         except ValueError as e:
             raise ShapeError(f"input {name!r}: {e}") from None
-        attrs: dict[str, Any] = {} if axis is not None else {"axis": None}
+        attrs: dict[str, Any] = {} if axis == DEFAULT_AXIS else {"axis": axis}
         nid = self._add_node("input", type_, attrs, name, _user_origin())
         self._inputs[name] = nid
         return Value(self, nid)
@@ -610,8 +616,9 @@ class Graph:
             row's shape, or ``(B, *shape)`` for a fixed batch); a learned
             parameter named ``"<name>.init"``; a value the caller supplies
             on every run (``initial_states=`` of :func:`rnngraph.run`), as a
-            streaming model does; or a per-sequence input (a Value made by
-            ``g.input(..., axis=None)``), such as an encoder's final state.
+            streaming model does; or a per-sequence value: an input made by
+            ``g.input(..., axis=None)``, or another axis' final value
+            (``rg.final(encoder)``, a decoder's start).
             Any state's initial value can be overridden per run.
         delay : int
             Steps of delay, default 1. A negative delay is an advance: the
@@ -664,15 +671,16 @@ class Graph:
     def init_spec(self, name: str, type_: TensorType, init: Any) -> InitSpec:
         if isinstance(init, Value):
             per_seq = self.per_sequence_inputs
-            if init.graph is not self or init.op != "input" or init.name not in per_seq:
+            starts = init.graph is self and (init.name in per_seq or init.op == "final")
+            if not starts:
                 raise GraphError(
                     f"state {name!r} can start from a per-sequence input (declared with "
-                    f"axis=None), got {init!r}"
+                    f"axis=None) or from rg.final(...) of another axis, got {init!r}"
                 )
-            if per_seq[init.name] != type_:
+            if init.type != type_:
                 raise ShapeError(
-                    f"state {name!r} of type {type_} cannot start from per-sequence input "
-                    f"{init.name!r} of type {per_seq[init.name]}"
+                    f"state {name!r} of type {type_} cannot start from per-sequence value "
+                    f"{init.name!r} of type {init.type}"
                 )
             return InitSpec("input", init.name)
         if isinstance(init, np.ndarray):

@@ -68,6 +68,11 @@ class OpDef:
         True for ops whose value is known only after every step has run (a sum
         over steps and rows, such as a weight's gradient): they and what is
         computed from them run after the loops.
+    between_axes : bool
+        True for the ops that carry a value from one sequence axis to another
+        (:mod:`rnngraph.ops.axes`): a graph with them runs axis by axis
+        (:mod:`rnngraph.program.axes`), and they are computed between the
+        axes' programs, never inside one (so no backend lowers them).
     """
 
     name: str
@@ -77,6 +82,7 @@ class OpDef:
     attrs: tuple[str, ...] = ()
     source: bool = False
     after_steps: bool = False
+    between_axes: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +108,7 @@ def register_op(
     attrs: Sequence[str] = (),
     source: bool = False,
     after_steps: bool = False,
+    between_axes: bool = False,
 ) -> Callable[[ReferenceFn], ReferenceFn]:
     """Register an op; decorates its numpy reference function.
 
@@ -119,6 +126,7 @@ def register_op(
             attrs=tuple(attrs),
             source=source,
             after_steps=after_steps,
+            between_axes=between_axes,
         )
         REFERENCE[name] = fn
         return fn

@@ -114,6 +114,7 @@ def _per_sequence(graph: Graph) -> frozenset[int]:
     g = graph.nx_graph
     inputs = graph.input_nodes()
     found = {inputs[name] for name in graph.per_sequence_inputs}
+    found |= {n for n, op in g.nodes(data="op") if lookup(op).between_axes}  # (other axes')
     if not found:
         return frozenset()
     zero = zero_delay_subgraph(graph)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rnngraph.ir.registry import OPS, REFERENCE, OpDef, lookup, register_op
 from rnngraph.ops import random
+from rnngraph.ops.axes import final, whole, whole_mask
 from rnngraph.ops.elementwise import (
     abs,
     add,
@@ -67,6 +68,7 @@ __all__ = [
     "div",
     "equal",
     "exp",
+    "final",
     "fixed_point",
     "gather",
     "gather_rows",
@@ -112,6 +114,8 @@ __all__ = [
     "transpose",
     "unsqueeze",
     "where",
+    "whole",
+    "whole_mask",
     "zeros_like",
 ]
 

@@ -37,8 +37,10 @@ from rnngraph.errors import BackendUnavailableError, CompileError
 from rnngraph.ir.graph import Graph
 from rnngraph.ir.params import check_params
 from rnngraph.ir.verify import verify
+from rnngraph.program.axes import is_staged, split
 from rnngraph.program.schedule import Program, schedule
 from rnngraph.runtime.interpreter import run as reference_run
+from rnngraph.runtime.staged import StagedModel
 
 __all__ = [
     "CompiledModel",
@@ -182,8 +184,48 @@ def compile(
     verify(graph)
     backend = load_backend(target)
     P = check_params(graph, params, np.dtype(options.get("dtype", "float32")))
+    if is_staged(graph):
+        return _compile_stages(graph, target, P, optimize, unroll, options)
     program, lowered = lower(graph, P, optimize=optimize, unroll=unroll)
     return backend(program, lowered, **options)
+
+
+def _compile_stages(
+    graph: Graph,
+    target: str,
+    params: Mapping[str, Any],
+    optimize: bool,
+    unroll: int,
+    options: dict[str, Any],
+) -> StagedModel:
+    """A graph with several axes: each axis' stage compiled on its own (see
+    :class:`~rnngraph.runtime.staged.StagedModel`). ``mode`` is ``"sequence"`` for
+    every stage, ``"step"`` for the last one (a decoder), or a dict by axis."""
+    staging = split(graph)
+    mode = options.pop("mode", "sequence")
+    last = staging.axes[-1]
+    if isinstance(mode, Mapping):
+        unknown = sorted(set(mode) - set(staging.axes))
+        if unknown:
+            raise CompileError(f"mode names axes {unknown}; the graph has {list(staging.axes)}")
+        modes = {a: str(mode.get(a, "sequence")) for a in staging.axes}
+    elif mode in ("sequence", "step"):
+        modes = {a: "step" if mode == "step" and a == last else "sequence" for a in staging.axes}
+    else:
+        raise CompileError(f"mode must be 'sequence', 'step' or a dict by axis, got {mode!r}")
+    models = {}
+    for stage in staging.stages:
+        p = {k: v for k, v in params.items() if k in stage.graph.params}
+        models[stage.axis] = compile(
+            stage.graph,
+            target,
+            params=p,
+            optimize=optimize,
+            unroll=unroll,
+            mode=modes[stage.axis],
+            **options,
+        )
+    return StagedModel(staging, models, modes)
 
 
 def lower(

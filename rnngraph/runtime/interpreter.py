@@ -30,7 +30,9 @@ from rnngraph.ir.graph import Graph, InitSpec
 from rnngraph.ir.params import check_params
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ops.random import seeded
+from rnngraph.program.axes import is_staged
 from rnngraph.program.schedule import ParallelRegion, Program, RecurrentRegion, schedule
+from rnngraph.runtime import staged
 from rnngraph.runtime.arguments import (
     bind_dims,
     check_initial_states,
@@ -283,10 +285,12 @@ def run(
         example (see :mod:`rnngraph.trees.recursion`).
     params : dict of str to array, optional
         Every declared parameter (see :meth:`Graph.init_params`).
-    sequence_lens : array of int, optional
+    sequence_lens : array of int, or dict of axis name to array, optional
         Per batch row, the number of valid steps. Past it a row's outputs
         are zero and its states stop updating, as in ONNX's LSTM/GRU/RNN;
-        a backward-running region starts at the row's last valid step.
+        a backward-running region starts at the row's last valid step. A
+        graph with several sequence axes takes one array per axis:
+        ``{"src": ..., "tgt": ...}`` (see :mod:`rnngraph.program.axes`).
     initial_states : dict of str to array, optional
         Overrides the initial value of any state, as ``(B, *shape)`` or one
         row ``shape``; required for states declared with ``init="input"``.
@@ -307,6 +311,23 @@ def run(
         Each output sequence ``(T, B, ...)`` under its name, and each state's
         final value ``(B, ...)`` under ``"<state>_final"``.
     """
+    if is_staged(graph):  # several axes: one run per axis, crossings passed on
+        return staged.run(
+            graph,
+            inputs,
+            params,
+            lambda stage, feeds, p, lens, init: run(
+                stage.graph,
+                feeds,
+                p,
+                sequence_lens=lens,
+                initial_states=init,
+                dtype=dtype,
+                seed=seed,
+            ),
+            sequence_lens=sequence_lens,
+            initial_states=initial_states,
+        )
     initial_states = seeded(graph, initial_states, seed)
     tree = split_inputs(inputs)
     if tree is not None:

@@ -30,8 +30,10 @@ import numpy as np
 from rnngraph import ops
 from rnngraph.autodiff.reverse import vjp
 from rnngraph.errors import GraphError, InputError
-from rnngraph.ir.graph import Graph, Value
+from rnngraph.ir.graph import DEFAULT_AXIS, Graph, Value
+from rnngraph.program.axes import is_staged, node_axes, split
 from rnngraph.runtime.interpreter import run
+from rnngraph.runtime.staged import lens_by_axis
 
 __all__ = [
     "Loss",
@@ -69,7 +71,8 @@ class Loss:
             )
         g = graph.copy(f"{graph.name}.{self.kind}")
         y = g.value(g.output_nodes()[name])
-        t = g.input(self.target, y.type.row_shape)
+        axis = node_axes(graph).get(y.node, DEFAULT_AXIS) if is_staged(graph) else DEFAULT_AXIS
+        t = g.input(self.target, y.type.row_shape, axis=axis)  # on the output's axis
         g.output(LOSS_OUTPUT, _LOSSES[self.kind](y, t))
         return g
 
@@ -104,6 +107,14 @@ def one_hot(labels: Any, classes: int, dtype: Any = np.float32) -> np.ndarray:
     return np.eye(classes, dtype=dtype)[lab]
 
 
+def _target_lens(g: Graph, loss: Loss, sequence_lens: Any) -> Any:
+    """The lengths of the loss' axis (a graph with several axes has one array per axis)."""
+    if not is_staged(g):
+        return sequence_lens
+    axis = g.node(loss.target).attrs.get("axis", DEFAULT_AXIS)
+    return lens_by_axis(split(g), sequence_lens).get(axis)
+
+
 def _valid_count(T: int, B: int, lens: Any) -> int:
     return int(T * B if lens is None else np.minimum(np.asarray(lens), T).sum())
 
@@ -118,7 +129,7 @@ def loss_value(
     """The loss alone (no gradient)."""
     g = loss.attach(graph)
     out = run(g, inputs, params, **kw)["loss"]
-    n = _valid_count(out.shape[0], out.shape[1], kw.get("sequence_lens"))
+    n = _valid_count(out.shape[0], out.shape[1], _target_lens(g, loss, kw.get("sequence_lens")))
     return float(out.sum() / max(n, 1))
 
 
@@ -135,9 +146,9 @@ def value_and_grad(
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The mean loss over valid steps and rows, and its gradients (as :func:`rnngraph.vjp`)."""
     g = loss.attach(graph)
-    first = np.asarray(next(iter(inputs.values())))
+    first = np.asarray(inputs[loss.target])  # (T, B, ...) on the loss output's axis
     T, B = first.shape[:2]
-    n = max(_valid_count(T, B, sequence_lens), 1)
+    n = max(_valid_count(T, B, _target_lens(g, loss, sequence_lens)), 1)
     cot = np.full((T, B, 1), 1.0 / n, dtype=np.float64 if dtype == "float64" else first.dtype)
     if not np.issubdtype(cot.dtype, np.floating):
         cot = cot.astype(np.float32)

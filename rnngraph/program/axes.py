@@ -1,0 +1,327 @@
+"""Graphs with several sequence axes, as one one-axis graph per axis.
+
+Every signal node of a graph runs on one sequence axis: the axis of the
+sequence inputs it depends on (``g.input(name, n, axis="src")``; the default
+axis is ``"t"``), found by joining every node with its operands and
+consumers, except across :func:`~rnngraph.ops.axes.final` and
+:func:`~rnngraph.ops.axes.whole`, whose values are per-sequence. A node that
+joins two axes any other way is a :class:`~rnngraph.errors.GraphError` naming
+both.
+
+:func:`split` makes one :class:`Stage` per axis: an ordinary one-axis graph
+(which every backend, the adjoint and the step models handle as they are)
+holding the axis' nodes, the per-sequence and time-invariant work they read,
+and the values crossing in from earlier axes as per-sequence inputs named
+after the crossing nodes. The stages are ordered by their data dependences (an
+axis whose ``final``/``whole`` another reads runs first); a cycle between axes
+is an error. :mod:`rnngraph.runtime.staged` runs them in that order, passing
+each crossing value on: ``final`` as the source stage's final value,
+``whole`` as its output sequence transposed to ``(B, S, ...)``, ``whole_mask``
+from its lengths.
+
+Examples
+--------
+>>> import rnngraph as rg
+>>> g = rg.Graph("nmt")
+>>> src = g.input("src", 4, axis="src")
+>>> tgt = g.input("tgt", 4, axis="tgt")
+>>> enc = rg.cells.gru(src, 8, name="enc")
+>>> h = g.state("dec.h", 8, init=rg.final(enc, name="h0"))
+>>> memory = rg.whole(enc, name="memory")
+>>> ctx, _ = rg.cells.attention(h, memory, kind="dot", name="att")
+>>> g.assign(h, rg.tanh(rg.linear(rg.concat([tgt, ctx, h]), 8, name="dec")))
+>>> g.output("y", h)
+>>> [(s.axis, sorted(s.graph.inputs)) for s in split(g).stages]
+[('src', ['src']), ('tgt', ['h0', 'memory', 'memory.mask', 'tgt'])]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from rnngraph.errors import GraphError
+from rnngraph.ir.graph import DEFAULT_AXIS, Graph, Node, Value
+from rnngraph.ir.registry import OPS
+from rnngraph.ir.structure import per_sequence_nodes
+from rnngraph.ir.verify import verify
+
+__all__ = ["Crossing", "Stage", "Staging", "is_staged", "node_axes", "split"]
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """A value passed from one axis' stage to another's.
+
+    ``kind`` is the crossing op (``"final"``, ``"whole"``, ``"whole_mask"``);
+    ``name`` the per-sequence input it becomes in the reading stages; ``axis``
+    the axis it comes from; ``key`` what that stage gives for it: a state's
+    name (``final``: its ``"<key>_final"``) or an output (``whole``).
+    """
+
+    kind: str
+    name: str
+    axis: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One axis' one-axis graph: ``graph``; the crossings it reads (``reads``: per-sequence
+    input names) and gives (``gives``); the original graph's outputs and states in it."""
+
+    axis: str
+    graph: Graph
+    reads: tuple[str, ...]
+    gives: tuple[str, ...]
+    outputs: tuple[str, ...]
+    states: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Staging:
+    """The stages of a graph, in the order they run, and every crossing by name."""
+
+    graph: Graph
+    stages: tuple[Stage, ...]
+    crossings: Mapping[str, Crossing] = field(default_factory=dict)
+
+    def stage(self, axis: str) -> Stage:
+        for s in self.stages:
+            if s.axis == axis:
+                return s
+        raise GraphError(f"graph {self.graph.name!r} has no axis {axis!r}")
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        return tuple(s.axis for s in self.stages)
+
+
+def is_staged(graph: Graph) -> bool:
+    """True for a graph that runs axis by axis: a named axis or a crossing op."""
+    return bool(graph.memo("staged", lambda: _is_staged(graph)))
+
+
+def _is_staged(graph: Graph) -> bool:
+    g = graph.nx_graph
+    for _, d in g.nodes(data=True):
+        if OPS[d["op"]].between_axes:
+            return True
+        if d["op"] == "input" and d["attrs"].get("axis", DEFAULT_AXIS) not in (None, DEFAULT_AXIS):
+            return True
+    return False
+
+
+def node_axes(graph: Graph) -> dict[int, str]:
+    """The axis of every signal node that runs on one (per-sequence nodes have none)."""
+    found: dict[int, str] = graph.memo("node_axes", lambda: _node_axes(graph))
+    return found
+
+
+def _node_axes(graph: Graph) -> dict[int, str]:
+    g = graph.nx_graph
+    per_seq = per_sequence_nodes(graph)
+    on_axis = [n for n, d in g.nodes(data="type") if d.batched and n not in per_seq]
+    parent = {n: n for n in on_axis}
+    axis: dict[int, tuple[str, int]] = {}  # root -> (axis, the input that gives it)
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for n in on_axis:
+        d = g.nodes[n]
+        if d["op"] == "input":
+            axis[n] = (d["attrs"].get("axis", DEFAULT_AXIS), n)
+    for u, v in sorted(g.edges()):
+        if u not in parent or v not in parent:
+            continue  # per-sequence, time-invariant, or a crossing op's result
+        ru, rv = root(u), root(v)
+        if ru == rv:
+            continue
+        au, av = axis.get(ru), axis.get(rv)
+        if au and av and au[0] != av[0]:
+            d = g.nodes[v]
+            where = f" (at {d['origin']})" if d["origin"] else ""
+            first, second = sorted([au, av])
+            raise GraphError(
+                f"{d['op']} node {d['name']!r}{where} joins axis {first[0]!r} (input "
+                f"{g.nodes[first[1]]['name']!r}) with axis {second[0]!r} (input "
+                f"{g.nodes[second[1]]['name']!r}); a value crosses axes only through rg.final "
+                "(each row's last step) or rg.whole (the whole sequence)"
+            )
+        parent[ru] = rv
+        if au and not av:
+            axis[rv] = au
+    return {n: axis.get(root(n), (DEFAULT_AXIS, -1))[0] for n in on_axis}
+
+
+def split(graph: Graph) -> Staging:
+    """The graph's stages (cached until the graph changes); see the module docstring."""
+    made: Staging = graph.memo("staging", lambda: _split(graph))
+    return made
+
+
+def _split(graph: Graph) -> Staging:
+    verify(graph)
+    g = graph.nx_graph
+    axes = node_axes(graph)
+    per_seq = per_sequence_nodes(graph)
+    crossing_nodes = sorted(n for n, op in g.nodes(data="op") if OPS[op].between_axes)
+    # Each crossing's source axis (a whole_mask's is its whole's).
+    source: dict[int, str] = {}
+    for c in crossing_nodes:
+        d = g.nodes[c]
+        ((u, _, _),) = graph.operands(c)
+        if d["op"] == "whole_mask":
+            continue
+        if u not in axes:
+            raise GraphError(
+                f"rg.{d['op']} {d['name']!r} reads {g.nodes[u]['name']!r}, which is already "
+                "per-sequence (one value per row): use it directly"
+            )
+        if axes[u] != d["attrs"]["axis"]:
+            raise GraphError(
+                f"rg.{d['op']} {d['name']!r} was built for axis {d['attrs']['axis']!r} but "
+                f"reads {g.nodes[u]['name']!r} on axis {axes[u]!r}"
+            )
+        source[c] = axes[u]
+    for c in crossing_nodes:
+        if g.nodes[c]["op"] == "whole_mask":
+            source[c] = source[graph.operands(c)[0][0]]
+    names = sorted(set(axes.values()), key=lambda a: min(n for n, x in axes.items() if x == a))
+    for name, nid in graph.output_nodes().items():
+        if nid in per_seq:
+            raise GraphError(
+                f"output {name!r} is per-sequence ({g.nodes[nid]['name']!r} runs on no axis); "
+                "in a graph with several axes, output values that run on an axis"
+            )
+    # What each axis' stage holds: its nodes and what they read, through to the crossings.
+    members: dict[str, set[int]] = {}
+    by_name = {d: n for n, d in g.nodes(data="name")}
+    for a in names:
+        own = {n for n, x in axes.items() if x == a}
+        need = set(own)
+        todo = list(own)
+        while todo:
+            n = todo.pop()
+            if n in source:  # a crossing: an input of this stage, nothing behind it
+                continue
+            before = set(g.predecessors(n))
+            for _, _, init in graph.operands(n):  # a state started from a per-sequence value
+                if init.kind == "input" and str(init.ref) in by_name:
+                    before.add(by_name[str(init.ref)])
+            for u in before:
+                if u not in need and axes.get(u, a) == a:
+                    need.add(u)
+                    todo.append(u)
+        members[a] = need
+    order = _order(graph, names, members, source)
+    crossings: dict[str, Crossing] = {}
+    stages = []
+    for a in order:
+        stage, made = _stage(graph, a, members[a], source, crossings)
+        stages.append(stage)
+        crossings.update(made)
+    for s in stages:  # every crossing a stage reads is given by an earlier one
+        for r in s.reads:
+            if r not in crossings:
+                raise GraphError(f"stage {s.axis!r} reads {r!r}, which no earlier axis gives")
+    return Staging(graph, tuple(stages), crossings)
+
+
+def _order(
+    graph: Graph, names: list[str], members: dict[str, set[int]], source: dict[int, str]
+) -> list[str]:
+    dep = nx.DiGraph()
+    dep.add_nodes_from(names)
+    for a in names:
+        for c in members[a] & set(source):
+            if source[c] == a:
+                d = graph.nx_graph.nodes[c]
+                raise GraphError(
+                    f"rg.{d['op']} {d['name']!r} of axis {a!r} is read on axis {a!r} itself; "
+                    "a crossing value exists only once its axis has run to the end"
+                )
+            dep.add_edge(source[c], a)
+    try:
+        return list(nx.lexicographical_topological_sort(dep, key=names.index))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(dep)
+        raise GraphError(
+            "the axes read each other's final or whole values in a cycle: "
+            + " -> ".join(f"{u!r}" for u, _ in cycle)
+        ) from None
+
+
+def _stage(
+    graph: Graph, axis: str, nodes: set[int], source: dict[int, str], known: dict[str, Crossing]
+) -> tuple[Stage, dict[str, Crossing]]:
+    g = graph.nx_graph
+    records = []
+    reads = []
+    for n in sorted(nodes):
+        d = g.nodes[n]
+        attrs = dict(d["attrs"])
+        op = d["op"]
+        if n in source:  # a value from another axis: a per-sequence input here
+            op, attrs = "input", {"axis": None}
+            reads.append(d["name"])
+        elif op == "input" and attrs.get("axis", DEFAULT_AXIS) is not None:
+            attrs.pop("axis", None)  # this stage's one axis
+        records.append(Node(n, d["name"], op, d["type"], attrs, d["origin"]))
+    edges = [
+        (u, v, k, e["delay"], e["init"])
+        for u, v, k, e in g.edges(keys=True, data=True)
+        if u in nodes and v in nodes and v not in source
+    ]
+    interface = {
+        "inputs": {
+            **{k: v for k, v in graph.input_nodes().items() if v in nodes},
+            **{g.nodes[c]["name"]: c for c in nodes if c in source},
+        },
+        "params": {k: v for k, v in graph.param_nodes().items() if v in nodes},
+        "states": {k: v for k, v in graph.state_nodes().items() if v in nodes},
+        "outputs": {k: v for k, v in graph.output_nodes().items() if v in nodes},
+    }
+    arrays = {k: v for k, v in graph.arrays.items()}
+    sg = Graph.from_records(f"{graph.name}.{axis}", records, edges, interface, arrays, graph.meta)
+    # What this axis gives the others: each crossing that reads one of its values.
+    made: dict[str, Crossing] = {}
+    assigned = {graph.operands(s)[0][0]: k for k, s in graph.state_nodes().items() if s in nodes}
+    for c, a in sorted(source.items()):
+        d = g.nodes[c]
+        ((u, _, _),) = graph.operands(c)
+        if a != axis:
+            continue
+        if d["op"] == "whole_mask":  # from the axis' lengths
+            made[d["name"]] = Crossing("whole_mask", d["name"], axis, g.nodes[u]["name"])
+        elif d["op"] == "whole":
+            sg.output(d["name"], Value(sg, u))
+            made[d["name"]] = Crossing("whole", d["name"], axis, d["name"])
+        elif u in assigned and graph.operands(graph.state_nodes()[assigned[u]])[0][1] == 1:
+            made[d["name"]] = Crossing("final", d["name"], axis, assigned[u])
+        else:  # a state that holds the value: its final value is the value's last
+            holder = sg.state(d["name"], g.nodes[u]["type"].row_shape)
+            sg.assign(holder, Value(sg, u))
+            made[d["name"]] = Crossing("final", d["name"], axis, d["name"])
+    verify(sg)
+    stage = Stage(
+        axis,
+        sg,
+        tuple(reads),
+        tuple(made),
+        tuple(k for k, v in graph.output_nodes().items() if v in nodes),
+        tuple(k for k, v in graph.state_nodes().items() if v in nodes),
+    )
+    return stage, made
+
+
+def stage_inputs(staging: Staging, stage: Stage, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs of ``stage`` found in ``values`` (the caller's inputs and crossings)."""
+    return {k: values[k] for k in stage.graph.inputs if k in values}

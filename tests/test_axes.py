@@ -1,0 +1,210 @@
+"""Several sequence axes: an encoder–decoder with attention against a PyTorch one with
+copied weights; its stages on every backend, as one model and as encoder + decoder
+step model; gradients against finite differences; training; errors that name both
+axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from rnngraph.program.axes import split
+from tests import zoo
+from tests.gradcheck import check_gradients
+
+E, H, V, SPK = 3, 5, 4, 2
+
+
+def nmt(kind: str = "additive") -> rg.Graph:
+    """Bahdanau-style: a GRU encoder on axis "src"; a GRU decoder on "tgt" that starts from
+    the encoder's final state and attends over its whole output with its previous state;
+    a per-sequence speaker vector read at every decoder step."""
+    g = rg.Graph("nmt")
+    src = g.input("src", E, axis="src")
+    tgt = g.input("tgt", E, axis="tgt")
+    spk = g.input("speaker", SPK, axis=None)
+    enc = rg.cells.gru(src, H, name="enc", linear_before_reset=True)
+    memory = rg.whole(enc, name="memory")
+    h = g.state("dec.h", H, init=rg.final(enc, name="h0"))
+    ctx, weights = rg.cells.attention(h, memory, kind=kind, name="att")
+    x = rg.concat([tgt, ctx, spk])
+    W = g.param("dec.W", (3 * H, E + H + SPK))
+    R = g.param("dec.R", (3 * H, H))
+    B = g.param("dec.B", 6 * H)
+    new = rg.cells.gru_step(x, h, W, R, B, linear_before_reset=True)
+    g.assign(h, new)
+    g.output("logits", rg.linear(rg.concat([new, ctx]), V, name="out"))
+    g.output("weights", weights)
+    return g
+
+
+def _data(S=7, T=5, B=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "src": rng.standard_normal((S, B, E)),
+        "tgt": rng.standard_normal((T, B, E)),
+        "speaker": rng.standard_normal((B, SPK)),
+    }
+
+
+def _torch_gates(a, torch):
+    z, r, h = a.chunk(3, 0)
+    return torch.cat([r, z, h], 0)
+
+
+def torch_nmt(p, xs, src_lens, tgt_lens):
+    """The same network in PyTorch (nn.GRU encoder, nn.GRUCell decoder, the additive
+    attention written out), one row at a time with its own lengths."""
+    torch = pytest.importorskip("torch", reason="PyTorch is a test extra (pip install .[bench])")
+    t = {k: torch.tensor(v) for k, v in p.items()}
+    enc = torch.nn.GRU(E, H).double()
+    dec = torch.nn.GRUCell(E + H + SPK, H).double()
+    with torch.no_grad():
+        enc.weight_ih_l0.copy_(_torch_gates(t["enc.W"], torch))
+        enc.weight_hh_l0.copy_(_torch_gates(t["enc.R"], torch))
+        enc.bias_ih_l0.copy_(_torch_gates(t["enc.B"][: 3 * H], torch))
+        enc.bias_hh_l0.copy_(_torch_gates(t["enc.B"][3 * H :], torch))
+        dec.weight_ih.copy_(_torch_gates(t["dec.W"], torch))
+        dec.weight_hh.copy_(_torch_gates(t["dec.R"], torch))
+        dec.bias_ih.copy_(_torch_gates(t["dec.B"][: 3 * H], torch))
+        dec.bias_hh.copy_(_torch_gates(t["dec.B"][3 * H :], torch))
+    T, B = xs["tgt"].shape[:2]
+    logits = np.zeros((T, B, V))
+    weights = np.zeros((T, B, xs["src"].shape[0]))
+    with torch.no_grad():
+        for b in range(B):
+            n = int(src_lens[b])
+            src = torch.tensor(xs["src"][:n, b : b + 1])
+            out, hn = enc(src)
+            memory = out[:, 0]  # (n, H)
+            h = hn[0]
+            for step in range(int(tgt_lens[b])):
+                keys = memory @ t["att.Wk"]
+                query = h[0] @ t["att.q.W"] + t["att.q.b"]
+                scores = torch.tanh(keys + query) @ t["att.v"]
+                a = torch.softmax(scores, 0)
+                ctx = a @ memory
+                x = torch.cat(
+                    [torch.tensor(xs["tgt"][step, b]), ctx, torch.tensor(xs["speaker"][b])]
+                )
+                h = dec(x[None], h)
+                logits[step, b] = (torch.cat([h[0], ctx]) @ t["out.W"] + t["out.b"]).numpy()
+                weights[step, b, :n] = a.numpy()
+    return logits, weights
+
+
+def test_an_encoder_decoder_against_pytorch():
+    g = nmt()
+    p = {k: v.astype(np.float64) for k, v in zoo.params_for(g, 1).items()}
+    xs = _data()
+    src_lens, tgt_lens = np.array([7, 3, 5]), np.array([5, 4, 2])
+    out = rg.run(g, xs, p, sequence_lens={"src": src_lens, "tgt": tgt_lens})
+    logits, weights = torch_nmt(p, xs, src_lens, tgt_lens)
+    np.testing.assert_allclose(out["logits"], logits, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out["weights"], weights, rtol=0, atol=1e-12)
+    assert out["enc.h_final"].shape == (3, H) and out["dec.h_final"].shape == (3, H)
+
+
+def test_the_stages_and_their_crossings():
+    s = split(nmt())
+    assert s.axes == ("src", "tgt")
+    enc, dec = s.stages
+    assert set(enc.gives) == {"h0", "memory", "memory.mask"}
+    assert set(dec.reads) == {"h0", "memory", "memory.mask"}
+    assert {s.crossings[k].kind for k in enc.gives} == {"final", "whole", "whole_mask"}
+    assert dec.graph.per_sequence_inputs.keys() == {"h0", "memory", "memory.mask", "speaker"}
+    # the attention's key projection depends on the memory only: computed once per sequence
+    keys = [n for n in dec.graph.nodes() if n.op == "matmul" and "att" not in n.name]
+    per_seq = {dec.graph.node(n).name for n in rg.schedule(dec.graph).per_sequence}
+    assert any(k.name in per_seq for k in keys)
+
+
+@pytest.mark.parametrize("target", ["onnx", pytest.param("tvm", marks=pytest.mark.slow)])
+def test_an_encoder_decoder_on_every_backend(target):
+    g = nmt()
+    p = zoo.params_for(g, 2)
+    xs = {k: v.astype("float32") for k, v in _data(seed=3).items()}
+    lens = {"src": np.array([7, 0, 4]), "tgt": np.array([5, 3, 0])}
+    m = rg.compile(g, target=target, params=p)
+    assert isinstance(m, rg.StagedModel)
+    zoo.assert_close(m.run(xs), rg.run(g, xs, p))
+    zoo.assert_close(m.run(xs, sequence_lens=lens), rg.run(g, xs, p, sequence_lens=lens))
+    # inference: the encoder once, then the decoder's step model one step at a time
+    pair = rg.compile(g, target=target, params=p, mode="step")
+    assert pair.modes == {"src": "sequence", "tgt": "step"}
+    given = pair.encode({"src": xs["src"]}, sequence_lens={"src": lens["src"]})
+    assert sorted(given) == ["h0", "memory", "memory.mask"]
+    decoder = pair.models["tgt"]
+    want = rg.run(g, xs, p, sequence_lens={"src": lens["src"]})
+    carried: dict = {}
+    for step in range(xs["tgt"].shape[0]):
+        feeds = {"tgt": xs["tgt"][step], "speaker": xs["speaker"], **given}
+        out, carried = decoder.advance(feeds, carried)
+        zoo.assert_close({"logits": out["logits"]}, {"logits": want["logits"][step]})
+
+
+def test_gradients_through_both_axes_against_finite_differences():
+    """Through the decoder, the attention over the whole encoder output (a per-step
+    cotangent fed back into the encoder's reversed loop) and the final state."""
+    check_gradients(nmt(), seed=4)
+    check_gradients(nmt("dot"), seed=5, sequence_lens={"src": np.array([6, 2]), "tgt": None})
+
+
+def test_training_an_encoder_decoder():
+    g = nmt("dot")
+    rng = np.random.default_rng(7)
+    xs = {k: v.astype("float32") for k, v in _data(S=4, T=4, B=8, seed=7).items()}
+    target = np.tanh(xs["src"][::-1, :, :1]).repeat(V, axis=-1)  # the source reversed
+    batch = {**xs, "t": target.astype("float32")}
+    result = rg.train(
+        g,
+        zoo.params_for(g, 7),
+        [batch],
+        loss=rg.losses.mse("t", output="logits"),
+        optimizer=rg.optim.Adam(0.05),
+        epochs=30,
+        progress=False,
+    )
+    assert result.history.losses[-1] < 0.5 * result.history.losses[0]
+    assert rng is not None
+
+
+def test_crossing_axes_without_final_or_whole_is_an_error():
+    g = rg.Graph("mixed")
+    a = g.input("a", 2, axis="a")
+    b = g.input("b", 2, axis="b")
+    g.output("y", a + b)
+    with pytest.raises(rg.GraphError, match=r"joins axis 'a' \(input 'a'\) with axis 'b'"):
+        rg.run(g, {"a": np.ones((2, 1, 2)), "b": np.ones((3, 1, 2))})
+    g2 = rg.Graph("self")
+    x = g2.input("x", 2, axis="x")
+    g2.output("y", x * rg.final(x))
+    with pytest.raises(rg.GraphError, match="read on axis 'x' itself"):
+        rg.verify(g2) or split(g2)
+
+
+def test_lengths_by_axis_are_checked():
+    g = nmt()
+    p = zoo.params_for(g)
+    xs = _data()
+    with pytest.raises(rg.InputError, match="dict by axis"):
+        rg.run(g, xs, p, sequence_lens=np.array([1, 2, 3]))
+    with pytest.raises(rg.InputError, match="names axes"):
+        rg.run(g, xs, p, sequence_lens={"source": np.array([1, 2, 3])})
+    with pytest.raises(rg.InputError, match="needs inputs"):
+        rg.run(g, {"src": xs["src"], "tgt": xs["tgt"]}, p)
+
+
+def test_a_staged_graph_survives_save_and_load(tmp_path):
+    g = nmt()
+    p = zoo.params_for(g)
+    path = g.save(tmp_path / "nmt", p)
+    back = rg.load(path)
+    xs = {k: v.astype("float32") for k, v in _data(seed=9).items()}
+    lens = {"src": np.array([7, 2, 5]), "tgt": np.array([5, 5, 1])}
+    zoo.assert_close(
+        rg.run(back, xs, rg.load_params(path), sequence_lens=lens),
+        rg.run(g, xs, p, sequence_lens=lens),
+        tol=0,
+    )
