@@ -100,6 +100,7 @@ from rnngraph.ops import (
     whole_mask,
 )
 from rnngraph.ops.totals import total, total_outer
+from rnngraph.program.axes import split as split_axes
 from rnngraph.program.schedule import Program, schedule
 from rnngraph.runtime.backends import available_targets, compile
 from rnngraph.runtime.importers import import_onnx
@@ -197,6 +198,7 @@ __all__ = [
     "softplus",
     "softsign",
     "split",
+    "split_axes",
     "sqrt",
     "stop_gradient",
     "sub",

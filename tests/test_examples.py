@@ -39,3 +39,38 @@ def test_expression_tree_lstm_learns_and_runs_in_onnxruntime(tmp_path) -> None:
     assert result["mse"] < 0.2 * result["baseline_mse"]
     assert result["onnx_err"] < 1e-4
     assert (tmp_path / "expr.onnx").exists() and (tmp_path / "l.svg").exists()
+
+
+def test_seq2seq_with_attention_learns_to_reverse_and_decodes_in_onnxruntime(tmp_path) -> None:
+    result = _load("seq2seq_attention").main(
+        [
+            "--steps",
+            "400",
+            "--min-len",
+            "3",
+            "--max-len",
+            "6",
+            "--hidden",
+            "32",
+            "--test",
+            "100",
+            "--plot",
+            str(tmp_path / "att.svg"),
+            "--onnx",
+            str(tmp_path / "dec.onnx"),
+        ]
+    )
+    assert result["exact_match"] >= 0.9
+    assert result["onnx_exact_match"] == result["exact_match"]  # the same greedy decoding
+    assert result["anti_diagonal"] > 0.5  # a reversal attends to the mirrored position
+    assert (tmp_path / "att.svg").exists() and (tmp_path / "dec.onnx").exists()
+
+
+def test_hopfield_recalls_and_its_capacity_is_near_the_known_one(tmp_path) -> None:
+    result = _load("hopfield").main(
+        ["--units", "40", "--patterns", "4", "--trials", "2", "--plot", str(tmp_path / "c.svg")]
+    )
+    assert result["sync_overlap"] > 0.95 and result["async_overlap"] > 0.95
+    assert result["glauber_overlap"] > 0.9 and result["glauber_onnx_identical"]
+    assert 0.08 < result["capacity"] < 0.3  # a small net's capacity sits above 0.138 N
+    assert (tmp_path / "c.svg").exists()
