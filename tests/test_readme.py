@@ -23,3 +23,5 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
     assert grads["lstm.W"].shape == (128, 8)  # type: ignore[index]
     assert namespace["result"].history.losses  # type: ignore[attr-defined]
     assert set(namespace["g3"].outputs) == {"logits"}  # type: ignore[attr-defined]
+    assert namespace["nout"]["weights"].shape == (6, 4, 9)  # type: ignore[index]
+    assert namespace["step_out"]["logits"].shape == (4, 10)  # type: ignore[index]

@@ -30,6 +30,7 @@ import numpy as np
 
 from rnngraph.errors import BackendUnavailableError, CompileError
 from rnngraph.ir.graph import Graph
+from rnngraph.program.axes import is_staged, split
 from rnngraph.program.schedule import schedule
 from rnngraph.runtime.arguments import caller_states
 from rnngraph.runtime.backends import available_targets, compile, load_backend
@@ -51,10 +52,16 @@ class ParityRow:
     note: str = ""
 
 
-def _inputs(graph: Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def random_inputs_for(
+    graph: Graph, T: int, B: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Random inputs: ``(T, B, *row)`` sequences, ``(B, *row)`` per-sequence ones (symbolic
+    dimensions of size 3); float inputs standard normal."""
     out: dict[str, np.ndarray] = {}
+    per_seq = graph.per_sequence_inputs
     for name, t in graph.inputs.items():
-        shape = (T, B, *t.row_shape)
+        row = tuple(3 if isinstance(d, str) else d for d in t.row_shape)  # symbolic: 3
+        shape = (B, *row) if name in per_seq else (T, B, *row)
         if t.dtype == "int64":
             out[name] = rng.integers(0, 4, shape)
         elif t.dtype == "bool":
@@ -100,13 +107,15 @@ def check(
     if tree_spec(graph) is not None:
         return _check_trees(graph, params, targets, rng, tol)
     lengths = [steps, max(1, steps // 2 + 1)]
-    feeds = [_inputs(graph, T, batch, rng) for T in lengths]
+    feeds = [random_inputs_for(graph, T, batch, rng) for T in lengths]
     needs = {
         s: rng.standard_normal((batch, *t.row_shape)).astype(np.float32)
         for s, t in graph.states.items()
     }
     init = {s: v for s, v in needs.items() if s in caller_states(graph)}
-    lens = rng.integers(0, steps + 1, batch)
+    lens: Any = rng.integers(0, steps + 1, batch)
+    if is_staged(graph):  # lengths per axis
+        lens = {a: rng.integers(0, steps + 1, batch) for a in split(graph).axes}
     want = [run(graph, f, params, initial_states=init) for f in feeds]
     want_lens = run(graph, feeds[0], params, initial_states=init, sequence_lens=lens)
     report, targets = _installed(targets)
@@ -178,6 +187,12 @@ def _check_step(
     want: Mapping[str, np.ndarray],
     tol: float,
 ) -> list[ParityRow]:
+    if is_staged(graph):  # the last axis as a step model, the others before it
+        try:
+            pair = compile(graph, target, params, mode="step")
+            return _rows(f"{target} step", [pair.run(feeds, initial_states=init)], [want], tol)
+        except Exception as e:  # a backend failing is a row of the report, not a crash
+            return [ParityRow(f"{target} step", "*", np.inf, 0.0, False, f"{e}")]
     program = schedule(graph)
     reads_ahead = any(r.delay < 0 for rs in program.reads.values() for r in rs)
     if reads_ahead or program.post:

@@ -103,10 +103,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elif tree_spec(graph) is not None:  # a recursive net: random trees
         feeds = random_inputs(graph, rng, trees=args.batch)
     else:
-        for name, t in graph.inputs.items():
-            feeds[name] = rng.standard_normal((args.steps, args.batch, *t.row_shape)).astype(
-                np.float32
-            )
+        from rnngraph.tools.check import random_inputs_for
+
+        feeds = random_inputs_for(graph, args.steps, args.batch, rng)
     out = run(graph, feeds, params)
     for k, v in out.items():
         print(

@@ -24,6 +24,7 @@ from rnngraph.ir.graph import Graph
 from rnngraph.ir.structure import cyclic_components, fir_taps, regions
 from rnngraph.ir.types import format_shape
 from rnngraph.ir.verify import verify
+from rnngraph.program.axes import is_staged, split
 from rnngraph.program.schedule import CellRegion, Program, RecurrentRegion
 
 __all__ = ["describe_program", "format_program", "format_summary", "summarize"]
@@ -64,11 +65,29 @@ def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> d
             ]
         region_rows.append(row)
     sccs = [sorted(name[n] for n in c) for c in cyclic_components(g)]
+    per_seq = graph.per_sequence_inputs
+    axes = []
+    if is_staged(graph):  # one stage per sequence axis, in the order they run
+        staging = split(graph)
+        for st in staging.stages:
+            axes.append(
+                {
+                    "axis": st.axis,
+                    "inputs": sorted(set(st.graph.inputs) - set(st.reads)),
+                    "reads": {r: staging.crossings[r].kind for r in st.reads},
+                    "gives": {r: staging.crossings[r].kind for r in st.gives},
+                    "nodes": st.graph.nx_graph.number_of_nodes(),
+                }
+            )
     return {
         "name": graph.name,
         "nodes": g.number_of_nodes(),
         "edges": g.number_of_edges(),
-        "inputs": {k: format_shape(t.shape) for k, t in graph.inputs.items()},
+        "inputs": {
+            k: format_shape(t.shape) + (" per sequence" if k in per_seq else "")
+            for k, t in graph.inputs.items()
+        },
+        "axes": axes,
         "outputs": {k: format_shape(t.shape) for k, t in graph.outputs.items()},
         "states": states,
         "params": param_rows,
@@ -104,6 +123,15 @@ def format_summary(info: Mapping[str, Any], *, nodes: bool = True) -> str:
     out = [f"graph {info['name']!r}: {info['nodes']} nodes, {info['edges']} edges"]
     out.append("inputs:  " + ", ".join(f"{k} {v}" for k, v in info["inputs"].items()))
     out.append("outputs: " + ", ".join(f"{k} {v}" for k, v in info["outputs"].items()))
+    if info.get("axes"):
+        out.append(f"sequence axes ({len(info['axes'])}), in the order they run:")
+        for a in info["axes"]:
+            reads = ", ".join(f"{k} ({v})" for k, v in a["reads"].items()) or "-"
+            gives = ", ".join(f"{k} ({v})" for k, v in a["gives"].items()) or "-"
+            out.append(
+                f"  {a['axis']}: inputs {', '.join(a['inputs']) or '-'}; reads {reads}; "
+                f"gives {gives}; {a['nodes']} nodes"
+            )
     out.append(f"states ({len(info['states'])}):")
     for s in info["states"]:
         out.append(
