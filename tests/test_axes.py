@@ -121,7 +121,7 @@ def test_the_stages_and_their_crossings():
 
 
 @pytest.mark.parametrize("target", ["onnx", pytest.param("tvm", marks=pytest.mark.slow)])
-def test_an_encoder_decoder_on_every_backend(target):
+def test_an_encoder_decoder_on_every_backend(target, tmp_path):
     g = nmt()
     p = zoo.params_for(g, 2)
     xs = {k: v.astype("float32") for k, v in _data(seed=3).items()}
@@ -130,6 +130,17 @@ def test_an_encoder_decoder_on_every_backend(target):
     assert isinstance(m, rg.StagedModel)
     zoo.assert_close(m.run(xs), rg.run(g, xs, p))
     zoo.assert_close(m.run(xs, sequence_lens=lens), rg.run(g, xs, p, sequence_lens=lens))
+    if target == "onnx":  # one model of both axes: one file, one onnxruntime session
+        import onnxruntime as ort
+
+        assert m.joined is not None
+        path = m.save(tmp_path / "nmt.onnx")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {**xs, "sequence_lens.src": lens["src"], "sequence_lens.tgt": lens["tgt"]}
+        names = [o.name for o in session.get_outputs()]
+        got = dict(zip(names, session.run(names, feeds), strict=True))
+        zoo.assert_close(got, rg.run(g, xs, p, sequence_lens=lens))
+        assert m.joined.run(xs, {}) is not None  # what m.run used
     # inference: the encoder once, then the decoder's step model one step at a time
     pair = rg.compile(g, target=target, params=p, mode="step")
     assert pair.modes == {"src": "sequence", "tgt": "step"}
@@ -182,6 +193,8 @@ def test_crossing_axes_without_final_or_whole_is_an_error():
     g2.output("y", x * rg.final(x))
     with pytest.raises(rg.GraphError, match="read on axis 'x' itself"):
         rg.verify(g2) or split(g2)
+    with pytest.raises(rg.GraphError, match="forward mode"):
+        rg.jvp(nmt(), _data(), zoo.params_for(nmt()), tangents={})
 
 
 def test_lengths_by_axis_are_checked():

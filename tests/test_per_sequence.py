@@ -128,3 +128,18 @@ def test_mistakes_with_per_sequence_values_are_named():
     with pytest.raises(rg.InputError, match="steps="):
         rg.run(only, {"s": np.ones((1, 2))})
     assert rg.run(only, {"s": np.ones((1, 2))}, steps=2)["y"].shape == (2, 1, 2)
+
+
+def test_tangent_and_adjoint_agree_on_per_sequence_inputs():
+    g = styled()
+    p = {k: v.astype(np.float64) for k, v in zoo.params_for(g, 5).items()}
+    rng = np.random.default_rng(5)
+    xs, style, h0 = _feeds(6, 2, 5)
+    feeds = {"x": xs, "style": style, "h0": h0}
+    u = {k: rng.standard_normal(np.shape(v)) for k, v in {**p, **feeds}.items()}
+    _, tans = rg.jvp(g, feeds, p, tangents=u)
+    v = {k: rng.standard_normal(t.shape) for k, t in tans.items()}
+    _, grads = rg.vjp(g, feeds, p, cotangents=v)
+    lhs = sum(float(np.sum(tans[k] * v[k])) for k in v)
+    rhs = sum(float(np.sum(u[k] * grads[k])) for k in u)
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))

@@ -34,6 +34,7 @@ from rnngraph_onnx._emit import OPSET, build_sequence_model, build_step_model
 from rnngraph_onnx._import import import_onnx
 from rnngraph_onnx._lowering import LOWERING
 from rnngraph_onnx._model import OnnxModel
+from rnngraph_onnx._stages import join_stages
 
 __all__ = [
     "LOWERING",
@@ -61,3 +62,17 @@ def backend(program: Program, params: Mapping[str, np.ndarray], **options: Any) 
     if unknown:
         raise CompileError(f"the onnx target has no options {unknown}; it takes {sorted(known)}")
     return OnnxModel(program, params, **options)
+
+
+backend.staged_options = {  # type: ignore[attr-defined]
+    # One session per axis, run one after another: a stage's thread pool spins while it
+    # runs (its many small ops in a Scan need that) but stops when its Run returns, so it
+    # does not take the cores the next stage needs (a 2-axis seq2seq, batch 32 on 2
+    # threads: 120 ms with spinning left on, 70 ms without spinning at all, which costs a
+    # batch of 1 five times; benchmarks/seq2seq_attention.py)
+    "session_config": {"session.force_spinning_stop": "1"}
+}
+"""Options ``rg.compile`` uses for each stage of a graph with several axes (a caller's
+own options win)."""
+backend.join_stages = join_stages  # type: ignore[attr-defined]
+"""How the stages' sequence models become one model (see ``_stages``)."""

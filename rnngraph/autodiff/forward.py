@@ -42,9 +42,11 @@ from typing import Any
 import numpy as np
 
 from rnngraph.autodiff.reverse import AdjointError
+from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Graph, Node, Value
 from rnngraph.ir.registry import TANGENT
 from rnngraph.ir.verify import verify
+from rnngraph.program.axes import is_staged
 from rnngraph.runtime.interpreter import run
 
 __all__ = ["jvp", "rtrl", "tangent"]
@@ -144,14 +146,24 @@ def jvp(
     ``tangents`` maps params, inputs and states (initial values) to
     directions; missing ones are zero. Returns ``(outs, output_tangents)``.
     """
+    if is_staged(graph):
+        raise GraphError(
+            f"graph {graph.name!r} has several sequence axes; forward mode (rg.jvp) runs on "
+            "one: use rg.vjp, or rg.jvp on each axis' stage (rg.split_axes)"
+        )
     params = dict(params or {})
     tg: Graph = graph.memo("tangent", lambda: tangent(graph))
-    first = np.asarray(next(iter(inputs.values())))
+    per_seq = graph.per_sequence_inputs
+    first = np.asarray(next(v for k, v in inputs.items() if k not in per_seq))
     T, B = first.shape[:2]
     feeds = dict(inputs)
     for name, t in graph.inputs.items():
         if f"tan:{name}" in tg.inputs:
-            feeds[f"tan:{name}"] = tangents.get(name, np.zeros((T, B, *t.row_shape)))
+            d = tangents.get(name)
+            if name in per_seq:  # the same direction at every step
+                d = np.zeros((B, *t.row_shape)) if d is None else np.asarray(d)
+                d = np.broadcast_to(d, (T, *d.shape))
+            feeds[f"tan:{name}"] = np.zeros((T, B, *t.row_shape)) if d is None else d
     P = dict(params)
     for name, t in graph.params.items():
         if f"tan:{name}" in tg.params:
@@ -159,6 +171,10 @@ def jvp(
     init = dict(initial_states or {})
     for name, t in graph.states.items():
         if f"tan:{name}" in tg.states:
+            start = str(graph.operands(graph.state_nodes()[name])[0][2].ref)
+            if name not in tangents and start in per_seq and name not in init:
+                init[f"tan:{name}"] = tangents.get(start, np.zeros((B, *t.row_shape)))
+                continue  # a state started from a per-sequence input moves with it
             init[f"tan:{name}"] = tangents.get(name, np.zeros((B, *t.row_shape)))
     res = run(tg, feeds, P, sequence_lens=sequence_lens, initial_states=init, dtype=dtype)
     outs = {k: v for k, v in res.items() if not k.startswith("tan:")}

@@ -213,6 +213,8 @@ def _compile_stages(
         modes = {a: "step" if mode == "step" and a == last else "sequence" for a in staging.axes}
     else:
         raise CompileError(f"mode must be 'sequence', 'step' or a dict by axis, got {mode!r}")
+    # a backend may ask for options of its own when its models run one after another
+    options = {**getattr(load_backend(target), "staged_options", {}), **options}
     models = {}
     for stage in staging.stages:
         p = {k: v for k, v in params.items() if k in stage.graph.params}
@@ -225,7 +227,10 @@ def _compile_stages(
             mode=modes[stage.axis],
             **options,
         )
-    return StagedModel(staging, models, modes)
+    staged = StagedModel(staging, models, modes)
+    join = getattr(load_backend(target), "join_stages", None)  # one model of them all
+    staged.joined = join(staged) if join is not None else None
+    return staged
 
 
 def lower(

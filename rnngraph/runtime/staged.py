@@ -14,12 +14,13 @@ reversed loop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from rnngraph.errors import InputError
+from rnngraph.errors import CompileError, InputError
 from rnngraph.ir.graph import Graph
 from rnngraph.program.axes import Stage, Staging, split
 
@@ -70,6 +71,9 @@ def _check_names(staging: Staging, inputs: Mapping[str, Any], initial: Mapping[s
 
 
 def _feeds(stage: Stage, values: Mapping[str, Any]) -> dict[str, Any]:
+    missing = sorted(set(stage.graph.inputs) - set(values))
+    if missing:
+        raise InputError(f"axis {stage.axis!r} needs inputs {missing}")
     return {k: values[k] for k in stage.graph.inputs}
 
 
@@ -221,6 +225,9 @@ class StagedModel:
         self.graph = staging.graph
         self.models = dict(models)
         self.modes = dict(modes)
+        self.joined: Any = None
+        """The backend's one model of every stage, when it makes one (ONNX: one model
+        file, one session): what :meth:`run` uses and :meth:`save` writes."""
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{a}: {self.modes[a]}" for a in self.staging.axes)
@@ -243,7 +250,14 @@ class StagedModel:
         initial_states: Mapping[str, Any] | None = None,
         seed: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Every stage in order (a step stage streams its inputs)."""
+        """Every stage in order (a step stage streams its inputs); in the backend's one
+        model of them all where it has one."""
+        if self.joined is not None and not initial_states and seed is None:
+            staging = self.staging
+            _check_names(staging, inputs, {})
+            out = self.joined.run(inputs, lens_by_axis(staging, sequence_lens))
+            if out is not None:
+                return dict(out)
         return run(
             self.graph,
             inputs,
@@ -253,6 +267,17 @@ class StagedModel:
             initial_states=initial_states,
         )
 
+    def save(self, path: str | os.PathLike[str]) -> Any:
+        """Write the backend's one model of every stage (ONNX: one ``.onnx`` file with an
+        input ``sequence_lens.<axis>`` per axis). A model with step stages has none:
+        save each axis' model, ``models[axis].save(...)``."""
+        if self.joined is None:
+            raise CompileError(
+                f"this model of {self.graph.name!r} is not one file: save each axis' model "
+                f"with models[axis].save(path) (axes {list(self.staging.axes)})"
+            )
+        return self.joined.save(path)
+
     def encode(
         self,
         inputs: Mapping[str, Any],
@@ -260,15 +285,18 @@ class StagedModel:
         sequence_lens: Any = None,
         seed: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run the sequence stages that precede the first step stage; the crossing values
-        they give (by the per-sequence input names the later stages read)."""
+        """Run the stages before the first step stage (before the last stage, if none is
+        one); the crossing values they give, by the per-sequence input names the later
+        stages read (a decoder's ``memory`` and start state, say)."""
         staging = self.staging
         lens = lens_by_axis(staging, sequence_lens)
         values: dict[str, Any] = dict(inputs)
         runner = self._runner(seed)
         given: dict[str, np.ndarray] = {}
+        steps = [a for a in staging.axes if self.modes[a] == "step"]
+        stop = steps[0] if steps else staging.axes[-1]
         for stage in staging.stages:
-            if self.modes[stage.axis] == "step":
+            if stage.axis == stop:
                 break
             feeds = _feeds(stage, values)
             out = runner(stage, feeds, {}, lens.get(stage.axis), {})
