@@ -42,7 +42,7 @@ def build(n: int, *, asynchronous: bool, max_iter: int = 30) -> rg.Graph:
     g = rg.Graph("hopfield_async" if asynchronous else "hopfield_sync")
     probe = g.input("probe", n, axis=None)
     W = g.param("W", (n, n), "zeros")
-    steps = g.input("step", 0)  # (T, B, 0): one recall per step of the (empty) sequence
+    g.input("step", 0)  # (T, B, 0): the outputs' steps (one is enough)
 
     if asynchronous:
         columns = [rg.slice(W, i, i + 1, axes=[1]) for i in range(n)]  # (n, 1) each
@@ -59,8 +59,8 @@ def build(n: int, *, asynchronous: bool, max_iter: int = 30) -> rg.Graph:
         def update(z: rg.Value) -> rg.Value:
             return _sign(z @ W)
 
-    start = probe + rg.reduce_sum(steps, -1, keepdims=True) * 0.0  # the probe at every step
-    z, count = rg.fixed_point(update, start, tol=0.5, max_iter=max_iter, iterations=True)
+    # on a per-sequence value: the recall runs once per probe, before any step
+    z, count = rg.fixed_point(update, probe, tol=0.5, max_iter=max_iter, iterations=True)
     g.output("z", z)
     g.output("iterations", count)
     return g
