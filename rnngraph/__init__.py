@@ -25,6 +25,7 @@ from __future__ import annotations
 from rnngraph import cells, trees
 from rnngraph.autodiff.forward import jvp, rtrl, tangent
 from rnngraph.autodiff.reverse import adjoint, online_gradients, truncated_bptt, vjp
+from rnngraph.cells.energy import hebbian
 from rnngraph.errors import (
     AlgebraicLoopError,
     BackendUnavailableError,
@@ -99,7 +100,7 @@ from rnngraph.ops import (
     whole,
     whole_mask,
 )
-from rnngraph.ops.totals import total, total_outer
+from rnngraph.ops.totals import pad, total, total_outer, zeros_like
 from rnngraph.program.axes import split as split_axes
 from rnngraph.program.schedule import Program, schedule
 from rnngraph.runtime.backends import available_targets, compile
@@ -156,6 +157,7 @@ __all__ = [
     "gather_rows",
     "greater",
     "hard_sigmoid",
+    "hebbian",
     "import_onnx",
     "jvp",
     "layer_norm",
@@ -174,6 +176,7 @@ __all__ = [
     "neg",
     "online_gradients",
     "optim",
+    "pad",
     "pow",
     "random",
     "recurrent_regions",
@@ -217,4 +220,5 @@ __all__ = [
     "where",
     "whole",
     "whole_mask",
+    "zeros_like",
 ]

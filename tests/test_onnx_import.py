@@ -106,9 +106,16 @@ def test_torch_lstm_then_linear(tmp_path) -> None:
 
 
 # ------------------------------------------------------- our own exports
+LOOPS = {"hopfield_continuous"}  # cells whose ONNX holds a Loop (rg.fixed_point)
+
+
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
 @pytest.mark.parametrize("native", [True, False])
 def test_round_trip_of_our_exports(name: str, native: bool) -> None:
+    if name in LOOPS:
+        # (the importer refuses a Loop with a clear ModelImportError: ONNX's Loop is any
+        # while loop, ours a fixed point; reading one back is the import issue's work)
+        pytest.skip("the ONNX importer does not read Loop (a fixed point) yet")
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     m = rg.compile(g, target="onnx", params=p, optimize=native)

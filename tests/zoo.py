@@ -92,6 +92,9 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
         "bi", lambda x: rg.cells.lstm(x, 3, name="bi", direction="bidirectional")
     ),
     "state_delay_2": lambda: _graph("delay2", _delay2),
+    "hopfield_continuous": lambda: _graph(
+        "hop", lambda x: rg.cells.hopfield(x, mode="continuous", name="h", tol=1e-12, max_iter=500)
+    ),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
     # the same cell with the layer_norm op (one ONNX LayerNormalization per step)

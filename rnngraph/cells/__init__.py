@@ -13,6 +13,7 @@ from rnngraph.cells._common import ACTIVATIONS, activation
 from rnngraph.cells.alignment import attention
 from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step
 from rnngraph.cells.compose import bidirectional, stacked
+from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
 from rnngraph.cells.taps import fir, narx, tapped
@@ -23,6 +24,7 @@ __all__ = [
     "Feedback",
     "activation",
     "attention",
+    "bam",
     "bidirectional",
     "child_sum_tree_lstm",
     "dag_rnn",
@@ -30,6 +32,8 @@ __all__ = [
     "fir",
     "gru",
     "gru_step",
+    "hebbian",
+    "hopfield",
     "indrnn",
     "inverse_sigmoid_schedule",
     "jordan",
