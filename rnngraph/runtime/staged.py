@@ -121,11 +121,26 @@ def run(
     """Run every stage of ``graph`` in order with ``runner``; the results as one run's."""
     staging = split(graph)
     lens = lens_by_axis(staging, sequence_lens)
+    return _forward(staging, inputs, params, runner, lens, initial_states)[0]
+
+
+def _forward(
+    staging: Staging,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None,
+    runner: Runner,
+    lens: Mapping[str, Any],
+    initial_states: Mapping[str, Any] | None,
+) -> tuple[
+    dict[str, np.ndarray], list[tuple[Stage, dict[str, Any], dict[str, Any], dict[str, Any]]]
+]:
+    """The stages in order: the results, and what each stage was given (for the way back)."""
     initial = dict(initial_states or {})
     _check_names(staging, inputs, initial)
     params = dict(params or {})
     values: dict[str, Any] = dict(inputs)
     result: dict[str, np.ndarray] = {}
+    fed = []
     for stage in staging.stages:
         feeds = _feeds(stage, values)
         p = {k: params[k] for k in stage.graph.params if k in params}
@@ -136,7 +151,8 @@ def run(
         for k in stage.states:
             result[f"{k}_final"] = out[f"{k}_final"]
         _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
-    return result
+        fed.append((stage, feeds, p, init))
+    return result, fed
 
 
 def vjp(
@@ -157,23 +173,7 @@ def vjp(
     """
     staging = split(graph)
     lens = lens_by_axis(staging, sequence_lens)
-    initial = dict(initial_states or {})
-    _check_names(staging, inputs, initial)
-    params = dict(params or {})
-    values: dict[str, Any] = dict(inputs)
-    outs: dict[str, np.ndarray] = {}
-    fed = []
-    for stage in staging.stages:
-        feeds = _feeds(stage, values)
-        p = {k: params[k] for k in stage.graph.params if k in params}
-        init = {k: v for k, v in initial.items() if k in stage.graph.states}
-        out = runner(stage, feeds, p, lens.get(stage.axis), init)
-        for k in stage.outputs:
-            outs[k] = out[k]
-        for k in stage.states:
-            outs[f"{k}_final"] = out[f"{k}_final"]
-        _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
-        fed.append((stage, feeds, p, init))
+    outs, fed = _forward(staging, inputs, params, runner, lens, initial_states)
     grads: dict[str, np.ndarray] = {}
     crossing_cots: dict[str, np.ndarray] = {}
     for stage, feeds, p, init in reversed(fed):
@@ -204,9 +204,10 @@ def vjp(
                 grads[k] = grads[k] + v
             elif k in graph.inputs or k in graph.params or k in graph.states:
                 grads[k] = v
+    given = dict(params or {})
     for k in graph.params:  # a weight no stage reads: zero
-        if k not in grads and k in params:
-            grads[k] = np.zeros_like(np.asarray(params[k]))
+        if k not in grads and k in given:
+            grads[k] = np.zeros_like(np.asarray(given[k]))
     return outs, grads
 
 
