@@ -33,34 +33,16 @@ from rnngraph.plot import line_chart
 ALPHA_C = 0.138
 
 
-def _sign(v: rg.Value) -> rg.Value:
-    """+1 where v >= 0, else -1 (a tie keeps a unit on)."""
-    return rg.where(rg.less(v, 0.0), -1.0, 1.0)
-
-
 def build(n: int, *, asynchronous: bool, max_iter: int = 30) -> rg.Graph:
+    """Recall to a fixed point (``rg.cells.hopfield``, param ``W``) on the per-sequence
+    probe: it runs once per probe, before any step."""
     g = rg.Graph("hopfield_async" if asynchronous else "hopfield_sync")
     probe = g.input("probe", n, axis=None)
-    W = g.param("W", (n, n), "zeros")
     g.input("step", 0)  # (T, B, 0): the outputs' steps (one is enough)
-
-    if asynchronous:
-        columns = [rg.slice(W, i, i + 1, axes=[1]) for i in range(n)]  # (n, 1) each
-        masks = [g.constant(np.arange(n) == i) for i in range(n)]
-
-        def sweep(z: rg.Value) -> rg.Value:
-            for i in range(n):
-                z = rg.where(masks[i], _sign(z @ columns[i]), z)
-            return z
-
-        update = sweep
-    else:
-
-        def update(z: rg.Value) -> rg.Value:
-            return _sign(z @ W)
-
-    # on a per-sequence value: the recall runs once per probe, before any step
-    z, count = rg.fixed_point(update, probe, tol=0.5, max_iter=max_iter, iterations=True)
+    mode = "async" if asynchronous else "sync"
+    z, count = rg.cells.hopfield(
+        probe, n, mode=mode, max_iter=max_iter, iterations=True, name="hop"
+    )
     g.output("z", z)
     g.output("iterations", count)
     return g
@@ -71,12 +53,8 @@ def glauber(n: int, beta: float) -> rg.Graph:
     sigmoid(2 beta z(t-1) W), starting from the probe."""
     g = rg.Graph("glauber")
     probe = g.input("probe", n, axis=None)
-    W = g.param("W", (n, n), "zeros")
     g.input("step", 0)
-    z = g.state("spins", n, init=probe)
-    p = rg.sigmoid((z @ W) * (2.0 * beta))
-    g.assign(z, rg.where(rg.less(rg.random.uniform(z), p), 1.0, -1.0))
-    g.output("z", z * 1.0)
+    g.output("z", rg.cells.hopfield(probe, n, mode="glauber", beta=beta, name="hop"))
     return g
 
 
@@ -90,13 +68,6 @@ def threshold(alphas: np.ndarray, overlaps: list[float], level: float) -> float:
     return float(alphas[-1] if overlaps[-1] >= level else alphas[0])
 
 
-def hebb(patterns: np.ndarray) -> np.ndarray:
-    n = patterns.shape[1]
-    W = patterns.T @ patterns / n
-    np.fill_diagonal(W, 0.0)
-    return W.astype(np.float32)
-
-
 def flipped(patterns: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
     out = patterns.copy()
     k = round(share * patterns.shape[1])
@@ -107,7 +78,7 @@ def flipped(patterns: np.ndarray, share: float, rng: np.random.Generator) -> np.
 
 def recall(g: rg.Graph, W: np.ndarray, probes: np.ndarray, **kw: Any) -> dict[str, np.ndarray]:
     B = len(probes)
-    out = rg.run(g, {"probe": probes, "step": np.zeros((1, B, 0), np.float32)}, {"W": W}, **kw)
+    out = rg.run(g, {"probe": probes, "step": np.zeros((1, B, 0), np.float32)}, {"hop.W": W}, **kw)
     return {k: v[-1] for k, v in out.items() if not k.endswith("_final")}
 
 
@@ -126,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     n, rng = args.units, np.random.default_rng(0)
 
     patterns = rng.choice([-1.0, 1.0], (args.patterns, n)).astype(np.float32)
-    W = hebb(patterns)
+    W = rg.hebbian(patterns)
     probes = flipped(patterns, args.flip, rng)
     print(f"{n} units, {args.patterns} patterns, probes with {args.flip:.0%} of bits flipped")
     result: dict[str, object] = {}
@@ -143,8 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     gl = glauber(n, beta=4.0)
     B = len(probes)
     feeds = {"probe": probes, "step": np.zeros((steps, B, 0), np.float32)}
-    z = rg.run(gl, feeds, {"W": W}, seed=1)["z"][-1]
-    same = rg.compile(gl, target="onnx", params={"W": W}).run(feeds, seed=1)["z"][-1]
+    z = rg.run(gl, feeds, {"hop.W": W}, seed=1)["z"][-1]
+    same = rg.compile(gl, target="onnx", params={"hop.W": W}).run(feeds, seed=1)["z"][-1]
     m = overlap(z, patterns)
     result["glauber_overlap"] = float(m.mean())
     result["glauber_onnx_identical"] = bool(np.array_equal(z, same))
@@ -163,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         m_stable, m_noise = [], []
         for _ in range(args.trials):
             xi = rng.choice([-1.0, 1.0], (P, n)).astype(np.float32)
-            Wa = hebb(xi)
+            Wa = rg.hebbian(xi)
             m_stable.append(overlap(recall(g_async, Wa, xi)["z"], xi).mean())
             m_noise.append(
                 overlap(recall(g_async, Wa, flipped(xi, args.flip, rng))["z"], xi).mean()

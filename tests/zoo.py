@@ -15,6 +15,7 @@ import numpy as np
 import rnngraph as rg
 from rnngraph.runtime.arguments import caller_states
 from rnngraph.tools.bench import cell_graph
+from rnngraph.tools.check import random_inputs_for
 from tests.strategies import RandomGraph, feeds_for
 
 I = 3
@@ -116,14 +117,8 @@ def params_for(g: rg.Graph, seed: int = 0) -> dict[str, np.ndarray]:
 
 def feeds(g: rg.Graph, T: int, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Random float32 sequences ``(T, B, *row)`` for every input of ``g`` (``(B, *row)`` for a
-    per-sequence one); symbolic dimensions take size 3."""
-    per_seq = g.per_sequence_inputs
-    out = {}
-    for k, t in g.inputs.items():
-        row = tuple(3 if isinstance(d, str) else d for d in t.row_shape)
-        lead = (B,) if k in per_seq else (T, B)
-        out[k] = rng.standard_normal((*lead, *row)).astype("float32")
-    return out
+    per-sequence one); symbolic dimensions take size 3 (what ``rnngraph check`` feeds)."""
+    return random_inputs_for(g, T, B, rng)
 
 
 def every_initial_state(g: rg.Graph, B: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

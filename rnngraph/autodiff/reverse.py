@@ -57,7 +57,7 @@ from rnngraph.ops.random import seeded
 from rnngraph.program.axes import is_staged
 from rnngraph.runtime import staged
 from rnngraph.runtime.arguments import bind_dims, float_dtype
-from rnngraph.runtime.interpreter import run
+from rnngraph.runtime.interpreter import run, stage_runner
 from rnngraph.trees.recursion import feeds as tree_feeds
 from rnngraph.trees.recursion import split_inputs, tree_spec, unpack
 
@@ -325,15 +325,7 @@ def vjp(
             inputs,
             params,
             cotangents,
-            lambda stage, feeds, p, lens, init: run(
-                stage.graph,
-                feeds,
-                p,
-                sequence_lens=lens,
-                initial_states=init,
-                dtype=dtype,
-                seed=seed,
-            ),
+            stage_runner(dtype, seed),
             lambda stage, feeds, p, cots, lens, init: vjp(
                 stage.graph,
                 feeds,
@@ -367,6 +359,7 @@ def vjp(
     per_seq = graph.per_sequence_inputs
     sequences = [v for k, v in inputs.items() if k not in per_seq]
     first = np.asarray(sequences[0]) if sequences else None
+    dims = bind_dims(graph, inputs, initial_states or {})  # (sizes of symbolic rows)
     for name, t in graph.outputs.items():
         if f"cot:{name}" not in adj.inputs:
             continue
@@ -374,7 +367,6 @@ def vjp(
             feeds[f"cot:{name}"] = cotangents[name]
         else:
             T, B = (first.shape[0], first.shape[1]) if first is not None else (1, 1)
-            dims = bind_dims(graph, inputs, initial_states or {})
             row = tuple(dims.get(d, 0) if isinstance(d, str) else d for d in t.row_shape)
             feeds[f"cot:{name}"] = np.zeros((T, B, *row))
     init = dict(initial_states or {})

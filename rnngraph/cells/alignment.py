@@ -109,10 +109,11 @@ def attention(
                 )
             valid = mask if mask.dtype == "bool" else ops.greater(ops.abs(mask), 0.0)
             scores = ops.where(valid, scores, NEG)
-            weights = ops.softmax(scores, -1) * ops.cast(valid, "float")
+            weights = ops.mul(
+                ops.softmax(scores, -1), ops.cast(valid, "float"), name=f"{name}.weights"
+            )
         else:
-            weights = ops.softmax(scores, -1)
-        weights = ops.mul(weights, 1.0, name=f"{name}.weights")
+            weights = ops.softmax(scores, -1, name=f"{name}.weights")
         rows = ops.matmul(ops.unsqueeze(weights, -2), memory)  # (B, 1, S) @ (B, S, Hm)
         context = ops.reduce_sum(rows, -2, name=f"{name}.context")
     return context, weights

@@ -135,7 +135,7 @@ def _check_body(attrs: Mapping[str, Any], types: Sequence[TensorType]) -> Tensor
             raise ValueError(f"body node {n.name!r}: op {n.op!r} cannot run inside a fixed point")
         if any(a >= i or -2 - a >= len(types) - 1 for a in n.args):
             raise ValueError(f"body node {n.name!r} reads an operand that is not before it")
-        arg_types = [z if a == Z else types[-1 - a] if a < Z else seen[a] for a in n.args]
+        arg_types = [body.pick(a, z, types[1:], seen) for a in n.args]
         if opdef.arity is not None and len(arg_types) != opdef.arity:
             raise ValueError(f"body node {n.name!r}: op {n.op!r} takes {opdef.arity} operands")
         t = opdef.infer(arg_types, n.attrs)

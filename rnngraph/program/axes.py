@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 
@@ -320,8 +319,3 @@ def _stage(
         tuple(k for k, v in graph.state_nodes().items() if v in nodes),
     )
     return stage, made
-
-
-def stage_inputs(staging: Staging, stage: Stage, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The inputs of ``stage`` found in ``values`` (the caller's inputs and crossings)."""
-    return {k: values[k] for k in stage.graph.inputs if k in values}

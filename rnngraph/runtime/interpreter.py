@@ -44,7 +44,7 @@ from rnngraph.runtime.arguments import (
 )
 from rnngraph.trees.recursion import run_trees, split_inputs
 
-__all__ = ["run"]
+__all__ = ["run", "stage_runner"]
 
 
 class _Run:
@@ -66,11 +66,7 @@ class _Run:
         self.overrides = self._check_initial_states(initial_states)
         self.dims: dict[str, int] = {}
         self._init_cache: dict[tuple[int, InitSpec], np.ndarray] = {}
-        self.per_seq = set(program.per_sequence) | {
-            graph_id
-            for name, graph_id in self.graph.input_nodes().items()
-            if name in self.graph.per_sequence_inputs
-        }
+        self.per_seq = set(program.per_sequence)  # (the per-sequence inputs too)
 
     def seq(self, nid: int) -> np.ndarray:
         """Node ``nid``'s whole sequence ``(T, B, ...)`` (a per-sequence value repeated: a view)."""
@@ -316,15 +312,7 @@ def run(
             graph,
             inputs,
             params,
-            lambda stage, feeds, p, lens, init: run(
-                stage.graph,
-                feeds,
-                p,
-                sequence_lens=lens,
-                initial_states=init,
-                dtype=dtype,
-                seed=seed,
-            ),
+            stage_runner(dtype, seed),
             sequence_lens=sequence_lens,
             initial_states=initial_states,
         )
@@ -370,6 +358,17 @@ def run(
     for name, nid in graph.state_nodes().items():
         result[f"{name}_final"] = r.final_state(nid)
     return result
+
+
+def stage_runner(dtype: Any, seed: int | None) -> staged.Runner:
+    """The reference run of one axis' stage, for :mod:`rnngraph.runtime.staged`."""
+
+    def runner(stage: Any, feeds: Any, p: Any, lens: Any, init: Any) -> dict[str, np.ndarray]:
+        return run(
+            stage.graph, feeds, p, sequence_lens=lens, initial_states=init, dtype=dtype, seed=seed
+        )
+
+    return runner
 
 
 def run_empty(
