@@ -103,6 +103,8 @@ def _deq(g: rg.Graph, x: rg.Value, h: rg.Value) -> rg.Value:
     return rg.fixed_point(lambda z: rg.tanh(z @ w + drive), drive * 0.0, tol=1e-14, max_iter=400)
 
 
+_WINDOW = {"kernel": [3], "strides": [1], "pads": [[1, 0]], "dilations": [1]}
+
 OP_CASES = {
     "fixed_point": _deq,
     "add": lambda g, x, h: x + h + g.param("p", 3),
@@ -154,4 +156,31 @@ OP_CASES = {
     "pad": lambda g, x, h: rg.ops.pad(x + h, [-1], [(1, 2)]),
     "layer_norm": lambda g, x, h: rg.layer_norm(x * h + x, g.param("p", 3), g.param("q", 3)),
     "delay": lambda g, x, h: rg.delay(x, 2) + rg.delay(h, 1, init=np.ones(3)),
+    "top_k": lambda g, x, h: rg.top_k(x * h + x, 2)[0],
+    "take_along": lambda g, x, h: rg.sort(x + h, descending=True) * g.param("p", 3),
+    "argmax": lambda g, x, h: rg.take_along(x * h, rg.argmax(x, keepdims=True)),
+    "argmin": lambda g, x, h: rg.take_along(x + h, rg.argmin(h, keepdims=True)),
+    "scatter_add_along": lambda g, x, h: rg.scatter_add_along(x * h, rg.argsort(h), x + 1.0),
+    "conv": lambda g, x, h: rg.conv(
+        rg.reshape(rg.concat([x, h]), [2, 3]),
+        g.param("p", (4, 1, 2)),
+        padding=1,
+        stride=2,
+        groups=2,
+    ),
+    "conv_2d": lambda g, x, h: rg.conv(
+        rg.reshape(rg.concat([x, h, x * h]), [1, 3, 3]),
+        g.param("p", (2, 1, 2, 2)),
+        padding=[(1, 0), 0],
+        dilation=[1, 2],
+    ),
+    "max_pool": lambda g, x, h: rg.max_pool(rg.reshape(rg.concat([x, h]), [2, 3]), 2, 1, 1),
+    "max_pool_2d": lambda g, x, h: rg.max_pool(
+        rg.reshape(rg.concat([x, h, x * h]), [1, 3, 3]), 2, 1
+    ),
+    "unfold": lambda g, x, h: rg.ops.unfold(rg.reshape(rg.concat([x, h]), [2, 3]), _WINDOW),
+    "fold": lambda g, x, h: rg.ops.fold(
+        rg.reshape(rg.concat([x, h, x * h]), [1, 3, 3]), _WINDOW, [4]
+    ),
+    "cumsum": lambda g, x, h: rg.cumsum(x * h, reverse=True) + rg.cumsum(x, exclusive=True),
 }

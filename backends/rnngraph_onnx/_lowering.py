@@ -98,6 +98,127 @@ _simple("concat", "Concat", axis="axis")
 _simple("gather", "Gather", axis="axis")
 _simple("softmax", "Softmax", axis="axis")
 _simple("log_softmax", "LogSoftmax", axis="axis")
+_simple("take_along", "GatherElements", axis="axis")
+_simple("scatter_add_along", "ScatterElements", axis="axis", reduction="add")
+
+
+def _arg(onnx_op: str) -> LowerFn:
+    def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+        keep = int(n.attrs["keepdims"])
+        return e.add(onnx_op, args, n.name, axis=n.attrs["axis"], keepdims=keep)
+
+    return rule
+
+
+def _top_k(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    """TopK's indices (sorted, ties by the lower index); k None: the whole axis."""
+    axis, k = n.attrs["axis"], n.attrs["k"]
+    if k is None:
+        bounds = {"start": axis} if axis == -1 else {"start": axis, "end": axis + 1}
+        count = e.add("Shape", [args[0]], f"{n.name}.k", **bounds)
+    else:
+        count = e.ints([k])
+    _, idx = e.add_multi(
+        "TopK",
+        [args[0], count],
+        [f"{n.name}.values", n.name],
+        axis=axis,
+        largest=int(n.attrs["largest"]),
+        sorted=1,
+    )
+    return idx
+
+
+def _images(e: Emitter, n: LoweredNode, x: str, tail: Sequence[int]) -> tuple[str, str | None]:
+    """``x`` ``(*lead, B, *tail)`` as one batch of images ``(N, *tail)`` for Conv and the
+    pools, and the leading shape to restore afterwards (None: nothing to restore)."""
+    if n.lead == 0:
+        return x, None
+    front = e.add("Shape", [x], f"{n.name}.front", start=0, end=n.lead + 1)
+    return e.add("Reshape", [x, e.ints([-1, *tail])], f"{n.name}.images"), front
+
+
+def _restore(e: Emitter, n: LoweredNode, y: str, front: str | None) -> str:
+    if front is None:
+        return y
+    row = [int(v) for v in n.type.shape[1:]]
+    shape = e.add("Concat", [front, e.ints(row)], f"{n.name}.shape", axis=0)
+    return e.add("Reshape", [y, shape], n.name)
+
+
+def _window(a: Mapping[str, Any]) -> dict[str, Any]:
+    pads = a["pads"]
+    return {
+        "kernel_shape": list(a["kernel"]),
+        "strides": list(a["strides"]),
+        "pads": [p[0] for p in pads] + [p[1] for p in pads],
+        "dilations": list(a["dilations"]),
+    }
+
+
+def _conv(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    x, w = args
+    images, front = _images(e, n, x, [int(v) for v in n.operand_types[0].shape[1:]])
+    y = e.add("Conv", [images, w], f"{n.name}.conv", group=n.attrs["groups"], **_window(n.attrs))
+    return _restore(e, n, y, front) if front else e.add("Identity", [y], n.name)
+
+
+def _max_pool(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    images, front = _images(e, n, args[0], [int(v) for v in n.operand_types[0].shape[1:]])
+    y = e.add("MaxPool", [images], f"{n.name}.pool", **_window(n.attrs))
+    return _restore(e, n, y, front) if front else e.add("Identity", [y], n.name)
+
+
+def _one_hot_kernels(e: Emitter, channels: int, kernel: Sequence[int]) -> str:
+    """Weights ``(C * K, 1, *kernel)`` that copy each window entry to a channel of its own:
+    a Conv with them (C groups) is im2col, a ConvTranspose col2im."""
+    k = int(np.prod(kernel))
+    w = np.zeros((channels * k, 1, k), e.np_float)
+    for c in range(channels):
+        w[c * k : (c + 1) * k, 0, :] = np.eye(k)
+    return e.const(w.reshape(channels * k, 1, *kernel), "one_hot")
+
+
+def _unfold(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    a = n.attrs
+    C = int(n.operand_types[0].shape[1])
+    images, front = _images(e, n, args[0], [int(v) for v in n.operand_types[0].shape[1:]])
+    w = _one_hot_kernels(e, C, a["kernel"])
+    y = e.add("Conv", [images, w], f"{n.name}.conv", group=C, **_window(a))
+    if front is None:  # (N, C * K, *L) -> (N, C, *K, *L)
+        return e.add("Reshape", [y, e.ints([-1, *[int(v) for v in n.type.shape[1:]]])], n.name)
+    return _restore(e, n, y, front)
+
+
+def _fold(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    """ConvTranspose with one-hot kernels; ``output_padding`` makes up the tail that no
+    window reached (PyTorch's and ONNX's out-size formula rounds it away)."""
+    a = n.attrs
+    d = len(a["kernel"])
+    row = [int(v) for v in n.operand_types[0].shape[1:]]
+    C, L = row[0], row[1 + d :]
+    cols = e.add(
+        "Reshape", [args[0], e.ints([-1, C * int(np.prod(a["kernel"])), *L])], f"{n.name}.cols"
+    )
+    extra = []
+    for size, k, s, (lo, hi), dil, positions in zip(
+        a["sizes"], a["kernel"], a["strides"], a["pads"], a["dilations"], L, strict=True
+    ):
+        extra.append(size + lo + hi - (s * (positions - 1) + dil * (k - 1) + 1))
+    w = _one_hot_kernels(e, C, a["kernel"])
+    y = e.add(
+        "ConvTranspose", [cols, w], f"{n.name}.fold", group=C, output_padding=extra, **_window(a)
+    )
+    if n.lead == 0:
+        return e.add("Identity", [y], n.name)
+    front = e.add("Shape", [args[0]], f"{n.name}.front", start=0, end=n.lead + 1)
+    return _restore(e, n, y, front)
+
+
+def _cumsum(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    axis = e.const(np.array(n.attrs["axis"], np.int64), "axis")
+    flags = {"reverse": int(n.attrs["reverse"]), "exclusive": int(n.attrs["exclusive"])}
+    return e.add("CumSum", [args[0], axis], n.name, **flags)
 
 
 def _cast(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
@@ -403,6 +524,14 @@ def _one(e: Emitter) -> str:
 
 
 LOWERING.update(
+    conv=_conv,
+    max_pool=_max_pool,
+    unfold=_unfold,
+    fold=_fold,
+    argmax=_arg("ArgMax"),
+    argmin=_arg("ArgMin"),
+    top_k=_top_k,
+    cumsum=_cumsum,
     fixed_point=_fixed_point,
     random=_random,
     gather_rows=_gather_rows,

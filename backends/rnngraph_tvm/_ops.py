@@ -463,6 +463,217 @@ def _scatter(add: bool) -> Callable[..., Any]:
     return rule
 
 
+def _without(idx: Sequence[Any], axis: int) -> list[Any]:
+    return [v for i, v in enumerate(idx) if i != axis]
+
+
+def _with(idx: Sequence[Any], axis: int, at: Any) -> list[Any]:
+    return [*idx[:axis], at, *idx[axis:]]
+
+
+def _arg(largest: bool) -> Callable[..., Any]:
+    """The first position of the extreme along the axis: a scan keeping the best index."""
+
+    def rule(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+        (x,) = args
+        axis = len(x.shape) + int(node.attrs["axis"])
+        keep = node.attrs["keepdims"]
+        others = _without(x.shape, axis)
+
+        def per_line(o: list[Any]) -> Any:
+            at = _with(o, axis, i64(0)) if keep else o
+            j = tir.Var("j", I64)
+            best = x.load(_with(o, axis, out.load(at)))
+            here = x.load(_with(o, axis, j))
+            better = here > best if largest else here < best
+            scan = tir.For(
+                j,
+                i64(1),
+                tir.max(extent(x.shape[axis]) - i64(1), i64(0)),  # (an extent, not an end)
+                tir.ForKind.SERIAL,
+                tir.IfThenElse(better, out.store(at, j), None),
+            )
+            return tir.SeqStmt([out.store(at, i64(0)), scan])
+
+        return loops(others, per_line, "o")
+
+    return rule
+
+
+def _top_k(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
+    """Each entry's rank (how many come before it: larger, or equal at a lower index),
+    and the entry's position written at its rank when that is below k."""
+    (x,) = args
+    axis = len(x.shape) + int(node.attrs["axis"])
+    n = x.shape[axis]
+    k = n if node.attrs["k"] is None else node.attrs["k"]
+    others = _without(x.shape, axis)
+    rank = scratch(others)
+    d = rank.dtype
+
+    def per_entry(idx: list[Any]) -> Any:
+        o, i = _without(idx, axis), idx[axis]
+        j = tir.Var("j", I64)
+        xi, xj = x.load(idx), x.load(_with(o, axis, j))
+        ahead = xj > xi if node.attrs["largest"] else xj < xi
+        before = tir.any(ahead, tir.all(xj == xi, j < i))
+        count = tir.For(
+            j,
+            i64(0),
+            extent(n),
+            tir.ForKind.SERIAL,
+            rank.store(o, rank.load(o) + tir.Select(before, _f(d, 1.0), _f(d, 0.0))),
+        )
+        r = tir.Cast(I64, rank.load(o))
+        place = tir.IfThenElse(r < extent(k), out.store(_with(o, axis, r), i), None)
+        return tir.SeqStmt([rank.store(o, _f(d, 0.0)), count, place])
+
+    return loops(x.shape, per_entry)
+
+
+def _take_along(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    x, idx = args
+    axis = len(shape) + int(node.attrs["axis"])
+    n = extent(x.shape[axis])
+
+    def at(i: list[Any]) -> Any:
+        j = idx.load(i)
+        return x.load([*i[:axis], tir.Select(j < i64(0), j + n, j), *i[axis + 1 :]])
+
+    return at
+
+
+def _scatter_add_along(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    base, idx, values = args
+    axis = len(out.shape) + int(node.attrs["axis"])
+    n = extent(out.shape[axis])
+
+    def add(i: list[Any]) -> Any:
+        j = idx.load(i)
+        at = [*i[:axis], tir.Select(j < i64(0), j + n, j), *i[axis + 1 :]]
+        return out.store(at, out.load(at) + values.load(i))
+
+    copy = loops(out.shape, lambda i: out.store(i, base.load(i)), "c")
+    return tir.SeqStmt([copy, loops(idx.shape, add)])
+
+
+def _cumsum(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    """A running sum along the axis, in order (from the end when reversed)."""
+    (x,) = args
+    axis = len(x.shape) + int(node.attrs["axis"])
+    n = extent(x.shape[axis])
+    rev, excl = node.attrs["reverse"], node.attrs["exclusive"]
+    others = _without(x.shape, axis)
+
+    def per_line(o: list[Any]) -> Any:
+        j = tir.Var("j", I64)
+        pos = (n - i64(1) - j) if rev else j
+        prev = (pos + i64(1)) if rev else (pos - i64(1))
+        first = (n - i64(1)) if rev else i64(0)
+        start = tir.const(0, out.dtype) if excl else x.load(_with(o, axis, first))
+        step = out.load(_with(o, axis, prev)) + x.load(_with(o, axis, prev if excl else pos))
+        return tir.IfThenElse(
+            n > i64(0),
+            tir.SeqStmt(
+                [
+                    out.store(_with(o, axis, first), start),
+                    tir.For(
+                        j,
+                        i64(1),
+                        n - i64(1),
+                        tir.ForKind.SERIAL,
+                        out.store(_with(o, axis, pos), step),
+                    ),
+                ]
+            ),
+            None,
+        )
+
+    return loops(others, per_line, "o")
+
+
+def _source(a: Any, sizes: Sequence[Any], k: Sequence[Any], pos: Sequence[Any]) -> tuple[list, Any]:
+    """The input position a window entry reads (kernel offset ``k`` of the window at
+    ``pos``), and whether it lies inside the input (not in the padding)."""
+    at, inside = [], []
+    for n, kk, p, s, (lo, _), d in zip(
+        sizes, k, pos, a["strides"], a["pads"], a["dilations"], strict=True
+    ):
+        i = p * i64(s) + kk * i64(d) - i64(lo)
+        at.append(tir.max(tir.min(i, i64(int(n) - 1)), i64(0)))
+        inside += [i >= i64(0), i < i64(int(n))]
+    return at, tir.all(*inside)
+
+
+def _unfold(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    (x,) = args
+    a = node.attrs
+    d = len(a["kernel"])
+
+    def at(idx: list[Any]) -> Any:
+        src, inside = _source(a, x.shape[1:], idx[1 : 1 + d], idx[1 + d :])
+        return tir.if_then_else(inside, x.load([idx[0], *src]), tir.const(0, dtype))
+
+    return at
+
+
+def _fold(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    """Each window entry added into the position it came from (padding dropped)."""
+    (p,) = args
+    a = node.attrs
+    d = len(a["kernel"])
+
+    def add(idx: list[Any]) -> Any:
+        src, inside = _source(a, out.shape[1:], idx[1 : 1 + d], idx[1 + d :])
+        at = [idx[0], *src]
+        return tir.IfThenElse(inside, out.store(at, out.load(at) + p.load(idx)), None)
+
+    zero = loops(out.shape, lambda i: out.store(i, tir.const(0, out.dtype)), "z")
+    return tir.SeqStmt([zero, loops(p.shape, add)])
+
+
+def _conv(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    """Direct convolution: each output entry sums its group's channels over the kernel."""
+    x, w = args
+    a = node.attrs
+    kernel = list(a["kernel"])
+    O, Cg = int(w.shape[0]), int(w.shape[1])
+    per_group = O // int(a["groups"])
+    d = out.dtype
+
+    def entry(idx: list[Any]) -> Any:
+        o, pos = idx[0], idx[1:]
+
+        def term(inner: list[Any]) -> Any:
+            c, k = inner[0], inner[1:]
+            src, inside = _source(a, x.shape[1:], k, pos)
+            chan = (o // i64(per_group)) * i64(Cg) + c
+            v = tir.if_then_else(inside, x.load([chan, *src]), tir.const(0, d))
+            return out.store(idx, out.load(idx) + v * w.load([o, c, *k]))
+
+        return tir.SeqStmt([out.store(idx, tir.const(0, d)), loops([Cg, *kernel], term, "k")])
+
+    return loops(out.shape, entry)
+
+
+def _max_pool(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    (x,) = args
+    a = node.attrs
+    d = out.dtype
+
+    def entry(idx: list[Any]) -> Any:
+        c, pos = idx[0], idx[1:]
+
+        def take(k: list[Any]) -> Any:
+            src, inside = _source(a, x.shape[1:], k, pos)
+            v = tir.if_then_else(inside, x.load([c, *src]), tir.min_value(d))
+            return out.store(idx, tir.max(out.load(idx), v))
+
+        return tir.SeqStmt([out.store(idx, tir.min_value(d)), loops(list(a["kernel"]), take, "k")])
+
+    return loops(out.shape, entry)
+
+
 def _unsqueeze(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     axis = len(shape) + node.attrs["axis"]
     return lambda i: args[0].load([*i[:axis], *i[axis + 1 :]])
@@ -616,13 +827,15 @@ def _as_dtype(acc: Acc, dtype: str) -> Acc:
 NEEDS_ROW = {"random"}
 """Rules that take ``row``: the index of the batch row they compute."""
 
-NEEDS_SCRATCH = {"layer_norm", "fixed_point", "softmax", "log_softmax"}
+NEEDS_SCRATCH = {"layer_norm", "fixed_point", "softmax", "log_softmax", "top_k"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
 IN_PLACE = {"scatter_rows", "scatter_add_rows"}
 """Rules that take ``in_place=True``: the result's buffer already holds the table."""
 
 ELEMENTS.update(
+    unfold=_unfold,
+    take_along=_take_along,
     unsqueeze=_unsqueeze,
     pad=_pad,
     clip=_clip,
@@ -632,6 +845,14 @@ ELEMENTS.update(
 )
 RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
+    conv=_conv,
+    fold=_fold,
+    max_pool=_max_pool,
+    argmax=_arg(True),
+    argmin=_arg(False),
+    top_k=_top_k,
+    scatter_add_along=_scatter_add_along,
+    cumsum=_cumsum,
     fixed_point=_fixed_point,
     softmax=_softmax(False),
     log_softmax=_softmax(True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rnngraph.ir.registry import OPS, REFERENCE, OpDef, lookup, register_op
 from rnngraph.ops import random
 from rnngraph.ops.axes import final, whole, whole_mask
+from rnngraph.ops.convolution import avg_pool, conv, conv1d, conv2d, fold, max_pool, unfold
 from rnngraph.ops.elementwise import (
     abs,
     add,
@@ -39,6 +40,16 @@ from rnngraph.ops.elementwise import (
 )
 from rnngraph.ops.fixed import fixed_point
 from rnngraph.ops.linalg import linear, matmul
+from rnngraph.ops.order import (
+    argmax,
+    argmin,
+    argsort,
+    cumsum,
+    scatter_add_along,
+    sort,
+    take_along,
+    top_k,
+)
 from rnngraph.ops.random import stop_gradient
 from rnngraph.ops.reduce import (
     layer_norm,
@@ -61,15 +72,24 @@ __all__ = [
     "OpDef",
     "abs",
     "add",
+    "argmax",
+    "argmin",
+    "argsort",
+    "avg_pool",
     "cast",
     "clip",
     "concat",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "cumsum",
     "delay",
     "div",
     "equal",
     "exp",
     "final",
     "fixed_point",
+    "fold",
     "gather",
     "gather_rows",
     "greater",
@@ -82,6 +102,7 @@ __all__ = [
     "log_softmax",
     "lookup",
     "matmul",
+    "max_pool",
     "maximum",
     "minimum",
     "mul",
@@ -97,6 +118,7 @@ __all__ = [
     "register_op",
     "relu",
     "reshape",
+    "scatter_add_along",
     "scatter_add_rows",
     "scatter_rows",
     "sigmoid",
@@ -104,14 +126,18 @@ __all__ = [
     "softmax",
     "softplus",
     "softsign",
+    "sort",
     "split",
     "sqrt",
     "stop_gradient",
     "sub",
+    "take_along",
     "tanh",
+    "top_k",
     "total",
     "total_outer",
     "transpose",
+    "unfold",
     "unsqueeze",
     "where",
     "whole",

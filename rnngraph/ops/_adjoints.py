@@ -17,8 +17,10 @@ import numpy as np
 from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import register_adjoint
 from rnngraph.ops import fixed
+from rnngraph.ops.convolution import fold, max_pool_choice, unfold
 from rnngraph.ops.elementwise import abs, cast, equal, exp, greater, less, log, sigmoid, sqrt, where
 from rnngraph.ops.linalg import matmul
+from rnngraph.ops.order import cumsum, scatter_add_along, take_along
 from rnngraph.ops.reduce import reduce_mean, reduce_sum
 from rnngraph.ops.rows import gather_rows, scatter_add_rows, scatter_rows
 from rnngraph.ops.structure import reshape, slice, slice_ranges, transpose, unsqueeze
@@ -434,6 +436,102 @@ def _scatter_add_rows_adjoint(
         None,
         gather_rows(cot, args[1]) if ctx.needs[2] else None,
     ]
+
+
+# --------------------------------------------------------------------- order
+
+# Positions are integers: argmax, argmin and top_k pass no gradient (their values,
+# read by take_along, do).
+for _op in ("argmax", "argmin", "top_k"):
+    register_adjoint(_op)(_no_gradient)
+
+
+@register_adjoint("take_along")
+def _take_along_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    x, idx = args
+    return [scatter_add_along(ctx.zeros(x), idx, cot, node.attrs["axis"]), None]
+
+
+@register_adjoint("scatter_add_along")
+def _scatter_add_along_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    return [
+        cot if ctx.needs[0] else None,
+        None,
+        take_along(cot, args[1], node.attrs["axis"]) if ctx.needs[2] else None,
+    ]
+
+
+@register_adjoint("cumsum")
+def _cumsum_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    a = node.attrs
+    return [cumsum(cot, a["axis"], reverse=not a["reverse"], exclusive=a["exclusive"])]
+
+
+# ---------------------------------------------------------------------- conv
+
+
+def conv_columns(x: Value, attrs: Mapping[str, Any]) -> tuple[Value, list[int]]:
+    """``x``'s windows as the columns each group's weights multiply: ``(B, g, C/g * K, L)``
+    (with ``[C, *K, *L]``, the windows' own row shape)."""
+    g, d = attrs["groups"], len(attrs["kernel"])
+    cols = unfold(x, attrs)
+    shape = [int(n) for n in cols.shape[1:]]
+    C, L = shape[0], shape[1 + d :]
+    return reshape(cols, [g, C // g * int(np.prod(attrs["kernel"])), int(np.prod(L))]), shape
+
+
+@register_adjoint("conv")
+def _conv_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    """As ``y = W @ unfold(x)`` per group: ``x̄ = fold(Wᵀ ȳ)``, ``W̄ = Σ ȳ unfold(x)ᵀ``."""
+    x, w = args
+    a = node.attrs
+    g = a["groups"]
+    O, Cg, kern = int(w.shape[0]), int(w.shape[1]), [int(k) for k in w.shape[2:]]
+    L = [int(n) for n in out.shape[2:]]
+    c = reshape(cot, [g, O // g, int(np.prod(L))])
+    grads: list[Any] = [None, None]
+    if ctx.needs[0]:
+        wt = transpose(reshape(w, [g, O // g, Cg * int(np.prod(kern))]), [0, 2, 1])
+        cols = reshape(matmul(wt, c), [Cg * g, *kern, *L])
+        grads[0] = fold(cols, a, [int(n) for n in x.shape[2:]])
+    if ctx.needs[1]:
+        cols, _ = conv_columns(x, a)
+        per_row = matmul(c, transpose(cols, [0, 1, 3, 2]))  # (B, g, O/g, C/g * K)
+        grads[1] = ctx.unbroadcast(reshape(per_row, [O, Cg, *kern]), w.type)
+    return grads
+
+
+@register_adjoint("unfold")
+def _unfold_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    return [fold(cot, node.attrs, [int(n) for n in args[0].shape[2:]])]
+
+
+@register_adjoint("fold")
+def _fold_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    return [unfold(cot, node.attrs)]
+
+
+@register_adjoint("max_pool")
+def _max_pool_adjoint(
+    ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value
+) -> list[Any]:
+    """The cotangent goes to the entry each window took (the first largest)."""
+    (x,) = args
+    a = node.attrs
+    d = len(a["kernel"])
+    idx, scores = max_pool_choice(x, a)
+    C, L = int(x.shape[1]), [int(n) for n in out.shape[2:]]
+    routed = scatter_add_along(zeros_like(scores), idx, reshape(cot, [C, 1, *L]), -d - 1)
+    windows = reshape(routed, [C, *[int(k) for k in a["kernel"]], *L])
+    return [fold(windows, a, [int(n) for n in x.shape[2:]])]
 
 
 # -------------------------------------------------------------------- totals

@@ -12,8 +12,8 @@ from typing import Any
 
 from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import OPS, REFERENCE, register_tangent
+from rnngraph.ops import convolution, fixed, linalg, order, reduce, rows, structure, totals
 from rnngraph.ops import elementwise as ew
-from rnngraph.ops import fixed, linalg, reduce, rows, structure, totals
 from rnngraph.ops._adjoints import GAINS, kept, normalised
 
 __all__: list[str] = []
@@ -50,7 +50,7 @@ def _linear(op: str) -> None:
 
 for _op in ("add", "sub", "concat", "slice", "reshape", "transpose", "unsqueeze", "pad", "total"):
     _linear(_op)
-for _op in ("reduce_sum", "reduce_mean"):
+for _op in ("reduce_sum", "reduce_mean", "cumsum", "unfold", "fold"):
     _linear(_op)
 
 
@@ -77,6 +77,8 @@ def _none(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | N
 
 
 for _op in ("greater", "less", "equal", "zeros_like", "random", "stop_gradient"):
+    register_tangent(_op)(_none)
+for _op in ("argmax", "argmin", "top_k"):  # positions: integers
     register_tangent(_op)(_none)
 
 
@@ -224,6 +226,38 @@ def _scatter(op: str) -> None:
 
 _scatter("scatter_rows")
 _scatter("scatter_add_rows")
+_scatter("scatter_add_along")
+
+
+@register_tangent("conv")
+def _conv(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    (x, w), (dx, dw) = args, dots
+    g = out.graph
+    return _sum(
+        [
+            None if dx is None else g.apply("conv", [dx, w], node.attrs),
+            None if dw is None else g.apply("conv", [x, dw], node.attrs),
+        ]
+    )
+
+
+@register_tangent("max_pool")
+def _max_pool(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    """The tangent of the entry each window took."""
+    if dots[0] is None:
+        return None
+    d = len(node.attrs["kernel"])
+    idx, scores = convolution.max_pool_choice(args[0], node.attrs)
+    flat = [int(n) for n in scores.shape[1:]]
+    taken = order.take_along(
+        structure.reshape(convolution.unfold(dots[0], node.attrs), flat), idx, -d - 1
+    )
+    return structure.reshape(taken, [int(n) for n in out.shape[1:]])
+
+
+@register_tangent("take_along")
+def _take_along(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    return None if dots[0] is None else order.take_along(dots[0], args[1], node.attrs["axis"])
 
 
 @register_tangent("layer_norm")

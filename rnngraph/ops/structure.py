@@ -218,7 +218,11 @@ def _reshape_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tens
 def _reshape(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = x(t) reshaped; a signal keeps its batch axis and ``shape`` is one row's shape"""
     lead = x.shape[: x.ndim - attrs["in_rank"]]
-    return x.reshape(lead + tuple(attrs["shape"]))
+    shape = list(attrs["shape"])
+    if -1 in shape:  # resolved from the row's size (numpy cannot when a leading axis is 0)
+        rest = int(np.prod([n for n in shape if n != -1]))
+        shape[shape.index(-1)] = int(np.prod(x.shape[x.ndim - attrs["in_rank"] :])) // max(rest, 1)
+    return x.reshape(lead + tuple(shape))
 
 
 def reshape(x: Value, shape: Sequence[int], *, name: str | None = None) -> Value:
