@@ -70,6 +70,7 @@ from rnngraph.ops import (
     gather_rows,
     greater,
     hard_sigmoid,
+    heaviside,
     layer_norm,
     leaky_relu,
     less,
@@ -123,6 +124,7 @@ from rnngraph.runtime.staged import StagedModel
 from rnngraph.training import losses, optim
 from rnngraph.training.loop import History, TrainResult, train
 from rnngraph.training.losses import value_and_grad
+from rnngraph.training.readout import fit_readout
 from rnngraph.trees.recursion import Recursion, recursive
 
 __version__ = "0.1.0"
@@ -173,11 +175,13 @@ __all__ = [
     "exp",
     "final",
     "fir_taps",
+    "fit_readout",
     "fixed_point",
     "gather",
     "gather_rows",
     "greater",
     "hard_sigmoid",
+    "heaviside",
     "hebbian",
     "import_onnx",
     "jvp",

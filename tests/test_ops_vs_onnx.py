@@ -23,6 +23,7 @@ Y = RNG.standard_normal((T, B, 4, 6))
 POS = np.abs(X) + 0.1
 W = RNG.standard_normal((6, 5))
 IDX = np.array([5, 0, 2], dtype=np.int64)
+TIES = np.round(X)  # equal entries: the first one wins
 
 Case = tuple[Callable[..., Any], Any, list[np.ndarray], dict[str, np.ndarray]]
 
@@ -194,6 +195,55 @@ CASES: dict[str, Case] = {
         [X, Y],
         {},
     ),
+    "argmax": (
+        lambda a: rg.argmax(a, -2, keepdims=True),
+        node("ArgMax", ["a"], axis=-2, keepdims=1),
+        [TIES],
+        {},
+    ),
+    "argmin": (lambda a: rg.argmin(a), node("ArgMin", ["a"], axis=-1, keepdims=0), [TIES], {}),
+    "top_k": (
+        lambda a: rg.top_k(a, 3, -2)[1],
+        helper.make_node("TopK", ["a", "k"], ["v", "out"], axis=-2, largest=1, sorted=1),
+        [X],
+        {"k": np.array([3])},
+    ),
+    "take_along": (
+        lambda a, b: rg.take_along(a, rg.argsort(b)),
+        [
+            helper.make_node("TopK", ["b", "k"], ["v", "i"], axis=-1, largest=0, sorted=1),
+            helper.make_node("GatherElements", ["a", "i"], ["out"], axis=-1),
+        ],
+        [X, Y],
+        {"k": np.array([6])},
+    ),
+    "scatter_add_along": (
+        lambda a, b: rg.scatter_add_along(
+            a, rg.argmax(b, keepdims=True), rg.reduce_sum(b, -1, True)
+        ),
+        [
+            helper.make_node("ArgMax", ["b"], ["i"], axis=-1, keepdims=1),
+            helper.make_node("ReduceSum", ["b", "ax"], ["s"], keepdims=1),
+            helper.make_node("ScatterElements", ["a", "i", "s"], ["out"], axis=-1, reduction="add"),
+        ],
+        [X, Y],
+        {"ax": np.array([-1])},
+    ),
+    "cumsum": (
+        lambda a: rg.cumsum(a, -2, reverse=True, exclusive=True),
+        node("CumSum", ["a", "ax"], reverse=1, exclusive=1),
+        [X],
+        {"ax": np.array(-2)},
+    ),
+    "heaviside": (
+        lambda a: rg.heaviside(a),
+        [
+            helper.make_node("Greater", ["a", "zero"], ["c"]),
+            helper.make_node("Cast", ["c"], ["out"], to=TensorProto.DOUBLE),
+        ],
+        [TIES],
+        {"zero": np.array(0.0)},
+    ),
     "equal_cast": (
         lambda a: rg.cast(rg.equal(a, a * 1.0), "float"),
         [
@@ -252,6 +302,13 @@ def test_every_registered_op_is_covered() -> None:
         "pad",
         "zeros_like",
         "layer_norm",
+        "argmax",
+        "argmin",
+        "top_k",
+        "take_along",
+        "scatter_add_along",
+        "cumsum",
+        "heaviside",
     }
     # tested in test_interpreter and test_totals
     structural = {"input", "param", "constant", "state", "delay", "total", "total_outer"}
@@ -259,6 +316,8 @@ def test_every_registered_op_is_covered() -> None:
     structural |= {"random", "stop_gradient"}  # test_random: the published hash, every backend
     structural |= {"fixed_point"}  # test_fixed_point: against plain Python iteration
     structural |= {"final", "whole", "whole_mask"}  # test_axes: between the axes, vs PyTorch
+    # test_primitives: against PyTorch's conv and pools (ONNX's Conv cannot take (T, B, ...))
+    structural |= {"conv", "max_pool", "unfold", "fold"}
     assert set(OPS) == covered | structural
 
 

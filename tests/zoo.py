@@ -38,6 +38,11 @@ def _param_init(x: rg.Value) -> rg.Value:
     return rg.cells.rnn(x, 4, name="r", initial="param")
 
 
+def _lif(x: rg.Value) -> rg.Value:
+    spikes, mem = rg.cells.lif(x, 4, name="lif", beta=0.8, refractory=1)
+    return rg.concat([spikes, mem])
+
+
 def _layer_norm_lstm(x: rg.Value) -> rg.Value:
     """An LSTM whose gate pre-activations are layer-normalised: no fused op covers it."""
     g = x.graph
@@ -96,6 +101,11 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
     "hopfield_continuous": lambda: _graph(
         "hop", lambda x: rg.cells.hopfield(x, mode="continuous", name="h", tol=1e-12, max_iter=500)
     ),
+    "esn": lambda: _graph(
+        "esn", lambda x: rg.cells.esn(x, 6, leak=0.5, connectivity=0.5, input_connectivity=0.7)
+    ),
+    "lif": lambda: _graph("lif", _lif),
+    "lsm": lambda: _graph("lsm", lambda x: rg.cells.lsm(x, 6, input_scaling=3.0, seed=1)[1]),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
     # the same cell with the layer_norm op (one ONNX LayerNormalization per step)
@@ -103,6 +113,10 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
 }
 
 CAUSAL = [k for k in CELLS if k not in ("rnn_reverse", "bidirectional_lstm")]
+
+SURROGATE = {"lif", "lsm"}
+"""Cells whose gradient is a spike's surrogate, not the derivative finite differences
+see (tests/test_spiking.py checks them against snntorch)."""
 
 
 def params_for(g: rg.Graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -102,6 +102,11 @@ _simple("take_along", "GatherElements", axis="axis")
 _simple("scatter_add_along", "ScatterElements", axis="axis", reduction="add")
 
 
+def _heaviside(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    above = e.add("Greater", [args[0], e.scalar(0.0)], f"{n.name}.above")
+    return e.add("Cast", [above], n.name, to=e.float_type)
+
+
 def _arg(onnx_op: str) -> LowerFn:
     def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         keep = int(n.attrs["keepdims"])
@@ -524,6 +529,7 @@ def _one(e: Emitter) -> str:
 
 
 LOWERING.update(
+    heaviside=_heaviside,
     conv=_conv,
     max_pool=_max_pool,
     unfold=_unfold,

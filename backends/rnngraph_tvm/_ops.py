@@ -159,6 +159,7 @@ _FNS: dict[str, Callable[..., Any]] = {
     "tanh": lambda n, d, a: _math.tanh(a, d),
     "sigmoid": lambda n, d, a: _math.sigmoid(a, d),
     "relu": lambda n, d, a: tir.max(a, _f(d, 0.0)),
+    "heaviside": lambda n, d, a: tir.Select(a > _f(d, 0.0), _f(d, 1.0), _f(d, 0.0)),
     "softsign": lambda n, d, a: a / (_f(d, 1.0) + _math.absolute(a, d)),
     "softplus": lambda n, d, a: (
         tir.max(a, _f(d, 0.0)) + tir.log(_f(d, 1.0) + _math.exp(-_math.absolute(a, d), d))

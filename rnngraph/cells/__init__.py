@@ -16,6 +16,8 @@ from rnngraph.cells.compose import bidirectional, stacked
 from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
+from rnngraph.cells.reservoir import esn, reservoir_weights
+from rnngraph.cells.spiking import lif, lif_step, lsm
 from rnngraph.cells.taps import fir, narx, tapped
 from rnngraph.cells.trees import child_sum_tree_lstm, dag_rnn, nary_tree_lstm, recursive_nn, rntn
 
@@ -29,6 +31,7 @@ __all__ = [
     "child_sum_tree_lstm",
     "dag_rnn",
     "elman",
+    "esn",
     "fir",
     "gru",
     "gru_step",
@@ -37,11 +40,15 @@ __all__ = [
     "indrnn",
     "inverse_sigmoid_schedule",
     "jordan",
+    "lif",
+    "lif_step",
+    "lsm",
     "lstm",
     "lstm_step",
     "narx",
     "nary_tree_lstm",
     "recursive_nn",
+    "reservoir_weights",
     "rnn",
     "rnn_step",
     "rntn",

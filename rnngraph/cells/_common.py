@@ -23,7 +23,7 @@ __all__ = [
     "whole",
 ]
 
-CellFn = TypeVar("CellFn", bound=Callable[..., Value])
+CellFn = TypeVar("CellFn", bound=Callable[..., Any])
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "tanh": ops.tanh,

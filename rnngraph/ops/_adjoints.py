@@ -147,6 +147,21 @@ def _clip_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
     return v
 
 
+def _surrogate_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
+    """The derivative ``heaviside`` stands in for its own (see :func:`heaviside`)."""
+    kind, k = at["surrogate"], float(at["slope"])
+    if kind == "fast_sigmoid":
+        d = k * abs(x) + 1.0
+        return v / (d * d)
+    if kind == "arctan":
+        z = x * (np.pi / 2 * k)
+        return v * (k / 2) / (1.0 + z * z)
+    if kind == "sigmoid":
+        s = sigmoid(x * k)
+        return v * k * s * (1.0 - s)
+    return v  # straight through
+
+
 GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
     "neg": lambda x, y, v, at: -v,
     "abs": lambda x, y, v, at: v * (_indicator(greater(x, 0.0)) - _indicator(less(x, 0.0))),
@@ -163,6 +178,7 @@ GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
     "softplus": lambda x, y, v, at: v * sigmoid(x),
     "softsign": lambda x, y, v, at: v / ((1.0 + abs(x)) * (1.0 + abs(x))),
     "clip": _clip_gain,
+    "heaviside": _surrogate_gain,
 }
 """Element-wise ops' local derivatives as gains ``gain(x, y, v, attrs)`` applied to ``v``.
 

@@ -27,6 +27,7 @@ __all__ = [
     "exp",
     "greater",
     "hard_sigmoid",
+    "heaviside",
     "leaky_relu",
     "less",
     "log",
@@ -199,6 +200,18 @@ def _hard_sigmoid(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     return np.clip(attrs["alpha"] * x + attrs["beta"], 0.0, 1.0).astype(x.dtype)
 
 
+SURROGATES = {"fast_sigmoid": 25.0, "arctan": 2.0, "sigmoid": 25.0, "straight_through": 1.0}
+"""The gradients ``heaviside`` may stand in for its own (zero almost everywhere), with
+each one's default slope (snntorch's ``fast_sigmoid``, ``atan``, ``sigmoid`` and
+``straight_through_estimator``)."""
+
+
+@register_op("heaviside", arity=1, infer=unary_float, attrs=("surrogate", "slope"))
+def _heaviside(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = 1 where x(t) > 0, else 0 (its gradient: the surrogate's)"""
+    return (x > 0).astype(x.dtype)
+
+
 @register_op("relu", arity=1, infer=unary_float)
 def _relu(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = max(0, x(t))"""
@@ -350,6 +363,36 @@ def hard_sigmoid(
 def relu(x: Value, *, name: str | None = None) -> Value:
     """``max(0, x)``."""
     return _unary("relu", x, name)
+
+
+def heaviside(
+    x: Value,
+    surrogate: str = "fast_sigmoid",
+    *,
+    slope: float | None = None,
+    name: str | None = None,
+) -> Value:
+    """A hard threshold, 1 where ``x > 0`` and 0 elsewhere, whose gradient is a chosen
+    surrogate (the spike of a spiking neuron, a hard gate); as snntorch defines them:
+
+    - ``"fast_sigmoid"``: ``1 / (slope |x| + 1)²`` (slope 25 by default)
+    - ``"arctan"``: ``(slope / 2) / (1 + (π slope x / 2)²)`` (slope 2)
+    - ``"sigmoid"``: ``slope σ(slope x)(1 - σ(slope x))`` (slope 25)
+    - ``"straight_through"``: 1 (the cotangent passes unchanged)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("spike")
+    >>> g.output("s", rg.heaviside(g.input("v", 3), "arctan"))
+    >>> rg.run(g, {"v": np.array([[[-1.0, 0.0, 0.5]]])})["s"].tolist()
+    [[[0.0, 0.0, 1.0]]]
+    """
+    if surrogate not in SURROGATES:
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose one of {sorted(SURROGATES)}")
+    k = SURROGATES[surrogate] if slope is None else float(slope)
+    return _unary("heaviside", x, name, surrogate=surrogate, slope=k)
 
 
 def leaky_relu(x: Value, alpha: float = 0.01, *, name: str | None = None) -> Value:
