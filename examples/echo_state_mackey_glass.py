@@ -1,9 +1,10 @@
 """An echo-state network predicts the Mackey-Glass series one step ahead.
 
-The reservoir is a recurrent graph with fixed random weights (spectral
-radius below 1, so it has the echo-state property); only the linear readout
-is fitted, by ridge regression on the reservoir states that ``rg.run``
-returns. The series comes from integrating the Mackey-Glass delay
+The reservoir is ``rg.cells.esn``, a recurrent graph with fixed random weights
+(spectral radius below 1, so it has the echo-state property); only the linear
+readout is fitted, in closed form by ``rg.fit_readout`` (ridge regression on the
+reservoir states). ``benchmarks/esn_mackey_glass.py`` compares it with
+reservoirpy. The series comes from integrating the Mackey-Glass delay
 differential equation here (tau = 17, the classic chaotic setting).
 
 Run: ``python examples/echo_state_mackey_glass.py [--plot esn.png]``
@@ -34,26 +35,22 @@ def mackey_glass(n: int, tau: int = 17, dt: float = 1.0, seed: int = 0) -> np.nd
     return np.asarray(out[:n])
 
 
-def reservoir(units: int, leak: float = 0.3) -> rg.Graph:
-    """A leaky-integrator reservoir: ``h = (1-a) h(t-1) + a tanh(u W_in + h(t-1) W + b)``."""
+def reservoir(units: int, leak: float = 0.3, seed: int = 1) -> rg.Graph:
+    """``rg.cells.esn``: ``h = (1-a) h(t-1) + a tanh(u W_in + h(t-1) W + b)`` with fixed
+    random weights (spectral radius 0.9), and a linear readout fitted afterwards."""
     g = rg.Graph("esn")
-    u = g.input("u", 1)
-    h = g.state("h", units)
-    pre = rg.linear(u, units, name="in") + rg.linear(h, units, bias=False, name="res")
-    h_new = (1.0 - leak) * h + leak * rg.tanh(pre)
-    g.assign(h, h_new)
-    g.output("states", h_new)
+    h = rg.cells.esn(
+        g.input("u", 1),
+        units,
+        leak=leak,
+        spectral_radius=0.9,
+        input_scaling=0.5,
+        input_connectivity=1.0,
+        bias_scaling=0.2,
+        seed=seed,
+    )
+    g.output("y", rg.linear(h, 1, name="readout"))
     return g
-
-
-def fixed_weights(g: rg.Graph, radius: float = 0.9, seed: int = 1) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    p = g.init_params(seed=seed, dtype="float64")
-    W = rng.standard_normal(p["res.W"].shape) * (rng.random(p["res.W"].shape) < 0.1)
-    p["res.W"] = W * (radius / np.max(np.abs(np.linalg.eigvals(W))))
-    p["in.W"] = rng.uniform(-0.5, 0.5, p["in.W"].shape)
-    p["in.b"] = rng.uniform(-0.2, 0.2, p["in.b"].shape)
-    return p
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -65,36 +62,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     series = mackey_glass(args.steps + 1)
     series = (series - series.mean()) / series.std()
-    inputs, targets = series[:-1], series[1:]
+    inputs, targets = series[:-1].reshape(-1, 1, 1), series[1:].reshape(-1, 1, 1)
     g = reservoir(args.units)
-    params = fixed_weights(g)
-    states = rg.run(g, {"u": inputs.reshape(-1, 1, 1)}, params)["states"][:, 0]
-
     washout, split = 200, int(0.7 * len(inputs))
-    X = np.hstack([states, np.ones((len(states), 1))])
-    A, y = X[washout:split], targets[washout:split]
-    readout = np.linalg.solve(A.T @ A + 1e-6 * np.eye(A.shape[1]), A.T @ y)
-    pred = X[split:] @ readout
-    nrmse = float(np.sqrt(np.mean((pred - targets[split:]) ** 2)) / np.std(targets[split:]))
-    naive = float(
-        np.sqrt(np.mean((inputs[split:] - targets[split:]) ** 2)) / np.std(targets[split:])
-    )
+    params = rg.fit_readout(g, {"u": inputs[:split]}, targets[:split], warmup=washout)
+    pred = rg.run(g, {"u": inputs}, params)["y"][split:, 0, 0]
+    truth = targets[split:, 0, 0]
+    nrmse = float(np.sqrt(np.mean((pred - truth) ** 2)) / np.std(truth))
+    naive = float(np.sqrt(np.mean((inputs[split:, 0, 0] - truth) ** 2)) / np.std(truth))
     print(f"reservoir of {args.units} units, {split - washout} training steps")
     print(
         f"one-step NRMSE on held-out steps: {nrmse:.4f}  (repeat-last-value baseline: {naive:.4f})"
     )
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(9, 3))
-        ax.plot(targets[split : split + 400], label="Mackey-Glass")
-        ax.plot(pred[:400], "--", label="echo-state prediction")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=100)
+        n = min(400, len(truth))
+        rg.plot.line_chart(
+            {"Mackey-Glass": truth[:n], "echo-state prediction": pred[:n]},
+            args.plot,
+            title="one step ahead",
+        )
         print(f"wrote {args.plot}")
     return {"nrmse": nrmse, "baseline_nrmse": naive}
 

@@ -182,5 +182,10 @@ OP_CASES = {
     "fold": lambda g, x, h: rg.ops.fold(
         rg.reshape(rg.concat([x, h, x * h]), [1, 3, 3]), _WINDOW, [4]
     ),
+    "solve": lambda g, x, h: rg.solve(g.param("p", (3, 3)) + 3.0 * g.constant(np.eye(3)), x + h),
+    "solve_signals": lambda g, x, h: rg.solve(
+        rg.reshape(rg.concat([x, h, x * h]), [3, 3]) + 4.0 * g.constant(np.eye(3)),
+        rg.reshape(x, [3, 1]) @ g.param("q", (1, 2)),
+    ),
     "cumsum": lambda g, x, h: rg.cumsum(x * h, reverse=True) + rg.cumsum(x, exclusive=True),
 }

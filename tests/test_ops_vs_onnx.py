@@ -318,6 +318,7 @@ def test_every_registered_op_is_covered() -> None:
     structural |= {"final", "whole", "whole_mask"}  # test_axes: between the axes, vs PyTorch
     # test_primitives: against PyTorch's conv and pools (ONNX's Conv cannot take (T, B, ...))
     structural |= {"conv", "max_pool", "unfold", "fold"}
+    structural |= {"solve"}  # test_primitives: against torch.linalg.solve (no ONNX operator)
     assert set(OPS) == covered | structural
 
 

@@ -163,6 +163,46 @@ def test_order_gradients_against_torch() -> None:
     _same(grads["x"], X.grad)
 
 
+def test_solve_against_torch() -> None:
+    """A per-row vector, a batch of matrices with several right-hand sides, and a weight
+    matrix shared by the rows: solutions and gradients (A and b) against torch.linalg."""
+    n = 4
+    A = RNG.standard_normal((T, B, n, n)) + 3 * np.eye(n)
+    b = RNG.standard_normal((T, B, n))
+    R = RNG.standard_normal((T, B, n, 2))
+    W = RNG.standard_normal((n, n)) + 3 * np.eye(n)
+    g = rg.Graph("solve")
+    a_in, b_in, r_in = g.input("A", (n, n)), g.input("b", n), g.input("R", (n, 2))
+    g.output("x", rg.solve(a_in, b_in))
+    g.output("X", rg.solve(a_in, r_in))
+    g.output("w", rg.solve(g.param("W", (n, n)), b_in))
+    xs, p = {"A": A, "b": b, "R": R}, {"W": W}
+    out = rg.run(g, xs, p)
+    cots = {k: RNG.standard_normal(v.shape) for k, v in out.items()}
+    _, grads = rg.vjp(g, xs, p, cotangents=cots)
+    tA, tb, tR = (_flat(v).requires_grad_(True) for v in (A, b, R))
+    tW = torch.tensor(W, requires_grad=True)
+    ys = {
+        "x": torch.linalg.solve(tA, tb),
+        "X": torch.linalg.solve(tA, tR),
+        "w": torch.linalg.solve(tW, tb.T).T,
+    }
+    for k, y in ys.items():
+        _same(out[k], y, 1e-10)
+    sum((y * torch.tensor(cots[k].reshape(y.shape))).sum() for k, y in ys.items()).backward()
+    for name, t in (("A", tA), ("b", tb), ("R", tR), ("W", tW)):
+        _same(grads[name], t.grad, 1e-10)
+
+
+def test_singular_systems_give_nan_not_an_error() -> None:
+    g = rg.Graph("singular")
+    g.output("x", rg.solve(g.input("A", (2, 2)), g.input("b", 2)))
+    A = np.array([[[[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [0.0, 1.0]]]])
+    x = rg.run(g, {"A": A, "b": np.ones((1, 2, 2))})["x"]
+    assert np.isnan(x[0, 0]).all()
+    np.testing.assert_allclose(x[0, 1], [1.0, 1.0])
+
+
 def primitives_graph() -> rg.Graph:
     """Every primitive inside a recurrent loop and outside it (for the backends)."""
     g = rg.Graph("primitives")
@@ -185,6 +225,10 @@ def primitives_graph() -> rg.Graph:
     g.output("cum", rg.cumsum(x, exclusive=True))
     g.output("c1", rg.conv1d(rg.reshape(z, [10, 6]), 3, 2, stride=2, padding=0, name="c1"))
     g.output("picked", rg.take_along(x, rg.argmin(x, keepdims=True)))
+    system = rg.reshape(rg.slice(rg.reshape(z, [-1]), 0, 16), [4, 4])
+    system = system + 4.0 * g.constant(np.eye(4))
+    g.output("solved", rg.solve(system, rg.reduce_mean(rg.reshape(x, [4, 15]), -1)))
+    g.output("shared", rg.solve(g.param("S", (4, 4), 1.0) + g.constant(np.eye(4)), system))
     return g
 
 

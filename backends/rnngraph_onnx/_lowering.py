@@ -220,6 +220,59 @@ def _fold(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return _restore(e, n, y, front)
 
 
+def _solve(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    """Gauss-Jordan elimination with partial pivoting, unrolled over the n columns, on the
+    augmented matrix ``[A | b]`` (ONNX has no solver): at column k the row with the
+    largest entry at or below the diagonal swaps up (GatherElements by a permutation),
+    is divided by its pivot, and clears the column from every other row."""
+    a, b = args
+    size = int(n.operand_types[0].shape[-1])
+    h = n.name
+    if n.attrs["vector"]:
+        b = e.add("Unsqueeze", [b, e.ints([-1])], f"{h}.b")
+    # both broadcast to the common leading shape, then side by side: (..., n, n + m)
+    corner = [e.ints([-2, -1])]
+    sa = e.add("ReduceSum", [a, *corner], f"{h}.sa", keepdims=1)
+    sb = e.add("ReduceSum", [b, *corner], f"{h}.sb", keepdims=1)
+    lead = e.add("Shape", [e.add("Add", [sa, sb], f"{h}.s")], f"{h}.lead", end=-2)
+    a_full = e.add(
+        "Expand", [a, e.add("Concat", [lead, e.ints([size, size])], f"{h}.sha", axis=0)], f"{h}.A"
+    )
+    m_cols = e.add("Shape", [b], f"{h}.m", start=-1)
+    b_full = e.add(
+        "Expand", [b, e.add("Concat", [lead, e.ints([size]), m_cols], f"{h}.shb", axis=0)], f"{h}.B"
+    )
+    aug = e.add("Concat", [a_full, b_full], f"{h}.aug", axis=-1)
+    rows = e.const(np.arange(size, dtype=np.int64), "rows")
+    for k in range(size):
+        kk = e.ints([k])
+        col = e.add("Gather", [aug, e.const(np.array(k, np.int64), "k")], f"{h}.col{k}", axis=-1)
+        below = e.const(np.arange(size) >= k, f"below{k}")
+        score = e.add(
+            "Where", [below, e.add("Abs", [col], f"{h}.abs{k}"), e.scalar(-1.0)], f"{h}.score{k}"
+        )
+        p = e.add("ArgMax", [score], f"{h}.p{k}", axis=-1, keepdims=1)  # (..., 1)
+        is_k = e.const(np.arange(size) == k, f"is{k}")
+        is_p = e.add("Equal", [rows, p], f"{h}.isp{k}")
+        perm = e.add(
+            "Where", [is_k, p, e.add("Where", [is_p, kk, rows], f"{h}.q{k}")], f"{h}.perm{k}"
+        )
+        perm = e.add("Unsqueeze", [perm, e.ints([-1])], f"{h}.perm{k}")
+        perm = e.add("Expand", [perm, e.add("Shape", [aug], f"{h}.shape{k}")], f"{h}.perm{k}")
+        aug = e.add("GatherElements", [aug, perm], f"{h}.swap{k}", axis=-2)
+        prow = e.add("Slice", [aug, kk, e.ints([k + 1]), e.ints([-2])], f"{h}.prow{k}")
+        pivot = e.add("Slice", [prow, kk, e.ints([k + 1]), e.ints([-1])], f"{h}.pivot{k}")
+        prow = e.add("Div", [prow, pivot], f"{h}.unit{k}")
+        factor = e.add("Slice", [aug, kk, e.ints([k + 1]), e.ints([-1])], f"{h}.f{k}")
+        cleared = e.add("Sub", [aug, e.add("Mul", [factor, prow], f"{h}.fp{k}")], f"{h}.clear{k}")
+        row_k = e.const((np.arange(size) == k).reshape(size, 1), f"row{k}")
+        aug = e.add("Where", [row_k, prow, cleared], f"{h}.step{k}")
+    x = e.add("Slice", [aug, e.ints([size]), e.ints([_INT64_MAX]), e.ints([-1])], f"{h}.x")
+    if n.attrs["vector"]:
+        return e.add("Squeeze", [x, e.ints([-1])], h)
+    return e.add("Identity", [x], h)
+
+
 def _cumsum(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     axis = e.const(np.array(n.attrs["axis"], np.int64), "axis")
     flags = {"reverse": int(n.attrs["reverse"]), "exclusive": int(n.attrs["exclusive"])}
@@ -529,6 +582,7 @@ def _one(e: Emitter) -> str:
 
 
 LOWERING.update(
+    solve=_solve,
     heaviside=_heaviside,
     conv=_conv,
     max_pool=_max_pool,

@@ -675,6 +675,114 @@ def _max_pool(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
     return loops(out.shape, entry)
 
 
+def _solve(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
+    """Gauss-Jordan elimination with partial pivoting on the augmented matrix ``[A | b]``
+    in a scratch row, for each matrix of the leading axes."""
+    A, b = args
+    vec = node.attrs["vector"]
+    n = int(A.shape[-1])
+    m = 1 if vec else int(out.shape[-1])
+    lead = list(out.shape[: len(out.shape) - (1 if vec else 2)])
+    M = scratch([n, n + m])
+    slot = scratch([3])  # pivot row, pivot magnitude (then a swap's temporary), row factor
+    d = M.dtype
+    s0, s1, s2 = ([i64(j)] for j in range(3))
+
+    def per_matrix(li: list[Any]) -> Any:
+        full = lambda *idx: [*li, *idx]  # noqa: E731
+        a_at = lambda i, j: A.load(_bcast(full(i, j), A.shape, [*lead, n, n]))  # noqa: E731
+        if vec:
+            b_at = lambda i, j: b.load(_bcast(full(i), b.shape, [*lead, n]))  # noqa: E731
+        else:
+            b_at = lambda i, j: b.load(_bcast(full(i, j), b.shape, [*lead, n, m]))  # noqa: E731
+        fill = [
+            loops([n, n], lambda ij: M.store(ij, a_at(*ij)), "a"),
+            loops([n, m], lambda ij: M.store([ij[0], ij[1] + i64(n)], b_at(*ij)), "b"),
+        ]
+        k = tir.Var("k", I64)
+        i, j = tir.Var("i", I64), tir.Var("j", I64)
+        size = lambda v: _math.absolute(v, d)  # noqa: E731
+        p = tir.Cast(I64, slot.load(s0))
+        search = tir.For(
+            i,
+            k + i64(1),
+            i64(n) - k - i64(1),
+            tir.ForKind.SERIAL,
+            tir.IfThenElse(
+                size(M.load([i, k])) > slot.load(s1),
+                tir.SeqStmt([slot.store(s0, tir.Cast(d, i)), slot.store(s1, size(M.load([i, k])))]),
+                None,
+            ),
+        )
+        swap = tir.For(
+            j,
+            i64(0),
+            i64(n + m),
+            tir.ForKind.SERIAL,
+            tir.SeqStmt(
+                [
+                    slot.store(s1, M.load([k, j])),
+                    M.store([k, j], M.load([p, j])),
+                    M.store([p, j], slot.load(s1)),
+                ]
+            ),
+        )
+        scale = tir.SeqStmt(
+            [
+                slot.store(s1, M.load([k, k])),
+                tir.For(
+                    j,
+                    i64(0),
+                    i64(n + m),
+                    tir.ForKind.SERIAL,
+                    M.store([k, j], M.load([k, j]) / slot.load(s1)),
+                ),
+            ]
+        )
+        clear = tir.For(
+            i,
+            i64(0),
+            i64(n),
+            tir.ForKind.SERIAL,
+            tir.IfThenElse(
+                i != k,
+                tir.SeqStmt(
+                    [
+                        slot.store(s2, M.load([i, k])),
+                        tir.For(
+                            j,
+                            i64(0),
+                            i64(n + m),
+                            tir.ForKind.SERIAL,
+                            M.store([i, j], M.load([i, j]) - slot.load(s2) * M.load([k, j])),
+                        ),
+                    ]
+                ),
+                None,
+            ),
+        )
+        column = tir.SeqStmt(
+            [
+                slot.store(s0, tir.Cast(d, k)),
+                slot.store(s1, size(M.load([k, k]))),
+                search,
+                swap,
+                scale,
+                clear,
+            ]
+        )
+        eliminate = tir.For(k, i64(0), i64(n), tir.ForKind.SERIAL, column)
+        if vec:
+            result = loops([n], lambda r: out.store(full(r[0]), M.load([r[0], i64(n)])), "x")
+        else:
+            result = loops(
+                [n, m], lambda r: out.store(full(*r), M.load([r[0], r[1] + i64(n)])), "x"
+            )
+        return tir.SeqStmt([*fill, eliminate, result])
+
+    return loops(lead, per_matrix, "l")
+
+
 def _unsqueeze(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     axis = len(shape) + node.attrs["axis"]
     return lambda i: args[0].load([*i[:axis], *i[axis + 1 :]])
@@ -828,7 +936,7 @@ def _as_dtype(acc: Acc, dtype: str) -> Acc:
 NEEDS_ROW = {"random"}
 """Rules that take ``row``: the index of the batch row they compute."""
 
-NEEDS_SCRATCH = {"layer_norm", "fixed_point", "softmax", "log_softmax", "top_k"}
+NEEDS_SCRATCH = {"layer_norm", "fixed_point", "softmax", "log_softmax", "top_k", "solve"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
 IN_PLACE = {"scatter_rows", "scatter_add_rows"}
@@ -846,6 +954,7 @@ ELEMENTS.update(
 )
 RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
+    solve=_solve,
     conv=_conv,
     fold=_fold,
     max_pool=_max_pool,

@@ -65,9 +65,10 @@ def reservoir_weights(
 def fixed_weight(g: Graph, name: str, value: np.ndarray, trainable: bool) -> Value:
     """A reservoir weight: a constant of the graph, or (``trainable``) a param starting
     at ``value``."""
+    value = np.asarray(value, np.float64)  # (a run in float32 rounds it then)
     if trainable:
-        return g.param(name, value.shape, np.asarray(value, np.float32))
-    return g.constant(np.asarray(value, np.float32), name=name)
+        return g.param(name, value.shape, value)
+    return g.constant(value, name=name)
 
 
 @whole

@@ -40,7 +40,7 @@ from rnngraph.ops.elementwise import (
     where,
 )
 from rnngraph.ops.fixed import fixed_point
-from rnngraph.ops.linalg import linear, matmul
+from rnngraph.ops.linalg import linear, matmul, solve
 from rnngraph.ops.order import (
     argmax,
     argmin,
@@ -128,6 +128,7 @@ __all__ = [
     "softmax",
     "softplus",
     "softsign",
+    "solve",
     "sort",
     "split",
     "sqrt",

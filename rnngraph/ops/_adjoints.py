@@ -233,6 +233,21 @@ def _matmul_adjoint(
     return [ga, gb]
 
 
+@register_adjoint("solve")
+def _solve_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
+    """``x = A⁻¹ b``: ``b̄ = A⁻ᵀ x̄`` and ``Ā = -b̄ xᵀ``."""
+    a, b = args
+    bbar = out.graph.apply("solve", [_swap_last(a), cot], node.attrs)
+    grads: list[Any] = [None, ctx.unbroadcast(bbar, b.type) if ctx.needs[1] else None]
+    if ctx.needs[0]:
+        if node.attrs["vector"]:
+            outer = unsqueeze(bbar, -1) * unsqueeze(out, -2)
+        else:
+            outer = matmul(bbar, _swap_last(out))
+        grads[0] = ctx.unbroadcast(-outer, a.type)
+    return grads
+
+
 # -------------------------------------------------------------------- reduce
 
 

@@ -229,6 +229,21 @@ _scatter("scatter_add_rows")
 _scatter("scatter_add_along")
 
 
+@register_tangent("solve")
+def _solve(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
+    """``ẋ = A⁻¹ (ḃ - Ȧ x)``."""
+    a, (da, db) = args[0], dots
+    if da is None and db is None:
+        return None
+    if da is None:
+        rhs = db
+    elif node.attrs["vector"]:
+        rhs = _sum([db, -reduce.reduce_sum(da * structure.unsqueeze(out, -2), -1)])
+    else:
+        rhs = _sum([db, -linalg.matmul(da, out)])
+    return out.graph.apply("solve", [a, rhs], node.attrs)
+
+
 @register_tangent("conv")
 def _conv(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | None:
     (x, w), (dx, dw) = args, dots

@@ -12,7 +12,7 @@ from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import BATCH, Dim, TensorType, broadcast_shapes, format_shape
 from rnngraph.ops._rules import float_operands
 
-__all__ = ["linear", "matmul"]
+__all__ = ["linear", "matmul", "solve"]
 
 
 def _matmul_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
@@ -103,3 +103,69 @@ def linear(
         return g.apply("matmul", [x, W], name=base)
     b = g.param(f"{base}.b", (int(features),), "zeros")
     return g.apply("add", [g.apply("matmul", [x, W], name=f"{base}.matmul"), b], name=base)
+
+
+# ------------------------------------------------------------------------ solve
+
+
+def _solve_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    float_operands(types)
+    a, b = types
+    vec = attrs["vector"]
+    if len(a.shape) < 2 or a.shape[-1] != a.shape[-2] or not isinstance(a.shape[-1], int):
+        raise ValueError(f"A must be square matrices (..., n, n) of a fixed n, got {a}")
+    n = a.shape[-1]
+    tail = 1 if vec else 2
+    if len(b.shape) < tail or b.shape[len(b.shape) - tail] != n:
+        want = "(..., n)" if vec else "(..., n, m)"
+        raise ValueError(f"b must be {want} with n = {n} (A's size), got {b}")
+    lead = broadcast_shapes([a.shape[:-2], b.shape[: len(b.shape) - tail]])
+    return TensorType((*lead, *b.shape[len(b.shape) - tail :]))
+
+
+@register_op("solve", arity=2, infer=_solve_rule, attrs=("vector",))
+def _solve(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y(t) = A(t)^-1 b(t): the solution of A y = b (a vector b, or each column of a
+    matrix b); NaN for a singular A"""
+    rhs = b[..., None] if attrs["vector"] else b
+    lead = np.broadcast_shapes(a.shape[:-2], rhs.shape[:-2])
+    A = np.broadcast_to(a, (*lead, *a.shape[-2:]))
+    R = np.broadcast_to(rhs, (*lead, *rhs.shape[-2:]))
+    try:
+        x = np.linalg.solve(A, R)
+    except np.linalg.LinAlgError:  # one matrix at a time: NaN for the singular ones
+        x = np.empty(R.shape, np.result_type(A, R))
+        flat_a, flat_r = A.reshape(-1, *A.shape[-2:]), R.reshape(-1, *R.shape[-2:])
+        flat_x = x.reshape(-1, *R.shape[-2:])
+        for i in range(len(flat_a)):
+            try:
+                flat_x[i] = np.linalg.solve(flat_a[i], flat_r[i])
+            except np.linalg.LinAlgError:
+                flat_x[i] = np.nan
+    x = x.astype(np.result_type(a, b), copy=False)
+    return x[..., 0] if attrs["vector"] else x
+
+
+def solve(a: Value, b: Value, *, name: str | None = None) -> Value:
+    """The solution ``x`` of ``A x = b`` (``torch.linalg.solve``): ``b`` of ``A``'s rank less
+    one is a vector per matrix (for a signal: a vector per batch row), ``b`` of ``A``'s
+    rank is a matrix whose columns are solved for. Leading axes broadcast. Gaussian
+    elimination with partial pivoting on every backend; a singular ``A`` gives
+    NaN or infinities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("s")
+    >>> A = g.constant(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    >>> g.output("x", rg.solve(A, g.input("b", 2)))
+    >>> rg.run(g, {"b": np.array([[[3.0, 5.0]]])})["x"].round(6).tolist()
+    [[[0.8, 1.4]]]
+    """
+    g = a.graph if isinstance(a, Value) else b.graph
+    a, b = (v if isinstance(v, Value) else g.constant(np.asarray(v)) for v in (a, b))
+    vector = len(b.shape) == len(a.shape) - 1 or (
+        len(b.shape) == len(a.shape) and b.type.batched and not a.type.batched and len(a.shape) == 2
+    )
+    return g.apply("solve", [a, b], {"vector": bool(vector)}, name=name)

@@ -68,8 +68,8 @@ def fit_readout(
 
     The layer's features are computed by the reference interpreter over ``inputs``
     (every other param from ``params``, drawn by ``graph.init_params()`` when not
-    given); ``targets`` ``(T, B, outputs)`` are what the layer should give at each
-    step. The first ``warmup`` steps (the reservoir's transient) and the steps past
+    given), in float64; ``targets`` ``(T, B, outputs)`` are what the layer should give
+    at each step. The first ``warmup`` steps (the reservoir's transient) and the steps past
     each row's ``sequence_lens`` are left out.
 
     Examples
@@ -84,7 +84,14 @@ def fit_readout(
     probe = graph.copy()
     key = probe.fresh_name(f"{readout}.features")
     probe.output(key, probe.value(src))
-    feats = run(probe, inputs, p, sequence_lens=sequence_lens, initial_states=initial_states)[key]
+    feats = run(
+        probe,
+        inputs,
+        p,
+        sequence_lens=sequence_lens,
+        initial_states=initial_states,
+        dtype=np.float64,
+    )[key]
     Y = np.asarray(targets, np.float64)
     if Y.shape != (*feats.shape[:2], wshape[1]):
         raise InputError(
