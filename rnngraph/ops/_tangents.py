@@ -235,12 +235,13 @@ def _solve(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | 
     a, (da, db) = args[0], dots
     if da is None and db is None:
         return None
-    if da is None:
-        rhs = db
-    elif node.attrs["vector"]:
-        rhs = _sum([db, -reduce.reduce_sum(da * structure.unsqueeze(out, -2), -1)])
-    else:
-        rhs = _sum([db, -linalg.matmul(da, out)])
+    moved: Value | None = None  # Ȧ x
+    if da is not None and node.attrs["vector"]:
+        moved = -reduce.reduce_sum(da * structure.unsqueeze(out, -2), -1)
+    elif da is not None:
+        moved = -linalg.matmul(da, out)
+    rhs = _sum([db, moved])
+    assert rhs is not None
     return out.graph.apply("solve", [a, rhs], node.attrs)
 
 
