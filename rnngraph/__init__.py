@@ -25,6 +25,7 @@ from __future__ import annotations
 from rnngraph import cells, trees
 from rnngraph.autodiff.forward import jvp, rtrl, tangent
 from rnngraph.autodiff.reverse import adjoint, online_gradients, truncated_bptt, vjp
+from rnngraph.cells import ode
 from rnngraph.cells.energy import hebbian
 from rnngraph.errors import (
     AlgebraicLoopError,
@@ -201,6 +202,7 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "ode",
     "online_gradients",
     "optim",
     "pad",

@@ -106,6 +106,8 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
     ),
     "lif": lambda: _graph("lif", _lif),
     "lsm": lambda: _graph("lsm", lambda x: rg.cells.lsm(x, 6, input_scaling=3.0, seed=1)[1]),
+    "ctrnn": lambda: _graph("ctrnn", lambda x: rg.cells.ctrnn(x, 4, tau=[0.5, 1, 2, 4], dt=0.2)),
+    "mtrnn": lambda: _graph("mtrnn", lambda x: rg.cells.mtrnn(x, (3, 2), tau=(2.0, 8.0))[0]),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
     # the same cell with the layer_norm op (one ONNX LayerNormalization per step)

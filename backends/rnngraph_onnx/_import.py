@@ -470,6 +470,32 @@ class _Importer:
             rank = self.rank(vals[0])
             self.set(node, Seq(rg.concat(vals, axis=self._axis(node, axis, rank))))
 
+    def op_Pad(self, node: onnx.NodeProto) -> None:
+        """Zero padding of feature axes (what rnngraph's ``pad`` lowers to)."""
+        x = self.seq(node.input[0], node)
+        mode = next(
+            (helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"constant"
+        )
+        if mode not in (b"constant", "constant"):
+            raise self.fail(node, f"only constant padding is supported, not {mode!r}")
+        if len(node.input) > 2 and node.input[2]:
+            fill = self.get(node.input[2], node)
+            if not isinstance(fill, Static) or np.any(np.asarray(fill.value) != 0):
+                raise self.fail(node, "only padding with zeros is supported")
+        pads = self._ints(node, 1, "pads")
+        count = len(pads) // 2
+        rank = self.rank(x)
+        axes = self._ints(node, 3, "axes") or list(range(count))
+        ours, widths = [], []
+        for i, a in enumerate(axes):
+            lo, hi = pads[i], pads[i + count]
+            if lo < 0 or hi < 0:
+                raise self.fail(node, "negative pads (cropping) are not supported")
+            if lo or hi:
+                ours.append(self._axis(node, a, rank))
+                widths.append((lo, hi))
+        self.set(node, Seq(rg.ops.pad(x, ours, widths) if ours else x))
+
     def op_ConstantOfShape(self, node: onnx.NodeProto) -> None:
         shape = self._shape_input(node.input[0], node)
         value = next(

@@ -16,6 +16,7 @@ from rnngraph.cells.compose import bidirectional, stacked
 from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
+from rnngraph.cells.ode import ctrnn, mtrnn
 from rnngraph.cells.reservoir import esn, reservoir_weights
 from rnngraph.cells.spiking import lif, lif_step, lsm
 from rnngraph.cells.taps import fir, narx, tapped
@@ -29,6 +30,7 @@ __all__ = [
     "bam",
     "bidirectional",
     "child_sum_tree_lstm",
+    "ctrnn",
     "dag_rnn",
     "elman",
     "esn",
@@ -45,6 +47,7 @@ __all__ = [
     "lsm",
     "lstm",
     "lstm_step",
+    "mtrnn",
     "narx",
     "nary_tree_lstm",
     "recursive_nn",
