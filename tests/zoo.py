@@ -108,6 +108,16 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
     "lsm": lambda: _graph("lsm", lambda x: rg.cells.lsm(x, 6, input_scaling=3.0, seed=1)[1]),
     "ctrnn": lambda: _graph("ctrnn", lambda x: rg.cells.ctrnn(x, 4, tau=[0.5, 1, 2, 4], dt=0.2)),
     "mtrnn": lambda: _graph("mtrnn", lambda x: rg.cells.mtrnn(x, (3, 2), tau=(2.0, 8.0))[0]),
+    "clockwork": lambda: _graph("cw", lambda x: rg.cells.clockwork(x, 6, periods=(1, 2, 3))),
+    "hrnn": lambda: _graph("hrnn", lambda x: rg.cells.hrnn(x, 4, upper_size=3, every=3)[1]),
+    "history_compressor": lambda: _graph(
+        "hc", lambda x: rg.cells.history_compressor(x, 4, chunker_size=3, threshold=0.5)[0]
+    ),
+    "rmlp": lambda: _graph("rmlp", lambda x: rg.cells.rmlp(x, [4, 3])),
+    "mgu": lambda: _graph("mgu", lambda x: rg.cells.mgu(x, 4)),
+    "gru_variant": lambda: _graph("gv", lambda x: rg.cells.gru_variant(x, 4, variant=1)),
+    "jordan_decay": lambda: _graph("jd", lambda x: rg.cells.jordan(x, 4, 2, decay=0.5)),
+    "indrnn_bound": lambda: _graph("ib", lambda x: rg.cells.indrnn(x, 4, bound=1.05)),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
     # the same cell with the layer_norm op (one ONNX LayerNormalization per step)

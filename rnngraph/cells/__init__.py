@@ -15,7 +15,8 @@ from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step
 from rnngraph.cells.compose import bidirectional, stacked
 from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
-from rnngraph.cells.gated import gru, gru_step, lstm, lstm_step
+from rnngraph.cells.gated import gru, gru_step, gru_variant, lstm, lstm_step, mgu
+from rnngraph.cells.hierarchy import clockwork, history_compressor, hrnn, rmlp
 from rnngraph.cells.ode import ctrnn, mtrnn
 from rnngraph.cells.reservoir import esn, reservoir_weights
 from rnngraph.cells.spiking import lif, lif_step, lsm
@@ -30,6 +31,7 @@ __all__ = [
     "bam",
     "bidirectional",
     "child_sum_tree_lstm",
+    "clockwork",
     "ctrnn",
     "dag_rnn",
     "elman",
@@ -37,8 +39,11 @@ __all__ = [
     "fir",
     "gru",
     "gru_step",
+    "gru_variant",
     "hebbian",
+    "history_compressor",
     "hopfield",
+    "hrnn",
     "indrnn",
     "inverse_sigmoid_schedule",
     "jordan",
@@ -47,11 +52,13 @@ __all__ = [
     "lsm",
     "lstm",
     "lstm_step",
+    "mgu",
     "mtrnn",
     "narx",
     "nary_tree_lstm",
     "recursive_nn",
     "reservoir_weights",
+    "rmlp",
     "rnn",
     "rnn_step",
     "rntn",

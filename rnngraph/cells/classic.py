@@ -13,6 +13,7 @@ from rnngraph.cells._common import (
     whole,
 )
 from rnngraph.cells.compose import directional
+from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Value
 
 __all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]
@@ -113,21 +114,33 @@ def jordan(
     activation: str = "tanh",
     output_activation: str = "identity",
     initial: str = "zeros",
+    decay: float = 0.0,
 ) -> Value:
     """Jordan's network: the *output* feeds back through a state.
 
-    ``h(t) = act(x(t) W + y(t-1) U + b)``, ``y(t) = out_act(h(t) V + c)``.
+    ``h(t) = act(x(t) W + c(t-1) U + b)``, ``y(t) = out_act(h(t) V + c)``, with the
+    context ``c(t) = decay c(t-1) + y(t)``: with ``decay`` 0 (the default) the last
+    output, else Jordan's self-recurrent context units (a leaky trace of the outputs).
     Params ``<name>.in.*``, ``<name>.rec.W``, ``<name>.out.*``; state
-    ``<name>.y``. Returns ``y``.
+    ``<name>.y`` (the context). Returns ``y``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("j")
+    >>> rg.cells.jordan(g.input("x", 3), 8, 2, decay=0.5).shape
+    ('B', 2)
     """
+    if not 0.0 <= decay < 1.0:
+        raise GraphError(f"jordan {name!r}: decay must be in [0, 1), got {decay}")
     g = x.graph
-    y_prev = g.state(f"{name}.y", int(out_features), initial, delay=direction_delay(direction))
+    ctx = g.state(f"{name}.y", int(out_features), initial, delay=direction_delay(direction))
     h = activation_fn(activation)(
         ops.linear(x, hidden, name=f"{name}.in")
-        + ops.linear(y_prev, hidden, bias=False, name=f"{name}.rec")
+        + ops.linear(ctx, hidden, bias=False, name=f"{name}.rec")
     )
     y = activation_fn(output_activation)(ops.linear(h, out_features, name=f"{name}.out"))
-    g.assign(y_prev, y)
+    g.assign(ctx, y + ctx * float(decay) if decay else y)
     return y
 
 
@@ -140,16 +153,28 @@ def indrnn(
     direction: str = "forward",
     activation: str = "relu",
     initial: str = "zeros",
+    bound: float | None = None,
 ) -> Value:
     """Independently recurrent network (Li et al. 2018): element-wise recurrence.
 
     ``h(t) = act(x(t) W + u (.) h(t-1) + b)``. Params ``<name>.W (I, H)``,
-    ``<name>.u (H,)``, ``<name>.b (H,)``; state ``<name>.h``.
+    ``<name>.u (H,)``, ``<name>.b (H,)``; state ``<name>.h``. ``bound``: the paper's
+    limit on ``|u|`` (``2 ** (1 / T)`` keeps a memory of ``T`` steps from exploding),
+    kept by ``rg.train`` after every update.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("ind")
+    >>> h = rg.cells.indrnn(g.input("x", 3), 16, bound=2 ** (1 / 100))
+    >>> round(g.param_bounds["indrnn.u"], 4)
+    1.007
     """
     g = x.graph
     In, H = int(x.shape[-1]), int(hidden)
     W = g.param(f"{name}.W", (In, H), "uniform")
-    u = g.param(f"{name}.u", (H,), "uniform", scale=1.0)
+    u_scale = 1.0 if bound is None else min(1.0, float(bound))
+    u = g.param(f"{name}.u", (H,), "uniform", scale=u_scale, bound=bound)
     b = g.param(f"{name}.b", (H,), "zeros")
     h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
     h_new = activation_fn(activation)(ops.matmul(x, W) + u * h + b)

@@ -13,15 +13,18 @@ from collections.abc import Mapping, Sequence
 from rnngraph import ops
 from rnngraph.cells._common import (
     activation,
+    check_size,
     clipped,
     direction_delay,
     onnx_weights,
     weight,
+    whole,
 )
 from rnngraph.cells.compose import directional
+from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Value
 
-__all__ = ["gru", "gru_step", "lstm", "lstm_step"]
+__all__ = ["GRU_VARIANTS", "gru", "gru_step", "gru_variant", "lstm", "lstm_step", "mgu"]
 
 
 def lstm_step(
@@ -200,3 +203,84 @@ def gru(
     )
     g.assign(h, h_new)
     return h_new
+
+
+@whole
+def mgu(
+    x: Value,
+    size: int,
+    *,
+    name: str = "mgu",
+    initial: str = "zeros",
+) -> Value:
+    """The minimal gated unit (Zhou et al., 2016): one forget gate does the GRU's two jobs.
+
+    ``f = sigmoid(x Wf + h Uf + bf)``, ``c = tanh(x Wh + (f * h) Uh + bh)``,
+    ``h(t) = (1 - f) h(t-1) + f c``. Params ``<name>.f.*``, ``<name>.fr.W``,
+    ``<name>.c.*``, ``<name>.cr.W``; state ``<name>.h``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("m")
+    >>> rg.cells.mgu(g.input("x", 3), 6).shape
+    ('B', 6)
+    """
+    g = x.graph
+    H = check_size(size, f"mgu {name!r}: size")
+    h = g.state(f"{name}.h", H, initial)
+    f = ops.sigmoid(
+        ops.linear(x, H, name=f"{name}.f") + ops.linear(h, H, bias=False, name=f"{name}.fr")
+    )
+    c = ops.tanh(
+        ops.linear(x, H, name=f"{name}.c") + ops.linear(f * h, H, bias=False, name=f"{name}.cr")
+    )
+    new = (1.0 - f) * h + f * c
+    g.assign(h, new)
+    return new
+
+
+GRU_VARIANTS = {1: "state and bias", 2: "state only", 3: "bias only"}
+"""Dey & Salem's (2017) reduced GRUs: what their update and reset gates read."""
+
+
+@whole
+def gru_variant(
+    x: Value,
+    size: int,
+    *,
+    name: str = "gru_variant",
+    variant: int = 1,
+    initial: str = "zeros",
+) -> Value:
+    """A GRU whose gates read less (Dey & Salem, 2017): ``variant`` 1 gates on the state
+    and a bias, 2 on the state alone, 3 on a bias alone; the candidate is the GRU's,
+    ``c = tanh(x Wc + (r * h) Uc + bc)``, and ``h(t) = (1 - z) h(t-1) + z c``.
+    Params ``<name>.z*``, ``<name>.r*``, ``<name>.c*``; state ``<name>.h``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("v")
+    >>> rg.cells.gru_variant(g.input("x", 3), 6, variant=2).shape
+    ('B', 6)
+    """
+    if variant not in GRU_VARIANTS:
+        raise GraphError(f"gru_variant {name!r}: variant must be 1, 2 or 3, got {variant!r}")
+    g = x.graph
+    H = check_size(size, f"gru_variant {name!r}: size")
+    h = g.state(f"{name}.h", H, initial)
+
+    def gate(role: str) -> Value:
+        if variant == 3:
+            return ops.sigmoid(g.param(f"{name}.{role}.b", H, "zeros") + ops.zeros_like(h))
+        pre = ops.linear(h, H, bias=variant == 1, name=f"{name}.{role}")
+        return ops.sigmoid(pre)
+
+    z, r = gate("z"), gate("r")
+    c = ops.tanh(
+        ops.linear(x, H, name=f"{name}.c") + ops.linear(r * h, H, bias=False, name=f"{name}.cr")
+    )
+    new = (1.0 - z) * h + z * c
+    g.assign(h, new)
+    return new

@@ -306,6 +306,17 @@ class Graph:
         return dict(self._params)
 
     @property
+    def param_bounds(self) -> dict[str, float]:
+        """The params declared with a ``bound``, by name: training keeps each entry in
+        ``[-bound, bound]``."""
+        out = {}
+        for k, nid in self._params.items():
+            bound = self._nx.nodes[nid]["attrs"].get("bound")
+            if bound is not None:
+                out[k] = float(bound)
+        return out
+
+    @property
     def arrays(self) -> Mapping[str, np.ndarray]:
         """Arrays stored in the graph itself (constants, fixed initial values)."""
         return self._arrays
@@ -534,6 +545,7 @@ class Graph:
         init: str | float | np.ndarray = "uniform",
         *,
         scale: float | None = None,
+        bound: float | None = None,
     ) -> Value:
         """Declare a learned, time-invariant parameter.
 
@@ -551,6 +563,10 @@ class Graph:
             with, or an array to copy.
         scale : float, optional
             The scale of a random initializer.
+        bound : float, optional
+            A limit on every entry's magnitude that training keeps (``rg.train``
+            clips the param to ``[-bound, bound]`` after each update; an IndRNN's
+            recurrent weights, for instance). See :attr:`param_bounds`.
         """
         dims = _row(f"param {name!r}", shape)
         if any(isinstance(d, str) for d in dims):
@@ -573,6 +589,10 @@ class Graph:
                 f"param {name!r}: unknown init {init!r}; use one of {PARAM_INITS}, "
                 "a number or an array"
             )
+        if bound is not None:
+            if not float(bound) > 0:
+                raise GraphError(f"param {name!r}: bound must be positive, got {bound!r}")
+            attrs["bound"] = float(bound)
         nid = self._add_node("param", TensorType(shp), attrs, name, _user_origin())
         self._params[name] = nid
         return Value(self, nid)

@@ -137,8 +137,12 @@ def train(
         For a graph that draws random numbers (:mod:`rnngraph.ops.random`): update
         ``k`` runs with seed ``seed + k`` (modulo ``2**24``), fresh noise at every
         update and the same noise when training is repeated.
+
+    Params declared with a ``bound`` (:meth:`Graph.param`) are clipped to it after
+    every update (projected gradient descent).
     """
     P = {k: np.asarray(v) for k, v in params.items()}
+    bounds = {k: b for k, b in graph.param_bounds.items() if k in P}
     history = History()
     per_epoch = len(data) if isinstance(data, Sequence) else None
     bar = _Progress(progress, epochs, per_epoch)
@@ -163,6 +167,8 @@ def train(
             if clip_norm is not None:
                 pgrads = clip_by_norm(pgrads, clip_norm)
             P = optimizer.step(P, pgrads)
+            for k, bound in bounds.items():  # the params' declared limits (g.param(bound=))
+                P[k] = np.clip(P[k], -bound, bound)
             history.losses.append(value)
             epoch_losses.append(value)
             bar.update(epoch, i, value)
