@@ -118,6 +118,13 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
     "gru_variant": lambda: _graph("gv", lambda x: rg.cells.gru_variant(x, 4, variant=1)),
     "jordan_decay": lambda: _graph("jd", lambda x: rg.cells.jordan(x, 4, 2, decay=0.5)),
     "indrnn_bound": lambda: _graph("ib", lambda x: rg.cells.indrnn(x, 4, bound=1.05)),
+    "neural_stack": lambda: _graph(
+        "stack", lambda x: rg.cells.neural_stack(x, 4, width=2, capacity=8)[1]
+    ),
+    "neural_queue": lambda: _graph(
+        "queue", lambda x: rg.cells.neural_stack(x, 4, width=2, capacity=8, kind="queue")[1]
+    ),
+    "ntm": lambda: _graph("ntm", lambda x: rg.cells.ntm(x, 4, rows=5, width=3)[1]),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),
     # the same cell with the layer_norm op (one ONNX LayerNormalization per step)

@@ -470,6 +470,25 @@ class _Importer:
             rank = self.rank(vals[0])
             self.set(node, Seq(rg.concat(vals, axis=self._axis(node, axis, rank))))
 
+    def op_CumSum(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        axis = self.get(node.input[1], node)
+        if not isinstance(axis, Static):
+            raise self.fail(node, "its axis must be a constant")
+        flags = {a.name: bool(helper.get_attribute_value(a)) for a in node.attribute}
+        ax = self._axis(node, int(np.asarray(axis.value).reshape(-1)[0]), self.rank(x))
+        self.set(
+            node,
+            Seq(
+                rg.cumsum(
+                    x,
+                    ax,
+                    reverse=flags.get("reverse", False),
+                    exclusive=flags.get("exclusive", False),
+                )
+            ),
+        )
+
     def op_Pad(self, node: onnx.NodeProto) -> None:
         """Zero padding of feature axes (what rnngraph's ``pad`` lowers to)."""
         x = self.seq(node.input[0], node)

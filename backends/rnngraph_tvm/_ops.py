@@ -149,6 +149,7 @@ _FNS: dict[str, Callable[..., Any]] = {
     "sub": lambda n, d, a, b: a - b,
     "mul": lambda n, d, a, b: a * b,
     "div": lambda n, d, a, b: a / b,
+    "pow": lambda n, d, a, b: tir.power(a, b),
     "maximum": lambda n, d, a, b: tir.max(a, b),
     "minimum": lambda n, d, a, b: tir.min(a, b),
     "neg": lambda n, d, a: -a,

@@ -17,6 +17,7 @@ from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, gru_variant, lstm, lstm_step, mgu
 from rnngraph.cells.hierarchy import clockwork, history_compressor, hrnn, rmlp
+from rnngraph.cells.memory import neural_stack, ntm
 from rnngraph.cells.ode import ctrnn, mtrnn
 from rnngraph.cells.reservoir import esn, reservoir_weights
 from rnngraph.cells.spiking import lif, lif_step, lsm
@@ -56,6 +57,8 @@ __all__ = [
     "mtrnn",
     "narx",
     "nary_tree_lstm",
+    "neural_stack",
+    "ntm",
     "recursive_nn",
     "reservoir_weights",
     "rmlp",

@@ -1,0 +1,240 @@
+"""Memory-augmented recurrent nets: the continuous stack and queue, and the neural
+Turing machine.
+
+The memories are states of the graph (tables ``(B, rows, width)``) updated by
+differentiable reads and writes, so the whole machine trains by backpropagation
+through time like any cell. Each cell has an LSTM controller that reads the
+step's input and what the memory returned at the step before.
+
+- :func:`stack_memory` / :func:`neural_stack`: Grefenstette et al. (2015),
+  "Learning to Transduce with Unbounded Memory": values pushed with a strength
+  ``d``, popped by an amount ``u`` (strength removed from the top, or for a
+  queue from the bottom), read as the strength-weighted top (bottom) unit of
+  value. A fixed ``capacity`` of slots (pushes past it are dropped).
+- :func:`ntm`: Graves et al. (2014): content addressing by cosine similarity
+  sharpened by ``beta``, interpolation with the last weighting by ``g``, a
+  circular shift by a softmax over ``-1, 0, +1``, sharpening by ``gamma``; reads
+  ``w M``, writes ``M (1 - w e^T) + w a^T``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnngraph import ops
+from rnngraph.cells._common import check_size, onnx_weights, whole
+from rnngraph.cells.gated import lstm_step
+from rnngraph.errors import GraphError
+from rnngraph.ir.graph import Value
+
+__all__ = ["address", "neural_stack", "ntm", "stack_memory"]
+
+EPS = 1e-8
+
+
+def controller(inputs: list[Value], size: int, name: str) -> Value:
+    """An LSTM step over ``inputs`` side by side (states ``<name>.h``, ``<name>.c``)."""
+    g = inputs[0].graph
+    x = ops.concat(inputs) if len(inputs) > 1 else inputs[0]
+    h, c = g.state(f"{name}.h", size), g.state(f"{name}.c", size)
+    W, R, B = onnx_weights(x, None, name, 4, size, bias=True)
+    h_new, c_new = lstm_step(x, h, c, W, R, B)
+    g.assign(h, h_new)
+    g.assign(c, c_new)
+    return h_new
+
+
+# ------------------------------------------------------------------ stack, queue
+
+
+def stack_memory(
+    values: Value,
+    strengths: Value,
+    pointer: Value,
+    push: Value,
+    pop: Value,
+    value: Value,
+    *,
+    queue: bool = False,
+) -> tuple[Value, Value, Value]:
+    """One step of Grefenstette et al.'s continuous stack (or queue), by its equations.
+
+    ``values`` ``(B, m, d)`` and ``strengths`` ``(B, m)`` are the memory before the
+    step, ``pointer`` ``(B, 1)`` the next free slot; ``push``, ``pop`` ``(B, 1)`` in
+    ``[0, 1]`` and ``value`` ``(B, d)`` the controller's. Returns ``(values,
+    strengths, read)`` after the step: first ``pop`` strength is removed from the top
+    (a queue: the bottom) down, then ``value`` lands in the free slot with strength
+    ``push``, then the read is the top (bottom) unit of strength's weighted values.
+    """
+    m = int(strengths.shape[-1])
+    g = values.graph
+    slot = ops.cast(ops.equal(g.constant(np.arange(m, dtype=np.float64)), pointer), "float")
+
+    def ahead(s: Value) -> Value:
+        """For each slot, the strength that comes before it: above it for a stack."""
+        return ops.cumsum(s, -1, reverse=not queue, exclusive=True)
+
+    left = ops.relu(strengths - ops.relu(pop - ahead(strengths)))
+    new_s = left * (1.0 - slot) + push * slot
+    here = ops.unsqueeze(slot, -1)
+    new_v = values * (1.0 - here) + ops.unsqueeze(value, -2) * here
+    weights = ops.minimum(new_s, ops.relu(1.0 - ahead(new_s)))
+    read = ops.reduce_sum(new_v * ops.unsqueeze(weights, -1), -2)
+    return new_v, new_s, read
+
+
+@whole
+def neural_stack(
+    x: Value,
+    size: int,
+    *,
+    name: str = "stack",
+    width: int = 8,
+    capacity: int = 32,
+    kind: str = "stack",
+) -> tuple[Value, Value]:
+    """A recurrent net with a continuous stack (``kind="stack"``) or queue
+    (``"queue"``) of ``capacity`` values of ``width``: an LSTM controller of ``size``
+    units reads ``x`` and the last read, and decides each step's push strength, pop
+    amount and value (params ``<name>.push.*``, ``<name>.pop.*``, ``<name>.value.*``).
+    Returns ``(controller output, read)``; states ``<name>.values``,
+    ``<name>.strengths``, ``<name>.pointer``, ``<name>.read``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("pda")
+    >>> out, read = rg.cells.neural_stack(g.input("x", 4), 16, width=4, capacity=20)
+    >>> out.shape, read.shape
+    (('B', 16), ('B', 4))
+    """
+    if kind not in ("stack", "queue"):
+        raise GraphError(f"neural_stack {name!r}: kind must be 'stack' or 'queue', got {kind!r}")
+    g = x.graph
+    H = check_size(size, f"neural_stack {name!r}: size")
+    d = check_size(width, f"neural_stack {name!r}: width")
+    m = check_size(capacity, f"neural_stack {name!r}: capacity")
+    values = g.state(f"{name}.values", (m, d))
+    strengths = g.state(f"{name}.strengths", m)
+    pointer = g.state(f"{name}.pointer", 1)
+    last = g.state(f"{name}.read", d)
+    h = controller([x, last], H, f"{name}.controller")
+    push = ops.sigmoid(ops.linear(h, 1, name=f"{name}.push"))
+    pop = ops.sigmoid(ops.linear(h, 1, name=f"{name}.pop"))
+    value = ops.tanh(ops.linear(h, d, name=f"{name}.value"))
+    new_v, new_s, read = stack_memory(
+        values, strengths, pointer, push, pop, value, queue=kind == "queue"
+    )
+    g.assign(values, new_v)
+    g.assign(strengths, new_s)
+    g.assign(pointer, pointer + 1.0)
+    g.assign(last, read)
+    return h, read
+
+
+# -------------------------------------------------------------------------- NTM
+
+
+def _roll(w: Value, k: int) -> Value:
+    """``w`` shifted circularly by ``k`` along its last axis (``np.roll``)."""
+    n = int(w.shape[-1])
+    k %= n
+    if k == 0:
+        return w
+    return ops.concat([ops.slice(w, n - k, n), ops.slice(w, 0, n - k)])
+
+
+def address(
+    memory: Value,
+    key: Value,
+    beta: Value,
+    gate: Value,
+    shift: Value,
+    gamma: Value,
+    previous: Value,
+) -> Value:
+    """A neural Turing machine head's weighting over the rows of ``memory`` ``(B, N, W)``:
+    content (softmax of ``beta`` times the cosine similarity of ``key`` ``(B, W)`` with
+    each row), interpolated with ``previous`` by ``gate``, shifted circularly by
+    ``shift`` (``(B, 3)``: the weights of -1, 0, +1), sharpened by ``gamma`` >= 1."""
+    dot = ops.reduce_sum(memory * ops.unsqueeze(key, -2), -1)
+    norms = ops.sqrt(ops.reduce_sum(memory * memory, -1) + EPS) * ops.sqrt(
+        ops.reduce_sum(key * key, -1, keepdims=True) + EPS
+    )
+    content = ops.softmax(beta * (dot / norms))
+    w = gate * content + (1.0 - gate) * previous
+    shifted = None
+    for j, k in enumerate((-1, 0, 1)):
+        term = _roll(w, k) * ops.slice(shift, j, j + 1)
+        shifted = term if shifted is None else shifted + term
+    assert shifted is not None
+    sharp = ops.pow(ops.relu(shifted) + EPS, gamma)  # (relu: a caller's odd start stays real)
+    return sharp / ops.reduce_sum(sharp, -1, keepdims=True)
+
+
+def _head(h: Value, memory: Value, previous: Value, name: str, extra: int) -> tuple[Value, ...]:
+    """A head's weighting from the controller output, and ``extra`` more outputs."""
+    width = int(memory.shape[-1])
+    out = ops.linear(h, width + 6 + extra, name=name)
+    key = ops.slice(out, 0, width)
+    beta = ops.softplus(ops.slice(out, width, width + 1))
+    gate = ops.sigmoid(ops.slice(out, width + 1, width + 2))
+    shift = ops.softmax(ops.slice(out, width + 2, width + 5))
+    gamma = 1.0 + ops.softplus(ops.slice(out, width + 5, width + 6))
+    w = address(memory, key, beta, gate, shift, gamma, previous)
+    return (w, ops.slice(out, width + 6, width + 6 + extra)) if extra else (w,)
+
+
+@whole
+def ntm(
+    x: Value,
+    size: int,
+    *,
+    name: str = "ntm",
+    rows: int = 32,
+    width: int = 8,
+    read_heads: int = 1,
+) -> tuple[Value, Value]:
+    """A neural Turing machine (Graves et al., 2014): an LSTM controller of ``size``
+    units, a memory of ``rows`` x ``width``, ``read_heads`` read heads and one write
+    head, each addressed by :func:`address` (content, interpolation, shift,
+    sharpening). Each step the controller reads ``x`` and the last reads; the read
+    heads read the memory, then the write head erases and adds. Returns
+    ``(controller output, reads side by side)``.
+
+    States ``<name>.memory`` (starting at 1e-6 everywhere), ``<name>.w_read<i>``,
+    ``<name>.w_write`` (starting on row 0), ``<name>.reads``; params
+    ``<name>.controller.*``, ``<name>.read<i>.*``, ``<name>.write.*``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("ntm")
+    >>> out, reads = rg.cells.ntm(g.input("x", 9), 32, rows=16, width=8)
+    >>> out.shape, reads.shape
+    (('B', 32), ('B', 8))
+    """
+    g = x.graph
+    H = check_size(size, f"ntm {name!r}: size")
+    N = check_size(rows, f"ntm {name!r}: rows")
+    W = check_size(width, f"ntm {name!r}: width")
+    R = check_size(read_heads, f"ntm {name!r}: read_heads")
+    start = np.eye(N)[0]
+    memory = g.state(f"{name}.memory", (N, W), init=np.full((N, W), 1e-6))
+    w_reads = [g.state(f"{name}.w_read{i}", N, init=start) for i in range(R)]
+    w_write = g.state(f"{name}.w_write", N, init=start)
+    last = g.state(f"{name}.reads", R * W)
+    h = controller([x, last], H, f"{name}.controller")
+    reads = []
+    for i, prev in enumerate(w_reads):
+        (w,) = _head(h, memory, prev, f"{name}.read{i}", 0)
+        g.assign(prev, w)
+        reads.append(ops.reduce_sum(memory * ops.unsqueeze(w, -1), -2))
+    w, ea = _head(h, memory, w_write, f"{name}.write", 2 * W)
+    erase, add = ops.sigmoid(ops.slice(ea, 0, W)), ops.tanh(ops.slice(ea, W, 2 * W))
+    at = ops.unsqueeze(w, -1)
+    g.assign(memory, memory * (1.0 - at * ops.unsqueeze(erase, -2)) + at * ops.unsqueeze(add, -2))
+    g.assign(w_write, w)
+    read = ops.concat(reads) if R > 1 else reads[0]
+    g.assign(last, read)
+    return h, read
