@@ -78,3 +78,25 @@ def test_stacked_lstm_equals_layer_by_layer() -> None:
     y1 = rg.run(g2, {"x": y0}, {k: v for k, v in p.items() if k.startswith("s.1.")})["y"]
     np.testing.assert_allclose(out["y"], y1, atol=1e-12)
     assert len(rg.recurrent_regions(g)) == 2
+
+
+def test_the_catalog_lists_every_cell_and_the_readme_shows_it() -> None:
+    """Each cell function of rg.cells is in the catalog (``rnngraph inspect --cells``),
+    and the README's cell table is the catalog's."""
+    import inspect
+    from pathlib import Path
+
+    from rnngraph.cells.catalog import CATALOG, table
+
+    helpers = {"activation", "hebbian", "inverse_sigmoid_schedule", "teacher_mask"}
+    helpers |= {"reservoir_weights", "lif_step"}
+    cells = {
+        n
+        for n in rg.cells.__all__
+        if n not in helpers and (inspect.isfunction(getattr(rg.cells, n)) or n == "Feedback")
+    }
+    listed = {n for e in CATALOG for n in e.names}
+    assert cells - listed == set(), "add these to rnngraph/cells/catalog.py"
+    assert listed - cells == set(), "the catalog names cells that do not exist"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert table() in readme, "regenerate the README's cell table from catalog.table()"

@@ -140,3 +140,16 @@ def test_draw_a_10000_node_graph_collapsed(tmp_path, capsys) -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert svg.stat().st_size > 0
+
+
+def test_inspect_lists_the_cell_library(capsys) -> None:
+    from rnngraph.cells.catalog import CATALOG
+
+    assert main(["inspect", "--cells"]) == 0
+    text = capsys.readouterr().out
+    for e in CATALOG:
+        assert ", ".join(e.names) in text and e.oracle in text
+    assert main(["inspect", "--cells", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(CATALOG)
+    assert main(["inspect"]) != 0  # neither a file nor --cells: a clear error
+    assert "needs a file" in capsys.readouterr().err

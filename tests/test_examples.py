@@ -74,3 +74,11 @@ def test_hopfield_recalls_and_its_capacity_is_near_the_known_one(tmp_path) -> No
     assert result["glauber_overlap"] > 0.9 and result["glauber_onnx_identical"]
     assert 0.08 < result["capacity"] < 0.3  # a small net's capacity sits above 0.138 N
     assert (tmp_path / "c.svg").exists()
+
+
+def test_ntm_learns_the_copy_task_and_runs_in_onnxruntime(tmp_path) -> None:
+    args = ["--steps", "150", "--max-len", "2", "--bits", "3", "--hidden", "24"]
+    args += ["--rows", "6", "--width", "4", "--lr", "1e-2", "--plot", str(tmp_path / "c.svg")]
+    result = _load("ntm_copy").main(args)
+    assert result["final_errors"] < 0.5 * result["first_errors"]
+    assert (tmp_path / "c.svg").exists()

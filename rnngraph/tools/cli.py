@@ -58,10 +58,27 @@ def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
     return graph, (params or None)
 
 
+def _print_cells(as_json: bool) -> int:
+    from rnngraph.cells.catalog import CATALOG
+
+    if as_json:
+        print(json.dumps([e._asdict() for e in CATALOG], indent=1))
+        return 0
+    for e in CATALOG:
+        print(", ".join(e.names))
+        print(f"    {e.what}")
+        print(f"    paper: {e.paper}; checked against {e.oracle}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from rnngraph.tools.drawing import draw
     from rnngraph.tools.summary import format_summary, summarize
 
+    if args.cells:
+        return _print_cells(args.json)
+    if args.file is None:
+        raise GraphError("rnngraph inspect needs a file (or --cells for the cell library)")
     graph, params = load_graph_file(args.file)
     info = summarize(graph, params)
     if args.schedule:
@@ -247,7 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the nodes, params (count and bytes), states, delays, "
         "strongly connected components and regions of a graph.",
     )
-    p.add_argument("file", help="model.json, or models.py[:function]")
+    p.add_argument("file", nargs="?", help="model.json, or models.py[:function]")
+    p.add_argument(
+        "--cells",
+        action="store_true",
+        help="list the cell library instead: each cell, its paper and its test oracle",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--brief", action="store_true", help="leave out the per-node listing")
     p.add_argument(
