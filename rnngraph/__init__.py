@@ -123,6 +123,7 @@ from rnngraph.runtime.backends import available_targets, compile
 from rnngraph.runtime.importers import import_onnx
 from rnngraph.runtime.interpreter import run
 from rnngraph.runtime.staged import StagedModel
+from rnngraph.tools.automata import DFA, extract_fsm
 from rnngraph.training import losses, optim
 from rnngraph.training.loop import History, TrainResult, train
 from rnngraph.training.losses import value_and_grad
@@ -132,6 +133,7 @@ from rnngraph.trees.recursion import Recursion, recursive
 __version__ = "0.1.0"
 
 __all__ = [
+    "DFA",
     "AlgebraicLoopError",
     "BackendUnavailableError",
     "CompileError",
@@ -175,6 +177,7 @@ __all__ = [
     "div",
     "equal",
     "exp",
+    "extract_fsm",
     "final",
     "fir_taps",
     "fit_readout",

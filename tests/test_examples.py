@@ -82,3 +82,11 @@ def test_ntm_learns_the_copy_task_and_runs_in_onnxruntime(tmp_path) -> None:
     result = _load("ntm_copy").main(args)
     assert result["final_errors"] < 0.5 * result["first_errors"]
     assert (tmp_path / "c.svg").exists()
+
+
+def test_tomita_nets_yield_the_grammars_automata(tmp_path) -> None:
+    rows = _load("tomita").main(["--grammars", "1", "4", "--epochs", "40", "--check-len", "10"])
+    for row in rows:
+        assert row["prefix_accuracy"] == 1.0
+        assert row["language_agreement"] == 1.0
+    assert [r["dfa_states"] for r in rows] == [2, 4]  # the grammars' minimal automata

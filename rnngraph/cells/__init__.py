@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rnngraph.cells._common import ACTIVATIONS, activation
 from rnngraph.cells.alignment import attention
-from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step
+from rnngraph.cells.classic import elman, indrnn, jordan, rnn, rnn_step, second_order
 from rnngraph.cells.compose import bidirectional, stacked
 from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
@@ -65,6 +65,7 @@ __all__ = [
     "rnn",
     "rnn_step",
     "rntn",
+    "second_order",
     "stacked",
     "tapped",
     "teacher_mask",

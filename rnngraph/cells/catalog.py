@@ -50,6 +50,9 @@ CATALOG: tuple[Entry, ...] = (
     Entry(("clockwork", "hrnn", "history_compressor"),
           "modules on clocks; two levels; a chunker that ticks on surprise",
           "Koutník et al. 2014; El Hihi & Bengio 1996; Schmidhuber 1992", "numpy loops"),
+    Entry(("second_order",), "state-input products: an automaton's transitions; "
+          "rg.extract_fsm recovers the automaton", "Giles et al. 1992; Omlin & Giles 1996",
+          "Tomita grammars 1-7: the extracted DFA's language"),
     Entry(("neural_stack", "ntm"),
           "a continuous stack or queue; the neural Turing machine",
           "Grefenstette et al. 2015; Graves et al. 2014", "numpy from the papers' equations"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from rnngraph import ops
 from rnngraph.cells._common import activation as activation_fn
 from rnngraph.cells._common import (
@@ -16,7 +18,7 @@ from rnngraph.cells.compose import directional
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Value
 
-__all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step"]
+__all__ = ["elman", "indrnn", "jordan", "rnn", "rnn_step", "second_order"]
 
 
 def rnn_step(
@@ -178,5 +180,40 @@ def indrnn(
     b = g.param(f"{name}.b", (H,), "zeros")
     h = g.state(f"{name}.h", H, initial, delay=direction_delay(direction))
     h_new = activation_fn(activation)(ops.matmul(x, W) + u * h + b)
+    g.assign(h, h_new)
+    return h_new
+
+
+@whole
+def second_order(
+    x: Value,
+    size: int,
+    *,
+    name: str = "second_order",
+    activation: str = "sigmoid",
+    start: int | None = 0,
+) -> Value:
+    """A second-order recurrent net (Giles et al., 1992): the state and the input
+    multiply, ``h_i(t) = act(sum_jk W_ijk h_j(t-1) x_k(t) + b_i)``, so each input symbol
+    selects its own state transition, the structure of a finite automaton. Params
+    ``<name>.W`` ``(H * I, H)`` (``W_ijk`` at row ``j * I + k``), ``<name>.b``; state
+    ``<name>.h``, starting with unit ``start`` on (the automaton's start state; None:
+    all off). Extract the automaton it learned with :func:`rnngraph.extract_fsm`.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("so")
+    >>> rg.cells.second_order(g.input("x", 2), 5).shape
+    ('B', 5)
+    """
+    g = x.graph
+    H, In = int(size), int(x.shape[-1])
+    init = np.zeros(H)
+    if start is not None:
+        init[int(start)] = 1.0
+    h = g.state(f"{name}.h", H, init=init)
+    pairs = ops.reshape(ops.unsqueeze(h, -1) * ops.unsqueeze(x, -2), [H * In])
+    h_new = activation_fn(activation)(ops.linear(pairs, H, name=name))
     g.assign(h, h_new)
     return h_new
