@@ -90,3 +90,10 @@ def test_tomita_nets_yield_the_grammars_automata(tmp_path) -> None:
         assert row["prefix_accuracy"] == 1.0
         assert row["language_agreement"] == 1.0
     assert [r["dfa_states"] for r in rows] == [2, 4]  # the grammars' minimal automata
+
+
+def test_captioning_cnn_and_decoder_caption_in_onnxruntime(tmp_path) -> None:
+    result = _load("captioning").main(["--steps", "250", "--plot", str(tmp_path / "l.svg")])
+    assert result["last_loss"] < 0.1 * result["first_loss"]
+    assert result["exact"] > 0.8  # whole captions right, decoded greedily in onnxruntime
+    assert (tmp_path / "l.svg").exists()
