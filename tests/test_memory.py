@@ -4,6 +4,8 @@ machine's addressing, reads and writes with its LSTM controller; every backend."
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,69 @@ def test_bad_options() -> None:
         rg.cells.neural_stack(g.input("x", 2), 4, kind="deque")
     with pytest.raises(rg.ShapeError, match="rows"):
         rg.cells.ntm(g.input("y", 2), 4, rows=0)
+
+
+def numpy_content(M, key, strength):
+    cos = np.einsum("bnw,bw->bn", M, key) / (
+        np.sqrt((M * M).sum(-1) + 1e-8) * np.sqrt((key * key).sum(-1, keepdims=True) + 1e-8)
+    )
+    z = strength * cos
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def numpy_allocation(u):
+    """Graves et al. (2016): a[phi_j] = (1 - u[phi_j]) prod_{i<j} u[phi_i], phi sorting u."""
+    a = np.zeros_like(u)
+    for b in range(len(u)):
+        prod = 1.0
+        grid = np.floor(np.clip(u[b], 0, 1) * 4096)  # (ties within 2^-12: by row index)
+        for j in np.argsort(grid, kind="stable"):
+            a[b, j] = (1 - u[b, j]) * prod
+            prod *= min(max(u[b, j], 0.0), 1.0) + 1e-8
+    return a
+
+
+def test_dnc_against_numpy() -> None:
+    N, W, H, I, R = 5, 3, 6, 2, 2
+    g = rg.Graph("dnc")
+    out, reads = rg.cells.dnc(g.input("x", I), H, rows=N, width=W, read_heads=R, name="d")
+    g.output("h", out)
+    g.output("r", reads)
+    p = {k: v.astype(np.float64) for k, v in zoo.params_for(g, 2).items()}
+    x = RNG.standard_normal((T, B, I))
+    got = rg.run(g, {"x": x}, p)
+    oneplus = lambda v: 1 + softplus(v)  # noqa: E731
+    M, u, L, prec = np.zeros((B, N, W)), np.zeros((B, N)), np.zeros((B, N, N)), np.zeros((B, N))
+    ww, wr = np.zeros((B, N)), [np.zeros((B, N)) for _ in range(R)]
+    h, c, last = np.zeros((B, H)), np.zeros((B, H)), np.zeros((B, R * W))
+    for t in range(T):
+        h, c = numpy_lstm(p, "d.controller", np.concatenate([x[t], last], -1), h, c)
+        iface = h @ p["d.interface.W"] + p["d.interface.b"]
+        cuts = np.cumsum([0, R * W, R, W, 1, W, W, R, 1, 1, 3 * R])
+        rk, rs, wk, wst, e, v, f, ga, gw, modes = (
+            iface[:, a:b] for a, b in itertools.pairwise(cuts)
+        )
+        e, f, ga, gw = sig(e), sig(f), sig(ga), sig(gw)
+        psi = np.prod([1 - f[:, i : i + 1] * wr[i] for i in range(R)], axis=0)
+        u = (u + ww - u * ww) * psi
+        ww = gw * (ga * numpy_allocation(u) + (1 - ga) * numpy_content(M, wk, oneplus(wst)))
+        M = M * (1 - ww[:, :, None] * e[:, None]) + ww[:, :, None] * v[:, None]
+        L = (1 - ww[:, :, None] - ww[:, None, :]) * L + ww[:, :, None] * prec[:, None, :]
+        L = L * (1 - np.eye(N))
+        prec = (1 - ww.sum(-1, keepdims=True)) * prec + ww
+        rs_out = []
+        for i in range(R):
+            fwd = np.einsum("bij,bj->bi", L, wr[i])
+            bwd = np.einsum("bji,bj->bi", L, wr[i])
+            cont = numpy_content(M, rk[:, i * W : (i + 1) * W], oneplus(rs[:, i : i + 1]))
+            pi = np.exp(modes[:, 3 * i : 3 * i + 3])
+            pi /= pi.sum(-1, keepdims=True)
+            wr[i] = pi[:, :1] * bwd + pi[:, 1:2] * cont + pi[:, 2:] * fwd
+            rs_out.append(np.einsum("bn,bnw->bw", wr[i], M))
+        last = np.concatenate(rs_out, -1)
+        np.testing.assert_allclose(got["h"][t], h, atol=1e-12)
+        np.testing.assert_allclose(got["r"][t], last, atol=1e-12)
+    np.testing.assert_allclose(got["d.links_final"], L, atol=1e-12)
+    np.testing.assert_allclose(got["d.usage_final"], u, atol=1e-12)
+    assert u.max() > 0.1  # the memory is used

@@ -107,6 +107,7 @@ def test_torch_lstm_then_linear(tmp_path) -> None:
 
 # ------------------------------------------------------- our own exports
 LOOPS = {"hopfield_continuous"}  # cells whose ONNX holds a Loop (rg.fixed_point)
+WHOLE_ZEROS = {"dnc"}  # zeros shaped like a whole sequence (ConstantOfShape over T)
 
 
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
@@ -116,6 +117,10 @@ def test_round_trip_of_our_exports(name: str, native: bool) -> None:
         # (the importer refuses a Loop with a clear ModelImportError: ONNX's Loop is any
         # while loop, ours a fixed point; reading one back is the import issue's work)
         pytest.skip("the ONNX importer does not read Loop (a fixed point) yet")
+    if name in WHOLE_ZEROS:
+        # (the importer reads a ConstantOfShape over (T, B, ...) as the tick sequence of
+        # a Scan with no input, not yet as zeros of a sequence: the import issue's work)
+        pytest.skip("the ONNX importer does not read zeros shaped like a whole sequence yet")
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     m = rg.compile(g, target="onnx", params=p, optimize=native)
@@ -170,17 +175,41 @@ def test_import_reads_lstm_attributes() -> None:
 
 
 def test_unsupported_op_names_the_node() -> None:
-    node = helper.make_node("TopK", ["x", "k"], ["v", "i"], name="picker")
+    node = helper.make_node("Det", ["x"], ["v"], name="picker")
     graph = helper.make_graph(
         [node],
         "bad",
-        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["T", "B", 3])],
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["T", "B", 3, 3])],
         [helper.make_tensor_value_info("v", onnx.TensorProto.FLOAT, None)],
-        initializer=[onnx.numpy_helper.from_array(np.array([1], np.int64), "k")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    with pytest.raises(rg.ModelImportError, match="TopK node 'picker'"):
+    with pytest.raises(rg.ModelImportError, match="Det node 'picker'"):
         rg.import_onnx(model)
+
+
+def test_ordering_ops_import() -> None:
+    """TopK (values and indices), ArgMax, GatherElements, ScatterElements and CumSum
+    on sequences, against onnxruntime."""
+    k = onnx.numpy_helper.from_array(np.array([2], np.int64), "k")
+    ax = onnx.numpy_helper.from_array(np.array(-1, np.int64), "ax")
+    nodes = [
+        helper.make_node("TopK", ["x", "k"], ["v", "i"], axis=-1),
+        helper.make_node("ArgMax", ["x"], ["m"], axis=-1, keepdims=1),
+        helper.make_node("GatherElements", ["x", "m"], ["top"], axis=-1),
+        helper.make_node("ScatterElements", ["x", "m", "top"], ["s"], axis=-1, reduction="add"),
+        helper.make_node("CumSum", ["s", "ax"], ["c"], reverse=1),
+        helper.make_node("Concat", ["v", "c", "top"], ["y"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ordering",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["T", "B", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        initializer=[k, ax],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    xs = np.random.default_rng(0).standard_normal((5, 2, 4)).astype(np.float32)
+    _compare(model, {"x": xs})
 
 
 def test_time_axis_ops_are_refused_not_guessed() -> None:

@@ -125,6 +125,7 @@ CELLS: dict[str, Callable[[], rg.Graph]] = {
         "queue", lambda x: rg.cells.neural_stack(x, 4, width=2, capacity=8, kind="queue")[1]
     ),
     "ntm": lambda: _graph("ntm", lambda x: rg.cells.ntm(x, 4, rows=5, width=3)[1]),
+    "dnc": lambda: _graph("dnc", lambda x: rg.cells.dnc(x, 4, rows=4, width=3, read_heads=2)[1]),
     "second_order": lambda: _graph("so", lambda x: rg.cells.second_order(x, 4)),
     "param_initial_state": lambda: _graph("pinit", _param_init),
     "layer_norm_lstm": lambda: _graph("lnlstm", _layer_norm_lstm),

@@ -470,6 +470,57 @@ class _Importer:
             rank = self.rank(vals[0])
             self.set(node, Seq(rg.concat(vals, axis=self._axis(node, axis, rank))))
 
+    def _attr(self, node: onnx.NodeProto, name: str, default: Any) -> Any:
+        return next(
+            (helper.get_attribute_value(a) for a in node.attribute if a.name == name), default
+        )
+
+    def _arg_extreme(self, node: onnx.NodeProto, largest: bool) -> None:
+        x = self.seq(node.input[0], node)
+        if self._attr(node, "select_last_index", 0):
+            raise self.fail(node, "select_last_index=1 is not supported")
+        ax = self._axis(node, int(self._attr(node, "axis", 0)), self.rank(x))
+        keep = bool(self._attr(node, "keepdims", 1))
+        fn = rg.argmax if largest else rg.argmin
+        self.set(node, Seq(fn(x, ax, keepdims=keep)))
+
+    def op_ArgMax(self, node: onnx.NodeProto) -> None:
+        self._arg_extreme(node, True)
+
+    def op_ArgMin(self, node: onnx.NodeProto) -> None:
+        self._arg_extreme(node, False)
+
+    def op_TopK(self, node: onnx.NodeProto) -> None:
+        """Values and indices, sorted (TopK's ``sorted=0`` order is unspecified: sorted
+        is one of its answers)."""
+        x = self.seq(node.input[0], node)
+        ax = self._axis(node, int(self._attr(node, "axis", -1)), self.rank(x))
+        largest = bool(self._attr(node, "largest", 1))
+        k = self.get(node.input[1], node)
+        n = x.shape[ax]
+        whole = isinstance(k, ShapeVec) and k.dims == [n]
+        if not whole and not isinstance(k, Static):
+            raise self.fail(node, "its k must be a constant or the length of its axis")
+        count: Any = n if whole else int(np.asarray(k.value).reshape(-1)[0])
+        if count == n:
+            idx = rg.argsort(x, ax, descending=largest)
+        else:
+            idx = rg.top_k(x, int(count), ax, largest=largest)[1]
+        self.set(node, Seq(rg.take_along(x, idx, ax)), 0)
+        self.set(node, Seq(idx), 1)
+
+    def op_GatherElements(self, node: onnx.NodeProto) -> None:
+        x, idx = (self.value_of(n, node) for n in node.input[:2])
+        ax = self._axis(node, int(self._attr(node, "axis", 0)), self.rank(x))
+        self.set(node, Seq(rg.take_along(x, idx, ax)))
+
+    def op_ScatterElements(self, node: onnx.NodeProto) -> None:
+        if self._attr(node, "reduction", b"none") not in (b"add", "add"):
+            raise self.fail(node, "only reduction='add' is supported")
+        base, idx, values = (self.value_of(n, node) for n in node.input[:3])
+        ax = self._axis(node, int(self._attr(node, "axis", 0)), self.rank(base))
+        self.set(node, Seq(rg.scatter_add_along(base, idx, values, ax)))
+
     def op_CumSum(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
         axis = self.get(node.input[1], node)

@@ -17,7 +17,7 @@ from rnngraph.cells.energy import bam, hebbian, hopfield
 from rnngraph.cells.feedback import Feedback, inverse_sigmoid_schedule, teacher_mask
 from rnngraph.cells.gated import gru, gru_step, gru_variant, lstm, lstm_step, mgu
 from rnngraph.cells.hierarchy import clockwork, history_compressor, hrnn, rmlp
-from rnngraph.cells.memory import neural_stack, ntm
+from rnngraph.cells.memory import dnc, neural_stack, ntm
 from rnngraph.cells.ode import ctrnn, mtrnn
 from rnngraph.cells.reservoir import esn, reservoir_weights
 from rnngraph.cells.spiking import lif, lif_step, lsm
@@ -35,6 +35,7 @@ __all__ = [
     "clockwork",
     "ctrnn",
     "dag_rnn",
+    "dnc",
     "elman",
     "esn",
     "fir",

@@ -53,9 +53,10 @@ CATALOG: tuple[Entry, ...] = (
     Entry(("second_order",), "state-input products: an automaton's transitions; "
           "rg.extract_fsm recovers the automaton", "Giles et al. 1992; Omlin & Giles 1996",
           "Tomita grammars 1-7: the extracted DFA's language"),
-    Entry(("neural_stack", "ntm"),
-          "a continuous stack or queue; the neural Turing machine",
-          "Grefenstette et al. 2015; Graves et al. 2014", "numpy from the papers' equations"),
+    Entry(("neural_stack", "ntm", "dnc"),
+          "a continuous stack or queue; the neural Turing machine; the differentiable "
+          "neural computer", "Grefenstette et al. 2015; Graves et al. 2014, 2016",
+          "numpy from the papers' equations"),
     Entry(("child_sum_tree_lstm", "nary_tree_lstm"), "tree-LSTMs over trees and DAGs",
           "Tai et al. 2015", "a per-node Python recursion"),
     Entry(("recursive_nn", "rntn", "dag_rnn"), "recursive nets over trees and DAGs",

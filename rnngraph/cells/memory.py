@@ -15,9 +15,15 @@ step's input and what the memory returned at the step before.
   sharpened by ``beta``, interpolation with the last weighting by ``g``, a
   circular shift by a softmax over ``-1, 0, +1``, sharpening by ``gamma``; reads
   ``w M``, writes ``M (1 - w e^T) + w a^T``.
+- :func:`dnc`: Graves et al. (2016), the differentiable neural computer: writes
+  to content or to the least used rows (usage freed by the read heads' free
+  gates, allocation by a sort of the usage), a temporal link matrix of the order
+  of writes, reads by content or forward or backward along the links.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -27,9 +33,11 @@ from rnngraph.cells.gated import lstm_step
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Value
 
-__all__ = ["address", "neural_stack", "ntm", "stack_memory"]
+__all__ = ["address", "allocation", "content_weights", "dnc", "neural_stack", "ntm", "stack_memory"]
 
 EPS = 1e-8
+TIE = 4096.0
+"""The DNC sorts usages on a grid of this many steps per unit (see :func:`allocation`)."""
 
 
 def controller(inputs: list[Value], size: int, name: str) -> Value:
@@ -157,12 +165,7 @@ def address(
     content (softmax of ``beta`` times the cosine similarity of ``key`` ``(B, W)`` with
     each row), interpolated with ``previous`` by ``gate``, shifted circularly by
     ``shift`` (``(B, 3)``: the weights of -1, 0, +1), sharpened by ``gamma`` >= 1."""
-    dot = ops.reduce_sum(memory * ops.unsqueeze(key, -2), -1)
-    norms = ops.sqrt(ops.reduce_sum(memory * memory, -1) + EPS) * ops.sqrt(
-        ops.reduce_sum(key * key, -1, keepdims=True) + EPS
-    )
-    content = ops.softmax(beta * (dot / norms))
-    w = gate * content + (1.0 - gate) * previous
+    w = gate * content_weights(memory, key, beta) + (1.0 - gate) * previous
     shifted = None
     for j, k in enumerate((-1, 0, 1)):
         term = _roll(w, k) * ops.slice(shift, j, j + 1)
@@ -170,6 +173,15 @@ def address(
     assert shifted is not None
     sharp = ops.pow(ops.relu(shifted) + EPS, gamma)  # (relu: a caller's odd start stays real)
     return sharp / ops.reduce_sum(sharp, -1, keepdims=True)
+
+
+def content_weights(memory: Value, key: Value, strength: Value) -> Value:
+    """``softmax(strength * cosine(key, each row of memory))`` over the rows."""
+    dot = ops.reduce_sum(memory * ops.unsqueeze(key, -2), -1)
+    norms = ops.sqrt(ops.reduce_sum(memory * memory, -1) + EPS) * ops.sqrt(
+        ops.reduce_sum(key * key, -1, keepdims=True) + EPS
+    )
+    return ops.softmax(strength * (dot / norms))
 
 
 def _head(h: Value, memory: Value, previous: Value, name: str, extra: int) -> tuple[Value, ...]:
@@ -235,6 +247,120 @@ def ntm(
     at = ops.unsqueeze(w, -1)
     g.assign(memory, memory * (1.0 - at * ops.unsqueeze(erase, -2)) + at * ops.unsqueeze(add, -2))
     g.assign(w_write, w)
+    read = ops.concat(reads) if R > 1 else reads[0]
+    g.assign(last, read)
+    return h, read
+
+
+# -------------------------------------------------------------------------- DNC
+
+
+def allocation(usage: Value) -> Value:
+    """The DNC's allocation weighting: the rows sorted by usage, each row's free share
+    ``(1 - u)`` times the product of the usages of the rows freer than it (computed as
+    the exponential of a cumulative sum of logs). The sort passes no gradient, as in the
+    paper; usages within ``1 / TIE`` of each other sort by row index."""
+    # Rows whose usages agree to 2^-12 count as tied (the lower index first): a fresh
+    # memory's usages are equal but for rounding, which differs from backend to backend.
+    step = ops.cast(ops.cast(ops.clip(ops.stop_gradient(usage), 0.0, 1.0) * TIE, "int64"), "float")
+    order = ops.argsort(step)
+    sorted_u = ops.take_along(usage, order)
+    # (usage lies in [0, 1]; clipped, a caller's odd start cannot make the log NaN)
+    before = ops.exp(ops.cumsum(ops.log(ops.clip(sorted_u, 0.0, 1.0) + EPS), exclusive=True))
+    share = (1.0 - sorted_u) * before
+    return ops.scatter_add_along(ops.zeros_like(usage), order, share)
+
+
+def _oneplus(v: Value) -> Value:
+    return 1.0 + ops.softplus(v)
+
+
+@whole
+def dnc(
+    x: Value,
+    size: int,
+    *,
+    name: str = "dnc",
+    rows: int = 16,
+    width: int = 8,
+    read_heads: int = 1,
+) -> tuple[Value, Value]:
+    """A differentiable neural computer (Graves et al., 2016): an LSTM controller of
+    ``size`` units, a memory of ``rows`` x ``width``, ``read_heads`` read heads and one
+    write head. Each step the controller reads ``x`` and the last reads and emits the
+    interface (keys, strengths, erase and write vectors, free gates, allocation and
+    write gates, read modes); usage is updated and freed, the write goes to content or
+    to the least used rows, the temporal links record the order of writes, and each
+    read head mixes backward, content and forward weightings. Returns ``(controller
+    output, reads side by side)``.
+
+    States ``<name>.memory``, ``<name>.usage``, ``<name>.links``, ``<name>.precedence``,
+    ``<name>.w_write``, ``<name>.w_read<i>``, ``<name>.reads``; params
+    ``<name>.controller.*``, ``<name>.interface.*``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("dnc")
+    >>> out, reads = rg.cells.dnc(g.input("x", 6), 32, rows=10, width=5, read_heads=2)
+    >>> out.shape, reads.shape
+    (('B', 32), ('B', 10))
+    """
+    g = x.graph
+    H = check_size(size, f"dnc {name!r}: size")
+    N = check_size(rows, f"dnc {name!r}: rows")
+    W = check_size(width, f"dnc {name!r}: width")
+    R = check_size(read_heads, f"dnc {name!r}: read_heads")
+    memory = g.state(f"{name}.memory", (N, W))
+    usage = g.state(f"{name}.usage", N)
+    links = g.state(f"{name}.links", (N, N))
+    precedence = g.state(f"{name}.precedence", N)
+    w_write = g.state(f"{name}.w_write", N)
+    w_reads = [g.state(f"{name}.w_read{i}", N) for i in range(R)]
+    last = g.state(f"{name}.reads", R * W)
+    h = controller([x, last], H, f"{name}.controller")
+    sizes = [R * W, R, W, 1, W, W, R, 1, 1, 3 * R]
+    cuts = np.cumsum([0, *sizes]).tolist()
+    iface = ops.linear(h, int(cuts[-1]), name=f"{name}.interface")
+    part = [ops.slice(iface, int(a), int(b)) for a, b in itertools.pairwise(cuts)]
+    r_keys, r_str, w_key, w_str, erase, vec, free, g_alloc, g_write, modes = part
+    erase, free = ops.sigmoid(erase), ops.sigmoid(free)
+    g_alloc, g_write = ops.sigmoid(g_alloc), ops.sigmoid(g_write)
+
+    # usage: raised by the last write, lowered where the read heads free their rows
+    keep = None
+    for i, w in enumerate(w_reads):
+        term = 1.0 - ops.slice(free, i, i + 1) * w
+        keep = term if keep is None else keep * term
+    assert keep is not None
+    new_usage = (usage + w_write - usage * w_write) * keep
+    g.assign(usage, new_usage)
+    content = content_weights(memory, w_key, _oneplus(w_str))
+    ww = g_write * (g_alloc * allocation(new_usage) + (1.0 - g_alloc) * content)
+    g.assign(w_write, ww)
+    at = ops.unsqueeze(ww, -1)
+    new_memory = memory * (1.0 - at * ops.unsqueeze(erase, -2)) + at * ops.unsqueeze(vec, -2)
+    g.assign(memory, new_memory)
+    # temporal links: L[i, j] = (1 - w[i] - w[j]) L[i, j] + w[i] p[j], zero diagonal
+    wi, wj = ops.unsqueeze(ww, -1), ops.unsqueeze(ww, -2)
+    off = g.constant(1.0 - np.eye(N))
+    new_links = ((1.0 - wi - wj) * links + wi * ops.unsqueeze(precedence, -2)) * off
+    g.assign(links, new_links)
+    g.assign(precedence, (1.0 - ops.reduce_sum(ww, -1, keepdims=True)) * precedence + ww)
+    reads = []
+    for i, prev in enumerate(w_reads):
+        forward = ops.reduce_sum(new_links * ops.unsqueeze(prev, -2), -1)  # L w
+        backward = ops.reduce_sum(new_links * ops.unsqueeze(prev, -1), -2)  # L^T w
+        key = ops.slice(r_keys, i * W, (i + 1) * W)
+        by_content = content_weights(new_memory, key, _oneplus(ops.slice(r_str, i, i + 1)))
+        pi = ops.softmax(ops.slice(modes, 3 * i, 3 * i + 3))
+        w = (
+            ops.slice(pi, 0, 1) * backward
+            + ops.slice(pi, 1, 2) * by_content
+            + ops.slice(pi, 2, 3) * forward
+        )
+        g.assign(prev, w)
+        reads.append(ops.reduce_sum(new_memory * ops.unsqueeze(w, -1), -2))
     read = ops.concat(reads) if R > 1 else reads[0]
     g.assign(last, read)
     return h, read
