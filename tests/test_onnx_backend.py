@@ -291,8 +291,8 @@ def test_unknown_options_and_input_free_graphs_are_clear_errors() -> None:
     s = g.state("s", 2, np.ones(2))
     g.assign(s, 0.5 * s)
     g.output("y", s)
-    with pytest.raises(rg.CompileError, match="no inputs"):
-        rg.compile(g, target="onnx")
+    m = rg.compile(g, target="onnx")  # a sequence model takes its number of steps
+    np.testing.assert_allclose(m.run({}, steps=3)["y"][:, 0], [[1, 1], [0.5, 0.5], [0.25, 0.25]])
     step = rg.compile(g, target="onnx", mode="step")  # a generator streams fine
     out = step.run({}, initial_states=step.initial_states(1))
     np.testing.assert_allclose(out["y"], [[1.0, 1.0]])
@@ -330,3 +330,27 @@ def test_cell_at_no_steps_and_no_rows(name: str) -> None:
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     zoo.check_empty_axes(g, p, rg.compile(g, target="onnx", params=p))
+
+
+def test_graphs_without_sequence_inputs_take_steps() -> None:
+    """A net started from its params runs for ``steps=`` steps, one row or as many as the
+    initial states given; on TVM, a clear error."""
+    g = rg.Graph("free")
+    z = g.state("z", 4, init="param")
+    new = rg.tanh(z @ g.param("W", (4, 4)))
+    g.assign(z, new)
+    g.output("y", new)
+    p = g.init_params(seed=1)
+    m = rg.compile(g, target="onnx", params=p)
+    assert [i.name for i in m.model.graph.input] == ["steps"]
+    zoo.assert_close(m.run({}, steps=5), rg.run(g, {}, p, steps=5))
+    init = {"z": np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)}
+    got = m.run({}, steps=4, initial_states=init)
+    zoo.assert_close(got, rg.run(g, {}, p, steps=4, initial_states=init))
+    assert got["y"].shape == (4, 3, 4)
+    assert m.run({}, steps=0)["y"].shape == (0, 1, 4)
+    with pytest.raises(rg.InputError, match="pass steps="):
+        m.run({})
+    pytest.importorskip("tvm")
+    with pytest.raises(rg.CompileError, match="no sequence input"):
+        rg.compile(g, target="tvm", params=p)

@@ -46,9 +46,11 @@ from rnngraph.program.schedule import (
 )
 from rnngraph_onnx._lowering import LOWERING, LoweredNode, onnx_dtype
 
-__all__ = ["OPSET", "Emitter", "build_sequence_model", "build_step_model"]
+__all__ = ["OPSET", "STEPS", "Emitter", "build_sequence_model", "build_step_model"]
 
 OPSET = 18
+STEPS = "steps"
+"""The input holding the number of steps of a model whose graph has no sequence input."""
 _PRODUCER = "rnngraph"
 
 
@@ -306,19 +308,10 @@ class _SequenceModel(_Lowerer):
         self.with_lens = with_lens
         self.native = native
         graph = self.graph
-        if not graph.inputs:
-            raise CompileError(
-                f"graph {graph.name!r} has no inputs, so an ONNX sequence model would not know "
-                "its number of steps; add an input (it may be empty, shape (T, B, 0)) or use "
-                'mode="step"'
-            )
         self.per_seq = graph.per_sequence_inputs
-        if len(self.per_seq) == len(graph.inputs):
-            raise CompileError(
-                f"graph {graph.name!r} has only per-sequence inputs, so an ONNX sequence model "
-                "would not know its number of steps; add a sequence input (it may be empty, "
-                'shape (T, B, 0)) or use mode="step"'
-            )
+        # A graph without sequence inputs (a free-running generator, a net started from
+        # its params) takes its number of steps as an input of its own.
+        self.free_running = len(self.per_seq) == len(graph.inputs)
         needs_input = {
             n
             for n, sid in graph.state_nodes().items()
@@ -333,6 +326,7 @@ class _SequenceModel(_Lowerer):
                 *(f"{s}_final" for s in graph.states),
                 *self.exposed_names,
                 *(["sequence_lens"] if with_lens else []),
+                *([STEPS] if self.free_running else []),
             ]
         )
         self._taps: dict[Read, str] = {}
@@ -342,10 +336,19 @@ class _SequenceModel(_Lowerer):
 
     # The dynamic sizes, as 1-D int64 tensors of one element.
     def dims(self) -> None:
-        first_name = next(n for n in self.graph.inputs if n not in self.per_seq)
         e = self.main
-        self.T = e.add("Shape", [first_name], "T", start=0, end=1)
-        self.B = e.add("Shape", [first_name], "B", start=1, end=2)
+        if self.free_running:
+            self.T = STEPS
+            # rows: a per-sequence input's, else a given initial state's, else one
+            given = [*self.per_seq, *self.exposed_names]
+            if given:
+                self.B = e.add("Shape", [given[0]], "B", start=0, end=1)
+            else:
+                self.B = e.ints([1])
+        else:
+            first_name = next(n for n in self.graph.inputs if n not in self.per_seq)
+            self.T = e.add("Shape", [first_name], "T", start=0, end=1)
+            self.B = e.add("Shape", [first_name], "B", start=1, end=2)
         if self.with_lens:
             self.lens = "sequence_lens"
             self.valid = self.before(self.lens, "valid")  # (T, B)
@@ -450,6 +453,8 @@ class _SequenceModel(_Lowerer):
             self.inputs.append(_vi(s, self.elem(t), ["B", *t.row_shape]))
         if self.with_lens:
             self.inputs.append(_vi("sequence_lens", TensorProto.INT64, ["B"]))
+        if self.free_running:
+            self.inputs.append(_vi(STEPS, TensorProto.INT64, [1]))
         self.dims()
         self.emit_static()
         self.emit_per_sequence()

@@ -27,9 +27,10 @@ from rnngraph.runtime.arguments import (
     step_feeds,
     stream,
 )
+from rnngraph.runtime.interpreter import run as reference_run
 from rnngraph.runtime.interpreter import run_empty
 from rnngraph.trees.recursion import run_trees, split_inputs
-from rnngraph_onnx._emit import build_sequence_model, build_step_model
+from rnngraph_onnx._emit import STEPS, build_sequence_model, build_step_model
 
 __all__ = ["OnnxModel"]
 
@@ -90,7 +91,8 @@ class OnnxModel:
             for name, t in self.graph.inputs.items()
             if t.dtype in ("float", "int64")
         }
-        if len(self._input_rows) != len(self.graph.inputs):
+        self._free_running = len(self.graph.per_sequence_inputs) == len(self.graph.inputs)
+        if len(self._input_rows) != len(self.graph.inputs) or self._free_running:
             self._input_rows = {"<no fast path>": ((), np.dtype(bool))}
         self._needs_states = bool(caller_states(self.graph))
         self._out_names = [o.name for o in self.model.graph.output]
@@ -179,8 +181,10 @@ class OnnxModel:
         sequence_lens: Any = None,
         initial_states: Mapping[str, Any] | None = None,
         seed: int | None = None,
+        steps: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run the model; arguments and results as :func:`rnngraph.run`.
+        """Run the model; arguments and results as :func:`rnngraph.run` (``steps``: the
+        number of steps of a graph with no sequence input).
 
         In step mode, ``inputs`` holds one step ``(B, *features)`` of each
         input, and carried values may be given in ``inputs`` or
@@ -208,8 +212,21 @@ class OnnxModel:
         )
         if empty is not None:  # onnxruntime's Scan fails and its LSTM aborts on empty axes
             return empty
-        bound, T, B = check_inputs(self.graph, inputs, self.dtype, None)
-        assert T is not None and B is not None
+        if steps is not None and not self._free_running:
+            raise InputError("steps= is for a graph with no sequence input; this one has inputs")
+        bound, T, B = check_inputs(self.graph, inputs, self.dtype, steps)
+        if T is None:
+            raise InputError(
+                f"graph {self.graph.name!r} has no sequence input: pass steps= to say how many"
+            )
+        if B is None:
+            sizes = {np.shape(v)[0] for v in (initial_states or {}).values() if np.ndim(v) > 0}
+            B = sizes.pop() if len(sizes) == 1 else 1
+        if T == 0 or B == 0:  # (onnxruntime's Scan refuses empty axes: nothing to compute)
+            return reference_run(
+                self.graph, inputs, self._params, sequence_lens=sequence_lens,
+                initial_states=initial_states, dtype=self.dtype, steps=steps,
+            )  # fmt: skip
         feeds = {self.graph.nx_graph.nodes[nid]["name"]: a for nid, a in bound.items()}
         lens = check_lens(sequence_lens, T, B)
         states = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
@@ -222,6 +239,8 @@ class OnnxModel:
             )
         if lens is not None:
             feeds["sequence_lens"] = lens
+        if self._free_running:
+            feeds[STEPS] = np.array([T], np.int64)
         sess = self._variant_session(lens is not None, tuple(sorted(states)))
         names = [o.name for o in sess.get_outputs()]
         return dict(zip(names, sess.run(names, feeds), strict=True))

@@ -95,6 +95,13 @@ def backend(
     unknown = sorted(set(options) - known)
     if unknown:
         raise CompileError(f"the tvm backend takes options {sorted(known)}; got {unknown}")
+    graph = program.graph
+    if mode == "sequence" and len(graph.per_sequence_inputs) == len(graph.inputs):
+        raise CompileError(
+            f"graph {graph.name!r} has no sequence input, and the TVM kernel takes its number "
+            "of steps from one: add an input (it may be empty, shape (T, B, 0)), compile with "
+            "target='onnx' (whose model takes steps=), or use mode='step'"
+        )
     parallel = options.get("parallel")
     groups = _groups(parallel)
     if parallel:
