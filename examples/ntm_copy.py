@@ -13,12 +13,16 @@ Run: ``python examples/ntm_copy.py [--steps 3000 --max-len 8 --bits 8 --plot ntm
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import rnngraph as rg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bits import bce_update, save_curve
 
 
 def copy_batch(rng: np.random.Generator, batch: int, max_len: int, bits: int):
@@ -68,14 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     t0 = time.perf_counter()
     for step in range(args.steps):
         x, t, mask = copy_batch(rng, args.batch, args.max_len, args.bits)
-        logits = rg.run(g, {"x": x}, params)["logits"]
-        prob = 1 / (1 + np.exp(-logits))
-        # d(mean BCE over recall entries)/d(logits)
-        cot = (prob - t) * mask / max(float(mask.sum()) * args.bits, 1.0)
-        _, grads = rg.vjp(g, {"x": x}, params, cotangents={"logits": cot})
-        grads = rg.optim.clip_by_norm({k: grads[k] for k in params}, 10.0)
-        params = opt.step(params, grads)
-        errors = float((np.abs((prob > 0.5) - t) * mask).sum() / args.batch)
+        params, errors = bce_update(g, params, opt, x, t, mask)
         curve.append(errors)
         if step % max(1, args.steps // 10) == 0 or step == args.steps - 1:
             recent = np.mean(curve[-50:])
@@ -101,12 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"wrote {args.plot}")
     result = {"first_errors": float(np.mean(curve[:20])), "final_errors": final}
     if args.save:
-        doc = {"settings": vars(args), "result": result, "seconds": time.perf_counter() - t0}
-        doc["curve_per_100"] = [
-            float(np.mean(curve[i : i + 100])) for i in range(0, len(curve), 100)
-        ]
-        rg.files.atomic_write(args.save, json.dumps(doc, indent=1) + "\n")
-        print(f"wrote {args.save}")
+        save_curve(args.save, args, result, curve, time.perf_counter() - t0)
     return result
 
 

@@ -97,3 +97,10 @@ def test_captioning_cnn_and_decoder_caption_in_onnxruntime(tmp_path) -> None:
     assert result["last_loss"] < 0.1 * result["first_loss"]
     assert result["exact"] > 0.8  # whole captions right, decoded greedily in onnxruntime
     assert (tmp_path / "l.svg").exists()
+
+
+def test_dnc_learns_associative_recall() -> None:
+    result = _load("dnc_recall").main(
+        ["--steps", "250", "--items", "3", "--bits", "4", "--hidden", "32", "--lr", "5e-3"]
+    )
+    assert result["final_errors"] < 0.6 * result["chance"]

@@ -126,3 +126,30 @@ def test_lsm_on_backends(target: str) -> None:
     assert want["spikes"].mean() > 0.02  # a live liquid
     m = rg.compile(g, target=target, params=p)
     zoo.assert_close(m.run(xs), want, tol=1e-4)
+
+
+def test_a_spiking_layer_learns_through_its_surrogate() -> None:
+    """Two input channels firing at different rates; a LIF layer and a readout of its spike
+    trace learn which channel fires faster: the training signal reaches the input weights
+    only through the spikes' surrogate gradient."""
+    rng = np.random.default_rng(0)
+    T, B = 20, 64
+    rates = rng.uniform(0.05, 0.6, (B, 2))
+    x = (rng.random((T, B, 2)) < rates).astype(np.float32)
+    target = np.broadcast_to(np.where(rates[:, :1] > rates[:, 1:], 1.0, -1.0), (T, B, 1))
+    g = rg.Graph("snn")
+    spikes, _ = rg.cells.lif(g.input("x", 2), 16, beta=0.8, surrogate="fast_sigmoid", name="lif")
+    trace = g.state("trace", 16)
+    new = 0.8 * trace + spikes
+    g.assign(trace, new)
+    g.output("y", rg.linear(new, 1, name="out"))
+    p = g.init_params(seed=0)
+    p["lif.W"] = p["lif.W"] * 4 + 0.5  # (start with a live layer)
+    data = [{"x": x, "t": target.astype(np.float32)}]
+    result = rg.train(
+        g, p, data, loss=rg.losses.mse("t"), optimizer=rg.optim.Adam(0.05), epochs=60,
+        progress=False,
+    )  # fmt: skip
+    losses = result.history.losses
+    assert losses[-1] < 0.5 * losses[0]
+    assert not np.allclose(result.params["lif.W"], p["lif.W"])  # the spikes passed gradient
