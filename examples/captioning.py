@@ -15,11 +15,16 @@ Run: ``python examples/captioning.py [--steps 600] [--plot losses.svg]``
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import rnngraph as rg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bits import save_curve
 
 SIZES, COLOURS = ("small", "large"), ("red", "green", "blue", "yellow")
 SHAPES, SIDES = ("square", "disc", "cross", "bar"), ("left", "right")
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", help="draw the training loss to this file")
     ap.add_argument("--onnx", help="also save the ONNX step model here")
+    ap.add_argument("--save", help="write the settings, results and loss curve to this JSON file")
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
@@ -147,8 +153,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.plot:
         rg.plot.line_chart({"training loss": losses}, args.plot, title="captioning", xlabel="batch")
         print(f"wrote {args.plot}")
-    return {"first_loss": float(losses[0]), "last_loss": float(np.mean(losses[-20:])),
-            "exact": exact, "word_accuracy": per_word}  # fmt: skip
+    result = {"first_loss": float(losses[0]), "last_loss": float(np.mean(losses[-20:])),
+              "exact": exact, "word_accuracy": per_word}  # fmt: skip
+    if args.save:
+        save_curve(args.save, args, result, list(losses), time.perf_counter() - t0)
+    return result
 
 
 if __name__ == "__main__":
