@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--width", type=int, default=12)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--curriculum",
+        type=int,
+        metavar="LEN",
+        help="start with sequences up to LEN long and add 2 whenever the last 50 updates "
+        "averaged under 0.2 bit errors per sequence, up to --max-len",
+    )
     ap.add_argument("--plot", help="draw the learning curve to this file (.svg/.png)")
     ap.add_argument("--save", help="write the settings and learning curve to this JSON file")
     args = ap.parse_args(argv)
@@ -70,15 +77,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     opt = rg.optim.Adam(args.lr)
     curve: list[float] = []
     t0 = time.perf_counter()
+    level = min(args.curriculum or args.max_len, args.max_len)
+    since = 0  # updates at this level
     for step in range(args.steps):
-        x, t, mask = copy_batch(rng, args.batch, args.max_len, args.bits)
+        x, t, mask = copy_batch(rng, args.batch, level, args.bits)
         params, errors = bce_update(g, params, opt, x, t, mask)
         curve.append(errors)
+        since += 1
+        if level < args.max_len and since >= 50 and np.mean(curve[-50:]) < 0.2:
+            level, since = min(level + 2, args.max_len), 0
+            print(f"step {step:5d}: sequences up to {level} long now")
         if step % max(1, args.steps // 10) == 0 or step == args.steps - 1:
             recent = np.mean(curve[-50:])
             print(
-                f"step {step:5d}: {recent:.3f} bit errors per sequence "
-                f"({time.perf_counter() - t0:.0f} s)"
+                f"step {step:5d}: {recent:.3f} bit errors per sequence (up to {level} long; "
+                f"{time.perf_counter() - t0:.0f} s)"
             )
     # held-out sequences, and the ONNX export against the reference
     x, t, mask = copy_batch(np.random.default_rng(10_000 + args.seed), 64, args.max_len, args.bits)
@@ -96,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             xlabel="update",
         )
         print(f"wrote {args.plot}")
-    result = {"first_errors": float(np.mean(curve[:20])), "final_errors": final}
+    result = {"first_errors": float(np.mean(curve[:20])), "final_errors": final, "level": level}
     if args.save:
         save_curve(args.save, args, result, curve, time.perf_counter() - t0)
     return result

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from collections.abc import Callable
 from itertools import groupby, pairwise
+from pathlib import Path
 
 import numpy as np
 
@@ -94,6 +96,9 @@ def learn(grammar: int, args: argparse.Namespace) -> dict[str, float]:
     valid = np.arange(len(x))[:, None] < lens[None]
     accuracy = float(((out[..., 0] > 0.5) == (t[..., 0] > 0.5))[valid].mean())
     dfa = rg.extract_fsm(g, result.params, 2, bins=args.bins, accept_empty=member(()))
+    if args.draw:
+        fmt = "svg" if shutil.which("dot") else "dot"
+        print(f"wrote {dfa.draw(Path(args.draw) / f'tomita{grammar}.{fmt}')}")
     agree = rg.tools.automata.language_agreement(dfa, member, args.check_len)
     return {
         "grammar": grammar,
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     ap.add_argument("--check-len", type=int, default=12, help="compare languages up to this length")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", help="write the results to this JSON file")
+    ap.add_argument("--draw", metavar="DIR", help="draw each extracted automaton here (.dot/.svg)")
     args = ap.parse_args(argv)
     rows = []
     t0 = time.perf_counter()

@@ -49,3 +49,13 @@ def test_extraction_errors() -> None:
         rg.extract_fsm(g, p, 2, output="a", state="nope")
     with pytest.raises(rg.GraphError, match="more than 3 quantised states"):
         rg.extract_fsm(g, p, 2, output="a", bins=50, max_states=3)
+
+
+def test_dfa_drawing(tmp_path) -> None:
+    t = {(0, 0): 1, (0, 1): 0, (1, 0): 1, (1, 1): 0}
+    d = DFA(2, 0, frozenset({1}), t, ("a", "b"))
+    text = d.to_dot()
+    assert "s1 [shape=doublecircle" in text and "s0 [shape=circle" in text
+    assert "start -> s0" in text and 's0 -> s1 [label="a"]' in text
+    path = d.draw(tmp_path / "d.dot")
+    assert open(path).read() == text

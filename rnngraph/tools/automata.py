@@ -11,6 +11,7 @@ with networkx.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
@@ -21,6 +22,7 @@ import numpy as np
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Graph
 from rnngraph.runtime.interpreter import run
+from rnngraph.tools.drawing import render_dot
 
 __all__ = ["DFA", "extract_fsm", "language_agreement"]
 
@@ -47,6 +49,27 @@ class DFA:
     def minimized(self) -> DFA:
         """The equivalent automaton with the fewest states (unreachable ones dropped)."""
         return _minimize(self)
+
+    def to_dot(self) -> str:
+        """The automaton in Graphviz's DOT: accepting states double circles, the start
+        marked by an arrow, one edge per pair of states labelled with its symbols."""
+        lines = ["digraph dfa {", "  rankdir=LR;", '  start [shape=point, label=""];']
+        for s in range(self.n_states):
+            shape = "doublecircle" if s in self.accepting else "circle"
+            lines.append(f'  s{s} [shape={shape}, label="{s}"];')
+        lines.append(f"  start -> s{self.start};")
+        labels: dict[tuple[int, int], list[str]] = {}
+        for (s, a), t in sorted(self.transitions.items()):
+            labels.setdefault((s, t), []).append(str(self.alphabet[a]))
+        for (s, t), syms in labels.items():
+            lines.append(f'  s{s} -> s{t} [label="{",".join(syms)}"];')
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def draw(self, path: str | os.PathLike[str]) -> str:
+        """Draw the automaton to ``path`` (``.dot``, or ``.svg``/``.png``/``.pdf`` with
+        Graphviz); returns the path."""
+        return render_dot(self.to_dot(), path)
 
     def to_networkx(self) -> Any:
         """A ``networkx.MultiDiGraph``: nodes with ``accepting`` and ``start`` flags, edges

@@ -164,9 +164,14 @@ def draw(graph: Graph, path: str | os.PathLike[str], max_nodes: int = MAX_NODES)
     over :data:`DOT_SECONDS`. Graphs over ``max_nodes`` nodes are drawn collapsed
     (see :func:`to_dot`).
     """
+    return render_dot(to_dot(graph, max_nodes), path)
+
+
+def render_dot(text: str, path: str | os.PathLike[str]) -> str:
+    """DOT ``text`` written to ``path`` (``.dot``), or laid out by Graphviz (``.svg``,
+    ``.png``, ``.pdf``), atomically; errors as :func:`draw`'s."""
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower()
-    text = to_dot(graph, max_nodes)
     p.parent.mkdir(parents=True, exist_ok=True)
     if fmt in ("dot", "gv"):
         atomic_write(p, text)
