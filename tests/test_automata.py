@@ -4,6 +4,8 @@ to compute parity, and the Tomita example (trained nets, languages compared)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -58,4 +60,4 @@ def test_dfa_drawing(tmp_path) -> None:
     assert "s1 [shape=doublecircle" in text and "s0 [shape=circle" in text
     assert "start -> s0" in text and 's0 -> s1 [label="a"]' in text
     path = d.draw(tmp_path / "d.dot")
-    assert open(path).read() == text
+    assert Path(path).read_text() == text
