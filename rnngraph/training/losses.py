@@ -21,8 +21,8 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,10 @@ from rnngraph.runtime.staged import lens_by_axis
 
 __all__ = [
     "Loss",
+    "binary_cross_entropy",
     "ctc",
     "ctc_graph",
+    "loss",
     "mse",
     "one_hot",
     "softmax_cross_entropy",
@@ -48,33 +50,94 @@ __all__ = [
 LOSS_OUTPUT = "loss"
 
 
+LossFn = Callable[..., Value]
+"""``fn(y, *targets) -> (B, 1)`` per step: a loss written with graph ops."""
+
+
 @dataclass(frozen=True)
 class Loss:
-    """A per-step loss comparing ``output`` (default: the only output) with input ``target``."""
+    """A per-step loss comparing ``output`` (default: the only output) with the inputs
+    ``targets`` (each fed like a graph input, ``(T, B, ...)``), computed by ``fn``
+    (graph ops; see :func:`loss`). ``terms``: a sum of weighted losses (``a + b``,
+    ``0.5 * a``), each with its own output and targets."""
 
     kind: str
     target: str
     output: str | None = None
+    fn: LossFn | None = field(default=None, compare=False)
+    extra: tuple[str, ...] = ()
+    terms: tuple[tuple[float, Loss], ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every target input the loss adds to the graph."""
+        if self.terms:
+            names: list[str] = []
+            for _, t in self.terms:
+                names += [n for n in t.targets if n not in names]
+            return tuple(names)
+        return (self.target, *self.extra)
+
+    def __add__(self, other: Loss) -> Loss:
+        return _combined([*self._weighted(1.0), *other._weighted(1.0)])
+
+    def __mul__(self, weight: float) -> Loss:
+        return _combined(self._weighted(float(weight)))
+
+    __rmul__ = __mul__
+
+    def _weighted(self, w: float) -> list[tuple[float, Loss]]:
+        return [(w * v, t) for v, t in self.terms] if self.terms else [(w, self)]
 
     def attach(self, graph: Graph) -> Graph:
-        """A copy of ``graph`` with the target input and a ``"loss"`` output ``(B, 1)`` per step."""
-        key = f"loss:{self.kind}:{self.target}:{self.output}"
+        """A copy of ``graph`` with the target inputs and a ``"loss"`` output ``(B, 1)`` per
+        step."""
+        key = f"loss:{self._key()}"
         attached: Graph = graph.memo(key, lambda: self._attach(graph))
         return attached
 
+    def _key(self) -> str:
+        if self.terms:
+            return "+".join(f"{w}*({t._key()})" for w, t in self.terms)
+        ident = f"{self.kind}#{id(self.fn)}" if self.fn is not None else self.kind
+        return f"{ident}:{self.targets}:{self.output}"
+
     def _attach(self, graph: Graph) -> Graph:
+        g = graph.copy(f"{graph.name}.loss")
+        inputs: dict[str, Value] = {}
+        total: Value | None = None
+        for w, term in self.terms or ((1.0, self),):
+            part = term._per_step(graph, g, inputs)
+            part = part if w == 1.0 else part * w
+            total = part if total is None else total + part
+        assert total is not None
+        g.output(LOSS_OUTPUT, total)
+        return g
+
+    def _per_step(self, graph: Graph, g: Graph, inputs: dict[str, Value]) -> Value:
         outputs = graph.outputs
         name = self.output or (next(iter(outputs)) if len(outputs) == 1 else None)
         if name is None or name not in outputs:
             raise GraphError(
                 f"the loss needs output=<name> (one of {sorted(outputs)}) for graph {graph.name!r}"
             )
-        g = graph.copy(f"{graph.name}.{self.kind}")
         y = g.value(g.output_nodes()[name])
         axis = node_axes(graph).get(y.node, DEFAULT_AXIS) if is_staged(graph) else DEFAULT_AXIS
-        t = g.input(self.target, y.type.row_shape, axis=axis)  # on the output's axis
-        g.output(LOSS_OUTPUT, _LOSSES[self.kind](y, t))
-        return g
+        for n in self.targets:  # on the output's axis; the output's row shape unless given
+            if n not in inputs:
+                shape = y.type.row_shape if n == self.target else (1,)  # a mask, weights
+                inputs[n] = g.input(n, shape, axis=axis)
+        fn = self.fn if self.fn is not None else _LOSSES[self.kind]
+        value = fn(y, *(inputs[n] for n in self.targets))
+        if not isinstance(value, Value) or value.type.row_shape not in ((1,), ()):
+            got = value.type if isinstance(value, Value) else type(value).__name__
+            raise GraphError(f"loss {self.kind!r} must give (B, 1) or (B,) per step, got {got}")
+        return value if value.type.row_shape == (1,) else ops.reshape(value, [1])
+
+
+def _combined(terms: list[tuple[float, Loss]]) -> Loss:
+    first = terms[0][1]
+    return Loss("sum", first.target, first.output, terms=tuple(terms))
 
 
 def _mse(y: Value, t: Value) -> Value:
@@ -86,7 +149,55 @@ def _softmax_xent(y: Value, t: Value) -> Value:
     return -ops.reduce_sum(t * ops.log_softmax(y), keepdims=True)
 
 
-_LOSSES = {"mse": _mse, "softmax_cross_entropy": _softmax_xent}
+def _bce_logits(y: Value, t: Value) -> Value:
+    """Mean over features of ``softplus(y) - t y`` (the cross-entropy of sigmoid(y))."""
+    return ops.reduce_mean(ops.softplus(y) - t * y, keepdims=True)
+
+
+def _bce_probabilities(y: Value, t: Value) -> Value:
+    p = ops.clip(y, 1e-7, 1.0 - 1e-7)
+    return -ops.reduce_mean(t * ops.log(p) + (1.0 - t) * ops.log(1.0 - p), keepdims=True)
+
+
+_LOSSES: dict[str, LossFn] = {
+    "mse": _mse,
+    "softmax_cross_entropy": _softmax_xent,
+    "binary_cross_entropy": _bce_logits,
+    "bce": _bce_logits,
+    "binary_cross_entropy_probabilities": _bce_probabilities,
+}
+
+
+def loss(
+    fn: LossFn,
+    target: str = "t",
+    *,
+    output: str | None = None,
+    extra: Sequence[str] = (),
+    name: str | None = None,
+) -> Loss:
+    """A loss of one's own: ``fn(y, t, *extras)`` gives the loss of one step ``(B, 1)`` (or
+    ``(B,)``) from the output ``y`` and target ``t`` (and further inputs ``extra`` — a
+    mask, per-row weights — each ``(B, 1)`` per step), written with graph ops. Averaged
+    over the valid steps and rows by :func:`value_and_grad` and ``rg.train``, and
+    differentiated like any graph. Losses add and scale: ``mse("t") + 0.1 * loss(...)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("m")
+    >>> g.output("y", rg.cells.rnn(g.input("x", 2), 3, name="r"))
+    >>> l1 = rg.losses.loss(lambda y, t: rg.reduce_sum(rg.abs(y - t), keepdims=True))
+    >>> feeds = {"x": np.ones((4, 2, 2)), "t": np.zeros((4, 2, 3))}
+    >>> value, grads = rg.value_and_grad(g, feeds, g.init_params(), loss=l1)
+    >>> sorted(grads)[:3]
+    ['r.B', 'r.R', 'r.W']
+    """
+    if not callable(fn):
+        raise GraphError(f"loss needs a function of (output, target, ...), got {fn!r}")
+    label = str(name or getattr(fn, "__name__", None) or "loss")
+    return Loss(label, target, output, fn=fn, extra=tuple(extra))
 
 
 def mse(target_name: str = "t", *, output: str | None = None) -> Loss:
@@ -97,6 +208,16 @@ def mse(target_name: str = "t", *, output: str | None = None) -> Loss:
 def softmax_cross_entropy(target_name: str = "t", *, output: str | None = None) -> Loss:
     """``-sum_c t_c log softmax(y)_c`` per step; targets are probabilities (:func:`one_hot`)."""
     return Loss("softmax_cross_entropy", target_name, output)
+
+
+def binary_cross_entropy(
+    target_name: str = "t", *, output: str | None = None, logits: bool = True
+) -> Loss:
+    """Binary cross-entropy, averaged over features: of ``sigmoid(y)`` when the output is
+    logits (the default, computed stably as ``softplus(y) - t y``), else of the output
+    itself, a probability (clipped to ``[1e-7, 1 - 1e-7]``)."""
+    kind = "binary_cross_entropy" if logits else "binary_cross_entropy_probabilities"
+    return Loss(kind, target_name, output)
 
 
 def one_hot(labels: Any, classes: int, dtype: Any = np.float32) -> np.ndarray:
@@ -162,7 +283,8 @@ def value_and_grad(
         dtype=dtype,
         seed=seed,
     )
-    grads.pop(loss.target, None)
+    for name in loss.targets:
+        grads.pop(name, None)
     return float(outs[LOSS_OUTPUT].sum() / n), grads
 
 
