@@ -210,3 +210,43 @@ def test_results_print_short() -> None:
         "<TrainResult: 2 params (90,300 values), loss 2 -> 1.25 over 3 steps, 0.2 s>"
     )
     assert repr(h) == "<History: 3 steps, 1 epochs, last 1.25>"
+
+
+def test_frozen_trainable_and_constrained_params() -> None:
+    """Frozen params keep their values exactly; ``trainable`` picks the learners; a
+    constraint projects after every update; unknown names are ParamErrors."""
+    g = zoo.CELLS["rnn"]()
+    p = g.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    data = [{"x": rng.standard_normal((6, 4, 3)).astype(np.float32),
+             "t": rng.standard_normal((6, 4, 4)).astype(np.float32)}]  # fmt: skip
+    kw = {"loss": rg.losses.mse("t"), "epochs": 3, "progress": False}
+    frozen = rg.train(g, p, data, optimizer=rg.optim.SGD(0.5), frozen=["r.R", "r.B"], **kw)
+    assert np.array_equal(frozen.params["r.R"], p["r.R"])
+    assert np.array_equal(frozen.params["r.B"], p["r.B"])
+    assert not np.array_equal(frozen.params["r.W"], p["r.W"])
+    only = rg.train(g, p, data, optimizer=rg.optim.SGD(0.5), trainable=["r.[RB]"], **kw)
+    assert np.array_equal(only.params["r.W"], p["r.W"])
+    assert not np.array_equal(only.params["r.R"], p["r.R"])
+    unit = rg.train(
+        g, p, data, optimizer=rg.optim.SGD(5.0), **kw,
+        constraints={"r.*": lambda v: v / max(1.0, float(np.abs(v).max()))},
+    )  # fmt: skip
+    assert max(float(np.abs(v).max()) for v in unit.params.values()) <= 1.0 + 1e-6
+    with pytest.raises(rg.ParamError, match="names no param"):
+        rg.train(g, p, data, optimizer=rg.optim.SGD(0.1), frozen=["nope"], **kw)
+    with pytest.raises(rg.ParamError, match="not both"):
+        rg.train(g, p, data, optimizer=rg.optim.SGD(0.1), frozen=["r.W"], trainable=["r.R"], **kw)
+
+
+def test_learning_rate_schedules() -> None:
+    opt = rg.optim.SGD(rg.optim.step_decay(1.0, every=1, factor=0.5))
+    p = {"w": np.zeros(1)}
+    for _ in range(3):
+        p = opt.step(p, {"w": np.ones(1)})
+    assert p["w"][0] == pytest.approx(-(1.0 + 0.5 + 0.25))
+    adam = rg.optim.Adam(rg.optim.cosine_decay(0.1, updates=2))
+    q = {"w": np.zeros(1)}
+    for _ in range(3):  # the third update has rate 0
+        q = adam.step(q, {"w": np.ones(1)})
+    assert q["w"][0] == pytest.approx(-(0.1 + 0.05), rel=1e-6)

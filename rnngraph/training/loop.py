@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.errors import ParamError
 from rnngraph.ir.graph import Graph
 from rnngraph.ops.random import MAX_SEED
 from rnngraph.plot import line_chart
@@ -105,6 +107,32 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _matching(graph: Graph, pattern: str) -> list[str]:
+    """The params a name or shell pattern names; a ParamError when none."""
+    found = [k for k in graph.params if fnmatch.fnmatchcase(k, pattern)]
+    if not found:
+        raise ParamError(
+            f"{pattern!r} names no param of graph {graph.name!r}; "
+            f"its params: {sorted(graph.params)}"
+        )
+    return found
+
+
+def _learning(
+    graph: Graph, P: Mapping[str, Any], frozen: Sequence[str], trainable: Sequence[str] | None
+) -> list[str]:
+    """The params that update."""
+    if isinstance(frozen, str) or isinstance(trainable, str):
+        raise ParamError("frozen= and trainable= take a list of names or patterns, not one string")
+    if frozen and trainable is not None:
+        raise ParamError("give frozen= or trainable=, not both")
+    if trainable is not None:
+        keep = {k for pattern in trainable for k in _matching(graph, pattern)}
+        return [k for k in P if k in keep]
+    still = {k for pattern in frozen for k in _matching(graph, pattern)}
+    return [k for k in P if k not in still]
+
+
 def train(
     graph: Graph,
     params: Mapping[str, np.ndarray],
@@ -117,6 +145,9 @@ def train(
     progress: bool = True,
     dtype: Any = None,
     seed: int = 0,
+    frozen: Sequence[str] = (),
+    trainable: Sequence[str] | None = None,
+    constraints: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
 ) -> TrainResult:
     """Train ``params`` of ``graph`` by full backpropagation through time.
 
@@ -138,10 +169,21 @@ def train(
         ``k`` runs with seed ``seed + k`` (modulo ``2**24``), fresh noise at every
         update and the same noise when training is repeated.
 
+    frozen, trainable : sequences of param names or shell patterns (``"esn.*"``)
+        The params that keep their values (an ESN's reservoir, a pretrained encoder),
+        or the only ones that learn; give one or the other.
+    constraints : dict of param name or pattern to function
+        ``f(value) -> value`` applied after every update (a projection: a max-norm, a
+        sign, a clip).
+
     Params declared with a ``bound`` (:meth:`Graph.param`) are clipped to it after
     every update (projected gradient descent).
     """
     P = {k: np.asarray(v) for k, v in params.items()}
+    learning = _learning(graph, P, frozen, trainable)
+    projections = [
+        (k, f) for pattern, f in (constraints or {}).items() for k in _matching(graph, pattern)
+    ]
     bounds = {k: b for k, b in graph.param_bounds.items() if k in P}
     history = History()
     per_epoch = len(data) if isinstance(data, Sequence) else None
@@ -162,13 +204,15 @@ def train(
                 dtype=dtype,
                 seed=(seed + len(history.losses)) % MAX_SEED,
             )
-            pgrads = {k: grads[k] for k in P if k in grads}
+            pgrads = {k: grads[k] for k in learning if k in grads}
             history.grad_norms.append(global_norm(pgrads))
             if clip_norm is not None:
                 pgrads = clip_by_norm(pgrads, clip_norm)
             P = optimizer.step(P, pgrads)
             for k, bound in bounds.items():  # the params' declared limits (g.param(bound=))
                 P[k] = np.clip(P[k], -bound, bound)
+            for k, f in projections:
+                P[k] = np.asarray(f(P[k]), dtype=P[k].dtype).reshape(P[k].shape)
             history.losses.append(value)
             epoch_losses.append(value)
             bar.update(epoch, i, value)

@@ -14,14 +14,40 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SGD", "Adam", "clip_by_norm", "global_norm"]
+__all__ = ["SGD", "Adam", "clip_by_norm", "cosine_decay", "global_norm", "step_decay"]
 
 Params = Mapping[str, np.ndarray]
+Rate = float | Callable[[int], float]
+"""A learning rate: a number, or a schedule ``update index (0, 1, ...) -> rate``."""
+
+
+def _rate(lr: Rate, t: int) -> float:
+    return float(lr(t)) if callable(lr) else float(lr)
+
+
+def step_decay(lr: float, every: int, factor: float = 0.5) -> Callable[[int], float]:
+    """``lr`` times ``factor`` after every ``every`` updates.
+
+    >>> [step_decay(1.0, 2)(t) for t in range(5)]
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+    return lambda t: lr * factor ** (t // every)
+
+
+def cosine_decay(lr: float, updates: int, floor: float = 0.0) -> Callable[[int], float]:
+    """From ``lr`` down to ``floor`` along half a cosine over ``updates`` updates.
+
+    >>> round(cosine_decay(1.0, 10)(5), 3), cosine_decay(1.0, 10)(20)
+    (0.5, 0.0)
+    """
+    return lambda t: float(
+        floor + (lr - floor) * 0.5 * (1 + np.cos(np.pi * min(t, updates) / updates))
+    )
 
 
 def global_norm(grads: Params) -> float:
@@ -38,13 +64,17 @@ def clip_by_norm(grads: Params, max_norm: float) -> dict[str, np.ndarray]:
 
 @dataclass
 class SGD:
-    """``v = momentum * v + g``; ``p -= lr * v`` (plain SGD with momentum 0)."""
+    """``v = momentum * v + g``; ``p -= lr * v`` (plain SGD with momentum 0). ``lr`` may be
+    a schedule (:func:`step_decay`, :func:`cosine_decay`, any ``update -> rate``)."""
 
-    lr: float
+    lr: Rate
     momentum: float = 0.0
     velocity: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    t: int = 0
 
     def step(self, params: Params, grads: Params) -> dict[str, np.ndarray]:
+        lr = _rate(self.lr, self.t)
+        self.t += 1
         out = {}
         for k, p in params.items():
             g = grads.get(k)
@@ -55,15 +85,15 @@ class SGD:
                 v = self.momentum * self.velocity.get(k, np.zeros_like(g)) + g
                 self.velocity[k] = v
                 g = v
-            out[k] = (p - self.lr * g).astype(p.dtype)
+            out[k] = (p - lr * g).astype(p.dtype)
         return out
 
 
 @dataclass
 class Adam:
-    """Adam (Kingma & Ba) with bias correction."""
+    """Adam (Kingma & Ba) with bias correction; ``lr`` may be a schedule."""
 
-    lr: float = 1e-3
+    lr: Rate = 1e-3
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -72,6 +102,7 @@ class Adam:
     v: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def step(self, params: Params, grads: Params) -> dict[str, np.ndarray]:
+        lr = _rate(self.lr, self.t)
         self.t += 1
         out = {}
         c1, c2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
@@ -83,5 +114,5 @@ class Adam:
             m = self.beta1 * self.m.get(k, np.zeros_like(g)) + (1 - self.beta1) * g
             v = self.beta2 * self.v.get(k, np.zeros_like(g)) + (1 - self.beta2) * g * g
             self.m[k], self.v[k] = m, v
-            out[k] = (p - self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)).astype(p.dtype)
+            out[k] = (p - lr * (m / c1) / (np.sqrt(v / c2) + self.eps)).astype(p.dtype)
         return out
