@@ -42,7 +42,14 @@ HOPFIELD_MODES = ("sync", "async", "glauber", "continuous")
 def hebbian(patterns: Any, targets: Any = None) -> np.ndarray:
     """Hebb's rule. ``patterns`` ``(P, N)`` of +-1: the Hopfield weights
     ``xi^T xi / N`` with a zero diagonal. With ``targets`` ``(P, M)``: the
-    bidirectional associative memory's ``xi^T eta`` ``(N, M)``."""
+    bidirectional associative memory's ``xi^T eta`` ``(N, M)``.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> (rg.hebbian([[1, -1, 1], [1, 1, -1]]) * 3).round().tolist()
+    [[0.0, 0.0, 0.0], [0.0, 0.0, -2.0], [0.0, -2.0, 0.0]]
+    """
     xi = np.asarray(patterns, dtype=np.float64)
     if xi.ndim != 2 or not np.isin(xi, (-1.0, 1.0)).all():
         raise ValueError(f"hebbian stores patterns (P, N) of +1 and -1, got shape {xi.shape}")
@@ -88,6 +95,21 @@ def hopfield(
     with probability ``sigmoid(2 beta h)``; ``x`` must be per-sequence, the start;
     the result is the state over the steps). ``size`` is ``N`` (checked).
     ``iterations=True`` also returns each row's count (not for ``"glauber"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> xi = np.sign(np.random.default_rng(0).standard_normal((3, 32)))
+    >>> g = rg.Graph("hop")
+    >>> g.input("t", 0)  # (the steps)
+    <Value 't': input -> float(B, 0)>
+    >>> z, n = rg.cells.hopfield(g.input("probe", 32, axis=None), 32, iterations=True)
+    >>> g.output("z", z); g.output("n", n)
+    >>> noisy = xi.copy(); noisy[:, :3] *= -1  # three bits flipped in each
+    >>> out = rg.run(g, {"probe": noisy, "t": np.zeros((1, 3, 0))}, {"hopfield.W": rg.hebbian(xi)})
+    >>> bool((out["z"][0] == xi).all()), out["n"][0, :, 0].tolist()
+    (True, [2.0, 2.0, 2.0])
     """
     if mode not in HOPFIELD_MODES:
         raise ValueError(f"hopfield {name!r}: mode must be one of {HOPFIELD_MODES}, got {mode!r}")
@@ -169,7 +191,23 @@ def bam(
     """Kosko's bidirectional associative memory: from ``x`` ``(B, N)``, alternately
     ``y <- sign(x W)`` and ``x <- sign(y W^T)`` until neither changes; returns
     ``(x*, y*)`` (and the count with ``iterations=True``). Param ``<name>.W``
-    ``(N, size)``, filled by ``rg.hebbian(patterns, targets)``."""
+    ``(N, size)``, filled by ``rg.hebbian(patterns, targets)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> xi = np.array([[1, -1, 1, -1, 1, 1], [1, 1, -1, -1, 1, -1]], float)
+    >>> eta = np.array([[1, -1, 1], [-1, 1, 1]], float)
+    >>> g = rg.Graph("bam")
+    >>> g.input("t", 0)  # (the steps)
+    <Value 't': input -> float(B, 0)>
+    >>> x, y = rg.cells.bam(g.input("probe", 6, axis=None), 3)
+    >>> g.output("y", y)
+    >>> feeds = {"probe": xi[1:], "t": np.zeros((1, 1, 0))}
+    >>> rg.run(g, feeds, {"bam.W": rg.hebbian(xi, eta)})["y"][0, 0].tolist()
+    [-1.0, 1.0, 1.0]
+    """
     g = x.graph
     if len(x.shape) != 2:
         raise ShapeError(f"bam {name!r}: the input must be (B, N), got {x.type}")
