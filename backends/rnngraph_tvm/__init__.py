@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError
-from rnngraph.program.schedule import Program
+from rnngraph.program.schedule import Program, schedule
 from rnngraph_tvm._codegen import generate
 from rnngraph_tvm._deploy import DeployedModel, load
 from rnngraph_tvm._model import TvmModel
@@ -96,12 +96,16 @@ def backend(
     if unknown:
         raise CompileError(f"the tvm backend takes options {sorted(known)}; got {unknown}")
     graph = program.graph
+    ticks = None
     if mode == "sequence" and len(graph.per_sequence_inputs) == len(graph.inputs):
-        raise CompileError(
-            f"graph {graph.name!r} has no sequence input, and the TVM kernel takes its number "
-            "of steps from one: add an input (it may be empty, shape (T, B, 0)), compile with "
-            "target='onnx' (whose model takes steps=), or use mode='step'"
-        )
+        # The kernel takes its number of steps from a sequence input's shape: a graph with
+        # none (a net started from its params) gets an empty one, (T, B, 0), which
+        # run(steps=) fills.
+        g = graph.copy()
+        names = {n.name for n in g.nodes()} | set(g.states) | set(g.outputs)
+        ticks = "steps" if "steps" not in names else g.fresh_name("steps")
+        g.input(ticks, 0)
+        program = schedule(g)
     parallel = options.get("parallel")
     groups = _groups(parallel)
     if parallel:
@@ -117,4 +121,5 @@ def backend(
         groups=groups,
         threads=parallel == "products",
     )
+    model.ticks = ticks
     return TvmStepModel(model) if mode == "step" else model

@@ -57,6 +57,7 @@ class TvmModel:
     ) -> None:
         self.program, self.graph, self.device = program, program.graph, device
         self.mode = "sequence"
+        self.ticks: str | None = None  # the empty input carrying T for a graph with none
         self.rows, self.groups, self.threads, self.block = rows, groups, threads, block
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
@@ -254,10 +255,32 @@ class TvmModel:
         sequence_lens: Any = None,
         initial_states: Mapping[str, Any] | None = None,
         seed: int | None = None,
+        steps: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run on this machine; arguments and results as :func:`rnngraph.run`."""
+        """Run on this machine; arguments and results as :func:`rnngraph.run` (``steps``: the
+        number of steps of a graph with no sequence input)."""
         initial_states = seeded(self.graph, initial_states, seed)
+        if self.ticks is not None and self.ticks not in inputs:
+            inputs = {**inputs, self.ticks: self._tick_input(inputs, steps, initial_states)}
+        elif steps is not None:
+            raise InputError("steps= is for a graph with no sequence input; this one has inputs")
         return self.execute(inputs, sequence_lens, initial_states)[0]
+
+    def _tick_input(
+        self, inputs: Mapping[str, Any], steps: int | None, initial_states: Any
+    ) -> np.ndarray:
+        """The empty ``(T, B, 0)`` input that carries the number of steps; rows from a
+        per-sequence input, else the initial states given, else one."""
+        if steps is None:
+            raise InputError(
+                f"graph {self.graph.name!r} has no sequence input: pass steps= to say how many"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise InputError(f"steps must be a count of steps (>= 0), got {steps!r}")
+        rows = {np.shape(v)[0] for v in inputs.values() if np.ndim(v) > 0}
+        rows |= {np.shape(v)[0] for v in (initial_states or {}).values() if np.ndim(v) > 1}
+        B = rows.pop() if len(rows) == 1 else 1
+        return np.zeros((int(steps), B, 0), np.dtype(self.dtype))
 
     def execute(
         self,
