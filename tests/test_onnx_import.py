@@ -107,7 +107,6 @@ def test_torch_lstm_then_linear(tmp_path) -> None:
 
 # ------------------------------------------------------- our own exports
 LOOPS = {"hopfield_continuous"}  # cells whose ONNX holds a Loop (rg.fixed_point)
-WHOLE_ZEROS = {"dnc"}  # zeros shaped like a whole sequence (ConstantOfShape over T)
 
 
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
@@ -117,10 +116,6 @@ def test_round_trip_of_our_exports(name: str, native: bool) -> None:
         # (the importer refuses a Loop with a clear ModelImportError: ONNX's Loop is any
         # while loop, ours a fixed point; reading one back is the import issue's work)
         pytest.skip("the ONNX importer does not read Loop (a fixed point) yet")
-    if name in WHOLE_ZEROS:
-        # (the importer reads a ConstantOfShape over (T, B, ...) as the tick sequence of
-        # a Scan with no input, not yet as zeros of a sequence: the import issue's work)
-        pytest.skip("the ONNX importer does not read zeros shaped like a whole sequence yet")
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     m = rg.compile(g, target="onnx", params=p, optimize=native)

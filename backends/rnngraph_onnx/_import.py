@@ -67,6 +67,7 @@ class Static:
 class ShapeVec:
     dims: list[int | str]  # "T", "B" symbolic
     scalar: bool = False
+    of: Seq | None = None  # the whole shape of this (time-major) sequence, when it is one
 
 
 @dataclass
@@ -344,7 +345,8 @@ class _Importer:
         dims: list[int | str] = ["B", "T", *row] if t.batch_major else ["T", "B", *row]
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         start, end = attrs.get("start", 0), attrs.get("end")
-        self.set(node, ShapeVec(dims[start:end]))
+        whole = start == 0 and end is None and not t.batch_major
+        self.set(node, ShapeVec(dims[start:end], of=t if whole else None))
 
     def shape_arithmetic(self, node: onnx.NodeProto) -> None:
         """Arithmetic on shape vectors: numbers combine; a symbolic size survives * 1 only."""
@@ -572,6 +574,11 @@ class _Importer:
             (numpy_helper.to_array(helper.get_attribute_value(a)) for a in node.attribute),
             np.zeros(1, np.float32),
         )
+        if "T" in shape.dims and shape.of is not None:
+            if float(np.asarray(value).reshape(-1)[0]) != 0.0:
+                raise self.fail(node, "only zeros are supported as a sequence-shaped constant")
+            self.set(node, Seq(rg.zeros_like(shape.of.value)))  # zeros shaped like a sequence
+            return
         if "T" in shape.dims:
             # The tick sequence rnngraph's exporter feeds to a Scan with no input.
             self.set(node, _Ticks())
