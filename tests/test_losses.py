@@ -139,3 +139,39 @@ def test_a_loss_of_the_wrong_shape_is_a_clear_error() -> None:
         rg.value_and_grad(g, feeds, g.init_params(), loss=bad)
     with pytest.raises(rg.GraphError, match="needs a function"):
         rg.losses.loss("mse")  # type: ignore[arg-type]
+
+
+def test_ctc_loss_in_value_and_grad_against_torch() -> None:
+    """CTC of the output's logits, each row to its own length, labels padded with -1:
+    the value as torch's ctc_loss(reduction="sum") / B, gradients of every param."""
+    g = graph()
+    p = {k: v.astype(np.float64) for k, v in g.init_params(seed=4).items()}
+    x = RNG.normal(size=(T, B, I))
+    labels = np.array([[1, 2], [3, -1], [2, 2]])  # (a repeat needs a blank between)
+    lens = np.array([5, 3, 5])
+    loss = rg.losses.ctc_loss("labels", blank=0)
+    value, grads = rg.value_and_grad(
+        g, {"x": x, "labels": labels}, p, loss=loss, sequence_lens=lens
+    )
+    y, P = _torch_run(g, p, x)
+    targets = torch.tensor([1, 2, 3, 2, 2])
+    want = F.ctc_loss(
+        F.log_softmax(y, -1), targets, torch.tensor(lens), torch.tensor([2, 1, 2]),
+        blank=0, reduction="sum",
+    ) / B  # fmt: skip
+    want.backward()
+    assert value == pytest.approx(float(want.detach()), rel=1e-9)
+    for k, v in P.items():
+        np.testing.assert_allclose(grads[k], v.grad.numpy(), rtol=1e-7, atol=1e-10)
+
+
+def test_training_with_ctc() -> None:
+    g = graph()
+    x = RNG.normal(size=(T, 8, I)).astype(np.float32)
+    labels = [[1 + (i % 3)] for i in range(8)]
+    data = [{"x": x, "labels": labels}]
+    result = rg.train(
+        g, g.init_params(seed=0), data, loss=rg.losses.ctc_loss("labels"),
+        optimizer=rg.optim.Adam(0.05), epochs=30, progress=False,
+    )  # fmt: skip
+    assert result.history.losses[-1] < 0.5 * result.history.losses[0]

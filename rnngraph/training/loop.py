@@ -30,7 +30,7 @@ from rnngraph.errors import ParamError
 from rnngraph.ir.graph import Graph
 from rnngraph.ops.random import MAX_SEED
 from rnngraph.plot import line_chart
-from rnngraph.training.losses import Loss, value_and_grad
+from rnngraph.training.losses import Loss, SequenceLoss, value_and_grad
 from rnngraph.training.optim import clip_by_norm, global_norm
 
 __all__ = ["History", "TrainResult", "train"]
@@ -138,7 +138,7 @@ def train(
     params: Mapping[str, np.ndarray],
     data: Sequence[Batch] | Callable[[int], Iterable[Batch]],
     *,
-    loss: Loss,
+    loss: Loss | SequenceLoss,
     optimizer: Any,
     epochs: int = 1,
     clip_norm: float | None = None,

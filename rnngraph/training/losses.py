@@ -37,9 +37,11 @@ from rnngraph.runtime.staged import lens_by_axis
 
 __all__ = [
     "Loss",
+    "SequenceLoss",
     "binary_cross_entropy",
     "ctc",
     "ctc_graph",
+    "ctc_loss",
     "loss",
     "mse",
     "one_hot",
@@ -133,6 +135,70 @@ class Loss:
             got = value.type if isinstance(value, Value) else type(value).__name__
             raise GraphError(f"loss {self.kind!r} must give (B, 1) or (B,) per step, got {got}")
         return value if value.type.row_shape == (1,) else ops.reshape(value, [1])
+
+
+@dataclass(frozen=True)
+class SequenceLoss:
+    """A loss of whole sequences, not of steps (CTC): computed with its gradient with
+    respect to ``output`` outside the graph, which the adjoint then carries back. Its
+    value is the mean over rows; ``labels`` names the batch entry holding them."""
+
+    kind: str
+    labels: str
+    output: str | None = None
+    blank: int = 0
+
+    @property
+    def target(self) -> str:
+        return self.labels
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.labels,)
+
+    def output_name(self, graph: Graph) -> str:
+        outputs = graph.outputs
+        name = self.output or (next(iter(outputs)) if len(outputs) == 1 else None)
+        if name is None or name not in outputs:
+            raise GraphError(
+                f"the loss needs output=<name> (one of {sorted(outputs)}) for graph {graph.name!r}"
+            )
+        return name
+
+    def value_and_cotangent(
+        self, outputs: Mapping[str, np.ndarray], labels: Any, sequence_lens: Any
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """The mean loss over rows and its gradient w.r.t. the graph's output."""
+        name = self.output or next(iter(outputs))
+        logits = outputs[name]
+        per_row, grad = ctc(
+            logits, _label_lists(labels), blank=self.blank, sequence_lens=sequence_lens
+        )
+        B = max(len(per_row), 1)
+        return float(per_row.mean()) if len(per_row) else 0.0, {
+            name: (grad / B).astype(logits.dtype)
+        }
+
+
+def _label_lists(labels: Any) -> list[list[int]]:
+    """Labels as one list per row: a list of lists, or an int array ``(B, L)`` padded with
+    negative numbers."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(
+                f"labels must be ints (B, L) padded with -1, got {labels.dtype} {labels.shape}"
+            )
+        return [[int(c) for c in row if c >= 0] for row in labels]
+    return [[int(c) for c in row] for row in labels]
+
+
+def ctc_loss(labels: str = "labels", *, blank: int = 0, output: str | None = None) -> SequenceLoss:
+    """Connectionist temporal classification of the output's logits ``(T, B, C)`` against
+    the batch entry ``labels`` (one list of class ids per row, or an int array ``(B, L)``
+    padded with -1; no blanks), usable in ``rg.train`` and :func:`value_and_grad`: the
+    mean over rows of each row's negative log-likelihood (each row to its
+    ``sequence_lens``), as PyTorch's ``ctc_loss(..., reduction="sum") / B``."""
+    return SequenceLoss("ctc", labels, output, int(blank))
 
 
 def _combined(terms: list[tuple[float, Loss]]) -> Loss:
@@ -244,10 +310,14 @@ def loss_value(
     graph: Graph,
     inputs: Mapping[str, Any],
     params: Mapping[str, Any],
-    loss: Loss,
+    loss: Loss | SequenceLoss,
     **kw: Any,
 ) -> float:
     """The loss alone (no gradient)."""
+    if isinstance(loss, SequenceLoss):
+        feeds = {k: v for k, v in inputs.items() if k != loss.labels}
+        outs = run(graph, feeds, params, **kw)
+        return loss.value_and_cotangent(outs, inputs[loss.labels], kw.get("sequence_lens"))[0]
     g = loss.attach(graph)
     out = run(g, inputs, params, **kw)["loss"]
     n = _valid_count(out.shape[0], out.shape[1], _target_lens(g, loss, kw.get("sequence_lens")))
@@ -259,13 +329,21 @@ def value_and_grad(
     inputs: Mapping[str, Any],
     params: Mapping[str, Any],
     *,
-    loss: Loss,
+    loss: Loss | SequenceLoss,
     sequence_lens: Any = None,
     initial_states: Mapping[str, Any] | None = None,
     dtype: Any = None,
     seed: int | None = None,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The mean loss over valid steps and rows, and its gradients (as :func:`rnngraph.vjp`)."""
+    if isinstance(loss, SequenceLoss):
+        name = loss.output_name(graph)
+        feeds = {k: v for k, v in inputs.items() if k != loss.labels}
+        kw = {"sequence_lens": sequence_lens, "initial_states": initial_states, "dtype": dtype}
+        outs = run(graph, feeds, params, seed=seed, **kw)
+        value, cots = loss.value_and_cotangent(outs, inputs[loss.labels], sequence_lens)
+        _, grads = vjp(graph, feeds, params, cotangents={name: cots[name]}, seed=seed, **kw)
+        return value, grads
     g = loss.attach(graph)
     first = np.asarray(inputs[loss.target])  # (T, B, ...) on the loss output's axis
     T, B = first.shape[:2]
