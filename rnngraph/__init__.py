@@ -125,6 +125,7 @@ from rnngraph.runtime.interpreter import run
 from rnngraph.runtime.staged import StagedModel
 from rnngraph.tools.automata import DFA, extract_fsm
 from rnngraph.training import losses, optim
+from rnngraph.training.evolve import evolve
 from rnngraph.training.loop import History, TrainResult, train
 from rnngraph.training.losses import value_and_grad
 from rnngraph.training.readout import fit_readout
@@ -176,6 +177,7 @@ __all__ = [
     "delay",
     "div",
     "equal",
+    "evolve",
     "exp",
     "extract_fsm",
     "final",

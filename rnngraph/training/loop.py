@@ -33,7 +33,7 @@ from rnngraph.plot import line_chart
 from rnngraph.training.losses import Loss, SequenceLoss, value_and_grad
 from rnngraph.training.optim import clip_by_norm, global_norm
 
-__all__ = ["History", "TrainResult", "train"]
+__all__ = ["History", "TrainResult", "learning_params", "train"]
 
 Batch = Mapping[str, Any]
 
@@ -118,10 +118,11 @@ def _matching(graph: Graph, pattern: str) -> list[str]:
     return found
 
 
-def _learning(
+def learning_params(
     graph: Graph, P: Mapping[str, Any], frozen: Sequence[str], trainable: Sequence[str] | None
 ) -> list[str]:
-    """The params that update."""
+    """The names of the params that update, given ``frozen`` or ``trainable`` (names or
+    shell patterns; a ParamError for one that names nothing)."""
     if isinstance(frozen, str) or isinstance(trainable, str):
         raise ParamError("frozen= and trainable= take a list of names or patterns, not one string")
     if frozen and trainable is not None:
@@ -180,7 +181,7 @@ def train(
     every update (projected gradient descent).
     """
     P = {k: np.asarray(v) for k, v in params.items()}
-    learning = _learning(graph, P, frozen, trainable)
+    learning = learning_params(graph, P, frozen, trainable)
     projections = [
         (k, f) for pattern, f in (constraints or {}).items() for k in _matching(graph, pattern)
     ]
