@@ -34,6 +34,17 @@ def bce_update(
     return opt.step(params, grads), errors
 
 
+def held_out(
+    g: rg.Graph, params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, mask: np.ndarray
+) -> float:
+    """Bit errors per sequence on fresh examples, the trained model's ONNX export checked
+    against the reference on them first."""
+    logits = rg.run(g, {"x": x}, params)["logits"]
+    model = rg.compile(g, target="onnx", params=params)
+    np.testing.assert_allclose(model.run({"x": x})["logits"], logits, atol=1e-3)
+    return float((np.abs((logits > 0) - t) * mask).sum() / x.shape[1])
+
+
 def save_curve(
     path: str, settings: Any, result: dict[str, float], curve: list[float], seconds: float
 ) -> None:
