@@ -503,12 +503,15 @@ def _arg(largest: bool) -> Callable[..., Any]:
 
 
 def _top_k(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
-    """Each entry's rank (how many come before it: larger, or equal at a lower index),
-    and the entry's position written at its rank when that is below k."""
+    """A few of many (``4 k < n``): ``k`` passes, each taking the best entry not yet taken
+    (O(k n)). Else (a sort): each entry's rank — how many come before it, larger or
+    equal at a lower index — and its position written at its rank when below k (O(n²))."""
     (x,) = args
     axis = len(x.shape) + int(node.attrs["axis"])
     n = x.shape[axis]
     k = n if node.attrs["k"] is None else node.attrs["k"]
+    if isinstance(n, int) and 4 * int(k) < n:
+        return _top_few(node, out, x, axis, int(k), scratch)
     others = _without(x.shape, axis)
     rank = scratch(others)
     d = rank.dtype
@@ -531,6 +534,42 @@ def _top_k(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
         return tir.SeqStmt([rank.store(o, _f(d, 0.0)), count, place])
 
     return loops(x.shape, per_entry)
+
+
+def _top_few(node: Any, out: Acc, x: Acc, axis: int, k: int, scratch: Any) -> Any:
+    """Selection: pass ``p`` of ``k`` scans the line for the best entry not yet taken (the
+    first of equal ones, scanning up: the lower index first) and marks it taken."""
+    n = int(x.shape[axis])
+    others = _without(x.shape, axis)
+    taken, best = scratch([*others, n]), scratch(others)
+    d = best.dtype
+    largest = node.attrs["largest"]
+
+    def per_line(o: list[Any]) -> Any:
+        p, i = tir.Var("p", I64), tir.Var("i", I64)
+        b = tir.Cast(I64, best.load(o))
+        xi, xb = x.load(_with(o, axis, i)), x.load(_with(o, axis, tir.max(b, i64(0))))
+        better = tir.any(b < i64(0), xi > xb if largest else xi < xb)
+        free = taken.load([*o, i]) < _f(d, 0.5)
+        scan = tir.For(
+            i,
+            i64(0),
+            i64(n),
+            tir.ForKind.SERIAL,
+            tir.IfThenElse(tir.all(free, better), best.store(o, tir.Cast(d, i)), None),
+        )
+        take = tir.SeqStmt(
+            [
+                best.store(o, _f(d, -1.0)),
+                scan,
+                out.store(_with(o, axis, p), b),
+                taken.store([*o, b], _f(d, 1.0)),
+            ]
+        )
+        clear = loops([n], lambda j: taken.store([*o, j[0]], _f(d, 0.0)), "c")
+        return tir.SeqStmt([clear, tir.For(p, i64(0), i64(k), tir.ForKind.SERIAL, take)])
+
+    return loops(others, per_line, "o")
 
 
 def _take_along(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
