@@ -134,20 +134,24 @@ def _top_k(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return idx
 
 
-def _images(e: Emitter, n: LoweredNode, x: str, tail: Sequence[int]) -> tuple[str, str | None]:
-    """``x`` ``(*lead, B, *tail)`` as one batch of images ``(N, *tail)`` for Conv and the
-    pools, and the leading shape to restore afterwards (None: nothing to restore)."""
+def _images(e: Emitter, n: LoweredNode, x: str) -> str:
+    """Operand ``x`` ``(*lead, B, *row)`` as one batch ``(N, *row)``, as Conv and the
+    pools take it."""
     if n.lead == 0:
-        return x, None
-    front = e.add("Shape", [x], f"{n.name}.front", start=0, end=n.lead + 1)
-    return e.add("Reshape", [x, e.ints([-1, *tail])], f"{n.name}.images"), front
+        return x
+    row = [int(v) for v in n.operand_types[0].shape[1:]]
+    return e.add("Reshape", [x, e.ints([-1, *row])], f"{n.name}.images")
 
 
-def _restore(e: Emitter, n: LoweredNode, y: str, front: str | None) -> str:
-    if front is None:
-        return y
+def _restore(e: Emitter, n: LoweredNode, y: str, x: str) -> str:
+    """The batch ``y`` ``(N, ...)`` as the node's result ``(*lead, B, *row)``, the leading
+    shape taken from the operand ``x``."""
     row = [int(v) for v in n.type.shape[1:]]
-    shape = e.add("Concat", [front, e.ints(row)], f"{n.name}.shape", axis=0)
+    if n.lead == 0:
+        shape = e.ints([-1, *row])
+    else:
+        front = e.add("Shape", [x], f"{n.name}.front", start=0, end=n.lead + 1)
+        shape = e.add("Concat", [front, e.ints(row)], f"{n.name}.shape", axis=0)
     return e.add("Reshape", [y, shape], n.name)
 
 
@@ -163,15 +167,14 @@ def _window(a: Mapping[str, Any]) -> dict[str, Any]:
 
 def _conv(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     x, w = args
-    images, front = _images(e, n, x, [int(v) for v in n.operand_types[0].shape[1:]])
+    images = _images(e, n, x)
     y = e.add("Conv", [images, w], f"{n.name}.conv", group=n.attrs["groups"], **_window(n.attrs))
-    return _restore(e, n, y, front) if front else e.add("Identity", [y], n.name)
+    return _restore(e, n, y, x)
 
 
 def _max_pool(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-    images, front = _images(e, n, args[0], [int(v) for v in n.operand_types[0].shape[1:]])
-    y = e.add("MaxPool", [images], f"{n.name}.pool", **_window(n.attrs))
-    return _restore(e, n, y, front) if front else e.add("Identity", [y], n.name)
+    y = e.add("MaxPool", [_images(e, n, args[0])], f"{n.name}.pool", **_window(n.attrs))
+    return _restore(e, n, y, args[0])
 
 
 def _one_hot_kernels(e: Emitter, channels: int, kernel: Sequence[int]) -> str:
@@ -187,12 +190,9 @@ def _one_hot_kernels(e: Emitter, channels: int, kernel: Sequence[int]) -> str:
 def _unfold(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     a = n.attrs
     C = int(n.operand_types[0].shape[1])
-    images, front = _images(e, n, args[0], [int(v) for v in n.operand_types[0].shape[1:]])
     w = _one_hot_kernels(e, C, a["kernel"])
-    y = e.add("Conv", [images, w], f"{n.name}.conv", group=C, **_window(a))
-    if front is None:  # (N, C * K, *L) -> (N, C, *K, *L)
-        return e.add("Reshape", [y, e.ints([-1, *[int(v) for v in n.type.shape[1:]]])], n.name)
-    return _restore(e, n, y, front)
+    y = e.add("Conv", [_images(e, n, args[0]), w], f"{n.name}.conv", group=C, **_window(a))
+    return _restore(e, n, y, args[0])  # (N, C * K, *L) -> (*lead, B, C, *K, *L)
 
 
 def _fold(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
@@ -214,10 +214,7 @@ def _fold(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     y = e.add(
         "ConvTranspose", [cols, w], f"{n.name}.fold", group=C, output_padding=extra, **_window(a)
     )
-    if n.lead == 0:
-        return e.add("Identity", [y], n.name)
-    front = e.add("Shape", [args[0]], f"{n.name}.front", start=0, end=n.lead + 1)
-    return _restore(e, n, y, front)
+    return _restore(e, n, y, args[0])
 
 
 def _solve(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
