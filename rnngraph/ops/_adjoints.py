@@ -507,16 +507,6 @@ def _cumsum_adjoint(
 # ---------------------------------------------------------------------- conv
 
 
-def conv_columns(x: Value, attrs: Mapping[str, Any]) -> tuple[Value, list[int]]:
-    """``x``'s windows as the columns each group's weights multiply: ``(B, g, C/g * K, L)``
-    (with ``[C, *K, *L]``, the windows' own row shape)."""
-    g, d = attrs["groups"], len(attrs["kernel"])
-    cols = unfold(x, attrs)
-    shape = [int(n) for n in cols.shape[1:]]
-    C, L = shape[0], shape[1 + d :]
-    return reshape(cols, [g, C // g * int(np.prod(attrs["kernel"])), int(np.prod(L))]), shape
-
-
 @register_adjoint("conv")
 def _conv_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Value) -> list[Any]:
     """As ``y = W @ unfold(x)`` per group: ``x̄ = fold(Wᵀ ȳ)``, ``W̄ = Σ ȳ unfold(x)ᵀ``."""
@@ -531,8 +521,8 @@ def _conv_adjoint(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: V
         wt = transpose(reshape(w, [g, O // g, Cg * int(np.prod(kern))]), [0, 2, 1])
         cols = reshape(matmul(wt, c), [Cg * g, *kern, *L])
         grads[0] = fold(cols, a, [int(n) for n in x.shape[2:]])
-    if ctx.needs[1]:
-        cols, _ = conv_columns(x, a)
+    if ctx.needs[1]:  # x's windows as the columns each group's weights multiply
+        cols = reshape(unfold(x, a), [g, Cg * int(np.prod(kern)), int(np.prod(L))])
         per_row = matmul(c, transpose(cols, [0, 1, 3, 2]))  # (B, g, O/g, C/g * K)
         grads[1] = ctx.unbroadcast(reshape(per_row, [O, Cg, *kern]), w.type)
     return grads

@@ -348,7 +348,11 @@ def fold(
 def _pool_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     (x,) = types
     C, S = _spatial(x, attrs, "max_pool")
-    return TensorType(("B", C, *out_sizes(S, attrs)))
+    L = out_sizes(S, attrs)
+    pads, kernel = attrs["pads"], attrs["kernel"]
+    if any(lo >= k or hi >= k for (lo, hi), k in zip(pads, kernel, strict=True)):
+        raise ValueError(f"padding {pads} must be smaller than the kernel {kernel}")
+    return TensorType(("B", C, *L))
 
 
 @register_op("max_pool", arity=1, infer=_pool_rule, attrs=WINDOW)
@@ -398,16 +402,6 @@ def max_pool(
     [[[[3.0, -1.0]]]]
     """
     attrs = _pool_attrs("max_pool", x, kernel_size, stride, padding, dilation, name)
-    try:
-        _pool_rule([x.type], attrs)
-        if any(
-            lo >= k or hi >= k for (lo, hi), k in zip(attrs["pads"], attrs["kernel"], strict=True)
-        ):
-            raise ValueError(
-                f"padding {attrs['pads']} must be smaller than the kernel {attrs['kernel']}"
-            )
-    except ValueError as e:
-        raise x.graph.shape_error("max_pool", name, str(e), [x]) from None
     return x.graph.apply("max_pool", [x], attrs, name=name)
 
 
