@@ -117,12 +117,7 @@ class Loss:
         return g
 
     def _per_step(self, graph: Graph, g: Graph, inputs: dict[str, Value]) -> Value:
-        outputs = graph.outputs
-        name = self.output or (next(iter(outputs)) if len(outputs) == 1 else None)
-        if name is None or name not in outputs:
-            raise GraphError(
-                f"the loss needs output=<name> (one of {sorted(outputs)}) for graph {graph.name!r}"
-            )
+        name = _output_name(graph, self.output)
         y = g.value(g.output_nodes()[name])
         axis = node_axes(graph).get(y.node, DEFAULT_AXIS) if is_staged(graph) else DEFAULT_AXIS
         for n in self.targets:  # on the output's axis; the output's row shape unless given
@@ -156,20 +151,12 @@ class SequenceLoss:
     def targets(self) -> tuple[str, ...]:
         return (self.labels,)
 
-    def output_name(self, graph: Graph) -> str:
-        outputs = graph.outputs
-        name = self.output or (next(iter(outputs)) if len(outputs) == 1 else None)
-        if name is None or name not in outputs:
-            raise GraphError(
-                f"the loss needs output=<name> (one of {sorted(outputs)}) for graph {graph.name!r}"
-            )
-        return name
-
     def value_and_cotangent(
-        self, outputs: Mapping[str, np.ndarray], labels: Any, sequence_lens: Any
+        self, graph: Graph, outputs: Mapping[str, np.ndarray], labels: Any, sequence_lens: Any
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """The mean loss over rows and its gradient w.r.t. the graph's output."""
-        name = self.output or next(iter(outputs))
+        """The mean loss over rows, and its gradient w.r.t. the graph's output (the
+        cotangent to give that output), from a run's ``outputs``."""
+        name = _output_name(graph, self.output)
         logits = outputs[name]
         per_row, grad = ctc(
             logits, _label_lists(labels), blank=self.blank, sequence_lens=sequence_lens
@@ -178,6 +165,17 @@ class SequenceLoss:
         return float(per_row.mean()) if len(per_row) else 0.0, {
             name: (grad / B).astype(logits.dtype)
         }
+
+
+def _output_name(graph: Graph, output: str | None) -> str:
+    """The output a loss compares: ``output``, or the graph's only one."""
+    outputs = graph.outputs
+    name = output or (next(iter(outputs)) if len(outputs) == 1 else None)
+    if name is None or name not in outputs:
+        raise GraphError(
+            f"the loss needs output=<name> (one of {sorted(outputs)}) for graph {graph.name!r}"
+        )
+    return name
 
 
 def _label_lists(labels: Any) -> list[list[int]]:
@@ -317,7 +315,8 @@ def loss_value(
     if isinstance(loss, SequenceLoss):
         feeds = {k: v for k, v in inputs.items() if k != loss.labels}
         outs = run(graph, feeds, params, **kw)
-        return loss.value_and_cotangent(outs, inputs[loss.labels], kw.get("sequence_lens"))[0]
+        labels, lens = inputs[loss.labels], kw.get("sequence_lens")
+        return loss.value_and_cotangent(graph, outs, labels, lens)[0]
     g = loss.attach(graph)
     out = run(g, inputs, params, **kw)["loss"]
     n = _valid_count(out.shape[0], out.shape[1], _target_lens(g, loss, kw.get("sequence_lens")))
@@ -337,12 +336,11 @@ def value_and_grad(
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The mean loss over valid steps and rows, and its gradients (as :func:`rnngraph.vjp`)."""
     if isinstance(loss, SequenceLoss):
-        name = loss.output_name(graph)
         feeds = {k: v for k, v in inputs.items() if k != loss.labels}
         kw = {"sequence_lens": sequence_lens, "initial_states": initial_states, "dtype": dtype}
         outs = run(graph, feeds, params, seed=seed, **kw)
-        value, cots = loss.value_and_cotangent(outs, inputs[loss.labels], sequence_lens)
-        _, grads = vjp(graph, feeds, params, cotangents={name: cots[name]}, seed=seed, **kw)
+        value, cots = loss.value_and_cotangent(graph, outs, inputs[loss.labels], sequence_lens)
+        _, grads = vjp(graph, feeds, params, cotangents=cots, seed=seed, **kw)
         return value, grads
     g = loss.attach(graph)
     first = np.asarray(inputs[loss.target])  # (T, B, ...) on the loss output's axis
