@@ -528,26 +528,15 @@ class _Importer:
         axis = self.get(node.input[1], node)
         if not isinstance(axis, Static):
             raise self.fail(node, "its axis must be a constant")
-        flags = {a.name: bool(helper.get_attribute_value(a)) for a in node.attribute}
         ax = self._axis(node, int(np.asarray(axis.value).reshape(-1)[0]), self.rank(x))
-        self.set(
-            node,
-            Seq(
-                rg.cumsum(
-                    x,
-                    ax,
-                    reverse=flags.get("reverse", False),
-                    exclusive=flags.get("exclusive", False),
-                )
-            ),
-        )
+        reverse = bool(self._attr(node, "reverse", 0))
+        exclusive = bool(self._attr(node, "exclusive", 0))
+        self.set(node, Seq(rg.cumsum(x, ax, reverse=reverse, exclusive=exclusive)))
 
     def op_Pad(self, node: onnx.NodeProto) -> None:
         """Zero padding of feature axes (what rnngraph's ``pad`` lowers to)."""
         x = self.seq(node.input[0], node)
-        mode = next(
-            (helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"constant"
-        )
+        mode = self._attr(node, "mode", b"constant")
         if mode not in (b"constant", "constant"):
             raise self.fail(node, f"only constant padding is supported, not {mode!r}")
         if len(node.input) > 2 and node.input[2]:
