@@ -10,7 +10,16 @@ from typing import Any
 from rnngraph.files import atomic_write
 from rnngraph.tools.bench import machine, timed
 
-__all__ = ["NO_TORCH", "RESULTS", "lstm_graph", "machine", "timed", "torch_with", "write"]
+__all__ = [
+    "NO_TORCH",
+    "RESULTS",
+    "lstm_graph",
+    "machine",
+    "one_thread_models",
+    "timed",
+    "torch_with",
+    "write",
+]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,3 +52,14 @@ def lstm_graph(inputs: int, hidden: int) -> tuple[Any, dict[str, Any]]:
     g = rg.Graph("lstm")
     g.output("y", rg.cells.lstm(g.input("x", inputs), hidden, name="c"))
     return g, {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+
+
+def one_thread_models(g: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Our ONNX and TVM models of ``g``, one thread each (TVM's kernel is serial unless
+    compiled with ``parallel=``), keyed ``"ours_onnx"``, ``"ours_tvm"``."""
+    import rnngraph as rg
+
+    return {
+        "ours_onnx": rg.compile(g, target="onnx", params=params, threads=1),
+        "ours_tvm": rg.compile(g, target="tvm", params=params),
+    }

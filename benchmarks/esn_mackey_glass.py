@@ -21,7 +21,7 @@ import argparse
 from typing import Any
 
 import numpy as np
-from _common import machine, write
+from _common import machine, one_thread_models, write
 
 import rnngraph as rg
 from rnngraph.tools.bench import timed_together
@@ -63,11 +63,10 @@ def compare(units: int, seeds: range, data: np.ndarray, repeats: int) -> dict[st
         "reservoirpy": lambda: model.run(data[TRAIN : TRAIN + TEST]),
         "ours_reference": lambda: rg.run(g, {"u": test_in}, p, initial_states=h0),
     }
-    for target in ("onnx", "tvm"):
-        m = rg.compile(g, target=target, params=p, **({"threads": 1} if target == "onnx" else {}))
+    for key, m in one_thread_models(g, p).items():
         got = m.run({"u": test_in}, initial_states=h0)["y"]
         np.testing.assert_allclose(got, want, atol=1e-4)
-        fns[f"ours_{target}"] = lambda m=m: m.run({"u": test_in}, initial_states=h0)
+        fns[key] = lambda m=m: m.run({"u": test_in}, initial_states=h0)
     times = timed_together(fns, repeats)
     base = times["reservoirpy"]["median_ms"]
     return {

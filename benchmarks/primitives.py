@@ -22,7 +22,7 @@ import argparse
 from typing import Any
 
 import numpy as np
-from _common import NO_TORCH, machine, torch_with, write
+from _common import NO_TORCH, machine, one_thread_models, torch_with, write
 
 import rnngraph as rg
 from rnngraph.tools.bench import timed_together
@@ -83,14 +83,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
         want = rg.run(g, xs, p)
         fns: dict[str, Any] = {}
-        for target in ("onnx", "tvm"):
-            m = rg.compile(
-                g, target=target, params=p, **({"threads": 1} if target == "onnx" else {})
-            )
+        for key, m in one_thread_models(g, p).items():
             got = m.run(xs)
             for k in want:
                 np.testing.assert_allclose(got[k], want[k], rtol=1e-3, atol=1e-4, err_msg=k)
-            fns[f"ours_{target}"] = lambda m=m, xs=xs: m.run(xs)
+            fns[key] = lambda m=m, xs=xs: m.run(xs)
         if torch is not None:
             fns["torch_eager"] = make_torch(torch, p)
         times = timed_together(fns, 10 if args.quick else 60)
