@@ -28,8 +28,8 @@ import itertools
 import numpy as np
 
 from rnngraph import ops
-from rnngraph.cells._common import check_size, onnx_weights, whole
-from rnngraph.cells.gated import lstm_step
+from rnngraph.cells._common import check_size, whole
+from rnngraph.cells.gated import lstm
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Value
 
@@ -41,15 +41,9 @@ TIE = 4096.0
 
 
 def controller(inputs: list[Value], size: int, name: str) -> Value:
-    """An LSTM step over ``inputs`` side by side (states ``<name>.h``, ``<name>.c``)."""
-    g = inputs[0].graph
-    x = ops.concat(inputs) if len(inputs) > 1 else inputs[0]
-    h, c = g.state(f"{name}.h", size), g.state(f"{name}.c", size)
-    W, R, B = onnx_weights(x, None, name, 4, size, bias=True)
-    h_new, c_new = lstm_step(x, h, c, W, R, B)
-    g.assign(h, h_new)
-    g.assign(c, c_new)
-    return h_new
+    """An LSTM layer (``rg.cells.lstm``: states ``<name>.h``, ``<name>.c``) over ``inputs``
+    side by side."""
+    return lstm(ops.concat(inputs) if len(inputs) > 1 else inputs[0], size, name=name)
 
 
 # ------------------------------------------------------------------ stack, queue
