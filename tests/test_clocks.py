@@ -103,3 +103,21 @@ def test_bad_periods_are_refused():
             g.state(f"s{bad}", 2, every=bad)
     with pytest.raises(rg.GraphError, match="delay must be 1"):
         g.state("d", 2, every=3, delay=2)
+
+
+def test_stored_is_the_value_a_state_keeps():
+    g = rg.Graph("s")
+    x = g.input("x", 2)
+    plain, slow = g.state("p", 2), g.state("q", 2, every=3)
+    with pytest.raises(rg.GraphError, match="not assigned yet"):
+        g.stored(slow)
+    new = rg.tanh(x + plain)
+    g.assign(plain, new)
+    g.assign(slow, rg.tanh(x + slow))
+    assert g.stored(plain).node == new.node
+    held = g.stored(slow)
+    assert held.op == "where"  # its value on the ticks, its own in between
+    g.output("y", held)
+    xs = np.ones((4, 1, 2))
+    y = rg.run(g, {"x": xs})["y"][:, 0, 0]
+    assert y[0] == y[1] == 0.0 and y[2] == pytest.approx(np.tanh(1.0)) and y[3] == y[2]

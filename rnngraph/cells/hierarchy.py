@@ -54,12 +54,11 @@ def clockwork(
     f = activation(activation_name)
     mods = [g.state(f"{name}.m{i}", m, every=k) for i, k in enumerate(periods)]
     now = []
-    for i, (h, k) in enumerate(zip(mods, periods, strict=True)):
+    for i, h in enumerate(mods):
         slower = ops.concat(mods[i:]) if i < len(mods) - 1 else h
         pre = ops.linear(x, m, name=f"{name}.in{i}")
-        new = f(pre + ops.linear(slower, m, bias=False, name=f"{name}.rec{i}"))
-        g.assign(h, new)
-        now.append(g.value(f"{h.name}.held") if k > 1 else new)  # (held between ticks)
+        g.assign(h, f(pre + ops.linear(slower, m, bias=False, name=f"{name}.rec{i}")))
+        now.append(g.stored(h))  # (held between ticks)
     return ops.concat(now)
 
 
@@ -111,7 +110,7 @@ def hrnn(
     )
     if boundary is None:
         g.assign(upper, high)
-        now = g.value(f"{upper.name}.held") if every > 1 else high
+        now = g.stored(upper)  # (held between ticks)
     else:
         now = ops.where(ops.greater(boundary, 0.5), high, upper)
         g.assign(upper, now)

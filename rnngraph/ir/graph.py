@@ -757,6 +757,17 @@ class Graph:
                 names,
             )
 
+    def stored(self, state: Value) -> Value:
+        """What an assigned ``state`` stores this step (what it reads next step): the
+        assigned value, or for a clocked state (``every=k``) that value on its ticks and
+        its own value in between."""
+        if not isinstance(state, Value) or state.graph is not self or state.op != "state":
+            raise GraphError(f"stored() needs a state made by Graph.state, got {state!r}")
+        reads = self.operands(state.node)
+        if not reads:
+            raise GraphError(f"state {state.name!r} is not assigned yet")
+        return Value(self, reads[0][0])
+
     def _clock(self, every: int) -> Value:
         """True at steps ``every - 1, 2 * every - 1, ...``: the tick of the shared clock state
         ``clock.<every>`` (a phase counting 0, 1, ..., every - 1 and again)."""
