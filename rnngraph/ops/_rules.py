@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rnngraph.ir.graph import Value
 from rnngraph.ir.types import TensorType, broadcast_shapes, format_shape
 
 __all__ = [
+    "checked_axis",
     "elementwise",
     "float_operands",
     "normalize_axis",
@@ -54,3 +56,11 @@ def normalize_axis(axis: int, t: TensorType, *, what: str = "axis") -> int:
             "on each batch row alike and cannot mix rows"
         )
     return neg
+
+
+def checked_axis(op: str, x: Value, axis: int, name: str | None) -> int:
+    """:func:`normalize_axis` of ``x``'s type, its error a ShapeError naming ``op``'s node."""
+    try:
+        return normalize_axis(axis, x.type)
+    except ValueError as e:
+        raise x.graph.shape_error(op, name, str(e), [x]) from None

@@ -20,7 +20,7 @@ import numpy as np
 from rnngraph.ir.graph import Value, as_value
 from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import TensorType, format_shape
-from rnngraph.ops._rules import float_operands, normalize_axis
+from rnngraph.ops._rules import checked_axis, float_operands
 
 __all__ = [
     "argmax",
@@ -32,13 +32,6 @@ __all__ = [
     "take_along",
     "top_k",
 ]
-
-
-def _axis(op: str, x: Value, axis: int, name: str | None) -> int:
-    try:
-        return normalize_axis(axis, x.type)
-    except ValueError as e:
-        raise x.graph.shape_error(op, name, str(e), [x]) from None
 
 
 # ------------------------------------------------------------------ arg extremes
@@ -79,13 +72,13 @@ def argmax(x: Value, axis: int = -1, keepdims: bool = False, *, name: str | None
     >>> rg.run(g, {"x": np.array([[[0.0, 3.0, 3.0, 1.0]]])})["k"].tolist()
     [[1]]
     """
-    ax = _axis("argmax", x, axis, name)
+    ax = checked_axis("argmax", x, axis, name)
     return x.graph.apply("argmax", [x], {"axis": ax, "keepdims": bool(keepdims)}, name=name)
 
 
 def argmin(x: Value, axis: int = -1, keepdims: bool = False, *, name: str | None = None) -> Value:
     """Index (int64) of the smallest entry along ``axis``; the first one on ties."""
-    ax = _axis("argmin", x, axis, name)
+    ax = checked_axis("argmin", x, axis, name)
     return x.graph.apply("argmin", [x], {"axis": ax, "keepdims": bool(keepdims)}, name=name)
 
 
@@ -141,7 +134,7 @@ def top_k(
     >>> out["v"].tolist(), out["i"].tolist()
     ([[[2.0, 2.0]]], [[[1, 3]]])
     """
-    ax = _axis("top_k", x, axis, name)
+    ax = checked_axis("top_k", x, axis, name)
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise x.graph.shape_error("top_k", name, f"k must be an int, got {k!r}", [x])
     attrs = {"k": int(k), "axis": ax, "largest": bool(largest)}
@@ -163,7 +156,7 @@ def argsort(
     >>> rg.run(g, {"x": np.array([[[3.0, 1.0, 2.0]]])})["i"].tolist()
     [[[1, 2, 0]]]
     """
-    ax = _axis("argsort", x, axis, name)
+    ax = checked_axis("argsort", x, axis, name)
     return x.graph.apply(
         "top_k", [x], {"k": None, "axis": ax, "largest": bool(descending)}, name=name
     )
@@ -225,7 +218,7 @@ def take_along(x: Value, idx: Value, axis: int = -1, *, name: str | None = None)
     """
     g = x.graph
     i = as_value(np.asarray(idx, np.int64) if isinstance(idx, np.ndarray) else idx, g)
-    ax = _axis("take_along", x, axis, name)
+    ax = checked_axis("take_along", x, axis, name)
     return g.apply("take_along", [x, i], {"axis": ax}, name=name)
 
 
@@ -257,7 +250,7 @@ def scatter_add_along(
 ) -> Value:
     """``base`` with ``values`` added at positions ``idx`` along ``axis`` (the adjoint of
     :func:`take_along`; ONNX ``ScatterElements`` with ``reduction="add"``)."""
-    ax = _axis("scatter_add_along", base, axis, name)
+    ax = checked_axis("scatter_add_along", base, axis, name)
     return base.graph.apply("scatter_add_along", [base, idx, values], {"axis": ax}, name=name)
 
 
@@ -304,6 +297,6 @@ def cumsum(
     >>> out["y"].tolist(), out["r"].tolist()
     ([[[1.0, 3.0, 6.0, 10.0]]], [[[9.0, 7.0, 4.0, 0.0]]])
     """
-    ax = _axis("cumsum", x, axis, name)
+    ax = checked_axis("cumsum", x, axis, name)
     attrs = {"axis": ax, "reverse": bool(reverse), "exclusive": bool(exclusive)}
     return x.graph.apply("cumsum", [x], attrs, name=name)

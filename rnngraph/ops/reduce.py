@@ -10,7 +10,7 @@ import numpy as np
 from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import TensorType
-from rnngraph.ops._rules import float_operands, normalize_axis, unary_float
+from rnngraph.ops._rules import checked_axis, float_operands, normalize_axis, unary_float
 
 __all__ = [
     "layer_norm",
@@ -155,19 +155,13 @@ def softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     >>> np.round(p[0, 0], 4).tolist()
     [0.3333, 0.3333, 0.3333]
     """
-    try:
-        ax = normalize_axis(axis, x.type)
-    except ValueError as e:
-        raise x.graph.shape_error("softmax", name, str(e), [x]) from None
+    ax = checked_axis("softmax", x, axis, name)
     return x.graph.apply("softmax", [x], {"axis": ax}, name=name)
 
 
 def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
     """Log of the softmax along ``axis``, computed stably."""
-    try:
-        ax = normalize_axis(axis, x.type)
-    except ValueError as e:
-        raise x.graph.shape_error("log_softmax", name, str(e), [x]) from None
+    ax = checked_axis("log_softmax", x, axis, name)
     return x.graph.apply("log_softmax", [x], {"axis": ax}, name=name)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from rnngraph.ir.graph import Value, as_value
 from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import TensorType, format_shape
-from rnngraph.ops._rules import normalize_axis
+from rnngraph.ops._rules import checked_axis, normalize_axis
 
 __all__ = [
     "concat",
@@ -172,10 +172,7 @@ def split(
     >>> [p.shape for p in rg.split(g.input("x", 12), [4, 8])]
     [('B', 4), ('B', 8)]
     """
-    try:
-        ax = normalize_axis(axis, x.type)
-    except ValueError as e:
-        raise x.graph.shape_error("split", name, str(e), [x]) from None
+    ax = checked_axis("split", x, axis, name)
     total = int(x.shape[ax])
     if isinstance(sizes, int):
         if sizes <= 0 or total % sizes:
@@ -316,10 +313,7 @@ def gather(
     g = x.graph
     if not isinstance(indices, Value):
         indices = g.constant(np.asarray(indices, dtype=np.int64))
-    try:
-        ax = normalize_axis(axis, x.type)
-    except ValueError as e:
-        raise g.shape_error("gather", name, str(e), [x]) from None
+    ax = checked_axis("gather", x, axis, name)
     return g.apply("gather", [x, indices], {"axis": ax}, name=name)
 
 
