@@ -54,6 +54,13 @@ STEPS = "steps"
 _PRODUCER = "rnngraph"
 
 
+_BROADCASTS = frozenset(
+    {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "greater", "less", "equal"}
+    | {"where", "matmul"}
+)
+"""Ops whose ONNX form broadcasts a unit step axis (so per-sequence operands need no copies)."""
+
+
 class _Names:
     """Unique tensor names across a model and all its subgraphs."""
 
@@ -333,6 +340,7 @@ class _SequenceModel(_Lowerer):
         self._inits: dict[Read, str] = {}
         self._masks: dict[int, str] = {}
         self._repeated: dict[int, str] = {}
+        self._unit_step: dict[int, str] = {}
 
     # The dynamic sizes, as 1-D int64 tensors of one element.
     def dims(self) -> None:
@@ -436,6 +444,44 @@ class _SequenceModel(_Lowerer):
         self._taps[read] = out
         return out
 
+    def parallel_operand(self, nid: int, read: Read) -> str:
+        """An operand over whole sequences. A per-sequence value read by an op that
+        broadcasts gets a unit step axis ``(1, B, ...)``, not ``T`` copies."""
+        if read.source in self.p.per_sequence and self.g.nodes[nid]["op"] in _BROADCASTS:
+            if read.source not in self._unit_step:
+                e, name = self.main, self.g.nodes[read.source]["name"]
+                self._unit_step[read.source] = e.add(
+                    "Unsqueeze", [self.env[read.source], e.ints([0])], f"{name}.step"
+                )
+            return self._unit_step[read.source]
+        return self.operand(read)
+
+    def per_row_product(self, nid: int) -> str | None:
+        """``x(t) @ W`` over whole sequences where each row has its own ``W`` (a population
+        model's weights, per-sequence ``(B, k, n)``) and ``x`` is ``(B, 1, k)``: one GEMM
+        per row over all its steps, ``(B, T, k) @ (B, k, n)``, instead of ``T * B`` tiny
+        ones."""
+        d = self.g.nodes[nid]
+        if d["op"] != "matmul":
+            return None
+        a, b = self.p.reads[nid]
+        ta, tb = self.g.nodes[a.source]["type"], self.g.nodes[b.source]["type"]
+        if (
+            b.source not in self.p.per_sequence
+            or a.source in self.p.per_sequence
+            or not ta.batched
+            or ta.rank != 3
+            or ta.shape[1] != 1
+            or tb.rank != 3
+        ):
+            return None
+        e, name = self.main, d["name"]
+        x = e.add("Squeeze", [self.operand(a), e.ints([2])], f"{name}.rows")  # (T, B, k)
+        x = e.add("Transpose", [x], f"{name}.by_row", perm=[1, 0, 2])  # (B, T, k)
+        y = e.add("MatMul", [x, self.env[b.source]], f"{name}.product")  # (B, T, n)
+        y = e.add("Transpose", [y], f"{name}.by_step", perm=[1, 0, 2])  # (T, B, n)
+        return e.add("Unsqueeze", [y, e.ints([2])], name)
+
     def operand(self, read: Read) -> str:
         if read.delay and self.g.nodes[read.source]["type"].batched:
             return self.tap(read)
@@ -472,7 +518,11 @@ class _SequenceModel(_Lowerer):
                     if nid in fused:
                         self.env[nid] = self.affine(nid, fused[nid])
                         continue
-                    args = [self.operand(r) for r in self.p.reads[nid]]
+                    product = self.per_row_product(nid)
+                    if product is not None:
+                        self.env[nid] = product
+                        continue
+                    args = [self.parallel_operand(nid, r) for r in self.p.reads[nid]]
                     self.env[nid] = self.lower(e, nid, args, lead=1)
                 else:
                     finals.update(self.scan(part))

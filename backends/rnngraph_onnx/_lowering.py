@@ -322,6 +322,11 @@ def _transpose(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
 def _reduce(onnx_op: str) -> LowerFn:
     def rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         keep = int(bool(n.attrs["keepdims"]))
+        shape = n.operand_types[0].shape
+        if all(shape[a] == 1 for a in n.attrs["axes"]):  # over unit axes: the value itself
+            if keep:
+                return e.add("Identity", [args[0]], n.name)
+            return e.add("Squeeze", [args[0], e.ints(n.attrs["axes"])], n.name)
         return e.add(onnx_op, [args[0], e.ints(n.attrs["axes"])], n.name, keepdims=keep)
 
     return rule

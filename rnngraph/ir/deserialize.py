@@ -26,7 +26,7 @@ from rnngraph.ir.serialize import FORMAT, VERSION, paths
 from rnngraph.ir.types import TensorType
 from rnngraph.ir.verify import verify
 
-__all__ = ["load", "load_params", "load_with_params"]
+__all__ = ["from_json", "load", "load_params", "load_with_params"]
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -114,6 +114,13 @@ def load_with_params(
     values saved with it, never a graph of one save and the values of another."""
     doc, arrays = _read(path)
     return _graph(path, doc, arrays), _params(path, doc, arrays)
+
+
+def from_json(doc: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Graph:
+    """The graph of :func:`rnngraph.ir.serialize.to_json`'s ``doc`` and the graph's
+    ``arrays`` (keyed as :attr:`Graph.arrays`), checked and verified as a file is
+    (how a graph travels to another process without pickle)."""
+    return _graph("<json>", doc, {f"array::{k}": v for k, v in arrays.items()})
 
 
 def _graph(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,8 +38,10 @@ from rnngraph.ir.graph import Graph
 from rnngraph.ir.params import check_params
 from rnngraph.ir.verify import verify
 from rnngraph.program.axes import is_staged, split
+from rnngraph.program.population import lift_params
 from rnngraph.program.schedule import Program, schedule
 from rnngraph.runtime.interpreter import run as reference_run
+from rnngraph.runtime.population import PopulationModel
 from rnngraph.runtime.staged import StagedModel
 
 __all__ = [
@@ -149,6 +151,9 @@ def compile(
     *,
     optimize: bool = True,
     unroll: int = 1,
+    population: int | None = None,
+    params_as_inputs: bool = False,
+    population_params: Sequence[str] | None = None,
     **options: Any,
 ) -> Any:
     """Verify, optimise and lower ``graph`` for ``target``.
@@ -168,6 +173,16 @@ def compile(
         Run the default pass pipeline (:func:`rnngraph.passes.optimize`) and
         recognise standard cells first. Passes never change results; turn them
         off to lower the graph as written.
+    population : int, optional
+        Compile once for ``population`` weight vectors given at run time: the
+        params become inputs, ``m.run(inputs, params={k: (P, *shape)})`` returns
+        ``(P, ...)`` results (see :mod:`rnngraph.runtime.population`).
+        ``population_params`` names the params that vary (default: all; the others
+        are baked in from ``params``); given without ``population``, the model takes
+        populations of any size.
+    params_as_inputs : bool
+        The same with one weight vector and no population axis:
+        ``m.run(inputs, params={k: array})``.
     unroll : int
         Steps per loop iteration for the generic recurrent loops (1: none).
         Unrolling by the sequence length you expect unrolls fully; other
@@ -182,12 +197,40 @@ def compile(
     and ``save(path)``.
     """
     verify(graph)
+    if population is not None or params_as_inputs or population_params is not None:
+        return _compile_population(
+            graph, target, params, population, params_as_inputs, population_params,
+            optimize=optimize, unroll=unroll, **options,
+        )  # fmt: skip
     backend = load_backend(target)
     P = check_params(graph, params, np.dtype(options.get("dtype", "float32")))
     if is_staged(graph):
         return _compile_stages(graph, target, P, optimize, unroll, options)
     program, lowered = lower(graph, P, optimize=optimize, unroll=unroll)
     return backend(program, lowered, **options)
+
+
+def _compile_population(
+    graph: Graph,
+    target: str,
+    params: Mapping[str, Any] | None,
+    population: int | None,
+    params_as_inputs: bool,
+    names: Sequence[str] | None,
+    **options: Any,
+) -> PopulationModel:
+    if population is not None and (
+        isinstance(population, bool)
+        or not isinstance(population, int | np.integer)
+        or population < 1
+    ):
+        raise CompileError(f"population must be a positive int, got {population!r}")
+    lifted_names = list(graph.params) if names is None else list(names)
+    lifted = lift_params(graph, lifted_names)
+    rest = {k: v for k, v in (params or {}).items() if k not in lifted_names}
+    inner = compile(lifted, target, rest or None, **options)
+    squeeze = params_as_inputs and population is None
+    return PopulationModel(inner, graph, lifted_names, population, squeeze=squeeze)
 
 
 def _compile_stages(
