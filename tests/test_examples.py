@@ -104,3 +104,20 @@ def test_dnc_learns_associative_recall() -> None:
         ["--steps", "250", "--items", "3", "--bits", "4", "--hidden", "32", "--lr", "5e-3"]
     )
     assert result["final_errors"] < 0.6 * result["chance"]
+
+
+def test_evolved_controllers_balance_the_pole(tmp_path) -> None:
+    result = _load("evolve_controller").main(
+        ["--task", "single", "--optimizers", "ga", "cma", "--generations", "40",
+         "--steps", "300", "--plot", str(tmp_path / "e.svg")]
+    )  # fmt: skip
+    for row in result["rows"]:
+        assert row["solved"], row
+        assert row["evaluations_to_solve"] == row["evaluations"]  # (it stopped there)
+    assert (tmp_path / "e.svg").exists()
+
+
+def test_bilstm_ctc_learns_to_transcribe_digits() -> None:
+    result = _load("ctc_spoken_digits").main(["--steps", "80", "--batch", "8"])
+    assert result["last_loss"] < 0.5 * result["first_loss"]
+    assert result["onnx_err"] < 1e-4

@@ -119,6 +119,7 @@ def evolve(
     mode: str = "sequence",
     executor: str | None = None,
     workers: int | None = None,
+    stop_at: float | None = None,
     frozen: Sequence[str] = (),
     trainable: Sequence[str] | None = None,
     progress: bool = True,
@@ -156,6 +157,10 @@ def evolve(
         cluster's CPUs); each compiles the model once. Connect to a cluster first
         with ``ray.init(address=...)``; otherwise a local one is started. The same
         ``seed`` gives the same result as ``executor=None``.
+
+    stop_at : float, optional
+        Stop after the first generation whose best loss is at most this (a task
+        solved); ``history`` then holds the generations run.
 
     The same ``seed`` gives the same run.
 
@@ -227,6 +232,8 @@ def evolve(
                     f"\rgeneration {gen + 1}/{generations}: best {best_f:.6g}, "
                     f"mean {history.mean[-1]:.6g} ({time.perf_counter() - t0:.1f} s)   "
                 )
+            if stop_at is not None and best_f <= stop_at:
+                break
     finally:
         scorer.close()
         if progress:
