@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from rnngraph import cells, trees
 from rnngraph.autodiff.forward import jvp, rtrl, tangent
-from rnngraph.autodiff.reverse import adjoint, online_gradients, truncated_bptt, vjp
+from rnngraph.autodiff.reverse import adjoint, vjp
+from rnngraph.autodiff.windows import hybrid_gradients, online_gradients, truncated_bptt
 from rnngraph.cells import ode
 from rnngraph.cells.energy import hebbian
 from rnngraph.errors import (
@@ -190,6 +191,7 @@ __all__ = [
     "hard_sigmoid",
     "heaviside",
     "hebbian",
+    "hybrid_gradients",
     "import_onnx",
     "jvp",
     "layer_norm",

@@ -41,7 +41,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -65,8 +65,6 @@ __all__ = [
     "AdjointContext",
     "AdjointError",
     "adjoint",
-    "online_gradients",
-    "truncated_bptt",
     "vjp",
 ]
 
@@ -440,134 +438,3 @@ def _tree_vjp(
         elif name in graph.states and graph.states[name].symbolic:
             grads[name] = grads[name][0]
     return unpack(graph, lay, outs), grads
-
-
-def _with_state_outputs(graph: Graph) -> Graph:
-    """A copy of ``graph`` that also outputs, as ``"state:<s>"``, what each state reads."""
-    g = graph.copy()
-    for name, sid in graph.state_nodes().items():
-        g.output(f"state:{name}", g.value(graph.operands(sid)[0][0]))
-    return g
-
-
-def _check_unit_delays(graph: Graph, what: str) -> None:
-    bad = [(u, v, d) for u, v, d in graph.nx_graph.edges(data="delay") if d not in (0, 1)]
-    if bad:
-        u, v, d = bad[0]
-        names = graph.nx_graph.nodes
-        raise GraphError(
-            f"{what} needs delays of 0 or 1; {names[u]['name']!r} -> "
-            f"{names[v]['name']!r} has delay {d}"
-        )
-
-
-def truncated_bptt(
-    graph: Graph,
-    inputs: Mapping[str, Any],
-    params: Mapping[str, Any],
-    *,
-    cotangents: Mapping[str, Any],
-    h: int,
-    h_step: int | None = None,
-    initial_states: Mapping[str, Any] | None = None,
-    dtype: Any = None,
-) -> dict[str, np.ndarray]:
-    """Gradients by truncated backpropagation through time, BPTT(h; h').
-
-    Every ``h_step`` (``h'``, default ``h``) steps, the cotangents of the last
-    ``h'`` steps are propagated back through at most ``h`` steps (``h >= h'``);
-    the window starts from the states a forward run reached there, and nothing
-    flows into earlier steps. How it approximates the full gradient: it drops
-    every path by which a step's loss depends on the state more than ``h``
-    steps back, which is exact when the network forgets within ``h`` steps
-    (contracting dynamics) and biased otherwise. ``h >= T`` with ``h' = T``
-    is full BPTT. Needs a causal graph whose delays are all 0 or 1 (its
-    memory is then exactly its states).
-
-    Returns the gradients of the params and inputs (as :func:`vjp`).
-    """
-    h_step = h if h_step is None else int(h_step)
-    if not 1 <= h_step <= h:
-        raise GraphError(f"truncated BPTT needs 1 <= h' <= h, got h={h}, h'={h_step}")
-    _check_unit_delays(graph, "truncated BPTT")
-    first = np.asarray(next(iter(inputs.values())))
-    T = first.shape[0]
-    grads: dict[str, np.ndarray] = {}
-    # One forward run gives every state at every step; windows start from it, and no
-    # gradient flows into it.
-    trajectory: dict[str, np.ndarray] = {}
-    if h < T:
-        tracked: Graph = graph.memo("state_trajectory", lambda: _with_state_outputs(graph))
-        trajectory = run(tracked, inputs, params, initial_states=initial_states, dtype=dtype)
-    for end in range(h_step, T + h_step, h_step):
-        end = min(end, T)
-        start = max(0, end - h)
-        window_init = dict(initial_states or {})
-        if start > 0:
-            # A state at step `start` holds its source's value at `start - 1` (delay 1).
-            window_init = {s: trajectory[f"state:{s}"][start - 1] for s in graph.states}
-        feeds = {k: np.asarray(v)[start:end] for k, v in inputs.items()}
-        cots = {}
-        for k, c in cotangents.items():
-            c = np.array(np.asarray(c)[start:end], copy=True)
-            c[: max(0, end - h_step - start)] = 0  # only the last h' steps inject their loss
-            cots[k] = c
-        _, g = vjp(graph, feeds, params, cotangents=cots, initial_states=window_init, dtype=dtype)
-        for name in graph.params:
-            grads[name] = grads.get(name, 0) + g[name]
-        for name in graph.inputs:
-            if name in g:
-                full = grads.setdefault(
-                    name, np.zeros_like(np.asarray(inputs[name], g[name].dtype))
-                )
-                full[start:end] += g[name]
-        if end == T:
-            break
-    return grads
-
-
-def online_gradients(
-    graph: Graph,
-    inputs: Mapping[str, Any],
-    params: Mapping[str, Any],
-    *,
-    cotangents: Mapping[str, Any],
-    h: int,
-    initial_states: Mapping[str, Any] | None = None,
-    dtype: Any = None,
-) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
-    """Online gradients, one per step, for locally recurrent nets (causal recursive backprop).
-
-    At each step ``t``, as soon as its input has arrived, yields the gradient
-    of step ``t``'s loss (``<cotangents[y][t], y(t)>``) with respect to the
-    params, propagated back through at most ``h`` steps — the causal,
-    truncated form of backpropagation that Campolucci et al. use for
-    locally recurrent networks. The forward pass runs one step at a time,
-    keeping the last ``h`` states, so memory stays bounded for a stream.
-
-    How it approximates the full gradient: each step's loss sees its
-    dependence on the last ``h`` steps only (as BPTT(h; 1), and the sum over
-    all steps equals :func:`truncated_bptt` with ``h_step=1``); when weights
-    are updated online after every step, the earlier states were produced by
-    older weights — the usual online-learning approximation, small for small
-    learning rates. Needs delays of 0 or 1, like :func:`truncated_bptt`.
-    """
-    _check_unit_delays(graph, "online gradients")
-    first = np.asarray(next(iter(inputs.values())))
-    T = first.shape[0]
-    states: list[dict[str, Any]] = [dict(initial_states or {})]  # states before step t
-    for t in range(T):
-        step = {k: np.asarray(v)[t : t + 1] for k, v in inputs.items()}
-        out = run(graph, step, params, initial_states=states[-1], dtype=dtype)
-        states.append({s: out[f"{s}_final"] for s in graph.states})
-        start = max(0, t + 1 - h)
-        window = {k: np.asarray(v)[start : t + 1] for k, v in inputs.items()}
-        cots = {}
-        for k, c in cotangents.items():
-            c = np.zeros_like(np.asarray(c)[start : t + 1])
-            c[-1] = np.asarray(cotangents[k])[t]
-            cots[k] = c
-        base = states[-(t + 2 - start)]  # the state before the window's first step
-        _, g = vjp(graph, window, params, cotangents=cots, initial_states=base, dtype=dtype)
-        yield t, {name: g[name] for name in graph.params}
-        del states[: max(0, len(states) - h - 1)]
