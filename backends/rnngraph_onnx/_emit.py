@@ -33,7 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rnngraph.errors import CompileError
 from rnngraph.ir.graph import InitSpec
-from rnngraph.ir.types import TensorType
+from rnngraph.ir.types import TensorType, numpy_dtype
 from rnngraph.program.schedule import (
     CellMatch,
     CellRegion,
@@ -48,7 +48,7 @@ from rnngraph_onnx._lowering import LOWERING, LoweredNode, onnx_dtype
 
 __all__ = ["OPSET", "STEPS", "Emitter", "build_sequence_model", "build_step_model"]
 
-OPSET = 18
+OPSET = 21
 STEPS = "steps"
 """The input holding the number of steps of a model whose graph has no sequence input."""
 _PRODUCER = "rnngraph"
@@ -172,9 +172,7 @@ class _Lowerer:
         return onnx_dtype(t.dtype, self.float_type)
 
     def np_dtype(self, t: TensorType) -> np.dtype:
-        return {"float": self.np_float, "int64": np.dtype(np.int64), "bool": np.dtype(bool)}[
-            t.dtype
-        ]
+        return numpy_dtype(t.dtype, self.np_float)
 
     def reserve_interface(self, names: Sequence[str]) -> None:
         for n in names:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from rnngraph.ir.types import TensorType
+from rnngraph.ir.types import INT_RANGES, TensorType
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
 
@@ -51,7 +51,10 @@ LOWERING: dict[str, LowerFn] = {}
 
 def onnx_dtype(kind: str, float_type: int) -> int:
     """The ONNX element type of an rnngraph dtype name."""
-    return {"float": float_type, "int64": TensorProto.INT64, "bool": TensorProto.BOOL}[kind]
+    return {
+        "float": float_type, "int64": TensorProto.INT64, "bool": TensorProto.BOOL,
+        "int8": TensorProto.INT8, "int16": TensorProto.INT16, "int32": TensorProto.INT32,
+    }[kind]  # fmt: skip
 
 
 def _simple(op: str, onnx_op: str, **fixed: Any) -> None:
@@ -332,6 +335,71 @@ def _reduce(onnx_op: str) -> LowerFn:
     return rule
 
 
+# Quantisation: ONNX's QuantizeLinear / DequantizeLinear where they take the kinds (a
+# Q/DQ pair is what onnxruntime fuses into its integer kernels), else the same formula.
+_QDQ_KINDS = ("int8", "int16")
+
+
+def _qparams(e: Emitter, n: LoweredNode, to: str) -> tuple[str, str, dict[str, Any]]:
+    scale = np.asarray(n.attrs["scale"], e.np_float)
+    zp = np.asarray(n.attrs["zero_point"], np.dtype(to))
+    axis = n.attrs["axis"]
+    if axis is None:
+        scale, zp = scale.reshape(()), zp.reshape(())
+    return e.const(scale, f"{n.name}.scale"), e.const(zp, f"{n.name}.zero_point"), (
+        {} if axis is None else {"axis": int(axis)}
+    )
+
+
+def _by_formula(e: Emitter, n: LoweredNode, x: str, to: str) -> str:
+    """saturate(round(x / scale) + zero_point) with ONNX arithmetic (float64, int32)."""
+    axis = n.attrs["axis"]
+    shape = (-1,) + (1,) * (-axis - 1) if axis is not None else ()
+    scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
+    zp = e.const(np.asarray(n.attrs["zero_point"], e.np_float).reshape(shape), f"{n.name}.zp")
+    lo, hi = INT_RANGES[to]
+    q = e.add("Round", [e.add("Div", [x, scale], f"{n.name}.scaled")], f"{n.name}.rounded")
+    q = e.add("Add", [q, zp], f"{n.name}.shifted")
+    return e.add("Clip", [q, e.scalar(lo), e.scalar(hi)], f"{n.name}.grid")
+
+
+def _quantize(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    to = n.attrs["to"]
+    if to in _QDQ_KINDS and e.np_float == np.float32:
+        scale, zp, axis = _qparams(e, n, to)
+        return e.add("QuantizeLinear", [args[0], scale, zp], n.name, **axis)
+    grid = _by_formula(e, n, args[0], to)
+    return e.add("Cast", [grid], n.name, to=onnx_dtype(to, e.float_type))
+
+
+def _dequantize(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    kind = n.operand_types[0].dtype
+    if e.np_float == np.float32:
+        scale, zp, axis = _qparams(e, n, kind)
+        return e.add("DequantizeLinear", [args[0], scale, zp], n.name, **axis)
+    axis = n.attrs["axis"]
+    shape = (-1,) + (1,) * (-axis - 1) if axis is not None else ()
+    zp = e.const(np.asarray(n.attrs["zero_point"], np.int64).reshape(shape), f"{n.name}.zp")
+    scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
+    wide = e.add("Cast", [args[0]], f"{n.name}.wide", to=TensorProto.INT64)
+    centred = e.add("Cast", [e.add("Sub", [wide, zp], f"{n.name}.c")], f"{n.name}.f", to=e.float_type)
+    return e.add("Mul", [centred, scale], n.name)
+
+
+def _fake_quant(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    to = n.attrs["to"]
+    if to in _QDQ_KINDS and e.np_float == np.float32:
+        scale, zp, axis = _qparams(e, n, to)
+        q = e.add("QuantizeLinear", [args[0], scale, zp], f"{n.name}.q", **axis)
+        return e.add("DequantizeLinear", [q, scale, zp], n.name, **axis)
+    axis = n.attrs["axis"]
+    shape = (-1,) + (1,) * (-axis - 1) if axis is not None else ()
+    scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
+    zp = e.const(np.asarray(n.attrs["zero_point"], e.np_float).reshape(shape), f"{n.name}.zp")
+    grid = _by_formula(e, n, args[0], to)
+    return e.add("Mul", [e.add("Sub", [grid, zp], f"{n.name}.c"), scale], n.name)
+
+
 def _zeros_like(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     shape = e.add("Shape", args, f"{n.name}.shape")
     dtype = e.np_float if n.type.dtype == "float" else np.dtype(np.int64)
@@ -610,6 +678,9 @@ LOWERING.update(
     slice=_slice,
     reshape=_reshape,
     transpose=_transpose,
+    quantize=_quantize,
+    dequantize=_dequantize,
+    fake_quant=_fake_quant,
     reduce_sum=_reduce("ReduceSum"),
     reduce_mean=_reduce("ReduceMean"),
     reduce_max=_reduce("ReduceMax"),

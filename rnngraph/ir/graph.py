@@ -546,6 +546,7 @@ class Graph:
         *,
         scale: float | None = None,
         bound: float | None = None,
+        dtype: str = "float",
     ) -> Value:
         """Declare a learned, time-invariant parameter.
 
@@ -567,6 +568,10 @@ class Graph:
             A limit on every entry's magnitude that training keeps (``rg.train``
             clips the param to ``[-bound, bound]`` after each update; an IndRNN's
             recurrent weights, for instance). See :attr:`param_bounds`.
+        dtype : str
+            ``"float"``, or ``"int8"``, ``"int16"``, ``"int32"`` for the integer
+            weights of a quantised graph (initialised from an array or zeros; see
+            :func:`rnngraph.quantize`).
         """
         dims = _row(f"param {name!r}", shape)
         if any(isinstance(d, str) for d in dims):
@@ -593,7 +598,15 @@ class Graph:
             if not float(bound) > 0:
                 raise GraphError(f"param {name!r}: bound must be positive, got {bound!r}")
             attrs["bound"] = float(bound)
-        nid = self._add_node("param", TensorType(shp), attrs, name, _user_origin())
+        if dtype not in ("float", "int8", "int16", "int32"):
+            raise GraphError(
+                f"param {name!r}: dtype must be 'float', 'int8', 'int16' or 'int32', got {dtype!r}"
+            )
+        if dtype != "float" and attrs["init"] not in ("array", "zeros", "constant"):
+            raise GraphError(
+                f"param {name!r}: an integer param starts from an array, zeros or a constant"
+            )
+        nid = self._add_node("param", TensorType(shp, dtype), attrs, name, _user_origin())
         self._params[name] = nid
         return Value(self, nid)
 

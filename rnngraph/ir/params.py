@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnngraph.errors import ParamError
+from rnngraph.ir.types import INT_RANGES, numpy_dtype
 
 if TYPE_CHECKING:
     from rnngraph.ir.graph import Graph
@@ -67,6 +68,8 @@ def initial_value(graph: Graph, nid: int, seed: int, dtype: np.dtype) -> np.ndar
         out = (scale or 1.0) * q.reshape(shape)
     else:  # pragma: no cover - Graph.param validates the kind
         raise ParamError(f"parameter {node['name']!r} has an unknown initializer {kind!r}")
+    if node["type"].dtype != "float":  # a quantised graph's integer weights
+        return np.ascontiguousarray(np.rint(out), dtype=numpy_dtype(node["type"].dtype))
     return np.ascontiguousarray(out, dtype=dtype)
 
 
@@ -103,5 +106,17 @@ def check_params(
             )
         if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
             raise ParamError(f"parameter {name!r} has non-numeric dtype {arr.dtype}")
+        if t.dtype in INT_RANGES:
+            lo, hi = INT_RANGES[t.dtype]
+            if not np.issubdtype(arr.dtype, np.integer) or arr.size and (
+                arr.min() < lo or arr.max() > hi
+            ):
+                raise ParamError(
+                    f"parameter {name!r} is declared {t.dtype}: it needs integers in "
+                    f"[{lo}, {hi}], got dtype {arr.dtype}"
+                    + (f" with values in [{arr.min()}, {arr.max()}]" if arr.size else "")
+                )
+            out[name] = np.asarray(arr, dtype=numpy_dtype(t.dtype))
+            continue
         out[name] = np.asarray(arr, dtype=dtype)
     return out

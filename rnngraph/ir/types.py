@@ -12,7 +12,8 @@ nodes of a tree level (``M``), a node's children (``K``) and the node table
 (``N``) (see :mod:`rnngraph.trees.recursion`).
 
 Element kinds are ``"float"`` (the run's float dtype, float32 or float64),
-``"int64"`` and ``"bool"``.
+``"int64"`` and ``"bool"``, and the fixed-width integers of quantised graphs
+``"int8"``, ``"int16"`` and ``"int32"`` (see :mod:`rnngraph.ops.quant`).
 
 Examples
 --------
@@ -30,12 +31,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BATCH", "DTYPES", "Dim", "Shape", "TensorType", "broadcast_shapes", "format_shape"]
+__all__ = [
+    "BATCH",
+    "DTYPES",
+    "INT_RANGES",
+    "Dim",
+    "Shape",
+    "TensorType",
+    "broadcast_shapes",
+    "format_shape",
+    "numpy_dtype",
+]
 
 BATCH = "B"
 """The symbolic batch dimension, always the leading axis of a signal."""
 
-DTYPES = ("float", "int64", "bool")
+DTYPES = ("float", "int64", "bool", "int8", "int16", "int32")
+
+INT_RANGES = {"int8": (-128, 127), "int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}
+"""The values each fixed-width integer kind holds."""
+
+
+def numpy_dtype(kind: str, float_dtype: np.dtype | type = np.float32) -> np.dtype:
+    """The numpy dtype of element kind ``kind`` (``"float"``: ``float_dtype``)."""
+    if kind == "float":
+        return np.dtype(float_dtype)
+    return np.dtype({"int64": np.int64, "bool": np.bool_, "int8": np.int8,
+                     "int16": np.int16, "int32": np.int32}[kind])  # fmt: skip
 
 Dim = int | str
 Shape = tuple[Dim, ...]

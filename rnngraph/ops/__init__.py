@@ -51,6 +51,7 @@ from rnngraph.ops.order import (
     take_along,
     top_k,
 )
+from rnngraph.ops.quant import dequantize_linear, fake_quant, quantize_linear
 from rnngraph.ops.random import stop_gradient
 from rnngraph.ops.reduce import (
     layer_norm,
@@ -85,9 +86,11 @@ __all__ = [
     "conv2d",
     "cumsum",
     "delay",
+    "dequantize_linear",
     "div",
     "equal",
     "exp",
+    "fake_quant",
     "final",
     "fixed_point",
     "fold",
@@ -111,6 +114,7 @@ __all__ = [
     "neg",
     "pad",
     "pow",
+    "quantize_linear",
     "random",
     "reduce_max",
     "reduce_mean",

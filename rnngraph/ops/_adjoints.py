@@ -21,6 +21,7 @@ from rnngraph.ops.convolution import fold, max_pool_choice, unfold
 from rnngraph.ops.elementwise import abs, cast, equal, exp, greater, less, log, sigmoid, sqrt, where
 from rnngraph.ops.linalg import matmul
 from rnngraph.ops.order import cumsum, scatter_add_along, take_along
+from rnngraph.ops.quant import grid_bounds
 from rnngraph.ops.reduce import reduce_mean, reduce_sum
 from rnngraph.ops.rows import gather_rows, scatter_add_rows, scatter_rows
 from rnngraph.ops.structure import reshape, slice, slice_ranges, transpose, unsqueeze
@@ -115,6 +116,10 @@ def _no_gradient(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Va
 # Comparisons are piecewise constant; draws and stop_gradient are constants by definition.
 for _op in ("greater", "less", "equal", "random", "stop_gradient"):
     register_adjoint(_op)(_no_gradient)
+# Integers carry no gradient: into a quantize's input (its output is an integer) and out
+# of a dequantize's (its operand is one). Training goes through fake_quant instead.
+for _op in ("quantize", "dequantize"):
+    register_adjoint(_op)(_no_gradient)
 
 
 @register_adjoint("where")
@@ -145,6 +150,15 @@ def _clip_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
     if at["max"] is not None:
         v = where(greater(x, float(at["max"])), zero, v)
     return v
+
+
+def _fake_quant_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
+    """The clipped straight-through estimator: 1 inside the grid's range, 0 outside."""
+    lo, hi = grid_bounds(at)
+    zero = zeros_like(v)
+    g = x.graph
+    v = where(less(x, g.constant(lo.astype(np.float64))), zero, v)
+    return where(greater(x, g.constant(hi.astype(np.float64))), zero, v)
 
 
 def _surrogate_gain(x: Value, y: Value, v: Value, at: Mapping[str, Any]) -> Value:
@@ -179,6 +193,7 @@ GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
     "softsign": lambda x, y, v, at: v / ((1.0 + abs(x)) * (1.0 + abs(x))),
     "clip": _clip_gain,
     "heaviside": _surrogate_gain,
+    "fake_quant": _fake_quant_gain,
 }
 """Element-wise ops' local derivatives as gains ``gain(x, y, v, attrs)`` applied to ``v``.
 

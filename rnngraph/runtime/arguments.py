@@ -13,6 +13,7 @@ import numpy as np
 
 from rnngraph.errors import InputError
 from rnngraph.ir.graph import Graph, InitSpec
+from rnngraph.ir.types import numpy_dtype
 
 __all__ = [
     "bind_dims",
@@ -44,7 +45,7 @@ def float_dtype(dtype: Any, *groups: Mapping[str, Any] | None) -> np.dtype:
 
 
 def np_dtype(kind: str, ft: np.dtype) -> np.dtype:
-    return {"float": ft, "int64": np.dtype(np.int64), "bool": np.dtype(np.bool_)}[kind]
+    return numpy_dtype(kind, ft)
 
 
 def check_inputs(
