@@ -123,6 +123,7 @@ from rnngraph.ops import (
 from rnngraph.ops.totals import pad, total, total_outer, zeros_like
 from rnngraph.program.axes import split as split_axes
 from rnngraph.program.schedule import Program, schedule
+from rnngraph.quant import quantize
 from rnngraph.runtime.backends import available_targets, compile
 from rnngraph.runtime.importers import import_onnx
 from rnngraph.runtime.interpreter import run
@@ -184,8 +185,8 @@ __all__ = [
     "equal",
     "evolve",
     "exp",
-    "fake_quant",
     "extract_fsm",
+    "fake_quant",
     "final",
     "fir_taps",
     "fit_readout",
@@ -219,6 +220,7 @@ __all__ = [
     "optim",
     "pad",
     "pow",
+    "quantize",
     "quantize_linear",
     "random",
     "recurrent_regions",

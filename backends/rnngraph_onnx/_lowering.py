@@ -346,8 +346,10 @@ def _qparams(e: Emitter, n: LoweredNode, to: str) -> tuple[str, str, dict[str, A
     axis = n.attrs["axis"]
     if axis is None:
         scale, zp = scale.reshape(()), zp.reshape(())
-    return e.const(scale, f"{n.name}.scale"), e.const(zp, f"{n.name}.zero_point"), (
-        {} if axis is None else {"axis": int(axis)}
+    return (
+        e.const(scale, f"{n.name}.scale"),
+        e.const(zp, f"{n.name}.zero_point"),
+        ({} if axis is None else {"axis": int(axis)}),
     )
 
 
@@ -382,7 +384,9 @@ def _dequantize(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     zp = e.const(np.asarray(n.attrs["zero_point"], np.int64).reshape(shape), f"{n.name}.zp")
     scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
     wide = e.add("Cast", [args[0]], f"{n.name}.wide", to=TensorProto.INT64)
-    centred = e.add("Cast", [e.add("Sub", [wide, zp], f"{n.name}.c")], f"{n.name}.f", to=e.float_type)
+    centred = e.add(
+        "Cast", [e.add("Sub", [wide, zp], f"{n.name}.c")], f"{n.name}.f", to=e.float_type
+    )
     return e.add("Mul", [centred, scale], n.name)
 
 

@@ -37,6 +37,13 @@ __all__ = ["OnnxModel"]
 _FLOAT_TYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
 
 
+DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
+"""onnxruntime's graph rewrites we turn off: QDQ propagation re-quantises what passes
+through a Slice or Reshape with a zero point of the wrong kind in opset-21 models
+(microsoft/onnxruntime#27845, #25526); its fusions of Q/DQ pairs into integer kernels
+stay on."""
+
+
 class OnnxModel:
     """A graph lowered to ONNX, run by onnxruntime.
 
@@ -109,8 +116,9 @@ class OnnxModel:
             so.intra_op_num_threads = self._threads
             so.inter_op_num_threads = 1
         return ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
-        )
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"],
+            disabled_optimizers=DISABLED_OPTIMIZERS,
+        )  # fmt: skip
 
     def _variant(self, lens: bool, exposed: tuple[str, ...]) -> tuple[onnx.ModelProto, Any]:
         key = (lens, exposed)

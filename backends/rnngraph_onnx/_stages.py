@@ -25,6 +25,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from rnngraph.files import atomic_write
+from rnngraph_onnx._model import DISABLED_OPTIMIZERS
 
 __all__ = ["JoinedModel", "join_stages"]
 
@@ -186,8 +187,9 @@ class JoinedModel:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
         self.session = ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
-        )
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"],
+            disabled_optimizers=DISABLED_OPTIMIZERS,
+        )  # fmt: skip
         self._names = [o.name for o in self.session.get_outputs()]
         self._inputs = {i.name: i for i in self.session.get_inputs()}
 

@@ -108,8 +108,8 @@ def check_params(
             raise ParamError(f"parameter {name!r} has non-numeric dtype {arr.dtype}")
         if t.dtype in INT_RANGES:
             lo, hi = INT_RANGES[t.dtype]
-            if not np.issubdtype(arr.dtype, np.integer) or arr.size and (
-                arr.min() < lo or arr.max() > hi
+            if not np.issubdtype(arr.dtype, np.integer) or (
+                arr.size and (arr.min() < lo or arr.max() > hi)
             ):
                 raise ParamError(
                     f"parameter {name!r} is declared {t.dtype}: it needs integers in "

@@ -59,6 +59,7 @@ def numpy_dtype(kind: str, float_dtype: np.dtype | type = np.float32) -> np.dtyp
     return np.dtype({"int64": np.int64, "bool": np.bool_, "int8": np.int8,
                      "int16": np.int16, "int32": np.int32}[kind])  # fmt: skip
 
+
 Dim = int | str
 Shape = tuple[Dim, ...]
 
