@@ -90,7 +90,7 @@ STAGES = [
     {"rnngraph.program"},
     {"rnngraph.runtime"},
     {"rnngraph.autodiff"},
-    {"rnngraph.training"},
+    {"rnngraph.training", "rnngraph.quant"},
     {"rnngraph.tools", "rnngraph.__main__"},
 ]
 """The pipeline's stages in order (see docs/architecture.md): a module may import its

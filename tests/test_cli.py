@@ -15,7 +15,7 @@ from rnngraph.tools.cli import build_parser, main
 from tests import zoo
 from tests.zoo import elman_graph
 
-VERBS = ["inspect", "draw", "run", "compile", "check", "bench", "demo"]
+VERBS = ["inspect", "draw", "run", "compile", "check", "bench", "demo", "quantize"]
 
 
 def test_every_verb_has_help(capsys) -> None:
@@ -153,3 +153,19 @@ def test_inspect_lists_the_cell_library(capsys) -> None:
     assert len(json.loads(capsys.readouterr().out)) == len(CATALOG)
     assert main(["inspect"]) != 0  # neither a file nor --cells: a clear error
     assert "needs a file" in capsys.readouterr().err
+
+
+def test_quantize_then_compile_to_a_qdq_model(tmp_path, capsys) -> None:
+    g = zoo.CELLS["gru"]()
+    path = g.save(tmp_path / "m", params=zoo.params_for(g, 0))
+    xs = np.random.default_rng(0).normal(size=(10, 4, zoo.I)).astype("float32")
+    np.savez(tmp_path / "cal.npz", x=xs, sequence_lens=np.array([10, 9, 5, 1]))
+    out = tmp_path / "mq.json"
+    assert main(["quantize", path, "--calibration", str(tmp_path / "cal.npz"), "-o", str(out)]) == 0
+    assert "int16" in capsys.readouterr().err  # the report
+    _, qp = rg.ir.deserialize.load_with_params(out)
+    assert qp["g.W"].dtype == np.int8
+    assert main(["compile", str(out), "-o", str(tmp_path / "mq.onnx")]) == 0
+    assert (tmp_path / "mq.onnx").exists()
+    with pytest.raises(SystemExit):
+        main(["quantize", path, "-o", str(out)])  # --calibration is required

@@ -160,3 +160,53 @@ def test_bad_quantisation_requests_are_named() -> None:
         rg.run(qg, zoo.feeds(g, 2, 1, RNG), {**qp, "e.in.W": qp["e.in.W"].astype(float) * 300})
     with pytest.raises(rg.GraphError, match="was not made by"):
         report(g)
+
+
+def test_quantisation_aware_training_improves_the_integer_model() -> None:
+    """Fine-tuning through the grids (straight-through gradients) lowers the quantised
+    model's loss below post-training quantisation's; convert() computes exactly what
+    the trained graph computes."""
+    g = rg.Graph("fit")
+    g.output("y", rg.linear(rg.cells.gru(g.input("x", 3), 6, name="g"), 1, name="o"))
+    rng = np.random.default_rng(3)
+    xs = rng.normal(size=(16, 32, 3)).astype(np.float32)
+    ts = np.tanh(np.cumsum(xs[..., :1], axis=0) * 0.3).astype(np.float32)
+    data = [{"x": xs, "t": ts}]
+    loss = rg.losses.mse("t")
+    opt = rg.optim.Adam(1e-2)
+    p = rg.train(g, g.init_params(seed=0), data * 150, loss=loss, optimizer=opt,
+                 progress=False).params  # fmt: skip
+
+    def mse(graph, params):
+        return float(np.mean((rg.run(graph, {"x": xs}, params)["y"] - ts) ** 2))
+
+    cal = [{"x": xs}]
+    qg, qp = rg.quantize(g, p, calibration=cal, activations="int8", weights="int8")
+    qat, fp = rg.quant.prepare_qat(g, p, calibration=cal)
+    assert mse(qat, fp) == pytest.approx(mse(qg, qp), rel=1e-5)  # same grids as PTQ
+    _, grads = rg.value_and_grad(qat, data[0], fp, loss=loss)
+    assert all(np.any(grads[k] != 0) for k in fp)  # straight through to every weight
+    tuned = rg.train(qat, fp, data * 60, loss=loss, optimizer=rg.optim.Adam(2e-3),
+                     progress=False).params  # fmt: skip
+    qg2, qp2 = rg.quant.convert(qat, tuned)
+    assert all(v.dtype.kind == "i" for v in qp2.values())
+    np.testing.assert_array_equal(
+        rg.run(qg2, {"x": xs}, qp2)["y"], rg.run(qat, {"x": xs}, tuned)["y"]
+    )
+    assert mse(qg2, qp2) < mse(qg, qp)
+    with pytest.raises(rg.GraphError, match="prepare_qat"):
+        rg.quant.convert(g, p)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["gru", "lstm", "clockwork", "narx"])
+def test_quantised_graphs_on_tvm_equal_the_reference(cell: str) -> None:
+    """The QDQ graph's grids in TVM's kernel (nearbyint: ties to even) as in the reference."""
+    g = zoo.CELLS[cell]()
+    p = zoo.params_for(g, 0)
+    qg, qp = rg.quantize(g, p, calibration=_calibration(g, 1))
+    xs = zoo.feeds(g, 12, 4, np.random.default_rng(11))
+    want = rg.run(qg, xs, qp)
+    got = rg.compile(qg, "tvm", params=qp).run(xs)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)

@@ -178,7 +178,7 @@ class _Gen:
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
-        return {"float": self.dtype, "int64": "int64", "bool": "bool"}[t.dtype]
+        return self.dtype if t.dtype == "float" else t.dtype  # int64, bool, int8, ...
 
     def add_arg(self, arg: Arg) -> Any:
         dims = [self.T if d == "T" else self.B if d == "B" else extent(d) for d in arg.shape]

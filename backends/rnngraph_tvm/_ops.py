@@ -23,6 +23,7 @@ import numpy as np
 from tvm import tirx as tir
 
 from rnngraph.errors import CompileError
+from rnngraph.ir.types import INT_RANGES
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
 from rnngraph.ops.structure import slice_ranges
@@ -180,6 +181,39 @@ _FNS: dict[str, Callable[..., Any]] = {
 }
 for _op, _fn in _FNS.items():
     ELEMENTS[_op] = _elementwise(_fn)
+
+
+# Quantisation (per tensor; a per-channel grid is a weight's, computed before the kernel).
+def _grid(n: Any, d: str, a: Any) -> Any:
+    """clip(nearbyint(a / scale) + zero_point) in ``d`` (nearbyint: half to even)."""
+    if n.attrs["axis"] is not None:
+        raise CompileError(
+            f"node {n.name!r}: the TVM backend quantises signals per tensor, not per channel"
+        )
+    lo, hi = INT_RANGES[n.attrs["to"]]
+    q = tir.nearbyint(a / _f(d, n.attrs["scale"][0])) + _f(d, n.attrs["zero_point"][0])
+    return tir.min(tir.max(q, _f(d, lo)), _f(d, hi))
+
+
+def _dequantize_at(n: Any, d: str, a: Any) -> Any:
+    if n.attrs["axis"] is not None:
+        raise CompileError(
+            f"node {n.name!r}: the TVM backend dequantises signals per tensor, not per channel"
+        )
+    centred = tir.Cast(d, tir.Cast("int64", a) - tir.const(n.attrs["zero_point"][0], "int64"))
+    return centred * _f(d, n.attrs["scale"][0])
+
+
+def _quantize(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    (x,) = args  # (the grid in the input's float type, then the integer)
+    return lambda idx: tir.Cast(dtype, _grid(node, x.dtype, x.load(_bcast(idx, x.shape, shape))))
+
+
+ELEMENTS["quantize"] = _quantize
+ELEMENTS["dequantize"] = _elementwise(_dequantize_at)
+ELEMENTS["fake_quant"] = _elementwise(
+    lambda n, d, a: (_grid(n, d, a) - _f(d, n.attrs["zero_point"][0])) * _f(d, n.attrs["scale"][0])
+)
 
 
 def _clip(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:

@@ -36,19 +36,27 @@ Edge = tuple[int, int, int, int, InitSpec]
 
 
 class Records:
-    """A graph's nodes, edges, arrays and interface, to edit and rebuild."""
+    """A graph's nodes, edges, arrays and interface, to edit and rebuild.
 
-    def __init__(self, graph: Graph) -> None:
+    ``copy=False`` starts with no nodes or edges (a transform that walks the graph and
+    records each node as it goes); names and ids stay clear of the graph's either way.
+    New nodes are named ``<base>.<TAG>`` unless a tag is given.
+    """
+
+    TAG = "t"
+
+    def __init__(self, graph: Graph, *, copy: bool = True) -> None:
         self.graph = graph
-        self.nodes: dict[int, Node] = {n.id: n for n in graph.nodes()}
+        every = {n.id: n for n in graph.nodes()}
+        self.nodes: dict[int, Node] = dict(every) if copy else {}
         self.edges: list[Edge] = [
             (u, n.id, port, d, init)
-            for n in graph.nodes()
+            for n in (graph.nodes() if copy else ())
             for port, (u, d, init) in enumerate(graph.operands(n.id))
         ]
         self.arrays: dict[str, np.ndarray] = dict(graph.arrays)
-        self.next_id = max(self.nodes, default=-1) + 1
-        self.taken = set(self.nodes[n].name for n in self.nodes) | set(graph.outputs)
+        self.next_id = max(every, default=-1) + 1
+        self.taken = {n.name for n in every.values()} | set(graph.outputs)
         self.interface: dict[str, dict[str, int]] = {
             "inputs": graph.input_nodes(),
             "params": graph.param_nodes(),
@@ -74,7 +82,7 @@ class Records:
         attrs: Mapping[str, Any],
         operands: Sequence[int],
         base: str,
-        tag: str = "t",
+        tag: str | None = None,
         *,
         type_: TensorType | None = None,
     ) -> int:
@@ -82,7 +90,7 @@ class Records:
         t = type_ or lookup(op).infer([self.type(u) for u in operands], attrs)
         nid = self.next_id
         self.next_id += 1
-        self.nodes[nid] = Node(nid, self.fresh(base, tag), op, t, dict(attrs), None)
+        self.nodes[nid] = Node(nid, self.fresh(base, tag or self.TAG), op, t, dict(attrs), None)
         for port, u in enumerate(operands):
             self.edges.append((u, nid, port, 0, InitSpec()))
         return nid

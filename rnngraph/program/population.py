@@ -51,7 +51,7 @@ import numpy as np
 
 from rnngraph.errors import GraphError, ShapeError
 from rnngraph.ir.graph import Graph, InitSpec, Node
-from rnngraph.ir.registry import lookup
+from rnngraph.ir.records import Records
 from rnngraph.ir.types import BATCH, TensorType, format_shape
 from rnngraph.ir.verify import verify
 
@@ -76,54 +76,18 @@ PASS_THROUGH = frozenset(
 """Ops that take a lifted operand unchanged (their attributes count from the end)."""
 
 
-class _Rewriter:
+class _Rewriter(Records):
+    TAG = "per_row"
+
     def __init__(self, graph: Graph, names: Sequence[str]) -> None:
-        self.graph = graph
+        super().__init__(graph, copy=False)
         self.names = set(names)
-        self.nodes: dict[int, Node] = {}
-        self.edges: list[tuple[int, int, int, int, InitSpec]] = []
-        self.arrays = dict(graph.arrays)
-        self.next_id = max((n.id for n in graph.nodes()), default=-1) + 1
-        self.taken = {n.name for n in graph.nodes()}
         self.lifted: set[int] = set()
         self.before: dict[int, TensorType] = {}
-
-    # ------------------------------------------------------------ records
-    def type(self, nid: int) -> TensorType:
-        return self.nodes[nid].type
 
     def old_type(self, nid: int) -> TensorType:
         """The type the value had before lifting (that of the node it stands for)."""
         return self.before.get(nid) or self.graph.node(nid).type
-
-    def fresh(self, base: str) -> str:
-        i, name = 0, f"{base}.per_row"
-        while name in self.taken:
-            i += 1
-            name = f"{base}.per_row{i}"
-        self.taken.add(name)
-        return name
-
-    def add(self, op: str, attrs: dict[str, Any], operands: Sequence[int], base: str) -> int:
-        """A new node on zero-delay operands, its type inferred."""
-        types = [self.type(u) for u in operands]
-        t = lookup(op).infer(types, attrs)
-        nid = self.next_id
-        self.next_id += 1
-        self.nodes[nid] = Node(nid, self.fresh(base), op, t, attrs, None)
-        for port, u in enumerate(operands):
-            self.edges.append((u, nid, port, 0, InitSpec()))
-        return nid
-
-    def constant(self, value: np.ndarray, base: str) -> int:
-        key = f"{base}.per_row_const{self.next_id}"
-        self.arrays[key] = value
-        nid = self.next_id
-        self.next_id += 1
-        self.nodes[nid] = Node(
-            nid, self.fresh(base), "constant", TensorType(value.shape), {"array": key}, None
-        )
-        return nid
 
     def row(self, nid: int, row: Sequence[Any], base: str) -> int:
         """``nid`` with its row made ``row`` (no node when it already is). Rows that
@@ -278,12 +242,10 @@ class _Rewriter:
         for old, new in rename.items():
             if old in self.nodes:
                 continue
-            name = g.node(old).name
-            n = self.nodes[new]
-            self.taken.discard(n.name)
-            self.nodes[new] = Node(n.id, name, n.op, n.type, n.attrs, g.node(old).origin)
-        edges = [(rename.get(u, u), v, k, d, i) for u, v, k, d, i in self.edges]
-        interface = {
+            self.taken.discard(self.nodes[new].name)
+            self.retype(new, self.nodes[new].type, name=g.node(old).name)
+        self.edges = [(rename.get(u, u), v, k, d, i) for u, v, k, d, i in self.edges]
+        self.interface = {
             "inputs": {
                 **g.input_nodes(),
                 **{k: v for k, v in g.param_nodes().items() if k in self.names},
@@ -292,11 +254,7 @@ class _Rewriter:
             "states": g.state_nodes(),
             "outputs": {k: rename.get(v, v) for k, v in g.output_nodes().items()},
         }
-        lifted = Graph.from_records(
-            g.name, list(self.nodes.values()), edges, interface, self.arrays, g.meta
-        )
-        verify(lifted)
-        return lifted
+        return self.build()
 
 
 def lift_params(graph: Graph, names: Sequence[str] | None = None) -> Graph:

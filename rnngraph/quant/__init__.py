@@ -1,6 +1,6 @@
 """Quantised graphs: calibration, the QDQ rewrite and its report (see :mod:`.transform`)."""
 
-from rnngraph.quant.calibrate import Range, calibrate
-from rnngraph.quant.transform import QuantReport, quantize, report
+from rnngraph.quant.calibration import Range, calibrate
+from rnngraph.quant.transform import QuantReport, convert, prepare_qat, quantize, report
 
-__all__ = ["QuantReport", "Range", "calibrate", "quantize", "report"]
+__all__ = ["QuantReport", "Range", "calibrate", "convert", "prepare_qat", "quantize", "report"]

@@ -40,10 +40,10 @@ from rnngraph.ir.records import Records
 from rnngraph.ir.types import INT_RANGES, TensorType
 from rnngraph.ir.verify import verify
 from rnngraph.ops.quant import fake_quant as _fq_builder  # noqa: F401  (registers the ops)
-from rnngraph.quant.calibrate import Range, calibrate
+from rnngraph.quant.calibration import Range, calibrate
 from rnngraph.runtime.interpreter import run
 
-__all__ = ["QuantReport", "quantize", "report"]
+__all__ = ["QuantReport", "convert", "prepare_qat", "quantize", "report"]
 
 KEEPS_GRID = frozenset(
     {"slice", "reshape", "transpose", "unsqueeze", "gather", "gather_rows", "pad", "delay",
@@ -151,15 +151,29 @@ def quantize(
             raise GraphError(f"{what} must be 'int8' or 'int16', got {kind!r}")
     if percentile is not None and not 50 < percentile <= 100:
         raise GraphError(f"percentile must be in (50, 100], got {percentile!r}")
+    return _quantize(graph, params, calibration, activations, states, weights, percentile)
+
+
+def _quantize(
+    graph: Graph,
+    params: Mapping[str, Any],
+    calibration: Iterable[Mapping[str, Any]],
+    activations: str,
+    states: str,
+    weights: str,
+    percentile: float | None,
+    *,
+    fake: bool = False,
+) -> tuple[Graph, dict[str, np.ndarray]]:
     verify(graph)
     p64 = check_params(graph, params, np.dtype(np.float64))
-    if any(t.dtype != "float" for t in graph.params.values()):
-        raise GraphError(f"graph {graph.name!r} is already quantised (it has integer params)")
+    if any(t.dtype != "float" for t in graph.params.values()) or "qat" in graph.meta:
+        raise GraphError(f"graph {graph.name!r} is already quantised")
     batches = list(calibration)
     targets = _signals(graph)
     ranges = calibrate(graph, p64, batches, targets)
     plans = _plan(graph, targets, ranges, activations, states, percentile)
-    qg, qp, weight_rows = _rewrite(graph, p64, plans, weights)
+    qg, qp, weight_rows = _rewrite(graph, p64, plans, weights, fake=fake)
     qg.meta["quantization"] = {
         "values": [
             {
@@ -184,6 +198,69 @@ def quantize(
             "percentile": percentile,
         },
     }
+    return qg, qp
+
+
+def prepare_qat(
+    graph: Graph,
+    params: Mapping[str, Any],
+    calibration: Iterable[Mapping[str, Any]],
+    *,
+    activations: str = "int8",
+    states: str = "int16",
+    weights: str = "int8",
+    percentile: float | None = None,
+) -> tuple[Graph, dict[str, np.ndarray]]:
+    """Quantisation-aware training: the quantised graph with float weights to train.
+
+    As :func:`quantize`, but every weight stays a float param read through a
+    ``fake_quant`` of the grid post-training quantisation gives it, so ``rg.train``
+    fine-tunes the weights through the rounding (straight-through gradients inside
+    each grid's range). :func:`convert` then makes the integer model, which computes
+    exactly what the trained graph computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("fit")
+    >>> g.output("y", rg.linear(rg.cells.elman(g.input("x", 2), 4, name="e"), 1, name="o"))
+    >>> xs = np.random.default_rng(0).normal(size=(8, 4, 2)).astype("float32")
+    >>> qat, p = rg.quant.prepare_qat(g, g.init_params(seed=0), calibration=[{"x": xs}])
+    >>> res = rg.train(qat, p, [{"x": xs, "t": 0.5 * xs[..., :1]}] * 20,
+    ...                loss=rg.losses.mse("t"), optimizer=rg.optim.Adam(1e-2), progress=False)
+    >>> qg, qp = rg.quant.convert(qat, res.params)
+    >>> same = rg.run(qg, {"x": xs}, qp)["y"] == rg.run(qat, {"x": xs}, res.params)["y"]
+    >>> bool(same.all())
+    True
+    """
+    return _quantize(
+        graph, params, calibration, activations, states, weights, percentile, fake=True
+    )
+
+
+def convert(qat: Graph, params: Mapping[str, Any]) -> tuple[Graph, dict[str, np.ndarray]]:
+    """The integer model of a :func:`prepare_qat` graph and its (trained) params: each
+    weight on the grid it trained on, as an integer param and a ``dequantize``."""
+    from rnngraph.ir.registry import REFERENCE
+
+    doc = qat.meta.get("qat")
+    if doc is None:
+        raise GraphError(f"graph {qat.name!r} was not made by rnngraph.quant.prepare_qat")
+    p32 = check_params(qat, params, np.dtype(np.float32))
+    rec = Records(qat)
+    qp = dict(p32)
+    ids = qat.param_nodes()
+    for name, fq_name in doc["weights"].items():
+        f = qat.node(fq_name)
+        attrs = {k: f.attrs[k] for k in ("scale", "zero_point", "axis")}
+        q = REFERENCE["quantize"]({**attrs, "to": f.attrs["to"]}, p32[name])  # its very grid
+        qp[name] = q
+        pid = ids[name]
+        rec.retype(pid, TensorType(q.shape, f.attrs["to"]), attrs={"init": "zeros", "scale": None})
+        rec.retype(f.id, f.type, op="dequantize", attrs=attrs)
+    qg = rec.build()
+    qg.meta.pop("qat", None)
     return qg, qp
 
 
@@ -309,9 +386,17 @@ def _grid_of(graph: Graph, nid: int, plans: Mapping[int, _Plan]) -> _Plan | None
 
 
 def _rewrite(
-    graph: Graph, params: Mapping[str, np.ndarray], plans: Mapping[int, _Plan], weights: str
+    graph: Graph,
+    params: Mapping[str, np.ndarray],
+    plans: Mapping[int, _Plan],
+    weights: str,
+    *,
+    fake: bool = False,
 ) -> tuple[Graph, dict[str, np.ndarray], list[dict[str, Any]]]:
+    """The quantised graph, its params and the weights' report rows. ``fake``: weights
+    stay float params, each read through a ``fake_quant`` of its grid (training)."""
     rec = Records(graph)
+    trained: dict[str, str] = {}  # fake: each weight's fake_quant node
     qp: dict[str, np.ndarray] = {}
     rows: list[dict[str, Any]] = []
     biases = _bias_of(graph)
@@ -356,15 +441,24 @@ def _rewrite(
         rows.append(
             {"param": name, "kind": kind, "per_channel": axis is not None, "max_abs_error": err}
         )
-        rec.retype(pid, TensorType(w.shape, kind), attrs={"init": "zeros", "scale": None})
         attrs = {"scale": scales, "zero_point": [0] * len(scales), "axis": axis}
+        if fake:
+            qp[name] = np.asarray(w, np.float32)
+            f = rec.add("fake_quant", {**attrs, "to": kind}, [pid], name, "q")
+            rec.redirect(pid, f)
+            trained[name] = rec.nodes[f].name
+            continue
+        rec.retype(pid, TensorType(w.shape, kind), attrs={"init": "zeros", "scale": None})
         d = rec.add("dequantize", attrs, [pid], name, "dequantized")
         rec.redirect(pid, d)
     for nid, pl in plans.items():
         attrs = {"scale": pl.scale, "zero_point": pl.zero_point, "axis": None, "to": pl.kind}
         f = rec.add("fake_quant", attrs, [nid], graph.node(nid).name, "q")
         rec.redirect(nid, f)
-    return rec.build(), qp, rows
+    out = rec.build()
+    if fake:
+        out.meta["qat"] = {"weights": trained}
+    return out, qp, rows
 
 
 def _output_errors(

@@ -213,6 +213,30 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from rnngraph.quant import quantize, report
+
+    graph, params = load_graph_file(args.file)
+    if args.params:
+        params = _read_npz(args.params, "--params")
+    if params is None and graph.params:
+        raise InputError(
+            f"{args.file}: no saved params to quantise; pass --params (trained values)"
+        )
+    data = _read_npz(args.calibration, "--calibration")
+    lens = data.pop("sequence_lens", None)
+    batch: dict[str, Any] = dict(data)
+    if lens is not None:
+        batch["sequence_lens"] = lens
+    qg, qp = quantize(
+        graph, params or {}, calibration=[batch], activations=args.activations,
+        states=args.states, percentile=args.percentile,
+    )  # fmt: skip
+    print(report(qg).table(), file=sys.stderr)
+    print(qg.save(args.output, qp))
+    return 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from rnngraph.tools.check import check, format_report
 
@@ -303,6 +327,33 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {MAX_NODES})",
     )
     p.set_defaults(func=_cmd_draw)
+
+    p = sub.add_parser(
+        "quantize",
+        help="quantise a trained graph to integers (int8 weights and activations)",
+        description="Post-training quantisation: run the float graph on calibration "
+        "inputs, put every weight and value on an integer grid, and save the quantised "
+        "graph and its integer params (a report of each value's range, scale and "
+        "error goes to stderr). Compile the result like any graph, e.g. to an ONNX QDQ "
+        "model with: rnngraph compile model_q.json -o model_q.onnx",
+    )
+    p.add_argument("file", help="model.json (with its trained params), or models.py[:function]")
+    p.add_argument(
+        "--calibration",
+        required=True,
+        help=".npz of calibration inputs: time-major arrays named as the graph's inputs "
+        "(and optionally sequence_lens)",
+    )
+    p.add_argument("-o", "--output", required=True, help="where to save the quantised graph")
+    p.add_argument("--params", help=".npz of the trained params (default: the saved ones)")
+    p.add_argument("--activations", choices=["int8", "int16"], default="int8")
+    p.add_argument("--states", choices=["int8", "int16"], default="int16", help="what states hold")
+    p.add_argument(
+        "--percentile",
+        type=float,
+        help="ranges from this percentile of magnitudes (e.g. 99.99) instead of min/max",
+    )
+    p.set_defaults(func=_cmd_quantize)
 
     p = sub.add_parser(
         "run",
