@@ -18,7 +18,10 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["out"]["logits"].shape == (12, 3, 5)  # type: ignore[index]
     assert namespace["roots"].shape == (3, 150)  # type: ignore[attr-defined]
-    assert sorted(os.listdir(tmp_path)) == ["loss.svg", "tagger.json", "tagger.npz", "tagger.onnx"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "kws.tflite", "loss.svg", "tagger.json", "tagger.npz", "tagger.onnx"
+    ]  # fmt: skip
+    assert namespace["step"]["logits"].shape == (16, 12)  # type: ignore[index]
     grads = namespace["grads"]
     assert grads["lstm.W"].shape == (128, 8)  # type: ignore[index]
     assert namespace["result"].history.losses  # type: ignore[attr-defined]

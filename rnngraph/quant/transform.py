@@ -57,6 +57,12 @@ KNOWN_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hard_sigmoid": (0.0
 FLOAT_ONLY = frozenset({"div", "log", "sqrt", "pow", "solve"})
 """Ops whose operands and results keep float precision in a quantised graph."""
 
+FIXED_GRIDS = {
+    ("sigmoid", "int8"): (1 / 256, -128), ("tanh", "int8"): (1 / 128, 0),
+    ("sigmoid", "int16"): (1 / 32768, 0), ("tanh", "int16"): (1 / 32768, 0),
+}  # fmt: skip
+"""The output grids TFLite's integer kernels require of sigmoid and tanh."""
+
 _ALREADY = frozenset({"fake_quant", "quantize", "dequantize"})
 
 
@@ -110,6 +116,7 @@ def quantize(
     activations: str = "int8",
     states: str = "int16",
     weights: str = "int8",
+    vectors: str = "int16",
     percentile: float | None = None,
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Post-training quantisation: the quantised graph and its integer params.
@@ -122,8 +129,10 @@ def quantize(
         Batches of inputs (dicts as :func:`rnngraph.run` takes, with optional
         ``"sequence_lens"`` and ``"initial_states"``): the float reference runs on
         them and every value's range is taken over all its steps.
-    activations, states, weights
-        Integer kinds of the signals, of what states hold, of weight matrices.
+    activations, states, weights, vectors
+        Integer kinds of the signals, of what states hold, of weight matrices (per
+        output channel), and of other params (per tensor: a cell's summed biases,
+        peepholes). ``states="int8", vectors="int8"`` is TFLite's all-int8 scheme.
     percentile
         Ranges from this percentile of the magnitudes (e.g. ``99.99``) instead of
         min/max, clipping rare outliers for a finer grid.
@@ -146,12 +155,14 @@ def quantize(
     >>> bool(err < 0.05)
     True
     """
-    for what, kind in (("activations", activations), ("states", states), ("weights", weights)):
+    kinds = (("activations", activations), ("states", states), ("weights", weights),
+             ("vectors", vectors))  # fmt: skip
+    for what, kind in kinds:
         if kind not in ("int8", "int16"):
             raise GraphError(f"{what} must be 'int8' or 'int16', got {kind!r}")
     if percentile is not None and not 50 < percentile <= 100:
         raise GraphError(f"percentile must be in (50, 100], got {percentile!r}")
-    return _quantize(graph, params, calibration, activations, states, weights, percentile)
+    return _quantize(graph, params, calibration, activations, states, weights, vectors, percentile)
 
 
 def _quantize(
@@ -161,6 +172,7 @@ def _quantize(
     activations: str,
     states: str,
     weights: str,
+    vectors: str,
     percentile: float | None,
     *,
     fake: bool = False,
@@ -173,7 +185,7 @@ def _quantize(
     targets = _signals(graph)
     ranges = calibrate(graph, p64, batches, targets)
     plans = _plan(graph, targets, ranges, activations, states, percentile)
-    qg, qp, weight_rows = _rewrite(graph, p64, plans, weights, fake=fake)
+    qg, qp, weight_rows = _rewrite(graph, p64, plans, weights, vectors, fake=fake)
     qg.meta["quantization"] = {
         "values": [
             {
@@ -209,6 +221,7 @@ def prepare_qat(
     activations: str = "int8",
     states: str = "int16",
     weights: str = "int8",
+    vectors: str = "int16",
     percentile: float | None = None,
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Quantisation-aware training: the quantised graph with float weights to train.
@@ -235,7 +248,15 @@ def prepare_qat(
     True
     """
     return _quantize(
-        graph, params, calibration, activations, states, weights, percentile, fake=True
+        graph,
+        params,
+        calibration,
+        activations,
+        states,
+        weights,
+        vectors,
+        percentile,
+        fake=True,
     )
 
 
@@ -318,7 +339,7 @@ def _plan(
             r = ranges[held[nid]]
         lo, hi = KNOWN_RANGES.get(n.op, r.bounds(percentile))
         symmetric = kind == "int16"
-        scale, zp = _qparams(lo, hi, kind, symmetric)
+        scale, zp = FIXED_GRIDS.get((n.op, kind)) or _qparams(lo, hi, kind, symmetric)
         if _whole_numbers(r):  # a counter (a clock's phase): a grid that holds it exactly
             m = max(abs(r.lo), abs(r.hi), 1.0)
             scale, zp = float(2.0 ** np.ceil(np.log2(m / INT_RANGES[kind][1]))), 0
@@ -375,6 +396,36 @@ def _bias_of(graph: Graph) -> dict[int, tuple[int, int]]:
     return out
 
 
+_MOVES = frozenset({"transpose", "slice", "concat"})
+
+
+def _output_axis(graph: Graph, pid: int) -> int:
+    """The axis of weight ``pid`` that becomes the output columns of the products it
+    feeds (through transposes, slices and concatenations: an ONNX-layout ``(4H, in)``
+    weight read as ``x @ W.T`` has its channels on axis 0), counted from the end; the
+    last axis when its uses disagree or go elsewhere."""
+    rank = len(graph.node(pid).type.shape)
+    found: set[int] = set()
+    todo = [(pid, list(range(rank)))]  # a value, and which param axis each of its axes is
+    readers: dict[int, list[tuple[int, int]]] = {}
+    for n in graph.nodes():
+        for port, (u, _, _) in enumerate(graph.operands(n.id)):
+            readers.setdefault(u, []).append((n.id, port))
+    while todo:
+        nid, axes = todo.pop()
+        for r, port in readers.get(nid, []):
+            n = graph.node(r)
+            if n.op == "matmul" and port == 1 and len(axes) >= 2:
+                found.add(axes[-1])
+            elif n.op == "transpose":
+                todo.append((r, [axes[p] for p in n.attrs["perm"]]))
+            elif n.op in ("slice", "concat", "dequantize"):
+                todo.append((r, axes))
+            else:
+                found.add(rank - 1)
+    return (found.pop() - rank) if len(found) == 1 else -1
+
+
 def _grid_of(graph: Graph, nid: int, plans: Mapping[int, _Plan]) -> _Plan | None:
     """The grid a value is on: its own, or its operand's through ops that keep grids."""
     while nid not in plans:
@@ -390,6 +441,7 @@ def _rewrite(
     params: Mapping[str, np.ndarray],
     plans: Mapping[int, _Plan],
     weights: str,
+    vectors: str = "int16",
     *,
     fake: bool = False,
 ) -> tuple[Graph, dict[str, np.ndarray], list[dict[str, Any]]]:
@@ -423,12 +475,14 @@ def _rewrite(
                 scales = [grid.scale[0] * s for s in weight_scales[wid]]
                 kind, axis = "int32", -1
             else:
-                kind, (scales, axis) = "int16", _weight_qparams(w, "int16", None)
+                kind, (scales, axis) = vectors, _weight_qparams(w, vectors, None)
         elif w.ndim >= 2:
-            kind, (scales, axis) = weights, _weight_qparams(w, weights, -1)
-            weight_scales[pid] = scales
+            channel = _output_axis(graph, pid)
+            kind, (scales, axis) = weights, _weight_qparams(w, weights, channel)
+            if channel == -1:  # (a bias's scale follows its weight's output channels)
+                weight_scales[pid] = scales
         else:
-            kind, (scales, axis) = "int16", _weight_qparams(w, "int16", None)
+            kind, (scales, axis) = vectors, _weight_qparams(w, vectors, None)
         q = _to_int(w, scales, axis, kind)
         qp[name] = q
         steps = (
