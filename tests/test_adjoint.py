@@ -45,6 +45,8 @@ def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
     untested -= {"gather_rows", "scatter_rows", "scatter_add_rows"}  # tests/test_rows.py
     untested -= {"random", "stop_gradient"}  # constants to gradients: tests/test_random.py
     untested -= {"heaviside"}  # a surrogate, not its derivative: tests/test_spiking.py
+    # straight through the rounding (fake_quant), integers (no gradient): tests/test_quant.py
+    untested -= {"fake_quant", "quantize", "dequantize"}
     assert untested <= {"total", "total_outer", "gather_middle", "matvec"}, untested
 
 

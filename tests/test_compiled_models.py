@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 
 import rnngraph as rg
-from rnngraph.runtime.backends import CompiledModel, StepModel
+from rnngraph.runtime.backends import CompiledModel, StepModel, scope_of
 from tests import zoo
 
 TARGETS = [
-    pytest.param(t, marks=pytest.mark.slow) if t == "tvm" else t for t in rg.available_targets()
+    pytest.param(t, marks=pytest.mark.slow) if t == "tvm" else t
+    for t in rg.available_targets()
+    if scope_of(t) is None  # (tflite: quantised steps, tests/test_tflite.py)
 ]
 
 

@@ -319,6 +319,9 @@ def test_every_registered_op_is_covered() -> None:
     # test_primitives: against PyTorch's conv and pools (ONNX's Conv cannot take (T, B, ...))
     structural |= {"conv", "max_pool", "unfold", "fold"}
     structural |= {"solve"}  # test_primitives: against torch.linalg.solve (no ONNX operator)
+    # test_quant: against onnx.reference's QuantizeLinear / DequantizeLinear (float32: the
+    # ONNX ops take no float64)
+    structural |= {"quantize", "dequantize", "fake_quant"}
     assert set(OPS) == covered | structural
 
 

@@ -51,3 +51,6 @@ def backend(
     unit = unit_delay_form(graph).graph  # every delayed read a state of delay 1
     step = build_step(unit, params or {}, batch)
     return TfliteModel(program, step.build(), step.grids, batch)
+
+
+backend.scope = "quantised steps (rg.quantize; compile with mode='step')"  # type: ignore[attr-defined]

@@ -52,6 +52,7 @@ __all__ = [
     "compile",
     "load_backend",
     "lower",
+    "scope_of",
 ]
 
 _GROUP = "rnngraph.backends"
@@ -123,6 +124,19 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
 def available_targets() -> list[str]:
     """Every target name: ``"reference"`` and the installed backend plugins."""
     return sorted({"reference", *_entry_points()})
+
+
+def scope_of(target: str) -> str | None:
+    """What a special-purpose target compiles, as its backend declares it (its callable's
+    ``scope`` attribute: ``tflite`` takes quantised steps only), or None for a target
+    that takes any graph, float, whole sequences and steps (the parity checks' targets).
+    A target whose plugin cannot be imported counts as general."""
+    if target == "reference":
+        return None
+    try:
+        return getattr(load_backend(target), "scope", None)
+    except BackendUnavailableError:
+        return None
 
 
 def load_backend(target: str) -> Callable[..., Any]:
