@@ -210,3 +210,15 @@ def test_quantised_graphs_on_tvm_equal_the_reference(cell: str) -> None:
     got = rg.compile(qg, "tvm", params=qp).run(xs)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_the_onnx_step_model_of_a_quantised_graph_streams_like_the_reference() -> None:
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g, 0)
+    qg, qp = rg.quantize(g, p, calibration=_calibration(g, 1))
+    step = rg.compile(qg, "onnx", params=qp, mode="step")
+    xs = zoo.feeds(g, 9, 3, np.random.default_rng(2))
+    want = rg.run(qg, xs, qp)
+    got = step.stream(xs)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
