@@ -169,3 +169,17 @@ def test_quantize_then_compile_to_a_qdq_model(tmp_path, capsys) -> None:
     assert (tmp_path / "mq.onnx").exists()
     with pytest.raises(SystemExit):
         main(["quantize", path, "-o", str(out)])  # --calibration is required
+
+
+@pytest.mark.slow
+def test_compile_for_an_ethos_u_npu_writes_tflite_and_vela_output(tmp_path, capsys) -> None:
+    pytest.importorskip("tflite")
+    if shutil.which("vela") is None:
+        pytest.skip("Arm's Vela is not installed (pip install 'rnngraph[edge]')")
+    g = zoo.CELLS["gru"]()
+    cal = [{"x": np.random.default_rng(0).normal(size=(10, 4, zoo.I)).astype("float32")}]
+    qg, qp = rg.quantize(g, zoo.params_for(g, 0), calibration=cal, states="int8", vectors="int8")
+    src = qg.save(tmp_path / "q", qp)
+    assert main(["compile", str(src), "--device", "ethos-u55", "-o", str(tmp_path / "k")]) == 0
+    assert (tmp_path / "k.tflite").exists() and (tmp_path / "k_vela" / "k_vela.tflite").exists()
+    assert "NPU operators" in capsys.readouterr().err

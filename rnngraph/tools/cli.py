@@ -188,6 +188,42 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+NPUS = ("ethos-u55", "ethos-u65", "ethos-u85")
+"""``--device`` names for Arm's NPUs: a TFLite step, then Vela (``ethos-u55`` alone means
+its 128-MAC configuration; a full Vela name such as ``ethos-u55-256`` is passed on)."""
+
+
+def _compile_for_npu(args: argparse.Namespace, graph: Any, params: Any) -> int:
+    """``--device ethos-u..``: the quantised step as a .tflite, compiled by Vela beside it."""
+    import shutil
+    import subprocess
+
+    from rnngraph.runtime.backends import compile
+
+    config = args.device if args.device.count("-") == 2 else {
+        "ethos-u55": "ethos-u55-128", "ethos-u65": "ethos-u65-256", "ethos-u85": "ethos-u85-256"
+    }[args.device]  # fmt: skip
+    model = compile(graph, "tflite", params, mode="step")
+    path = model.save(args.output)
+    print(path)
+    vela = shutil.which("vela")
+    if vela is None:
+        raise CompileError(
+            "--device ethos-u..: Arm's Vela is not installed (pip install 'rnngraph[edge]')"
+        )
+    out = path.parent / f"{path.stem}_vela"
+    res = subprocess.run(
+        [vela, str(path), "--accelerator-config", config, "--output-dir", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if res.returncode:
+        raise CompileError(f"Vela failed on {path}: {res.stderr.strip() or res.stdout.strip()}")
+    summary = [ln for ln in res.stdout.splitlines() if "operators" in ln or "used" in ln]
+    print("\n".join(summary), file=sys.stderr)
+    print(out / f"{path.stem}_vela.tflite")
+    return 0
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
     from rnngraph.runtime.backends import compile
 
@@ -197,6 +233,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if params is None and graph.params:
         print("no saved params: using graph.init_params(seed=0)", file=sys.stderr)
         params = graph.init_params(seed=0)
+    if args.device and args.device.startswith(NPUS):
+        return _compile_for_npu(args, graph, params)
     model = compile(
         graph,
         args.target,
@@ -396,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device",
         help="for --target tvm: host (default), cuda, aarch64, armv7, riscv64, c, "
-        "or a TVM target as JSON",
+        "or a TVM target as JSON; ethos-u55, ethos-u65, ethos-u85 (or a Vela accelerator "
+        "configuration such as ethos-u55-256): a quantised graph's step as -o .tflite, "
+        "then Vela's NPU program beside it",
     )
     p.add_argument(
         "--unroll",
