@@ -82,7 +82,7 @@ def test_stacked_lstm_equals_layer_by_layer() -> None:
 
 def test_the_catalog_lists_every_cell_and_the_readme_shows_it() -> None:
     """Each cell function of rg.cells is in the catalog (``rnngraph inspect --cells``),
-    and the README's cell table is the catalog's."""
+    and the guide's cell table (docs/guide/cells.md) is the catalog's."""
     import inspect
     from pathlib import Path
 
@@ -98,5 +98,5 @@ def test_the_catalog_lists_every_cell_and_the_readme_shows_it() -> None:
     listed = {n for e in CATALOG for n in e.names}
     assert cells - listed == set(), "add these to rnngraph/cells/catalog.py"
     assert listed - cells == set(), "the catalog names cells that do not exist"
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert table() in readme, "regenerate the README's cell table from catalog.table()"
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "cells.md").read_text()
+    assert table() in page, "regenerate docs/guide/cells.md's table from catalog.table()"

@@ -1,4 +1,4 @@
-"""The README's Python examples run as written."""
+"""The README's and the guide's Python examples run as written, each page on its own."""
 
 from __future__ import annotations
 
@@ -6,25 +6,45 @@ import os
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
 
 
-def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 2
+def _run(path: Path, tmp_path: Path, monkeypatch) -> dict[str, object]:
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
-    assert namespace["out"]["logits"].shape == (12, 3, 5)  # type: ignore[index]
-    assert namespace["roots"].shape == (3, 150)  # type: ignore[attr-defined]
-    assert sorted(os.listdir(tmp_path)) == [
-        "kws.tflite", "loss.svg", "tagger.json", "tagger.npz", "tagger.onnx"
-    ]  # fmt: skip
-    assert namespace["step"]["logits"].shape == (16, 12)  # type: ignore[index]
-    grads = namespace["grads"]
-    assert grads["lstm.W"].shape == (128, 8)  # type: ignore[index]
-    assert namespace["result"].history.losses  # type: ignore[attr-defined]
-    assert set(namespace["g3"].outputs) == {"logits"}  # type: ignore[attr-defined]
-    assert namespace["nout"]["weights"].shape == (6, 4, 9)  # type: ignore[index]
-    assert namespace["step_out"]["logits"].shape == (4, 10)  # type: ignore[index]
+        exec(compile(block, str(path), "exec"), namespace)
+    return namespace
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch) -> None:
+    ns = _run(README, tmp_path, monkeypatch)
+    assert ns["out"]["logits"].shape == (12, 3, 5)  # type: ignore[index]
+    assert sorted(os.listdir(tmp_path)) == ["tagger.json", "tagger.npz", "tagger.onnx"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_guide_python_blocks_run(page: Path, tmp_path, monkeypatch) -> None:
+    ns = _run(page, tmp_path, monkeypatch)
+    checks = {
+        "training.md": lambda: (
+            ns["grads"]["lstm.W"].shape == (128, 8)  # type: ignore[index]
+            and bool(ns["result"].history.losses)  # type: ignore[attr-defined]
+            and (tmp_path / "loss.svg").exists()
+        ),
+        "trees.md": lambda: ns["roots"].shape == (3, 150),  # type: ignore[attr-defined]
+        "axes.md": lambda: ns["nout"]["weights"].shape == (6, 4, 9),  # type: ignore[index]
+        "int8.md": lambda: (
+            ns["step"]["logits"].shape == (16, 12)  # type: ignore[index]
+            and (tmp_path / "kws.tflite").exists()
+        ),
+        "tvm.md": lambda: np.allclose(ns["ys"], ns["m"].run({"x": ns["xs"]})["logits"]),  # type: ignore[attr-defined,index]
+    }
+    check = checks.get(page.name)
+    assert check is None or check(), page.name

@@ -137,8 +137,12 @@ def quantize(
         Ranges from this percentile of the magnitudes (e.g. ``99.99``) instead of
         min/max, clipping rare outliers for a finer grid.
 
-    Returns ``(qg, qp)``; ``rg.run(qg, inputs, qp)`` is the quantised model, float in
-    and float out. ``report(qg)`` says what each value's grid costs.
+    Returns
+    -------
+    qg, qp : Graph and dict
+        The quantised graph and its integer params: ``rg.run(qg, inputs, qp)`` is the
+        quantised model, float in and float out; ``report(qg)`` says what each value's
+        grid costs.
 
     Examples
     --------

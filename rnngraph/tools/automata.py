@@ -29,8 +29,8 @@ __all__ = ["DFA", "extract_fsm", "language_agreement"]
 
 @dataclass(frozen=True)
 class DFA:
-    """A deterministic finite automaton over ``alphabet`` (symbols ``0 .. k-1`` unless
-    given): states ``0 .. n-1``, ``start``, the ``accepting`` ones and the
+    """A deterministic finite automaton over ``alphabet`` (symbols ``range(k)`` unless
+    given): states ``range(n)``, ``start``, the ``accepting`` ones and the
     ``transitions`` ``{(state, symbol): state}`` (total)."""
 
     n_states: int

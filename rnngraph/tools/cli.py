@@ -299,7 +299,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         bench(quick=args.quick, out=args.output)
     if args.update_readme or args.readme:
         results = args.results or ["benchmarks/results/bench.json"]
-        print(f"updated {update_readme(args.readme or 'README.md', results)}")
+        print(f"updated {update_readme(args.readme or 'docs/performance.md', results)}")
     return 0
 
 
@@ -505,9 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--update-readme",
         action="store_true",
-        help="only regenerate the README's table from committed JSON (see --results)",
+        help="only regenerate the performance page's table (docs/performance.md) from "
+        "committed JSON (see --results)",
     )
-    p.add_argument("--readme", help="README to update after running (default README.md)")
+    p.add_argument("--readme", help="page to update after running (default docs/performance.md)")
     p.add_argument("--results", action="append", help="JSON files for the README table")
     p.set_defaults(func=_cmd_bench)
 

@@ -177,6 +177,8 @@ def train(
         ``f(value) -> value`` applied after every update (a projection: a max-norm, a
         sign, a clip).
 
+    Notes
+    -----
     Params declared with a ``bound`` (:meth:`Graph.param`) are clipped to it after
     every update (projected gradient descent).
     """
