@@ -1,12 +1,13 @@
 """Keyword-spotting-sized LSTM and GRU steps on Arm Ethos-U NPUs, compiled by Vela.
 
 Each cell (10 inputs, 64 units, a 12-class readout) is quantised by ``rg.quantize``
-in TFLite's all-int8 scheme (calibrated on random batches; the figures below do not
-depend on the weights' values), its step exported by ``rg.compile(..., target="tflite",
-mode="step")``, checked in LiteRT against the quantised reference (within one step),
-and compiled by Arm's Vela for several accelerator configurations. From Vela's summary:
-the share of operators placed on the NPU, NPU cycles, total cycles, SRAM and flash
-used, and inferences (steps) per second at the configuration's clock.
+in TFLite's all-int8 scheme and in the 8x8_16 one (int16 states, as TFLite's LSTM),
+calibrated on random batches (the figures below do not depend on the weights'
+values); its step is exported by ``rg.compile(..., target="tflite", mode="step")``,
+checked in LiteRT against the quantised reference, and compiled by Arm's Vela for
+several accelerator configurations. From Vela's summary: the share of operators
+placed on the NPU, NPU cycles, total cycles, SRAM and flash used, and inferences
+(steps) per second at the configuration's clock.
 Writes ``benchmarks/results/ethos_u_vela.json``.
 
 Run: ``python benchmarks/ethos_u_vela.py`` (needs ``pip install '.[edge]'``)
@@ -30,13 +31,16 @@ import rnngraph as rg
 CONFIGS = ["ethos-u55-64", "ethos-u55-128", "ethos-u65-256", "ethos-u85-256"]
 
 
-def step_model(cell: str) -> tuple[Any, Any, Any]:
+SCHEMES = {"int8": {"states": "int8", "vectors": "int8"}, "8x8_16": {}}
+
+
+def step_model(cell: str, scheme: str) -> tuple[Any, Any, Any]:
     g = rg.Graph(f"kws_{cell}")
     h = getattr(rg.cells, cell)(g.input("x", 10), 64, name="c")
     g.output("y", rg.linear(h, 12, name="out"))
     rng = np.random.default_rng(0)
     cal = [{"x": rng.normal(size=(40, 16, 10)).astype(np.float32)} for _ in range(2)]
-    qg, qp = rg.quantize(g, g.init_params(seed=0), calibration=cal, states="int8", vectors="int8")
+    qg, qp = rg.quantize(g, g.init_params(seed=0), calibration=cal, **SCHEMES[scheme])
     return g, qg, qp
 
 
@@ -66,15 +70,15 @@ def vela(path: Path, config: str, out: Path) -> dict[str, Any]:
 def main() -> None:
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for cell in ("lstm", "gru"):
-            g, qg, qp = step_model(cell)
+        for cell, scheme in [(c, s) for c in ("lstm", "gru") for s in SCHEMES]:
+            g, qg, qp = step_model(cell, scheme)
             m = rg.compile(qg, target="tflite", params=qp, mode="step")
             x = np.random.default_rng(1).normal(size=(1, 10)).astype(np.float32)
             got = m.run({"x": x})
             want = rg.run(qg, {"x": x[None]}, qp)
             err = float(np.abs(got["y"] - want["y"][0]).max() / m.grids["y"].scale)
-            path = m.save(Path(tmp) / f"{cell}.tflite")
-            rows[cell] = {
+            path = m.save(Path(tmp) / f"{cell}_{scheme.replace('x', '_')}.tflite")
+            rows[f"{cell} {scheme}"] = {
                 "tflite_bytes": path.stat().st_size,
                 "float_param_bytes": sum(
                     v.astype(np.float32).nbytes for v in g.init_params(seed=0).values()

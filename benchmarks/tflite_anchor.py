@@ -155,6 +155,13 @@ def main() -> None:
         state = {s: out[f"{s}_final"] for s in m.state_names}
         ys.append(out["y"])
     result["ours_tflite_litert"] = accuracy(np.array(ys))
+    m16 = rg.compile(q16, target="tflite", params=qp16, mode="step")  # 8x8_16 in LiteRT
+    state, ys = m16.initial_states(len(labels)), []
+    for t in range(T):
+        out = m16.run({"x": x[t], **state})
+        state = {s: out[f"{s}_final"] for s in m16.state_names}
+        ys.append(out["y"])
+    result["ours_8x8_16_tflite_litert"] = accuracy(np.array(ys))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ours = m.save(folder / "ours.tflite")

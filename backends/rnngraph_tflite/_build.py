@@ -104,7 +104,7 @@ class _Flat:
     def finish(self, inputs: Sequence[int], outputs: Sequence[int], description: str) -> bytes:
         b = flatbuffers.Builder(1024)
         _ints = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16,
-                 "int32": tflite.TensorType.INT32}  # fmt: skip
+                 "int32": tflite.TensorType.INT32, "int64": tflite.TensorType.INT64}  # fmt: skip
 
         def vec(start: Callable[..., None], items: Sequence[int], kind: str = "i32") -> int:
             start(b, len(items))
@@ -264,12 +264,15 @@ class StepFlatbuffer:
     def new(self, name: str, shape: Sequence[int], grid: Grid) -> T:
         return T(self.flat.tensor(name, shape, grid), tuple(shape), grid)
 
-    def const_tensor(self, value: np.ndarray, name: str, shape: Sequence[int] | None = None) -> T:
-        """A constant operand of an element-wise op: int8 per tensor, its own symmetric grid."""
+    def const_tensor(
+        self, value: np.ndarray, name: str, shape: Sequence[int] | None = None, kind: str = "int8"
+    ) -> T:
+        """A constant operand of an element-wise op: per tensor, its own symmetric grid."""
         v = np.asarray(value, np.float64)
         m = float(np.max(np.abs(v))) if v.size else 0.0
-        grid = Grid("int8", m / 127 if m > 0 else 1.0, 0)
-        q = np.clip(np.rint(v / grid.scale), -128, 127).astype(np.int8)
+        top = 127 if kind == "int8" else 32767
+        grid = Grid(kind, m / top if m > 0 else 1.0, 0)
+        q = np.clip(np.rint(v / grid.scale), -top - 1, top).astype(np.dtype(kind))
         shp = tuple(shape) if shape is not None else v.shape
         idx = self.flat.tensor(name, shp, grid, data=q.reshape(shp))
         return T(idx, shp, grid)
@@ -281,14 +284,31 @@ class StepFlatbuffer:
         self.flat.op(OP.QUANTIZE, [t.index], [out.index])
         return out
 
-    def operand(self, u: int, name: str, shape: Sequence[int] | None = None) -> T:
+    def wide(self, t: T, name: str) -> T:
+        """``t`` as int16 on the same scale, zero point 0 (TFLite's int16 kernels need
+        one): exact for an int8 value."""
+        if t.grid.kind == "int16":
+            return t
+        return self.requantized(t, Grid("int16", t.grid.scale, 0), f"{name}.wide")
+
+    @staticmethod
+    def wide_grid(grid: Grid) -> Grid:
+        """A symmetric int16 grid covering ``grid``'s range (an int16 op's output, before
+        it is brought back to an int8 grid)."""
+        if grid.kind == "int16":
+            return grid
+        lo, hi = (-128 - grid.zero_point) * grid.scale, (127 - grid.zero_point) * grid.scale
+        return Grid("int16", max(-lo, hi) / 32767, 0)
+
+    def operand(
+        self, u: int, name: str, shape: Sequence[int] | None = None, kind: str = "int8"
+    ) -> T:
         if u in self.values:
             return self.values[u]
         if u in self.consts:
             c = self.consts[u]
-            return self.const_tensor(
-                c, f"{name}.const", shape if c.ndim == len(shape or ()) else None
-            )
+            fit = shape if c.ndim == len(shape or ()) else None
+            return self.const_tensor(c, f"{name}.const", fit, kind)
         n = self.node(u)
         raise CompileError(
             f"tflite: node {n.name!r} ({n.op}) is a float value, not on an integer grid: "
@@ -397,15 +417,20 @@ def _fc(self: StepFlatbuffer, x: int, w: np.ndarray, bias: np.ndarray | None, gr
     q = np.clip(np.rint(w / scales), -127, 127).astype(np.int8).T  # (out, in)
     wt = self.flat.tensor(f"{name}.weights", q.shape, None, kind="int8", data=q,
                           channel_scales=list(scales))  # fmt: skip
-    bias_scales = xt.grid.scale * scales
     b = np.zeros(q.shape[0]) if bias is None else np.asarray(bias, np.float64).reshape(-1)
-    bq = np.rint(b / bias_scales).astype(np.int32)
-    bt = self.flat.tensor(f"{name}.bias", bq.shape, None, kind="int32", data=bq,
+    # TFLite's 16x8 kernel (int16 in and out, int64 bias) when either side is int16
+    wide = "int16" in (xt.grid.kind, grid.kind)
+    if wide:
+        xt = self.wide(xt, name)  # (zero point 0)
+    bias_scales = xt.grid.scale * scales
+    bkind = "int64" if wide else "int32"
+    bq = np.rint(b / bias_scales).astype(np.dtype(bkind))
+    bt = self.flat.tensor(f"{name}.bias", bq.shape, None, kind=bkind, data=bq,
                           channel_scales=list(bias_scales))  # fmt: skip
-    out = self.new(name, (xt.shape[0], q.shape[0]), grid)
+    out = self.new(name, (xt.shape[0], q.shape[0]), self.wide_grid(grid) if wide else grid)
     self.flat.op(OP.FULLY_CONNECTED, [xt.index, wt, bt], [out.index],
                  (OPTS.FullyConnectedOptions, _fc_options))  # fmt: skip
-    return out
+    return self.requantized(out, grid, name)
 
 
 def _matmul(self: StepFlatbuffer, nid: int, grid: Grid) -> T:
@@ -427,28 +452,45 @@ def _binary(code: int, opts: int, start: Any, end: Any) -> Callable[..., T]:
                     if w in self.consts:
                         return _fc(self, x, self.consts[w], self.consts[bias], grid, n.name)
         shape = self.shape(nid)
-        ta, tb = self.operand(a, n.name, shape), self.operand(b, n.name, shape)
-        out = self.new(n.name, shape, grid)
+        kinds = {self.values[u].grid.kind for u in (a, b) if u in self.values} | {grid.kind}
+        if "int16" in kinds:  # in int16 (TFLite's int16 kernels), then to the output's grid
+            ta = self.wide(self.operand(a, n.name, shape, "int16"), n.name)
+            tb = self.wide(self.operand(b, n.name, shape, "int16"), n.name)
+            out = self.new(n.name, shape, self.wide_grid(grid))
+        else:
+            ta, tb = self.operand(a, n.name, shape), self.operand(b, n.name, shape)
+            out = self.new(n.name, shape, grid)
         self.flat.op(code, [ta.index, tb.index], [out.index], (opts, _no_activation(start, end)))
-        return out
+        return self.requantized(out, grid, n.name)
 
     return rule
+
+
+_FIXED16 = {OP.LOGISTIC: Grid("int16", 1 / 32768, 0), OP.TANH: Grid("int16", 1 / 32768, 0)}
+_FIXED8 = {OP.LOGISTIC: Grid("int8", 1 / 256, -128), OP.TANH: Grid("int8", 1 / 128, 0)}
 
 
 def _unary(code: int) -> Callable[..., T]:
     def rule(self: StepFlatbuffer, nid: int, grid: Grid) -> T:
         (a,) = self.operands(nid)
         n = self.node(nid)
-        out = self.new(n.name, self.shape(nid), grid)
-        self.flat.op(code, [self.operand(a, n.name).index], [out.index])
-        return out
+        src = self.operand(a, n.name)
+        if src.grid.kind == "int16":  # int16 in, int16 out (TFLite's int16 kernels)
+            wide = _FIXED16.get(code, src.grid if code == OP.RELU else self.wide_grid(grid))
+            out = self.new(n.name, self.shape(nid), wide)
+        else:  # int8 in: the int8 kernel (its fixed grid), then the output's grid
+            narrow = _FIXED8.get(code, grid if grid.kind == "int8" else src.grid)
+            out = self.new(n.name, self.shape(nid), narrow)
+        self.flat.op(code, [src.index], [out.index])
+        return self.requantized(out, grid, n.name)
 
     return rule
 
 
 def _concat(self: StepFlatbuffer, nid: int, grid: Grid) -> T:
     n = self.node(nid)
-    parts = [self.requantized(self.operand(u, n.name), grid, n.name) for u in self.operands(nid)]
+    parts = [self.requantized(self.operand(u, n.name, kind=grid.kind), grid, n.name)
+             for u in self.operands(nid)]  # fmt: skip
     shape = self.shape(nid)
     out = self.new(n.name, shape, grid)
     axis = len(shape) + int(n.attrs["axis"])
