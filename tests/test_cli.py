@@ -183,3 +183,12 @@ def test_compile_for_an_ethos_u_npu_writes_tflite_and_vela_output(tmp_path, caps
     assert main(["compile", str(src), "--device", "ethos-u55", "-o", str(tmp_path / "k")]) == 0
     assert (tmp_path / "k.tflite").exists() and (tmp_path / "k_vela" / "k_vela.tflite").exists()
     assert "NPU operators" in capsys.readouterr().err
+
+
+def test_the_guide_cli_page_is_the_parsers_help() -> None:
+    from pathlib import Path
+
+    from rnngraph.tools.cli import reference
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "guide" / "cli.md"
+    assert page.read_text() == reference(), "regenerate: rnngraph.tools.cli.reference()"

@@ -545,3 +545,36 @@ def main(argv: Sequence[str | os.PathLike[str]] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def reference() -> str:
+    """The command line's reference as Markdown: every verb's ``--help`` (the guide's
+    CLI page is this text; a test keeps it current)."""
+    import os
+
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "88"  # (argparse wraps to the terminal's width: fix one)
+    try:
+        return _reference(build_parser())
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
+
+
+def _reference(parser: argparse.ArgumentParser) -> str:
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = [
+        "# The command line",
+        "",
+        "Every verb of `rnngraph`, as its `--help` prints it (generated from the parser by",
+        "`rnngraph.tools.cli.reference()`).",
+        "",
+        "```text",
+        parser.format_help().rstrip(),
+        "```",
+    ]
+    for name, p in subs.choices.items():
+        out += ["", f"## rnngraph {name}", "", "```text", p.format_help().rstrip(), "```"]
+    return "\n".join(out) + "\n"
