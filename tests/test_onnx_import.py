@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 from rnngraph_onnx import run_as_onnx
 
 import rnngraph as rg
@@ -271,3 +271,33 @@ def test_imported_state_names_from_node_names() -> None:
     assert _cell_name(node("LSTM:mul_2.Y")) == "mul_2.Y"  # rnngraph's older exports
     assert _cell_name(node("enc.fw")) == "enc.fw"
     assert _cell_name(node("")) == "Y"
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "elman", "stacked_gru"])
+def test_quantised_qdq_models_import_back_exactly(name: str) -> None:
+    """Our QDQ export (QuantizeLinear/DequantizeLinear around float ops) imports as the
+    same quantised graph: equal to the quantised reference bit for bit."""
+    g = zoo.CELLS[name]()
+    p = zoo.params_for(g, 0)
+    cal = [zoo.feeds(g, 12, 6, np.random.default_rng(0))]
+    qg, qp = rg.quantize(g, p, calibration=cal)
+    model = rg.compile(qg, target="onnx", params=qp).model
+    g2, p2 = rg.import_onnx(model)
+    assert {"quantize", "dequantize"} <= {n.op for n in g2.nodes()}
+    xs = zoo.feeds(g, 9, 3, np.random.default_rng(1))
+    np.testing.assert_array_equal(rg.run(g2, xs, p2)["y"], rg.run(qg, xs, qp)["y"])
+
+
+def test_uint8_grids_are_refused_by_name() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", "B", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["T", "B", 3])
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(128, np.uint8), "z")]  # fmt: skip
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="quant"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]  # fmt: skip
+    model = helper.make_model(
+        helper.make_graph(nodes, "u8", [x], [y], initializer=inits),
+        opset_imports=[helper.make_opsetid("", 21)],
+    )
+    with pytest.raises(rg.ModelImportError, match="quant.*int8, int16 and int32"):
+        rg.import_onnx(model)

@@ -523,6 +523,41 @@ class _Importer:
         ax = self._axis(node, int(self._attr(node, "axis", 0)), self.rank(base))
         self.set(node, Seq(rg.scatter_add_along(base, idx, values, ax)))
 
+    def _quant_params(
+        self, node: onnx.NodeProto, x: rg.Value, kind: str | None
+    ) -> tuple[list[float], list[int], int | None, str]:
+        """A Q/DQ node's constant scale and zero point, its kind and axis (from the end)."""
+        scale = self.get(node.input[1], node)
+        zp = self.get(node.input[2], node) if len(node.input) > 2 and node.input[2] else None
+        if not isinstance(scale, Static) or (zp is not None and not isinstance(zp, Static)):
+            raise self.fail(node, "its scale and zero point must be constants")
+        if int(self._attr(node, "block_size", 0)):
+            raise self.fail(node, "blocked quantisation is not supported")
+        zv = np.asarray(zp.value) if zp is not None else None
+        if kind is None:  # QuantizeLinear: the zero point's kind, or output_dtype (default uint8)
+            code = int(self._attr(node, "output_dtype", 0))
+            kind = str(zv.dtype) if zv is not None else {3: "int8", 5: "int16"}.get(code, "uint8")
+        if kind not in ("int8", "int16", "int32"):
+            raise self.fail(node, f"only int8, int16 and int32 grids are supported, not {kind}")
+        scales = [float(v) for v in np.asarray(scale.value).reshape(-1)]
+        zps = [int(v) for v in zv.reshape(-1)] if zv is not None else [0] * len(scales)
+        axis = None
+        if len(scales) > 1:
+            axis = self._axis(node, int(self._attr(node, "axis", 1)), self.rank(x))
+        return scales, zps, axis, kind
+
+    def op_QuantizeLinear(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        scales, zps, axis, kind = self._quant_params(node, x, None)
+        self.set(node, Seq(rg.quantize_linear(x, scales, zps, kind, axis=axis)))
+
+    def op_DequantizeLinear(self, node: onnx.NodeProto) -> None:
+        q = self.seq(node.input[0], node)
+        if q.dtype not in ("int8", "int16", "int32"):
+            raise self.fail(node, f"it dequantises a {q.dtype} sequence")
+        scales, zps, axis, _ = self._quant_params(node, q, q.dtype)
+        self.set(node, Seq(rg.dequantize_linear(q, scales, zps, axis=axis)))
+
     def op_CumSum(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
         axis = self.get(node.input[1], node)
