@@ -299,5 +299,5 @@ def test_uint8_grids_are_refused_by_name() -> None:
         helper.make_graph(nodes, "u8", [x], [y], initializer=inits),
         opset_imports=[helper.make_opsetid("", 21)],
     )
-    with pytest.raises(rg.ModelImportError, match="quant.*int8, int16 and int32"):
+    with pytest.raises(rg.ModelImportError, match=r"quant.*int8, int16 and int32"):
         rg.import_onnx(model)
