@@ -272,6 +272,16 @@ def adjoint(graph: Graph, *, final_cotangents: Sequence[str] = ()) -> Graph:
     final_cotangents : sequence of str
         States whose final values receive a cotangent (as the initial state
         ``"cot:<s>_final"``), e.g. an encoder's state fed to a decoder.
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("elman")
+    >>> g.output("y", rg.cells.elman(g.input("x", 2), 3, name="e"))
+    >>> adj = rg.adjoint(g)          # an ordinary graph: verified, run, compiled like any
+    >>> sorted(k for k in adj.outputs if k.startswith("grad:"))[:2]
+    ['grad:e.in.W', 'grad:e.in.b']
+    >>> "cot:y" in adj.inputs
+    True
     """
     unknown = sorted(set(final_cotangents) - set(graph.states))
     if unknown:
@@ -316,6 +326,15 @@ def vjp(
         steps and rows, including what reaches a learned initial state), for
         every input its sensitivity sequence, and for every state the
         gradient of each row's initial value ``(B, ...)``.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("scale")
+    >>> g.output("y", 3.0 * g.input("x", 2))
+    >>> _, grads = rg.vjp(g, {"x": np.ones((4, 1, 2))}, {}, cotangents={"y": np.ones((4, 1, 2))})
+    >>> grads["x"][:, 0, 0].tolist()
+    [3.0, 3.0, 3.0, 3.0]
     """
     if is_staged(graph):  # several axes: back through the stages (rnngraph.runtime.staged)
         return staged.vjp(

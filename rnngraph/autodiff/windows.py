@@ -223,6 +223,19 @@ def truncated_bptt(
     biased otherwise. ``h >= T`` with ``h' = T`` is full BPTT. Needs a causal graph.
 
     Returns the gradients of the params and inputs (as :func:`vjp`).
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("elman")
+    >>> g.output("y", rg.cells.elman(g.input("x", 2), 3, 1, name="e"))
+    >>> p = {k: v.astype(np.float64) for k, v in g.init_params(seed=0).items()}
+    >>> xs = {"x": np.random.default_rng(0).normal(size=(12, 2, 2))}
+    >>> cot = {"y": np.ones((12, 2, 1))}
+    >>> full = rg.vjp(g, xs, p, cotangents=cot)[1]
+    >>> tb = rg.truncated_bptt(g, xs, p, cotangents=cot, h=12, h_step=12)  # BPTT(T; T)
+    >>> bool(np.allclose(tb["e.in.W"], full["e.in.W"]))
+    True
     """
     from rnngraph.autodiff.reverse import vjp
 
@@ -291,6 +304,20 @@ def online_gradients(
     are updated online after every step, the earlier states were produced by
     older weights — the usual online-learning approximation, small for small
     learning rates. Needs a causal graph.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("iir")
+    >>> x = g.input("x", 1)
+    >>> s = g.state("s", 1, delay=2)           # an IIR synapse with a two-step feedback
+    >>> g.assign(s, 0.5 * s + rg.linear(x, 1, name="w"))
+    >>> g.output("y", s)
+    >>> p = g.init_params(seed=0)
+    >>> xs, cot = {"x": np.ones((6, 1, 1))}, {"y": np.ones((6, 1, 1))}
+    >>> steps = list(rg.online_gradients(g, xs, p, cotangents=cot, h=3))
+    >>> len(steps), sorted(steps[0][1])
+    (6, ['w.W', 'w.b'])
     """
     from rnngraph.autodiff.reverse import vjp
 

@@ -122,6 +122,18 @@ def save(
 
     Returns the path of the JSON file. The graph is verified first, so a
     file on disk always holds a valid graph.
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("lin")
+    >>> g.output("y", rg.linear(g.input("x", 2), 1, name="lin"))
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> path = rg.save(g, folder / "lin", g.init_params(seed=0))
+    >>> path.name, sorted(rg.load_params(path))
+    ('lin.json', ['lin.W', 'lin.b'])
+    >>> rg.load(path).name
+    'lin'
     """
     from rnngraph.ir.params import check_params
     from rnngraph.ir.verify import verify

@@ -209,6 +209,20 @@ def compile(
     -------
     A compiled model with ``run(inputs, **kw) -> dict`` (as :func:`rnngraph.run`)
     and ``save(path)``.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("tagger")
+    >>> g.output("y", rg.linear(rg.cells.gru(g.input("x", 3), 8, name="gru"), 2, name="out"))
+    >>> p = g.init_params(seed=0)
+    >>> m = rg.compile(g, target="onnx", params=p)
+    >>> xs = np.ones((5, 2, 3), "float32")
+    >>> bool(np.allclose(m.run({"x": xs})["y"], rg.run(g, {"x": xs}, p)["y"], atol=1e-5))
+    True
+    >>> step = rg.compile(g, target="onnx", params=p, mode="step")  # one step, states in and out
+    >>> sorted(step.run({"x": xs[0]}))
+    ['gru.h_final', 'y']
     """
     verify(graph)
     if population is not None or params_as_inputs or population_params is not None:

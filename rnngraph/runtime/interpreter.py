@@ -306,6 +306,18 @@ def run(
     dict of str to ndarray
         Each output sequence ``(T, B, ...)`` under its name, and each state's
         final value ``(B, ...)`` under ``"<state>_final"``.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("acc")
+    >>> x = g.input("x", 1)
+    >>> s = g.state("s", 1)
+    >>> g.assign(s, s + x)
+    >>> g.output("y", s + x)
+    >>> out = rg.run(g, {"x": np.ones((3, 2, 1))}, sequence_lens=np.array([3, 1]))
+    >>> out["y"][:, :, 0].tolist(), out["s_final"][:, 0].tolist()
+    ([[1.0, 1.0], [2.0, 0.0], [3.0, 0.0]], [3.0, 1.0])
     """
     if is_staged(graph):  # several axes: one run per axis, crossings passed on
         return staged.run(

@@ -181,6 +181,18 @@ def train(
     -----
     Params declared with a ``bound`` (:meth:`Graph.param`) are clipped to it after
     every update (projected gradient descent).
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("fit")
+    >>> g.output("y", rg.linear(g.input("x", 1), 1, name="lin"))
+    >>> xs = np.linspace(-1, 1, 16).reshape(2, 8, 1)
+    >>> batch = {"x": xs, "t": 3 * xs - 1}
+    >>> res = rg.train(g, g.init_params(seed=0), [batch] * 300, loss=rg.losses.mse("t"),
+    ...                optimizer=rg.optim.Adam(0.05), progress=False)
+    >>> round(float(res.params["lin.W"][0, 0]), 1), round(float(res.params["lin.b"][0]), 1)
+    (3.0, -1.0)
     """
     P = {k: np.asarray(v) for k, v in params.items()}
     learning = learning_params(graph, P, frozen, trainable)

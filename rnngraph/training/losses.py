@@ -334,7 +334,20 @@ def value_and_grad(
     dtype: Any = None,
     seed: int | None = None,
 ) -> tuple[float, dict[str, np.ndarray]]:
-    """The mean loss over valid steps and rows, and its gradients (as :func:`rnngraph.vjp`)."""
+    """The mean loss over valid steps and rows, and its gradients (as :func:`rnngraph.vjp`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("fit")
+    >>> g.output("y", rg.linear(g.input("x", 1), 1, name="lin"))
+    >>> p = {"lin.W": np.zeros((1, 1)), "lin.b": np.zeros(1)}
+    >>> xs = np.ones((2, 1, 1))
+    >>> value, grads = rg.value_and_grad(g, {"x": xs, "t": 2 * xs}, p, loss=rg.losses.mse("t"))
+    >>> float(value), grads["lin.W"].tolist()   # mean of (y - t)^2 = 4; its gradient in W
+    (4.0, [[-4.0]])
+    """
     if isinstance(loss, SequenceLoss):
         feeds = {k: v for k, v in inputs.items() if k != loss.labels}
         kw = {"sequence_lens": sequence_lens, "initial_states": initial_states, "dtype": dtype}
