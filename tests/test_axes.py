@@ -221,3 +221,19 @@ def test_a_staged_graph_survives_save_and_load(tmp_path):
         rg.run(g, xs, p, sequence_lens=lens),
         tol=0,
     )
+
+
+def test_drawings_colour_each_axis() -> None:
+    from rnngraph.tools.drawing import to_dot
+
+    dot = to_dot(nmt())
+    assert "sequence axes: src (lightblue), tgt (palegreen), per sequence (lightgray)" in dot
+    fills = {
+        line.split("fillcolor=")[1].split("]")[0]
+        for line in dot.splitlines()
+        if "fillcolor" in line
+    }
+    assert fills == {'"lightblue"', '"palegreen"', '"lightgray"'}
+    single = rg.Graph("one")
+    single.output("y", rg.cells.gru(single.input("x", 2), 3, name="g"))
+    assert "fillcolor" not in to_dot(single)

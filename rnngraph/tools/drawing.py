@@ -55,7 +55,9 @@ DOT_SECONDS = 120
 
 
 def to_dot(graph: Graph, max_nodes: int = MAX_NODES) -> str:
-    """The graph in Graphviz DOT: one node per op, delays as edge labels ``z^-d``.
+    """The graph in Graphviz DOT: one node per op, delays as edge labels ``z^-d``; in a
+    graph of several sequence axes, nodes filled with their axis' colour (a legend says
+    which), per-sequence values grey.
 
     A graph of more than ``max_nodes`` nodes is drawn collapsed: each recurrent
     region becomes one box, and other nodes one box per name scope (a cell's
@@ -77,11 +79,14 @@ def to_dot(graph: Graph, max_nodes: int = MAX_NODES) -> str:
     if g.number_of_nodes() > max_nodes:
         return "\n".join(lines + _collapsed(graph, recurrent, max_nodes)) + "\n}\n"
 
+    fills, legend = _axis_fills(graph)
+
     def node_line(n: int, indent: str) -> str:
         d = g.nodes[n]
         label = f"{d['name']}\n{d['op']} {d['type']}"
         shape = _SHAPES.get(d["op"], "ellipse")
-        return f"{indent}n{n} [label={_q(label)}, shape={shape}];"
+        fill = f", style=filled, fillcolor={_q(fills[n])}" if n in fills else ""
+        return f"{indent}n{n} [label={_q(label)}, shape={shape}{fill}];"
 
     placed: set[int] = set()
     for i, r in enumerate(recurrent):
@@ -103,8 +108,32 @@ def to_dot(graph: Graph, max_nodes: int = MAX_NODES) -> str:
             label = _q(f"z^{-d['delay']}")
             attrs += [f"label={label}", "color=firebrick", "fontcolor=firebrick"]
         lines.append(f"  n{u} -> n{v}" + (f" [{', '.join(attrs)}]" if attrs else "") + ";")
+    if legend:
+        text = "sequence axes: " + ", ".join(f"{a} ({c})" for a, c in legend.items())
+        lines.append(f"  axes [label={_q(text)}, shape=note, color=gray];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+_PALETTE = ("lightblue", "palegreen", "khaki", "lightpink", "plum", "lightsalmon")
+
+
+def _axis_fills(graph: Graph) -> tuple[dict[int, str], dict[str, str]]:
+    """For a graph of several sequence axes: a fill colour per node (one per axis, grey
+    for per-sequence values) and the legend; nothing for a graph of one axis."""
+    from rnngraph.program.axes import node_axes
+
+    axes = node_axes(graph)
+    names = sorted(set(axes.values()))
+    if len(names) < 2:
+        return {}, {}
+    legend = {a: _PALETTE[i % len(_PALETTE)] for i, a in enumerate(names)}
+    legend["per sequence"] = "lightgray"
+    fills = {n: legend[a] for n, a in axes.items()}
+    for n, d in graph.nx_graph.nodes(data=True):
+        if n not in fills and d["type"].batched:
+            fills[n] = legend["per sequence"]
+    return fills, legend
 
 
 def _collapsed(graph: Graph, recurrent: list[Any], max_nodes: int) -> list[str]:
