@@ -13,11 +13,13 @@ from rnngraph.tools.bench import machine, timed
 __all__ = [
     "NO_TORCH",
     "RESULTS",
+    "kws_utterances",
     "lstm_graph",
     "machine",
     "one_thread_models",
     "timed",
     "torch_with",
+    "vela",
     "write",
 ]
 
@@ -62,4 +64,53 @@ def one_thread_models(g: Any, params: dict[str, Any]) -> dict[str, Any]:
     return {
         "ours_onnx": rg.compile(g, target="onnx", params=params, threads=1),
         "ours_tvm": rg.compile(g, target="tvm", params=params),
+    }
+
+
+def kws_utterances(
+    n: int, rng: Any, templates: list[Any], steps: int = 40, noise: float = 1.5
+) -> tuple[Any, Any, Any]:
+    """Synthetic keyword utterances: each class's template (4 knots of ``F`` features)
+    stretched to 20..``steps`` frames and noised; ``(x (T, n, F), labels, lengths)``."""
+    import numpy as np
+
+    F = templates[0].shape[1]
+    x = np.zeros((steps, n, F), np.float32)
+    labels = rng.integers(0, len(templates), n)
+    lens = np.zeros(n, int)
+    for b, c in enumerate(labels):
+        frames = int(rng.integers(20, steps + 1))
+        at = np.linspace(0, 3, frames)
+        curve = np.stack([np.interp(at, range(4), templates[c][:, f]) for f in range(F)], 1)
+        x[:frames, b] = curve + noise * rng.normal(size=curve.shape)
+        lens[b] = frames
+    return x, labels, lens
+
+
+def vela(path: Path, config: str, out: Path) -> dict[str, Any]:
+    """Arm's Vela on a .tflite for an accelerator configuration: its summary's figures."""
+    import csv
+    import re
+    import shutil
+    import subprocess
+
+    exe = shutil.which("vela")
+    assert exe, "Arm's Vela is not installed (pip install '.[edge]')"
+    res = subprocess.run(
+        [exe, str(path), "--accelerator-config", config, "--output-dir", str(out)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    cpu = int(re.search(r"CPU operators = (\d+)", res.stdout).group(1))  # type: ignore[union-attr]
+    npu = int(re.search(r"NPU operators = (\d+)", res.stdout).group(1))  # type: ignore[union-attr]
+    (summary,) = out.glob(f"{path.stem}_summary_*.csv")
+    row = next(csv.DictReader(summary.open()))
+    return {
+        "npu_operators": npu,
+        "cpu_operators": cpu,
+        "npu_share": npu / max(npu + cpu, 1),
+        "cycles_npu": int(float(row["cycles_npu"])),
+        "cycles_total": int(float(row["cycles_total"])),
+        "sram_kib": float(row["sram_memory_used"]),
+        "flash_kib": float(row.get("off_chip_flash_memory_used", "nan") or "nan"),
+        "steps_per_second": float(row["inferences_per_second"]),
     }

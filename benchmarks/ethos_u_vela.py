@@ -15,16 +15,12 @@ Run: ``python benchmarks/ethos_u_vela.py`` (needs ``pip install '.[edge]'``)
 
 from __future__ import annotations
 
-import csv
-import re
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import machine, write
+from _common import machine, vela, write
 
 import rnngraph as rg
 
@@ -42,29 +38,6 @@ def step_model(cell: str, scheme: str) -> tuple[Any, Any, Any]:
     cal = [{"x": rng.normal(size=(40, 16, 10)).astype(np.float32)} for _ in range(2)]
     qg, qp = rg.quantize(g, g.init_params(seed=0), calibration=cal, **SCHEMES[scheme])
     return g, qg, qp
-
-
-def vela(path: Path, config: str, out: Path) -> dict[str, Any]:
-    exe = shutil.which("vela")
-    assert exe, "Arm's Vela is not installed (pip install '.[edge]')"
-    res = subprocess.run(
-        [exe, str(path), "--accelerator-config", config, "--output-dir", str(out)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    cpu = int(re.search(r"CPU operators = (\d+)", res.stdout).group(1))  # type: ignore[union-attr]
-    npu = int(re.search(r"NPU operators = (\d+)", res.stdout).group(1))  # type: ignore[union-attr]
-    (summary,) = out.glob(f"{path.stem}_summary_*.csv")
-    row = next(csv.DictReader(summary.open()))
-    return {
-        "npu_operators": npu,
-        "cpu_operators": cpu,
-        "npu_share": npu / max(npu + cpu, 1),
-        "cycles_npu": int(float(row["cycles_npu"])),
-        "cycles_total": int(float(row["cycles_total"])),
-        "sram_kib": float(row["sram_memory_used"]),
-        "flash_kib": float(row.get("off_chip_flash_memory_used", "nan") or "nan"),
-        "steps_per_second": float(row["inferences_per_second"]),
-    }
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import machine, write
+from _common import kws_utterances, machine, write
 
 import rnngraph as rg
 
@@ -125,17 +125,7 @@ def kws(steps: int, hidden: int) -> dict[str, Any]:
     templates = [rng.normal(size=(4, F)) for _ in range(C)]
 
     def utterances(n: int, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        T = 40
-        x = np.zeros((T, n, F), np.float32)
-        labels = r.integers(0, C, n)
-        lens = np.zeros(n, int)
-        for b, c in enumerate(labels):
-            frames = int(r.integers(20, T + 1))
-            at = np.linspace(0, 3, frames)
-            curve = np.stack([np.interp(at, range(4), templates[c][:, f]) for f in range(F)], 1)
-            x[:frames, b] = curve + 1.5 * r.normal(size=curve.shape)
-            lens[b] = frames
-        return x, labels, lens
+        return kws_utterances(n, r, templates)
 
     g = rg.Graph("kws")
     h = rg.cells.gru(g.input("x", F), hidden, name="gru")

@@ -24,10 +24,7 @@ Run: ``python benchmarks/tflite_anchor.py --tf-python /path/to/venv/bin/python``
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,20 +34,6 @@ from typing import Any
 import numpy as np
 
 F, C, H, T = 10, 12, 32, 40
-
-
-def utterances(n: int, seed: int, templates: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-    r = np.random.default_rng(seed)
-    x = np.zeros((T, n, F), np.float32)
-    labels = r.integers(0, C, n)
-    lens = np.zeros(n, int)
-    for b, c in enumerate(labels):
-        frames = int(r.integers(20, T + 1))
-        at = np.linspace(0, 3, frames)
-        curve = np.stack([np.interp(at, range(4), templates[c][:, f]) for f in range(F)], 1)
-        x[:frames, b] = curve + 1.5 * r.normal(size=curve.shape)
-        lens[b] = frames
-    return x, labels, lens
 
 
 # ------------------------------------------------------------ the anchor (in TF)
@@ -92,22 +75,6 @@ def anchor(folder: Path) -> None:
 
 
 # ------------------------------------------------------------------- ours
-def vela(path: Path, out: Path) -> dict[str, Any]:
-    exe = shutil.which("vela")
-    assert exe, "Arm's Vela is not installed (pip install '.[edge]')"
-    res = subprocess.run(
-        [exe, str(path), "--accelerator-config", "ethos-u55-128", "--output-dir", str(out)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    cpu = int(re.search(r"CPU operators = (\d+)", res.stdout).group(1))  # type: ignore[union-attr]
-    npu = int(re.search(r"NPU operators = (\d+)", res.stdout).group(1))  # type: ignore[union-attr]
-    (summary,) = out.glob(f"{path.stem}_summary_*.csv")
-    row = next(csv.DictReader(summary.open()))
-    return {"npu_operators": npu, "cpu_operators": cpu,
-            "cycles_total": int(float(row["cycles_total"])),
-            "cycles_npu": int(float(row["cycles_npu"]))}  # fmt: skip
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tf-python", help="a Python with tensorflow (for the anchor)")
@@ -118,7 +85,10 @@ def main() -> None:
         anchor(Path(args.anchor))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine, write
+    from _common import kws_utterances, machine, vela, write
+
+    def utterances(n: int, seed: int, tpl: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        return kws_utterances(n, np.random.default_rng(seed), tpl, steps=T)
 
     import rnngraph as rg
 
@@ -165,7 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ours = m.save(folder / "ours.tflite")
-        result["ours_vela_u55_128_per_step"] = vela(ours, folder / "v1")
+        result["ours_vela_u55_128_per_step"] = vela(ours, "ethos-u55-128", folder / "v1")
         if args.tf_python:
             np.savez(folder / "weights.npz", **p)
             xb = np.concatenate([d["x"] for d in data[:4]], axis=1)  # (T, N, F)
@@ -202,7 +172,7 @@ def main() -> None:
                 interp.invoke()
                 outs.append((interp.get_tensor(do["index"])[0].astype(np.float32) - zo) * so)
             result["anchor_tflite_litert"] = accuracy(np.array(outs).transpose(1, 0, 2))
-            v = vela(folder / "anchor.tflite", folder / "v2")
+            v = vela(folder / "anchor.tflite", "ethos-u55-128", folder / "v2")
             v["cycles_total_per_step"] = v["cycles_total"] / T
             result["anchor_vela_u55_128_per_sequence"] = v
             result["anchor_tensorflow"] = (folder / "tf_version.txt").read_text()
