@@ -232,7 +232,15 @@ class _Importer:
                 f"input {p.name!r} has symbolic feature dims {p.dims[2:]}; rnngraph needs "
                 "fixed feature sizes (only time and batch may be dynamic)"
             )
-        dtype = "int64" if p.elem == onnx.TensorProto.INT64 else "float"
+        T = onnx.TensorProto
+        if p.elem not in (T.FLOAT, T.DOUBLE, T.FLOAT16, T.INT64, T.BOOL, T.UNDEFINED):
+            kind = T.DataType.Name(p.elem).lower()
+            raise ModelImportError(
+                f"input {p.name!r} holds {kind}: rnngraph computes sequences in float "
+                "(with int64 indices), and would not wrap, saturate or divide as "
+                f"{kind} does; cast the input to float in the model"
+            )
+        dtype = "int64" if p.elem == T.INT64 else "float"
         v = self.graph.input(p.name, row, dtype=dtype)
         batch_major = p.name in self.batch_major_inputs
         s = Seq(v, batch_major)
