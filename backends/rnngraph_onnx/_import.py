@@ -240,7 +240,7 @@ class _Importer:
                 "(with int64 indices), and would not wrap, saturate or divide as "
                 f"{kind} does; cast the input to float in the model"
             )
-        dtype = "int64" if p.elem == T.INT64 else "float"
+        dtype = {T.INT64: "int64", T.BOOL: "bool"}.get(p.elem, "float")
         v = self.graph.input(p.name, row, dtype=dtype)
         batch_major = p.name in self.batch_major_inputs
         s = Seq(v, batch_major)
@@ -518,6 +518,44 @@ class _Importer:
             idx = rg.top_k(x, int(count), ax, largest=largest)[1]
         self.set(node, Seq(rg.take_along(x, idx, ax)), 0)
         self.set(node, Seq(idx), 1)
+
+    def _bools(self, node: onnx.NodeProto) -> tuple[rg.Value, rg.Value]:
+        true = self.graph.constant(np.array(True))
+        false = self.graph.constant(np.array(False))
+        return true, false
+
+    def _logic(self, node: onnx.NodeProto, build: Any) -> None:
+        args = [self.value_of(n, node) for n in node.input]
+        if any(a.dtype != "bool" for a in args) and node.op_type in ("And", "Or", "Xor", "Not"):
+            raise self.fail(node, "its operands must be bool")
+        try:
+            self.set(node, Seq(build(*args)))
+        except (GraphError, ValueError) as e:
+            raise self.fail(node, str(e)) from e
+
+    def op_Not(self, node: onnx.NodeProto) -> None:
+        true, false = self._bools(node)
+        self._logic(node, lambda a: rg.where(a, false, true))
+
+    def op_And(self, node: onnx.NodeProto) -> None:
+        _, false = self._bools(node)
+        self._logic(node, lambda a, b: rg.where(a, b, false))
+
+    def op_Or(self, node: onnx.NodeProto) -> None:
+        true, _ = self._bools(node)
+        self._logic(node, lambda a, b: rg.where(a, true, b))
+
+    def op_Xor(self, node: onnx.NodeProto) -> None:
+        true, false = self._bools(node)
+        self._logic(node, lambda a, b: rg.where(a, rg.where(b, false, true), b))
+
+    def op_GreaterOrEqual(self, node: onnx.NodeProto) -> None:
+        true, false = self._bools(node)
+        self._logic(node, lambda a, b: rg.where(rg.less(a, b), false, true))
+
+    def op_LessOrEqual(self, node: onnx.NodeProto) -> None:
+        true, false = self._bools(node)
+        self._logic(node, lambda a, b: rg.where(rg.greater(a, b), false, true))
 
     def op_GatherElements(self, node: onnx.NodeProto) -> None:
         x, idx = (self.value_of(n, node) for n in node.input[:2])
