@@ -240,7 +240,7 @@ class _Importer:
                 "(with int64 indices), and would not wrap, saturate or divide as "
                 f"{kind} does; cast the input to float in the model"
             )
-        dtype = {T.INT64: "int64", T.BOOL: "bool"}.get(p.elem, "float")
+        dtype = "int64" if p.elem == T.INT64 else "bool" if p.elem == T.BOOL else "float"
         v = self.graph.input(p.name, row, dtype=dtype)
         batch_major = p.name in self.batch_major_inputs
         s = Seq(v, batch_major)
