@@ -19,6 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 from rnngraph.ir.types import INT_RANGES, TensorType
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
+from rnngraph.ops.quant import per_axis
 
 if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter
@@ -356,9 +357,8 @@ def _qparams(e: Emitter, n: LoweredNode, to: str) -> tuple[str, str, dict[str, A
 def _by_formula(e: Emitter, n: LoweredNode, x: str, to: str) -> str:
     """saturate(round(x / scale) + zero_point) with ONNX arithmetic (float64, int32)."""
     axis = n.attrs["axis"]
-    shape = (-1,) + (1,) * (-axis - 1) if axis is not None else ()
-    scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
-    zp = e.const(np.asarray(n.attrs["zero_point"], e.np_float).reshape(shape), f"{n.name}.zp")
+    scale = e.const(per_axis(n.attrs["scale"], axis, e.np_float), f"{n.name}.scale")
+    zp = e.const(per_axis(n.attrs["zero_point"], axis, e.np_float), f"{n.name}.zp")
     lo, hi = INT_RANGES[to]
     q = e.add("Round", [e.add("Div", [x, scale], f"{n.name}.scaled")], f"{n.name}.rounded")
     q = e.add("Add", [q, zp], f"{n.name}.shifted")
@@ -380,9 +380,8 @@ def _dequantize(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         scale, zp, axis = _qparams(e, n, kind)
         return e.add("DequantizeLinear", [args[0], scale, zp], n.name, **axis)
     axis = n.attrs["axis"]
-    shape = (-1,) + (1,) * (-axis - 1) if axis is not None else ()
-    zp = e.const(np.asarray(n.attrs["zero_point"], np.int64).reshape(shape), f"{n.name}.zp")
-    scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
+    zp = e.const(per_axis(n.attrs["zero_point"], axis, np.int64), f"{n.name}.zp")
+    scale = e.const(per_axis(n.attrs["scale"], axis, e.np_float), f"{n.name}.scale")
     wide = e.add("Cast", [args[0]], f"{n.name}.wide", to=TensorProto.INT64)
     centred = e.add(
         "Cast", [e.add("Sub", [wide, zp], f"{n.name}.c")], f"{n.name}.f", to=e.float_type
@@ -397,9 +396,8 @@ def _fake_quant(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         q = e.add("QuantizeLinear", [args[0], scale, zp], f"{n.name}.q", **axis)
         return e.add("DequantizeLinear", [q, scale, zp], n.name, **axis)
     axis = n.attrs["axis"]
-    shape = (-1,) + (1,) * (-axis - 1) if axis is not None else ()
-    scale = e.const(np.asarray(n.attrs["scale"], e.np_float).reshape(shape), f"{n.name}.scale")
-    zp = e.const(np.asarray(n.attrs["zero_point"], e.np_float).reshape(shape), f"{n.name}.zp")
+    scale = e.const(per_axis(n.attrs["scale"], axis, e.np_float), f"{n.name}.scale")
+    zp = e.const(per_axis(n.attrs["zero_point"], axis, e.np_float), f"{n.name}.zp")
     grid = _by_formula(e, n, args[0], to)
     return e.add("Mul", [e.add("Sub", [grid, zp], f"{n.name}.c"), scale], n.name)
 

@@ -29,6 +29,7 @@ import tflite
 from rnngraph.errors import CompileError
 from rnngraph.ir.graph import Graph, Node
 from rnngraph.ir.registry import REFERENCE
+from rnngraph.quant.transform import FIXED_GRIDS
 
 __all__ = ["RULES", "StepFlatbuffer", "build_step"]
 
@@ -43,6 +44,11 @@ class Grid:
     kind: str
     scale: float
     zero_point: int
+
+    def attrs(self) -> dict[str, Any]:
+        """This grid as the attributes of rnngraph's ``quantize`` / ``dequantize`` ops."""
+        return {"scale": [self.scale], "zero_point": [self.zero_point], "axis": None,
+                "to": self.kind}  # fmt: skip
 
 
 @dataclass
@@ -320,10 +326,6 @@ class StepFlatbuffer:
     def build(self) -> bytes:
         g = self.g
         order = list(nx.topological_sort(g.zero_delay_view()))
-        readers: dict[int, list[int]] = {}
-        for nid in order:
-            for u in self.operands(nid):
-                readers.setdefault(u, []).append(nid)
         for nid in order:
             n = self.node(nid)
             if not n.type.batched:
@@ -466,8 +468,13 @@ def _binary(code: int, opts: int, start: Any, end: Any) -> Callable[..., T]:
     return rule
 
 
-_FIXED16 = {OP.LOGISTIC: Grid("int16", 1 / 32768, 0), OP.TANH: Grid("int16", 1 / 32768, 0)}
-_FIXED8 = {OP.LOGISTIC: Grid("int8", 1 / 256, -128), OP.TANH: Grid("int8", 1 / 128, 0)}
+_ACTIVATIONS = {OP.LOGISTIC: "sigmoid", OP.TANH: "tanh"}
+
+
+def _fixed(code: int, kind: str) -> Grid | None:
+    """The output grid TFLite's kernel fixes for ``code`` on ``kind`` (the quantiser's)."""
+    fixed = FIXED_GRIDS.get((_ACTIVATIONS.get(code, ""), kind))
+    return Grid(kind, *fixed) if fixed else None
 
 
 def _unary(code: int) -> Callable[..., T]:
@@ -476,10 +483,10 @@ def _unary(code: int) -> Callable[..., T]:
         n = self.node(nid)
         src = self.operand(a, n.name)
         if src.grid.kind == "int16":  # int16 in, int16 out (TFLite's int16 kernels)
-            wide = _FIXED16.get(code, src.grid if code == OP.RELU else self.wide_grid(grid))
+            wide = _fixed(code, "int16") or (src.grid if code == OP.RELU else self.wide_grid(grid))
             out = self.new(n.name, self.shape(nid), wide)
         else:  # int8 in: the int8 kernel (its fixed grid), then the output's grid
-            narrow = _FIXED8.get(code, grid if grid.kind == "int8" else src.grid)
+            narrow = _fixed(code, "int8") or (grid if grid.kind == "int8" else src.grid)
             out = self.new(n.name, self.shape(nid), narrow)
         self.flat.op(code, [src.index], [out.index])
         return self.requantized(out, grid, n.name)

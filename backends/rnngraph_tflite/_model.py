@@ -11,22 +11,20 @@ import numpy as np
 
 from rnngraph.errors import BackendUnavailableError, InputError
 from rnngraph.files import atomic_write
-from rnngraph.ir.types import INT_RANGES
+from rnngraph.ir.registry import REFERENCE
 from rnngraph_tflite._build import Grid
 
 __all__ = ["TfliteModel"]
 
 
 def _quantise(x: np.ndarray, grid: Grid) -> np.ndarray:
-    lo, hi = INT_RANGES[grid.kind]
-    q = np.clip(
-        np.rint(np.asarray(x, np.float32) / np.float32(grid.scale)) + grid.zero_point, lo, hi
-    )
-    return q.astype(np.dtype(grid.kind))
+    """A float input on the model's grid: the ``quantize`` op's semantics."""
+    return np.asarray(REFERENCE["quantize"](grid.attrs(), np.asarray(x, np.float32)))
 
 
 def _dequantise(q: np.ndarray, grid: Grid) -> np.ndarray:
-    return (q.astype(np.int64) - grid.zero_point).astype(np.float32) * np.float32(grid.scale)
+    """An integer output as floats: the ``dequantize`` op's semantics."""
+    return np.asarray(REFERENCE["dequantize"]({**grid.attrs(), "float_dtype": np.float32}, q))
 
 
 class TfliteModel:

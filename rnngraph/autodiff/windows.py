@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from rnngraph.autodiff.reverse import vjp
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Graph, InitSpec, Node
 from rnngraph.ir.types import TensorType
@@ -237,8 +238,6 @@ def truncated_bptt(
     >>> bool(np.allclose(tb["e.in.W"], full["e.in.W"]))
     True
     """
-    from rnngraph.autodiff.reverse import vjp
-
     h_step = h if h_step is None else int(h_step)
     if not 1 <= h_step <= h:
         raise GraphError(f"truncated BPTT needs 1 <= h' <= h, got h={h}, h'={h_step}")
@@ -319,8 +318,6 @@ def online_gradients(
     >>> len(steps), sorted(steps[0][1])
     (6, ['w.W', 'w.b'])
     """
-    from rnngraph.autodiff.reverse import vjp
-
     form = unit_delay_form(graph)
     ug = form.graph
     T = _steps(inputs, graph)
@@ -364,8 +361,6 @@ def hybrid_gradients(
 
     Returns the gradients of the params (summed over the batch, as :func:`vjp`).
     """
-    from rnngraph.autodiff.reverse import vjp
-
     if isinstance(block, bool) or not isinstance(block, int | np.integer) or block < 1:
         raise GraphError(f"hybrid gradients need a block of at least 1 step, got {block!r}")
     form = unit_delay_form(graph)
@@ -382,10 +377,6 @@ def hybrid_gradients(
     given = form.initial(initial_states)
     final_keys = {f"{s}_final" for s in mem_names}
     total = {k: np.zeros(np.shape(params[k])) for k in names}
-
-    def flat(g: Mapping[str, Any], keys: list[str]) -> np.ndarray:
-        return np.concatenate([np.ravel(g[k]) for k in keys]) if keys else np.zeros(0)
-
     for b in range(B):
         row = {k: np.asarray(v)[b : b + 1] if k in per_seq else np.asarray(v)[:, b : b + 1]
                for k, v in inputs.items()}  # fmt: skip
@@ -399,20 +390,16 @@ def hybrid_gradients(
                 for k, c in _cotangents(form, cotangents, start, end, start, T).items()
             }
             outs, g = vjp(ug, feeds, params, cotangents=cots, initial_states=memory, dtype=dtype)
-            direct = flat(g, names)
-            if S is not None:
-                direct = direct + flat(g, mem_names) @ S
-            _add(total, names, sizes, direct)
+            _add(total, names, sizes, _through(g, names, mem_names, S))
             if end == T:
                 break
             finals = {s: outs[f"{s}_final"] for s in mem_names}
-            S = _carry(vjp, ug, feeds, params, memory, finals, names, mem_names, S, dtype)
+            S = _carry(ug, feeds, params, memory, finals, names, mem_names, S, dtype)
             memory = finals
     return {k: v.astype(np.asarray(params[k]).dtype) for k, v in total.items()}
 
 
 def _carry(
-    vjp: Any,
     ug: Graph,
     feeds: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -431,11 +418,20 @@ def _carry(
             e[i] = 1.0
             cot = {f"{s}_final": e.reshape(finals[s].shape)}
             _, g = vjp(ug, feeds, params, cotangents=cot, initial_states=memory, dtype=dtype)
-            d_theta = np.concatenate([np.ravel(g[k]) for k in names])
-            if S is not None:
-                d_theta = d_theta + np.concatenate([np.ravel(g[k]) for k in mem_names]) @ S
-            rows.append(d_theta)
+            rows.append(_through(g, names, mem_names, S))
     return np.array(rows)
+
+
+def _through(
+    g: Mapping[str, Any], names: list[str], mem_names: list[str], S: np.ndarray | None
+) -> np.ndarray:
+    """A block's gradient in the params, flat: directly, plus through the memory it
+    started from (its gradient times the sensitivities ``S``; None: zero)."""
+
+    def flat(keys: list[str]) -> np.ndarray:
+        return np.concatenate([np.ravel(g[k]) for k in keys]) if keys else np.zeros(0)
+
+    return flat(names) if S is None else flat(names) + flat(mem_names) @ S
 
 
 def _add(total: dict[str, np.ndarray], names: list[str], sizes: list[int], v: np.ndarray) -> None:

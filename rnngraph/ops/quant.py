@@ -35,7 +35,7 @@ from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import INT_RANGES, TensorType
 
-__all__ = ["dequantize_linear", "fake_quant", "grid_bounds", "quantize_linear"]
+__all__ = ["dequantize_linear", "fake_quant", "grid_bounds", "per_axis", "quantize_linear"]
 
 QUANT_ATTRS = ("scale", "zero_point", "axis")
 
@@ -57,7 +57,7 @@ def _check(t: TensorType, attrs: Mapping[str, Any]) -> None:
         raise ValueError(f"axis {axis} of {t} has {row[axis]} entries, {len(scale)} scales")
 
 
-def _per_axis(values: Sequence[Any], axis: int | None, dtype: Any) -> np.ndarray:
+def per_axis(values: Sequence[Any], axis: int | None, dtype: Any) -> np.ndarray:
     """Scales or zero points shaped to broadcast along ``axis`` (from the end)."""
     arr = np.asarray(values, dtype=dtype)
     if axis is None:
@@ -77,8 +77,8 @@ def _quantize_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Ten
 
 def _on_grid(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     lo, hi = INT_RANGES[attrs["to"]]
-    scale = _per_axis(attrs["scale"], attrs["axis"], x.dtype)
-    zp = _per_axis(attrs["zero_point"], attrs["axis"], np.float64)
+    scale = per_axis(attrs["scale"], attrs["axis"], x.dtype)
+    zp = per_axis(attrs["zero_point"], attrs["axis"], np.float64)
     return np.clip(np.rint(x / scale) + zp, lo, hi)
 
 
@@ -100,8 +100,8 @@ def _dequantize_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> T
 def _dequantize(attrs: Mapping[str, Any], q: np.ndarray) -> np.ndarray:
     """y(t) = (q(t) - zero_point) * scale, a float"""
     ft = attrs.get("float_dtype", np.float32)
-    zp = _per_axis(attrs["zero_point"], attrs["axis"], np.int64)
-    scale = _per_axis(attrs["scale"], attrs["axis"], ft)
+    zp = per_axis(attrs["zero_point"], attrs["axis"], np.int64)
+    scale = per_axis(attrs["scale"], attrs["axis"], ft)
     return ((q.astype(np.int64) - zp).astype(ft) * scale).astype(ft)
 
 
@@ -113,16 +113,16 @@ def _fake_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorT
 @register_op("fake_quant", arity=1, infer=_fake_rule, attrs=(*QUANT_ATTRS, "to"))
 def _fake_quant(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = dequantize(quantize(x(t))): x on the integer grid of kind ``to``"""
-    zp = _per_axis(attrs["zero_point"], attrs["axis"], np.float64)
-    scale = _per_axis(attrs["scale"], attrs["axis"], x.dtype)
+    zp = per_axis(attrs["zero_point"], attrs["axis"], np.float64)
+    scale = per_axis(attrs["scale"], attrs["axis"], x.dtype)
     return ((_on_grid(attrs, x) - zp).astype(x.dtype) * scale).astype(x.dtype)
 
 
 def grid_bounds(attrs: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The float range ``[lo, hi]`` a quantizer's grid covers (per channel when per-axis)."""
     qlo, qhi = INT_RANGES[attrs["to"]]
-    scale = _per_axis(attrs["scale"], attrs["axis"], np.float64)
-    zp = _per_axis(attrs["zero_point"], attrs["axis"], np.float64)
+    scale = per_axis(attrs["scale"], attrs["axis"], np.float64)
+    zp = per_axis(attrs["zero_point"], attrs["axis"], np.float64)
     return (qlo - zp) * scale, (qhi - zp) * scale
 
 

@@ -84,7 +84,6 @@ def calibrate(
     probe = _probe(graph, nodes)
     rng = np.random.default_rng(seed)
     ranges = {nid: Range() for nid in nodes}
-    per_seq = graph.per_sequence_inputs
     seen = 0
     for batch in batches:
         if not isinstance(batch, Mapping):
@@ -106,5 +105,4 @@ def calibrate(
         seen += 1
     if not seen:
         raise GraphError("calibration needs at least one batch of inputs")
-    del per_seq
     return ranges

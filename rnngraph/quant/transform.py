@@ -39,7 +39,7 @@ from rnngraph.ir.params import check_params
 from rnngraph.ir.records import Records
 from rnngraph.ir.types import INT_RANGES, TensorType
 from rnngraph.ir.verify import verify
-from rnngraph.ops.quant import fake_quant as _fq_builder  # noqa: F401  (registers the ops)
+from rnngraph.ops.quant import per_axis
 from rnngraph.quant.calibration import Range, calibrate
 from rnngraph.runtime.interpreter import run
 
@@ -92,10 +92,7 @@ def _weight_qparams(w: np.ndarray, kind: str, axis: int | None) -> tuple[list[fl
 
 def _to_int(w: np.ndarray, scales: Sequence[float], axis: int | None, kind: str) -> np.ndarray:
     lo, hi = INT_RANGES[kind]
-    s = np.asarray(scales, np.float64)
-    if axis is not None:
-        s = s.reshape((-1,) + (1,) * (-axis - 1))
-    return np.clip(np.rint(w / s), lo, hi).astype(np.dtype(kind))
+    return np.clip(np.rint(w / per_axis(scales, axis, np.float64)), lo, hi).astype(np.dtype(kind))
 
 
 @dataclass
@@ -329,10 +326,8 @@ def _plan(
     states: str,
     percentile: float | None,
 ) -> dict[int, _Plan]:
-    stored = {graph.operands(s)[0][0]: s for s in graph.state_nodes().values()}
-    held: dict[int, int] = {}  # a state -> the value it stores (they share a grid)
-    for v, s in stored.items():
-        held[s] = v
+    held = {s: graph.operands(s)[0][0] for s in graph.state_nodes().values()}
+    stored = set(held.values())  # (a state and the value it stores share a grid)
     plans: dict[int, _Plan] = {}
     for nid in targets:
         n = graph.node(nid)
@@ -376,20 +371,24 @@ def _grid_error(r: Range, pl: _Plan) -> float:
 
 def _bias_of(graph: Graph) -> dict[int, tuple[int, int]]:
     """``b`` of ``add(matmul(x, W), b)`` (params ``W`` and ``b``, the product read by
-    nothing else): ``b -> (the matmul, W)``."""
+    nothing else): ``b -> (the matmul, W)``. Computed once per graph."""
+    found: dict[int, tuple[int, int]] = graph.memo("quant_biases", lambda: _find_biases(graph))
+    return found
+
+
+def _find_biases(graph: Graph) -> dict[int, tuple[int, int]]:
     out = {}
-    readers: dict[int, int] = {}
-    for n in graph.nodes():
-        for u, _, _ in graph.operands(n.id):
-            readers[u] = readers.get(u, 0) + 1
-    for v in graph.output_nodes().values():
-        readers[v] = readers.get(v, 0) + 1
+    outputs = set(graph.output_nodes().values())
+
+    def readers(u: int) -> int:
+        return int(graph.nx_graph.out_degree(u)) + (u in outputs)
+
     for n in graph.nodes():
         if n.op != "add":
             continue
         ops = graph.operands(n.id)
         for (a, _, _), (b, _, _) in ((ops[0], ops[1]), (ops[1], ops[0])):
-            if graph.node(b).op != "param" or graph.node(a).op != "matmul" or readers[a] != 1:
+            if graph.node(b).op != "param" or graph.node(a).op != "matmul" or readers(a) != 1:
                 continue
             (_, _, _), (w, _, _) = graph.operands(a)
             if (
@@ -411,13 +410,9 @@ def _output_axis(graph: Graph, pid: int) -> int:
     rank = len(graph.node(pid).type.shape)
     found: set[int] = set()
     todo = [(pid, list(range(rank)))]  # a value, and which param axis each of its axes is
-    readers: dict[int, list[tuple[int, int]]] = {}
-    for n in graph.nodes():
-        for port, (u, _, _) in enumerate(graph.operands(n.id)):
-            readers.setdefault(u, []).append((n.id, port))
     while todo:
         nid, axes = todo.pop()
-        for r, port in readers.get(nid, []):
+        for _, r, port in graph.nx_graph.out_edges(nid, keys=True):
             n = graph.node(r)
             if n.op == "matmul" and port == 1 and len(axes) >= 2:
                 found.add(axes[-1])
@@ -489,12 +484,7 @@ def _rewrite(
             kind, (scales, axis) = vectors, _weight_qparams(w, vectors, None)
         q = _to_int(w, scales, axis, kind)
         qp[name] = q
-        steps = (
-            np.asarray(scales)
-            if axis is None
-            else np.asarray(scales).reshape((-1,) + (1,) * (-axis - 1))
-        )
-        deq = q.astype(np.float64) * (steps if axis is not None else scales[0])
+        deq = q.astype(np.float64) * per_axis(scales, axis, np.float64)
         err = float(np.max(np.abs(deq - w))) if w.size else 0.0
         rows.append(
             {"param": name, "kind": kind, "per_channel": axis is not None, "max_abs_error": err}

@@ -65,7 +65,6 @@ class PopulationModel:
         self.param_names = list(names)
         self.mode = getattr(inner, "mode", "sequence")
         self.program = getattr(inner, "program", None)
-        self.lifted = inner.graph if hasattr(inner, "graph") else None
         self._squeeze = squeeze  # params_as_inputs: one weight vector, no P axis
         self.dtype = np.dtype(getattr(inner, "dtype", np.float32))
 

@@ -270,6 +270,8 @@ def _population_model(
 
 
 class _LocalScorer(_Scorer):
+    """The population model, compiled once (for ``population`` individuals, or any)."""
+
     def __init__(
         self,
         graph: Graph,
@@ -278,7 +280,7 @@ class _LocalScorer(_Scorer):
         target: str,
         options: Mapping[str, Any],
         fitness: Fitness,
-        population: int,
+        population: int | None,
     ) -> None:
         self.model = _population_model(graph, fixed, names, target, options, population)
         self.fitness = fitness
@@ -335,8 +337,8 @@ class _RayScorer(_Scorer):
             self.ray.shutdown()
 
 
-class _Worker:
-    """A Ray actor: the population model, compiled once per worker."""
+class _Worker(_LocalScorer):
+    """A Ray actor: a local scorer of any population size, built from the graph's JSON."""
 
     def __init__(
         self,
@@ -349,12 +351,10 @@ class _Worker:
     ) -> None:
         from rnngraph.ir.deserialize import from_json
 
-        graph = from_json(*spec)
-        self.model = _population_model(graph, fixed, names, target, options, None)
-        self.fitness = fitness
+        super().__init__(from_json(*spec), fixed, names, target, options, fitness, None)
 
     def score(self, params: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(self.fitness(self.model, params))
+        return self(params)  # (a Ray actor's methods are called by name)
 
 
 # ---------------------------------------------------------------- optimizers
