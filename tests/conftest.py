@@ -17,6 +17,11 @@ settings.load_profile("deterministic")
 # pool reads this once; unset, it takes half the logical CPUs: one on a 2-vCPU machine),
 # so that their barriers are exercised.
 os.environ.setdefault("TVM_NUM_THREADS", "2")
+# A TVM model uses every core by default, each call's work split by its batch (two kernels
+# built for a model called with small and large batches): the suite's models run on one
+# thread unless a test asks for more (threads=, parallel=), as the suite's processes
+# already share the cores (pytest -n).
+os.environ.setdefault("RNNGRAPH_THREADS", "1")
 
 
 @pytest.fixture

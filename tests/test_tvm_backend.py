@@ -71,7 +71,7 @@ def test_float64_and_errors() -> None:
     with pytest.raises(rg.CompileError, match="unknown device 'pdp11'"):
         rg.compile(g, target="tvm", params=p, device="pdp11")
     with pytest.raises(rg.CompileError, match="options"):
-        rg.compile(g, target="tvm", params=p, threads=2)
+        rg.compile(g, target="tvm", params=p, frobnicate=2)
 
 
 @pytest.mark.parametrize("device", ["aarch64", "armv7", "riscv64", "c"])
@@ -246,13 +246,22 @@ def test_products_split_over_the_cores(name: str) -> None:
 
 
 @pytest.mark.parametrize("parallel", [None, "products"])
-def test_blocked_products_cover_every_row_and_column(parallel: str | None) -> None:
-    """Row blocks of 6 and every count of rows left over (4 or 5: one smaller block per
-    panel; 1 to 3: merged with the last whole block and split in two; with fewer rows
-    than a block, one block of them all times 1 to 4 panels), panels of 16 columns and a
-    partial last one; over whole sequences and inside a loop (the previous step's rows),
-    on one core and split over the cores (one launch of the thread pool), against numpy."""
-    K, N = 37, 16 * 9 + 3
+@pytest.mark.parametrize(("rows", "panel_bytes"), [(6, 64), (8, 128), (2, 64)])
+def test_blocked_products_cover_every_row_and_column(
+    parallel: str | None, rows: int, panel_bytes: int
+) -> None:
+    """Register blocks of an AVX2 plan (6 rows, panels of 16 float32 columns), an AVX-512
+    one (8 rows, 32 columns) and a 16-register NEON one (2 rows): every count of rows left
+    over after whole blocks (one smaller block per panel, or a few merged with the last
+    whole block and split in two), fewer rows than a block (one block of them all times a
+    few panels), a partial last panel; over whole sequences and inside a loop (the
+    previous step's rows), on one core and split over the cores (one launch of the
+    thread pool), against numpy."""
+    from rnngraph_tvm._plan import host_plan
+
+    plan = host_plan().replace(rows=rows, panel_bytes=panel_bytes)
+    nr = plan.panel_width("float32")
+    K, N = 37, nr * 9 + 3
     g = rg.Graph("products")
     x = g.input("x", K)
     h = g.state("h", N)
@@ -262,9 +271,10 @@ def test_blocked_products_cover_every_row_and_column(parallel: str | None) -> No
     g.output("y", y)
     rng = np.random.default_rng(0)
     p = {"w_in": rng.standard_normal((K, N)) * 0.2, "w_rec": rng.standard_normal((N, N))}
-    m = rg.compile(g, target="tvm", params=p, parallel=parallel)
-    batches = ((3, 1), (1, 2), (2, 3), (3, 4), (2, 5), (4, 8), (1, 10), (1, 11), (1, 13))
-    for T, B in (*batches, (2, 9), (1, 6), (2, 32)):
+    m = rg.compile(g, target="tvm", params=p, parallel=parallel, plan=plan)
+    assert m.plan.rows == rows and m.plan.panel_width("float32") == nr
+    for B in (*range(1, 2 * rows + 2), 32):
+        T = 1 + B % 3
         xs = rng.standard_normal((T, B, K)).astype("float32")
         want, hs = [], np.zeros((B, N))
         for t in range(T):
@@ -281,22 +291,21 @@ STACKED = [
 
 
 @pytest.mark.parametrize("name", STACKED)
-def test_cells_with_stacked_products_match_the_reference(name: str, monkeypatch: Any) -> None:
-    """From _codegen.STACK_ROWS batch rows a loop's input product and recurrent product
+def test_cells_with_stacked_products_match_the_reference(name: str) -> None:
+    """From _plan.STACK_ROWS batch rows a loop's input product and recurrent product
     are one product over ``[x_t | h]`` (an LSTM's gates): every zoo cell that has one,
     at batches on both sides of the threshold, caller initial states, lengths per row,
     and one step at a time. (The zoo's weights are small: the threshold for weights
     that stay in L1, which keeps small models' code short, is lowered here.)"""
-    from rnngraph_tvm import _gemm
-    from rnngraph_tvm._codegen import STACK_ROWS
+    from rnngraph_tvm._plan import STACK_ROWS, host_plan
 
-    monkeypatch.setattr(_gemm, "STREAMED_BYTES", 0)
+    plan = host_plan().replace(streamed_bytes=0)
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
-    m = rg.compile(g, target="tvm", params=p)
+    m = rg.compile(g, target="tvm", params=p, plan=plan)
     assert any(a.name.endswith(".stacked") for a in m.generated(False).args)
     if name in zoo.CAUSAL:
-        step = rg.compile(g, target="tvm", params=p, mode="step")
+        step = rg.compile(g, target="tvm", params=p, mode="step", plan=plan)
         xs = zoo.feeds(g, 4, STACK_ROWS + 1, np.random.default_rng(6))
         got, want = step.stream(xs, step.initial_states(STACK_ROWS + 1)), rg.run(g, xs, p)
         _close({k: got[k] for k in want}, want)
@@ -312,15 +321,14 @@ def test_cells_with_stacked_products_match_the_reference(name: str, monkeypatch:
 
 
 @pytest.mark.parametrize("parallel", [None, True, "products"])
-def test_stacked_product_covers_rows_columns_and_the_bias(parallel: Any, monkeypatch: Any) -> None:
+def test_stacked_product_covers_rows_columns_and_the_bias(parallel: Any) -> None:
     """``tanh(x U + b + h W)`` with a partial last panel: from STACK_ROWS batch rows one
     product over ``[x_t | h]`` and ``[U; W]`` stacked, below it the two products; on one
     core, rows split over the cores (groups under the threshold), and products split
     over them; against numpy."""
-    from rnngraph_tvm import _gemm
-    from rnngraph_tvm._codegen import STACK_ROWS
+    from rnngraph_tvm._plan import STACK_ROWS, host_plan
 
-    monkeypatch.setattr(_gemm, "STREAMED_BYTES", 0)  # (a weight in L1 is not stacked)
+    plan = host_plan().replace(streamed_bytes=0)  # (a weight in L1 is not stacked)
     K, N = 21, 16 * 3 + 5
     g = rg.Graph("stacked")
     x, h = g.input("x", K), g.state("h", N)
@@ -331,7 +339,7 @@ def test_stacked_product_covers_rows_columns_and_the_bias(parallel: Any, monkeyp
     rng = np.random.default_rng(1)
     p = {"u": rng.standard_normal((K, N)) * 0.3, "w": rng.standard_normal((N, N)) * 0.2}
     p["b"] = rng.standard_normal(N)
-    m = rg.compile(g, target="tvm", params=p, parallel=parallel)
+    m = rg.compile(g, target="tvm", params=p, parallel=parallel, plan=plan)
     args = m.generated(False).args
     assert any(a.name.endswith(".stacked") for a in args)
     assert any(a.stack for a in args)  # [U; W], packed once
@@ -375,11 +383,11 @@ def test_fast_exp_tanh_sigmoid_match_numpy() -> None:
 @pytest.mark.parametrize("name", zoo.CAUSAL)
 def test_step_models_stream_the_sequence(name: str) -> None:
     """Every causal cell, taps of several steps (narx, fir) included, one step at a time
-    matches the sequence (a batch under and over _codegen.STACK_ROWS; the zoo's weights
+    matches the sequence (a batch under and over _plan.STACK_ROWS; the zoo's weights
     stay in L1, so the stacked product's steps are checked in
     test_cells_with_stacked_products_match_the_reference); the carried values are named
     as the ONNX step model's."""
-    from rnngraph_tvm._codegen import STACK_ROWS
+    from rnngraph_tvm._plan import STACK_ROWS
 
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
@@ -491,10 +499,12 @@ def test_kernels_take_packed_weights_only(hidden: int) -> None:
     p = g.init_params(seed=1)
     m = rg.compile(g, target="tvm", params=p)
     gates = 4 * hidden
+    nr = m.plan.panel_width("float32")
+    padded = -(-gates // nr) * nr  # (columns of the last panel past the gates are zeros)
     for lens in (False, True):
         statics = [a for a in m.generated(lens).args if a.kind == "static"]
         copies = 2 if hidden == 256 else 1
-        assert sum(int(np.prod(a.shape)) for a in statics) == (copies * (8 + hidden) + 1) * gates
+        assert sum(int(np.prod(a.shape)) for a in statics) == copies * (8 + hidden) * padded + gates
         assert any(a.stack for a in statics) == (hidden == 256)
     for B in (1, 5):  # (5: the stacked loop)
         xs = np.random.default_rng(B).standard_normal((4, B, 8)).astype("float32")

@@ -39,6 +39,7 @@ from rnngraph_tvm._codegen import generate
 from rnngraph_tvm._deploy import DeployedModel, load
 from rnngraph_tvm._model import TvmModel
 from rnngraph_tvm._ops import RULES
+from rnngraph_tvm._plan import Cpu, Plan, cores, derive
 from rnngraph_tvm._step import TvmStepModel
 from rnngraph_tvm._targets import DEVICES, resolve
 
@@ -46,28 +47,13 @@ __all__ = [
     "DEVICES",
     "RULES",
     "DeployedModel",
+    "Plan",
     "TvmModel",
     "TvmStepModel",
     "backend",
     "generate",
     "load",
 ]
-
-
-def _cores() -> int:
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return len(cores) if cores else (os.cpu_count() or 1)
-
-
-def _groups(parallel: Any) -> int:
-    """Row groups for ``parallel``: True means one per core (as TVM's thread pool)."""
-    if parallel is True or parallel is False or parallel is None or parallel == "products":
-        return _cores()
-    if isinstance(parallel, int) and parallel >= 1:
-        return parallel
-    raise CompileError(
-        f"parallel must be True, False, 'products' or a number of row groups >= 1, got {parallel!r}"
-    )
 
 
 def backend(
@@ -77,21 +63,27 @@ def backend(
 
     Options: ``device`` (a name in :data:`DEVICES` — ``"llvm"``/``"host"``,
     ``"cuda"``, ``"aarch64"``, ``"armv7"``, ``"riscv64"``, ``"c"`` — or a TVM
-    target dict), ``dtype`` ("float32" or "float64"), ``parallel`` (True: the
-    batch split in as many groups of rows as the CPU has cores, one per core, no
-    synchronisation during the sequence — the faster split for a batch of about
-    8 rows or more (``benchmarks/results/tvm_lstm.json``); an int: that many groups;
-    "products": every matrix product splits its weight's panels and every other
-    node its rows over the cores, the thread pool launched once for the whole
-    kernel with a barrier between phases — the faster for a few rows and for a
-    recursive net's levels; on
-    a GPU each row is a thread block),
-    ``mode`` ("sequence", or "step": one step in, carried states in and out).
+    target dict), ``dtype`` ("float32" or "float64"), ``mode`` ("sequence",
+    or "step": one step in, carried states in and out).
+
+    Speed: the CPU kernels are shaped by a :class:`~rnngraph_tvm._plan.Plan`
+    derived from the target (vector width, registers, caches; ``print(m.plan)``).
+    ``threads`` (default: every core of this machine, as onnxruntime, or
+    ``$RNNGRAPH_THREADS``; one for a model built for another machine): each call
+    shares its work by its batch — a group of batch rows per core from a few rows
+    a core, no synchronisation during the sequence; below that, every product's
+    weight panels and every node's rows, the thread pool launched once for the whole kernel with a
+    barrier between phases (``benchmarks/results/tvm_lstm.json``). ``parallel``
+    fixes the split: True (rows), "products", an int (that many groups of rows)
+    or False (one thread). ``tune=True`` times a few other plans for the shapes
+    ``tune={"batch": 32, "steps": 100}`` (default batch 1 and 32, 100 steps) on
+    this machine and keeps the fastest, cached per CPU and shapes (``_tune``);
+    ``plan=`` takes a :class:`Plan` as it is.
     """
     mode = options.pop("mode", "sequence") if "mode" in options else "sequence"
     if mode not in ("sequence", "step"):
         raise CompileError(f"mode must be 'sequence' or 'step', got {mode!r}")
-    known = {"device", "dtype", "parallel"}
+    known = {"device", "dtype", "parallel", "threads", "tune", "plan"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise CompileError(f"the tvm backend takes options {sorted(known)}; got {unknown}")
@@ -106,20 +98,69 @@ def backend(
         ticks = "steps" if "steps" not in names else g.fresh_name("steps")
         g.input(ticks, 0)
         program = schedule(g)
-    parallel = options.get("parallel")
-    groups = _groups(parallel)
-    if parallel:
+    device = resolve(options.get("device"))
+    dtype = str(options.get("dtype", "float32"))
+    plan = _plan_for(device, options)
+    if plan.threads > 1 and not device.cross:
         # TVM's thread pool reads this once, when it first starts; unset, it takes half
         # the logical CPUs on x86 (one thread on a 2-vCPU machine). A user's value stays.
-        os.environ.setdefault("TVM_NUM_THREADS", str(groups))  # "products": one per core
-    model = TvmModel(
-        program,
-        params,
-        resolve(options.get("device")),
-        str(options.get("dtype", "float32")),
-        rows="parallel" if parallel and parallel != "products" else "",
-        groups=groups,
-        threads=parallel == "products",
-    )
+        os.environ.setdefault("TVM_NUM_THREADS", str(plan.threads))
+    if options.get("tune"):
+        from rnngraph_tvm._tune import tuned
+
+        plan = tuned(program, params, device, dtype, plan, options["tune"])
+    model = TvmModel(program, params, device, dtype, plan=plan)
     model.ticks = ticks
     return TvmStepModel(model) if mode == "step" else model
+
+
+THREADS_VARIABLE = "RNNGRAPH_THREADS"
+"""The environment variable that sets the default number of threads (as OMP_NUM_THREADS
+does OpenMP's): a test suite that runs in several processes, a server that runs several
+models side by side."""
+
+
+def _default_threads(here: bool) -> int:
+    """Every core of this machine (or ``$RNNGRAPH_THREADS``); one for another machine."""
+    if not here:
+        return 1
+    value = os.environ.get(THREADS_VARIABLE, "")
+    if not value:
+        return cores()
+    if not value.isdigit() or int(value) < 1:
+        raise CompileError(f"{THREADS_VARIABLE}={value!r}: set it to a number of threads >= 1")
+    return int(value)
+
+
+def _plan_for(device: Any, options: Mapping[str, Any]) -> Plan:
+    """The plan of ``options`` (``plan``, ``threads``, ``parallel``) for ``device``."""
+    given = options.get("plan")
+    if given is not None and not isinstance(given, Plan):
+        raise CompileError(f"plan must be a rnngraph_tvm Plan, got {type(given).__name__}")
+    here = not device.cross
+    threads = options.get("threads")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise CompileError(f"threads must be a number of threads >= 1, got {threads!r}")
+    if given is None:
+        many = threads if threads is not None else _default_threads(here)
+        given = derive(Cpu.of(device.spec, here=here), threads=many)
+    plan = given if threads is None else given.replace(threads=threads)
+    if device.gpu or device.source:
+        return plan.replace(threads=1)  # (a GPU's rows are its blocks; C: plain loops)
+    parallel = options.get("parallel")
+    if parallel is None:
+        return plan
+    many = plan.threads if plan.threads > 1 else cores()
+    if parallel is False:
+        return plan.replace(threads=1)
+    if parallel is True:
+        return plan.replace(threads=many, split="rows")
+    if parallel == "products":
+        return plan.replace(threads=many, split="products")
+    if isinstance(parallel, int) and not isinstance(parallel, bool) and parallel >= 1:
+        return plan.replace(threads=parallel, split="rows")
+    raise CompileError(
+        f"parallel must be True, False, 'products' or a number of row groups >= 1, got {parallel!r}"
+    )

@@ -58,19 +58,13 @@ from rnngraph_tvm._ops import (
     read_only,
     seq,
 )
+from rnngraph_tvm._plan import Plan, host_plan
 
 __all__ = ["Arg", "Kernel", "generate", "initial_name"]
 
 MAX_INLINE_DEPTH = 24
 """The longest chain of element-wise nodes evaluated as one expression (deeper ones
 would slow LLVM and TVM's passes down, which recurse over expressions)."""
-
-AHEAD_ROWS = 64
-"""Rows of a loop's time-parallel product computed at a time, inside the loop."""
-
-STACK_ROWS = 4
-"""Batch rows from which a loop's input product and its recurrent one are one product
-over ``[x_t | h]`` (see :meth:`_Gen.stackable`); fewer rows keep the input product ahead."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,10 @@ class _Gen:
         groups: int = 1,
         threads: bool = False,
         block: int = 1024,
+        plan: Plan | None = None,
     ) -> None:
+        # the shapes of the CPU kernels (block rows, panel width, chunks...): see _plan
+        self.plan = plan or host_plan()
         self.p, self.g, self.dtype, self.with_lens = (
             program,
             program.graph.nx_graph,
@@ -572,7 +569,7 @@ class _Gen:
         if nids not in self.panels:
             shapes = [[int(v) for v in self.g.nodes[n]["type"].shape] for n in nids]
             K, N = sum(k for k, _ in shapes), shapes[0][1]
-            nr = _gemm.panel_width(self.dtype)
+            nr = self.plan.panel_width(self.dtype)
             self.panels[nids] = self.add_arg(
                 Arg(
                     "static",
@@ -637,6 +634,7 @@ class _Gen:
                 N,
                 lambda r, col, v: self.put(nid, at(r)[0], at(r)[1:], col, v),
                 self.dtype,
+                self.plan,
                 threads=self.threads,
             )
         first: list[Any] = []
@@ -664,6 +662,7 @@ class _Gen:
             N,
             lambda r, col, v: self.put(nid, t, unravel(r), col, v),
             self.dtype,
+            self.plan,
             chunked=bool(lead),  # a batch's rows: one chunk; a level's nodes: many
             threads=self.threads,
         )
@@ -693,6 +692,7 @@ class _Gen:
             N,
             lambda r, col, v: self.put(nid, t, [self.lo + r], col, v),
             self.dtype,
+            self.plan,
             chunked=False,
             threads=self.threads,
         )
@@ -852,7 +852,7 @@ class _Gen:
         Computed over every step up front (an LSTM's input projection), their
         results would be written for the whole sequence and read back step by
         step, from memory once they outgrow the caches; instead the loop
-        computes them a few steps at a time (:data:`AHEAD_ROWS` rows: enough for
+        computes them a few steps at a time (:attr:`Plan.ahead_rows` rows: enough for
         the blocked kernel to reuse each weight panel), just before it reads them.
         """
         if not self.blocked or self.gpu:
@@ -888,9 +888,9 @@ class _Gen:
         its consumer, or the one inlined ``add`` between them, must be that
         epilogue's ``add``, read once each; both products take rows without
         leading axes and give ``N`` columns, and the recurrent weight must be
-        bigger than L1 (``_gemm.STREAMED_BYTES``: a smaller one gains little, and
+        bigger than L1 (:attr:`Plan.streamed_bytes`: a smaller one gains little, and
         the loop's code would be twice as long to compile). Used from
-        :data:`STACK_ROWS` batch rows (fewer: the input product stays ahead,
+        :attr:`Plan.stack_rows` batch rows (fewer: the input product stays ahead,
         where it reuses each panel over many steps' rows).
         """
         if self.gpu:
@@ -903,7 +903,7 @@ class _Gen:
                 continue
             if self.row(ops[0].source)[:-1] or self.g.nodes[c]["op"] != "add":
                 continue
-            if not _gemm.streamed(ops[2], ops[3], self.dtype):
+            if not _gemm.streamed(ops[2], ops[3], self.dtype, self.plan):
                 continue
             others = [r for r in self.p.reads[c] if r.source != m]
             if len(others) != 1 or others[0].delay:
@@ -923,7 +923,7 @@ class _Gen:
 
     def recurrent(self, region: RecurrentRegion) -> Any:
         """The loop of ``region``; with products to stack (:meth:`stackable`), two: the
-        stacked one for :data:`STACK_ROWS` batch rows or more, the other below."""
+        stacked one for :attr:`Plan.stack_rows` batch rows or more, the other below."""
         stacked = {m: a for m, a in self.stacks.items() if self.part_of[m] is region}
         if not stacked:
             return self.loop(region)
@@ -933,7 +933,7 @@ class _Gen:
             together = self.loop(region)
         finally:
             self.stacking = {}
-        wide = self.hi - self.lo >= i64(STACK_ROWS)
+        wide = self.hi - self.lo >= i64(self.plan.stack_rows)
         return tir.IfThenElse(wide, together, plain)
 
     def loop(self, region: RecurrentRegion) -> Any:
@@ -944,7 +944,7 @@ class _Gen:
         ahead = [m for m, loop in self.ahead.items() if loop is region and m not in absorbed]
         if ahead:
             width = tir.max(self.hi - self.lo, i64(1))  # (a group of rows may be empty)
-            steps = tir.max(i64(1), tir.floordiv(i64(AHEAD_ROWS), width))
+            steps = tir.max(i64(1), tir.floordiv(i64(self.plan.ahead_rows), width))
             count = tir.min(steps, self.T - tt)
             span = (tt, count) if region.direction >= 0 else (self.T - tt - count, count)
             chunk = seq([self.blocked_matmul(m, None, span) for m in ahead])
@@ -1199,6 +1199,7 @@ def generate(
     groups: int = 2,
     threads: bool = False,
     block: int = 1024,
+    plan: Plan | None = None,
 ) -> Kernel:
     """The kernel of ``program`` (see the module docstring).
 
@@ -1213,9 +1214,10 @@ def generate(
     node its batch rows (for work with few batch rows and big products: a
     recursive net's levels, whole sequences).
     ``blocked``: matrix products by the register-blocked CPU kernel (``_gemm``).
+    ``plan``: the CPU kernels' shapes (default: derived for this machine's CPU).
     """
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise CompileError(f"dtype must be float32 or float64, got {dtype}")
     return _Gen(
-        program, str(np.dtype(dtype)), with_lens, rows, blocked, groups, threads, block
+        program, str(np.dtype(dtype)), with_lens, rows, blocked, groups, threads, block, plan
     ).generate()

@@ -30,6 +30,7 @@ from rnngraph.trees.recursion import run_trees, split_inputs
 from rnngraph_tvm._codegen import Arg, Kernel, generate, initial_name
 from rnngraph_tvm._deploy import RESULTS, result_buffer, result_name, sidecars
 from rnngraph_tvm._gemm import pack
+from rnngraph_tvm._plan import Cpu, Plan, derive
 from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
 
 __all__ = ["TvmModel"]
@@ -50,26 +51,32 @@ class TvmModel:
         params: Mapping[str, np.ndarray],
         device: Device,
         dtype: str = "float32",
+        plan: Plan | None = None,
         rows: str = "",
-        groups: int = 1,
-        threads: bool = False,
         block: int = 1024,
+        build: bool = True,
     ) -> None:
         self.program, self.graph, self.device = program, program.graph, device
         self.mode = "sequence"
         self.ticks: str | None = None  # the empty input carrying T for a graph with none
-        self.rows, self.groups, self.threads, self.block = rows, groups, threads, block
+        # plan: the CPU kernels' shapes and how a call's work is shared over the cores
+        # (by its batch: plan.split_for); rows: "emulated" runs a GPU kernel on the CPU
+        self.plan = plan or derive(Cpu.of(device.spec, here=not device.cross), threads=1)
+        self.rows, self.block = rows, block
         self.dtype = np.dtype(dtype)
         self.params = {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
-        self._generated: dict[bool, Kernel] = {}
-        self._kernels: dict[bool, tuple[Kernel, Any]] = {}
-        self._entry: dict[bool, Any] = {}
+        # kernels by (with sequence lengths, split): "serial", "rows" or "products"
+        self._generated: dict[tuple[bool, str], Kernel] = {}
+        self._kernels: dict[tuple[bool, str], tuple[Kernel, Any]] = {}
+        self._entry: dict[tuple[bool, str], Any] = {}
         # Work buffers are each calling thread's own: a model is called from many threads
         # at once, as an onnxruntime session is; what is built once is built under a lock.
         self._local = threading.local()
         self._lock = threading.RLock()
         self._static: dict[str, Any] = {}  # weights on the device by Arg.static_key
         self._statics = self._time_invariant()
+        if not build:
+            return
         self.kernel(False)  # build now: errors surface at compile time
         if not device.cross:  # and link it (TVM's JIT, at the first lookup: 0.6-0.9 s for
             self._main(False)  # an LSTM), so that compiling costs it, not the first run
@@ -127,25 +134,39 @@ class TvmModel:
         shareable between a block's threads (see ``_targets.shared_buffers``)."""
         return self._build(self.relax() if mod is None else mod, relax=True)
 
-    def generated(self, with_lens: bool) -> Kernel:
-        """The TIR kernel (plain, or taking ``sequence_lens``), generated once."""
-        with self._lock:
-            return self._generate(with_lens)
+    @property
+    def split(self) -> str:
+        """How the kernel that does not know its batch (the exported one, the first one
+        built) shares its work: "serial", "rows" or "products" (any batch)."""
+        if self.device.gpu or self.rows:
+            return "serial"  # (a GPU's rows are its thread blocks)
+        return self.plan.split_for(None)
 
-    def _generate(self, with_lens: bool) -> Kernel:
-        if with_lens not in self._generated:
-            gpu = self.device.gpu or self.rows == "emulated"
-            self._generated[with_lens] = generate(
-                self.program,
-                str(self.dtype),
-                with_lens=with_lens,
-                rows="blockIdx.x" if self.device.gpu else self.rows,
-                blocked=not gpu and not self.device.source,
-                groups=self.groups,
-                threads=self.threads,
-                block=self.block,
-            )
-        return self._generated[with_lens]
+    def split_for(self, batch: int) -> str:
+        """The split of a call with ``batch`` rows (see :meth:`Plan.split_for`)."""
+        if self.device.gpu or self.rows:
+            return "serial"
+        return self.plan.split_for(batch)
+
+    def generated(self, with_lens: bool, split: str | None = None) -> Kernel:
+        """The TIR kernel (plain, or taking ``sequence_lens``; ``split``: default
+        :attr:`split`), generated once."""
+        key = (with_lens, split or self.split)
+        with self._lock:
+            if key not in self._generated:
+                gpu = self.device.gpu or self.rows == "emulated"
+                self._generated[key] = generate(
+                    self.program,
+                    str(self.dtype),
+                    with_lens=with_lens,
+                    rows="blockIdx.x" if self.device.gpu else self.rows or _ROWS[key[1]],
+                    blocked=not gpu and not self.device.source,
+                    groups=self.plan.threads,
+                    threads=key[1] == "products",
+                    block=self.block,
+                    plan=self.plan,
+                )
+            return self._generated[key]
 
     def _build(self, funcs: Any, relax: bool = False) -> Any:
         """TVM's executable of the named PrimFuncs (or of a Relax module), for the model's
@@ -158,13 +179,32 @@ class TvmModel:
             first = "\n".join(str(e).strip().splitlines()[-3:])
             raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
 
-    def kernel(self, with_lens: bool) -> tuple[Kernel, Any]:
-        """The kernel and its executable (entry ``main``), built once."""
+    def build_splits(self, with_lens: bool, splits: Sequence[str]) -> None:
+        """Build the kernels of several splits at once (one LLVM module, one link: what
+        the tuner does for every plan it times)."""
         with self._lock:
-            if with_lens not in self._kernels:
-                k = self.generated(with_lens)
-                self._kernels[with_lens] = (k, self._build({"main": k.func}))
-            return self._kernels[with_lens]
+            todo = [s for s in dict.fromkeys(splits) if (with_lens, s) not in self._kernels]
+            if not todo:
+                return
+            kernels = {s: self.generated(with_lens, s) for s in todo}
+            ex = self._build(
+                {
+                    f"main_{s}": k.func.with_attr("global_symbol", f"main_{s}")
+                    for s, k in kernels.items()
+                }
+            )
+            for s, k in kernels.items():
+                self._kernels[(with_lens, s)] = (k, ex)
+                self._entry[(with_lens, s)] = ex[f"main_{s}"]
+
+    def kernel(self, with_lens: bool, split: str | None = None) -> tuple[Kernel, Any]:
+        """The kernel and its executable (entry ``main``), built once."""
+        key = (with_lens, split or self.split)
+        with self._lock:
+            if key not in self._kernels:
+                k = self.generated(*key)
+                self._kernels[key] = (k, self._build({"main": k.func}))
+            return self._kernels[key]
 
     def export(
         self, path: str | os.PathLike[str], relax: bool = False, standalone: bool = False
@@ -355,7 +395,8 @@ class TvmModel:
         lens = check_lens(sequence_lens, T, B)
         overrides = check_initial_states(self.graph, initial_states or {}, B, self.dtype)
         sizes = {"T": T, "B": B, **bind_dims(self.graph, inputs, initial_states or {})}
-        kernel = self.generated(lens is not None)
+        split = self.split_for(B)
+        kernel = self.generated(lens is not None, split)
         dev = self.device.runtime()
         state_ids = {v: k for k, v in self.graph.state_nodes().items()}
         # Buffers are kept per (sizes, lens): fresh memory costs page faults on every call;
@@ -417,16 +458,18 @@ class TvmModel:
             args.append(t)
             if a.kind in RESULTS:
                 outs[result_name(a.kind, a.name)] = t
-        return self._main(lens is not None), args, outs, kernel
+        return self._main(lens is not None, split), args, outs, kernel
 
-    def _main(self, with_lens: bool) -> Any:
-        """The kernel's entry function (looked up once: the lookup costs 0.2 ms)."""
-        entry = self._entry.get(with_lens)
+    def _main(self, with_lens: bool, split: str | None = None) -> Any:
+        """The kernel's entry function (looked up once: the lookup costs 0.2 ms; a split
+        other than the first one built is built at its first call)."""
+        key = (with_lens, split or self.split)
+        entry = self._entry.get(key)
         if entry is None:  # (the lock only for the first lookup, not on every call)
             with self._lock:
-                if with_lens not in self._entry:
-                    self._entry[with_lens] = self.kernel(with_lens)[1]["main"]
-                entry = self._entry[with_lens]
+                if key not in self._entry:
+                    self._entry[key] = self.kernel(*key)[1]["main"]
+                entry = self._entry[key]
         return entry
 
     def _initial(
@@ -463,6 +506,9 @@ class TvmModel:
         """The same as :meth:`export`: the deployable library."""
         return self.export(path, relax=relax, standalone=standalone)
 
+
+_ROWS = {"serial": "", "products": "", "rows": "parallel"}
+"""The code generator's ``rows`` for each split over the cores."""
 
 MAX_BUFFER_BYTES = 2**32
 """The largest buffer a call allocates: a tap's initial values are ``(delay, B, *row)``."""

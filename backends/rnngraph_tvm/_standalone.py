@@ -18,10 +18,13 @@ model needs no runtime at all where it is deployed: the folder holds
 - ``<name>.json``: the same arrays described for tools (names, roles, shapes, in
   the struct's order: a ``ctypes.Structure`` of pointers can mirror it).
 
-A model compiled with ``parallel=`` keeps its split over the cores: its calls
-launch POSIX threads (one per online CPU, or ``<name>_set_threads(n)``), with a
-spinning barrier between phases; any other runs on the caller's thread (and
-device ``"c"`` always: TVM's C writer calls its own runtime's thread pool). Only
+A model that shares its work over the cores (compiled for this machine, whose
+cores it uses by default, or with ``threads=``/``parallel=``) keeps its split
+(one that serves any batch: every product's panels, or ``parallel=True``'s
+groups of rows): its calls launch POSIX threads (one per online CPU, or
+``<name>_set_threads(n)``), with a spinning barrier between phases; a model
+compiled with ``threads=1`` or for another machine runs on the caller's thread
+(and device ``"c"`` always: TVM's C writer calls its own runtime's thread pool). Only
 T (steps) and B (batch) are left open: a model with other symbolic sizes (a
 recursive net's nodes) is refused.
 """
@@ -330,17 +333,19 @@ const char *{prefix}_last_error(void) {{ return rnngraph_error; }}
 
 def threaded(model: TvmModel) -> bool:
     """Whether the model's standalone kernels split over the cores (see the module text)."""
-    return (model.threads or model.rows == "parallel") and not model.device.source
+    return model.split != "serial" and not model.device.source
 
 
 def _kernels(model: TvmModel) -> dict[bool, Kernel]:
-    """The two kernels: the model's own, or regenerated for one thread (a C source
-    model's, or the GPU's emulated on the CPU)."""
-    if threaded(model) or not (model.threads or model.rows):
+    """The two kernels: the model's own, or regenerated for one thread (the GPU's
+    emulated on the CPU)."""
+    if not model.rows:
         return {lens: model.generated(lens) for lens in (False, True)}
     blocked = not model.device.source
     return {
-        lens: generate(model.program, str(model.dtype), with_lens=lens, blocked=blocked)
+        lens: generate(
+            model.program, str(model.dtype), with_lens=lens, blocked=blocked, plan=model.plan
+        )
         for lens in (False, True)
     }
 

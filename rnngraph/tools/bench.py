@@ -22,6 +22,7 @@ them for the README.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -331,11 +332,18 @@ def _row(
     m = rg.compile(g, target="onnx", params=p, threads=threads, session_config=NO_SPIN)
     engines["ours_onnx"] = (lambda: m.run({"x": xs})["y"], time.perf_counter() - t0)
     engines["reference"] = (lambda: rg.run(g, {"x": xs}, p)["y"], 0.0)
+    skipped = {}
+    if importlib.util.find_spec("rnngraph_tvm") is not None:  # the TVM backend's kernel
+        t0 = time.perf_counter()
+        tm = rg.compile(g, target="tvm", params=p, threads=threads)
+        tm.run({"x": xs})  # (builds the kernel of this batch's split over the threads)
+        engines["ours_tvm"] = (lambda: tm.run({"x": xs})["y"], time.perf_counter() - t0)
+    else:
+        skipped["ours_tvm"] = "TVM is not installed (pip install 'rnngraph[tvm]')"
     if cell in ("LSTM", "GRU"):
         sess = native_op_session(cell, p, "c", H, threads)
         feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
         engines["ort_native_op"] = (lambda: sess.run(["Y"], feeds)[0][:, 0], 0.0)
-    skipped = {}
     try:
         # PyTorch first: onnxruntime's worker threads spin for a while after each run,
         # which would slow a multi-threaded PyTorch timed right after them.
@@ -372,6 +380,8 @@ def _row(
         best = min(baselines, key=lambda k: baselines[k])
         row["best_baseline"] = best
         row["ours_over_best"] = round(row["ours_onnx"]["median_ms"] / baselines[best], 3)
+        if "ours_tvm" in row:
+            row["tvm_over_best"] = round(row["ours_tvm"]["median_ms"] / baselines[best], 3)
     if skipped:
         row["skipped"] = skipped
     return row
@@ -432,21 +442,24 @@ def bench(
 
 def markdown_table(doc: dict[str, Any]) -> str:
     """The README table of a bench JSON: each row's times and our ratio to the best baseline."""
-    cols = ["ours_onnx", "reference", "ort_native_op", "torch_eager", "ort_torch_export"]
+    cols = [
+        "ours_onnx", "ours_tvm", "reference", "ort_native_op", "torch_eager", "ort_torch_export"
+    ]  # fmt: skip
     head = (
-        "| cell | H | T | B | threads | ours (ONNX) | reference | ORT op | torch eager "
-        "| ORT(torch export) | ours / best |"
+        "| cell | H | T | B | threads | ours (ONNX) | ours (TVM) | reference | ORT op "
+        "| torch eager | ORT(torch export) | ONNX / best | TVM / best |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 13]
     for r in doc["rows"]:
         cells = [f"{r[c]['median_ms']:.3f}" if c in r else "—" for c in cols]
-        ratio = (
-            f"{r['ours_over_best']:.2f}x ({r['best_baseline']})" if "ours_over_best" in r else "—"
-        )
+        ratios = [
+            f"{r[k]:.2f}x ({r['best_baseline']})" if k in r else "—"
+            for k in ("ours_over_best", "tvm_over_best")
+        ]
         lines.append(
             f"| {r['cell']} | {r['H']} | {r['T']} | {r['B']} | {r['threads']} | "
-            + " | ".join(cells)
-            + f" | {ratio} |"
+            + " | ".join(cells + ratios)
+            + " |"
         )
     m = doc["machine"]
     lines.append("")

@@ -185,6 +185,17 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["device"] = args.device
     if args.parallel:
         opts["parallel"] = True if args.parallel == "batch" else args.parallel
+    if args.threads is not None:
+        opts["threads"] = args.threads
+    if args.tune or args.tune_batch or args.tune_steps:
+        if args.target != "tvm":
+            raise CompileError("--tune is for --target tvm (it times the TVM kernels' plans)")
+        tune: dict[str, Any] = {"progress": True}
+        if args.tune_batch:
+            tune["batch"] = args.tune_batch
+        if args.tune_steps:
+            tune["steps"] = args.tune_steps
+        opts["tune"] = tune
     return opts
 
 
@@ -247,6 +258,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         flag = "--relax" if args.relax else "--standalone"
         raise CompileError(f"{flag} is for --target tvm")
     extra = {k: True for k in ("relax", "standalone") if getattr(args, k)}
+    plan = getattr(getattr(model, "model", model), "plan", None)  # (a step model's own)
+    if args.show_plan and plan is not None:
+        print(plan, file=sys.stderr)
     print(model.save(args.output, **extra))
     return 0
 
@@ -450,7 +464,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel",
         choices=["batch", "products"],
         help="for --target tvm on a CPU: split the batch over the cores, or every "
-        "matrix product's weight (default: one core)",
+        "matrix product's weight (default: by each call's batch)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        metavar="N",
+        help="threads a call uses (default: every core of this machine, or "
+        "$RNNGRAPH_THREADS; 1 for another machine)",
+    )
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="for --target tvm: time a few kernel plans on this machine and keep the "
+        "fastest (under a minute for an LSTM; cached per CPU and shapes)",
+    )
+    p.add_argument(
+        "--tune-batch",
+        type=_positive,
+        nargs="+",
+        metavar="B",
+        help="batch sizes to tune for (default 1 and 32; implies --tune)",
+    )
+    p.add_argument(
+        "--tune-steps",
+        type=_positive,
+        metavar="T",
+        help="sequence length to tune for (default 100; implies --tune)",
+    )
+    p.add_argument(
+        "--show-plan",
+        action="store_true",
+        help="for --target tvm: print the kernels' plan (vector width, register blocks, "
+        "threads; derived from the target or tuned) to stderr",
     )
     p.add_argument(
         "--relax",
