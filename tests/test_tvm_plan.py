@@ -183,7 +183,8 @@ def test_the_command_line_shows_sets_and_tunes_the_plan(
 
     g = zoo.elman_graph()
     src = g.save(tmp_path / "elman", zoo.params_for(g))
-    out = str(tmp_path / "elman.so")
+    (tmp_path / "out").mkdir()
+    out = str(tmp_path / "out" / "elman.so")  # (its sidecars: out/elman.json, .npz)
     assert (
         main(["compile", src, "--target", "tvm", "--threads", "2", "--show-plan", "-o", out]) == 0
     )
