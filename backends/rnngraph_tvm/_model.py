@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
@@ -17,7 +18,7 @@ from rnngraph.errors import CompileError, InputError
 from rnngraph.files import atomic_path, atomic_write, folder_lock
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ops.random import seeded
-from rnngraph.program.schedule import Program, Read
+from rnngraph.program.schedule import Program, Read, RecurrentRegion
 from rnngraph.runtime.arguments import (
     bind_dims,
     check_initial_states,
@@ -146,7 +147,24 @@ class TvmModel:
         """The split of a call with ``batch`` rows (see :meth:`Plan.split_for`)."""
         if self.device.gpu or self.rows:
             return "serial"
-        return self.plan.split_for(batch)
+        return self.plan.split_for(batch, self.step_macs)
+
+    @functools.cached_property
+    def step_macs(self) -> int:
+        """Multiply-adds of one loop step's products for one batch row (a signal times a
+        weight in a recurrent region: what sharing a step's products over cores splits)."""
+        g, total = self.graph.nx_graph, 0
+        for part in self.program.parts:
+            if not isinstance(part, RecurrentRegion):
+                continue
+            for nid in part.nodes:
+                if g.nodes[nid]["op"] != "matmul":
+                    continue
+                a, w = (g.nodes[r.source]["type"] for r in self.program.reads[nid])
+                if a.batched and not w.batched and w.rank == 2:
+                    rows = int(np.prod([d if isinstance(d, int) else 1 for d in a.shape[:-1]]))
+                    total += rows * int(w.shape[0]) * int(w.shape[1])
+        return total
 
     def generated(self, with_lens: bool, split: str | None = None) -> Kernel:
         """The TIR kernel (plain, or taking ``sequence_lens``; ``split``: default

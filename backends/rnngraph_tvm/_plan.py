@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AHEAD_ROWS", "STACK_ROWS", "Cpu", "Plan", "cores", "derive", "host_plan"]
+__all__ = ["AHEAD_ROWS", "SHARE_MACS", "STACK_ROWS", "Cpu", "Plan", "cores", "derive", "host_plan"]
 
 AHEAD_ROWS = 64
 """Rows of a loop's time-parallel product computed at a time, inside the loop."""
@@ -43,6 +43,13 @@ STACK_ROWS = 4
 """Batch rows from which a loop's input product and its recurrent one are one product
 over ``[x_t | h]`` (see ``_codegen._Gen.stackable``); fewer rows keep the input product
 ahead."""
+
+SHARE_MACS = 1 << 17
+"""The least multiply-adds a loop step's products must do for products to be shared
+over the cores: below it (an LSTM of 128 units at batch 1, 98k), a barrier per
+product costs more than the second core saves; above (192 units, 147k), sharing
+wins (measured on Zen 4, 2 cores: 4.5 µs a step either way at 128 units, 6.2 µs
+shared against 8.6 alone at 192)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,9 @@ class Plan:
     product; ``threads``: the cores a call uses; ``split``: how they share it
     — ``"products"`` (every product's panels, every node's rows, a barrier
     between phases), ``"rows"`` (a group of batch rows per core, no barrier)
-    or ``"auto"`` (rows from ``rows_per_thread`` rows a core, products below);
+    or ``"auto"`` (rows from ``rows_per_thread`` rows a core, products below,
+    and never products when a step's products do fewer than ``share_macs``
+    multiply-adds in all: the barriers would cost more than the cores give);
     ``source``: where the plan came from.
     """
 
@@ -126,6 +135,7 @@ class Plan:
     threads: int = 1
     split: str = "auto"
     rows_per_thread: int = 4
+    share_macs: int = SHARE_MACS
     source: str = "derived from the target"
 
     def panel_width(self, dtype: str) -> int:
@@ -136,15 +146,18 @@ class Plan:
         """Panels a block of ``rows`` rows (fewer than :attr:`rows`) takes at a time."""
         return max(1, self.panels // rows)
 
-    def split_for(self, batch: int | None) -> str:
+    def split_for(self, batch: int | None, step_macs: int | None = None) -> str:
         """How a call with ``batch`` rows shares its work: "serial", "rows" or
-        "products" (``None``: a batch not known yet — products serve any)."""
+        "products" (``None``: a batch not known yet — products serve any).
+        ``step_macs``: the multiply-adds of a loop step's products for one row."""
         if self.threads <= 1:
             return "serial"
         if self.split != "auto":
             return self.split
         if batch is None:
             return "products"
+        if step_macs is not None and batch * step_macs < self.share_macs:
+            return "rows"  # (fewer rows than cores: the others idle, no barrier)
         return "rows" if batch >= self.rows_per_thread * self.threads else "products"
 
     def tunables(self) -> dict[str, Any]:
@@ -159,7 +172,8 @@ class Plan:
         vectors = self.panel_bytes // self.cpu.vector_bytes
         split = {
             "auto": f"auto (a group of batch rows per thread from {self.rows_per_thread} rows "
-            "a thread, else every product shared)",
+            f"a thread, else every product shared if a step's products do "
+            f"{self.share_macs:,} multiply-adds or more)",
             "rows": "a group of batch rows per thread",
             "products": "every product's panels and every node's rows shared, a barrier "
             "between phases",

@@ -68,6 +68,8 @@ QUICK: dict[str, list[Any]] = {
 # Every onnxruntime session here idles without spinning: on two cores, the spinning worker
 # threads of one engine's session would steal time from the engine being timed.
 NO_SPIN = {"session.intra_op.allow_spinning": "0"}
+BLAS_IDLE_S = 0.3
+"""How long numpy's BLAS threads may busy-wait after a product (OpenBLAS: 2**28 cycles)."""
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -331,7 +333,6 @@ def _row(
     t0 = time.perf_counter()
     m = rg.compile(g, target="onnx", params=p, threads=threads, session_config=NO_SPIN)
     engines["ours_onnx"] = (lambda: m.run({"x": xs})["y"], time.perf_counter() - t0)
-    engines["reference"] = (lambda: rg.run(g, {"x": xs}, p)["y"], 0.0)
     skipped = {}
     if importlib.util.find_spec("rnngraph_tvm") is not None:  # the TVM backend's kernel
         t0 = time.perf_counter()
@@ -350,6 +351,10 @@ def _row(
         engines = {**_torch_engines(cell, H, p, threads, xs), **engines}
     except ImportError:
         skipped["torch"] = "PyTorch is not installed (pip install 'rnngraph[bench]')"
+    # The reference first, then a pause: numpy's BLAS threads busy-wait for up to a tenth of
+    # a second after each product, and on two cores they would take the core a threaded
+    # engine timed next waits for (every call of it one scheduler tick, 4 ms, late).
+    engines = {"reference": (lambda: rg.run(g, {"x": xs}, p)["y"], 0.0), **engines}
     row: dict[str, Any] = {"cell": cell, "H": H, "T": T, "B": B, "I": I, "threads": threads}
     flops = _flops(cell, T, B, H)
     for name, (fn, compile_s) in engines.items():
@@ -363,6 +368,8 @@ def _row(
             else repeats
         )
         t = timed(fn, reps if name != "reference" else max(2, repeats // 4))
+        if name == "reference":
+            time.sleep(BLAS_IDLE_S)
         gflops = flops / (t["median_ms"] * 1e-3) / 1e9
         row[name] = {
             **t,
