@@ -20,6 +20,7 @@ pytest.importorskip("tvm")
 pytestmark = pytest.mark.slow
 
 import rnngraph_tvm  # noqa: E402  (after the skip: TVM may be missing)
+from rnngraph_tvm._plan import host_plan  # noqa: E402
 
 _close = zoo.assert_close
 
@@ -60,6 +61,32 @@ def test_gradient_graphs_compile_through_the_same_path() -> None:
     for k in p:
         np.testing.assert_allclose(got[f"grad:{k}"], want[k], atol=1e-4, rtol=1e-4, err_msg=k)
     np.testing.assert_allclose(got["grad:x"], want["x"], atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weight_gradients_as_blocked_products(threads: int) -> None:
+    """The weights' gradients (``Σ a ⊗ c`` over steps and rows) as blocked products over
+    chunks of terms: sizes off every block (148 columns: panels of 16 or 32 with padding;
+    91 terms: five chunks of 16 and a part), rows of different lengths (their steps past
+    the end add nothing), one and two threads; the input sensitivities left out."""
+    g = rg.Graph("lstm")
+    g.output("y", rg.cells.lstm(g.input("x", 5), 37, name="c"))
+    p = {k: v.astype("float32") for k, v in g.init_params(seed=3).items()}
+    adj = rg.adjoint(g, input_gradients=False)
+    assert "grad:x" not in adj.outputs
+    plan = host_plan().replace(chunk_bytes=1024, threads=threads)  # (chunks of 16 terms)
+    m = rg.compile(adj, target="tvm", params=p, plan=plan, threads=threads)
+    rng = np.random.default_rng(4)
+    xs = rng.standard_normal((13, 7, 5)).astype("float32")
+    cot = rng.standard_normal((13, 7, 37)).astype("float32")
+    lens = np.array([13, 1, 7, 0, 12, 13, 5])
+    got = m.run({"x": xs, "cot:y": cot}, sequence_lens=lens)
+    _, want = rg.vjp(g, {"x": xs}, p, cotangents={"y": cot}, sequence_lens=lens)
+    for k in p:
+        np.testing.assert_allclose(got[f"grad:{k}"], want[k], atol=2e-4, rtol=1e-4, err_msg=k)
+    full = m.run({"x": xs, "cot:y": cot})
+    _, want = rg.vjp(g, {"x": xs}, p, cotangents={"y": cot})
+    np.testing.assert_allclose(full["grad:c.R"], want["c.R"], atol=2e-4, rtol=1e-4)
 
 
 def test_float64_and_errors() -> None:
@@ -257,7 +284,6 @@ def test_blocked_products_cover_every_row_and_column(
     few panels), a partial last panel; over whole sequences and inside a loop (the
     previous step's rows), on one core and split over the cores (one launch of the
     thread pool), against numpy."""
-    from rnngraph_tvm._plan import host_plan
 
     plan = host_plan().replace(rows=rows, panel_bytes=panel_bytes)
     nr = plan.panel_width("float32")

@@ -1001,6 +1001,10 @@ class _Gen:
     def total(self, nid: int) -> Any:
         if self.gpu:  # one thread per element, each summing its steps and rows
             return self.grid(self.row(nid), lambda idx: self.summed(nid, idx))
+        if self.blocked and self.g.nodes[nid]["op"] == "total_outer":
+            blocked = self.outer_total(nid)
+            if blocked is not None:
+                return blocked
         outb = self.node_buf[nid]
         shape = self.row(nid)
         t, b = tir.Var("t", I64), tir.Var("b", I64)
@@ -1018,6 +1022,103 @@ class _Gen:
         rows = tir.For(b, i64(0), self.B, tir.ForKind.SERIAL, acc)  # across rows: never per row
         steps = tir.For(t, i64(0), self.T, tir.ForKind.SERIAL, rows)
         return tir.SeqStmt([init, steps])
+
+    def outer_total(self, nid: int) -> Any:
+        """``total_outer`` (a weight's gradient: ``Σ a ⊗ c`` over steps, rows and leading
+        axes) as blocked products, or None for a sum that is not a matrix: the terms are
+        taken in chunks of ``kc``; each chunk's ``c`` is packed in panels (the product's
+        weight) and its ``a`` by columns, and ``out += aᵀ c`` by :func:`_gemm.product` —
+        the out rows in registers, not one read and write of ``out`` per term. A chunk past
+        the last term (or a step past a row's length) packs zeros."""
+        shape = self.row(nid)
+        if len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+            return None
+        n_i, n_j = (int(d) for d in shape)
+        ra, rc = self.p.reads[nid]
+        a_buf, c_buf, outb = self.node_buf[ra.source], self.node_buf[rc.source], self.node_buf[nid]
+        lead = list(self.summed_axes(nid))
+        per_b = _size(lead)
+        terms = self.T * self.B * per_b
+        nr = self.plan.panel_width(self.dtype)
+        n_panels = -(-n_j // nr)
+        item = np.dtype(self.dtype).itemsize
+        kc = int(np.clip(self.plan.chunk_bytes // (n_panels * nr * item), 16, 1024)) // 8 * 8
+        name = self.g.nodes[nid]["name"]
+        cols = self.add_arg(Arg("node", f"{name}.columns", (kc, n_i), self.dtype))
+        panels = self.add_arg(Arg("node", f"{name}.panels", (n_panels, kc, nr), self.dtype))
+        ch, kk, j = (tir.Var(v, I64) for v in ("ch", "kk", "j"))
+        g = ch * i64(kc) + kk
+        gc = tir.min(g, terms - i64(1))  # (a chunk's zeros past the end read the last term)
+        t = tir.floordiv(gc, tir.max(self.B * per_b, i64(1)))
+        rest = tir.floormod(gc, tir.max(self.B * per_b, i64(1)))
+        b = tir.floordiv(rest, tir.max(per_b, i64(1)))
+        at = _unravel(tir.floormod(rest, tir.max(per_b, i64(1))), lead)
+        zero = tir.const(0, self.dtype)
+
+        def term(buf: Any, e: Any) -> Any:
+            v = self.valid(buf[(t, b, *at, e)], t, b)
+            return tir.Select(g < terms, v, zero)
+
+        q = tir.Var("q", I64)
+        pack = tir.For(
+            kk,
+            i64(0),
+            i64(kc),
+            tir.ForKind.SERIAL,
+            seq(
+                [
+                    loops(
+                        [n_i], lambda e: tir.BufferStore(cols, term(a_buf, e[0]), [kk, e[0]]), "i"
+                    ),
+                    tir.For(
+                        q,
+                        i64(0),
+                        i64(n_panels),
+                        tir.ForKind.SERIAL,
+                        tir.For(
+                            j,
+                            i64(0),
+                            i64(nr),
+                            tir.ForKind.SERIAL,
+                            tir.BufferStore(
+                                panels,
+                                tir.Select(
+                                    q * i64(nr) + j < i64(n_j),
+                                    term(c_buf, tir.min(q * i64(nr) + j, i64(n_j - 1))),
+                                    zero,
+                                ),
+                                [q, kk, j],
+                            ),
+                        ),
+                    ),
+                ]
+            ),
+        )
+
+        def add(r: Any, c: Any, v: Any) -> Any:
+            return tir.BufferStore(outb, outb[r, c] + v, [r, c])
+
+        prod = _gemm.product(
+            i64(n_i),
+            lambda r, k: cols[k, r],
+            panels,
+            kc,
+            n_j,
+            add,
+            self.dtype,
+            self.plan,
+            chunked=False,
+            threads=self.groups > 1,
+        )
+        chunks = tir.For(
+            ch,
+            i64(0),
+            tir.floordiv(terms + i64(kc - 1), i64(kc)),
+            tir.ForKind.SERIAL,
+            seq([pack, prod]),
+        )
+        init = loops(shape, lambda idx: tir.BufferStore(outb, zero, idx), "z")
+        return seq([init, chunks])
 
     def valid(self, v: Any, t: Any, b: Any, dtype: str | None = None) -> Any:
         """``v`` at step ``t`` of row ``b``, zero past the row's length."""

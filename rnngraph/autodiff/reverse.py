@@ -122,9 +122,12 @@ def _sum(values: Sequence[Value]) -> Value:
 
 
 class _Builder:
-    def __init__(self, graph: Graph, final_cotangents: Sequence[str]) -> None:
+    def __init__(
+        self, graph: Graph, final_cotangents: Sequence[str], inputs: Sequence[str] | None = None
+    ) -> None:
         verify(graph)
         self.fwd = graph
+        self.inputs = None if inputs is None else set(inputs)  # None: every input's gradient
         self.g = graph.copy(f"{graph.name}.adjoint")
         self.ctx = AdjointContext(self.g)
         self.final_cotangents = list(final_cotangents)
@@ -190,7 +193,7 @@ class _Builder:
                 self.apply_rule(s, cot)
         # 6. Input sensitivities and initial-state gradients.
         for name, x in self.fwd.input_nodes().items():
-            if x in self.placeholders:
+            if x in self.placeholders and (self.inputs is None or name in self.inputs):
                 g.output(f"grad:{name}", self.value(self.placeholders[x]))
         for name, sid in self.fwd.state_nodes().items():
             if sid in self.placeholders:
@@ -262,7 +265,12 @@ class _Builder:
         self.g.assign(helper, window if window.op not in ("state", "input") else window + 0.0)
 
 
-def adjoint(graph: Graph, *, final_cotangents: Sequence[str] = ()) -> Graph:
+def adjoint(
+    graph: Graph,
+    *,
+    final_cotangents: Sequence[str] = (),
+    input_gradients: bool | Sequence[str] = True,
+) -> Graph:
     """The adjoint graph of ``graph`` (see the module docstring for its interface).
 
     Parameters
@@ -272,6 +280,12 @@ def adjoint(graph: Graph, *, final_cotangents: Sequence[str] = ()) -> Graph:
     final_cotangents : sequence of str
         States whose final values receive a cotangent (as the initial state
         ``"cot:<s>_final"``), e.g. an encoder's state fed to a decoder.
+    input_gradients : bool or sequence of str
+        The inputs whose sensitivities ``"grad:<x>"`` are outputs: all of them
+        (``True``), none (``False``: a training step needs only the weights'
+        gradients, and the compiler then drops the work, e.g. an LSTM's
+        ``z̅ Wᵀ`` at every step) or those named.
+
     Examples
     --------
     >>> import rnngraph as rg
@@ -282,11 +296,28 @@ def adjoint(graph: Graph, *, final_cotangents: Sequence[str] = ()) -> Graph:
     ['grad:e.in.W', 'grad:e.in.b']
     >>> "cot:y" in adj.inputs
     True
+    >>> "grad:x" in rg.adjoint(g, input_gradients=False).outputs
+    False
     """
     unknown = sorted(set(final_cotangents) - set(graph.states))
     if unknown:
         raise GraphError(f"final_cotangents names {unknown}, which are not states of the graph")
-    return _Builder(graph, final_cotangents).build()
+    if isinstance(input_gradients, bool):
+        inputs = None if input_gradients else []
+    elif isinstance(input_gradients, str):
+        raise GraphError(
+            f"input_gradients takes True, False or a list of input names, not the string "
+            f"{input_gradients!r}: write [{input_gradients!r}]"
+        )
+    else:
+        inputs = list(input_gradients)
+        unknown = sorted(set(inputs) - set(graph.inputs))
+        if unknown:
+            raise GraphError(
+                f"input_gradients names {unknown}, which are not inputs of the graph; its "
+                f"inputs: {sorted(graph.inputs)}"
+            )
+    return _Builder(graph, final_cotangents, inputs).build()
 
 
 def _cached_adjoint(graph: Graph, finals: tuple[str, ...]) -> Graph:
