@@ -302,6 +302,7 @@ def adjoint(
     unknown = sorted(set(final_cotangents) - set(graph.states))
     if unknown:
         raise GraphError(f"final_cotangents names {unknown}, which are not states of the graph")
+    inputs: list[str] | None
     if isinstance(input_gradients, bool):
         inputs = None if input_gradients else []
     elif isinstance(input_gradients, str):
