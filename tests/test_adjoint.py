@@ -70,3 +70,27 @@ def test_adjoint_graph_is_a_verified_graph_running_backward() -> None:
     assert directions == {1, -1}  # the forward loop and its adjoint, in reversed time
     assert {"cot:y", "x"} <= set(adj.inputs)
     assert {"grad:g.W", "grad:g.R", "grad:g.B", "grad:x", "y"} <= set(adj.outputs)
+
+
+def test_input_gradients_chosen_by_name() -> None:
+    """input_gradients=False keeps only the weights' gradients (and the same values);
+    a list names the inputs; a bare string and an unknown name are refused, naming the fix."""
+    g = rg.Graph("two")
+    x, u = g.input("x", 2), g.input("u", 2)
+    g.output("y", rg.cells.elman(x + u, 3, name="e"))
+    p = g.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((4, 2, 2)), "u": rng.standard_normal((4, 2, 2))}
+    cot = {"cot:y": rng.standard_normal((4, 2, 3))}
+    every = rg.run(rg.adjoint(g), {**feeds, **cot}, p)
+    assert {"grad:x", "grad:u"} <= set(every)
+    none = rg.adjoint(g, input_gradients=False)
+    assert not any(k in none.outputs for k in ("grad:x", "grad:u"))
+    got = rg.run(none, {**feeds, **cot}, p)
+    np.testing.assert_allclose(got["grad:e.in.W"], every["grad:e.in.W"])
+    only_u = rg.adjoint(g, input_gradients=["u"])
+    assert "grad:u" in only_u.outputs and "grad:x" not in only_u.outputs
+    with pytest.raises(rg.GraphError, match=r"write \['x'\]"):
+        rg.adjoint(g, input_gradients="x")
+    with pytest.raises(rg.GraphError, match="not inputs of the graph"):
+        rg.adjoint(g, input_gradients=["z"])
