@@ -5,7 +5,7 @@ of 10-200 nodes (random recursive trees: each node's parent drawn uniformly
 from the nodes before it). Ours: ``rg.recursive`` compiled once to ONNX (one
 ``Scan`` over levels with ``GatherND``/``ScatterND``) and run by onnxruntime
 on every batch; compiled once by the TVM backend (one kernel; with two
-threads, ``parallel="products"`` splits every product's weight over the cores);
+threads, every level's products are shared by the cores);
 also the reference interpreter. PyTorch: the same cell and
 weights applied node by node in Python recursion, one tree at a time — how
 tree-LSTMs are usually written (Tai et al.'s code, most tutorials). Root
@@ -101,11 +101,9 @@ def main() -> None:
         if torch is not None:
             per_node = torch_per_node(params)
         tvm_model = None
-        try:  # two threads: every product's weight split over both cores
+        try:  # (two threads: a level's products shared by both cores, as the plan chooses)
             t0 = time.perf_counter()
-            tvm_model = rg.compile(
-                g, target="tvm", params=params, parallel="products" if threads > 1 else False
-            )
+            tvm_model = rg.compile(g, target="tvm", params=params, threads=threads)
             tvm_compile_s = time.perf_counter() - t0
         except Exception as e:  # the TVM backend is optional
             tvm_note = f"skipped: {type(e).__name__}: {e}"

@@ -168,6 +168,7 @@ class _Gen:
         # packed in panels (one packed copy per weight node)
         self.blocked = blocked
         self.panels: dict[tuple[int, ...], Any] = {}
+        self.row_tables: dict[int, Any] = {}  # products' row index tables (index_table)
         # products computed as one over stacked operands (see stackable), in the loop
         # version being generated: recurrent product -> the input product it absorbs
         # (not computed in that version: read as zero by the epilogue that adds it)
@@ -628,7 +629,7 @@ class _Gen:
 
             return _gemm.product(
                 count * group,
-                lambda r, k: a[(*at(r), k)],
+                lambda idx, k: a[(*idx, k)],
                 w,
                 K,
                 N,
@@ -636,6 +637,8 @@ class _Gen:
                 self.dtype,
                 self.plan,
                 threads=self.threads,
+                index=at,
+                table=self.index_table(nid, K, 2 + len(lead)),
             )
         first: list[Any] = []
         if ra.delay:  # the previous step's rows (or the initial value) in one buffer
@@ -656,7 +659,7 @@ class _Gen:
 
         prod = _gemm.product(
             group,
-            lambda r, k: load(unravel(r), k),
+            load if lead else (lambda r, k: load(unravel(r), k)),
             w,
             K,
             N,
@@ -665,8 +668,21 @@ class _Gen:
             self.plan,
             chunked=bool(lead),  # a batch's rows: one chunk; a level's nodes: many
             threads=self.threads,
+            index=unravel if lead else None,  # (a batch row alone needs no division)
+            table=self.index_table(nid, K, 1 + len(lead)) if lead else None,
         )
         return seq([*first, prod])
+
+    def index_table(self, nid: int, k_size: int, n_index: int) -> tuple[Any, Any]:
+        """Where product ``nid`` keeps a chunk's rows' indices (see ``_gemm.product``):
+        a buffer the caller provides, one part per group of rows that runs at once."""
+        size = _gemm.table_size(k_size, self.dtype, self.plan, n_index)
+        if nid not in self.row_tables:
+            parts = self.groups if self.rows == "parallel" else 1
+            name = f"{self.g.nodes[nid]['name']}.rows"
+            self.row_tables[nid] = self.add_arg(Arg("node", name, (size * parts,), "int64"))
+        base = self.row_b * i64(size) if self.rows == "parallel" else i64(0)
+        return self.row_tables[nid], base
 
     def stacked_matmul(self, nid: int, t: Any) -> Any:
         """Product ``nid`` (``h W``) and the input product it absorbs (``x_t U``) at step

@@ -45,7 +45,7 @@ from tvm import tirx as tir
 from rnngraph_tvm._ops import I64, i64, seq
 from rnngraph_tvm._plan import Plan
 
-__all__ = ["pack", "product", "streamed"]
+__all__ = ["pack", "product", "streamed", "table_size"]
 
 SPLIT_BELOW = 4
 """A step's rows left over after whole blocks, if fewer than this, are merged with the last
@@ -59,6 +59,13 @@ def streamed(k_size: int, n_size: int, dtype: str, plan: Plan) -> bool:
     as fast and the code is five times smaller (LLVM's time)."""
     nr = plan.panel_width(dtype)
     return -(-n_size // nr) * nr * k_size * np.dtype(dtype).itemsize > plan.streamed_bytes
+
+
+def table_size(k_size: int, dtype: str, plan: Plan, n_index: int) -> int:
+    """Entries of the ``table`` a chunked :func:`product` with ``n_index`` indices a row
+    needs: one chunk's rows' indices."""
+    per_chunk = max(1, plan.chunk_bytes // (plan.rows * k_size * np.dtype(dtype).itemsize))
+    return per_chunk * plan.rows * n_index
 
 
 def pack(w: np.ndarray, nr: int) -> np.ndarray:
@@ -81,10 +88,19 @@ def product(
     plan: Plan,
     chunked: bool = True,
     threads: bool = False,
+    index: Callable[[Any], list[Any]] | None = None,
+    table: tuple[Any, Any] | None = None,
 ) -> Any:
     """The statement ``out[r, :] = a[r, :] @ W`` for ``r < n_rows``.
 
     ``load(r, k)`` reads ``a``; ``store(r, col, value)`` writes the result;
+    ``index(r)``, if given, turns row ``r`` into the indices ``load`` then takes
+    instead of ``r`` (``load(index(r), k)``), computed once per row of a block
+    before its ``k`` loop: a row number unravelled into (step, row, node) costs
+    divisions LLVM does not move out of the loop (a divisor it cannot prove nonzero);
+    ``table`` (a buffer of int64 and the offset of this call's part, at least
+    :func:`table_size` long) then holds a chunk's rows' indices, unravelled once
+    per chunk rather than once per panel;
     ``panels`` is the buffer of :func:`pack` (``W`` packed, ``NR`` =
     ``plan.panel_width(dtype)``; the block shapes are the :class:`Plan`'s).
     ``chunked``: take the rows in L2-sized chunks (for products with many rows; a
@@ -95,7 +111,9 @@ def product(
     block_rows = plan.rows
     n_panels = -(-n_size // nr)
 
-    def block(mr: int, r0: Any, p0: Any, pb: int) -> Any:
+    def block(
+        mr: int, r0: Any, p0: Any, pb: int, indices: Callable[[int], list[Any]] | None = None
+    ) -> Any:
         """Rows ``r0 .. r0 + mr`` times panels ``p0 .. p0 + pb``, sums in registers: one
         small buffer a row (TVM keeps an allocation on the stack only below 1 KB; a bigger
         one goes to the heap, once per block)."""
@@ -118,10 +136,26 @@ def product(
         col = (p0 + q) * i64(nr) + j
         zero = each(lambda i, acc: tir.BufferStore(acc, tir.const(0, dtype), [at]))
 
+        # The rows' indices, computed once before the k loop into a small buffer of their
+        # own (which LLVM keeps in registers, like the sums)
+        lets: list[Any] = []
+        rows_at: list[Any] = []
+        n_at = 0 if index is None else len(index(r0))
+        at_buf = tir.decl_buffer((i64(max(1, mr * n_at)),), "int64", name="at", scope="global")
+        for i in range(mr):
+            if index is None:
+                rows_at.append(r0 + i64(i))
+                continue
+            es = indices(i) if indices else index(r0 + i64(i))
+            lets += [tir.BufferStore(at_buf, e, [i64(i * n_at + n)]) for n, e in enumerate(es)]
+            rows_at.append([at_buf[i64(i * n_at + n)] for n in range(n_at)])
+
         def fma(i: int, acc: Any) -> Any:
-            return tir.BufferStore(acc, acc[at] + load(r0 + i, k) * panels[p0 + q, k, j], [at])
+            return tir.BufferStore(acc, acc[at] + load(rows_at[i], k) * panels[p0 + q, k, j], [at])
 
         steps = tir.For(k, i64(0), i64(k_size), tir.ForKind.SERIAL, each(fma))
+        if lets:
+            steps = seq([tir.AllocBuffer(at_buf), *lets, steps])
         out = each(lambda i, acc: store(r0 + i, col, acc[at]))
         if n_size % nr:  # the last panel is partly padding: store its real columns only
             real = each(
@@ -158,14 +192,27 @@ def product(
             cases.append(tir.IfThenElse(left == i64(m), stmt, None))
         return cases
 
-    def blocks(first: Any, count: Any, tail: bool = False) -> Any:
+    def blocks(first: Any, count: Any, tail: bool = False, table: Any = None) -> Any:
         """Every panel over row blocks ``first .. first + count`` (and, with ``tail``, the
-        rows left over, while the panel is in L1)."""
+        rows left over, while the panel is in L1). ``table``: the rows' indices, from
+        block ``first`` on (see :func:`indexed`)."""
         if tail and SPLIT_BELOW > 1:  # (the last whole block then goes with the rows left)
             merged = tir.Select(tir.And(left > i64(0), left < i64(SPLIT_BELOW)), i64(1), i64(0))
             count = count - merged
+
+        def looked_up(i: int) -> list[Any]:
+            buf, base = table
+            at = base + ((ib - first) * i64(block_rows) + i64(i)) * i64(n_index)
+            return [buf[at + i64(n)] for n in range(n_index)]
+
         rows = tir.For(
-            ib, first, count, tir.ForKind.SERIAL, block(block_rows, ib * i64(block_rows), jb, 1)
+            ib,
+            first,
+            count,
+            tir.ForKind.SERIAL,
+            block(
+                block_rows, ib * i64(block_rows), jb, 1, looked_up if table is not None else None
+            ),
         )
         return tir.For(
             jb,
@@ -175,15 +222,37 @@ def product(
             seq([rows, *leftover(jb, merged=SPLIT_BELOW > 1)] if tail else [rows]),
         )
 
+    n_index = len(index(tir.Var("r", I64))) if index is not None else 0
     if chunked:
         per_chunk = max(1, plan.chunk_bytes // (block_rows * k_size * np.dtype(dtype).itemsize))
         first = ch * i64(per_chunk)
+        count = tir.min(full - first, i64(per_chunk))
+        if index is None or table is None:
+            body = blocks(first, count)
+        else:
+            # A chunk's rows' indices, unravelled once before its panels pass (in the
+            # blocks, once per panel, their divisions would cost as much as a short k loop).
+            buf, base = table
+            rr = tir.Var("rr", I64)
+            fill = tir.For(
+                rr,
+                i64(0),
+                count * i64(block_rows),
+                tir.ForKind.SERIAL,
+                seq(
+                    [
+                        tir.BufferStore(buf, e, [base + rr * i64(n_index) + i64(n)])
+                        for n, e in enumerate(index(first * i64(block_rows) + rr))
+                    ]
+                ),
+            )
+            body = seq([fill, blocks(first, count, table=(buf, base))])
         main = tir.For(
             ch,
             i64(0),
             tir.floordiv(full + i64(per_chunk - 1), i64(per_chunk)),
             tir.ForKind.SERIAL,
-            blocks(first, tir.min(full - first, i64(per_chunk))),
+            body,
         )
     else:
         main = blocks(i64(0), full, tail=True)

@@ -152,7 +152,8 @@ class TvmModel:
     @functools.cached_property
     def step_macs(self) -> int:
         """Multiply-adds of one loop step's products for one batch row (a signal times a
-        weight in a recurrent region: what sharing a step's products over cores splits)."""
+        weight in a recurrent region: what sharing a step's products over cores splits;
+        a recursive net's level counts 64 nodes)."""
         g, total = self.graph.nx_graph, 0
         for part in self.program.parts:
             if not isinstance(part, RecurrentRegion):
@@ -162,7 +163,8 @@ class TvmModel:
                     continue
                 a, w = (g.nodes[r.source]["type"] for r in self.program.reads[nid])
                 if a.batched and not w.batched and w.rank == 2:
-                    rows = int(np.prod([d if isinstance(d, int) else 1 for d in a.shape[:-1]]))
+                    # (a size the data decides, a tree level's nodes: taken as 64 rows)
+                    rows = int(np.prod([d if isinstance(d, int) else 64 for d in a.shape[:-1]]))
                     total += rows * int(w.shape[0]) * int(w.shape[1])
         return total
 

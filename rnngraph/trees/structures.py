@@ -140,7 +140,9 @@ def from_children(children: Sequence[Sequence[int]], features: Any) -> Structure
 
 
 def _features(features: Any, n: int) -> np.ndarray:
-    f = np.asarray(features, dtype=np.float64)
+    f = np.asarray(features)  # (a float dtype kept: float32 features need no copy per run)
+    if f.dtype.kind != "f":
+        f = f.astype(np.float64)
     if f.ndim != 2 or f.shape[0] != n:
         raise TreeError(f"features must be (nodes, F) = ({n}, F), got {f.shape}")
     if n == 0:
