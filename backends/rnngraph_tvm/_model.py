@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -424,8 +425,8 @@ class TvmModel:
         # (a step model's carried values replace every initial value: buffers of their own)
         key = (tuple(sorted(sizes.items())), lens is not None, bool(past))
         if getattr(self._local, "key", None) != key:
-            self._local.key, self._local.work = key, {}
-        work = self._local.work
+            self._local.key, self._local.work, self._local.shapes = key, {}, {}
+        work, shapes = self._local.work, self._local.shapes
         args, outs = [], {}
         for i, a in enumerate(kernel.args):
             if a.kind == "static":
@@ -439,9 +440,11 @@ class TvmModel:
                 args.append(self._static[name])
                 continue
             fresh = i not in work
-            if fresh or a.kind in RESULTS:
+            if (fresh or a.kind in RESULTS) and (id(kernel), i) not in shapes:
                 shape = tuple(sizes[d] if isinstance(d, str) else int(d) for d in a.shape)
                 _check_size(a, shape)
+                shapes[id(kernel), i] = shape
+            shape = shapes.get((id(kernel), i), ())
             if a.kind in RESULTS and not self.device.gpu:
                 # written by the kernel straight into the arrays returned (no copy out)
                 result, t = result_buffer(shape, a.dtype)
@@ -536,7 +539,7 @@ MAX_BUFFER_BYTES = 2**32
 
 def _check_size(a: Arg, shape: tuple[int, ...]) -> None:
     """Refuse a buffer over :data:`MAX_BUFFER_BYTES`, naming its node and size."""
-    size = int(np.prod(shape, dtype=np.float64)) * np.dtype(a.dtype).itemsize
+    size = math.prod(shape) * np.dtype(a.dtype).itemsize
     if size > MAX_BUFFER_BYTES:
         what = f"the initial values of the read {a.read.delay} steps back by" if a.read else "node"
         raise InputError(
