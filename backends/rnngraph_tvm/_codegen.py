@@ -48,6 +48,7 @@ from rnngraph_tvm._ops import (
     IN_PLACE,
     NEEDS_ROW,
     NEEDS_SCRATCH,
+    NEEDS_TARGET,
     REMAPS,
     REPEATS,
     RULES,
@@ -503,6 +504,8 @@ class _Gen:
             stmt = rule(_NodeView(d), out, args, scratch=self.scratch(nid, t, b))
         elif d["op"] in NEEDS_ROW:
             stmt = rule(_NodeView(d), out, args, row=b)
+        elif d["op"] in NEEDS_TARGET:
+            stmt = rule(_NodeView(d), out, args, gpu=self.gpu)
         elif nid in self.tables:
             stmt = rule(_NodeView(d), out, args, in_place=True)
         else:

@@ -34,6 +34,7 @@ __all__ = [
     "IN_PLACE",
     "NEEDS_ROW",
     "NEEDS_SCRATCH",
+    "NEEDS_TARGET",
     "REMAPS",
     "REPEATS",
     "RULES",
@@ -416,30 +417,100 @@ def _softmax(log: bool) -> Callable[..., Any]:
     return rule
 
 
-def _layer_norm(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
-    """Mean and variance over the last axis, into a scratch row of the leading axes."""
+LANES = 16
+"""Partial sums a row's sum keeps (:func:`_lane_sum`): one vector of float32 on AVX-512."""
+
+
+def _lane_sum(
+    term: Callable[[Any], Any], n: int, d: str, name: str, scope: str = "global"
+) -> tuple[list[Any], Any]:
+    """Statements that sum ``term(j)`` for ``j < n``, and the sum: ``LANES`` partial sums
+    in a small buffer of ``scope`` (on a CPU "global": TVM keeps it on the stack and LLVM
+    in a vector register) — one running sum in memory would make every term wait for
+    the last one's store."""
+    lanes = LANES if n >= LANES else 1
+    part = tir.decl_buffer((i64(lanes),), d, name=f"{name}_lanes", scope=scope)
+    total = tir.decl_buffer((i64(1),), d, name=name, scope=scope)
+    jo, jl, j = (tir.Var(v, I64) for v in ("jo", "jl", "j"))
+    full = n // lanes
+    zero = tir.const(0, d)
+    stmts = [
+        tir.AllocBuffer(part),
+        tir.AllocBuffer(total),
+        tir.For(jl, i64(0), i64(lanes), tir.ForKind.SERIAL, tir.BufferStore(part, zero, [jl])),
+        tir.For(
+            jo,
+            i64(0),
+            i64(full),
+            tir.ForKind.SERIAL,
+            tir.For(
+                jl,
+                i64(0),
+                i64(lanes),
+                tir.ForKind.VECTORIZED if lanes > 1 else tir.ForKind.SERIAL,
+                tir.BufferStore(part, part[jl] + term(jo * i64(lanes) + jl), [jl]),
+            ),
+        ),
+        tir.BufferStore(total, zero, [i64(0)]),
+        tir.For(
+            jl,
+            i64(0),
+            i64(lanes),
+            tir.ForKind.SERIAL,
+            tir.BufferStore(total, total[i64(0)] + part[jl], [i64(0)]),
+        ),
+    ]
+    if n % lanes:
+        stmts.append(
+            tir.For(
+                j,
+                i64(full * lanes),
+                i64(n - full * lanes),
+                tir.ForKind.SERIAL,
+                tir.BufferStore(total, total[i64(0)] + term(j), [i64(0)]),
+            )
+        )
+    return stmts, total[i64(0)]
+
+
+def _layer_norm(node: Any, out: Acc, args: Sequence[Acc], gpu: bool = False) -> Any:
+    """Mean and variance over the last axis, each a sum in vector lanes, kept in
+    registers while the row is normalised (a scratch buffer the output may alias would be
+    reloaded for every element); ``gpu``: in a GPU thread's local memory."""
+    scope = "local" if gpu else "global"
     x, scale, bias = args
     lead, n = list(out.shape[:-1]), int(out.shape[-1])
-    mean, var = scratch(lead), scratch(lead)
     d = out.dtype
-    zero = tir.const(0, d)
     inv = _f(d, 1.0 / n)
 
     def per_row(idx: list[Any]) -> Any:
         j = tir.Var("j", I64)
-        over = lambda body: tir.For(j, i64(0), i64(n), tir.ForKind.SERIAL, body)  # noqa: E731
-        dev = x.load([*idx, j]) - mean.load(idx)
+        mean = tir.decl_buffer((i64(1),), d, name="mean", scope=scope)
+        rstd = tir.decl_buffer((i64(1),), d, name="rstd", scope=scope)
+        sums, total = _lane_sum(lambda k: x.load([*idx, k]), n, d, "sum", scope)
+        mu = mean[i64(0)]
+        squares, spread = _lane_sum(
+            lambda k: (x.load([*idx, k]) - mu) * (x.load([*idx, k]) - mu), n, d, "squares", scope
+        )
+        eps = _f(d, node.attrs["epsilon"])
         return tir.SeqStmt(
             [
-                mean.store(idx, zero),
-                over(mean.store(idx, mean.load(idx) + x.load([*idx, j]))),
-                mean.store(idx, mean.load(idx) * inv),
-                var.store(idx, zero),
-                over(var.store(idx, var.load(idx) + dev * dev)),
-                var.store(
-                    idx, _f(d, 1.0) / tir.sqrt(var.load(idx) * inv + _f(d, node.attrs["epsilon"]))
+                tir.AllocBuffer(mean),
+                tir.AllocBuffer(rstd),
+                *sums,
+                tir.BufferStore(mean, total * inv, [i64(0)]),
+                *squares,
+                tir.BufferStore(rstd, _f(d, 1.0) / tir.sqrt(spread * inv + eps), [i64(0)]),
+                tir.For(
+                    j,
+                    i64(0),
+                    i64(n),
+                    tir.ForKind.SERIAL,
+                    out.store(
+                        [*idx, j],
+                        (x.load([*idx, j]) - mu) * rstd[i64(0)] * scale.load([j]) + bias.load([j]),
+                    ),
                 ),
-                over(out.store([*idx, j], dev * var.load(idx) * scale.load([j]) + bias.load([j]))),
             ]
         )
 
@@ -1010,7 +1081,9 @@ def _as_dtype(acc: Acc, dtype: str) -> Acc:
 NEEDS_ROW = {"random"}
 """Rules that take ``row``: the index of the batch row they compute."""
 
-NEEDS_SCRATCH = {"layer_norm", "fixed_point", "softmax", "log_softmax", "top_k", "solve"}
+NEEDS_TARGET = {"layer_norm"}
+"""Rules that take ``gpu=`` (their temporaries' memory differs)."""
+NEEDS_SCRATCH = {"fixed_point", "softmax", "log_softmax", "top_k", "solve"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
 IN_PLACE = {"scatter_rows", "scatter_add_rows"}
