@@ -8,7 +8,9 @@ shaped by the plan derived from the CPU (``print(m.plan)``):
 by its batch: every product's panels for a few rows, a group of batch rows
 per core from four rows a core; "tvm"); split by products at batch 32
 ("tvm_products"); and tuned on this machine (``tune=True``, cached: the
-tuning time is recorded once). Baselines: onnxruntime running its native
+tuning time is recorded once); also a layer-normalised LSTM written as a
+custom cell (``tvm_ln_lstm``: no fused op covers it) against the standard
+LSTM's baselines of the same size. Baselines: onnxruntime running its native
 ``LSTM`` op (what our ONNX backend emits for a recognised LSTM) with as many
 threads (its default, every core, on the rows on two threads) and
 ``torch.nn.LSTM``. Outputs are checked against the reference first; the
@@ -36,7 +38,7 @@ import numpy as np
 from _common import NO_TORCH, lstm_graph, machine, torch_with, write
 
 import rnngraph as rg
-from rnngraph.tools.bench import native_op_session, timed_together
+from rnngraph.tools.bench import cell_graph, native_op_session, timed_together
 
 I, H, T = 64, 256, 100
 
@@ -48,6 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     reps = 3 if args.quick else 30
     g, p = lstm_graph(I, H)
+    ln_g = cell_graph("LN-LSTM", H, inputs=I)  # a custom cell no fused op covers
+    ln_p = {k: v.astype(np.float32) for k, v in ln_g.init_params(seed=0).items()}
     cores = len(os.sched_getaffinity(0))
     t0 = time.perf_counter()
     rg.compile(g, target="tvm", params=p, tune={"batch": [1, 32], "steps": T})
@@ -64,13 +68,19 @@ def main() -> None:
             kinds["tvm_tuned"] = {"tune": {"batch": [1, 32], "steps": T}}
             if B > 1:
                 kinds["tvm_products"] = {"parallel": "products"}
+        kinds["tvm_ln_lstm"] = {"threads": threads}  # the custom cell, as a user compiles it
         for name, opts in kinds.items():
+            graph, params, ref = (
+                (ln_g, ln_p, rg.run(ln_g, {"x": xs}, ln_p)["y"])
+                if (name == "tvm_ln_lstm")
+                else (g, p, want)
+            )
             t0 = time.perf_counter()
-            model = rg.compile(g, target="tvm", params=p, **opts)
+            model = rg.compile(graph, target="tvm", params=params, **opts)
             model.run({"x": xs})  # (builds the kernel of this batch's split)
             row[f"{name}_compile_s"] = round(time.perf_counter() - t0, 2)
             row[f"{name}_split"] = model.split_for(B)
-            err = float(np.max(np.abs(model.run({"x": xs})["y"] - want)))
+            err = float(np.max(np.abs(model.run({"x": xs})["y"] - ref)))
             row[f"max_abs_err_{name}_vs_reference"] = err
             contenders[name] = partial(model.run, {"x": xs})
             if name == "tvm":
@@ -93,7 +103,7 @@ def main() -> None:
             contenders["torch"] = run_torch
         row.update(timed_together(contenders, reps))
         row.setdefault("torch", NO_TORCH)
-        for ours in ("tvm", "tvm_tuned", "tvm_products"):
+        for ours in ("tvm", "tvm_tuned", "tvm_products", "tvm_ln_lstm"):
             for base in ("onnxruntime_lstm_op", "torch"):
                 if ours in row and isinstance(row[base], dict):
                     for stat, key in (("median_ms", ""), ("min_ms", "_fastest")):

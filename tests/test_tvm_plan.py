@@ -92,9 +92,13 @@ def test_threads_by_default_split_by_batch(monkeypatch: Any) -> None:
     monkeypatch.delenv("RNNGRAPH_THREADS")
     m = rg.compile(g, target="tvm", params=p)
     assert m.plan.threads == cores()
-    # a cell this small does too little a step to share its products: rows (no barrier)
+    # a cell this small does too little a step to share its products: rows (no barrier),
+    # or one core for fewer rows than cores
     small = rg.compile(g, target="tvm", params=p, threads=2)
-    assert small.step_macs < small.plan.share_macs and small.split_for(1) == "rows"
+    assert small.step_macs < small.plan.share_macs
+    assert small.split_for(1) == "serial" and small.split_for(2) == "rows"
+    xs = zoo.feeds(g, 5, 1, np.random.default_rng(0))
+    zoo.assert_close(small.run(xs), rg.run(g, xs, p))
     m2 = rg.compile(g, target="tvm", params=p, threads=2, plan=host_plan().replace(share_macs=0))
     assert m2.split_for(1) == "products" and m2.split_for(8) == "rows"
     for B in (1, 3, 8, 11):

@@ -165,7 +165,7 @@ class TvmModel:
                 a, w = (g.nodes[r.source]["type"] for r in self.program.reads[nid])
                 if a.batched and not w.batched and w.rank == 2:
                     # (a size the data decides, a tree level's nodes: taken as 64 rows)
-                    rows = int(np.prod([d if isinstance(d, int) else 64 for d in a.shape[:-1]]))
+                    rows = int(np.prod([d if isinstance(d, int) else 64 for d in a.row_shape[:-1]]))
                     total += rows * int(w.shape[0]) * int(w.shape[1])
         return total
 

@@ -157,7 +157,9 @@ class Plan:
         if batch is None:
             return "products"
         if step_macs is not None and batch * step_macs < self.share_macs:
-            return "rows"  # (fewer rows than cores: the others idle, no barrier)
+            # groups of rows (no barrier); fewer rows than cores: one core, no launch of
+            # the pool at all (waking an idle core costs more than such a call)
+            return "rows" if batch >= self.threads else "serial"
         return "rows" if batch >= self.rows_per_thread * self.threads else "products"
 
     def tunables(self) -> dict[str, Any]:
