@@ -61,11 +61,15 @@ def streamed(k_size: int, n_size: int, dtype: str, plan: Plan) -> bool:
     return -(-n_size // nr) * nr * k_size * np.dtype(dtype).itemsize > plan.streamed_bytes
 
 
+def _blocks_per_chunk(k_size: int, dtype: str, plan: Plan) -> int:
+    """Row blocks of a chunk: as many rows of ``k_size`` elements as ``chunk_bytes`` hold."""
+    return max(1, plan.chunk_bytes // (plan.rows * k_size * np.dtype(dtype).itemsize))
+
+
 def table_size(k_size: int, dtype: str, plan: Plan, n_index: int) -> int:
     """Entries of the ``table`` a chunked :func:`product` with ``n_index`` indices a row
     needs: one chunk's rows' indices."""
-    per_chunk = max(1, plan.chunk_bytes // (plan.rows * k_size * np.dtype(dtype).itemsize))
-    return per_chunk * plan.rows * n_index
+    return _blocks_per_chunk(k_size, dtype, plan) * plan.rows * n_index
 
 
 def pack(w: np.ndarray, nr: int) -> np.ndarray:
@@ -110,6 +114,7 @@ def product(
     nr = plan.panel_width(dtype)
     block_rows = plan.rows
     n_panels = -(-n_size // nr)
+    n_index = len(index(tir.Var("r", I64))) if index is not None else 0  # indices a row
 
     def block(
         mr: int, r0: Any, p0: Any, pb: int, indices: Callable[[int], list[Any]] | None = None
@@ -138,24 +143,25 @@ def product(
 
         # The rows' indices, computed once before the k loop into a small buffer of their
         # own (which LLVM keeps in registers, like the sums)
-        lets: list[Any] = []
+        fill_at: list[Any] = []
         rows_at: list[Any] = []
-        n_at = 0 if index is None else len(index(r0))
-        at_buf = tir.decl_buffer((i64(max(1, mr * n_at)),), "int64", name="at", scope="global")
+        at_buf = tir.decl_buffer((i64(max(1, mr * n_index)),), "int64", name="at", scope="global")
         for i in range(mr):
             if index is None:
                 rows_at.append(r0 + i64(i))
                 continue
             es = indices(i) if indices else index(r0 + i64(i))
-            lets += [tir.BufferStore(at_buf, e, [i64(i * n_at + n)]) for n, e in enumerate(es)]
-            rows_at.append([at_buf[i64(i * n_at + n)] for n in range(n_at)])
+            fill_at += [
+                tir.BufferStore(at_buf, e, [i64(i * n_index + n)]) for n, e in enumerate(es)
+            ]
+            rows_at.append([at_buf[i64(i * n_index + n)] for n in range(n_index)])
 
         def fma(i: int, acc: Any) -> Any:
             return tir.BufferStore(acc, acc[at] + load(rows_at[i], k) * panels[p0 + q, k, j], [at])
 
         steps = tir.For(k, i64(0), i64(k_size), tir.ForKind.SERIAL, each(fma))
-        if lets:
-            steps = seq([tir.AllocBuffer(at_buf), *lets, steps])
+        if fill_at:
+            steps = seq([tir.AllocBuffer(at_buf), *fill_at, steps])
         out = each(lambda i, acc: store(r0 + i, col, acc[at]))
         if n_size % nr:  # the last panel is partly padding: store its real columns only
             real = each(
@@ -194,8 +200,8 @@ def product(
 
     def blocks(first: Any, count: Any, tail: bool = False, table: Any = None) -> Any:
         """Every panel over row blocks ``first .. first + count`` (and, with ``tail``, the
-        rows left over, while the panel is in L1). ``table``: the rows' indices, from
-        block ``first`` on (see :func:`indexed`)."""
+        rows left over, while the panel is in L1). ``table``: the buffer and offset holding
+        the rows' indices, from block ``first`` on (filled once per chunk, below)."""
         if tail and SPLIT_BELOW > 1:  # (the last whole block then goes with the rows left)
             merged = tir.Select(tir.And(left > i64(0), left < i64(SPLIT_BELOW)), i64(1), i64(0))
             count = count - merged
@@ -222,9 +228,8 @@ def product(
             seq([rows, *leftover(jb, merged=SPLIT_BELOW > 1)] if tail else [rows]),
         )
 
-    n_index = len(index(tir.Var("r", I64))) if index is not None else 0
     if chunked:
-        per_chunk = max(1, plan.chunk_bytes // (block_rows * k_size * np.dtype(dtype).itemsize))
+        per_chunk = _blocks_per_chunk(k_size, dtype, plan)
         first = ch * i64(per_chunk)
         count = tir.min(full - first, i64(per_chunk))
         if index is None or table is None:
