@@ -47,6 +47,7 @@ def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
     untested -= {"heaviside"}  # a surrogate, not its derivative: tests/test_spiking.py
     # straight through the rounding (fake_quant), integers (no gradient): tests/test_quant.py
     untested -= {"fake_quant", "quantize", "dequantize"}
+    untested -= {"int_matmul", "int_affine", "int_mul", "int_lut"}  # tests/test_integer.py
     assert untested <= {"total", "total_outer", "gather_middle", "matvec"}, untested
 
 

@@ -81,7 +81,7 @@ def test_compile_reports_unknown_targets(tmp_path, capsys) -> None:
     src = g.save(tmp_path / "rnn")
     assert main(["compile", src, "--target", "nope", "-o", str(tmp_path / "x")]) == 2
     assert "no backend named 'nope'" in capsys.readouterr().err
-    assert rg.available_targets()[0] == "onnx"
+    assert "onnx" in rg.available_targets()
 
 
 def test_check_a_gradient_graph(tmp_path, capsys) -> None:

@@ -322,6 +322,9 @@ def test_every_registered_op_is_covered() -> None:
     # test_quant: against onnx.reference's QuantizeLinear / DequantizeLinear (float32: the
     # ONNX ops take no float64)
     structural |= {"quantize", "dequantize", "fake_quant"}
+    # test_integer: against exact rational arithmetic, scipy's expit, and onnxruntime's
+    # int64 kernels on every zoo cell's integer graph
+    structural |= {"int_matmul", "int_affine", "int_mul", "int_lut"}
     assert set(OPS) == covered | structural
 
 

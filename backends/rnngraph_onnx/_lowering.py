@@ -20,6 +20,7 @@ from rnngraph.ir.types import INT_RANGES, TensorType
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
 from rnngraph.ops.quant import per_axis
+from rnngraph_onnx._integer import INTEGER_LOWERING
 
 if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter
@@ -689,3 +690,6 @@ LOWERING.update(
     reduce_min=_reduce("ReduceMin"),
     reduce_prod=_reduce("ReduceProd"),
 )
+
+# the integer-only ops (rg.quant.to_integer's graphs): their own module
+LOWERING.update(INTEGER_LOWERING)

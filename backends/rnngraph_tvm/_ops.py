@@ -1099,6 +1099,102 @@ ELEMENTS.update(
     transpose=_transpose,
     reshape=_reshape,
 )
+
+
+# Integer-only ops (rnngraph.ops.integer): int64 sums, an arithmetic rounding shift,
+# saturation; the same arithmetic as the reference, so bit for bit.
+def _i(v: int) -> Any:
+    return tir.const(int(v), I64)
+
+
+def _centred(a: Acc, idx: Sequence[Any], shape: Any, zero_point: int) -> Any:
+    return tir.Cast(I64, a.load(_bcast(idx, a.shape, shape))) - _i(zero_point)
+
+
+def _to_grid(node: Any, dtype: str, acc: Any) -> Any:
+    shift = int(node.attrs["shift"])
+    if shift:
+        acc = tir.shift_right(acc + _i(1 << (shift - 1)), _i(shift))  # (arithmetic: signed)
+    lo, hi = INT_RANGES[node.attrs["to"]]
+    v = acc + _i(node.attrs["zero_point"])
+    return tir.Cast(dtype, tir.min(tir.max(v, _i(lo)), _i(hi)))
+
+
+def _int_affine(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    k = len(node.attrs["zero_points"])
+    xs, ms, offset = args[:k], args[k : 2 * k], args[2 * k]
+
+    def at(idx: list[Any]) -> Any:
+        acc = offset.load(_bcast(idx, offset.shape, shape))
+        for x, z, m in zip(xs, node.attrs["zero_points"], ms, strict=True):
+            acc = acc + _centred(x, idx, shape, int(z)) * m.load(_bcast(idx, m.shape, shape))
+        return _to_grid(node, dtype, acc)
+
+    return at
+
+
+def _int_mul(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    a, b, m, offset = args
+    za, zb = (int(z) for z in node.attrs["zero_points"])
+
+    def at(idx: list[Any]) -> Any:
+        prod = _centred(a, idx, shape, za) * _centred(b, idx, shape, zb)
+        acc = offset.load(_bcast(idx, offset.shape, shape)) + prod * m.load(
+            _bcast(idx, m.shape, shape)
+        )
+        return _to_grid(node, dtype, acc)
+
+    return at
+
+
+def _int_lut(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    x, table = args
+    lo, bits = int(node.attrs["lo"]), int(node.attrs["bits"])
+    top, bottom = INT_RANGES[node.attrs["to"]][1], INT_RANGES[node.attrs["to"]][0]
+
+    def at(idx: list[Any]) -> Any:
+        i = _centred(x, idx, shape, lo)
+        if not bits:
+            v = table.load([i])
+        else:
+            k, f = tir.shift_right(i, _i(bits)), tir.bitwise_and(i, _i((1 << bits) - 1))
+            t0 = table.load([k])
+            slope = (table.load([k + _i(1)]) - t0) * f
+            v = t0 + tir.shift_right(slope + _i(1 << (bits - 1)), _i(bits))
+        return tir.Cast(dtype, tir.min(tir.max(v, _i(bottom)), _i(top)))
+
+    return at
+
+
+def _int_matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
+    """sum_k (a[..., k] - za) * (b[k, n] - zb) into an int32 row (k outside n, as matmul)."""
+    a, b = args
+    za, zb = (int(z) for z in node.attrs["zero_points"])
+    k = tir.Var("k", I64)
+    osh = list(out.shape)
+
+    def term(idx: list[Any]) -> Any:
+        av = tir.Cast("int32", a.load([*idx[:-1], k])) - tir.const(za, "int32")
+        bv = tir.Cast("int32", b.load([k, idx[-1]])) - tir.const(zb, "int32")
+        return out.store(idx, out.load(idx) + av * bv)
+
+    init = loops(osh, lambda idx: out.store(idx, tir.const(0, "int32")), "z")
+    outer = loops(
+        osh[:-1],
+        lambda idx: tir.For(
+            k, i64(0), extent(a.shape[-1]), tir.ForKind.SERIAL,
+            loops([osh[-1]], lambda last: term([*idx, *last]), "j"),
+        ),
+        "m",
+    )  # fmt: skip
+    return tir.SeqStmt([init, outer])
+
+
+ELEMENTS["int_affine"] = _int_affine
+ELEMENTS["int_mul"] = _int_mul
+ELEMENTS["int_lut"] = _int_lut
+
+
 RULES.update({op: _element_rule(op) for op in ELEMENTS})
 RULES.update(
     solve=_solve,
@@ -1119,6 +1215,7 @@ RULES.update(
     scatter_add_rows=_scatter(True),
     layer_norm=_layer_norm,
     matmul=_matmul,
+    int_matmul=_int_matmul,
     concat=_concat,
     reduce_sum=_reduce("sum"),
     reduce_mean=_reduce("mean"),

@@ -96,9 +96,14 @@ class Records:
         return nid
 
     def constant(self, value: np.ndarray, base: str) -> int:
+        """A constant node of ``value`` (an integer array is an int64 constant)."""
         name = self.fresh(base, "const")
+        kind = "int64" if np.issubdtype(np.asarray(value).dtype, np.integer) else "float"
+        if kind == "int64":
+            value = np.asarray(value, np.int64)
         self.arrays[name] = value
-        return self.add("constant", {"array": name}, [], base, "c", type_=TensorType(value.shape))
+        type_ = TensorType(np.shape(value), kind)
+        return self.add("constant", {"array": name}, [], base, "c", type_=type_)
 
     def retype(self, nid: int, type_: TensorType, **changes: Any) -> None:
         """Node ``nid`` with a new type (and op / attrs / name if given)."""

@@ -8,7 +8,7 @@ numpy semantics.
 from __future__ import annotations
 
 from rnngraph.ir.registry import OPS, REFERENCE, OpDef, lookup, register_op
-from rnngraph.ops import random
+from rnngraph.ops import integer, random
 from rnngraph.ops.axes import final, whole, whole_mask
 from rnngraph.ops.convolution import avg_pool, conv, conv1d, conv2d, fold, max_pool, unfold
 from rnngraph.ops.elementwise import (
@@ -99,6 +99,7 @@ __all__ = [
     "greater",
     "hard_sigmoid",
     "heaviside",
+    "integer",
     "layer_norm",
     "leaky_relu",
     "less",

@@ -118,7 +118,7 @@ for _op in ("greater", "less", "equal", "random", "stop_gradient"):
     register_adjoint(_op)(_no_gradient)
 # Integers carry no gradient: into a quantize's input (its output is an integer) and out
 # of a dequantize's (its operand is one). Training goes through fake_quant instead.
-for _op in ("quantize", "dequantize"):
+for _op in ("quantize", "dequantize", "int_matmul", "int_affine", "int_mul", "int_lut"):
     register_adjoint(_op)(_no_gradient)
 
 

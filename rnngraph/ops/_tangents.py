@@ -80,6 +80,8 @@ for _op in ("greater", "less", "equal", "zeros_like", "random", "stop_gradient")
     register_tangent(_op)(_none)
 for _op in ("argmax", "argmin", "top_k", "quantize", "dequantize"):  # integers
     register_tangent(_op)(_none)
+for _op in ("int_matmul", "int_affine", "int_mul", "int_lut"):  # integers only
+    register_tangent(_op)(_none)
 
 
 @register_tangent("mul")

@@ -235,6 +235,31 @@ def _compile_for_npu(args: argparse.Namespace, graph: Any, params: Any) -> int:
     return 0
 
 
+MCUS = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m55")
+"""``--device`` names for microcontrollers: the quantised graph's step as integer C."""
+
+
+def _compile_for_mcu(args: argparse.Namespace, graph: Any, params: Any) -> int:
+    """``--device cortex-m..``: integer-only C of the quantised step (``-o`` a folder),
+    built for the core to report its flash and RAM."""
+    from rnngraph.runtime.backends import compile
+
+    mode = "step" if args.mode == "step" else "sequence"
+    model = compile(graph, "micro", params, device=args.device, mode=mode)
+    folder = model.save(args.output)
+    try:
+        mem = model.memory()
+        print(
+            f"{args.device}: flash {mem['flash_bytes']} B, RAM {mem['ram_bytes']} B"
+            + (f" + {mem['stack_bytes']} B of stack" if "stack_bytes" in mem else ""),
+            file=sys.stderr,
+        )
+    except CompileError as e:  # (no cross compiler here: the sources are still written)
+        print(f"not built for {args.device}: {e}", file=sys.stderr)
+    print(folder)
+    return 0
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
     from rnngraph.runtime.backends import compile
 
@@ -246,6 +271,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         params = graph.init_params(seed=0)
     if args.device and args.device.startswith(NPUS):
         return _compile_for_npu(args, graph, params)
+    if args.device in MCUS:
+        return _compile_for_mcu(args, graph, params)
     model = compile(
         graph,
         args.target,
@@ -450,7 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="for --target tvm: host (default), cuda, aarch64, armv7, riscv64, c, "
         "or a TVM target as JSON; ethos-u55, ethos-u65, ethos-u85 (or a Vela accelerator "
         "configuration such as ethos-u55-256): a quantised graph's step as -o .tflite, "
-        "then Vela's NPU program beside it",
+        "then Vela's NPU program beside it; cortex-m3, cortex-m4, cortex-m7, cortex-m55: "
+        "a quantised graph's step as integer-only C in the folder -o, built with "
+        "arm-none-eabi-gcc to report flash and RAM",
     )
     p.add_argument(
         "--unroll",

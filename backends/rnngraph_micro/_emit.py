@@ -1,0 +1,529 @@
+"""C for one step of an integer graph: no float, no malloc, every buffer static.
+
+The graph is :func:`rnngraph.quant.to_integer`'s, in unit-delay form (every delayed
+read a state of delay 1). Each value gets a static buffer of its integer kind; weights
+are ``const`` arrays (flash), stored as ``(N, K)`` so a product reads each output's
+weights contiguously; tables are ``const`` arrays of the narrowest type that holds
+them. The step function takes the quantised inputs and writes the integer outputs;
+the states live in the file and ``<prefix>_reset()`` restores their initial values.
+Each op is written out with the arithmetic of its reference semantics
+(:mod:`rnngraph.ops.integer`): int64 sums of ``(int32) * (int32)`` products, the
+rounding shift, saturation — so the results are the reference's bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from rnngraph.errors import CompileError
+from rnngraph.ir.graph import Graph, Node
+from rnngraph.ir.types import INT_RANGES
+
+__all__ = ["CStep", "emit_step"]
+
+CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+
+HELPERS = """\
+static inline int64_t rg_round_shift(int64_t v, int s) {
+  return s ? (v + ((int64_t)1 << (s - 1))) >> s : v;
+}
+static inline int8_t rg_sat_int8(int64_t v) {
+  return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+}
+static inline int16_t rg_sat_int16(int64_t v) {
+  return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+}
+static inline int32_t rg_sat_int32(int64_t v) {
+  return (int32_t)(v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : v);
+}
+"""
+
+
+@dataclass
+class Buf:
+    """A value's buffer: its C name, kind and shape (batch rows included)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ctype(self) -> str:
+        return CTYPE[self.kind]
+
+
+@dataclass
+class CStep:
+    """The C of one step and its interface."""
+
+    prefix: str
+    header: str
+    source: str
+    inputs: dict[str, Buf]  # by the graph's input name (the quantised input's buffer)
+    outputs: dict[str, Buf]  # by output name (the integer value before dequantisation)
+    states: dict[str, Buf]  # by state name (unit-delay form)
+    grids: dict[str, dict[str, Any]]  # inputs' and outputs' quantize / dequantize attrs
+    flash_bytes: int  # const data
+    ram_bytes: int  # buffers and states
+
+
+def _c_array(values: Sequence[int]) -> str:
+    items = [str(int(v)) for v in values]
+    lines = [", ".join(items[i : i + 16]) for i in range(0, len(items), 16)]
+    return "{\n  " + ",\n  ".join(lines) + "\n}"
+
+
+def _narrowest(values: np.ndarray) -> str:
+    lo, hi = int(values.min(initial=0)), int(values.max(initial=0))
+    for kind in ("int8", "int16", "int32"):
+        if INT_RANGES[kind][0] <= lo and hi <= INT_RANGES[kind][1]:
+            return kind
+    return "int64"
+
+
+def _strides(shape: Sequence[int]) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= int(d)
+    return out[::-1]
+
+
+def _broadcast_strides(shape: Sequence[int], out: Sequence[int]) -> list[int]:
+    """Strides of an operand of ``shape`` read at the indices of ``out`` (0 on the axes
+    it broadcasts along)."""
+    shape = [1] * (len(out) - len(shape)) + list(shape)
+    return [
+        0 if d == 1 and o != 1 else s for d, o, s in zip(shape, out, _strides(shape), strict=True)
+    ]
+
+
+def _interface(
+    inputs: Mapping[str, Buf], outputs: Mapping[str, Buf], grids: Mapping[str, Any]
+) -> list[str]:
+    """Comment lines for the header: each argument of the step and its grid."""
+    args = [("input", name, b, b.name) for name, b in inputs.items()]
+    args += [("output", name, b, f"out_{i}") for i, (name, b) in enumerate(outputs.items())]
+    return [
+        f"/* {arg}: {what} {name!r}, {b.size} {b.kind} (shape {b.shape}), scale "
+        f"{grids[name]['scale'][0]:.9g}, zero point {grids[name]['zero_point'][0]} */"
+        for what, name, b, arg in args
+    ]
+
+
+class _Emitter:
+    def __init__(self, graph: Graph, params: Mapping[str, np.ndarray], batch: int, prefix: str):
+        self.g, self.params, self.B, self.prefix = graph, params, int(batch), prefix
+        self.bufs: dict[int, Buf] = {}
+        self.consts: list[str] = []
+        self.body: list[str] = []
+        self.statics: list[str] = []
+        self.flash = 0
+        self.ram = 0
+
+    def node(self, nid: int) -> Node:
+        return self.g.node(nid)
+
+    def operands(self, nid: int) -> list[int]:
+        return [u for u, _, _ in self.g.operands(nid)]
+
+    def shape(self, nid: int) -> tuple[int, ...]:
+        t = self.node(nid).type
+        if any(isinstance(d, str) for d in t.row_shape):
+            raise CompileError(f"micro: {self.node(nid).name!r} has a symbolic size {t}")
+        return (self.B, *(int(d) for d in t.row_shape))
+
+    def buffer(self, nid: int, kind: str | None = None, *, static: str = "") -> Buf:
+        n = self.node(nid)
+        buf = Buf(f"v{nid}", kind or n.type.dtype, self.shape(nid))
+        if buf.kind not in CTYPE:
+            raise CompileError(f"micro: {n.name!r} is a {n.type}; the C step holds integers only")
+        self.statics.append(f"static {buf.ctype} {buf.name}[{buf.size}]{static}; /* {n.name} */")
+        self.ram += buf.size * np.dtype(buf.kind).itemsize
+        self.bufs[nid] = buf
+        return buf
+
+    def const(self, name: str, values: np.ndarray, kind: str | None = None) -> str:
+        kind = kind or _narrowest(values)
+        self.consts.append(
+            f"static const {CTYPE[kind]} {name}[{max(values.size, 1)}] = "
+            f"{_c_array(values.ravel().tolist() or [0])};"
+        )
+        self.flash += max(values.size, 1) * np.dtype(kind).itemsize
+        return name
+
+    def emit(self, line: str) -> None:
+        self.body.append("  " + line)
+
+    # ------------------------------------------------------------------ walk
+    def build(self) -> CStep:
+        g = self.g
+        inputs: dict[str, Buf] = {}
+        outputs: dict[str, Buf] = {}
+        grids: dict[str, dict[str, Any]] = {}
+        states: dict[str, Buf] = {}
+        init_lines: list[str] = []
+        for name, sid in g.state_nodes().items():
+            n = self.node(sid)
+            buf = self.buffer(sid)
+            states[name] = buf
+            ((_, delay, spec),) = g.operands(sid)
+            if delay != 1:
+                raise CompileError(f"micro: state {name!r} has delay {delay}; the step needs 1")
+            if spec.kind == "zeros":
+                init_lines.append(f"  memset({buf.name}, 0, sizeof {buf.name});")
+            elif spec.kind == "array":
+                arr = np.broadcast_to(np.asarray(g.arrays[str(spec.ref)]), buf.shape)
+                init = self.const(f"{buf.name}_init", arr.astype(np.int64), buf.kind)
+                init_lines.append(f"  memcpy({buf.name}, {init}, sizeof {buf.name});")
+            else:
+                raise CompileError(
+                    f"micro: state {n.name!r} starts from {spec.kind} {spec.ref!r}; the C "
+                    "step starts from zeros or a fixed array"
+                )
+        for nid in nx.topological_sort(g.zero_delay_view()):
+            n = self.node(nid)
+            if n.op in ("input", "param", "state"):
+                continue
+            if n.op == "constant":  # a multiplier, an offset, a table: in flash
+                arr = np.asarray(g.arrays[n.attrs["array"]])
+                if arr.dtype.kind not in "iu":
+                    raise CompileError(f"micro: constant {n.name!r} is not an integer array")
+                kind = _narrowest(arr.astype(np.int64))
+                if arr.size > 1:  # (one number is written into the code)
+                    self.const(f"c{nid}", arr.astype(np.int64), kind)
+                self.bufs[nid] = Buf(f"c{nid}", kind, tuple(int(d) for d in arr.shape))
+                continue
+            if n.op == "quantize":
+                (u,) = self.operands(nid)
+                if self.node(u).op != "input":
+                    raise CompileError(f"micro: {n.name!r} quantises a computed value")
+                buf = Buf(f"in_{len(inputs)}", n.type.dtype, self.shape(nid))
+                self.bufs[nid] = buf
+                inputs[self.node(u).name] = buf
+                grids[self.node(u).name] = dict(n.attrs)
+                continue
+            if n.op == "dequantize":
+                continue
+            rule = RULES.get(n.op)
+            if rule is None:
+                raise CompileError(
+                    f"micro: node {n.name!r} ({n.op}) has no C rule; the C step takes "
+                    f"rnngraph.quant.to_integer's graphs (ops {sorted(RULES)})"
+                )
+            rule(self, nid)
+        for name, nid in g.output_nodes().items():
+            d = self.node(nid)
+            if d.op != "dequantize":
+                raise CompileError(f"micro: output {name!r} is not dequantised from integers")
+            (u,) = self.operands(nid)
+            outputs[name] = self.bufs[u]
+            grids[name] = dict(d.attrs)
+        # states take their new values last (all reads of the old ones are done); a
+        # state that stores another state's old value copies it first
+        staged: list[str] = []
+        final: list[str] = []
+        state_bufs = {b.name for b in states.values()}
+        for name, sid in g.state_nodes().items():
+            ((src, _, _),) = g.operands(sid)
+            dst, val = states[name], self.bufs[src]
+            if val.kind != dst.kind:
+                raise CompileError(f"micro: state {name!r} stores a {val.kind} in a {dst.kind}")
+            if val.name in state_bufs:
+                tmp = f"{dst.name}_next"
+                self.statics.append(f"static {dst.ctype} {tmp}[{dst.size}];")
+                self.ram += dst.size * np.dtype(dst.kind).itemsize
+                staged.append(f"  memcpy({tmp}, {val.name}, sizeof {tmp});")
+                final.append(f"  memcpy({dst.name}, {tmp}, sizeof {tmp});")
+            else:
+                final.append(f"  memcpy({dst.name}, {val.name}, sizeof {dst.name});")
+        return self.finish(inputs, outputs, states, grids, init_lines, staged + final)
+
+    def finish(
+        self,
+        inputs: dict[str, Buf],
+        outputs: dict[str, Buf],
+        states: dict[str, Buf],
+        grids: dict[str, dict[str, Any]],
+        init_lines: list[str],
+        update: list[str],
+    ) -> CStep:
+        p = self.prefix
+        ins = [f"const {b.ctype} *{b.name}" for b in inputs.values()]
+        outs = [f"{b.ctype} *out_{i}" for i, b in enumerate(outputs.values())]
+        signature = f"void {p}_step({', '.join(ins + outs) or 'void'})"
+        copies = [
+            f"  memcpy(out_{i}, {b.name}, sizeof({b.ctype}) * {b.size});"
+            for i, b in enumerate(outputs.values())
+        ]
+        state_api = [
+            f"{b.ctype} *{p}_state_{i}(void) {{ return {b.name}; }} /* {name} */"
+            for i, (name, b) in enumerate(states.items())
+        ]
+        header = "\n".join(
+            [
+                f"/* rnngraph: one step of graph {self.g.name!r}, integer arithmetic only. */",
+                f"#ifndef {p.upper()}_H",
+                f"#define {p.upper()}_H",
+                "#include <stdint.h>",
+                f"#define {p.upper()}_BATCH {self.B}",
+                "/* Inputs and outputs are integers on grids: real = (q - zero_point) * scale",
+                "   (an input: q = saturate(round(real / scale) + zero_point)). */",
+                *_interface(inputs, outputs, grids),
+                f"void {p}_reset(void);",
+                f"{signature};",
+                *(
+                    f"{b.ctype} *{p}_state_{i}(void); /* {name}: {b.size} */"
+                    for i, (name, b) in enumerate(states.items())
+                ),
+                "#endif",
+                "",
+            ]
+        )
+        source = "\n".join(
+            [
+                f"/* rnngraph: one step of graph {self.g.name!r}: integers, static buffers. */",
+                "#include <stdint.h>",
+                "#include <string.h>",
+                f'#include "{p}.h"',
+                "",
+                HELPERS,
+                *self.consts,
+                "",
+                *self.statics,
+                "",
+                f"void {p}_reset(void) {{",
+                *init_lines,
+                "}",
+                "",
+                *state_api,
+                "",
+                f"{signature} {{",
+                *self.body,
+                *update,
+                *copies,
+                "}",
+                "",
+            ]
+        )
+        return CStep(p, header, source, inputs, outputs, states, grids, self.flash, self.ram)
+
+    # ------------------------------------------------------------------ loops
+    def loops(self, shape: Sequence[int], inner: list[str]) -> list[str]:
+        """Nested loops over ``shape`` (indices ``i0, i1, ...``) around ``inner``."""
+        pad = "  " * len(shape)
+        lines = [f"{'  ' * k}for (int i{k} = 0; i{k} < {d}; i{k}++) {{" for k, d in
+                 enumerate(shape)]  # fmt: skip
+        lines += [pad + ln for ln in inner]
+        lines += ["  " * k + "}" for k in reversed(range(len(shape)))]
+        return lines
+
+    @staticmethod
+    def index(strides: Sequence[int]) -> str:
+        terms = [f"i{k} * {s}" if s != 1 else f"i{k}" for k, s in enumerate(strides) if s]
+        return " + ".join(terms) or "0"
+
+    def per_channel(self, nid: int, out: Buf) -> str:
+        """A C expression for constant ``nid`` (one number, or one per entry of the last
+        axis) at the current element of ``out``."""
+        arr = np.asarray(self.g.arrays[self.node(nid).attrs["array"]], np.int64)
+        if arr.size == 1:
+            return f"(int64_t){int(arr.ravel()[0])}"
+        return f"(int64_t){self.bufs[nid].name}[i{len(out.shape) - 1}]"
+
+
+# ---------------------------------------------------------------------- rules
+def _int_matmul(self: _Emitter, nid: int) -> None:
+    a, w = self.operands(nid)
+    n = self.node(nid)
+    wn = self.node(w)
+    if wn.op != "param":
+        raise CompileError(f"micro: {n.name!r} multiplies by {wn.op} {wn.name!r}, not a weight")
+    q = np.asarray(self.params[wn.name], np.int64)
+    k, cols = q.shape
+    za, zb = (int(z) for z in n.attrs["zero_points"])
+    wt = self.const(f"w{nid}", (q - zb).T.copy(), "int8" if zb == 0 else "int16")
+    src = self.bufs[a]
+    out = self.buffer(nid)
+    rows = out.size // cols
+    self.emit(f"/* {n.name}: int_matmul ({rows} x {k}) @ ({k} x {cols}) */")
+    self.body += [
+        "  " + ln
+        for ln in self.loops(
+            [rows, cols],
+            [
+                f"const {src.ctype} *a = {src.name} + i0 * {k};",
+                f"const {CTYPE['int8'] if zb == 0 else CTYPE['int16']} *w = {wt} + i1 * {k};",
+                "int32_t acc = 0;",
+                f"for (int k = 0; k < {k}; k++) acc += ((int32_t)a[k] - {za}) * (int32_t)w[k];",
+                f"{out.name}[i0 * {cols} + i1] = acc;",
+            ],
+        )
+    ]
+
+
+def _int_affine(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    out = self.buffer(nid)
+    k = len(n.attrs["zero_points"])
+    ops = self.operands(nid)
+    terms = [self.per_channel(ops[2 * k], out)]
+    for u, z, m in zip(ops[:k], n.attrs["zero_points"], ops[k : 2 * k], strict=True):
+        b = self.bufs[u]
+        idx = self.index(_broadcast_strides(b.shape, out.shape))
+        terms.append(f"(int64_t)((int32_t){b.name}[{idx}] - {int(z)}) * {self.per_channel(m, out)}")
+    expr = " + ".join(terms)
+    self.emit(f"/* {n.name}: int_affine */")
+    self.body += [
+        "  " + ln
+        for ln in self.loops(
+            out.shape,
+            [
+                f"int64_t acc = {expr};",
+                f"{out.name}[{self.index(_strides(out.shape))}] = rg_sat_{out.kind}("
+                f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
+            ],
+        )
+    ]
+
+
+def _int_mul(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    out = self.buffer(nid)
+    ua, ub, um, uo = self.operands(nid)
+    a, b = self.bufs[ua], self.bufs[ub]
+    za, zb = (int(z) for z in n.attrs["zero_points"])
+    ia = self.index(_broadcast_strides(a.shape, out.shape))
+    ib = self.index(_broadcast_strides(b.shape, out.shape))
+    mult, off = self.per_channel(um, out), self.per_channel(uo, out)
+    self.emit(f"/* {n.name}: int_mul */")
+    self.body += [
+        "  " + ln
+        for ln in self.loops(
+            out.shape,
+            [
+                f"int64_t prod = (int64_t)(((int32_t){a.name}[{ia}] - {za}) * "
+                f"((int32_t){b.name}[{ib}] - {zb}));",
+                f"int64_t acc = {off} + prod * {mult};",
+                f"{out.name}[{self.index(_strides(out.shape))}] = rg_sat_{out.kind}("
+                f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
+            ],
+        )
+    ]
+
+
+def _int_lut(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    u, t = self.operands(nid)
+    src = self.bufs[u]
+    out = self.buffer(nid)
+    table = self.bufs[t].name
+    lo, bits = int(n.attrs["lo"]), int(n.attrs["bits"])
+    self.emit(f"/* {n.name}: int_lut */")
+    if bits == 0:
+        inner = [f"{out.name}[i0] = rg_sat_{out.kind}((int64_t){table}[{src.name}[i0] - ({lo})]);"]
+    else:
+        inner = [
+            f"int32_t i = (int32_t){src.name}[i0] - ({lo});",
+            f"int32_t k = i >> {bits}, f = i & {(1 << bits) - 1};",
+            f"int64_t lo = {table}[k], d = (int64_t){table}[k + 1] - lo;",
+            f"{out.name}[i0] = rg_sat_{out.kind}(lo + rg_round_shift(d * f, {bits}));",
+        ]
+    self.body += ["  " + ln for ln in self.loops([out.size], inner)]
+
+
+def _copy(self: _Emitter, nid: int) -> None:
+    """reshape / unsqueeze / delay (a delay-0 read in the unit-delay form): a copy."""
+    (u,) = self.operands(nid)
+    src = self.bufs[u]
+    out = self.buffer(nid, src.kind)
+    self.emit(f"memcpy({out.name}, {src.name}, sizeof {out.name}); /* {self.node(nid).name} */")
+
+
+def _slice(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    src = self.bufs[u]
+    out = self.buffer(nid, src.kind)
+    rank = len(src.shape)
+    start, step = [0] * rank, [1] * rank
+    for ax, s0, e0, st in zip(n.attrs["axes"], n.attrs["starts"], n.attrs["ends"],
+                              n.attrs["steps"], strict=True):  # fmt: skip
+        i = rank + int(ax)
+        start[i], step[i] = range(src.shape[i])[slice(int(s0), int(e0), int(st))].start, int(st)
+    strides = _strides(src.shape)
+    offset = sum(s * t for s, t in zip(start, strides, strict=True))
+    idx = " + ".join([str(offset), *(f"i{k} * {strides[k] * step[k]}" for k in range(rank))])
+    self.emit(f"/* {n.name}: slice */")
+    self.body += [
+        "  " + ln
+        for ln in self.loops(
+            out.shape, [f"{out.name}[{self.index(_strides(out.shape))}] = {src.name}[{idx}];"]
+        )
+    ]
+
+
+def _transpose(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    src = self.bufs[u]
+    out = self.buffer(nid, src.kind)
+    perm = [0, *(1 + int(p) for p in n.attrs["perm"])]
+    strides = _strides(src.shape)
+    idx = " + ".join(f"i{k} * {strides[p]}" for k, p in enumerate(perm))
+    self.emit(f"/* {n.name}: transpose */")
+    self.body += [
+        "  " + ln
+        for ln in self.loops(
+            out.shape, [f"{out.name}[{self.index(_strides(out.shape))}] = {src.name}[{idx}];"]
+        )
+    ]
+
+
+def _concat(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    parts = [self.bufs[u] for u in self.operands(nid)]
+    out = self.buffer(nid, parts[0].kind)
+    axis = len(out.shape) + int(n.attrs["axis"])
+    outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+    inner = int(np.prod(out.shape[axis + 1 :], dtype=np.int64))
+    self.emit(f"/* {n.name}: concat */")
+    at = 0
+    for p in parts:
+        width = p.shape[axis] * inner
+        self.emit(
+            f"for (int i = 0; i < {outer}; i++) memcpy({out.name} + i * {out.shape[axis] * inner}"
+            f" + {at}, {p.name} + i * {width}, sizeof({p.ctype}) * {width});"
+        )
+        at += width
+
+
+RULES = {
+    "int_matmul": _int_matmul,
+    "int_affine": _int_affine,
+    "int_mul": _int_mul,
+    "int_lut": _int_lut,
+    "reshape": _copy,
+    "unsqueeze": _copy,
+    "delay": _copy,
+    "slice": _slice,
+    "transpose": _transpose,
+    "concat": _concat,
+}
+"""The C written for each op of an integer graph."""
+
+
+def emit_step(
+    graph: Graph, params: Mapping[str, np.ndarray], batch: int = 1, prefix: str = "rg_model"
+) -> CStep:
+    """The C of one step of ``graph`` (an integer graph in unit-delay form)."""
+    return _Emitter(graph, params, batch, prefix).build()

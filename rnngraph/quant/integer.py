@@ -1,0 +1,508 @@
+"""``to_integer``: a quantised graph as integer arithmetic only.
+
+:func:`rnngraph.quantize` gives each signal an integer grid but computes between the
+grids in float (ONNX's Q/DQ form, which onnxruntime and TFLite fuse into their own
+integer kernels, each rounding its own way). :func:`to_integer` writes the integer
+kernels out as ops of the graph (:mod:`rnngraph.ops.integer`), so their rounding is
+*defined* here and any integer-only target can match it bit for bit:
+
+- ``x @ W (+ b)``: an ``int_matmul`` (int8 weights per output channel, the input's
+  zero point subtracted, an int32 accumulator whose bound is checked) and an
+  ``int_affine`` that adds the bias and requantises with a multiplier and a shift;
+- sums, differences, negations and products with constants (a peephole, a time
+  constant, ``1 - z``): one ``int_affine`` each, the constants folded into per-channel
+  multipliers and an offset;
+- the product of two signals (a gate times a state): ``int_mul``;
+- any one-operand function (sigmoid, tanh, relu, softsign, ...): ``int_lut``, a table
+  over the input's integer range (256 entries for int8, 513 with linear interpolation
+  for int16), so a custom cell's nonlinearity costs no more than a standard one's;
+- ops that move values (slices, concatenations, reshapes) act on the integers;
+  a concatenation first brings each part to the output's grid.
+
+Inputs are quantised as they enter and outputs dequantised as they leave, so the
+integer graph is float in and float out like the quantised one; states hold
+integers. Its outputs differ from the quantised graph's by the rounding of the
+requantisations (about one step of each grid), not by a drift: the test suite bounds
+the difference on the zoo's cells. Ops with no integer form (a division, a log, a
+softmax, a product of two signals' matrices) are a :class:`~rnngraph.errors.GraphError`
+naming the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from rnngraph.errors import GraphError
+from rnngraph.ir.graph import Graph, InitSpec, Node
+from rnngraph.ir.records import Records
+from rnngraph.ir.registry import REFERENCE
+from rnngraph.ir.types import INT_RANGES, TensorType
+from rnngraph.ops.integer import lut_size
+from rnngraph.ops.quant import per_axis
+from rnngraph.quant.transform import KEEPS_GRID
+
+__all__ = ["LUT_OPS", "Grid", "to_integer"]
+
+LUT_OPS = frozenset(
+    {"sigmoid", "tanh", "relu", "abs", "exp", "softsign", "softplus", "hard_sigmoid",
+     "leaky_relu", "clip", "heaviside"}
+)  # fmt: skip
+"""One-operand functions that become tables (``int_lut``)."""
+
+MOVES = frozenset({"slice", "reshape", "transpose", "unsqueeze", "gather"})
+"""Grid-keeping ops the integer graph computes on the integers as they are."""
+
+_M_BITS = 31  # multipliers fit an int32: (int64)(int32)*(int32) on a 32-bit core
+_ACC_BITS = 62  # the int64 sums before the shift stay below 2**62
+_LUT_BITS = 7  # an int16 table samples every 128th value (513 entries)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An integer grid: ``real = (q - zero_point) * scale`` for ``q`` of ``kind``."""
+
+    kind: str
+    scale: float
+    zero_point: int
+
+    @property
+    def bound(self) -> int:
+        """The largest ``|q - zero_point|`` the kind holds."""
+        lo, hi = INT_RANGES[self.kind]
+        return max(hi - self.zero_point, self.zero_point - lo)
+
+    def attrs(self) -> dict[str, Any]:
+        return {"scale": [self.scale], "zero_point": [self.zero_point], "axis": None}
+
+
+@dataclass
+class _Term:
+    """One operand of a weighted integer sum: ``(x - zero_point) * scale``, ``scale``
+    one number or one per output channel, ``|x - zero_point| <= bound``."""
+
+    node: int
+    zero_point: int
+    scale: np.ndarray
+    bound: int
+
+
+def to_integer(qg: Graph, qp: Mapping[str, Any]) -> tuple[Graph, dict[str, np.ndarray]]:
+    """The integer-only form of a quantised graph, and its params.
+
+    Parameters
+    ----------
+    qg, qp
+        A graph and params made by :func:`rnngraph.quantize` (or
+        :func:`rnngraph.quant.convert`).
+
+    Returns
+    -------
+    ig, ip : Graph and dict
+        The graph of integer ops (see the module docstring) and its int8 weights:
+        ``rg.run(ig, inputs, ip)`` is the integer semantics that the C export for
+        microcontrollers reproduces bit for bit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("kws")
+    >>> g.output("y", rg.linear(rg.cells.gru(g.input("x", 4), 8, name="gru"), 2, name="out"))
+    >>> p = g.init_params(seed=0)
+    >>> xs = np.random.default_rng(0).normal(size=(20, 8, 4)).astype("float32")
+    >>> qg, qp = rg.quantize(g, p, calibration=[{"x": xs}])
+    >>> ig, ip = rg.quant.to_integer(qg, qp)
+    >>> sorted({n.op for n in ig.nodes()} - {"input", "param", "state", "slice", "constant"})
+    ['dequantize', 'int_affine', 'int_lut', 'int_matmul', 'int_mul', 'quantize']
+    >>> err = np.abs(rg.run(ig, {"x": xs}, ip)["y"] - rg.run(qg, {"x": xs}, qp)["y"]).max()
+    >>> bool(err < 0.05)
+    True
+    """
+    if not any(n.op in ("fake_quant", "dequantize") for n in qg.nodes()):
+        raise GraphError(f"graph {qg.name!r} is not quantised: run rg.quantize first")
+    return _Lower(qg, qp).build()
+
+
+def _shift_for(peaks: float, bound: float) -> int:
+    """The largest shift ``s <= 62`` whose multipliers (``peaks * 2**s``) fit 31 bits and
+    whose sums (``bound * 2**s``) stay below ``2**62``."""
+    s = _ACC_BITS
+    if peaks > 0:
+        s = min(s, int(np.floor(np.log2((2.0**_M_BITS - 1) / peaks))))
+    if bound > 0:
+        s = min(s, int(np.floor(np.log2(2.0**_ACC_BITS / bound))) - 1)
+    return max(s, 0)
+
+
+class _Lower:
+    def __init__(self, qg: Graph, qp: Mapping[str, Any]) -> None:
+        self.g, self.qp = qg, dict(qp)
+        self.rec = Records(qg, copy=False)
+        self.rec.interface = {"inputs": {}, "params": {}, "states": {}, "outputs": {}}
+        self.rec.taken = set(qg.outputs)  # (a new graph: the old names are free again)
+        self.vals: dict[int, tuple[int, Grid]] = {}  # qg value -> (ig node, its grid)
+        self.consts: dict[int, np.ndarray] = {}  # qg values of params/constants only
+        self.ints: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # (q, per-entry scale)
+        self.named: dict[int, str] = {}  # a folded weight that is one param's: its name
+        self.accs: dict[int, _Term] = {}  # fused products x @ W: their accumulators
+        self.ip: dict[str, np.ndarray] = {}
+        self.pending: list[tuple[int, int]] = []  # (qg state, ig state)
+        self.specs: dict[int, tuple[int, InitSpec]] = {}  # ig state: its delay and start
+
+    # ---------------------------------------------------------------- helpers
+    def node(self, nid: int) -> Node:
+        return self.g.node(nid)
+
+    def operands(self, nid: int) -> list[int]:
+        return [u for u, _, _ in self.g.operands(nid)]
+
+    def source(self, name: str, op: str, type_: TensorType, attrs: Mapping[str, Any]) -> int:
+        """A new input, state or param node named ``name`` (the interface keeps names)."""
+        nid = self.rec.next_id
+        self.rec.next_id += 1
+        self.rec.nodes[nid] = Node(nid, name, op, type_, dict(attrs), None)
+        self.rec.taken.add(name)
+        return nid
+
+    def fail(self, nid: int, why: str) -> GraphError:
+        n = self.node(nid)
+        return GraphError(f"to_integer: node {n.name!r} ({n.op}, {n.type}): {why}")
+
+    @staticmethod
+    def grid_of_fq(n: Node) -> Grid:
+        if n.attrs["axis"] is not None:
+            raise GraphError(f"to_integer: {n.name!r} quantises a signal per channel")
+        return Grid(n.attrs["to"], float(n.attrs["scale"][0]), int(n.attrs["zero_point"][0]))
+
+    def static_grid(self, nid: int, seen: frozenset[int] = frozenset()) -> Grid | None:
+        """The grid ``nid``'s value is on, from the quantised graph's structure alone."""
+        if nid in seen:
+            return None
+        n = self.node(nid)
+        if n.op == "fake_quant":
+            return self.grid_of_fq(n)
+        if n.op == "state":
+            for _, r, _ in self.g.nx_graph.out_edges(nid, keys=True):
+                if self.node(r).op == "fake_quant":
+                    return self.grid_of_fq(self.node(r))
+        if n.op in ("state", "delay") or n.op in KEEPS_GRID:
+            return self.static_grid(self.operands(nid)[0], seen | {nid})
+        return None
+
+    # ---------------------------------------------------------------- the walk
+    def build(self) -> tuple[Graph, dict[str, np.ndarray]]:
+        g = self.g
+        for nid in nx.topological_sort(g.zero_delay_view()):
+            n = self.node(nid)
+            if not n.type.batched and n.op != "input":
+                self.fold(nid)
+            elif n.op == "input":
+                self.rec.interface["inputs"][n.name] = self.source(n.name, "input", n.type, n.attrs)
+            elif n.op in ("state", "delay"):
+                self.delayed(nid)
+            elif n.op == "fake_quant":
+                self.quantised(nid)
+            elif n.op in MOVES and self.operands(nid)[0] in self.vals:
+                self.move(nid)
+        for qs, s in self.pending:
+            self.store(qs, s)
+        for name, nid in g.output_nodes().items():
+            if nid not in self.vals:
+                raise self.fail(nid, f"output {name!r} is not on an integer grid")
+            v, grid = self.vals[nid]
+            d = self.rec.add("dequantize", grid.attrs(), [v], name, "dequantized")
+            self.rec.interface["outputs"][name] = d
+        ig = self.rec.build(f"{g.name}_int")
+        ig.meta["integer"] = {"from": g.name}
+        return ig, self.ip
+
+    def fold(self, nid: int) -> None:
+        """A value of params and constants: computed now; int8 weights tracked exactly."""
+        n = self.node(nid)
+        args = [self.consts[u] for u in self.operands(nid)]
+        if n.op == "param":
+            self.consts[nid] = np.asarray(self.qp[n.name])
+            self.named[nid] = n.name
+            return
+        if n.op == "constant":
+            self.consts[nid] = np.asarray(self.g.arrays[n.attrs["array"]], np.float64)
+            return
+        attrs = {**n.attrs, "float_dtype": np.float64}
+        self.consts[nid] = np.asarray(REFERENCE[n.op](attrs, *args), np.float64)
+        ops = self.operands(nid)
+        if n.op == "dequantize" and self.node(ops[0]).op == "param":
+            q = np.asarray(self.qp[self.node(ops[0]).name])
+            scale = per_axis(n.attrs["scale"], n.attrs["axis"], np.float64)
+            self.ints[nid] = (q.astype(np.int64), np.broadcast_to(scale, q.shape))
+        elif n.op in ("transpose", "slice", "reshape", "concat") and all(
+            u in self.ints for u in ops
+        ):
+            qs = [self.ints[u][0] for u in ops]
+            ss = [self.ints[u][1] for u in ops]
+            self.ints[nid] = (REFERENCE[n.op](n.attrs, *qs), REFERENCE[n.op](n.attrs, *ss))
+        if len(ops) == 1 and ops[0] in self.named and n.op in ("dequantize", "transpose"):
+            self.named[nid] = self.named[ops[0]] + (".T" if n.op == "transpose" else "")
+
+    def delayed(self, nid: int) -> None:
+        """A state, or a delayed read (``rg.delay``): integers on its value's grid; the
+        edge from the value it reads is added once that value is lowered."""
+        n = self.node(nid)
+        grid = self.static_grid(nid)
+        if grid is None:
+            raise self.fail(nid, "it holds a float (no grid): quantise the graph first")
+        ((_, delay, init),) = self.g.operands(nid)
+        if init.kind == "input":
+            raise self.fail(nid, "a caller-given initial state has no integer form yet")
+        spec = init
+        if init.kind != "zeros" or grid.zero_point:  # the start on the state's grid
+            row = tuple(int(d) for d in n.type.row_shape)
+            src = {"zeros": None, "param": self.qp, "array": self.g.arrays}[init.kind]
+            real = np.zeros(row) if src is None else np.asarray(src[str(init.ref)], np.float64)
+            lo, hi = INT_RANGES[grid.kind]
+            q = np.clip(np.rint(real / grid.scale) + grid.zero_point, lo, hi)
+            name = self.rec.fresh(n.name, "init")
+            self.rec.arrays[name] = np.broadcast_to(q, np.broadcast_shapes(q.shape, row)).astype(
+                np.dtype(grid.kind)
+            )
+            spec = InitSpec("array", name)
+        attrs = {**n.attrs, "init": spec.to_json()} if n.op == "state" else dict(n.attrs)
+        s = self.source(n.name, n.op, TensorType(n.type.shape, grid.kind), attrs)
+        if n.op == "state":
+            self.rec.interface["states"][n.name] = s
+        self.vals[nid] = (s, grid)
+        self.pending.append((nid, s))
+        self.specs[s] = (delay, spec)
+
+    def store(self, qs: int, s: int) -> None:
+        ((src, _, _),) = self.g.operands(qs)
+        if src not in self.vals:
+            raise self.fail(qs, f"the value it stores, {self.node(src).name!r}, has no grid")
+        v, vg = self.vals[src]
+        grid = self.vals[qs][1]
+        if vg != grid:
+            v = self.requantize(v, vg, grid, self.node(qs).name)
+        delay, spec = self.specs[s]
+        self.rec.edges.append((v, s, 0, delay, spec))
+
+    def move(self, nid: int) -> None:
+        n = self.node(nid)
+        u = self.operands(nid)
+        if any(x not in self.vals for x in u):
+            return
+        grid = self.vals[u[0]][1]
+        self.vals[nid] = (self.rec.add(n.op, n.attrs, [self.vals[x][0] for x in u], n.name), grid)
+
+    def quantised(self, fq: int) -> None:
+        (src,) = self.operands(fq)
+        grid = self.grid_of_fq(self.node(fq))
+        s = self.node(src)
+        if s.op == "input":
+            attrs = {**grid.attrs(), "to": grid.kind}
+            v = self.rec.add("quantize", attrs, [self.rec.interface["inputs"][s.name]], s.name, "q")
+            self.vals[src] = self.vals[fq] = (v, grid)
+            return
+        if src in self.vals:  # already on a grid (a state's, a moved value's)
+            v, have = self.vals[src]
+            self.vals[fq] = (self.requantize(v, have, grid, s.name) if have != grid else v, grid)
+            return
+        rule = RULES.get(s.op)
+        if rule is None and s.op in LUT_OPS:
+            rule = _lut
+        if rule is None:
+            raise self.fail(
+                src,
+                f"no integer-only form; ops that have one: {sorted({*RULES, *LUT_OPS, *MOVES})}",
+            )
+        self.vals[src] = self.vals[fq] = (rule(self, src, grid), grid)
+
+    # ---------------------------------------------------------------- terms
+    def term(self, u: int, reader: int) -> _Term | np.ndarray:
+        """Operand ``u`` of a sum: an integer term, or a float constant."""
+        if u in self.vals:
+            v, g = self.vals[u]
+            return _Term(v, g.zero_point, np.array(g.scale), g.bound)
+        if u in self.consts:
+            return self.consts[u]
+        if u in self.accs:
+            return self.accs[u]
+        n = self.node(u)
+        if n.op == "matmul":
+            acc = self.product(u)
+            self.accs[u] = acc
+            return acc
+        raise self.fail(
+            reader, f"operand {n.name!r} ({n.op}) is a float value, not on an integer grid"
+        )
+
+    def signal(self, u: int, reader: int) -> tuple[int, Grid]:
+        if u not in self.vals:
+            raise self.fail(reader, f"operand {self.node(u).name!r} is not on an integer grid")
+        return self.vals[u]
+
+    def weights(self, w: int, reader: int) -> tuple[np.ndarray, np.ndarray]:
+        """A (K, N) weight as int8 and its per-column scales: the quantised param's own
+        integers where the column has one scale, else requantised from its floats."""
+        if w not in self.consts:
+            raise self.fail(reader, "multiplies two signals; int_matmul takes a weight matrix")
+        wf = self.consts[w]
+        if wf.ndim != 2:
+            raise self.fail(reader, f"its weight has shape {wf.shape}; int_matmul takes (K, N)")
+        if w in self.ints:
+            q, s = self.ints[w]
+            if np.all(s == s[:1]) and np.abs(q).max(initial=0) <= 127:
+                return q.astype(np.int8), np.asarray(s[0], np.float64)
+        peak = np.abs(wf).max(axis=0)
+        scales = np.where(peak > 0, peak / 127, 1.0)
+        return np.clip(np.rint(wf / scales), -127, 127).astype(np.int8), scales
+
+    def product(self, mm: int) -> _Term:
+        """``x @ W`` as an int32 accumulator: its term (scale ``s_x * s_W`` per column)."""
+        x, w = self.operands(mm)
+        v, grid = self.signal(x, mm)
+        q, scales = self.weights(w, mm)
+        bound = int(grid.bound * np.abs(q.astype(np.int64)).sum(axis=0).max(initial=0))
+        if bound >= 2**31:
+            raise self.fail(mm, f"its int32 accumulator could reach {bound}: split the product")
+        name = self.named.get(w, f"{self.node(mm).name}.W")
+        name = name if name not in self.rec.taken else self.rec.fresh(name, "int")
+        attrs = {"init": "zeros", "scale": None}
+        pid = self.source(name, "param", TensorType(q.shape, "int8"), attrs)
+        self.rec.interface["params"][name] = pid
+        self.ip[name] = q
+        zps = {"zero_points": [grid.zero_point, 0]}
+        acc = self.rec.add("int_matmul", zps, [v, pid], self.node(mm).name, "acc")
+        return _Term(acc, 0, grid.scale * scales, bound)
+
+    # ---------------------------------------------------------------- emitters
+    def affine(
+        self,
+        terms: list[tuple[_Term, Any]],
+        const: np.ndarray | float,
+        grid: Grid,
+        base: str,
+        row: tuple[Any, ...],
+    ) -> int:
+        """``sum_i c_i * term_i + const`` on ``grid``: one ``int_affine``."""
+        width = int(row[-1]) if row and isinstance(row[-1], int) else 1
+        reals = [np.asarray(c * t.scale / grid.scale, np.float64) for t, c in terms]
+        offset = np.asarray(const, np.float64) / grid.scale
+        for a in (*reals, offset):
+            if a.ndim > 1 or (a.ndim == 1 and a.size not in (1, width)):
+                raise GraphError(
+                    f"to_integer: {base!r}: a constant of shape {a.shape} is not one number "
+                    f"or one per entry of the last axis ({width})"
+                )
+        peaks = max((float(np.abs(m).max(initial=0)) for m in reals), default=0.0)
+        bound = sum(
+            t.bound * float(np.abs(m).max(initial=0))
+            for (t, _), m in zip(terms, reals, strict=True)
+        )
+        bound += float(np.abs(offset).max(initial=0)) + 1
+        shift = _shift_for(peaks, bound)
+
+        attrs = {
+            "zero_points": [t.zero_point for t, _ in terms],
+            "shift": shift,
+            "zero_point": grid.zero_point,
+            "to": grid.kind,
+        }
+        mults = [self.vector(m * 2.0**shift, f"{base}.m{i}") for i, m in enumerate(reals)]
+        operands = [t.node for t, _ in terms] + mults + [self.vector(offset * 2.0**shift, base)]
+        return self.rec.add("int_affine", attrs, operands, base)
+
+    def vector(self, values: Any, base: str) -> int:
+        """An int64 constant of ``values`` rounded: one entry, or one per channel."""
+        arr = np.atleast_1d(np.rint(np.asarray(values, np.float64))).astype(np.int64)
+        return self.rec.constant(arr, base)
+
+    def requantize(self, v: int, have: Grid, want: Grid, base: str) -> int:
+        term = _Term(v, have.zero_point, np.array(have.scale), have.bound)
+        return self.affine([(term, 1.0)], 0.0, want, f"{base}.requantized", ())
+
+
+# ------------------------------------------------------------------ rules
+def _linear(signs: tuple[float, ...]) -> Any:
+    def rule(self: _Lower, nid: int, grid: Grid) -> int:
+        n = self.node(nid)
+        terms: list[tuple[_Term, Any]] = []
+        const: Any = 0.0
+        for u, sign in zip(self.operands(nid), signs, strict=True):
+            t = self.term(u, nid)
+            if isinstance(t, _Term):
+                terms.append((t, sign))
+            else:
+                const = const + sign * t
+        if not terms:
+            raise self.fail(nid, "computes a constant in a signal's place")
+        return self.affine(terms, const, grid, n.name, n.type.row_shape)
+
+    return rule
+
+
+def _mul(self: _Lower, nid: int, grid: Grid) -> int:
+    n = self.node(nid)
+    a, b = (self.term(u, nid) for u in self.operands(nid))
+    if isinstance(a, _Term) and isinstance(b, _Term):
+        m = float(a.scale * b.scale / grid.scale)
+        bound = float(a.bound) * b.bound * abs(m) + 1
+        shift = _shift_for(abs(m), bound)
+        attrs = {
+            "zero_points": [a.zero_point, b.zero_point],
+            "shift": shift,
+            "zero_point": grid.zero_point,
+            "to": grid.kind,
+        }
+        operands = [a.node, b.node, self.vector(m * 2.0**shift, n.name), self.vector(0, n.name)]
+        return self.rec.add("int_mul", attrs, operands, n.name)
+    if isinstance(a, _Term) or isinstance(b, _Term):
+        t, c = (a, b) if isinstance(a, _Term) else (b, a)
+        assert isinstance(t, _Term)
+        return self.affine([(t, np.asarray(c, np.float64))], 0.0, grid, n.name, n.type.row_shape)
+    raise self.fail(nid, "multiplies two constants in a signal's place")
+
+
+def _matmul(self: _Lower, nid: int, grid: Grid) -> int:
+    t = self.product(nid)
+    return self.affine([(t, 1.0)], 0.0, grid, self.node(nid).name, self.node(nid).type.row_shape)
+
+
+def _concat(self: _Lower, nid: int, grid: Grid) -> int:
+    n = self.node(nid)
+    parts = []
+    for u in self.operands(nid):
+        v, have = self.signal(u, nid)
+        parts.append(self.requantize(v, have, grid, n.name) if have != grid else v)
+    return self.rec.add("concat", n.attrs, parts, n.name)
+
+
+def _lut(self: _Lower, nid: int, grid: Grid) -> int:
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    v, have = self.signal(u, nid)
+    if have.kind not in ("int8", "int16"):
+        raise self.fail(nid, f"a table needs an int8 or int16 operand, got {have.kind}")
+    lo = INT_RANGES[have.kind][0]
+    bits = 0 if have.kind == "int8" else _LUT_BITS
+    size = lut_size(have.kind, bits)
+    xs = lo + (np.arange(size, dtype=np.int64) << bits)
+    real = (xs - have.zero_point).astype(np.float64) * have.scale
+    ys = np.asarray(REFERENCE[n.op]({**n.attrs, "float_dtype": np.float64}, real), np.float64)
+    q = np.clip(np.rint(ys / grid.scale) + grid.zero_point, -(2**31), 2**31 - 1)
+    attrs = {"lo": int(lo), "bits": bits, "to": grid.kind}
+    return self.rec.add("int_lut", attrs, [v, self.vector(q, f"{n.name}.table")], n.name)
+
+
+RULES = {
+    "add": _linear((1.0, 1.0)),
+    "sub": _linear((1.0, -1.0)),
+    "neg": _linear((-1.0,)),
+    "mul": _mul,
+    "matmul": _matmul,
+    "concat": _concat,
+}
+"""Ops computed onto the grid of the ``fake_quant`` that follows them."""

@@ -1,0 +1,169 @@
+"""Integer-only graphs (``rg.quant.to_integer``): the integer ops against exact rational
+arithmetic and numpy's functions, and the integer form of every zoo cell that has one
+against the quantised (Q/DQ) graph — itself checked against onnx.reference and
+onnxruntime in test_quant.py — and against the float graph."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import rnngraph as rg
+from rnngraph.errors import GraphError
+from rnngraph.ir.registry import REFERENCE
+from tests import zoo
+
+RNG = np.random.default_rng(0)
+
+INTEGER_ZOO = ["elman", "jordan", "rnn", "lstm", "lstm_peephole_clip", "gru", "gru_lbr",
+               "indrnn", "fir", "narx", "stacked_gru", "state_delay_2", "esn", "ctrnn",
+               "rmlp", "mgu", "gru_variant", "jordan_decay", "indrnn_bound", "second_order",
+               "param_initial_state", "rnn_reverse", "bidirectional_lstm"]  # fmt: skip
+"""The zoo's cells whose quantised graphs have an integer-only form."""
+
+NO_INTEGER_FORM = {
+    "layer_norm_op_lstm": "layer_norm",
+    "ntm": "reduce_sum",
+    "clockwork": "where",
+    "lif": "cast",
+}
+"""Cells with an op that has none yet, and that op (the error names it)."""
+
+
+def quantised(cell: str, seed: int = 7):
+    g = zoo.CELLS[cell]()
+    p = zoo.params_for(g, 0)
+    rng = np.random.default_rng(seed)
+    cal = [zoo.feeds(g, 12, 6, rng) for _ in range(3)]
+    qg, qp = rg.quantize(g, p, calibration=cal)
+    return g, p, qg, qp
+
+
+def _exact_affine(attrs, xs, ms, offset) -> np.ndarray:
+    """int_affine in Python's unbounded integers and exact fractions (rounding halves up)."""
+    out = np.empty(np.broadcast_shapes(*(x.shape for x in xs)), dtype=object)
+    lo, hi = {"int8": (-128, 127), "int16": (-32768, 32767)}[attrs["to"]]
+
+    def at(v: np.ndarray, c: int) -> int:
+        return int(v[c if len(v) > 1 else 0])
+
+    for idx in np.ndindex(out.shape):
+        total = Fraction(at(offset, idx[-1]))
+        for x, z, m in zip(xs, attrs["zero_points"], ms, strict=True):
+            total += (int(np.broadcast_to(x, out.shape)[idx]) - z) * at(m, idx[-1])
+        scaled = total / 2 ** attrs["shift"] + Fraction(1, 2)
+        v = (scaled.numerator // scaled.denominator) + attrs["zero_point"]
+        out[idx] = min(max(v, lo), hi)
+    return out.astype(np.int64)
+
+
+def test_int_affine_is_exact_rational_arithmetic_rounded_half_up() -> None:
+    a = RNG.integers(-128, 128, size=(5, 3)).astype(np.int8)
+    b = RNG.integers(-(2**15), 2**15, size=(5, 3)).astype(np.int16)
+    attrs = {"zero_points": [-3, 0], "shift": 31, "zero_point": 4, "to": "int8"}
+    ms = [np.array([2**30 - 7, 12345, -99]), np.array([-(2**20) + 1])]
+    offset = np.array([5, -(2**33), 2**35])
+    got = REFERENCE["int_affine"](attrs, a, b, *ms, offset)
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got.astype(np.int64), _exact_affine(attrs, [a, b], ms, offset))
+    # ties round up: 3/2 -> 2, -3/2 -> -1
+    tie = {**attrs, "zero_points": [0], "shift": 1, "zero_point": 0}
+    one, zero = np.array([1]), np.array([0])
+    out = REFERENCE["int_affine"](tie, np.array([[3, -3, 1, -1]], np.int8), one, zero)
+    assert out.tolist() == [[2, -1, 1, 0]]
+
+
+def test_int_lut_follows_the_function_within_a_step_of_its_output_grid() -> None:
+    from scipy.special import expit
+
+    for kind, bits in (("int8", 0), ("int16", 7)):
+        lo, hi = (-128, 127) if kind == "int8" else (-32768, 32767)
+        s_in, s_out = 8.0 / (hi + 1), 1 / 32768
+        xs = lo + (np.arange(((hi - lo) >> bits) + 1 + (bits > 0)) << bits)
+        table = np.rint(expit(xs * s_in) / s_out).astype(np.int64)
+        attrs = {"lo": lo, "bits": bits, "to": "int16"}
+        q = np.arange(lo, hi + 1).astype(kind)
+        got = REFERENCE["int_lut"](attrs, q, table).astype(np.float64) * s_out
+        err = np.abs(got - expit(q.astype(np.float64) * s_in)) / s_out
+        assert err.max() <= (0.5 + 1e-9 if bits == 0 else 2.0), (kind, err.max())
+
+
+@pytest.mark.parametrize("cell", INTEGER_ZOO)
+def test_integer_form_of_zoo_cells_tracks_the_quantised_graph(cell: str) -> None:
+    g, p, qg, qp = quantised(cell)
+    ig, ip = rg.quant.to_integer(qg, qp)
+    ops = {n.op for n in ig.nodes()}
+    assert not ops & {"fake_quant", "matmul", "add", "mul", "sigmoid", "tanh"}, ops
+    assert all(v.dtype == np.int8 for v in ip.values())
+    xs = zoo.feeds(g, 12, 4, np.random.default_rng(11))
+    want, qdq, got = rg.run(g, xs, p), rg.run(qg, xs, qp), rg.run(ig, xs, ip)
+    for k in g.outputs:
+        rms = float(np.sqrt(np.mean(want[k] ** 2))) + 1e-6
+        err_int = float(np.sqrt(np.mean((got[k] - want[k]) ** 2)))
+        err_qdq = float(np.sqrt(np.mean((qdq[k] - want[k]) ** 2)))
+        # the integer kernels round where the Q/DQ graph keeps float: no worse than it,
+        # and never far from it
+        assert err_int <= 1.25 * err_qdq + 0.005 * rms, (k, err_int, err_qdq)
+        assert np.abs(got[k] - qdq[k]).max() < 0.1 * rms, k
+    for s in g.states:  # states hold integers on their grids
+        assert got[f"{s}_final"].dtype.kind == "i"
+
+
+@pytest.mark.parametrize("cell", sorted(NO_INTEGER_FORM))
+def test_ops_without_an_integer_form_are_named(cell: str) -> None:
+    _, _, qg, qp = quantised(cell)
+    with pytest.raises(GraphError, match=NO_INTEGER_FORM[cell]):
+        rg.quant.to_integer(qg, qp)
+
+
+def test_a_float_graph_is_refused() -> None:
+    g = zoo.CELLS["elman"]()
+    with pytest.raises(GraphError, match="not quantised"):
+        rg.quant.to_integer(g, zoo.params_for(g, 0))
+
+
+def test_integer_graphs_save_and_load(tmp_path) -> None:
+    g, _, qg, qp = quantised("gru")
+    ig, ip = rg.quant.to_integer(qg, qp)
+    path = tmp_path / "gru_int.json"
+    rg.save(ig, path, params=ip)
+    ig2, ip2 = rg.load(path), rg.load_params(path)
+    xs = zoo.feeds(g, 6, 2, np.random.default_rng(1))
+    a, b = rg.run(ig, xs, ip), rg.run(ig2, xs, ip2)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize("cell", INTEGER_ZOO)
+def test_onnxruntime_computes_integer_graphs_bit_for_bit(cell: str) -> None:
+    """onnxruntime's int64 kernels (an independent implementation of the arithmetic)."""
+    g, _, qg, qp = quantised(cell)
+    ig, ip = rg.quant.to_integer(qg, qp)
+    xs = zoo.feeds(g, 10, 3, np.random.default_rng(5))
+    got, want = rg.compile(ig, "onnx", params=ip).run(xs), rg.run(ig, xs, ip)
+    for k in want:
+        assert got[k].dtype == want[k].dtype, k
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+TVM_INTEGER = ["lstm", "gru", "narx"]
+"""Integer graphs compiled by TVM in the fast suite (the rest of the zoo: slow)."""
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [c if c in TVM_INTEGER else pytest.param(c, marks=pytest.mark.slow) for c in INTEGER_ZOO],
+)
+def test_tvm_integer_kernels_are_bit_exact(cell: str) -> None:
+    pytest.importorskip("tvm")
+    g, _, qg, qp = quantised(cell)
+    ig, ip = rg.quant.to_integer(qg, qp)
+    m = rg.compile(ig, "tvm", params=ip)
+    for T, B in ((10, 3), (4, 1)):
+        xs = zoo.feeds(g, T, B, np.random.default_rng(T))
+        got, want = m.run(xs), rg.run(ig, xs, ip)
+        for k in want:
+            assert got[k].dtype == want[k].dtype, k
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)
