@@ -41,6 +41,49 @@ static inline int16_t rg_sat_int16(int64_t v) {
 static inline int32_t rg_sat_int32(int64_t v) {
   return (int32_t)(v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : v);
 }
+/* Dot products of a row with a weight row. On cores with the DSP extension (Cortex-M4,
+   M7, M33, M55) SMLAD multiplies and adds two pairs of 16-bit halves at once; the
+   int8 weights of an int16 row are stored in groups of four as (w0, w2, w1, w3), so
+   that SXTB16 widens them into the pairs (w0, w1) and (w2, w3) the row's words hold. */
+#if defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+static inline uint32_t rg_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+#endif
+static inline int32_t rg_dot_s8(const int8_t *a, const int8_t *w, int k) {
+  int32_t acc = 0;
+  int i = 0;
+#if defined(__ARM_FEATURE_SIMD32)
+  const int full = k & ~3;
+  for (; i < full; i += 4) {
+    uint32_t x, y;
+    __builtin_memcpy(&x, a + i, 4);
+    __builtin_memcpy(&y, w + i, 4);
+    acc = __smlad(__sxtb16(x), __sxtb16(y), acc);
+    acc = __smlad(__sxtb16(rg_ror8(x)), __sxtb16(rg_ror8(y)), acc);
+  }
+#endif
+  for (; i < k; i++) acc += (int32_t)a[i] * w[i];
+  return acc;
+}
+static inline int32_t rg_dot_s16(const int16_t *a, const int8_t *w, int k) {
+  int32_t acc = 0;
+  int i = 0;
+  const int full = k & ~3;
+  for (; i < full; i += 4) {
+#if defined(__ARM_FEATURE_SIMD32)
+    uint32_t a01, a23, y;
+    __builtin_memcpy(&a01, a + i, 4);
+    __builtin_memcpy(&a23, a + i + 2, 4);
+    __builtin_memcpy(&y, w + i, 4);
+    acc = __smlad(a01, __sxtb16(y), acc);
+    acc = __smlad(a23, __sxtb16(rg_ror8(y)), acc);
+#else
+    acc += a[i] * w[i] + a[i + 1] * w[i + 2] + a[i + 2] * w[i + 1] + a[i + 3] * w[i + 3];
+#endif
+  }
+  for (; i < k; i++) acc += (int32_t)a[i] * w[i];
+  return acc;
+}
 """
 
 
@@ -351,22 +394,25 @@ def _int_matmul(self: _Emitter, nid: int) -> None:
     q = np.asarray(self.params[wn.name], np.int64)
     k, cols = q.shape
     za, zb = (int(z) for z in n.attrs["zero_points"])
-    wt = self.const(f"w{nid}", (q - zb).T.copy(), "int8" if zb == 0 else "int16")
     src = self.bufs[a]
+    if zb or src.kind not in ("int8", "int16"):
+        raise CompileError(f"micro: {n.name!r}: the C product takes int8/int16 rows, int8 weights")
+    rows_w = q.T.copy()  # (N, K): each output's weights in a row
+    if src.kind == "int16":  # groups of four as (w0, w2, w1, w3): see rg_dot_s16
+        full = k - k % 4
+        rows_w[:, :full] = rows_w[:, :full].reshape(cols, -1, 2, 2).swapaxes(2, 3).reshape(cols, -1)
+    wt = self.const(f"w{nid}", rows_w, "int8")
+    # sum_k (a - za) w = sum_k a w - za sum_k w: the row's zero point once per output
+    fix = self.const(f"wz{nid}", za * q.sum(axis=0), "int32") if za else None
     out = self.buffer(nid)
     rows = out.size // cols
+    dot = f"rg_dot_s{8 if src.kind == 'int8' else 16}({src.name} + i0 * {k}, {wt} + i1 * {k}, {k})"
     self.emit(f"/* {n.name}: int_matmul ({rows} x {k}) @ ({k} x {cols}) */")
     self.body += [
         "  " + ln
         for ln in self.loops(
             [rows, cols],
-            [
-                f"const {src.ctype} *a = {src.name} + i0 * {k};",
-                f"const {CTYPE['int8'] if zb == 0 else CTYPE['int16']} *w = {wt} + i1 * {k};",
-                "int32_t acc = 0;",
-                f"for (int k = 0; k < {k}; k++) acc += ((int32_t)a[k] - {za}) * (int32_t)w[k];",
-                f"{out.name}[i0 * {cols} + i1] = acc;",
-            ],
+            [f"{out.name}[i0 * {cols} + i1] = {dot}{f' - {fix}[i1]' if fix else ''};"],
         )
     ]
 
