@@ -1,4 +1,5 @@
-"""The aarch64 library of an LSTM, run under qemu user emulation, against the reference.
+"""The aarch64 libraries of an LSTM (float, and integer-only), run under qemu user
+emulation, against the reference.
 
 The arm64 side is a Debian sysroot with Python 3.11, numpy and the TVM runtime
 (``.ci/aarch64-sysroot`` builds it; ``.ci/run`` caches it under
@@ -41,6 +42,9 @@ with np.load(inputs) as z:
 model = deploy.load(kernel)
 outs = {f"kernel:{k}": v for k, v in model.run(feeds).items()}
 outs.update({f"kernel_lens:{k}": v for k, v in model.run(feeds, sequence_lens=lens).items()})
+if relax == "-":  # (the kernel library alone)
+    np.savez(out, **outs)
+    sys.exit(0)
 vm = VirtualMachine(tvm.runtime.load_module(relax), tvm.cpu())
 for entry, args in (("main", (feeds["x"],)), ("main_lens", (feeds["x"], lens))):
     got = vm[entry](*(tvm.runtime.tensor(a) for a in args))
@@ -59,23 +63,9 @@ def _ready() -> str | None:
     return None
 
 
-def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path: Path) -> None:
-    """Both aarch64 libraries of an LSTM, in one emulated process (TVM's start-up under qemu
-    is most of the time): the kernel library through ``_deploy.load`` and the Relax
-    executable (``export(path, relax=True)``: one file, weights inside) through the Relax
-    VM, each with and without ``sequence_lens``."""
-    why = _ready()
-    if why:
-        pytest.skip(why)
-    g = zoo.CELLS["lstm"]()
-    p = zoo.params_for(g)
-    m = rg.compile(g, target="tvm", params=p, device="aarch64")
-    kernel = m.export(tmp_path / "lstm.so")
-    relax = m.export(tmp_path / "lstm_relax.so", relax=True)
-    assert not relax.with_suffix(".npz").exists()
-    xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
-    lens = np.array([9, 4])
-    np.savez(tmp_path / "inputs.npz", x=xs, sequence_lens=lens)
+def _emulate(tmp_path: Path, kernel: Path, relax: Path | str, feeds: dict) -> dict:
+    """Run the runner under qemu on the arm64 sysroot; its outputs."""
+    np.savez(tmp_path / "inputs.npz", **feeds)
     shutil.copy(DEPLOY, tmp_path / "deploy.py")
     (tmp_path / "runner.py").write_text(RUNNER)
     python = SYSROOT / "root" / "usr" / "bin" / "python3.11"
@@ -97,6 +87,49 @@ def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(out) as got:
+        return {k: got[k] for k in got.files}
+
+
+def test_aarch64_integer_lstm_is_bit_exact_under_qemu(tmp_path: Path) -> None:
+    """The integer-only LSTM (rg.quant.to_integer) as an aarch64 TVM library: int8
+    weights, int32 products, multiply-and-shift requantisation, tables — bit for bit
+    the integer graph's reference, with and without ``sequence_lens``."""
+    why = _ready()
+    if why:
+        pytest.skip(why)
+    from tests.test_integer import quantised
+
+    g, _, qg, qp = quantised("lstm")
+    ig, ip = rg.quant.to_integer(qg, qp)
+    m = rg.compile(ig, target="tvm", params=ip, device="aarch64")
+    kernel = m.export(tmp_path / "lstm_int.so")
+    xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
+    lens = np.array([9, 4])
+    got = _emulate(tmp_path, kernel, "-", {"x": xs, "sequence_lens": lens})
+    for lengths, tag in ((None, "kernel"), (lens, "kernel_lens")):
+        for k, v in rg.run(ig, {"x": xs}, ip, sequence_lens=lengths).items():
+            assert got[f"{tag}:{k}"].dtype == v.dtype, k
+            np.testing.assert_array_equal(got[f"{tag}:{k}"], v, err_msg=f"{tag}:{k}")
+
+
+def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path: Path) -> None:
+    """Both aarch64 libraries of an LSTM, in one emulated process (TVM's start-up under qemu
+    is most of the time): the kernel library through ``_deploy.load`` and the Relax
+    executable (``export(path, relax=True)``: one file, weights inside) through the Relax
+    VM, each with and without ``sequence_lens``."""
+    why = _ready()
+    if why:
+        pytest.skip(why)
+    g = zoo.CELLS["lstm"]()
+    p = zoo.params_for(g)
+    m = rg.compile(g, target="tvm", params=p, device="aarch64")
+    kernel = m.export(tmp_path / "lstm.so")
+    relax = m.export(tmp_path / "lstm_relax.so", relax=True)
+    assert not relax.with_suffix(".npz").exists()
+    xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
+    lens = np.array([9, 4])
+    got = _emulate(tmp_path, kernel, relax, {"x": xs, "sequence_lens": lens})
     want: dict[str, np.ndarray] = {}
     for lengths, entry in ((None, "main"), (lens, "main_lens")):
         ref = rg.run(g, {"x": xs}, p, sequence_lens=lengths)
@@ -104,7 +137,6 @@ def test_aarch64_lstm_runs_under_qemu_and_matches_the_reference(tmp_path: Path) 
         names = [str(n) for n in m.relax(lengths is not None)["main"].attrs["results"]]
         assert sorted(names) == sorted(ref)
         want.update({f"{entry}:{i}": ref[name] for i, name in enumerate(names)})
-    with np.load(out) as got:
-        assert set(got.files) == set(want)
-        for k in want:
-            np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
