@@ -43,6 +43,8 @@ def test_guide_python_blocks_run(page: Path, tmp_path, monkeypatch) -> None:
         "int8.md": lambda: (
             ns["step"]["logits"].shape == (16, 12)  # type: ignore[index]
             and (tmp_path / "kws.tflite").exists()
+            and ns["out"]["logits"].shape == (40, 16, 12)  # type: ignore[index]
+            and (tmp_path / "firmware" / "rg_model.c").exists()
         ),
         "tvm.md": lambda: np.allclose(ns["ys"], ns["m"].run({"x": ns["xs"]})["logits"]),  # type: ignore[attr-defined,index]
     }
