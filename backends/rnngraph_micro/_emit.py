@@ -22,11 +22,13 @@ import numpy as np
 
 from rnngraph.errors import CompileError
 from rnngraph.ir.graph import Graph, Node
+from rnngraph.ir.registry import REFERENCE
 from rnngraph.ir.types import INT_RANGES
 
 __all__ = ["CStep", "emit_step"]
 
-CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t"}
+CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+         "bool": "uint8_t"}  # fmt: skip
 
 HELPERS = """\
 static inline int64_t rg_round_shift(int64_t v, int s) {
@@ -167,6 +169,7 @@ class _Emitter:
     def __init__(self, graph: Graph, params: Mapping[str, np.ndarray], batch: int, prefix: str):
         self.g, self.params, self.B, self.prefix = graph, params, int(batch), prefix
         self.bufs: dict[int, Buf] = {}
+        self.folded: dict[int, np.ndarray] = {}  # constants' values
         self.consts: list[str] = []
         self.body: list[str] = []
         self.statics: list[str] = []
@@ -204,6 +207,23 @@ class _Emitter:
         self.flash += max(values.size, 1) * np.dtype(kind).itemsize
         return name
 
+    def fold(self, nid: int) -> None:
+        """A constant, or a value of constants only (cast to a grid's kind): computed
+        now, a ``const`` array (one number is written into the code instead)."""
+        n = self.node(nid)
+        if n.op == "constant":
+            arr = np.asarray(self.g.arrays[n.attrs["array"]])
+        else:
+            args = [self.folded[u] for u in self.operands(nid)]
+            arr = np.asarray(REFERENCE[n.op](n.attrs, *args))
+        if arr.dtype.kind not in "iub":
+            raise CompileError(f"micro: {n.name!r} ({n.op}) is not an integer constant")
+        self.folded[nid] = arr
+        kind = _narrowest(arr.astype(np.int64))
+        if arr.size > 1:
+            self.const(f"c{nid}", arr.astype(np.int64), kind)
+        self.bufs[nid] = Buf(f"c{nid}", kind, tuple(int(d) for d in arr.shape))
+
     def emit(self, line: str) -> None:
         self.body.append("  " + line)
 
@@ -237,14 +257,8 @@ class _Emitter:
             n = self.node(nid)
             if n.op in ("input", "param", "state"):
                 continue
-            if n.op == "constant":  # a multiplier, an offset, a table: in flash
-                arr = np.asarray(g.arrays[n.attrs["array"]])
-                if arr.dtype.kind not in "iu":
-                    raise CompileError(f"micro: constant {n.name!r} is not an integer array")
-                kind = _narrowest(arr.astype(np.int64))
-                if arr.size > 1:  # (one number is written into the code)
-                    self.const(f"c{nid}", arr.astype(np.int64), kind)
-                self.bufs[nid] = Buf(f"c{nid}", kind, tuple(int(d) for d in arr.shape))
+            if not n.type.batched:  # a multiplier, an offset, a table: in flash
+                self.fold(nid)
                 continue
             if n.op == "quantize":
                 (u,) = self.operands(nid)
@@ -378,7 +392,7 @@ class _Emitter:
     def per_channel(self, nid: int, out: Buf) -> str:
         """A C expression for constant ``nid`` (one number, or one per entry of the last
         axis) at the current element of ``out``."""
-        arr = np.asarray(self.g.arrays[self.node(nid).attrs["array"]], np.int64)
+        arr = np.asarray(self.folded[nid], np.int64)
         if arr.size == 1:
             return f"(int64_t){int(arr.ravel()[0])}"
         return f"(int64_t){self.bufs[nid].name}[i{len(out.shape) - 1}]"
@@ -553,7 +567,85 @@ def _concat(self: _Emitter, nid: int) -> None:
         at += width
 
 
+def _read(self: _Emitter, u: int, out: Buf) -> str:
+    """Operand ``u`` at the current element of ``out`` (a folded scalar: its value)."""
+    b = self.bufs[u]
+    if u in self.folded and self.folded[u].size == 1:
+        return str(int(self.folded[u].ravel()[0]))
+    return f"{b.name}[{self.index(_broadcast_strides(b.shape, out.shape))}]"
+
+
+def _elementwise(expr: str) -> Any:
+    """An element-wise rule: ``expr`` formats the operands' reads (``{0}``, ``{1}``...)."""
+
+    def rule(self: _Emitter, nid: int) -> None:
+        n = self.node(nid)
+        ops = self.operands(nid)
+        kind = "bool" if n.type.dtype == "bool" else self.bufs[ops[-1]].kind
+        out = self.buffer(nid, n.type.dtype if n.type.dtype in CTYPE else kind)
+        reads = [_read(self, u, out) for u in ops]
+        self.emit(f"/* {n.name}: {n.op} */")
+        store = f"{out.name}[{self.index(_strides(out.shape))}] = {expr.format(*reads)};"
+        self.body += ["  " + ln for ln in self.loops(out.shape, [store])]
+
+    return rule
+
+
+def _reduce(better: str) -> Any:
+    """reduce_max / reduce_min over the last axis."""
+
+    def rule(self: _Emitter, nid: int) -> None:
+        n = self.node(nid)
+        (u,) = self.operands(nid)
+        src = self.bufs[u]
+        if list(n.attrs["axes"]) != [-1]:
+            raise CompileError(f"micro: {n.name!r} reduces axes {n.attrs['axes']}; C: the last")
+        out = self.buffer(nid, src.kind)
+        width = src.shape[-1]
+        rows = out.size
+        self.emit(f"/* {n.name}: {n.op} */")
+        self.body += [
+            "  " + ln
+            for ln in self.loops(
+                [rows],
+                [f"{src.ctype} best = {src.name}[i0 * {width}];",
+                 f"for (int k = 1; k < {width}; k++) {{ {src.ctype} v = {src.name}[i0 * {width} "
+                 f"+ k]; if (v {better} best) best = v; }}",
+                 f"{out.name}[i0] = best;"],
+            )
+        ]  # fmt: skip
+
+    return rule
+
+
+def _pad(self: _Emitter, nid: int) -> None:
+    """Zeros, then the operand copied into its window."""
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    src = self.bufs[u]
+    out = self.buffer(nid, src.kind)
+    start = [0] * len(out.shape)
+    for ax, (lo, _) in zip(n.attrs["axes"], n.attrs["pads"], strict=True):
+        start[len(out.shape) + int(ax)] = int(lo)
+    strides = _strides(out.shape)
+    at = " + ".join(f"(i{k} + {s}) * {strides[k]}" for k, s in enumerate(start))
+    self.emit(f"memset({out.name}, 0, sizeof {out.name}); /* {n.name}: pad */")
+    self.body += [
+        "  " + ln
+        for ln in self.loops(
+            src.shape, [f"{out.name}[{at}] = {src.name}[{self.index(_strides(src.shape))}];"]
+        )
+    ]
+
+
 RULES = {
+    "greater": _elementwise("{0} > {1}"),
+    "less": _elementwise("{0} < {1}"),
+    "equal": _elementwise("{0} == {1}"),
+    "where": _elementwise("{0} ? {1} : {2}"),
+    "reduce_max": _reduce(">"),
+    "reduce_min": _reduce("<"),
+    "pad": _pad,
     "int_matmul": _int_matmul,
     "int_affine": _int_affine,
     "int_mul": _int_mul,

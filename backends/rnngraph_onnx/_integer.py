@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter
     from rnngraph_onnx._lowering import LoweredNode, LowerFn
 
-__all__ = ["INTEGER_LOWERING"]
+__all__ = ["INTEGER_LOWERING", "widened"]
 
 _KIND = {"int8": TensorProto.INT8, "int16": TensorProto.INT16, "int32": TensorProto.INT32}
 
@@ -103,6 +103,25 @@ def _int_lut(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     slope = e.add("Mul", [e.add("Sub", [t1, t0], f"{n.name}.d"), f], f"{n.name}.slope")
     v = e.add("Add", [t0, _round_shift(e, slope, bits, n.name)], f"{n.name}.v")
     return _narrow(e, n, v)
+
+
+def widened(rule: LowerFn) -> LowerFn:
+    """``rule`` for int8 / int16 values through int32 (onnxruntime's Where and ReduceMax
+    have no kernels for the narrow kinds): exact, as the values only move."""
+
+    def wide_rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+        if n.type.dtype not in ("int8", "int16"):
+            return rule(e, n, args)
+        wide = [
+            e.add("Cast", [a], f"{n.name}.i32", to=TensorProto.INT32)
+            if t.dtype in ("int8", "int16")
+            else a
+            for a, t in zip(args, n.operand_types, strict=True)
+        ]
+        out = rule(e, n, wide)
+        return e.add("Cast", [out], f"{n.name}.narrow", to=_KIND[n.type.dtype])
+
+    return wide_rule
 
 
 INTEGER_LOWERING: dict[str, LowerFn] = {

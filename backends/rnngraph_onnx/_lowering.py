@@ -20,7 +20,7 @@ from rnngraph.ir.types import INT_RANGES, TensorType
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
 from rnngraph.ops.quant import per_axis
-from rnngraph_onnx._integer import INTEGER_LOWERING
+from rnngraph_onnx._integer import INTEGER_LOWERING, widened
 
 if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter
@@ -691,5 +691,8 @@ LOWERING.update(
     reduce_prod=_reduce("ReduceProd"),
 )
 
-# the integer-only ops (rg.quant.to_integer's graphs): their own module
+# the integer-only ops (rg.quant.to_integer's graphs): their own module; selections and
+# extremes of their int8 / int16 values go through int32
 LOWERING.update(INTEGER_LOWERING)
+for _op in ("where", "reduce_max", "reduce_min"):
+    LOWERING[_op] = widened(LOWERING[_op])

@@ -14,7 +14,7 @@ import numpy as np
 
 from rnngraph.ir.graph import Value, as_value
 from rnngraph.ir.registry import register_op
-from rnngraph.ir.types import TensorType, broadcast_shapes
+from rnngraph.ir.types import INT_RANGES, TensorType, broadcast_shapes
 from rnngraph.ops._rules import elementwise, unary_float
 
 __all__ = [
@@ -137,17 +137,22 @@ def _where(attrs: Mapping[str, Any], c: np.ndarray, a: np.ndarray, b: np.ndarray
 
 
 def _cast_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    if attrs["to"] in INT_RANGES and types[0].dtype == "float":
+        raise ValueError(
+            f"a float is put on an integer grid by quantize, not cast to {attrs['to']}"
+        )
     return TensorType(types[0].shape, attrs["to"])
 
 
 @register_op("cast", arity=1, infer=_cast_rule, attrs=("to",))
 def _cast(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
-    """y(t) = x(t) converted to dtype ``to`` ("float", "int64" or "bool")"""
+    """y(t) = x(t) converted to dtype ``to`` ("float", "int64", "bool", or the integer
+    kinds of quantised graphs, "int8", "int16", "int32", which must hold the values)"""
     to = attrs["to"]
     if to == "float":
         # The interpreter passes the run's float dtype in the attributes.
         return x.astype(attrs.get("float_dtype", np.float32))
-    return x.astype(np.int64 if to == "int64" else np.bool_)
+    return x.astype({"int64": np.int64, "bool": np.bool_}.get(to) or np.dtype(to))
 
 
 # ------------------------------------------------------------------- unary ops

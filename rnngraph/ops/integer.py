@@ -120,7 +120,7 @@ def _sum_rule(types: Sequence[TensorType], attrs: Mapping[str, Any], op: str) ->
     signals, rest = types[:n], types[n:]
     _ints(signals, op)
     kind = _out_kind(attrs)
-    shape = broadcast_shapes([t.shape for t in signals])
+    shape = broadcast_shapes([t.shape for t in types])  # (the vectors along the last axis)
     if not shape or shape[0] != BATCH:
         raise ValueError(f"{op} computes a signal: one operand must be one")
     for t in rest:

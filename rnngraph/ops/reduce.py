@@ -26,7 +26,17 @@ __all__ = [
 
 def _reduce_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
     float_operands(types)
-    t = types[0]
+    return _reduced(types[0], attrs)
+
+
+def _order_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    """The largest or least entry: of floats, or of a quantised graph's integers."""
+    if types[0].dtype not in ("float", "int8", "int16", "int32"):
+        raise ValueError(f"expects a float or a fixed-width integer, got {types[0]}")
+    return _reduced(types[0], attrs)
+
+
+def _reduced(t: TensorType, attrs: Mapping[str, Any]) -> TensorType:
     axes = {t.rank + a for a in attrs["axes"]}
     if attrs["keepdims"]:
         shape = tuple(1 if i in axes else d for i, d in enumerate(t.shape))
@@ -35,18 +45,18 @@ def _reduce_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tenso
     return TensorType(shape, t.dtype)
 
 
-def _register_reduction(op: str, fn: Any, meaning: str) -> None:
+def _register_reduction(op: str, fn: Any, meaning: str, rule: Any = _reduce_rule) -> None:
     def reference(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
         return np.asarray(fn(x, axis=tuple(attrs["axes"]), keepdims=attrs["keepdims"]))
 
     reference.__doc__ = meaning
-    register_op(op, arity=1, infer=_reduce_rule, attrs=("axes", "keepdims"))(reference)
+    register_op(op, arity=1, infer=rule, attrs=("axes", "keepdims"))(reference)
 
 
 _register_reduction("reduce_sum", np.sum, "y(t) = sum of x(t) over ``axes``")
 _register_reduction("reduce_mean", np.mean, "y(t) = mean of x(t) over ``axes``")
-_register_reduction("reduce_max", np.max, "y(t) = max of x(t) over ``axes``")
-_register_reduction("reduce_min", np.min, "y(t) = min of x(t) over ``axes``")
+_register_reduction("reduce_max", np.max, "y(t) = max of x(t) over ``axes``", _order_rule)
+_register_reduction("reduce_min", np.min, "y(t) = min of x(t) over ``axes``", _order_rule)
 _register_reduction("reduce_prod", np.prod, "y(t) = product of x(t) over ``axes``")
 
 

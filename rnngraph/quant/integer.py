@@ -54,8 +54,15 @@ LUT_OPS = frozenset(
 )  # fmt: skip
 """One-operand functions that become tables (``int_lut``)."""
 
-MOVES = frozenset({"slice", "reshape", "transpose", "unsqueeze", "gather"})
-"""Grid-keeping ops the integer graph computes on the integers as they are."""
+MOVES = frozenset(
+    {"slice", "reshape", "transpose", "unsqueeze", "gather", "reduce_max", "reduce_min",
+     "pad"}
+)  # fmt: skip
+"""Grid-keeping ops the integer graph computes on the integers as they are (a grid's
+scale is positive, so the largest integer is the largest value)."""
+
+COMPARES = frozenset({"greater", "less", "equal"})
+"""Comparisons of values on grids: the sign of their difference on a fine int32 grid."""
 
 _M_BITS = 31  # multipliers fit an int32: (int64)(int32)*(int32) on a 32-bit core
 _ACC_BITS = 62  # the int64 sums before the shift stay below 2**62
@@ -153,6 +160,7 @@ class _Lower:
         self.ip: dict[str, np.ndarray] = {}
         self.pending: list[tuple[int, int]] = []  # (qg state, ig state)
         self.specs: dict[int, tuple[int, InitSpec]] = {}  # ig state: its delay and start
+        self.bools: dict[int, int] = {}  # qg comparisons -> their ig bool nodes
 
     # ---------------------------------------------------------------- helpers
     def node(self, nid: int) -> Node:
@@ -209,6 +217,10 @@ class _Lower:
                 self.quantised(nid)
             elif n.op in MOVES and self.operands(nid)[0] in self.vals:
                 self.move(nid)
+            elif n.op == "stop_gradient" and self.operands(nid)[0] in self.vals:
+                self.vals[nid] = self.vals[self.operands(nid)[0]]  # (integers: no gradient)
+            elif n.op in COMPARES:
+                self.compare(nid)
         for qs, s in self.pending:
             self.store(qs, s)
         for name, nid in g.output_nodes().items():
@@ -295,6 +307,8 @@ class _Lower:
         if any(x not in self.vals for x in u):
             return
         grid = self.vals[u[0]][1]
+        if n.op == "pad" and grid.zero_point:
+            raise self.fail(nid, f"pads with zeros a value whose grid's zero is {grid.zero_point}")
         self.vals[nid] = (self.rec.add(n.op, n.attrs, [self.vals[x][0] for x in u], n.name), grid)
 
     def quantised(self, fq: int) -> None:
@@ -420,6 +434,36 @@ class _Lower:
         arr = np.atleast_1d(np.rint(np.asarray(values, np.float64))).astype(np.int64)
         return self.rec.constant(arr, base)
 
+    def compare(self, nid: int) -> None:
+        """``a > b`` (``<``, ``==``) as the sign of ``a - b`` on an int32 grid finer than
+        either operand's (exact where the grids' ratio is a power of two, as a clock's)."""
+        n = self.node(nid)
+        a, b = (self.term(u, nid) for u in self.operands(nid))
+        terms = [(t, c) for t, c in ((a, 1.0), (b, -1.0)) if isinstance(t, _Term)]
+        if not terms:
+            raise self.fail(nid, "compares two constants in a signal's place")
+        const = sum(c * t for t, c in ((a, 1.0), (b, -1.0)) if not isinstance(t, _Term))
+        fine = min(float(np.min(t.scale)) for t, _ in terms) / 16
+        row = n.type.row_shape
+        d = self.affine(terms, const, Grid("int32", fine, 0), f"{n.name}.difference", row)
+        zero = self.rec.add("cast", {"to": "int32"}, [self.vector(0, n.name)], n.name, "zero")
+        self.bools[nid] = self.rec.add(n.op, {}, [d, zero], n.name)
+
+    def on_grid(self, value: Any, grid: Grid, base: str) -> int:
+        """A constant (one number, or one per entry of the last axis) on ``grid``."""
+        lo, hi = INT_RANGES[grid.kind]
+        q = np.clip(np.rint(np.asarray(value, np.float64) / grid.scale) + grid.zero_point, lo, hi)
+        return self.rec.add("cast", {"to": grid.kind}, [self.vector(q, base)], base, "grid")
+
+    def branch(self, u: int, grid: Grid, reader: int) -> int:
+        """Operand ``u`` of a selection, on the output's grid."""
+        t = self.term(u, reader)
+        if not isinstance(t, _Term):
+            return self.on_grid(t, grid, self.node(reader).name)
+        if u in self.vals and self.vals[u][1] == grid:
+            return self.vals[u][0]
+        return self.affine([(t, 1.0)], 0.0, grid, self.node(reader).name, ())
+
     def requantize(self, v: int, have: Grid, want: Grid, base: str) -> int:
         term = _Term(v, have.zero_point, np.array(have.scale), have.bound)
         return self.affine([(term, 1.0)], 0.0, want, f"{base}.requantized", ())
@@ -497,6 +541,25 @@ def _lut(self: _Lower, nid: int, grid: Grid) -> int:
     return self.rec.add("int_lut", attrs, [v, self.vector(q, f"{n.name}.table")], n.name)
 
 
+def _where(self: _Lower, nid: int, grid: Grid) -> int:
+    c, a, b = self.operands(nid)
+    if c not in self.bools:
+        raise self.fail(nid, f"its condition {self.node(c).name!r} is not a comparison of grids")
+    n = self.node(nid)
+    branches = [self.branch(u, grid, nid) for u in (a, b)]
+    return self.rec.add("where", {}, [self.bools[c], *branches], n.name)
+
+
+def _cast(self: _Lower, nid: int, grid: Grid) -> int:
+    """A comparison as 0.0 / 1.0 (spikes): one of two constants on the grid."""
+    (c,) = self.operands(nid)
+    if c not in self.bools:
+        raise self.fail(nid, "casts a value that is not a comparison of grids")
+    n = self.node(nid)
+    ones, zeros = self.on_grid(1.0, grid, n.name), self.on_grid(0.0, grid, n.name)
+    return self.rec.add("where", {}, [self.bools[c], ones, zeros], n.name)
+
+
 RULES = {
     "add": _linear((1.0, 1.0)),
     "sub": _linear((1.0, -1.0)),
@@ -504,5 +567,7 @@ RULES = {
     "mul": _mul,
     "matmul": _matmul,
     "concat": _concat,
+    "where": _where,
+    "cast": _cast,
 }
 """Ops computed onto the grid of the ``fake_quant`` that follows them."""
