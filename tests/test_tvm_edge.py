@@ -100,7 +100,7 @@ def test_aarch64_integer_lstm_is_bit_exact_under_qemu(tmp_path: Path) -> None:
         pytest.skip(why)
     from tests.test_integer import quantised
 
-    g, _, qg, qp = quantised("lstm")
+    _, _, qg, qp = quantised("lstm")
     ig, ip = rg.quant.to_integer(qg, qp)
     m = rg.compile(ig, target="tvm", params=ip, device="aarch64")
     kernel = m.export(tmp_path / "lstm_int.so")
