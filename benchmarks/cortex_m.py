@@ -23,11 +23,10 @@ Run: ``python benchmarks/cortex_m.py [--quick]``
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 import numpy as np
-from _common import kws_utterances, machine, write
+from _common import kws_utterances, machine, train_kws, write
 
 import rnngraph as rg
 
@@ -36,27 +35,11 @@ F, C, H = 10, 12, 64
 
 
 def model(cell: str, steps: int) -> dict[str, Any]:
-    rng = np.random.default_rng(1)
-    templates = [rng.normal(size=(4, F)) for _ in range(C)]
-    g = rg.Graph(f"kws_{cell}")
-    h = getattr(rg.cells, cell)(g.input("x", F), H, name=cell)
-    g.output("logits", rg.linear(h, C, name="out"))
-    eye = np.eye(C, dtype=np.float32)
-    data = []
-    for _ in range(steps):
-        x, labels, lens = kws_utterances(32, rng, templates)
-        t = np.broadcast_to(eye[labels], (x.shape[0], *eye[labels].shape)).copy()
-        data.append({"x": x, "t": t, "sequence_lens": lens})
-    t0 = time.perf_counter()
-    res = rg.train(
-        g, g.init_params(seed=0), data, loss=rg.losses.softmax_cross_entropy("t"),
-        optimizer=rg.optim.Adam(1e-2), clip_norm=5.0, progress=False,
-    )  # fmt: skip
-    train_s = time.perf_counter() - t0
-    p = res.params
-    cal = [{"x": d["x"], "sequence_lens": d["sequence_lens"]} for d in data[:4]]
-    qg, qp = rg.quantize(g, p, calibration=cal)
+    task = train_kws(cell, H, steps, F, C)
+    g, p, train_s = task["graph"], task["params"], task["train_s"]
+    qg, qp = rg.quantize(g, p, calibration=task["calibration"])
     ig, ip = rg.quant.to_integer(qg, qp)
+    templates = task["templates"]
     x, labels, lens = kws_utterances(1000, np.random.default_rng(99), templates)
 
     def accuracy(logits: np.ndarray, n: int = len(labels)) -> float:

@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import kws_utterances, machine, write
+from _common import kws_utterances, machine, train_kws, write
 
 import rnngraph as rg
 
@@ -121,31 +121,10 @@ def char_lm(steps: int, hidden: int) -> dict[str, Any]:
 
 def kws(steps: int, hidden: int) -> dict[str, Any]:
     F, C = 10, 12
-    rng = np.random.default_rng(1)
-    templates = [rng.normal(size=(4, F)) for _ in range(C)]
-
-    def utterances(n: int, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return kws_utterances(n, r, templates)
-
-    g = rg.Graph("kws")
-    h = rg.cells.gru(g.input("x", F), hidden, name="gru")
-    g.output("logits", rg.linear(h, C, name="out"))
-    eye = np.eye(C, dtype=np.float32)
-    data = []
-    for _ in range(steps):
-        x, labels, lens = utterances(32, rng)
-        t = np.broadcast_to(eye[labels], (x.shape[0], *eye[labels].shape)).copy()
-        data.append({"x": x, "t": t, "sequence_lens": lens})
-    t0 = time.perf_counter()
-    result = rg.train(
-        g, g.init_params(seed=0), data, loss=rg.losses.softmax_cross_entropy("t"),
-        optimizer=rg.optim.Adam(1e-2), clip_norm=5.0, progress=False,
-    )  # fmt: skip
-    train_s = time.perf_counter() - t0
-    p = result.params
-    calibration = [{"x": d["x"], "sequence_lens": d["sequence_lens"]} for d in data[:4]]
-    qg, qp = rg.quantize(g, p, calibration=calibration)
-    x, labels, lens = utterances(1000, np.random.default_rng(99))
+    task = train_kws("gru", hidden, steps, F, C)
+    g, p, train_s = task["graph"], task["params"], task["train_s"]
+    qg, qp = rg.quantize(g, p, calibration=task["calibration"])
+    x, labels, lens = kws_utterances(1000, np.random.default_rng(99), task["templates"])
 
     def accuracy(logits: np.ndarray) -> float:
         last = logits[lens - 1, np.arange(len(lens))]

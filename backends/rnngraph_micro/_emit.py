@@ -384,6 +384,18 @@ class _Emitter:
         lines += ["  " * k + "}" for k in reversed(range(len(shape)))]
         return lines
 
+    def loop(self, shape: Sequence[int], inner: list[str]) -> None:
+        """Append the loops over ``shape`` around ``inner`` to the step's body."""
+        self.body += ["  " + ln for ln in self.loops(shape, inner)]
+
+    def gather(self, out: Buf, src: Buf, idx: str) -> None:
+        """``out[i...] = src[idx]`` for every element of ``out`` (``idx`` in ``i0, i1...``)."""
+        self.loop(out.shape, [f"{self.at(out)} = {src.name}[{idx}];"])
+
+    def at(self, buf: Buf) -> str:
+        """``buf``'s element at the loops' indices (``i0, i1, ...`` over its shape)."""
+        return f"{buf.name}[{self.index(_strides(buf.shape))}]"
+
     @staticmethod
     def index(strides: Sequence[int]) -> str:
         terms = [f"i{k} * {s}" if s != 1 else f"i{k}" for k, s in enumerate(strides) if s]
@@ -422,13 +434,10 @@ def _int_matmul(self: _Emitter, nid: int) -> None:
     rows = out.size // cols
     dot = f"rg_dot_s{8 if src.kind == 'int8' else 16}({src.name} + i0 * {k}, {wt} + i1 * {k}, {k})"
     self.emit(f"/* {n.name}: int_matmul ({rows} x {k}) @ ({k} x {cols}) */")
-    self.body += [
-        "  " + ln
-        for ln in self.loops(
-            [rows, cols],
-            [f"{out.name}[i0 * {cols} + i1] = {dot}{f' - {fix}[i1]' if fix else ''};"],
-        )
-    ]
+    self.loop(
+        [rows, cols],
+        [f"{out.name}[i0 * {cols} + i1] = {dot}{f' - {fix}[i1]' if fix else ''};"],
+    )
 
 
 def _int_affine(self: _Emitter, nid: int) -> None:
@@ -443,17 +452,14 @@ def _int_affine(self: _Emitter, nid: int) -> None:
         terms.append(f"(int64_t)((int32_t){b.name}[{idx}] - {int(z)}) * {self.per_channel(m, out)}")
     expr = " + ".join(terms)
     self.emit(f"/* {n.name}: int_affine */")
-    self.body += [
-        "  " + ln
-        for ln in self.loops(
-            out.shape,
-            [
-                f"int64_t acc = {expr};",
-                f"{out.name}[{self.index(_strides(out.shape))}] = rg_sat_{out.kind}("
-                f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
-            ],
-        )
-    ]
+    self.loop(
+        out.shape,
+        [
+            f"int64_t acc = {expr};",
+            f"{self.at(out)} = rg_sat_{out.kind}("
+            f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
+        ],
+    )
 
 
 def _int_mul(self: _Emitter, nid: int) -> None:
@@ -466,19 +472,16 @@ def _int_mul(self: _Emitter, nid: int) -> None:
     ib = self.index(_broadcast_strides(b.shape, out.shape))
     mult, off = self.per_channel(um, out), self.per_channel(uo, out)
     self.emit(f"/* {n.name}: int_mul */")
-    self.body += [
-        "  " + ln
-        for ln in self.loops(
-            out.shape,
-            [
-                f"int64_t prod = (int64_t)(((int32_t){a.name}[{ia}] - {za}) * "
-                f"((int32_t){b.name}[{ib}] - {zb}));",
-                f"int64_t acc = {off} + prod * {mult};",
-                f"{out.name}[{self.index(_strides(out.shape))}] = rg_sat_{out.kind}("
-                f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
-            ],
-        )
-    ]
+    self.loop(
+        out.shape,
+        [
+            f"int64_t prod = (int64_t)(((int32_t){a.name}[{ia}] - {za}) * "
+            f"((int32_t){b.name}[{ib}] - {zb}));",
+            f"int64_t acc = {off} + prod * {mult};",
+            f"{self.at(out)} = rg_sat_{out.kind}("
+            f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
+        ],
+    )
 
 
 def _int_lut(self: _Emitter, nid: int) -> None:
@@ -498,7 +501,7 @@ def _int_lut(self: _Emitter, nid: int) -> None:
             f"int64_t lo = {table}[k], d = (int64_t){table}[k + 1] - lo;",
             f"{out.name}[i0] = rg_sat_{out.kind}(lo + rg_round_shift(d * f, {bits}));",
         ]
-    self.body += ["  " + ln for ln in self.loops([out.size], inner)]
+    self.loop([out.size], inner)
 
 
 def _copy(self: _Emitter, nid: int) -> None:
@@ -524,12 +527,7 @@ def _slice(self: _Emitter, nid: int) -> None:
     offset = sum(s * t for s, t in zip(start, strides, strict=True))
     idx = " + ".join([str(offset), *(f"i{k} * {strides[k] * step[k]}" for k in range(rank))])
     self.emit(f"/* {n.name}: slice */")
-    self.body += [
-        "  " + ln
-        for ln in self.loops(
-            out.shape, [f"{out.name}[{self.index(_strides(out.shape))}] = {src.name}[{idx}];"]
-        )
-    ]
+    self.gather(out, src, idx)
 
 
 def _transpose(self: _Emitter, nid: int) -> None:
@@ -541,12 +539,7 @@ def _transpose(self: _Emitter, nid: int) -> None:
     strides = _strides(src.shape)
     idx = " + ".join(f"i{k} * {strides[p]}" for k, p in enumerate(perm))
     self.emit(f"/* {n.name}: transpose */")
-    self.body += [
-        "  " + ln
-        for ln in self.loops(
-            out.shape, [f"{out.name}[{self.index(_strides(out.shape))}] = {src.name}[{idx}];"]
-        )
-    ]
+    self.gather(out, src, idx)
 
 
 def _concat(self: _Emitter, nid: int) -> None:
@@ -585,8 +578,8 @@ def _elementwise(expr: str) -> Any:
         out = self.buffer(nid, n.type.dtype if n.type.dtype in CTYPE else kind)
         reads = [_read(self, u, out) for u in ops]
         self.emit(f"/* {n.name}: {n.op} */")
-        store = f"{out.name}[{self.index(_strides(out.shape))}] = {expr.format(*reads)};"
-        self.body += ["  " + ln for ln in self.loops(out.shape, [store])]
+        store = f"{self.at(out)} = {expr.format(*reads)};"
+        self.loop(out.shape, [store])
 
     return rule
 
@@ -604,16 +597,13 @@ def _reduce(better: str) -> Any:
         width = src.shape[-1]
         rows = out.size
         self.emit(f"/* {n.name}: {n.op} */")
-        self.body += [
-            "  " + ln
-            for ln in self.loops(
+        self.loop(
                 [rows],
                 [f"{src.ctype} best = {src.name}[i0 * {width}];",
                  f"for (int k = 1; k < {width}; k++) {{ {src.ctype} v = {src.name}[i0 * {width} "
                  f"+ k]; if (v {better} best) best = v; }}",
                  f"{out.name}[i0] = best;"],
-            )
-        ]  # fmt: skip
+        )  # fmt: skip
 
     return rule
 
@@ -630,12 +620,7 @@ def _pad(self: _Emitter, nid: int) -> None:
     strides = _strides(out.shape)
     at = " + ".join(f"(i{k} + {s}) * {strides[k]}" for k, s in enumerate(start))
     self.emit(f"memset({out.name}, 0, sizeof {out.name}); /* {n.name}: pad */")
-    self.body += [
-        "  " + ln
-        for ln in self.loops(
-            src.shape, [f"{out.name}[{at}] = {src.name}[{self.index(_strides(src.shape))}];"]
-        )
-    ]
+    self.loop(src.shape, [f"{out.name}[{at}] = {self.at(src)};"])
 
 
 RULES = {
