@@ -595,3 +595,23 @@ def test_a_cell_with_a_long_chain_of_element_wise_nodes() -> None:
     p = zoo.params_for(g)
     xs = zoo.feeds(g, 5, 2, np.random.default_rng(0))
     _close(rg.compile(g, target="tvm", params=p).run(xs), rg.run(g, xs, p), 1e-4)
+
+
+def test_kernel_cache_serves_a_second_build_of_the_same_kernels(tmp_path, monkeypatch) -> None:
+    """$RNNGRAPH_TVM_KERNEL_CACHE: a host library built once for exactly these kernels is
+    loaded by the next model that needs them (what .ci/run uses), with the same results;
+    other kernels (another plan) get entries of their own."""
+    monkeypatch.setenv("RNNGRAPH_TVM_KERNEL_CACHE", str(tmp_path))
+    g = zoo.CELLS["gru"]()
+    p = zoo.params_for(g)
+    xs = {"x": np.random.default_rng(0).standard_normal((5, 2, 3)).astype("float32")}
+    first = rg.compile(g, target="tvm", params=p, threads=1).run(xs)
+    entries = sorted(tmp_path.glob("*.so"))
+    assert len(entries) == 1
+    stamp = entries[0].stat().st_mtime_ns
+    again = rg.compile(g, target="tvm", params=p, threads=1).run(xs)
+    assert sorted(tmp_path.glob("*.so")) == entries and entries[0].stat().st_mtime_ns == stamp
+    _close(again, first)
+    _close(again, rg.run(g, xs, p))
+    rg.compile(g, target="tvm", params=p, threads=1, unroll=2).run(xs)
+    assert len(list(tmp_path.glob("*.so"))) == 2

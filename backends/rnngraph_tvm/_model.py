@@ -200,6 +200,30 @@ class TvmModel:
             first = "\n".join(str(e).strip().splitlines()[-3:])
             raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
 
+    def _run_build(self, funcs: Mapping[str, Any]) -> Any:
+        """:meth:`_build` of kernels this process runs, through the kernel cache when one
+        is set (``$RNNGRAPH_TVM_KERNEL_CACHE``, a folder): a host library built before for
+        exactly these kernels (the TIR module, the target and TVM's version, hashed) is
+        loaded instead of built again. Off by default; ``.ci/run`` sets one per test run,
+        where many tests build the same zoo models."""
+        folder = os.environ.get("RNNGRAPH_TVM_KERNEL_CACHE")
+        if not folder or self.device.cross or self.device.gpu:
+            return self._build(funcs)
+        import hashlib
+
+        mod = tvm.IRModule(dict(funcs))
+        text = f"{tvm.__version__}\n{self.device.target}\n{mod.script()}"
+        path = Path(folder) / f"{hashlib.sha256(text.encode()).hexdigest()}.so"
+        if path.exists():
+            try:
+                return tvm.runtime.load_module(str(path))
+            except Exception:  # (a damaged entry: built again below)
+                path.unlink(missing_ok=True)
+        ex = self._build(funcs)
+        with atomic_path(path, ".so") as tmp:
+            ex.export_library(str(tmp))
+        return ex
+
     def build_splits(self, with_lens: bool, splits: Sequence[str]) -> None:
         """Build the kernels of several splits at once (one LLVM module, one link: what
         the tuner does for every plan it times)."""
@@ -208,7 +232,7 @@ class TvmModel:
             if not todo:
                 return
             kernels = {s: self.generated(with_lens, s) for s in todo}
-            ex = self._build(
+            ex = self._run_build(
                 {
                     f"main_{s}": k.func.with_attr("global_symbol", f"main_{s}")
                     for s, k in kernels.items()
@@ -224,7 +248,7 @@ class TvmModel:
         with self._lock:
             if key not in self._kernels:
                 k = self.generated(*key)
-                self._kernels[key] = (k, self._build({"main": k.func}))
+                self._kernels[key] = (k, self._run_build({"main": k.func}))
             return self._kernels[key]
 
     def export(
