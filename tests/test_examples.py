@@ -121,3 +121,16 @@ def test_bilstm_ctc_learns_to_transcribe_digits() -> None:
     result = _load("ctc_spoken_digits").main(["--steps", "80", "--batch", "8"])
     assert result["last_loss"] < 0.5 * result["first_loss"]
     assert result["onnx_err"] < 1e-4
+
+
+def test_keyword_spotter_runs_on_a_microcontroller_bit_for_bit(tmp_path) -> None:
+    """Trained, quantised, written as integer C and streamed on a Cortex-M4 board model
+    (natively when the Arm toolchain and qemu are missing): the C's outputs are the
+    integer graph's, and quantisation costs little accuracy."""
+    result = _load("keyword_spotting_mcu").main(
+        ["--steps", "80", "--out", str(tmp_path / "fw"), "--plot", str(tmp_path / "k.svg")]
+    )
+    assert result["c_bit_exact"]
+    assert result["float_accuracy"] > 0.5  # (6 keywords: chance is 1/6)
+    assert result["integer_accuracy"] >= result["float_accuracy"] - 0.1
+    assert (tmp_path / "fw" / "rg_model.c").exists() and (tmp_path / "k.svg").exists()
