@@ -43,13 +43,26 @@ static inline int16_t rg_sat_int16(int64_t v) {
 static inline int32_t rg_sat_int32(int64_t v) {
   return (int32_t)(v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : v);
 }
+/* the same of a value known to fit 32 bits (a shift of 32 or more): SSAT on Arm */
+static inline int8_t rg_sat32_int8(int32_t v) {
+  return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+}
+static inline int16_t rg_sat32_int16(int32_t v) {
+  return (int16_t)(v < -32768 ? -32768 : v > 32767 ? 32767 : v);
+}
+static inline int32_t rg_sat32_int32(int32_t v) { return v; }
 /* Dot products of a row with a weight row. On cores with the DSP extension (Cortex-M4,
    M7, M33, M55) SMLAD multiplies and adds two pairs of 16-bit halves at once; the
    int8 weights of an int16 row are stored in groups of four as (w0, w2, w1, w3), so
    that SXTB16 widens them into the pairs (w0, w1) and (w2, w3) the row's words hold. */
 #if defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
-static inline uint32_t rg_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+/* bytes 1 and 3 widened: SXTB16 with its rotation (one instruction; GCC would rotate first) */
+static inline uint32_t rg_sxtb16_hi(uint32_t x) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
 #endif
 static inline int32_t rg_dot_s8(const int8_t *a, const int8_t *w, int k) {
   int32_t acc = 0;
@@ -61,7 +74,7 @@ static inline int32_t rg_dot_s8(const int8_t *a, const int8_t *w, int k) {
     __builtin_memcpy(&x, a + i, 4);
     __builtin_memcpy(&y, w + i, 4);
     acc = __smlad(__sxtb16(x), __sxtb16(y), acc);
-    acc = __smlad(__sxtb16(rg_ror8(x)), __sxtb16(rg_ror8(y)), acc);
+    acc = __smlad(rg_sxtb16_hi(x), rg_sxtb16_hi(y), acc);
   }
 #endif
   for (; i < k; i++) acc += (int32_t)a[i] * w[i];
@@ -78,13 +91,67 @@ static inline int32_t rg_dot_s16(const int16_t *a, const int8_t *w, int k) {
     __builtin_memcpy(&a23, a + i + 2, 4);
     __builtin_memcpy(&y, w + i, 4);
     acc = __smlad(a01, __sxtb16(y), acc);
-    acc = __smlad(a23, __sxtb16(rg_ror8(y)), acc);
+    acc = __smlad(a23, rg_sxtb16_hi(y), acc);
 #else
     acc += a[i] * w[i] + a[i + 1] * w[i + 2] + a[i + 2] * w[i + 1] + a[i + 3] * w[i + 3];
 #endif
   }
   for (; i < k; i++) acc += (int32_t)a[i] * w[i];
   return acc;
+}
+/* Two outputs at once: the row's words are loaded (and widened) once for both. */
+static inline void rg_dot2_s8(const int8_t *a, const int8_t *w0, const int8_t *w1, int k,
+                              int32_t *out) {
+  int32_t s0 = 0, s1 = 0;
+  int i = 0;
+#if defined(__ARM_FEATURE_SIMD32)
+  const int full = k & ~3;
+  for (; i < full; i += 4) {
+    uint32_t x, y0, y1;
+    __builtin_memcpy(&x, a + i, 4);
+    __builtin_memcpy(&y0, w0 + i, 4);
+    __builtin_memcpy(&y1, w1 + i, 4);
+    const uint32_t a02 = __sxtb16(x), a13 = rg_sxtb16_hi(x);
+    s0 = __smlad(a02, __sxtb16(y0), s0);
+    s0 = __smlad(a13, rg_sxtb16_hi(y0), s0);
+    s1 = __smlad(a02, __sxtb16(y1), s1);
+    s1 = __smlad(a13, rg_sxtb16_hi(y1), s1);
+  }
+#endif
+  for (; i < k; i++) {
+    s0 += (int32_t)a[i] * w0[i];
+    s1 += (int32_t)a[i] * w1[i];
+  }
+  out[0] = s0;
+  out[1] = s1;
+}
+static inline void rg_dot2_s16(const int16_t *a, const int8_t *w0, const int8_t *w1, int k,
+                               int32_t *out) {
+  int32_t s0 = 0, s1 = 0;
+  int i = 0;
+  const int full = k & ~3;
+  for (; i < full; i += 4) {
+#if defined(__ARM_FEATURE_SIMD32)
+    uint32_t a01, a23, y0, y1;
+    __builtin_memcpy(&a01, a + i, 4);
+    __builtin_memcpy(&a23, a + i + 2, 4);
+    __builtin_memcpy(&y0, w0 + i, 4);
+    __builtin_memcpy(&y1, w1 + i, 4);
+    s0 = __smlad(a01, __sxtb16(y0), s0);
+    s0 = __smlad(a23, rg_sxtb16_hi(y0), s0);
+    s1 = __smlad(a01, __sxtb16(y1), s1);
+    s1 = __smlad(a23, rg_sxtb16_hi(y1), s1);
+#else
+    s0 += a[i] * w0[i] + a[i + 1] * w0[i + 2] + a[i + 2] * w0[i + 1] + a[i + 3] * w0[i + 3];
+    s1 += a[i] * w1[i] + a[i + 1] * w1[i + 2] + a[i + 2] * w1[i + 1] + a[i + 3] * w1[i + 3];
+#endif
+  }
+  for (; i < k; i++) {
+    s0 += (int32_t)a[i] * w0[i];
+    s1 += (int32_t)a[i] * w1[i];
+  }
+  out[0] = s0;
+  out[1] = s1;
 }
 """
 
@@ -133,6 +200,12 @@ def _narrowest(values: np.ndarray) -> str:
         if INT_RANGES[kind][0] <= lo and hi <= INT_RANGES[kind][1]:
             return kind
     return "int64"
+
+
+def _bound(kind: str, zero_point: int) -> int:
+    """The largest ``|q - zero_point|`` of integer kind ``kind``."""
+    lo, hi = INT_RANGES[kind]
+    return max(hi - zero_point, zero_point - lo)
 
 
 def _strides(shape: Sequence[int]) -> list[int]:
@@ -392,6 +465,16 @@ class _Emitter:
         """``out[i...] = src[idx]`` for every element of ``out`` (``idx`` in ``i0, i1...``)."""
         self.loop(out.shape, [f"{self.at(out)} = {src.name}[{idx}];"])
 
+    @staticmethod
+    def requantized(out: Buf, shift: int, zero_point: int) -> str:
+        """``saturate(zero_point + round_shift(acc, shift))`` in C: with a shift of 32 or
+        more the shifted sum fits 32 bits (every sum stays below 2**62), so the rest is
+        32-bit arithmetic."""
+        if shift >= 32:
+            return (f"rg_sat32_{out.kind}((int32_t)rg_round_shift(acc, {shift}) + "
+                    f"{zero_point})")  # fmt: skip
+        return f"rg_sat_{out.kind}(rg_round_shift(acc, {shift}) + {zero_point})"
+
     def at(self, buf: Buf) -> str:
         """``buf``'s element at the loops' indices (``i0, i1, ...`` over its shape)."""
         return f"{buf.name}[{self.index(_strides(buf.shape))}]"
@@ -432,12 +515,17 @@ def _int_matmul(self: _Emitter, nid: int) -> None:
     fix = self.const(f"wz{nid}", za * q.sum(axis=0), "int32") if za else None
     out = self.buffer(nid)
     rows = out.size // cols
-    dot = f"rg_dot_s{8 if src.kind == 'int8' else 16}({src.name} + i0 * {k}, {wt} + i1 * {k}, {k})"
+    bits = 8 if src.kind == "int8" else 16
+    row = f"{src.name} + i0 * {k}"
     self.emit(f"/* {n.name}: int_matmul ({rows} x {k}) @ ({k} x {cols}) */")
-    self.loop(
-        [rows, cols],
-        [f"{out.name}[i0 * {cols} + i1] = {dot}{f' - {fix}[i1]' if fix else ''};"],
-    )
+    # two outputs a pass (the row read once for both), the odd one alone
+    pair = f"rg_dot2_s{bits}({row}, {wt} + 2 * i1 * {k}, {wt} + (2 * i1 + 1) * {k}, {k}, "
+    self.loop([rows, cols // 2], [f"{pair}{out.name} + i0 * {cols} + 2 * i1);"])
+    if cols % 2:
+        last = f"rg_dot_s{bits}({row}, {wt} + {(cols - 1) * k}, {k})"
+        self.loop([rows], [f"{out.name}[i0 * {cols} + {cols - 1}] = {last};"])
+    if fix:
+        self.loop([rows, cols], [f"{out.name}[i0 * {cols} + i1] -= {fix}[i1];"])
 
 
 def _int_affine(self: _Emitter, nid: int) -> None:
@@ -456,8 +544,8 @@ def _int_affine(self: _Emitter, nid: int) -> None:
         out.shape,
         [
             f"int64_t acc = {expr};",
-            f"{self.at(out)} = rg_sat_{out.kind}("
-            f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
+            f"{self.at(out)} = "
+            f"{self.requantized(out, int(n.attrs['shift']), int(n.attrs['zero_point']))};",
         ],
     )
 
@@ -471,15 +559,19 @@ def _int_mul(self: _Emitter, nid: int) -> None:
     ia = self.index(_broadcast_strides(a.shape, out.shape))
     ib = self.index(_broadcast_strides(b.shape, out.shape))
     mult, off = self.per_channel(um, out), self.per_channel(uo, out)
+    # the product in 32 bits when it fits (int8 x int16, or symmetric int16s): then one
+    # 32 x 32 -> 64 multiply by the multiplier (which fits 31 bits)
+    narrow = _bound(a.kind, za) * _bound(b.kind, zb) < 2**31
+    wide = "int32_t" if narrow else "int64_t"
     self.emit(f"/* {n.name}: int_mul */")
     self.loop(
         out.shape,
         [
-            f"int64_t prod = (int64_t)(((int32_t){a.name}[{ia}] - {za}) * "
-            f"((int32_t){b.name}[{ib}] - {zb}));",
-            f"int64_t acc = {off} + prod * {mult};",
-            f"{self.at(out)} = rg_sat_{out.kind}("
-            f"rg_round_shift(acc, {int(n.attrs['shift'])}) + {int(n.attrs['zero_point'])});",
+            f"{wide} prod = ({wide})((int32_t){a.name}[{ia}] - {za}) * "
+            f"(({wide}){b.name}[{ib}] - {zb});",
+            f"int64_t acc = {off} + (int64_t)prod * {mult};",
+            f"{self.at(out)} = "
+            f"{self.requantized(out, int(n.attrs['shift']), int(n.attrs['zero_point']))};",
         ],
     )
 
