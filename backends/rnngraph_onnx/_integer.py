@@ -106,8 +106,8 @@ def _int_lut(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
 
 
 def widened(rule: LowerFn) -> LowerFn:
-    """``rule`` for int8 / int16 values through int32 (onnxruntime's Where and ReduceMax
-    have no kernels for the narrow kinds): exact, as the values only move."""
+    """``rule`` for int8 / int16 values through int32 (onnxruntime's Where, ReduceMax and
+    Pad have no kernels for some narrow kinds): exact, as the values only move."""
 
     def wide_rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         if n.type.dtype not in ("int8", "int16"):

@@ -694,5 +694,5 @@ LOWERING.update(
 # the integer-only ops (rg.quant.to_integer's graphs): their own module; selections and
 # extremes of their int8 / int16 values go through int32
 LOWERING.update(INTEGER_LOWERING)
-for _op in ("where", "reduce_max", "reduce_min"):
+for _op in ("where", "reduce_max", "reduce_min", "pad"):
     LOWERING[_op] = widened(LOWERING[_op])

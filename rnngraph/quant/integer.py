@@ -17,7 +17,8 @@ kernels out as ops of the graph (:mod:`rnngraph.ops.integer`), so their rounding
   over the input's integer range (256 entries for int8, 513 with linear interpolation
   for int16), so a custom cell's nonlinearity costs no more than a standard one's;
 - ops that move values (slices, concatenations, reshapes) act on the integers;
-  a concatenation first brings each part to the output's grid.
+  a concatenation first brings each part to the output's grid, a zero padding first
+  centres a grid whose zero is not the integer 0 (exactly, one kind wider).
 
 Inputs are quantised as they enter and outputs dequantised as they leave, so the
 integer graph is float in and float out like the quantised one; states hold
@@ -306,9 +307,12 @@ class _Lower:
         u = self.operands(nid)
         if any(x not in self.vals for x in u):
             return
-        grid = self.vals[u[0]][1]
-        if n.op == "pad" and grid.zero_point:
-            raise self.fail(nid, f"pads with zeros a value whose grid's zero is {grid.zero_point}")
+        v, grid = self.vals[u[0]]
+        if n.op == "pad" and grid.zero_point:  # zeros are the integer 0 on a grid centred
+            wide = Grid("int16" if grid.kind == "int8" else "int32", grid.scale, 0)
+            centred = self.requantize(v, grid, wide, n.name)  # (exact: q - zero point)
+            self.vals[nid] = (self.rec.add("pad", n.attrs, [centred], n.name), wide)
+            return
         self.vals[nid] = (self.rec.add(n.op, n.attrs, [self.vals[x][0] for x in u], n.name), grid)
 
     def quantised(self, fq: int) -> None:
