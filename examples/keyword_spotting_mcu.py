@@ -5,9 +5,10 @@ keyword a smooth template of the features, stretched in time and noised. Then:
 
 1. ``rg.quantize`` calibrates it on training batches (int8 weights and activations,
    int16 state);
-2. ``rg.quant.to_integer`` writes its kernels as integer arithmetic only
-   (multiply-and-shift requantisation, tables for the sigmoid and tanh);
-3. the ``micro`` backend compiles that to C with no float and no malloc, and runs it on
+2. the ``micro`` backend writes its kernels as integer arithmetic only
+   (``rg.quant.to_integer``: multiply-and-shift requantisation, tables for the sigmoid
+   and tanh; the model keeps that graph as ``integer_graph``);
+3. compiles that to C with no float and no malloc, and runs it on
    a Cortex-M4 board model under ``qemu-system-arm`` (Debian's ``gcc-arm-none-eabi``
    and ``qemu-system-arm``; without them, natively on this machine), streaming the
    held-out utterances frame by frame.
@@ -68,7 +69,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ).params  # fmt: skip
 
     qg, qp = rg.quantize(g, trained, calibration=[{"x": d["x"]} for d in data[:4]])
-    ig, ip = rg.quant.to_integer(qg, qp)
     board = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
     device = "cortex-m4" if board else "host"
     x, labels, lens = utterances(64, np.random.default_rng(1), templates)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return float(np.mean(logits[lens - 1, np.arange(len(lens))].argmax(-1) == labels))
 
     float_out = rg.run(g, {"x": x}, trained)["logits"]
-    integer_out = rg.run(ig, {"x": x}, ip)["logits"]
+    integer_out = rg.run(mcu.integer_graph, {"x": x}, mcu.integer_params)["logits"]
     one = rg.compile(qg, target="micro", params=qp, device=device)  # the firmware: 1 row
     one.run({"x": x[:, :1]})
     result = {

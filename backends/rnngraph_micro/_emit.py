@@ -24,6 +24,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ir.graph import Graph, Node
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ir.types import INT_RANGES
+from rnngraph.ops.integer import spread
 
 __all__ = ["CStep", "emit_step"]
 
@@ -178,6 +179,7 @@ class CStep:
     """The C of one step and its interface."""
 
     prefix: str
+    batch: int  # rows a step (fixed when compiling)
     header: str
     source: str
     inputs: dict[str, Buf]  # by the graph's input name (the quantised input's buffer)
@@ -200,12 +202,6 @@ def _narrowest(values: np.ndarray) -> str:
         if INT_RANGES[kind][0] <= lo and hi <= INT_RANGES[kind][1]:
             return kind
     return "int64"
-
-
-def _bound(kind: str, zero_point: int) -> int:
-    """The largest ``|q - zero_point|`` of integer kind ``kind``."""
-    lo, hi = INT_RANGES[kind]
-    return max(hi - zero_point, zero_point - lo)
 
 
 def _strides(shape: Sequence[int]) -> list[int]:
@@ -253,7 +249,7 @@ class _Emitter:
         return self.g.node(nid)
 
     def operands(self, nid: int) -> list[int]:
-        return [u for u, _, _ in self.g.operands(nid)]
+        return self.g.operand_ids(nid)
 
     def shape(self, nid: int) -> tuple[int, ...]:
         t = self.node(nid).type
@@ -261,12 +257,12 @@ class _Emitter:
             raise CompileError(f"micro: {self.node(nid).name!r} has a symbolic size {t}")
         return (self.B, *(int(d) for d in t.row_shape))
 
-    def buffer(self, nid: int, kind: str | None = None, *, static: str = "") -> Buf:
+    def buffer(self, nid: int, kind: str | None = None) -> Buf:
         n = self.node(nid)
         buf = Buf(f"v{nid}", kind or n.type.dtype, self.shape(nid))
         if buf.kind not in CTYPE:
             raise CompileError(f"micro: {n.name!r} is a {n.type}; the C step holds integers only")
-        self.statics.append(f"static {buf.ctype} {buf.name}[{buf.size}]{static}; /* {n.name} */")
+        self.statics.append(f"static {buf.ctype} {buf.name}[{buf.size}]; /* {n.name} */")
         self.ram += buf.size * np.dtype(buf.kind).itemsize
         self.bufs[nid] = buf
         return buf
@@ -445,7 +441,9 @@ class _Emitter:
                 "",
             ]
         )
-        return CStep(p, header, source, inputs, outputs, states, grids, self.flash, self.ram)
+        return CStep(
+            p, self.B, header, source, inputs, outputs, states, grids, self.flash, self.ram
+        )
 
     # ------------------------------------------------------------------ loops
     def loops(self, shape: Sequence[int], inner: list[str]) -> list[str]:
@@ -484,13 +482,13 @@ class _Emitter:
         terms = [f"i{k} * {s}" if s != 1 else f"i{k}" for k, s in enumerate(strides) if s]
         return " + ".join(terms) or "0"
 
-    def per_channel(self, nid: int, out: Buf) -> str:
-        """A C expression for constant ``nid`` (one number, or one per entry of the last
-        axis) at the current element of ``out``."""
-        arr = np.asarray(self.folded[nid], np.int64)
-        if arr.size == 1:
-            return f"(int64_t){int(arr.ravel()[0])}"
-        return f"(int64_t){self.bufs[nid].name}[i{len(out.shape) - 1}]"
+    def read(self, u: int, out: Buf) -> str:
+        """Operand ``u`` at the current element of ``out`` (broadcast; a folded constant
+        of one number: that number)."""
+        if u in self.folded and self.folded[u].size == 1:
+            return str(int(self.folded[u].ravel()[0]))
+        b = self.bufs[u]
+        return f"{b.name}[{self.index(_broadcast_strides(b.shape, out.shape))}]"
 
 
 # ---------------------------------------------------------------------- rules
@@ -533,11 +531,9 @@ def _int_affine(self: _Emitter, nid: int) -> None:
     out = self.buffer(nid)
     k = len(n.attrs["zero_points"])
     ops = self.operands(nid)
-    terms = [self.per_channel(ops[2 * k], out)]
+    terms = [f"(int64_t){self.read(ops[2 * k], out)}"]
     for u, z, m in zip(ops[:k], n.attrs["zero_points"], ops[k : 2 * k], strict=True):
-        b = self.bufs[u]
-        idx = self.index(_broadcast_strides(b.shape, out.shape))
-        terms.append(f"(int64_t)((int32_t){b.name}[{idx}] - {int(z)}) * {self.per_channel(m, out)}")
+        terms.append(f"(int64_t)((int32_t){self.read(u, out)} - {int(z)}) * {self.read(m, out)}")
     expr = " + ".join(terms)
     self.emit(f"/* {n.name}: int_affine */")
     self.loop(
@@ -556,19 +552,17 @@ def _int_mul(self: _Emitter, nid: int) -> None:
     ua, ub, um, uo = self.operands(nid)
     a, b = self.bufs[ua], self.bufs[ub]
     za, zb = (int(z) for z in n.attrs["zero_points"])
-    ia = self.index(_broadcast_strides(a.shape, out.shape))
-    ib = self.index(_broadcast_strides(b.shape, out.shape))
-    mult, off = self.per_channel(um, out), self.per_channel(uo, out)
+    mult, off = self.read(um, out), self.read(uo, out)
     # the product in 32 bits when it fits (int8 x int16, or symmetric int16s): then one
     # 32 x 32 -> 64 multiply by the multiplier (which fits 31 bits)
-    narrow = _bound(a.kind, za) * _bound(b.kind, zb) < 2**31
+    narrow = spread(a.kind, za) * spread(b.kind, zb) < 2**31
     wide = "int32_t" if narrow else "int64_t"
     self.emit(f"/* {n.name}: int_mul */")
     self.loop(
         out.shape,
         [
-            f"{wide} prod = ({wide})((int32_t){a.name}[{ia}] - {za}) * "
-            f"(({wide}){b.name}[{ib}] - {zb});",
+            f"{wide} prod = ({wide})((int32_t){self.read(ua, out)} - {za}) * "
+            f"(({wide}){self.read(ub, out)} - {zb});",
             f"int64_t acc = {off} + (int64_t)prod * {mult};",
             f"{self.at(out)} = "
             f"{self.requantized(out, int(n.attrs['shift']), int(n.attrs['zero_point']))};",
@@ -652,23 +646,13 @@ def _concat(self: _Emitter, nid: int) -> None:
         at += width
 
 
-def _read(self: _Emitter, u: int, out: Buf) -> str:
-    """Operand ``u`` at the current element of ``out`` (a folded scalar: its value)."""
-    b = self.bufs[u]
-    if u in self.folded and self.folded[u].size == 1:
-        return str(int(self.folded[u].ravel()[0]))
-    return f"{b.name}[{self.index(_broadcast_strides(b.shape, out.shape))}]"
-
-
 def _elementwise(expr: str) -> Any:
     """An element-wise rule: ``expr`` formats the operands' reads (``{0}``, ``{1}``...)."""
 
     def rule(self: _Emitter, nid: int) -> None:
         n = self.node(nid)
-        ops = self.operands(nid)
-        kind = "bool" if n.type.dtype == "bool" else self.bufs[ops[-1]].kind
-        out = self.buffer(nid, n.type.dtype if n.type.dtype in CTYPE else kind)
-        reads = [_read(self, u, out) for u in ops]
+        out = self.buffer(nid)
+        reads = [self.read(u, out) for u in self.operands(nid)]
         self.emit(f"/* {n.name}: {n.op} */")
         store = f"{self.at(out)} = {expr.format(*reads)};"
         self.loop(out.shape, [store])
@@ -687,15 +671,17 @@ def _reduce(better: str) -> Any:
             raise CompileError(f"micro: {n.name!r} reduces axes {n.attrs['axes']}; C: the last")
         out = self.buffer(nid, src.kind)
         width = src.shape[-1]
-        rows = out.size
         self.emit(f"/* {n.name}: {n.op} */")
+        row = f"{src.name} + i0 * {width}"
         self.loop(
-                [rows],
-                [f"{src.ctype} best = {src.name}[i0 * {width}];",
-                 f"for (int k = 1; k < {width}; k++) {{ {src.ctype} v = {src.name}[i0 * {width} "
-                 f"+ k]; if (v {better} best) best = v; }}",
-                 f"{out.name}[i0] = best;"],
-        )  # fmt: skip
+            [out.size],
+            [
+                f"const {src.ctype} *r = {row};",
+                f"{src.ctype} best = r[0];",
+                f"for (int k = 1; k < {width}; k++) if (r[k] {better} best) best = r[k];",
+                f"{out.name}[i0] = best;",
+            ],
+        )
 
     return rule
 

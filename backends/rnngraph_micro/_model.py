@@ -82,6 +82,8 @@ class MicroModel:
     ``rg.run`` of the integer graph returns. A step model's states are those of the
     graph's unit-delay form (a delay of ``d`` steps is ``d`` registers): pass every
     ``"<state>_final"`` of one step as the next step's ``initial_states``.
+    ``integer_graph`` and ``integer_params`` are the integer graph the C computes
+    (:func:`rnngraph.quant.to_integer`'s): ``rg.run`` of them is what ``run`` returns.
     """
 
     def __init__(
@@ -97,7 +99,6 @@ class MicroModel:
         self.program, self.graph = program, program.graph
         self.integer_graph, self.integer_params = integer, dict(params)
         self.step, self.device, self.mode = step, device, mode
-        self.batch = int(step.inputs[next(iter(step.inputs))].shape[0]) if step.inputs else 1
         self.finals = dict(finals)  # original state -> its register in the C
         self.stats: dict[str, Any] = {}
         self._dir = tempfile.TemporaryDirectory(prefix="rnngraph-micro-")
@@ -219,7 +220,7 @@ class MicroModel:
                 raise InputError(
                     f"micro: input {name!r} has shape {tuple(np.shape(inputs[name]))}; the "
                     f"model takes {'' if step else '(T, '}{buf.shape}{'' if step else ')'} "
-                    f"(batch {self.batch} is fixed when compiling: batch=)"
+                    f"(batch {self.step.batch} is fixed when compiling: batch=)"
                 )
             q = REFERENCE["quantize"](self.step.grids[name], x)
             feeds[name] = np.asarray(q).reshape(x.shape[0], -1)
@@ -265,10 +266,9 @@ class MicroModel:
             vals = ", ".join(str(int(v)) for v in arr)
             lines.append(f"static const {buf.ctype} s{state_ids[name]}[{buf.size}] = {{{vals}}};")
         lines += ["int main(void) {", f"  {p}_reset();"]
-        for name in self.step.states:
-            if name in starts:
-                i = state_ids[name]
-                lines.append(f"  memcpy({p}_state_{i}(), s{i}, sizeof s{i});")
+        for name in starts:
+            i = state_ids[name]
+            lines.append(f"  memcpy({p}_state_{i}(), s{i}, sizeof s{i});")
         args = [f"x{i} + t * {b.size}" for i, b in enumerate(self.step.inputs.values())]
         args += [f"y{i} + t * {b.size}" for i, b in enumerate(self.step.outputs.values())]
         lines += [
@@ -295,6 +295,7 @@ class MicroModel:
         obj = self._model_object()
         (d / "main.c").write_text(main)
         exe = d / ("main.elf" if self.device.board else "main")
+        log = d / "semihosting.txt"  # (what a board writes through semihosting)
         srcs = [str(d / "main.c"), str(HARNESS / "rg_micro_io.c")]
         flags = ["-O2", "-std=c11", f"-I{d}", f"-I{HARNESS}"]
         if self.device.board:
@@ -304,7 +305,6 @@ class MicroModel:
             self._run_tool([*self._cc(), *flags, *srcs, str(obj), "-lgcc", "-o", str(exe)],
                            "linking the program")  # fmt: skip
             qemu = _tool(_QEMU, f"running on {self.device.name}")
-            log = d / "semihosting.txt"
             log.unlink(missing_ok=True)
             cmd = [qemu, "-M", str(self.device.machine), "-cpu", str(self.device.cpu),
                    "-display", "none", "-serial", "none", "-monitor", "none",
@@ -318,7 +318,7 @@ class MicroModel:
             out = self._run_tool(cmd, f"running on {self.device.name}", timeout=600)
         except subprocess.TimeoutExpired as e:
             raise CompileError(f"micro: the run on {self.device.name} took over 600 s") from e
-        return (d / "semihosting.txt").read_text() if self.device.board else out
+        return log.read_text() if self.device.board else out
 
     def _parse(self, text: str, T: int, step: bool) -> dict[str, np.ndarray]:
         rows: dict[str, list[int]] = {}

@@ -253,7 +253,7 @@ class StepFlatbuffer:
         return self.g.node(nid)
 
     def operands(self, nid: int) -> list[int]:
-        return [u for u, _, _ in self.g.operands(nid)]
+        return self.g.operand_ids(nid)
 
     def shape(self, nid: int) -> tuple[int, ...]:
         t = self.node(nid).type

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
@@ -209,8 +210,6 @@ class TvmModel:
         folder = os.environ.get("RNNGRAPH_TVM_KERNEL_CACHE")
         if not folder or self.device.cross or self.device.gpu:
             return self._build(funcs)
-        import hashlib
-
         mod = tvm.IRModule(dict(funcs))
         text = f"{tvm.__version__}\n{self.device.target}\n{mod.script()}"
         path = Path(folder) / f"{hashlib.sha256(text.encode()).hexdigest()}.so"

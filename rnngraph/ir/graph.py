@@ -341,6 +341,10 @@ class Graph:
         edges = sorted(self._nx.in_edges(nid, keys=True, data=True), key=lambda e: e[2])
         return [(u, d["delay"], d["init"]) for u, _, _, d in edges]
 
+    def operand_ids(self, nid: int) -> list[int]:
+        """The source node of each operand of node ``nid``, in port order."""
+        return [u for u, _, _ in self.operands(nid)]
+
     def __repr__(self) -> str:
         return (
             f"<Graph {self.name!r}: {self._nx.number_of_nodes()} nodes, "

@@ -42,7 +42,7 @@ import numpy as np
 from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import BATCH, INT_RANGES, TensorType, broadcast_shapes, format_shape
 
-__all__ = ["INTEGER_OPS", "lut_size", "round_shift", "saturate"]
+__all__ = ["INTEGER_OPS", "lut_size", "round_shift", "saturate", "spread"]
 
 INTEGER_OPS = frozenset({"int_matmul", "int_affine", "int_mul", "int_lut"})
 
@@ -61,6 +61,18 @@ def saturate(v: np.ndarray, to: str) -> np.ndarray:
     """``v`` clipped to the range of integer kind ``to``, as that kind."""
     lo, hi = INT_RANGES[to]
     return np.clip(v, lo, hi).astype(np.dtype(to))
+
+
+def spread(kind: str, zero_point: int) -> int:
+    """The largest ``|q - zero_point|`` an integer ``q`` of ``kind`` can give."""
+    lo, hi = INT_RANGES[kind]
+    return max(hi - zero_point, zero_point - lo)
+
+
+def _to_grid(attrs: Mapping[str, Any], acc: np.ndarray) -> np.ndarray:
+    """``saturate(zero_point + round_shift(acc, shift))``: a sum on the output's grid."""
+    out = round_shift(acc, int(attrs["shift"])) + np.int64(attrs["zero_point"])
+    return saturate(out, attrs["to"])
 
 
 def _ints(types: Sequence[TensorType], op: str) -> None:
@@ -154,8 +166,7 @@ def _int_affine(attrs: Mapping[str, Any], *args: np.ndarray) -> np.ndarray:
     for x, z, m in zip(xs, attrs["zero_points"], ms, strict=True):
         acc = acc + (x.astype(np.int64) - np.int64(z)) * np.asarray(m, np.int64)
     acc = np.broadcast_to(acc, np.broadcast_shapes(acc.shape, *(x.shape for x in xs)))
-    out = round_shift(acc, int(attrs["shift"])) + np.int64(attrs["zero_point"])
-    return saturate(out, attrs["to"])
+    return _to_grid(attrs, acc)
 
 
 # --------------------------------------------------------------------- int_mul
@@ -178,8 +189,7 @@ def _int_mul(
     za, zb = (np.int64(z) for z in attrs["zero_points"])
     prod = (a.astype(np.int64) - za) * (b.astype(np.int64) - zb)
     acc = np.asarray(offset, np.int64) + prod * np.asarray(m, np.int64)
-    out = round_shift(acc, int(attrs["shift"])) + np.int64(attrs["zero_point"])
-    return saturate(out, attrs["to"])
+    return _to_grid(attrs, acc)
 
 
 # --------------------------------------------------------------------- int_lut

@@ -43,7 +43,7 @@ from rnngraph.ir.graph import Graph, InitSpec, Node
 from rnngraph.ir.records import Records
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ir.types import INT_RANGES, TensorType
-from rnngraph.ops.integer import lut_size
+from rnngraph.ops.integer import lut_size, spread
 from rnngraph.ops.quant import per_axis
 from rnngraph.quant.transform import KEEPS_GRID
 
@@ -81,11 +81,15 @@ class Grid:
     @property
     def bound(self) -> int:
         """The largest ``|q - zero_point|`` the kind holds."""
-        lo, hi = INT_RANGES[self.kind]
-        return max(hi - self.zero_point, self.zero_point - lo)
+        return spread(self.kind, self.zero_point)
 
     def attrs(self) -> dict[str, Any]:
         return {"scale": [self.scale], "zero_point": [self.zero_point], "axis": None}
+
+    def quantize(self, real: Any) -> np.ndarray:
+        """``real`` values on this grid (rounded, saturated; as floats)."""
+        lo, hi = INT_RANGES[self.kind]
+        return np.clip(np.rint(np.asarray(real, np.float64) / self.scale) + self.zero_point, lo, hi)
 
 
 @dataclass
@@ -97,6 +101,11 @@ class _Term:
     zero_point: int
     scale: np.ndarray
     bound: int
+
+    @classmethod
+    def on(cls, node: int, grid: Grid) -> _Term:
+        """Integer node ``node``, whose values are on ``grid``."""
+        return cls(node, grid.zero_point, np.array(grid.scale), grid.bound)
 
 
 def to_integer(qg: Graph, qp: Mapping[str, Any]) -> tuple[Graph, dict[str, np.ndarray]]:
@@ -168,7 +177,7 @@ class _Lower:
         return self.g.node(nid)
 
     def operands(self, nid: int) -> list[int]:
-        return [u for u, _, _ in self.g.operands(nid)]
+        return self.g.operand_ids(nid)
 
     def source(self, name: str, op: str, type_: TensorType, attrs: Mapping[str, Any]) -> int:
         """A new input, state or param node named ``name`` (the interface keeps names)."""
@@ -275,9 +284,7 @@ class _Lower:
         if init.kind != "zeros" or grid.zero_point:  # the start on the state's grid
             row = tuple(int(d) for d in n.type.row_shape)
             src = {"zeros": None, "param": self.qp, "array": self.g.arrays}[init.kind]
-            real = np.zeros(row) if src is None else np.asarray(src[str(init.ref)], np.float64)
-            lo, hi = INT_RANGES[grid.kind]
-            q = np.clip(np.rint(real / grid.scale) + grid.zero_point, lo, hi)
+            q = grid.quantize(np.zeros(row) if src is None else src[str(init.ref)])
             name = self.rec.fresh(n.name, "init")
             self.rec.arrays[name] = np.broadcast_to(q, np.broadcast_shapes(q.shape, row)).astype(
                 np.dtype(grid.kind)
@@ -295,10 +302,7 @@ class _Lower:
         ((src, _, _),) = self.g.operands(qs)
         if src not in self.vals:
             raise self.fail(qs, f"the value it stores, {self.node(src).name!r}, has no grid")
-        v, vg = self.vals[src]
-        grid = self.vals[qs][1]
-        if vg != grid:
-            v = self.requantize(v, vg, grid, self.node(qs).name)
+        v = self.requantize(*self.vals[src], self.vals[qs][1], self.node(qs).name)
         delay, spec = self.specs[s]
         self.rec.edges.append((v, s, 0, delay, spec))
 
@@ -325,8 +329,7 @@ class _Lower:
             self.vals[src] = self.vals[fq] = (v, grid)
             return
         if src in self.vals:  # already on a grid (a state's, a moved value's)
-            v, have = self.vals[src]
-            self.vals[fq] = (self.requantize(v, have, grid, s.name) if have != grid else v, grid)
+            self.vals[fq] = (self.requantize(*self.vals[src], grid, s.name), grid)
             return
         rule = RULES.get(s.op)
         if rule is None and s.op in LUT_OPS:
@@ -342,8 +345,7 @@ class _Lower:
     def term(self, u: int, reader: int) -> _Term | np.ndarray:
         """Operand ``u`` of a sum: an integer term, or a float constant."""
         if u in self.vals:
-            v, g = self.vals[u]
-            return _Term(v, g.zero_point, np.array(g.scale), g.bound)
+            return _Term.on(*self.vals[u])
         if u in self.consts:
             return self.consts[u]
         if u in self.accs:
@@ -455,22 +457,23 @@ class _Lower:
 
     def on_grid(self, value: Any, grid: Grid, base: str) -> int:
         """A constant (one number, or one per entry of the last axis) on ``grid``."""
-        lo, hi = INT_RANGES[grid.kind]
-        q = np.clip(np.rint(np.asarray(value, np.float64) / grid.scale) + grid.zero_point, lo, hi)
+        q = grid.quantize(value)
         return self.rec.add("cast", {"to": grid.kind}, [self.vector(q, base)], base, "grid")
 
     def branch(self, u: int, grid: Grid, reader: int) -> int:
         """Operand ``u`` of a selection, on the output's grid."""
+        if u in self.vals:
+            return self.requantize(*self.vals[u], grid, self.node(reader).name)
         t = self.term(u, reader)
         if not isinstance(t, _Term):
             return self.on_grid(t, grid, self.node(reader).name)
-        if u in self.vals and self.vals[u][1] == grid:
-            return self.vals[u][0]
         return self.affine([(t, 1.0)], 0.0, grid, self.node(reader).name, ())
 
     def requantize(self, v: int, have: Grid, want: Grid, base: str) -> int:
-        term = _Term(v, have.zero_point, np.array(have.scale), have.bound)
-        return self.affine([(term, 1.0)], 0.0, want, f"{base}.requantized", ())
+        """Integer node ``v`` from grid ``have`` onto grid ``want`` (itself if they agree)."""
+        if have == want:
+            return v
+        return self.affine([(_Term.on(v, have), 1.0)], 0.0, want, f"{base}.requantized", ())
 
 
 # ------------------------------------------------------------------ rules
@@ -521,10 +524,7 @@ def _matmul(self: _Lower, nid: int, grid: Grid) -> int:
 
 def _concat(self: _Lower, nid: int, grid: Grid) -> int:
     n = self.node(nid)
-    parts = []
-    for u in self.operands(nid):
-        v, have = self.signal(u, nid)
-        parts.append(self.requantize(v, have, grid, n.name) if have != grid else v)
+    parts = [self.requantize(*self.signal(u, nid), grid, n.name) for u in self.operands(nid)]
     return self.rec.add("concat", n.attrs, parts, n.name)
 
 
