@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -28,6 +31,15 @@ def _compare(model: onnx.ModelProto, feeds: dict) -> tuple[rg.Graph, dict]:
     assert set(got) == set(want), (sorted(got), sorted(want))
     for k in want:
         np.testing.assert_allclose(got[k], want[k], atol=TOL, rtol=TOL, err_msg=k)
+    # compiled, it is a drop-in replacement: the same feeds, the same outputs, and its
+    # saved file runs in onnxruntime with the caller's code unchanged
+    m = rg.compile(g, target="onnx", params=p)
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = onnx.load(str(m.save(Path(tmp) / "swap.onnx")))
+    for got in (m.run(feeds), _ort(saved, feeds)):
+        assert list(got) == list(want), (list(got), list(want))
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], atol=TOL, rtol=TOL, err_msg=k)
     return g, p
 
 

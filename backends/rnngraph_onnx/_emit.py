@@ -96,8 +96,8 @@ class _Initializers:
     def add(self, array: np.ndarray, hint: str, *, exact_name: bool = False) -> str:
         # (not np.ascontiguousarray: it turns a scalar into a 1-element vector)
         arr = np.array(array, order="C", copy=True)
-        if exact_name:
-            name = self.names.reserve(hint)
+        if exact_name:  # (a param: its name was reserved with the interface's)
+            name = hint
         else:
             key = (arr.dtype.str, arr.tobytes(), arr.shape)
             if key in self._by_key:
@@ -175,7 +175,11 @@ class _Lowerer:
         return numpy_dtype(t.dtype, self.np_float)
 
     def reserve_interface(self, names: Sequence[str]) -> None:
-        for n in names:
+        """Claim the model's input and output names and its params' (initializers keep
+        their params' names) before any generated name can take one: a param called
+        ``B`` or ``T``, as ONNX's own examples name LSTM biases, stays ``B``."""
+        nodes = (self.g.nodes[n] for n in self.p.static)
+        for n in [*names, *(d["name"] for d in nodes if d["op"] == "param")]:
             self.names.reserve(n)
 
     def emit_static(self) -> None:

@@ -61,6 +61,7 @@ class Static:
     name: str | None = None
     src: tuple[str, str] | None = None  # (op, input) for an Unsqueeze(axis 0) of a static
     node: rg.Value | None = None  # the graph node, made when first needed
+    runtime: bool = False  # a weight the model takes as an input: a param fed at run time
 
 
 @dataclass
@@ -172,7 +173,13 @@ class _Importer:
     def __post_init__(self) -> None:
         g = self.model.graph
         self.graph = rg.Graph(g.name or "imported")
-        self.meta = {"outputs": {}, "state_inputs": {}, "batch_major": [], "sequence_lens": None}
+        self.meta = {
+            "outputs": {},
+            "state_inputs": {},
+            "batch_major": [],
+            "sequence_lens": None,
+            "param_inputs": [],
+        }
         self.graph.reserve_names([i.name for i in g.initializer])
         for init in g.initializer:
             self.env[init.name] = Static(numpy_helper.to_array(init), name=init.name)
@@ -203,7 +210,8 @@ class _Importer:
         if s.node is None:
             arr = np.asarray(s.value)
             if s.name and arr.dtype.kind == "f" and arr.ndim > 0:
-                self.params[s.name] = arr.astype(np.float32)
+                if not s.runtime:
+                    self.params[s.name] = arr.astype(np.float32)
                 s.node = self.graph.param(s.name, arr.shape, arr.astype(np.float64))
             elif s.src is not None and isinstance(self.env.get(s.src[1]), Static):
                 base = self.static_node(self.env[s.src[1]])
@@ -260,6 +268,26 @@ class _Importer:
             self.node(node)
         for out in self.model.graph.output:
             self.output(out.name)
+        # the model's inputs in its order (initializers listed as inputs are constants)
+        given = [self.env[i.name] for i in self.model.graph.input]
+        self.meta["inputs"] = [
+            i.name
+            for i, t in zip(self.model.graph.input, given, strict=True)
+            if not isinstance(t, Static) or t.runtime
+        ]
+        self.meta["unused_inputs"] = [
+            i.name for i, t in zip(self.model.graph.input, given, strict=True)
+            if isinstance(t, Pending)
+        ]  # fmt: skip
+        self.meta["output_order"] = [o.name for o in self.model.graph.output]
+        self.meta["input_types"] = {
+            i.name: [
+                i.type.tensor_type.elem_type,
+                [d.dim_param or d.dim_value or "?" for d in i.type.tensor_type.shape.dim],
+            ]
+            for i in self.model.graph.input
+            if i.name in self.meta["inputs"]
+        }
         self.graph.meta["onnx"] = self.meta
         try:
             rg.verify(self.graph)
@@ -929,9 +957,17 @@ class _Importer:
         else:
             x = self.seq(node.input[0], node)
         names = {i: node.input[i] if len(node.input) > i else "" for i in range(8)}
-        W, R = (self.get(names[i], node) for i in (1, 2))
-        if not isinstance(W, Static) or not isinstance(R, Static):
-            raise self.fail(node, "W and R must be initializers or constants")
+        I = int(x.shape[-1])
+        expected = {
+            "W": (D, gates * H, I),
+            "R": (D, gates * H, H),
+            "B": (D, 2 * gates * H),
+            "P": (D, 3 * H),
+        }
+        for role, idx in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
+            t = self.get(names[idx], node) if names[idx] else None
+            if isinstance(t, Pending):  # weights fed at run time: params the caller passes
+                self.runtime_weight(t, expected[role], node)
         if names[4]:
             lens = self.get(names[4], node)
             if isinstance(lens, Pending):
@@ -968,13 +1004,6 @@ class _Importer:
             raise self.fail(node, "initial states with layout=1 are not supported")
         init_h = self._initial(node, 5, D, H)
         init_c = self._initial(node, 6, D, H) if op == "LSTM" else []
-        I = int(x.shape[-1])
-        expected = {
-            "W": (D, gates * H, I),
-            "R": (D, gates * H, H),
-            "B": (D, 2 * gates * H),
-            "P": (D, 3 * H),
-        }
         for role, idx in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
             if names[idx]:
                 t = self.get(names[idx], node)
@@ -1044,6 +1073,19 @@ class _Importer:
             self.env[outs[1]] = Rows([RowItem("final", s) for s in h_states], (H,), bm)
         if outs[2] and op == "LSTM":
             self.env[outs[2]] = Rows([RowItem("final", s) for s in c_states], (H,), bm)
+
+    def runtime_weight(self, p: Pending, shape: tuple[int, ...], node: onnx.NodeProto) -> None:
+        """A recurrent op's weight that is a graph input: a param of the graph that the
+        imported model's caller feeds at run time (``meta["param_inputs"]``)."""
+        T = onnx.TensorProto
+        if p.elem not in (T.FLOAT, T.DOUBLE, T.FLOAT16):
+            raise self.fail(node, f"its weight input {p.name!r} is not float")
+        declared = [d for d in p.dims if isinstance(d, int)]
+        if len(p.dims) != len(shape) or (len(declared) == len(shape) and
+                                         tuple(declared) != shape):  # fmt: skip
+            raise self.fail(node, f"weight input {p.name!r} is {p.dims}; it needs {list(shape)}")
+        self.env[p.name] = Static(np.zeros(shape, np.float32), name=p.name, runtime=True)
+        self.meta["param_inputs"].append(p.name)
 
     def _state(self, name: str, H: int, init: tuple[str, Any], step: int) -> rg.Value:
         kind, ref = init

@@ -27,10 +27,12 @@ from rnngraph.runtime.arguments import (
     step_feeds,
     stream,
 )
+from rnngraph.runtime.interface import Interface
 from rnngraph.runtime.interpreter import run as reference_run
 from rnngraph.runtime.interpreter import run_empty
 from rnngraph.trees.recursion import run_trees, split_inputs
 from rnngraph_onnx._emit import STEPS, build_sequence_model, build_step_model
+from rnngraph_onnx._interface import with_interface
 
 __all__ = ["OnnxModel"]
 
@@ -295,36 +297,63 @@ class OnnxModel:
         written first, then the model is published by one rename, and weights
         files no model refers to any more are removed.
         """
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        if external_data is None:
-            external_data = self.model.ByteSize() > 2**31 - 2**24
-        base = os.path.basename(path)
-        with folder_lock(folder):
-            if not external_data:
-                atomic_write(path, self.model.SerializeToString())
-                _remove_stale_data(folder, base, keep=None)
-                return Path(path)
-            model = onnx.ModelProto()
-            model.CopyFrom(self.model)
-            # (deterministic: the same model gives the same name, a new one a new name)
-            digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
-            location = f"{base}.{digest[:16]}.data"
-            with tempfile.TemporaryDirectory(dir=folder, prefix=".rnngraph-") as tmp:
-                onnx.save_model(
-                    model,
-                    os.path.join(tmp, base),
-                    save_as_external_data=True,
-                    all_tensors_to_one_file=True,
-                    location=location,
-                    size_threshold=1024,
-                )
-                data = os.path.join(tmp, location)
-                if os.path.exists(data):  # absent when every tensor is under the threshold
-                    os.replace(data, os.path.join(folder, location))
-                os.replace(os.path.join(tmp, base), path)  # (made with the umask's mode)
-            _remove_stale_data(folder, base, keep=location)
-        return Path(path)
+        return _write(path, self.model, external_data)
+
+    def save_with_interface(
+        self,
+        path: str | os.PathLike[str],
+        interface: Interface,
+        *,
+        lifted: Sequence[str] = (),
+        external_data: bool | None = None,
+    ) -> Path:
+        """:meth:`save` an imported model's replacement with the original model's
+        interface (its inputs and outputs, by name, dtype and layout; see
+        :mod:`rnngraph_onnx._interface`): a file to swap in where the original was."""
+        if self.mode != "sequence":
+            raise CompileError("only a sequence model can take the imported model's interface")
+        exposed = sorted(s for v in interface.state_inputs.values() for s in v if s is not None)
+        inner = self._variant(interface.sequence_lens is not None, tuple(exposed))[0]
+        model = with_interface(inner, interface, lifted)
+        onnx.checker.check_model(model, full_check=True)
+        return _write(path, model, external_data)
+
+
+def _write(
+    path: str | os.PathLike[str], model: onnx.ModelProto, external_data: bool | None
+) -> Path:
+    """Write ``model`` atomically (see :meth:`OnnxModel.save`)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if external_data is None:
+        external_data = model.ByteSize() > 2**31 - 2**24
+    base = os.path.basename(path)
+    with folder_lock(folder):
+        if not external_data:
+            atomic_write(path, model.SerializeToString())
+            _remove_stale_data(folder, base, keep=None)
+            return Path(path)
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        model = copy
+        # (deterministic: the same model gives the same name, a new one a new name)
+        digest = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+        location = f"{base}.{digest[:16]}.data"
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".rnngraph-") as tmp:
+            onnx.save_model(
+                model,
+                os.path.join(tmp, base),
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=location,
+                size_threshold=1024,
+            )
+            data = os.path.join(tmp, location)
+            if os.path.exists(data):  # absent when every tensor is under the threshold
+                os.replace(data, os.path.join(folder, location))
+            os.replace(os.path.join(tmp, base), path)  # (made with the umask's mode)
+        _remove_stale_data(folder, base, keep=location)
+    return Path(path)
 
 
 def _remove_stale_data(folder: str, base: str, keep: str | None) -> None:

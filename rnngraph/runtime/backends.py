@@ -40,6 +40,7 @@ from rnngraph.ir.verify import verify
 from rnngraph.program.axes import is_staged, split
 from rnngraph.program.population import lift_params
 from rnngraph.program.schedule import Program, schedule
+from rnngraph.runtime.interface import Interface, InterfaceModel
 from rnngraph.runtime.interpreter import run as reference_run
 from rnngraph.runtime.population import PopulationModel
 from rnngraph.runtime.staged import StagedModel
@@ -168,6 +169,7 @@ def compile(
     population: int | None = None,
     params_as_inputs: bool = False,
     population_params: Sequence[str] | None = None,
+    interface: str = "original",
     **options: Any,
 ) -> Any:
     """Verify, optimise and lower ``graph`` for ``target``.
@@ -201,6 +203,13 @@ def compile(
         Steps per loop iteration for the generic recurrent loops (1: none).
         Unrolling by the sequence length you expect unrolls fully; other
         lengths still run (left-over steps take a plain loop).
+    interface : {"original", "graph"}
+        For a graph imported from a model (:func:`rnngraph.import_onnx`):
+        ``"original"`` (default) gives a drop-in replacement for that model, whose
+        ``run`` takes and returns exactly its tensors (names, layouts, ``sequence_lens``,
+        initial states and weights fed as inputs, ``Y_h``...) and whose ``save`` writes
+        them (see :mod:`rnngraph.runtime.interface`); ``"graph"`` speaks the graph's own
+        inputs and outputs. No effect on other graphs, nor on step or population models.
     **options
         Passed to the backend (for ONNX: ``mode="step"``, ``dtype``,
         ``sequence_lens``, ``initial_states``, ``threads``).
@@ -225,6 +234,18 @@ def compile(
     ['gru.h_final', 'y']
     """
     verify(graph)
+    if interface not in ("original", "graph"):
+        raise CompileError(f"interface must be 'original' or 'graph', got {interface!r}")
+    iface = Interface.of(graph) if interface == "original" else None
+    plain = population is None and not params_as_inputs and population_params is None
+    if iface is not None and plain and options.get("mode", "sequence") == "sequence":
+        lifted = list(iface.param_inputs)
+        inner = compile(
+            graph, target, params, optimize=optimize, unroll=unroll,
+            params_as_inputs=bool(lifted), population_params=lifted or None,
+            interface="graph", **options,
+        )  # fmt: skip
+        return InterfaceModel(inner, iface)
     if population is not None or params_as_inputs or population_params is not None:
         return _compile_population(
             graph, target, params, population, params_as_inputs, population_params,
@@ -256,7 +277,7 @@ def _compile_population(
     lifted_names = list(graph.params) if names is None else list(names)
     lifted = lift_params(graph, lifted_names)
     rest = {k: v for k, v in (params or {}).items() if k not in lifted_names}
-    inner = compile(lifted, target, rest or None, **options)
+    inner = compile(lifted, target, rest or None, interface="graph", **options)
     squeeze = params_as_inputs and population is None
     return PopulationModel(inner, graph, lifted_names, population, squeeze=squeeze)
 
@@ -296,6 +317,7 @@ def _compile_stages(
             optimize=optimize,
             unroll=unroll,
             mode=modes[stage.axis],
+            interface="graph",
             **options,
         )
     staged = StagedModel(staging, models, modes)

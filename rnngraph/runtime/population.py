@@ -210,3 +210,11 @@ class PopulationModel:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """What the backend deploys; the params are the model's inputs, named as the params."""
         return Path(self.inner.save(path))
+
+    def save_with_interface(self, path: str | os.PathLike[str], interface: Any) -> Path:
+        """An imported model's file with its original interface, its weights fed as inputs
+        (one weight vector: ``params_as_inputs``), where the backend can write one."""
+        save = getattr(self.inner, "save_with_interface", None)
+        if save is None or not self._squeeze:
+            return self.save(path)
+        return Path(save(path, interface, lifted=self.param_names))

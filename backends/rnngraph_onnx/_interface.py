@@ -1,0 +1,219 @@
+"""The ONNX file of an imported model's drop-in replacement: the compiled model wrapped
+in the original model's interface (:class:`rnngraph.runtime.interface.Interface`).
+
+The compiled model's inputs and outputs are renamed ``inner/<name>`` (its names are
+unique across its subgraphs, so one renaming serves the Scan bodies that read them) and
+a few nodes around it speak the original tensors: batch-major inputs and outputs are
+transposed, ``sequence_lens`` is cast to int64, a ``(D, B, H)`` initial state is split
+into its states, weights fed as inputs are repeated over the batch (the compiled model
+takes one weight vector a row), ``Y`` stacks its directions and ``Y_h``/``Y_c`` the final
+states — so a file written here takes exactly the feeds the original took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from rnngraph.errors import CompileError
+from rnngraph.runtime.interface import Interface
+from rnngraph_onnx._emit import STEPS
+
+__all__ = ["with_interface"]
+
+_P = "inner/"
+
+
+def with_interface(
+    model: onnx.ModelProto, iface: Interface, lifted: Sequence[str] = ()
+) -> onnx.ModelProto:
+    """``model`` (a compiled sequence model of the imported graph; ``lifted``: the params
+    it takes as ``(B, *shape)`` inputs) behind the original model's interface."""
+    inner = _renamed(model, {*iface.names_in, *iface.names_out})
+    names_inside = {i.name[len(_P) :]: i for i in inner.graph.input}
+    if STEPS in names_inside:
+        raise CompileError("a graph with no sequence input cannot take its model's interface")
+    float_type = next((i.type.tensor_type.elem_type for i in model.graph.output), TensorProto.FLOAT)
+    nodes: list[onnx.NodeProto] = []  # before the compiled model's nodes, then after
+    inits: list[onnx.TensorProto] = []
+
+    def node(op: str, ins: list[str], out: str, **attrs: Any) -> str:
+        nodes.append(helper.make_node(op, ins, [out], name=f"interface/{op}:{out}", **attrs))
+        return out
+
+    def const(value: np.ndarray, name: str) -> str:
+        if all(t.name != f"interface/{name}" for t in inits):
+            inits.append(numpy_helper.from_array(value, f"interface/{name}"))
+        return f"interface/{name}"
+
+    types = iface.input_types
+    inputs = [
+        helper.make_tensor_value_info(n, types.get(n, (float_type, []))[0], _dims(iface, n))
+        for n in iface.names_in
+    ]
+    # the batch size, for weights repeated over the rows
+    seq = next(
+        n for n in iface.names_in
+        if n not in iface.unused and n != iface.sequence_lens
+        and n not in iface.state_inputs and n not in iface.param_inputs
+    )  # fmt: skip
+    axis = 0 if seq in iface.batch_major else 1  # (B, T, ...) or (T, B, ...)
+    batch = node("Shape", [seq], "interface/B", start=axis, end=axis + 1)
+    for n in iface.names_in:
+        if n in iface.unused:
+            continue
+        if n == iface.sequence_lens:
+            node("Cast", [n], _P + "sequence_lens", to=TensorProto.INT64)
+        elif n in iface.state_inputs:
+            for d, state in enumerate(iface.state_inputs[n]):
+                if state is not None:
+                    index = const(np.array(d, np.int64), f"{n}.{d}")
+                    node("Gather", [n, index], _P + state, axis=0)
+        elif n in iface.param_inputs:
+            if n not in lifted:
+                raise CompileError(f"weight input {n!r} is not an input of the compiled model")
+            rank = len(types.get(n, (0, []))[1])
+            ones = const(np.ones(rank, np.int64), f"{n}.ones")
+            shape = node("Concat", [batch, ones], f"interface/{n}.shape", axis=0)
+            row = node(
+                "Unsqueeze", [n, const(np.array([0], np.int64), "axis0")], f"interface/{n}.1"
+            )
+            node("Expand", [row, shape], _P + n)
+        elif n in iface.batch_major:
+            node("Transpose", [n], _P + n, perm=_swap01(len(types.get(n, (0, [0, 0, 0]))[1])))
+        else:
+            node("Identity", [n], _P + n)
+    before, nodes = nodes, []
+    outputs = []
+    for n in iface.names_out:
+        spec = iface.outputs.get(n)
+        if spec is None:  # a graph output of the same name
+            rank = _rank(inner, _P + n)
+            if n in iface.batch_major:
+                node("Transpose", [_P + n], n, perm=_swap01(rank))
+            else:
+                node("Identity", [_P + n], n)
+        elif "directions" in spec:  # Y: (T, D, B, H); batch-major (B, T, D, H)
+            parts = [
+                node(
+                    "Unsqueeze", [_P + d, const(np.array([1], np.int64), "axis1")], f"interface/{d}"
+                )
+                for d in spec["directions"]
+            ]
+            stacked = node("Concat", parts, f"interface/{n}.stacked" if spec["batch_major"] else n,
+                           axis=1)  # fmt: skip
+            if spec["batch_major"]:
+                node("Transpose", [stacked], n, perm=[2, 0, 1, 3])
+            rank = _rank(inner, _P + spec["directions"][0]) + 1
+        elif spec.get("squeezed"):
+            node("Identity", [f"{_P}{spec['finals'][0]}_final"], n)
+            rank = _rank(inner, f"{_P}{spec['finals'][0]}_final")
+        else:  # Y_h, Y_c: (D, B, H); batch-major (B, D, H)
+            axis = 1 if spec["batch_major"] else 0
+            axes = const(np.array([axis], np.int64), f"axis{axis}")
+            parts = [
+                node("Unsqueeze", [f"{_P}{s}_final", axes], f"interface/{s}_final")
+                for s in spec["finals"]
+            ]
+            node("Concat", parts, n, axis=axis)
+            rank = _rank(inner, f"{_P}{spec['finals'][0]}_final") + 1
+        outputs.append(helper.make_tensor_value_info(n, float_type, [None] * rank))
+    wanted = {_P + k for k in _inner_inputs_used(iface, lifted, names_inside)}
+    missing = sorted(k for k in (i.name for i in inner.graph.input) if k not in wanted)
+    if missing:
+        raise CompileError(f"the compiled model takes {missing}, which the interface does not feed")
+    body = helper.make_graph(
+        [*before, *inner.graph.node, *nodes],
+        model.graph.name,
+        inputs,
+        outputs,
+        initializer=inits + list(inner.graph.initializer),
+    )
+    out = helper.make_model(
+        body, opset_imports=list(model.opset_import), producer_name=model.producer_name
+    )
+    out.ir_version = model.ir_version
+    for f in model.functions:
+        out.functions.append(f)
+    return out
+
+
+def _renamed(model: onnx.ModelProto, taken: set[str]) -> onnx.ModelProto:
+    """A copy of ``model`` whose inputs and outputs, and any tensor named as one of
+    ``taken`` (the interface's own names), are called ``inner/<name>``."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    new = {v.name: _P + v.name for v in [*g.input, *g.output]}
+    new.update({n: _P + n for n in _all_names(g) & taken})
+
+    def rename(graph: onnx.GraphProto) -> None:
+        for v in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+            v.name = new.get(v.name, v.name)
+        for n in graph.node:
+            n.input[:] = [new.get(x, x) for x in n.input]
+            n.output[:] = [new.get(x, x) for x in n.output]
+            for a in n.attribute:
+                for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                    rename(sub)
+
+    rename(g)
+    return out
+
+
+def _all_names(graph: onnx.GraphProto) -> set[str]:
+    names = {v.name for v in [*graph.initializer, *graph.input, *graph.output]}
+    for n in graph.node:
+        names.update(n.input)
+        names.update(n.output)
+        for a in n.attribute:
+            for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                names |= _all_names(sub)
+    return names
+
+
+def _inner_inputs_used(
+    iface: Interface, lifted: Sequence[str], inside: dict[str, onnx.ValueInfoProto]
+) -> list[str]:
+    """The compiled model's inputs the wrapper feeds."""
+    fed = []
+    for n in iface.names_in:
+        if n in iface.unused:
+            continue
+        if n == iface.sequence_lens:
+            fed.append("sequence_lens")
+        elif n in iface.state_inputs:
+            fed += [s for s in iface.state_inputs[n] if s is not None]
+        else:
+            fed.append(n)
+    return [n for n in fed if n in inside]
+
+
+def _dims(iface: Interface, name: str) -> list[int | str]:
+    """An input's dims as the original declared them, its time and batch axes symbolic
+    (the same feeds fit; the compiled model is not specialised to one size)."""
+    dims = list(iface.input_types.get(name, (0, ["T", "B"]))[1])
+    if name in iface.param_inputs:
+        return dims
+    if name == iface.sequence_lens:
+        lead = {0: "B"}
+    elif name in iface.state_inputs:
+        lead = {1: "B"}
+    else:
+        lead = {0: "B", 1: "T"} if name in iface.batch_major else {0: "T", 1: "B"}
+    return [lead.get(i, d) for i, d in enumerate(dims)]
+
+
+def _rank(model: onnx.ModelProto, name: str) -> int:
+    for o in model.graph.output:
+        if o.name == name:
+            return len(o.type.tensor_type.shape.dim)
+    raise CompileError(f"the compiled model has no output {name[len(_P) :]!r}")
+
+
+def _swap01(rank: int) -> list[int]:
+    return [1, 0, *range(2, rank)]

@@ -1,0 +1,202 @@
+"""The original model's interface of an imported graph: its tensors in, its tensors out.
+
+An importer (:func:`rnngraph.import_onnx`) records in ``graph.meta["onnx"]`` how the
+original model's tensors map onto the graph: which inputs are batch-major, which input
+is ``sequence_lens``, which inputs hold initial states (``(D, B, H)``: one state per
+leading index), which inputs are weights fed at run time, and how each original output
+is made of the graph's outputs and final states (the directions of ``Y`` stacked, ``Y_h``
+from the final states). :class:`Interface` maps a call both ways, and
+:class:`InterfaceModel` wraps any backend's compiled model so that its ``run`` takes and
+returns exactly the original tensors: a drop-in replacement for the imported model.
+
+Examples
+--------
+>>> import numpy as np
+>>> from onnx import TensorProto, helper, numpy_helper
+>>> import rnngraph as rg
+>>> rng = np.random.default_rng(0)
+>>> W, R = rng.normal(size=(1, 12, 2)), rng.normal(size=(1, 12, 4))
+>>> node = helper.make_node("GRU", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=4)
+>>> model = helper.make_model(helper.make_graph(
+...     [node], "gru", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", 2])],
+...     [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("Y", "Y_h")],
+...     [numpy_helper.from_array(a.astype("float32"), k) for k, a in (("W", W), ("R", R))]))
+>>> g, p = rg.import_onnx(model)
+>>> m = rg.compile(g, target="reference", params=p)   # speaks the model's interface
+>>> out = m.run({"X": rng.normal(size=(5, 3, 2)).astype("float32")})
+>>> {k: v.shape for k, v in out.items()}
+{'Y': (5, 1, 3, 4), 'Y_h': (1, 3, 4)}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnngraph.errors import InputError
+from rnngraph.ir.graph import Graph
+
+__all__ = ["Call", "Interface", "InterfaceModel"]
+
+
+@dataclass
+class Call:
+    """One call of the graph: what :func:`rnngraph.run` (or a compiled model) takes."""
+
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    sequence_lens: np.ndarray | None = None
+    initial_states: dict[str, np.ndarray] = field(default_factory=dict)
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Interface:
+    """How an imported graph speaks its original model's tensors (see the module
+    docstring); read from ``graph.meta["onnx"]`` by :meth:`of`."""
+
+    graph_outputs: tuple[str, ...]
+    batch_major: frozenset[str]
+    sequence_lens: str | None
+    state_inputs: Mapping[str, list[str | None]]
+    param_inputs: tuple[str, ...]
+    outputs: Mapping[str, Mapping[str, Any]]
+    names_in: tuple[str, ...]
+    names_out: tuple[str, ...]
+    unused: frozenset[str] = frozenset()
+    input_types: Mapping[str, tuple[int, list[int | str]]] = field(default_factory=dict)
+    """The original inputs' ONNX element types and dims, for a file with its interface."""
+
+    @classmethod
+    def of(cls, graph: Graph) -> Interface | None:
+        """The interface recorded by the importer, or ``None`` for a graph built here."""
+        meta = graph.meta.get("onnx")
+        if not isinstance(meta, Mapping):
+            return None
+        graph_outputs = tuple(graph.outputs)
+        outputs = dict(meta.get("outputs", {}))
+        names_in = tuple(
+            meta.get("inputs")
+            or [
+                *graph.inputs,
+                *([meta["sequence_lens"]] if meta.get("sequence_lens") else []),
+                *meta.get("state_inputs", {}),
+            ]
+        )
+        covered = {n for s in outputs.values() for n in s.get("directions", [])}
+        names_out = tuple(
+            meta.get("output_order") or [*(n for n in graph_outputs if n not in covered), *outputs]
+        )
+        return cls(
+            graph_outputs,
+            frozenset(meta.get("batch_major", [])),
+            meta.get("sequence_lens"),
+            dict(meta.get("state_inputs", {})),
+            tuple(meta.get("param_inputs", [])),
+            outputs,
+            names_in,
+            names_out,
+            frozenset(meta.get("unused_inputs", [])),
+            {k: (int(t), list(d)) for k, (t, d) in meta.get("input_types", {}).items()},
+        )
+
+    # ------------------------------------------------------------------ in
+    def call(self, feeds: Mapping[str, Any]) -> Call:
+        """The graph's call for the original model's ``feeds`` (by the model's names)."""
+        unknown = sorted(set(feeds) - set(self.names_in))
+        if unknown:
+            raise InputError(
+                f"the imported model has no inputs {unknown}; it takes {list(self.names_in)}"
+            )
+        call = Call()
+        for name, value in feeds.items():
+            arr = np.asarray(value)
+            if name in self.unused:
+                continue  # (an input no output depends on)
+            if name == self.sequence_lens:
+                if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                    raise InputError(
+                        f"{name!r} (sequence_lens) must be a 1-D integer array (B,), "
+                        f"got {arr.dtype} {arr.shape}"
+                    )
+                call.sequence_lens = arr.astype(np.int64)
+            elif name in self.state_inputs:
+                states = self.state_inputs[name]
+                if arr.ndim < 2 or arr.shape[0] != len(states):
+                    raise InputError(
+                        f"initial state input {name!r} must be (D={len(states)}, B, ...), "
+                        f"got shape {arr.shape}"
+                    )
+                for d, state in enumerate(states):
+                    if state is not None:
+                        call.initial_states[state] = arr[d]
+            elif name in self.param_inputs:
+                call.params[name] = arr
+            else:
+                if name in self.batch_major and arr.ndim < 2:
+                    raise InputError(f"{name!r} is batch-major (B, T, ...); got shape {arr.shape}")
+                call.inputs[name] = np.swapaxes(arr, 0, 1) if name in self.batch_major else arr
+        missing = [n for n in self.param_inputs if n not in call.params]
+        if missing:
+            raise InputError(f"the imported model takes its weights {missing} as inputs: pass them")
+        return call
+
+    # ----------------------------------------------------------------- out
+    def results(self, result: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The original model's outputs from a run's ``result`` (the graph's outputs and
+        final states)."""
+        made: dict[str, np.ndarray] = {}
+        for name in self.graph_outputs:
+            y = result[name]
+            made[name] = np.swapaxes(y, 0, 1) if name in self.batch_major else y
+        for name, spec in self.outputs.items():
+            bm = spec["batch_major"]
+            if "directions" in spec:
+                y = np.stack([made.pop(n) for n in spec["directions"]], axis=2 if bm else 1)
+                made[name] = np.swapaxes(y, 0, 1) if bm else y
+            elif spec.get("squeezed"):
+                made[name] = result[f"{spec['finals'][0]}_final"]
+            else:
+                made[name] = np.stack(
+                    [result[f"{s}_final"] for s in spec["finals"]], axis=1 if bm else 0
+                )
+        return {n: made[n] for n in self.names_out if n in made}
+
+
+class InterfaceModel:
+    """A compiled model of an imported graph that takes and returns the original model's
+    tensors (see the module docstring). ``inner`` is the backend's model, which speaks
+    the graph's own interface (``Y[0]``, ``<state>_final``, ...)."""
+
+    def __init__(self, inner: Any, interface: Interface) -> None:
+        self.inner, self.interface = inner, interface
+        self.graph = getattr(inner, "graph", None)
+        self.mode = getattr(inner, "mode", "sequence")
+        self.dtype = np.dtype(getattr(inner, "dtype", np.float32))
+
+    def __repr__(self) -> str:
+        return f"<InterfaceModel inputs={list(self.interface.names_in)} of {self.inner!r}>"
+
+    def run(self, feeds: Mapping[str, Any], **kw: Any) -> dict[str, np.ndarray]:
+        """Run on the original model's inputs; returns its outputs, by its names."""
+        call = self.interface.call(feeds)
+        args: dict[str, Any] = dict(kw)
+        if call.sequence_lens is not None:
+            args["sequence_lens"] = call.sequence_lens
+        if call.initial_states:
+            args["initial_states"] = call.initial_states
+        if self.interface.param_inputs:
+            args["params"] = call.params
+        return self.interface.results(self.inner.run(call.inputs, **args))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write what the backend deploys; a backend that can (ONNX) writes the original
+        model's interface into the file (``save_with_interface``)."""
+        save = getattr(self.inner, "save_with_interface", None)
+        if save is not None:
+            return Path(save(path, self.interface))
+        return Path(self.inner.save(path))

@@ -1,0 +1,181 @@
+"""An imported ONNX model compiled by rnngraph is a drop-in replacement for it: the
+compiled model (every engine) and its saved file take and return exactly the original
+tensors. Checked on ONNX's own conformance cases for LSTM, GRU and RNN (shipped with the
+``onnx`` package: models, inputs, expected outputs) and on models with reserved names."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import rnngraph as rg
+
+RECURRENT = ("test_lstm", "test_gru", "test_rnn", "test_simple_rnn")
+TVM_CASES = {
+    "test_lstm_with_peepholes",  # sequence_lens, initial_h/c and P fed as inputs
+    "test_lstm_batchwise",  # layout=1
+    "test_gru_bidirectional",
+    "test_gru_seq_length",
+    "test_simple_rnn_reverse",
+}
+"""The cases the TVM engine runs in the fast suite (all 18 in the slow one)."""
+
+
+def _recurrent_cases() -> list:
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    return sorted((c for c in cases if c.name.startswith(RECURRENT)), key=lambda c: c.name)
+
+
+CASES = {c.name: c for c in _recurrent_cases()}
+
+
+def _feeds_and_expected(case) -> tuple[dict, dict]:
+    ins, outs = case.data_sets[0]
+    feeds = {i.name: a for i, a in zip(case.model.graph.input, ins, strict=False)}
+    return feeds, {o.name: e for o, e in zip(case.model.graph.output, outs, strict=True)}
+
+
+def _check(got: dict, expected: dict) -> None:
+    assert list(got) == list(expected), (list(got), list(expected))
+    for k, e in expected.items():
+        assert got[k].shape == e.shape, (k, got[k].shape, e.shape)
+        np.testing.assert_allclose(got[k], e, rtol=1e-3, atol=1e-5, err_msg=k)
+
+
+def _ort_file(path, feeds: dict) -> dict:
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, feeds), strict=True))
+
+
+def test_every_recurrent_conformance_case_is_collected() -> None:
+    # 6 LSTM, 6 GRU, 6 RNN: defaults, bias, peepholes or lengths, batch-major, reverse, both ways
+    assert len(CASES) == 18, sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_conformance_case_on_the_reference_and_onnx(name: str, tmp_path) -> None:
+    case = CASES[name]
+    feeds, expected = _feeds_and_expected(case)
+    g, p = rg.import_onnx(case.model)
+    _check(rg.compile(g, target="reference", params=p).run(feeds), expected)
+    m = rg.compile(g, target="onnx", params=p)
+    _check(m.run(feeds), expected)
+    # the saved file is the swap-in: onnxruntime alone, the original feeds and names
+    path = m.save(tmp_path / "model.onnx")
+    _check(_ort_file(path, feeds), expected)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == [i.name for i in case.model.graph.input]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if n in TVM_CASES else pytest.mark.slow)
+        for n in sorted(CASES)
+    ],
+)  # fmt: skip
+def test_conformance_case_on_tvm(name: str) -> None:
+    pytest.importorskip("tvm")
+    case = CASES[name]
+    feeds, expected = _feeds_and_expected(case)
+    g, p = rg.import_onnx(case.model)
+    _check(rg.compile(g, target="tvm", params=p).run(feeds), expected)
+
+
+def _lstm_model(names: dict[str, str], H: int = 4, I: int = 3):
+    """An LSTM whose tensors carry the given names (W, R, B initializers; X, lengths, and
+    initial states as inputs; Y, Y_h, Y_c outputs)."""
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(1, 4 * H, I)).astype("float32")
+    R = rng.normal(size=(1, 4 * H, H)).astype("float32")
+    B = rng.normal(size=(1, 8 * H)).astype("float32")
+    n = names
+    node = helper.make_node(
+        "LSTM",
+        [n["X"], n["W"], n["R"], n["B"], n["lens"], n["h0"], n["c0"]],
+        [n["Y"], n["Y_h"], n["Y_c"]],
+        hidden_size=H,
+    )
+    inputs = [
+        helper.make_tensor_value_info(n["X"], TensorProto.FLOAT, ["T", "N", I]),
+        helper.make_tensor_value_info(n["lens"], TensorProto.INT32, ["N"]),
+        helper.make_tensor_value_info(n["h0"], TensorProto.FLOAT, [1, "N", H]),
+        helper.make_tensor_value_info(n["c0"], TensorProto.FLOAT, [1, "N", H]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info(n[k], TensorProto.FLOAT, None) for k in ("Y", "Y_h", "Y_c")
+    ]
+    inits = [numpy_helper.from_array(a, n[k]) for k, a in (("W", W), ("R", R), ("B", B))]
+    return helper.make_model(
+        helper.make_graph([node], "lstm", inputs, outputs, inits),
+        opset_imports=[helper.make_opsetid("", 21)],
+    )
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        {"X": "X", "W": "W", "R": "R", "B": "B", "lens": "sequence_lens", "h0": "initial_h",
+         "c0": "initial_c", "Y": "Y", "Y_h": "Y_h", "Y_c": "Y_c"},
+        # names the compiler itself uses inside its models
+        {"X": "T", "W": "B", "R": "steps", "B": "T__1", "lens": "valid", "h0": "h0",
+         "c0": "zero_value", "Y": "Y[0]", "Y_h": "LSTM.h_final", "Y_c": "ints"},
+    ],
+    ids=["onnx-spec-names", "compiler-like-names"],
+)  # fmt: skip
+def test_reserved_looking_names_import_compile_and_swap_in(names: dict, tmp_path) -> None:
+    model = _lstm_model(names)
+    rng = np.random.default_rng(1)
+    feeds = {
+        names["X"]: rng.normal(size=(5, 3, 3)).astype("float32"),
+        names["lens"]: np.array([5, 2, 4], np.int32),
+        names["h0"]: rng.normal(size=(1, 3, 4)).astype("float32"),
+        names["c0"]: rng.normal(size=(1, 3, 4)).astype("float32"),
+    }
+    want = _ort_file_model(model, feeds)
+    g, p = rg.import_onnx(model)
+    for target in ("reference", "onnx"):
+        m = rg.compile(g, target=target, params=p)
+        _check(m.run(feeds), want)
+    path = m.save(tmp_path / "swap.onnx")
+    _check(_ort_file(path, feeds), want)
+
+
+def _ort_file_model(model, feeds: dict) -> dict:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, feeds), strict=True))
+
+
+def test_the_graph_interface_stays_available() -> None:
+    case = CASES["test_lstm_bidirectional"]
+    feeds, expected = _feeds_and_expected(case)
+    g, p = rg.import_onnx(case.model)
+    m = rg.compile(g, target="onnx", params={**p}, interface="graph", params_as_inputs=True)
+    got = m.run({"X": feeds["X"]}, params={k: feeds[k] for k in ("W", "R")})
+    assert sorted(got) == ["LSTM.bw.c_final", "LSTM.bw.h_final", "LSTM.fw.c_final",
+                           "LSTM.fw.h_final"]  # fmt: skip
+    h = expected["Y_h"]  # (directions, B, H)
+    np.testing.assert_allclose(got["LSTM.bw.h_final"], h[1], rtol=1e-3, atol=1e-5)
+
+
+def test_wrong_feeds_are_clear_errors() -> None:
+    case = CASES["test_gru_with_initial_bias"]
+    feeds, _ = _feeds_and_expected(case)
+    g, p = rg.import_onnx(case.model)
+    m = rg.compile(g, target="reference", params=p)
+    with pytest.raises(rg.InputError, match=r"no inputs \['x'\]; it takes \['X', 'W', 'R', 'B'\]"):
+        m.run({**feeds, "x": feeds["X"]})
+    with pytest.raises(rg.InputError, match=r"takes its weights \['B'\] as inputs"):
+        m.run({k: v for k, v in feeds.items() if k != "B"})
+    with pytest.raises(rg.CompileError, match="interface must be"):
+        rg.compile(g, target="reference", params=p, interface="onnx")
