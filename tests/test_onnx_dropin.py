@@ -14,13 +14,16 @@ from onnx import TensorProto, helper, numpy_helper
 
 import rnngraph as rg
 
-RECURRENT = ("test_lstm", "test_gru", "test_rnn", "test_simple_rnn")
+RECURRENT = ("test_lstm", "test_gru", "test_rnn", "test_simple_rnn", "test_scan")
+UNBATCHED = "test_scan9_scalar"
+"""Its sequence is rank 1: no batch axis for rnngraph's (T, B, ...) signals (refused)."""
 TVM_CASES = {
     "test_lstm_with_peepholes",  # sequence_lens, initial_h/c and P fed as inputs
     "test_lstm_batchwise",  # layout=1
     "test_gru_bidirectional",
     "test_gru_seq_length",
     "test_simple_rnn_reverse",
+    "test_scan_sum",
 }
 """The cases the TVM engine runs in the fast suite (all 18 in the slow one)."""
 
@@ -34,7 +37,8 @@ def _recurrent_cases() -> list:
     return sorted((c for c in cases if c.name.startswith(RECURRENT)), key=lambda c: c.name)
 
 
-CASES = {c.name: c for c in _recurrent_cases()}
+ALL_CASES = {c.name: c for c in _recurrent_cases()}
+CASES = {k: c for k, c in ALL_CASES.items() if k != UNBATCHED}
 
 
 def _feeds_and_expected(case) -> tuple[dict, dict]:
@@ -57,8 +61,15 @@ def _ort_file(path, feeds: dict) -> dict:
 
 
 def test_every_recurrent_conformance_case_is_collected() -> None:
-    # 6 LSTM, 6 GRU, 6 RNN: defaults, bias, peepholes or lengths, batch-major, reverse, both ways
-    assert len(CASES) == 18, sorted(CASES)
+    # 6 LSTM, 6 GRU, 6 RNN: defaults, bias, peepholes or lengths, batch-major, reverse, both
+    # ways; Scan: opset 8 (batch-major, its body sees one row), opset 9 with 1 and 2 states
+    assert len(CASES) == 21, sorted(CASES)
+    assert {"test_scan_sum", "test_scan9_sum", "test_scan9_multi_state"} <= set(CASES)
+
+
+def test_a_scan_without_a_batch_axis_is_refused_by_name() -> None:
+    with pytest.raises(rg.ModelImportError, match="of rank 1 cannot be a sequence"):
+        rg.import_onnx(ALL_CASES[UNBATCHED].model)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -179,3 +190,15 @@ def test_wrong_feeds_are_clear_errors() -> None:
         m.run({k: v for k, v in feeds.items() if k != "B"})
     with pytest.raises(rg.CompileError, match="interface must be"):
         rg.compile(g, target="reference", params=p, interface="onnx")
+
+
+def test_compile_verb_writes_a_file_to_swap_in(tmp_path, capsys) -> None:
+    from rnngraph.tools.cli import main
+
+    case = CASES["test_lstm_with_peepholes"]
+    original = tmp_path / "lstm.onnx"
+    original.write_bytes(case.model.SerializeToString())
+    out = tmp_path / "lstm_rnngraph.onnx"
+    assert main(["compile", str(original), "--target", "onnx", "-o", str(out)]) == 0
+    feeds, expected = _feeds_and_expected(case)
+    _check(_ort_file(out, feeds), expected)

@@ -615,3 +615,27 @@ def test_kernel_cache_serves_a_second_build_of_the_same_kernels(tmp_path, monkey
     _close(again, rg.run(g, xs, p))
     rg.compile(g, target="tvm", params=p, threads=1, unroll=2).run(xs)
     assert len(list(tmp_path.glob("*.so"))) == 2
+
+
+STRUCTURAL = {"constant", "final", "gather", "input", "param", "total", "total_outer", "whole",
+              "whole_mask"}  # fmt: skip
+"""Ops the program's structure handles before any element rule (inputs, params, sums
+over steps, per-sequence reductions)."""
+
+
+def test_every_registered_op_has_a_tvm_rule() -> None:
+    from rnngraph.ir import registry
+    from rnngraph_tvm import _ops
+
+    missing = set(registry.OPS) - set(_ops.ELEMENTS) - set(_ops.RULES) - STRUCTURAL
+    assert not missing, sorted(missing)
+
+
+def test_leaky_relu_and_products_along_an_axis() -> None:
+    g = rg.Graph("ops")
+    x = g.input("x", (3, 4))
+    g.output("y", rg.reduce_prod(rg.leaky_relu(x, 0.125), axis=-1))
+    xs = np.random.default_rng(0).normal(size=(5, 2, 3, 4)).astype("float32")
+    want = rg.run(g, {"x": xs}, {})["y"]
+    got = rg.compile(g, target="tvm", params={}).run({"x": xs})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

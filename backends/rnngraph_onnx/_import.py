@@ -172,6 +172,9 @@ class _Importer:
 
     def __post_init__(self) -> None:
         g = self.model.graph
+        self.opset = next(
+            (o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 21
+        )
         self.graph = rg.Graph(g.name or "imported")
         self.meta = {
             "outputs": {},
@@ -179,6 +182,7 @@ class _Importer:
             "batch_major": [],
             "sequence_lens": None,
             "param_inputs": [],
+            "state_rows": {},
         }
         self.graph.reserve_names([i.name for i in g.initializer])
         for init in g.initializer:
@@ -198,6 +202,9 @@ class _Importer:
                 self.batch_major_inputs.add(node.input[0])
             if node.op_type in ("LSTM", "GRU", "RNN") and at.get("layout", 0) == 1:
                 self.batch_major_inputs.add(node.input[0])
+            if node.op_type == "Scan" and self.opset < 9:  # (B, T, ...) scan inputs
+                M = int(at.get("num_scan_inputs", 0))
+                self.batch_major_inputs.update(node.input[len(node.input) - M :])
 
     # ------------------------------------------------------------ errors
     def fail(self, node: onnx.NodeProto, why: str) -> ModelImportError:
@@ -1107,8 +1114,15 @@ class _Importer:
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         body: onnx.GraphProto = at["body"]
         M = int(at["num_scan_inputs"])
-        N = len(node.input) - M
-        in_dirs = list(at.get("scan_input_directions", [0] * M))
+        # opset 8: a sequence_lens input first, batch-major (B, T, ...) scan inputs and
+        # outputs, and a body that sees one batch row (no batch axis); from opset 9 the
+        # scanned tensors' axis 1 is rnngraph's batch axis, as the body's axis 0.
+        v8 = self.opset < 9
+        ins = list(node.input[1:]) if v8 else list(node.input)
+        if v8 and node.input[0]:
+            raise self.fail(node, "an opset-8 Scan with sequence_lens")
+        N = len(ins) - M
+        in_dirs = list(at.get("directions" if v8 else "scan_input_directions", [0] * M))
         out_dirs = list(at.get("scan_output_directions", [0] * (len(body.output) - N)))
         for axes_attr in ("scan_input_axes", "scan_output_axes"):
             if any(int(a) != 0 for a in at.get(axes_attr, [])):
@@ -1119,14 +1133,19 @@ class _Importer:
         g = self.graph
         local: dict[str, Tensor] = {}
         states = []
-        for i, (outer, inner) in enumerate(zip(node.input[:N], body.input[:N], strict=True)):
+        for i, (outer, inner) in enumerate(zip(ins[:N], body.input[:N], strict=True)):
             t = self.get(outer, node)
-            row = tuple(int(d.dim_value) for d in inner.type.tensor_type.shape.dim[1:])
+            dims = inner.type.tensor_type.shape.dim
+            row = tuple(int(d.dim_value) for d in (dims if v8 else dims[1:]))
             if isinstance(t, Rows) and len(t.items) == 1 and t.items[0].kind in ("zeros", "static"):
                 init = (t.items[0].kind, t.items[0].ref)
+            elif isinstance(t, Pending) and tuple(t.dims[1:]) == row:
+                init = ("input", outer)  # (B, *row): each row's initial value
             else:
                 raise self.fail(
-                    node, f"initial state {outer!r} must be zeros or a broadcast constant"
+                    node,
+                    f"initial state {outer!r} must be a model input (B, ...) or zeros or a "
+                    "broadcast constant",
                 )
             # The body's name for the carried value ("h@1" in rnngraph's own exports).
             name = inner.name
@@ -1135,11 +1154,18 @@ class _Importer:
             s = self._state_row(name, row, init, step)
             states.append(s)
             local[inner.name] = Seq(s)
-        for outer, inner in zip(node.input[N:], body.input[N:], strict=True):
+        for outer, inner in zip(ins[N:], body.input[N:], strict=True):
             t = self.get(outer, node)
             if isinstance(t, _Ticks):
                 continue
-            local[inner.name] = Seq(self.seq(outer, node))
+            if v8:
+                if isinstance(t, Pending):
+                    t = self.declare_sequence(t)
+                if not isinstance(t, Seq) or not t.batch_major:
+                    raise self.fail(node, f"scan input {outer!r} must be a batch-major input")
+                local[inner.name] = Seq(t.value)
+            else:
+                local[inner.name] = Seq(self.seq(outer, node))
         saved = self.env
         self.env, self.lead = {**saved, **local}, 1
         try:
@@ -1157,7 +1183,7 @@ class _Importer:
                 row = tuple(int(d) for d in states[k].shape[1:])
                 self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
             else:
-                self.env[out_name] = Seq(results[k])
+                self.env[out_name] = Seq(results[k], batch_major=v8)
 
     def _state_row(
         self, name: str, row: tuple[int, ...], init: tuple[str, Any], step: int
@@ -1168,6 +1194,10 @@ class _Importer:
             return g.state(name, row, delay=step)
         if kind in ("array", "static"):
             return g.state(name, row, np.asarray(ref, np.float64), delay=step)
+        if kind == "input":  # a model input (B, *row)
+            self.env[ref] = _StateRows(ref)
+            self.meta["state_rows"][ref] = name
+            return g.state(name, row, "input", delay=step)
         raise ModelImportError(f"Scan state {name!r}: initial value of kind {kind!r}")
 
     # ------------------------------------------------------------ outputs
@@ -1194,6 +1224,13 @@ class _Importer:
                 f"model output {name!r} is {type(t).__name__}; only sequences, recurrent "
                 "outputs and final states can be outputs"
             )
+
+
+@dataclass
+class _StateRows:
+    """A model input ``(B, *row)`` read as a Scan state's initial value."""
+
+    name: str
 
 
 @dataclass

@@ -105,21 +105,23 @@ def _int_lut(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return _narrow(e, n, v)
 
 
-def widened(rule: LowerFn) -> LowerFn:
-    """``rule`` for int8 / int16 values through int32 (onnxruntime's Where, ReduceMax and
-    Pad have no kernels for some narrow kinds): exact, as the values only move."""
+def widened(rule: LowerFn, condition: int | None = None) -> LowerFn:
+    """``rule`` for int8 / int16 / bool values through int32 (onnxruntime's Where,
+    ReduceMax and Pad have no kernels for these kinds): exact, as the values only move.
+    ``condition``: the position of an operand that is not a value (Where's condition)."""
+    narrow = {**_KIND, "bool": TensorProto.BOOL}
 
     def wide_rule(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-        if n.type.dtype not in ("int8", "int16"):
+        if n.type.dtype not in ("int8", "int16", "bool"):
             return rule(e, n, args)
         wide = [
             e.add("Cast", [a], f"{n.name}.i32", to=TensorProto.INT32)
-            if t.dtype in ("int8", "int16")
+            if t.dtype == n.type.dtype and i != condition
             else a
-            for a, t in zip(args, n.operand_types, strict=True)
+            for i, (a, t) in enumerate(zip(args, n.operand_types, strict=True))
         ]
         out = rule(e, n, wide)
-        return e.add("Cast", [out], f"{n.name}.narrow", to=_KIND[n.type.dtype])
+        return e.add("Cast", [out], f"{n.name}.narrow", to=narrow[n.type.dtype])
 
     return wide_rule
 

@@ -58,8 +58,8 @@ def with_interface(
     # the batch size, for weights repeated over the rows
     seq = next(
         n for n in iface.names_in
-        if n not in iface.unused and n != iface.sequence_lens
-        and n not in iface.state_inputs and n not in iface.param_inputs
+        if n not in iface.unused and n != iface.sequence_lens and n not in iface.state_inputs
+        and n not in iface.state_rows and n not in iface.param_inputs
     )  # fmt: skip
     axis = 0 if seq in iface.batch_major else 1  # (B, T, ...) or (T, B, ...)
     batch = node("Shape", [seq], "interface/B", start=axis, end=axis + 1)
@@ -73,6 +73,8 @@ def with_interface(
                 if state is not None:
                     index = const(np.array(d, np.int64), f"{n}.{d}")
                     node("Gather", [n, index], _P + state, axis=0)
+        elif n in iface.state_rows:
+            node("Identity", [n], _P + iface.state_rows[n])
         elif n in iface.param_inputs:
             if n not in lifted:
                 raise CompileError(f"weight input {n!r} is not an input of the compiled model")
@@ -188,6 +190,8 @@ def _inner_inputs_used(
             fed.append("sequence_lens")
         elif n in iface.state_inputs:
             fed += [s for s in iface.state_inputs[n] if s is not None]
+        elif n in iface.state_rows:
+            fed.append(iface.state_rows[n])
         else:
             fed.append(n)
     return [n for n in fed if n in inside]
@@ -199,7 +203,7 @@ def _dims(iface: Interface, name: str) -> list[int | str]:
     dims = list(iface.input_types.get(name, (0, ["T", "B"]))[1])
     if name in iface.param_inputs:
         return dims
-    if name == iface.sequence_lens:
+    if name == iface.sequence_lens or name in iface.state_rows:
         lead = {0: "B"}
     elif name in iface.state_inputs:
         lead = {1: "B"}

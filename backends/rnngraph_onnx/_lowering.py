@@ -692,7 +692,8 @@ LOWERING.update(
 )
 
 # the integer-only ops (rg.quant.to_integer's graphs): their own module; selections and
-# extremes of their int8 / int16 values go through int32
+# extremes of int8 / int16 (and selections of bool) values go through int32
 LOWERING.update(INTEGER_LOWERING)
-for _op in ("where", "reduce_max", "reduce_min", "pad"):
+for _op in ("reduce_max", "reduce_min", "pad"):
     LOWERING[_op] = widened(LOWERING[_op])
+LOWERING["where"] = widened(LOWERING["where"], condition=0)

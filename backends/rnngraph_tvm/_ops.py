@@ -162,6 +162,7 @@ _FNS: dict[str, Callable[..., Any]] = {
     "tanh": lambda n, d, a: _math.tanh(a, d),
     "sigmoid": lambda n, d, a: _math.sigmoid(a, d),
     "relu": lambda n, d, a: tir.max(a, _f(d, 0.0)),
+    "leaky_relu": lambda n, d, a: tir.Select(a >= _f(d, 0.0), a, _f(d, n.attrs["alpha"]) * a),
     "heaviside": lambda n, d, a: tir.Select(a > _f(d, 0.0), _f(d, 1.0), _f(d, 0.0)),
     "softsign": lambda n, d, a: a / (_f(d, 1.0) + _math.absolute(a, d)),
     "softplus": lambda n, d, a: (
@@ -346,13 +347,20 @@ def _reduce(kind: str) -> Callable[..., Any]:
             "mean": tir.const(0, out.dtype),
             "max": tir.min_value(out.dtype),
             "min": tir.max_value(out.dtype),
+            "prod": tir.const(1, out.dtype),
         }[kind]
         init = loops(out.shape, lambda idx: out.store(idx, start), "z")
 
         def acc(idx: list[Any]) -> Any:
             o = out_index(idx)
             v, cur = a.load(idx), out.load(o)
-            new = {"sum": cur + v, "mean": cur + v, "max": tir.max(cur, v), "min": tir.min(cur, v)}
+            new = {
+                "sum": cur + v,
+                "mean": cur + v,
+                "max": tir.max(cur, v),
+                "min": tir.min(cur, v),
+                "prod": cur * v,
+            }
             return out.store(o, new[kind])
 
         stmts = [init, loops(a.shape, acc)]
@@ -1221,4 +1229,5 @@ RULES.update(
     reduce_mean=_reduce("mean"),
     reduce_max=_reduce("max"),
     reduce_min=_reduce("min"),
+    reduce_prod=_reduce("prod"),
 )

@@ -68,6 +68,8 @@ class Interface:
     names_in: tuple[str, ...]
     names_out: tuple[str, ...]
     unused: frozenset[str] = frozenset()
+    state_rows: Mapping[str, str] = field(default_factory=dict)
+    """Inputs ``(B, *row)`` that are one state's initial value (a Scan's)."""
     input_types: Mapping[str, tuple[int, list[int | str]]] = field(default_factory=dict)
     """The original inputs' ONNX element types and dims, for a file with its interface."""
 
@@ -85,6 +87,7 @@ class Interface:
                 *graph.inputs,
                 *([meta["sequence_lens"]] if meta.get("sequence_lens") else []),
                 *meta.get("state_inputs", {}),
+                *meta.get("state_rows", {}),
             ]
         )
         covered = {n for s in outputs.values() for n in s.get("directions", [])}
@@ -101,6 +104,7 @@ class Interface:
             names_in,
             names_out,
             frozenset(meta.get("unused_inputs", [])),
+            dict(meta.get("state_rows", {})),
             {k: (int(t), list(d)) for k, (t, d) in meta.get("input_types", {}).items()},
         )
 
@@ -134,6 +138,8 @@ class Interface:
                 for d, state in enumerate(states):
                     if state is not None:
                         call.initial_states[state] = arr[d]
+            elif name in self.state_rows:
+                call.initial_states[self.state_rows[name]] = arr
             elif name in self.param_inputs:
                 call.params[name] = arr
             else:
@@ -193,10 +199,16 @@ class InterfaceModel:
             args["params"] = call.params
         return self.interface.results(self.inner.run(call.inputs, **args))
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def __getattr__(self, name: str) -> Any:  # the backend model's own (plan, model...)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def save(self, path: str | os.PathLike[str], **kw: Any) -> Path:
         """Write what the backend deploys; a backend that can (ONNX) writes the original
-        model's interface into the file (``save_with_interface``)."""
+        model's interface into the file (``save_with_interface``); ``kw`` (a backend's
+        other forms, e.g. TVM's ``standalone=True``) go to the backend's ``save``."""
         save = getattr(self.inner, "save_with_interface", None)
-        if save is not None:
+        if save is not None and not kw:
             return Path(save(path, self.interface))
-        return Path(self.inner.save(path))
+        return Path(self.inner.save(path, **kw))
