@@ -624,8 +624,9 @@ over steps, per-sequence reductions)."""
 
 
 def test_every_registered_op_has_a_tvm_rule() -> None:
-    from rnngraph.ir import registry
     from rnngraph_tvm import _ops
+
+    from rnngraph.ir import registry
 
     missing = set(registry.OPS) - set(_ops.ELEMENTS) - set(_ops.RULES) - STRUCTURAL
     assert not missing, sorted(missing)
