@@ -5,7 +5,9 @@ What it reads
     with their alpha/beta defaults, clip, ``layout``, ``input_forget``,
     ``linear_before_reset``, peepholes, ``sequence_lens``, initial states);
     ``Scan`` (state variables become states of delay 1, or -1 when every
-    scan input runs in reverse); the shape arithmetic and plain ops that
+    scan input runs in reverse); ``Loop`` over a sequence's steps (the trip
+    count ``Shape(x)[0]``, a condition that stays true, the body reading
+    ``x`` at its iteration: carried values become states); the shape arithmetic and plain ops that
     ``torch.onnx.export`` writes around them for ``nn.LSTM``/``nn.GRU``/
     ``nn.RNN`` (stacked, bidirectional, ``batch_first``, ``h0``/``c0`` as
     inputs); element-wise, matrix and feature-axis ops on sequences; the
@@ -236,6 +238,12 @@ class _Importer:
             if t.batch_major:
                 raise self.fail(node, f"{name!r} is batch-major here; only Transpose may use it")
             return t.value
+        if isinstance(t, _Step):
+            raise self.fail(
+                node,
+                f"{name!r} is a Loop's iteration number: only Gather(x, {name}, axis=0) may "
+                "read it (computed conditions and step arithmetic are not imported)",
+            )
         raise self.fail(node, f"{name!r} is not a sequence ({type(t).__name__})")
 
     def declare_sequence(self, p: Pending) -> Seq:
@@ -312,6 +320,8 @@ class _Importer:
             return self.recurrent(node)
         if op == "Scan":
             return self.scan(node)
+        if op == "Loop":
+            return self.loop(node)
         if all(isinstance(t, Static) or t is None for t in ins):
             return self.evaluate(node)
         if op == "Identity":
@@ -425,6 +435,11 @@ class _Importer:
         t = self.get(node.input[0], node)
         idx = self.get(node.input[1], node)
         axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+        if isinstance(idx, _Step):  # a Loop body reading a sequence at its step
+            if not isinstance(t, Seq | Pending) or axis != 0:
+                raise self.fail(node, "a Loop's iteration number indexes a sequence's steps only")
+            self.set(node, Seq(self.seq(node.input[0], node)))
+            return
         if isinstance(t, ShapeVec) and isinstance(idx, Static):
             i = np.asarray(idx.value)
             picked = [t.dims[int(k)] for k in i.reshape(-1)]
@@ -1134,24 +1149,9 @@ class _Importer:
         local: dict[str, Tensor] = {}
         states = []
         for i, (outer, inner) in enumerate(zip(ins[:N], body.input[:N], strict=True)):
-            t = self.get(outer, node)
             dims = inner.type.tensor_type.shape.dim
             row = tuple(int(d.dim_value) for d in (dims if v8 else dims[1:]))
-            if isinstance(t, Rows) and len(t.items) == 1 and t.items[0].kind in ("zeros", "static"):
-                init = (t.items[0].kind, t.items[0].ref)
-            elif isinstance(t, Pending) and tuple(t.dims[1:]) == row:
-                init = ("input", outer)  # (B, *row): each row's initial value
-            else:
-                raise self.fail(
-                    node,
-                    f"initial state {outer!r} must be a model input (B, ...) or zeros or a "
-                    "broadcast constant",
-                )
-            # The body's name for the carried value ("h@1" in rnngraph's own exports).
-            name = inner.name
-            if self.graph.has_name(name):
-                name = f"{node.name or node.output[0]}.s{i}"
-            s = self._state_row(name, row, init, step)
+            s = self.carried(node, outer, inner.name, i, row, step)
             states.append(s)
             local[inner.name] = Seq(s)
         for outer, inner in zip(ins[N:], body.input[N:], strict=True):
@@ -1184,6 +1184,97 @@ class _Importer:
                 self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
             else:
                 self.env[out_name] = Seq(results[k], batch_major=v8)
+
+    def carried(
+        self,
+        node: onnx.NodeProto,
+        outer: str,
+        inner: str,
+        i: int,
+        row: tuple[int, ...] | None,
+        step: int = 1,
+    ) -> rg.Value:
+        """The state a Scan or Loop carries from its initial value ``outer`` (zeros or a
+        broadcast constant ``(B, *row)``, or a model input ``(B, *row)``: each row's own),
+        named after the body's ``inner`` name; ``row``: the body's, when it declares one."""
+        t = self.get(outer, node)
+        if isinstance(t, Rows) and len(t.items) == 1 and t.items[0].kind in ("zeros", "static"):
+            init: tuple[str, Any] = (t.items[0].kind, t.items[0].ref)
+            row = t.row if row is None else row
+        elif isinstance(t, Pending) and len(t.dims) >= 1 and all(
+            isinstance(d, int) for d in t.dims[1:]
+        ) and (row is None or tuple(t.dims[1:]) == row):  # fmt: skip
+            init = ("input", outer)  # (B, *row): each row's initial value
+            row = tuple(int(d) for d in t.dims[1:])
+        elif isinstance(t, Pending) and not t.dims:
+            raise self.fail(node, f"initial state {outer!r} is a scalar: it has no batch axis")
+        else:
+            raise self.fail(
+                node,
+                f"initial state {outer!r} must be a model input (B, ...) or zeros or a "
+                "broadcast constant",
+            )
+        # The body's name for the carried value ("h@1" in rnngraph's own exports).
+        name = inner
+        if self.graph.has_name(name):
+            name = f"{node.name or node.output[0]}.s{i}"
+        return self._state_row(name, row, init, step)
+
+    def loop(self, node: onnx.NodeProto) -> None:
+        """A ``Loop`` whose body is one step of a recurrence: its trip count is the
+        sequences' length (``Shape(x)[0]``), its condition stays true, the body reads
+        sequence ``x`` at the step as ``Gather(x, iteration, axis=0)``; carried values
+        become states of delay 1 and scan outputs sequences."""
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        body: onnx.GraphProto = at["body"]
+        trip = self.get(node.input[0], node) if node.input[0] else None
+        if not (isinstance(trip, ShapeVec) and trip.dims == ["T"]):
+            raise self.fail(
+                node,
+                "its trip count must be the sequences' number of steps (Shape(x)[0]): a "
+                "Loop that stops on a computed condition or after a fixed count is not a "
+                "recurrence over a sequence",
+            )
+        cond = self.get(node.input[1], node) if len(node.input) > 1 and node.input[1] else None
+        if cond is not None and not (isinstance(cond, Static) and bool(np.all(cond.value))):
+            raise self.fail(node, "its condition must be absent or a constant true")
+        outers = list(node.input[2:])
+        N = len(outers)
+        local: dict[str, Tensor] = {
+            body.input[0].name: _Step(),
+            body.input[1].name: Static(np.array(True)),
+        }
+        states = []
+        for i, (outer, inner) in enumerate(zip(outers, body.input[2:], strict=True)):
+            dims = inner.type.tensor_type.shape.dim
+            declared = None
+            if len(dims) >= 1 and all(d.HasField("dim_value") for d in dims[1:]):
+                declared = tuple(int(d.dim_value) for d in dims[1:])
+            s = self.carried(node, outer, inner.name, i, declared)
+            states.append(s)
+            local[inner.name] = Seq(s)
+        saved = self.env
+        self.env, self.lead = {**saved, **local}, 1
+        try:
+            for n in body.node:
+                self.node(n)
+            go_on = self.env.get(body.output[0].name)
+            results = [self.value_of(o.name, node) for o in body.output[1:]]
+        finally:
+            self.env, self.lead = saved, 2
+        if not (isinstance(go_on, Static) and bool(np.all(go_on.value))):
+            raise self.fail(node, "its body's condition must stay true (a recurrence, not a while)")
+        g = self.graph
+        for s, new in zip(states, results[:N], strict=True):
+            g.assign(s, new if new.op not in ("state", "input") else rg.add(new, 0.0))
+        for k, out_name in enumerate(node.output):
+            if not out_name:
+                continue
+            if k < N:
+                row = tuple(int(d) for d in states[k].shape[1:])
+                self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
+            else:
+                self.env[out_name] = Seq(results[k])
 
     def _state_row(
         self, name: str, row: tuple[int, ...], init: tuple[str, Any], step: int
@@ -1264,6 +1355,11 @@ _SHAPE_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
 """Ops on shape vectors the importer follows (sizes combine; see shape_arithmetic)."""
 
 _MIN_T = re.compile(r"min\((\d+),T\)")
+
+
+@dataclass
+class _Step:
+    """A Loop body's iteration number: which step of the sequences the body computes."""
 
 
 @dataclass
