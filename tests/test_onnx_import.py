@@ -263,6 +263,41 @@ def test_torch_dynamo_exporter(kind: str, tmp_path) -> None:
     _compare(model, {"x": x.numpy()})
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_torch_dynamo_exporter_every_option(kind: str, tmp_path) -> None:
+    """The newer exporter with batch_first, no biases and initial states as inputs (two
+    layers, both directions): imported and compiled, a drop-in replacement (its run and
+    its saved file) for the exported file in onnxruntime. (proj_size is left out: this
+    exporter writes a Concat onnxruntime refuses to load.)"""
+    torch = _torch()
+    pytest.importorskip("onnxscript", reason="torch's dynamo exporter needs onnxscript")
+    import warnings
+
+    torch.manual_seed(1)
+    rnn = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True, batch_first=True,
+                                  bias=False)  # fmt: skip
+
+    class WithStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x, h0, c0=None):
+            y, hn = self.rnn(x, h0 if c0 is None else (h0, c0))
+            return (y, *hn) if isinstance(hn, tuple) else (y, hn)
+
+    x, h0, c0 = torch.randn(2, 5, 3), torch.randn(4, 2, 4), torch.randn(4, 2, 4)
+    args, names = ((x, h0, c0), ["x", "h0", "c0"]) if kind == "LSTM" else ((x, h0), ["x", "h0"])
+    T, B = torch.export.Dim("T"), torch.export.Dim("B")
+    dims = ({0: B, 1: T}, *({1: B} for _ in args[1:]))
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(WithStates(), args, str(path), input_names=names, dynamo=True,
+                          dynamic_shapes=dims)  # fmt: skip
+    _compare(onnx.load(str(path)), {n: a.numpy() for n, a in zip(names, args, strict=True)})
+
+
 @pytest.mark.parametrize("name", ["lstm", "bidirectional_lstm", "stacked_gru"])
 def test_imported_states_keep_their_cells_names(name: str) -> None:
     """Re-imported exports named their states after ONNX outputs (LSTM:mul_5.Y.h)."""
