@@ -1145,7 +1145,6 @@ class _Importer:
         if len(set(in_dirs + out_dirs)) > 1:
             raise self.fail(node, "a Scan mixing forward and reverse directions")
         step = -1 if (in_dirs + out_dirs + [0])[0] == 1 else 1
-        g = self.graph
         local: dict[str, Tensor] = {}
         states = []
         for i, (outer, inner) in enumerate(zip(ins[:N], body.input[:N], strict=True)):
@@ -1174,8 +1173,20 @@ class _Importer:
             results = [self.value_of(o.name, node) for o in body.output]
         finally:
             self.env, self.lead = saved, 2
+        self.close_loop(node, states, results, batch_major=v8)
+
+    def close_loop(
+        self,
+        node: onnx.NodeProto,
+        states: list[rg.Value],
+        results: list[rg.Value],
+        batch_major: bool = False,
+    ) -> None:
+        """After a Scan or Loop body: each carried state takes the body's next value; the
+        node's first outputs are the final states, the others the per-step sequences."""
+        N = len(states)
         for s, new in zip(states, results[:N], strict=True):
-            g.assign(s, new if new.op not in ("state", "input") else rg.add(new, 0.0))
+            self.graph.assign(s, new if new.op not in ("state", "input") else rg.add(new, 0.0))
         for k, out_name in enumerate(node.output):
             if not out_name:
                 continue
@@ -1183,7 +1194,7 @@ class _Importer:
                 row = tuple(int(d) for d in states[k].shape[1:])
                 self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
             else:
-                self.env[out_name] = Seq(results[k], batch_major=v8)
+                self.env[out_name] = Seq(results[k], batch_major=batch_major)
 
     def carried(
         self,
@@ -1239,7 +1250,6 @@ class _Importer:
         if cond is not None and not (isinstance(cond, Static) and bool(np.all(cond.value))):
             raise self.fail(node, "its condition must be absent or a constant true")
         outers = list(node.input[2:])
-        N = len(outers)
         local: dict[str, Tensor] = {
             body.input[0].name: _Step(),
             body.input[1].name: Static(np.array(True)),
@@ -1264,17 +1274,7 @@ class _Importer:
             self.env, self.lead = saved, 2
         if not (isinstance(go_on, Static) and bool(np.all(go_on.value))):
             raise self.fail(node, "its body's condition must stay true (a recurrence, not a while)")
-        g = self.graph
-        for s, new in zip(states, results[:N], strict=True):
-            g.assign(s, new if new.op not in ("state", "input") else rg.add(new, 0.0))
-        for k, out_name in enumerate(node.output):
-            if not out_name:
-                continue
-            if k < N:
-                row = tuple(int(d) for d in states[k].shape[1:])
-                self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
-            else:
-                self.env[out_name] = Seq(results[k])
+        self.close_loop(node, states, results)
 
     def _state_row(
         self, name: str, row: tuple[int, ...], init: tuple[str, Any], step: int
