@@ -292,3 +292,31 @@ def test_loops_that_are_not_recurrences_over_a_sequence_are_refused() -> None:
     body.node[-1].CopyFrom(helper.make_node("Less", ["i", "three"], ["c_out"]))
     with pytest.raises(rg.ModelImportError, match="'i' is a Loop's iteration number"):
         rg.import_onnx(model)
+
+
+def test_graphs_derived_from_an_imported_one_speak_their_own_interface() -> None:
+    """The adjoint of an imported graph (which carries its metadata) and an imported graph
+    given another output compile with their own inputs and outputs."""
+    from rnngraph.runtime.interface import Interface
+
+    case = CASES["test_gru_defaults"]
+    g, _ = rg.import_onnx(case.model)
+    assert Interface.of(g) is not None
+    assert Interface.of(rg.adjoint(g)) is None
+    g.output("extra", rg.tanh(g.value("X")))
+    assert Interface.of(g) is None
+    feeds, _ = _feeds_and_expected(case)
+    m = rg.compile(g, target="reference", params={k: feeds[k] for k in ("W", "R")})
+    assert sorted(m.run({"X": feeds["X"]})) == ["GRU.h_final", "extra"]
+
+
+def test_check_verb_compares_an_imported_model_on_its_graph(tmp_path, capsys) -> None:
+    """`rnngraph check model.onnx`: every engine against the reference on the graph's own
+    interface; weights the model takes as inputs get fresh values (said so)."""
+    from rnngraph.tools.cli import main
+
+    path = tmp_path / "gru.onnx"
+    path.write_bytes(CASES["test_gru_with_initial_bias"].model.SerializeToString())
+    assert main(["check", str(path), "--target", "onnx"]) == 0
+    out = capsys.readouterr()
+    assert "no values for params ['B', 'R', 'W']" in out.err and "within tolerance" in out.out

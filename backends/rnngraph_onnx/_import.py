@@ -219,9 +219,11 @@ class _Importer:
         if s.node is None:
             arr = np.asarray(s.value)
             if s.name and arr.dtype.kind == "f" and arr.ndim > 0:
-                if not s.runtime:
+                if s.runtime:  # fed at run time: no value here (init_params draws one)
+                    s.node = self.graph.param(s.name, arr.shape, "uniform", scale=0.5)
+                else:
                     self.params[s.name] = arr.astype(np.float32)
-                s.node = self.graph.param(s.name, arr.shape, arr.astype(np.float64))
+                    s.node = self.graph.param(s.name, arr.shape, arr.astype(np.float64))
             elif s.src is not None and isinstance(self.env.get(s.src[1]), Static):
                 base = self.static_node(self.env[s.src[1]])
                 s.node = rg.reshape(base, arr.shape)
@@ -295,6 +297,11 @@ class _Importer:
             if isinstance(t, Pending)
         ]  # fmt: skip
         self.meta["output_order"] = [o.name for o in self.model.graph.output]
+        # (the interface holds while the graph keeps these: a graph derived from it, such
+        # as its adjoint, speaks its own)
+        self.meta["graph_name"] = self.graph.name
+        self.meta["graph_inputs"] = list(self.graph.inputs)
+        self.meta["graph_outputs"] = list(self.graph.outputs)
         self.meta["input_types"] = {
             i.name: [
                 i.type.tensor_type.elem_type,

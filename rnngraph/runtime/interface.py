@@ -57,7 +57,9 @@ class Call:
 @dataclass(frozen=True)
 class Interface:
     """How an imported graph speaks its original model's tensors (see the module
-    docstring); read from ``graph.meta["onnx"]`` by :meth:`of`."""
+    docstring); read from ``graph.meta["onnx"]`` by :meth:`of` — as long as the graph
+    keeps the inputs, outputs and states it was imported with (a graph derived from it,
+    such as its adjoint, or one edited to take or give other values, speaks its own)."""
 
     graph_outputs: tuple[str, ...]
     batch_major: frozenset[str]
@@ -78,6 +80,15 @@ class Interface:
         """The interface recorded by the importer, or ``None`` for a graph built here."""
         meta = graph.meta.get("onnx")
         if not isinstance(meta, Mapping):
+            return None
+        if "graph_outputs" in meta and (
+            graph.name != meta.get("graph_name", graph.name)
+            or list(graph.outputs) != list(meta["graph_outputs"])
+            or list(graph.inputs) != list(meta.get("graph_inputs", []))
+        ):
+            return None  # a graph made from the imported one (an adjoint, an edit)
+        finals = {s for spec in meta.get("outputs", {}).values() for s in spec.get("finals", [])}
+        if not finals <= set(graph.states):
             return None
         graph_outputs = tuple(graph.outputs)
         outputs = dict(meta.get("outputs", {}))

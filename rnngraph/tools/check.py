@@ -121,7 +121,7 @@ def check(
     report, targets = _installed(targets)
     for target in targets:
         try:
-            model = compile(graph, target, params)
+            model = compile(graph, target, params, interface="graph")
             got = [model.run(f, initial_states=init) for f in feeds]
         except Exception as e:  # a backend failing is a row of the report, not a crash
             report.append(ParityRow(target, "*", np.inf, 0.0, False, f"{type(e).__name__}: {e}"))
@@ -169,7 +169,7 @@ def _check_trees(
     report, targets = _installed(targets)
     for target in targets:
         try:
-            model = compile(graph, target, params)
+            model = compile(graph, target, params, interface="graph")
         except CompileError as e:  # a backend without recursive nets: said, not failed
             report.append(ParityRow(f"{target} trees", "*", 0.0, 0.0, True, f"skipped: {e}"))
             continue

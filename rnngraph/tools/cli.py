@@ -320,6 +320,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from rnngraph.tools.check import check, format_report
 
     graph, params = load_graph_file(args.file)
+    missing = sorted(set(graph.params) - set(params or {}))
+    if missing:  # (an imported model that takes its weights as inputs, or a graph alone)
+        print(f"no values for params {missing}: using graph.init_params(seed=0)", file=sys.stderr)
+        fresh = graph.init_params(seed=0)
+        params = {**(params or {}), **{k: fresh[k] for k in missing}}
     report = check(
         graph,
         params,
