@@ -35,3 +35,23 @@ def test_the_site_builds_without_warnings(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "html" / "generated" / "rnngraph.quantize.html").exists()
     assert (tmp_path / "html" / "guide" / "int8.html").exists()
+
+
+def test_the_gallery_shows_every_example_and_its_pictures() -> None:
+    """docs/gallery.md (written by ``python tools/gallery.py examples``) has an entry for
+    every script in examples/, and every picture a page shows is in the repository."""
+    import re
+
+    from tools.gallery import NO_PICTURE, SIZES, examples
+
+    page = (ROOT / "docs" / "gallery.md").read_text()
+    assert set(examples()) == set(SIZES), "give the new example a gallery size in tools/gallery.py"
+    for name in examples():
+        assert f"python examples/{name}.py" in page, (
+            f"run: python tools/gallery.py examples --only {name}"
+        )
+        if name not in NO_PICTURE:
+            assert f"](gallery/{name}" in page, f"{name} drew no picture"
+    for md in [ROOT / "docs" / "gallery.md", ROOT / "docs" / "performance.md"]:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text()):
+            assert (md.parent / target).is_file(), f"{md.name} shows a missing picture {target}"
