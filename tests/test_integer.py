@@ -176,3 +176,46 @@ def test_tvm_integer_kernels_are_bit_exact(cell: str) -> None:
         for k in want:
             assert got[k].dtype == want[k].dtype, k
             np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+@pytest.mark.parametrize("dot", ["vnni512", ""])
+def test_tvm_integer_products_with_and_without_vnni(dot: str) -> None:
+    """The products of int8 and int16 signals by int8 weights on AVX-512 VNNI
+    (``vpdpbusd``, ``vpdpwssd``: the weights laid out in words of 4 bytes or 2 halves)
+    and in plain int32 multiply-adds, bit for bit the reference's: a signal with a zero
+    point, inner sizes not a multiple of 4 or 2, columns not a multiple of 64. VNNI runs
+    where the CPU has it (the other case checks the choice only)."""
+    import dataclasses
+
+    pytest.importorskip("tvm")
+    from rnngraph_tvm._gemm import vnni_layout
+    from rnngraph_tvm._plan import host_plan
+
+    w = np.random.default_rng(0).integers(-128, 128, (7, 70)).astype(np.int8)
+    words = vnni_layout(w, "vnni").view(np.int8).reshape(2, 128, 4)  # (quad, column, byte)
+    np.testing.assert_array_equal(words[1, :70, :3], w[4:7].T)
+    halves = vnni_layout(w, "vnni16").view(np.int16).reshape(4, 128, 2)
+    np.testing.assert_array_equal(halves[3, :70, 0], w[6])
+    assert (vnni_layout(w, "colsum")[:70] == w.astype(np.int32).sum(axis=0)).all()
+
+    g = rg.Graph("two_products")
+    x = g.input("x", 7)
+    h = rg.cells.lstm(x, 70, name="l")  # x: int8 with a zero point (K=7); h: int16 (K=70)
+    g.output("y", h)
+    p = g.init_params(seed=4)
+    rng = np.random.default_rng(1)
+    cal = {"x": rng.normal(0.5, 1.0, (12, 4, 7)).astype("float32")}
+    qg, qp = rg.quantize(g, p, calibration=[cal])
+    ig, ip = rg.quant.to_integer(qg, qp)
+    base = host_plan()
+    if dot and base.cpu.int8_dot != dot:
+        pytest.skip(f"this CPU ({base.cpu.name}) has no AVX-512 VNNI")
+    plan = base.replace(cpu=dataclasses.replace(base.cpu, int8_dot=dot))
+    m = rg.compile(ig, "tvm", params=ip, plan=plan)
+    layouts = sorted(a.layout for a in m.generated(False).args if a.layout)
+    assert layouts == (["colsum", "vnni", "vnni16"] if dot else [])
+    for T, B in ((6, 3), (3, 1)):
+        xs = {"x": rng.normal(0.5, 1.0, (T, B, 7)).astype("float32")}
+        got, want = m.run(xs), rg.run(ig, xs, ip)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=k)

@@ -80,6 +80,9 @@ class Arg:
     :func:`rnngraph_tvm._gemm.pack`; ``shape`` is then the packed one), else 0.
     ``stack``: for a static weight, the weight nodes stacked along ``K`` (rows of the
     first, then of the second) before packing; ``node`` is then None.
+    ``layout``: for an int8 weight of an integer product, ``"vnni"`` (its quads of rows
+    packed for ``vpdpbusd``) or ``"colsum"`` (its column sums): see
+    :func:`rnngraph_tvm._gemm.vnni_layout`.
     """
 
     kind: str
@@ -90,12 +93,14 @@ class Arg:
     read: Read | None = None
     pack: int = 0
     stack: tuple[int, ...] = ()
+    layout: str = ""
 
     @property
     def static_key(self) -> str:
         """One name per static value (its nodes and packing): the kernels with and
         without lengths share it, on the device and in exported files."""
-        return f"static_{'_'.join(map(str, self.stack or (self.node,)))}_{self.pack}"
+        tail = f"_{self.layout}" if self.layout else ""
+        return f"static_{'_'.join(map(str, self.stack or (self.node,)))}_{self.pack}{tail}"
 
 
 def initial_name(graph: Any, read: Read) -> str | None:
@@ -169,6 +174,7 @@ class _Gen:
         # packed in panels (one packed copy per weight node)
         self.blocked = blocked
         self.panels: dict[tuple[int, ...], Any] = {}
+        self.vnni_weights: dict[tuple[int, str], tuple[Any, Any]] = {}  # for vpdpbusd/wssd
         self.row_tables: dict[int, Any] = {}  # products' row index tables (index_table)
         # products computed as one over stacked operands (see stackable), in the loop
         # version being generated: recurrent product -> the input product it absorbs
@@ -487,6 +493,8 @@ class _Gen:
 
     def node_stmt(self, nid: int, t: Any, b: Any) -> Any:
         d = self.g.nodes[nid]
+        if d["op"] == "int_matmul" and self.vnni(nid):
+            return self.vnni_matmul(nid, t, b)
         rule = RULES.get(d["op"])
         if rule is None:
             raise CompileError(
@@ -515,6 +523,47 @@ class _Gen:
         if self.gpu:  # a rule's loops as they are (reductions...), on the block's first thread
             return self.phase(tir.IfThenElse(self.tx == i64(0), stmt, None))
         return stmt
+
+    def vnni(self, nid: int) -> bool:
+        """Whether integer product ``nid`` runs on ``vpdpbusd``: an int8 signal times a
+        static int8 weight with no zero point, on a CPU with AVX-512 VNNI."""
+        if self.gpu or not self.blocked or self.plan.cpu.int8_dot != "vnni512":
+            return False
+        (ra, rb), d = self.p.reads[nid], self.g.nodes[nid]
+        ta, tb = (self.g.nodes[r.source]["type"] for r in (ra, rb))
+        return (
+            ta.dtype in ("int8", "int16") and tb.dtype == "int8" and not tb.batched
+            and tb.rank == 2 and int(d["attrs"]["zero_points"][1]) == 0
+            and rb.source in self.node_buf
+        )  # fmt: skip
+
+    def vnni_matmul(self, nid: int, t: Any, b: Any) -> Any:
+        """Integer product ``nid`` at step ``t``, row ``b`` by :func:`_gemm.vnni_product`,
+        for every leading index of the signal's row."""
+        ra, rb = self.p.reads[nid]
+        K, N = (int(v) for v in self.g.nodes[rb.source]["type"].shape)
+        za = int(self.g.nodes[nid]["attrs"]["zero_points"][0])
+        kind = self.g.nodes[ra.source]["type"].dtype
+        per, layout = (4, "vnni") if kind == "int8" else (2, "vnni16")
+        key = (rb.source, layout)
+        if key not in self.vnni_weights:  # (one copy of each layout per weight)
+            name = self.g.nodes[rb.source]["name"]
+            np_ = -(-N // _gemm.VNNI_COLUMNS) * _gemm.VNNI_COLUMNS
+            self.vnni_weights[key] = tuple(
+                self.add_arg(Arg("static", f"{name}.{lay}", shape, "int32", rb.source, layout=lay))
+                for lay, shape in ((layout, (-(-K // per), np_)), ("colsum", (np_,)))
+            )
+        words, colsum = self.vnni_weights[key]
+        a, out = self.acc(ra, t, b), self.out(nid, t, b)
+        lead = list(self.row(nid)[:-1])
+        return loops(
+            lead,
+            lambda idx: _gemm.vnni_product(
+                K, N, kind, lambda k: a.load([*idx, k]), za, words, colsum,
+                lambda col, v: out.store([*idx, col], v),
+            ),
+            "v",
+        )  # fmt: skip
 
     def scratch(self, nid: int, t: Any, b: Any) -> Any:
         """Temporaries for node ``nid``'s rule: buffers the caller allocates, like the node's."""

@@ -45,7 +45,7 @@ from tvm import tirx as tir
 from rnngraph_tvm._ops import I64, i64, seq
 from rnngraph_tvm._plan import Plan
 
-__all__ = ["pack", "product", "streamed", "table_size"]
+__all__ = ["pack", "product", "streamed", "table_size", "vnni_layout", "vnni_product"]
 
 SPLIT_BELOW = 4
 """A step's rows left over after whole blocks, if fewer than this, are merged with the last
@@ -79,6 +79,102 @@ def pack(w: np.ndarray, nr: int) -> np.ndarray:
     padded = np.zeros((k, p * nr), w.dtype)
     padded[:, :n] = w
     return np.ascontiguousarray(padded.reshape(k, p, nr).transpose(1, 0, 2))
+
+
+VNNI_COLUMNS = 64
+"""Columns an integer product's inner loop keeps in registers: four 16-lane vectors."""
+
+
+def vnni_layout(w: np.ndarray, layout: str) -> np.ndarray:
+    """An int8 weight ``w (K, N)`` for :func:`vnni_product`, as int32 words ``(Kw, Np)``:
+    ``"vnni"``: word ``[q, n]`` holds ``w[4q : 4q + 4, n]`` as four bytes (``vpdpbusd``
+    multiplies them by four activation bytes in one lane); ``"vnni16"``: word ``[q, n]``
+    holds ``w[2q : 2q + 2, n]`` as two int16 (``vpdpwssd``, for int16 activations);
+    ``"colsum"``: the ``(Np,)`` column sums. ``Np`` is ``N`` rounded up to
+    :data:`VNNI_COLUMNS`; rows and columns past the weight's are zeros."""
+    k, n = w.shape
+    per = 2 if layout == "vnni16" else 4
+    kw, np_ = -(-k // per), -(-n // VNNI_COLUMNS) * VNNI_COLUMNS
+    padded = np.zeros((kw * per, np_), np.int16 if per == 2 else np.int8)
+    padded[:k, :n] = w
+    if layout == "colsum":
+        return padded.astype(np.int32).sum(axis=0).astype(np.int32)
+    groups = padded.reshape(kw, per, np_).transpose(0, 2, 1)  # (word, column, part)
+    return np.ascontiguousarray(groups).view("<i4").reshape(kw, np_)
+
+
+_DOT = {
+    "int8": (4, 128, "llvm.x86.avx512.vpdpbusd.512", "int8x64"),
+    "int16": (2, 0, "llvm.x86.avx512.vpdpwssd.512", "int16x32"),
+}
+"""By the signal's kind: values a word, the offset added to each, the instruction and
+its operands' vector type."""
+
+
+def vnni_product(
+    k_size: int,
+    n_size: int,
+    kind: str,
+    load: Callable[[Any], Any],
+    zero_point: int,
+    words: Any,
+    colsum: Any,
+    store: Callable[[Any, Any], Any],
+) -> Any:
+    """``out[n] = sum_k (a[k] - zero_point) * w[k, n]`` for one row ``a`` of ``kind``
+    (int8 or int16; ``load(k)``) and an int8 weight in :func:`vnni_layout` (``words``,
+    ``colsum``), exactly, with AVX-512 VNNI. int8: the row is offset to uint8 (``a + 128``)
+    and packed four bytes a word, each ``vpdpbusd`` adding four ``uint8 x int8`` products
+    into each of 16 int32 lanes; int16: two values a word, ``vpdpwssd`` adding two
+    ``int16 x int16`` products. Neither saturates. Four vectors of columns at a time; then
+    ``(zero_point + offset) * colsum`` is taken off. ``store(n, value)`` writes column ``n``."""
+    per, offset, intrinsic, vector = _DOT[kind]
+    kw = -(-k_size // per)
+    np_ = -(-n_size // VNNI_COLUMNS) * VNNI_COLUMNS
+    i32 = "int32"
+    row = tir.decl_buffer((i64(kw),), i32, name="row_words", scope="global")
+    acc = tir.decl_buffer((i64(VNNI_COLUMNS),), i32, name="acc_i32", scope="global")
+    q, jb, c = (tir.Var(v, "int64") for v in ("q", "jb", "c"))
+    mask = tir.const((1 << (32 // per)) - 1, i32)
+
+    def part(k: Any) -> Any:  # a[k] + offset in its bits of the word (0 past the row's end)
+        v = tir.bitwise_and(tir.Cast(i32, load(k)) + tir.const(offset, i32), mask)
+        return tir.if_then_else(k < k_size, v, tir.const(0, i32)) if k_size % per else v
+
+    word = part(q * per)
+    for i in range(1, per):
+        word = tir.bitwise_or(
+            word, tir.shift_left(part(q * per + i), tir.const(i * 32 // per, i32))
+        )
+    fill = tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.BufferStore(row, word, [q]))
+
+    lanes = [tir.Ramp(i64(16 * v), i64(1), 16) for v in range(4)]
+    zero = tir.Broadcast(tir.const(0, i32), 16)
+    init = tir.SeqStmt([tir.BufferStore(acc, zero, [lane]) for lane in lanes])
+    broadcast = tir.reinterpret(vector, tir.Broadcast(row[q], 16))
+
+    def dot(v: int) -> Any:
+        cols = tir.Ramp(jb * i64(VNNI_COLUMNS) + i64(16 * v), i64(1), 16)
+        w = tir.reinterpret(vector, tir.BufferLoad(words, [q, cols]))
+        summed = tir.call_llvm_pure_intrin(
+            "int32x16", intrinsic, tir.BufferLoad(acc, [lanes[v]]), broadcast, w
+        )
+        return tir.BufferStore(acc, summed, [lanes[v]])
+
+    inner = tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.SeqStmt([dot(v) for v in range(4)]))
+    col = jb * i64(VNNI_COLUMNS) + c
+    shift = tir.const(zero_point + offset, i32)
+    out = tir.IfThenElse(
+        col < i64(n_size),
+        store(col, tir.BufferLoad(acc, [c]) - shift * tir.BufferLoad(colsum, [col])),
+        None,
+    )
+    finish = tir.For(c, i64(0), i64(VNNI_COLUMNS), tir.ForKind.SERIAL, out)
+    blocks = tir.For(
+        jb, i64(0), i64(np_ // VNNI_COLUMNS), tir.ForKind.SERIAL,
+        tir.SeqStmt([init, inner, finish]),
+    )  # fmt: skip
+    return tir.SeqStmt([tir.AllocBuffer(row), tir.AllocBuffer(acc), fill, blocks])
 
 
 def product(

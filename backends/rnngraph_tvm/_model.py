@@ -32,7 +32,7 @@ from rnngraph.runtime.arguments import (
 from rnngraph.trees.recursion import run_trees, split_inputs
 from rnngraph_tvm._codegen import Arg, Kernel, generate, initial_name
 from rnngraph_tvm._deploy import RESULTS, result_buffer, result_name, sidecars
-from rnngraph_tvm._gemm import pack
+from rnngraph_tvm._gemm import pack, vnni_layout
 from rnngraph_tvm._plan import Cpu, Plan, derive
 from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
 
@@ -103,6 +103,8 @@ class TvmModel:
     def static_value(self, arg: Arg) -> np.ndarray:
         """The value of a "static" argument: a time-invariant node (or weights stacked along
         their first axis), packed if the kernel asks."""
+        if arg.layout:  # (an int8 weight laid out for integer dot products)
+            return vnni_layout(np.asarray(self._statics[arg.node]), arg.layout)  # type: ignore[index]
         if arg.stack:
             value = np.concatenate([np.asarray(self._statics[n], arg.dtype) for n in arg.stack])
         else:

@@ -63,6 +63,10 @@ class Cpu:
     l1_bytes: int
     l2_bytes: int
     cores: int
+    int8_dot: str = ""
+    """The integer dot-product instruction integer products use: ``"vnni512"`` (AVX-512
+    VNNI's ``vpdpbusd``: four uint8 x int8 products summed into each int32 lane), or
+    ``""`` (plain int32 multiply-adds)."""
 
     @classmethod
     def of(cls, spec: Mapping[str, Any], here: bool) -> Cpu:
@@ -89,6 +93,9 @@ class Cpu:
                 # AVX-512 cores), but the 32 registers are there either way
                 vector = 32 if "prefer-256-bit" in features else 64
                 regs = 32
+                if {"avx512vnni", "avx512bw"} <= features:
+                    return cls(name, vector, regs, *_caches(here), cores() if here else 1,
+                               int8_dot="vnni512")  # fmt: skip
             elif "avx" in features or "avx2" in features:
                 vector, regs = 32, 16
             else:
