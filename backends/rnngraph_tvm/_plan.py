@@ -107,6 +107,7 @@ class Cpu:
             f"{self.name}: {self.vector_bytes * 8}-bit vectors, {self.registers} registers, "
             f"L1 {self.l1_bytes // 1024} KB, L2 {self.l2_bytes // 1024} KB, "
             f"{self.cores} core{'s' if self.cores != 1 else ''}"
+            + (f", integer products on {self.int8_dot}" if self.int8_dot else "")
         )
 
 
