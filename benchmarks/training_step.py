@@ -34,6 +34,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument(
+        "--out", default="training_step", help="results/<OUT>.json (another CPU's figures)"
+    )
     args = ap.parse_args()
     reps = 4 if args.quick else 20
     B = args.batch
@@ -103,7 +106,7 @@ def main() -> None:
         "machine": machine(),
         "rows": rows,
     }
-    print(f"wrote {write('training_step', doc)}")
+    print(f"wrote {write(args.out, doc)}")
 
 
 if __name__ == "__main__":

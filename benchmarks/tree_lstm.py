@@ -82,6 +82,9 @@ def torch_per_node(params: dict[str, np.ndarray]) -> Any:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument(
+        "--out", default="tree_lstm", help="results/<OUT>.json: another CPU's figures beside these"
+    )
     args = ap.parse_args()
     reps = 2 if args.quick else 6
     import sys
@@ -150,7 +153,7 @@ def main() -> None:
                         row[f"{key}speedup_vs_torch_per_node"] = round(ratio, 2)
             print(row, flush=True)
             rows.append(row)
-    path = write("tree_lstm", {"machine": machine(), "F": F, "H": H, "rows": rows})
+    path = write(args.out, {"machine": machine(), "F": F, "H": H, "rows": rows})
     print(f"wrote {path}")
 
 

@@ -40,12 +40,12 @@ def main(argv: list[str] | None = None) -> dict:
     qg, qp = rg.quantize(g, p, calibration=[{"x": cal}])
     ig, ip = rg.quant.to_integer(qg, qp)
     plan = host_plan().replace(threads=1)
+    plain_cpu = dataclasses.replace(plan.cpu, int8_dot="")
     models = {
         "tvm_integer": rg.compile(ig, target="tvm", params=ip, plan=plan),
         "tvm_integer_plain": rg.compile(
-            ig, target="tvm", params=ip,
-            plan=plan.replace(cpu=dataclasses.replace(plan.cpu, int8_dot="")),
-        ),  # fmt: skip
+            ig, target="tvm", params=ip, plan=plan.replace(cpu=plain_cpu)
+        ),
         "tvm_float": rg.compile(g, target="tvm", params=p, plan=plan),
     }
     rows = []
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
         for k in ("tvm_integer", "tvm_integer_plain"):
             assert np.array_equal(models[k].run(xs)["y"], want), k
         stats = timed_together(
-            {k: (lambda m=m: m.run(xs)) for k, m in models.items()}, 10 if args.quick else 40
+            {k: (lambda m=m, xs=xs: m.run(xs)) for k, m in models.items()}, 10 if args.quick else 40
         )
         row = {"batch": B, "T": T, "I": I, "H": H, "threads": 1, **stats}
         med = {k: v["median_ms"] for k, v in stats.items()}
