@@ -206,3 +206,23 @@ def test_the_command_line_shows_sets_and_tunes_the_plan(
     assert main([*args, "--show-plan", "-o", out]) == 0
     assert "tuned on this machine" in capsys.readouterr().err
     assert (tmp_path / "cache" / "tune.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("cpu", "mattr"),
+    [("skylake-avx512", ["-prefer-256-bit"]), ("icelake-server", ["-prefer-256-bit"]),
+     ("znver4", None), ("znver3", None)],
+)  # fmt: skip
+def test_the_host_target_uses_all_512_bits_where_llvm_would_prefer_256(
+    cpu: str, mattr: Any, monkeypatch: Any
+) -> None:
+    """An AVX-512 CPU that LLVM tunes for 256-bit vectors builds host kernels for the
+    full registers (as onnxruntime's kernels are); other CPUs keep LLVM's choice."""
+    from tvm.target import codegen
+
+    from rnngraph_tvm._targets import host_spec
+
+    monkeypatch.setattr(codegen, "llvm_get_system_cpu", lambda: cpu)
+    spec = host_spec()
+    assert spec.get("mattr") == mattr and spec["mcpu"] == cpu
+    assert Cpu.of(spec, here=False).vector_bytes == (64 if cpu != "znver3" else 32)
