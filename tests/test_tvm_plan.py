@@ -218,9 +218,8 @@ def test_the_host_target_uses_all_512_bits_where_llvm_would_prefer_256(
 ) -> None:
     """An AVX-512 CPU that LLVM tunes for 256-bit vectors builds host kernels for the
     full registers (as onnxruntime's kernels are); other CPUs keep LLVM's choice."""
-    from tvm.target import codegen
-
     from rnngraph_tvm._targets import host_spec
+    from tvm.target import codegen
 
     monkeypatch.setattr(codegen, "llvm_get_system_cpu", lambda: cpu)
     spec = host_spec()
