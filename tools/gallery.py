@@ -183,21 +183,25 @@ def performance() -> list[Path]:
         plt.close(fig)
         written.append(out)
 
-    lstm = json.loads((results / "tvm_lstm.json").read_text())
-    labels = [f"batch {r['batch']}\n{r['threads']} thread(s)" for r in lstm["rows"]]
-    bars(
-        "tvm_lstm.svg",
-        f"LSTM I=64 H=256 T=100, {lstm['machine'].get('cpu', '')[:40]}",
-        labels,
-        {
-            "TVM / onnxruntime LSTM op": [r["tvm_vs_onnxruntime_lstm_op"] for r in lstm["rows"]],
-            "TVM / PyTorch nn.LSTM": [r["tvm_vs_torch"] for r in lstm["rows"]],
-            "LN-LSTM (TVM) / ORT LSTM op": [
-                r.get("tvm_ln_lstm_vs_onnxruntime_lstm_op", float("nan")) for r in lstm["rows"]
-            ],
-        },
-        "time ratio (lower: ours faster)",
-    )
+    for name in ("tvm_lstm", "tvm_lstm_xeon_icelake"):
+        lstm = json.loads((results / f"{name}.json").read_text())
+        labels = [f"batch {r['batch']}\n{r['threads']} thread(s)" for r in lstm["rows"]]
+        bars(
+            f"{name}.svg",
+            f"LSTM I=64 H=256 T=100, {lstm['machine'].get('cpu', '')[:40]}",
+            labels,
+            {
+                "TVM / onnxruntime LSTM op": [
+                    r["tvm_vs_onnxruntime_lstm_op"] for r in lstm["rows"]
+                ],
+                "TVM / PyTorch nn.LSTM": [r["tvm_vs_torch"] for r in lstm["rows"]],
+                "LN-LSTM (TVM) / ORT LSTM op": [
+                    r.get("tvm_ln_lstm_vs_onnxruntime_lstm_op", float("nan"))
+                    for r in lstm["rows"]
+                ],
+            },
+            "time ratio (lower: ours faster)",
+        )
     step = json.loads((results / "training_step.json").read_text())
     bars(
         "training_step.svg",
