@@ -192,7 +192,7 @@ def _touching_internals() -> list[str]:
     return found
 
 
-TVM_LACKS = {"gather", "leaky_relu", "reduce_prod"}
+TVM_LACKS = {"gather"}
 """Ops the TVM backend has no rule for yet (compiling one is a CompileError naming it)."""
 
 

@@ -624,21 +624,6 @@ def test_kernel_cache_serves_a_second_build_of_the_same_kernels(tmp_path, monkey
     assert len(list(tmp_path.glob("*.so"))) == 2
 
 
-STRUCTURAL = {"constant", "final", "gather", "input", "param", "total", "total_outer", "whole",
-              "whole_mask"}  # fmt: skip
-"""Ops the program's structure handles before any element rule (inputs, params, sums
-over steps, per-sequence reductions)."""
-
-
-def test_every_registered_op_has_a_tvm_rule() -> None:
-    from rnngraph_tvm import _ops
-
-    from rnngraph.ir import registry
-
-    missing = set(registry.OPS) - set(_ops.ELEMENTS) - set(_ops.RULES) - STRUCTURAL
-    assert not missing, sorted(missing)
-
-
 def test_leaky_relu_and_products_along_an_axis() -> None:
     g = rg.Graph("ops")
     x = g.input("x", (3, 4))
