@@ -28,12 +28,13 @@ _close = zoo.assert_close
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
 def test_every_cell_matches_the_reference(name: str) -> None:
     """Every zoo cell's one-core kernels (with and without lengths) against the reference
-    on every kind of call. The kernels that share a call over cores (a group of rows per
-    thread, every product shared) are checked on every cell by test_tvm_plan's
-    test_another_plan_computes_the_same_results, and with lengths, initial states and
-    the default plan by the tests of splits below (test_rows_in_parallel_on_the_cpu,
-    test_products_split_over_the_cores) and test_concurrency: each kernel variant is
-    built once per cell, not once per test (TVM's builds are this suite's time)."""
+    on every kind of call. The kernels that share a call over cores are checked by
+    test_tvm_plan's test_another_plan_computes_the_same_results (every product shared:
+    every cell; a group of rows per core: a cell of each family), and with lengths,
+    initial states and the default plan by the tests of splits below
+    (test_rows_in_parallel_on_the_cpu, test_products_split_over_the_cores) and
+    test_concurrency: a cell's kernel variants are not all built by every test (TVM's
+    builds are this suite's time)."""
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     zoo.check_model(g, p, rg.compile(g, target="tvm", params=p, threads=1))

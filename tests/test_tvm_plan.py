@@ -122,6 +122,15 @@ OTHER = {"rows": 4, "panel_bytes": 256, "panels": 2, "stack_rows": 2, "ahead_row
 """A plan far from any derived one: the tuner's candidates are between the two."""
 
 
+ROWS_CELLS = {
+    "lstm", "gru", "stacked_gru", "bidirectional_lstm", "layer_norm_lstm", "ntm",
+    "clockwork", "mtrnn", "dnc", "esn", "lif", "narx", "second_order", "hopfield_continuous",
+}  # fmt: skip
+"""The cells whose kernel under another plan is also built split by groups of rows (the
+same products as the shared-products kernel every cell builds, each group of rows on a
+core): one of each family, so every cell costs one build."""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
 def test_another_plan_computes_the_same_results(name: str) -> None:
@@ -138,6 +147,8 @@ def test_another_plan_computes_the_same_results(name: str) -> None:
     rng = np.random.default_rng(3)
     for B, split in ((1, "products"), (5, "rows")):  # (the zoo's cells are small: share_macs=0)
         assert other.split_for(B) == split
+        if split == "rows" and name not in ROWS_CELLS:
+            continue  # (one build a cell: see ROWS_CELLS)
         xs = zoo.feeds(g, 5, B, rng)
         init = zoo.caller_initial_states(g, B, rng)
         zoo.assert_close(other.run(xs, initial_states=init), rg.run(g, xs, p, initial_states=init))

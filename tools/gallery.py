@@ -196,8 +196,7 @@ def performance() -> list[Path]:
                 ],
                 "TVM / PyTorch nn.LSTM": [r["tvm_vs_torch"] for r in lstm["rows"]],
                 "LN-LSTM (TVM) / ORT LSTM op": [
-                    r.get("tvm_ln_lstm_vs_onnxruntime_lstm_op", float("nan"))
-                    for r in lstm["rows"]
+                    r.get("tvm_ln_lstm_vs_onnxruntime_lstm_op", float("nan")) for r in lstm["rows"]
                 ],
             },
             "time ratio (lower: ours faster)",
