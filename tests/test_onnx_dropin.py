@@ -320,3 +320,16 @@ def test_check_verb_compares_an_imported_model_on_its_graph(tmp_path, capsys) ->
     assert main(["check", str(path), "--target", "onnx"]) == 0
     out = capsys.readouterr()
     assert "no values for params ['B', 'R', 'W']" in out.err and "within tolerance" in out.out
+
+
+def test_rg_run_speaks_the_original_interface_when_asked() -> None:
+    """rg.run(g, feeds, params, interface="original"): the reference interpreter on the
+    original model's feeds and outputs; its default stays the graph's own."""
+    case = CASES["test_lstm_with_peepholes"]  # sequence_lens, initial_h/c, weights as inputs
+    feeds, expected = _feeds_and_expected(case)
+    g, p = rg.import_onnx(case.model)
+    _check(rg.run(g, feeds, p, interface="original"), expected)
+    with pytest.raises(rg.InputError, match="pass them in the feeds"):
+        rg.run(g, feeds, p, interface="original", sequence_lens=np.array([1, 1]))
+    with pytest.raises(rg.InputError, match="interface must be"):
+        rg.run(g, feeds, p, interface="onnx")

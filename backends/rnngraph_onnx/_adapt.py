@@ -2,8 +2,9 @@
 
 The importer records in ``graph.meta["onnx"]`` how the original model's tensors map onto
 the graph (:class:`rnngraph.runtime.interface.Interface`); :func:`run_as_onnx` runs the
-reference interpreter through that mapping. (``rg.compile(g, target, params)`` of an
-imported graph does the same for every backend: see ``interface=``.)
+reference interpreter through that mapping: ``rg.run(g, feeds, params,
+interface="original")``. (``rg.compile(g, target, params)`` of an imported graph does the
+same for every backend: see ``interface=``.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 import numpy as np
 
 import rnngraph as rg
-from rnngraph.runtime.interface import Interface
 
 __all__ = ["run_as_onnx"]
 
@@ -24,16 +24,4 @@ def run_as_onnx(
 ) -> dict[str, np.ndarray]:
     """Run an imported graph with the reference interpreter, taking and returning
     exactly the tensors of the original ONNX model (see ``graph.meta["onnx"]``)."""
-    iface = Interface.of(graph)
-    if iface is None:
-        return rg.run(graph, feeds, params, **kw)
-    call = iface.call(feeds)
-    result = rg.run(
-        graph,
-        call.inputs,
-        {**params, **call.params},
-        sequence_lens=call.sequence_lens,
-        initial_states=call.initial_states,
-        **kw,
-    )
-    return iface.results(result)
+    return rg.run(graph, feeds, params, interface="original", **kw)

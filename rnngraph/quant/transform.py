@@ -519,7 +519,7 @@ def _output_errors(
     out: dict[str, dict[str, float]] = {}
     for batch in batches[:4]:
         feeds = {k: v for k, v in batch.items() if k not in ("sequence_lens", "initial_states")}
-        kw = {
+        kw: dict[str, Any] = {
             "sequence_lens": batch.get("sequence_lens"),
             "initial_states": batch.get("initial_states"),
         }

@@ -42,6 +42,7 @@ from rnngraph.runtime.arguments import (
     initial_value,
     np_dtype,
 )
+from rnngraph.runtime.interface import Interface
 from rnngraph.trees.recursion import run_trees, split_inputs
 
 __all__ = ["run", "stage_runner"]
@@ -266,6 +267,7 @@ def run(
     dtype: Any = None,
     steps: int | None = None,
     seed: int | None = None,
+    interface: str = "graph",
 ) -> dict[str, np.ndarray]:
     """Run ``graph`` over whole sequences with the reference interpreter.
 
@@ -300,6 +302,12 @@ def run(
         The seed of the graph's random draws (:mod:`rnngraph.ops.random`), in
         ``[0, 2**24)``; default 0. The same seed draws the same numbers on every
         backend.
+    interface : {"graph", "original"}
+        ``"original"``, for a graph imported from a model (:func:`rnngraph.import_onnx`):
+        ``inputs`` are the original model's feeds (its names and layouts; its
+        ``sequence_lens``, initial states and weights fed as inputs among them) and the
+        result is its outputs (see :mod:`rnngraph.runtime.interface`); as
+        ``rg.compile``'s default for such graphs.
 
     Returns
     -------
@@ -319,6 +327,23 @@ def run(
     >>> out["y"][:, :, 0].tolist(), out["s_final"][:, 0].tolist()
     ([[1.0, 1.0], [2.0, 0.0], [3.0, 0.0]], [3.0, 1.0])
     """
+    if interface not in ("graph", "original"):
+        raise InputError(f"interface must be 'graph' or 'original', got {interface!r}")
+    iface = Interface.of(graph) if interface == "original" else None
+    if iface is not None:
+        if sequence_lens is not None or initial_states:
+            raise InputError(
+                "with interface='original' the imported model's own inputs carry its "
+                "sequence_lens and initial states: pass them in the feeds, by its names"
+            )
+        call = iface.call(inputs)
+        return iface.results(
+            run(
+                graph, call.inputs, {**(params or {}), **call.params},
+                sequence_lens=call.sequence_lens, initial_states=call.initial_states,
+                dtype=dtype, steps=steps, seed=seed,
+            )
+        )  # fmt: skip
     if is_staged(graph):  # several axes: one run per axis, crossings passed on
         return staged.run(
             graph,
