@@ -322,13 +322,16 @@ def test_check_verb_compares_an_imported_model_on_its_graph(tmp_path, capsys) ->
     assert "no values for params ['B', 'R', 'W']" in out.err and "within tolerance" in out.out
 
 
-def test_rg_run_speaks_the_original_interface_when_asked() -> None:
+def test_rg_run_speaks_the_original_interface_when_asked(tmp_path) -> None:
     """rg.run(g, feeds, params, interface="original"): the reference interpreter on the
-    original model's feeds and outputs; its default stays the graph's own."""
+    original model's feeds and outputs; its default stays the graph's own. The mapping
+    is saved with the graph."""
     case = CASES["test_lstm_with_peepholes"]  # sequence_lens, initial_h/c, weights as inputs
     feeds, expected = _feeds_and_expected(case)
     g, p = rg.import_onnx(case.model)
     _check(rg.run(g, feeds, p, interface="original"), expected)
+    g.save(tmp_path / "imported.json")
+    _check(rg.run(rg.load(tmp_path / "imported.json"), feeds, p, interface="original"), expected)
     with pytest.raises(rg.InputError, match="pass them in the feeds"):
         rg.run(g, feeds, p, interface="original", sequence_lens=np.array([1, 1]))
     with pytest.raises(rg.InputError, match="interface must be"):
