@@ -56,26 +56,23 @@ def with_interface(
         for n in iface.names_in
     ]
     # the batch size, for weights repeated over the rows
-    seq = next(
-        n for n in iface.names_in
-        if n not in iface.unused and n != iface.sequence_lens and n not in iface.state_inputs
-        and n not in iface.state_rows and n not in iface.param_inputs
-    )  # fmt: skip
+    seq = next(n for n in iface.names_in if iface.role(n) == "sequence")
     axis = 0 if seq in iface.batch_major else 1  # (B, T, ...) or (T, B, ...)
     batch = node("Shape", [seq], "interface/B", start=axis, end=axis + 1)
     for n in iface.names_in:
-        if n in iface.unused:
+        role = iface.role(n)
+        if role == "unused":
             continue
-        if n == iface.sequence_lens:
+        if role == "sequence_lens":
             node("Cast", [n], _P + "sequence_lens", to=TensorProto.INT64)
-        elif n in iface.state_inputs:
+        elif role == "states":
             for d, state in enumerate(iface.state_inputs[n]):
                 if state is not None:
                     index = const(np.array(d, np.int64), f"{n}.{d}")
                     node("Gather", [n, index], _P + state, axis=0)
-        elif n in iface.state_rows:
+        elif role == "state_row":
             node("Identity", [n], _P + iface.state_rows[n])
-        elif n in iface.param_inputs:
+        elif role == "param":
             if n not in lifted:
                 raise CompileError(f"weight input {n!r} is not an input of the compiled model")
             rank = len(types.get(n, (0, []))[1])
@@ -159,12 +156,16 @@ def _renamed(model: onnx.ModelProto, taken: set[str]) -> onnx.ModelProto:
         for n in graph.node:
             n.input[:] = [new.get(x, x) for x in n.input]
             n.output[:] = [new.get(x, x) for x in n.output]
-            for a in n.attribute:
-                for sub in [a.g] if a.HasField("g") else list(a.graphs):
-                    rename(sub)
+            for sub in _subgraphs(n):
+                rename(sub)
 
     rename(g)
     return out
+
+
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """A node's body graphs (a Scan's or Loop's body, an If's branches)."""
+    return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else a.graphs)]
 
 
 def _all_names(graph: onnx.GraphProto) -> set[str]:
@@ -172,9 +173,8 @@ def _all_names(graph: onnx.GraphProto) -> set[str]:
     for n in graph.node:
         names.update(n.input)
         names.update(n.output)
-        for a in n.attribute:
-            for sub in [a.g] if a.HasField("g") else list(a.graphs):
-                names |= _all_names(sub)
+        for sub in _subgraphs(n):
+            names |= _all_names(sub)
     return names
 
 
@@ -182,18 +182,8 @@ def _inner_inputs_used(
     iface: Interface, lifted: Sequence[str], inside: dict[str, onnx.ValueInfoProto]
 ) -> list[str]:
     """The compiled model's inputs the wrapper feeds."""
-    fed = []
-    for n in iface.names_in:
-        if n in iface.unused:
-            continue
-        if n == iface.sequence_lens:
-            fed.append("sequence_lens")
-        elif n in iface.state_inputs:
-            fed += [s for s in iface.state_inputs[n] if s is not None]
-        elif n in iface.state_rows:
-            fed.append(iface.state_rows[n])
-        else:
-            fed.append(n)
+    fed = [n for n in iface.names_in if iface.role(n) in ("sequence", "param")]
+    fed += iface.states_fed + (["sequence_lens"] if iface.sequence_lens else [])
     return [n for n in fed if n in inside]
 
 
@@ -201,11 +191,12 @@ def _dims(iface: Interface, name: str) -> list[int | str]:
     """An input's dims as the original declared them, its time and batch axes symbolic
     (the same feeds fit; the compiled model is not specialised to one size)."""
     dims = list(iface.input_types.get(name, (0, ["T", "B"]))[1])
-    if name in iface.param_inputs:
+    role = iface.role(name)
+    if role == "param":
         return dims
-    if name == iface.sequence_lens or name in iface.state_rows:
+    if role in ("sequence_lens", "state_row"):
         lead = {0: "B"}
-    elif name in iface.state_inputs:
+    elif role == "states":
         lead = {1: "B"}
     else:
         lead = {0: "B", 1: "T"} if name in iface.batch_major else {0: "T", 1: "B"}

@@ -312,11 +312,7 @@ class OnnxModel:
         :mod:`rnngraph_onnx._interface`): a file to swap in where the original was."""
         if self.mode != "sequence":
             raise CompileError("only a sequence model can take the imported model's interface")
-        exposed = sorted(
-            {s for v in interface.state_inputs.values() for s in v if s is not None}
-            | set(interface.state_rows.values())
-        )
-        inner = self._variant(interface.sequence_lens is not None, tuple(exposed))[0]
+        inner = self._variant(interface.sequence_lens is not None, tuple(interface.states_fed))[0]
         model = with_interface(inner, interface, lifted)
         onnx.checker.check_model(model, full_check=True)
         return _write(path, model, external_data)

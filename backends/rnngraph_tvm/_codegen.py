@@ -544,14 +544,22 @@ class _Gen:
         K, N = (int(v) for v in self.g.nodes[rb.source]["type"].shape)
         za = int(self.g.nodes[nid]["attrs"]["zero_points"][0])
         kind = self.g.nodes[ra.source]["type"].dtype
-        per, layout = (4, "vnni") if kind == "int8" else (2, "vnni16")
+        layout = _gemm.VNNI_LAYOUT[kind]
         key = (rb.source, layout)
         if key not in self.vnni_weights:  # (one copy of each layout per weight)
             name = self.g.nodes[rb.source]["name"]
-            np_ = -(-N // _gemm.VNNI_COLUMNS) * _gemm.VNNI_COLUMNS
             self.vnni_weights[key] = tuple(
-                self.add_arg(Arg("static", f"{name}.{lay}", shape, "int32", rb.source, layout=lay))
-                for lay, shape in ((layout, (-(-K // per), np_)), ("colsum", (np_,)))
+                self.add_arg(
+                    Arg(
+                        "static",
+                        f"{name}.{lay}",
+                        _gemm.vnni_shape(K, N, lay),
+                        "int32",
+                        rb.source,
+                        layout=lay,
+                    )
+                )
+                for lay in (layout, "colsum")
             )
         words, colsum = self.vnni_weights[key]
         a, out = self.acc(ra, t, b), self.out(nid, t, b)

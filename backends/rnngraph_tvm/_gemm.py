@@ -45,7 +45,9 @@ from tvm import tirx as tir
 from rnngraph_tvm._ops import I64, i64, seq
 from rnngraph_tvm._plan import Plan
 
-__all__ = ["pack", "product", "streamed", "table_size", "vnni_layout", "vnni_product"]
+__all__ = [
+    "pack", "product", "streamed", "table_size", "vnni_layout", "vnni_product", "vnni_shape",
+]  # fmt: skip
 
 SPLIT_BELOW = 4
 """A step's rows left over after whole blocks, if fewer than this, are merged with the last
@@ -85,6 +87,18 @@ VNNI_COLUMNS = 64
 """Columns an integer product's inner loop keeps in registers: four 16-lane vectors."""
 
 
+VNNI_LAYOUT = {"int8": "vnni", "int16": "vnni16"}
+"""The weight's layout for a signal of each kind (see :func:`vnni_layout`)."""
+
+
+def vnni_shape(k_size: int, n_size: int, layout: str) -> tuple[int, ...]:
+    """The shape :func:`vnni_layout` gives a weight ``(k_size, n_size)``."""
+    np_ = -(-n_size // VNNI_COLUMNS) * VNNI_COLUMNS
+    if layout == "colsum":
+        return (np_,)
+    return (-(-k_size // (2 if layout == "vnni16" else 4)), np_)
+
+
 def vnni_layout(w: np.ndarray, layout: str) -> np.ndarray:
     """An int8 weight ``w (K, N)`` for :func:`vnni_product`, as int32 words ``(Kw, Np)``:
     ``"vnni"``: word ``[q, n]`` holds ``w[4q : 4q + 4, n]`` as four bytes (``vpdpbusd``
@@ -94,7 +108,7 @@ def vnni_layout(w: np.ndarray, layout: str) -> np.ndarray:
     :data:`VNNI_COLUMNS`; rows and columns past the weight's are zeros."""
     k, n = w.shape
     per = 2 if layout == "vnni16" else 4
-    kw, np_ = -(-k // per), -(-n // VNNI_COLUMNS) * VNNI_COLUMNS
+    kw, np_ = vnni_shape(k, n, "vnni16" if per == 2 else "vnni")
     padded = np.zeros((kw * per, np_), np.int16 if per == 2 else np.int8)
     padded[:k, :n] = w
     if layout == "colsum":
@@ -129,8 +143,7 @@ def vnni_product(
     ``int16 x int16`` products. Neither saturates. Four vectors of columns at a time; then
     ``(zero_point + offset) * colsum`` is taken off. ``store(n, value)`` writes column ``n``."""
     per, offset, intrinsic, vector = _DOT[kind]
-    kw = -(-k_size // per)
-    np_ = -(-n_size // VNNI_COLUMNS) * VNNI_COLUMNS
+    kw, np_ = vnni_shape(k_size, n_size, VNNI_LAYOUT[kind])
     i32 = "int32"
     row = tir.decl_buffer((i64(kw),), i32, name="row_words", scope="global")
     acc = tir.decl_buffer((i64(VNNI_COLUMNS),), i32, name="acc_i32", scope="global")

@@ -120,6 +120,27 @@ class Interface:
         )
 
     # ------------------------------------------------------------------ in
+    def role(self, name: str) -> str:
+        """What the original model's input ``name`` is to the graph: ``"unused"`` (no
+        output depends on it), ``"sequence_lens"``, ``"states"`` (``(D, B, ...)``: a state
+        per leading index), ``"state_row"`` (``(B, ...)``: one state's initial value),
+        ``"param"`` (a weight fed at run time) or ``"sequence"``."""
+        if name in self.unused:
+            return "unused"
+        if name == self.sequence_lens:
+            return "sequence_lens"
+        if name in self.state_inputs:
+            return "states"
+        if name in self.state_rows:
+            return "state_row"
+        return "param" if name in self.param_inputs else "sequence"
+
+    @property
+    def states_fed(self) -> list[str]:
+        """The graph's states whose initial values the original model's inputs give."""
+        given = [s for v in self.state_inputs.values() for s in v if s is not None]
+        return sorted({*given, *self.state_rows.values()})
+
     def call(self, feeds: Mapping[str, Any]) -> Call:
         """The graph's call for the original model's ``feeds`` (by the model's names)."""
         unknown = sorted(set(feeds) - set(self.names_in))
@@ -129,17 +150,17 @@ class Interface:
             )
         call = Call()
         for name, value in feeds.items():
-            arr = np.asarray(value)
-            if name in self.unused:
-                continue  # (an input no output depends on)
-            if name == self.sequence_lens:
+            arr, role = np.asarray(value), self.role(name)
+            if role == "unused":
+                continue
+            if role == "sequence_lens":
                 if arr.ndim != 1 or arr.dtype.kind not in "iu":
                     raise InputError(
                         f"{name!r} (sequence_lens) must be a 1-D integer array (B,), "
                         f"got {arr.dtype} {arr.shape}"
                     )
                 call.sequence_lens = arr.astype(np.int64)
-            elif name in self.state_inputs:
+            elif role == "states":
                 states = self.state_inputs[name]
                 if arr.ndim < 2 or arr.shape[0] != len(states):
                     raise InputError(
@@ -149,9 +170,9 @@ class Interface:
                 for d, state in enumerate(states):
                     if state is not None:
                         call.initial_states[state] = arr[d]
-            elif name in self.state_rows:
+            elif role == "state_row":
                 call.initial_states[self.state_rows[name]] = arr
-            elif name in self.param_inputs:
+            elif role == "param":
                 call.params[name] = arr
             else:
                 if name in self.batch_major and arr.ndim < 2:
