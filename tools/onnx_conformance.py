@@ -121,7 +121,7 @@ def run_case(case: Any, engines: list[str]) -> dict[str, str]:
 def reason(e: Exception) -> str:
     """An error's reason without the node's name: what to group refusals by."""
     text = str(e).splitlines()[0]
-    text = re.sub(r"^cannot import \w+ node '[^']*': ", "", text)
+    text = re.sub(r"cannot import \w+ node '[^']*': (\(as ONNX defines it\) )?", "", text)
     text = re.sub(r"^\w+ at \S+:\d+: ", "", text)  # (an op's error names where it was made)
     text = re.sub(r"'[^']*'", "'…'", text)
     text = re.sub(r"\([^()]*\)", "", text)

@@ -50,6 +50,7 @@ from onnx.reference import ReferenceEvaluator
 import rnngraph as rg
 from rnngraph.cells import gru_step, lstm_step, rnn_step
 from rnngraph.errors import GraphError, ModelImportError
+from rnngraph_onnx._functions import expand, float_type, has_function
 
 __all__ = ["import_onnx"]
 
@@ -171,12 +172,11 @@ class _Importer:
     meta: dict[str, Any] = field(default_factory=dict)
     lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body
     current: onnx.NodeProto | None = None  # the node being imported, for error messages
+    opsets: list[onnx.OperatorSetIdProto] = field(default_factory=list)  # (a function's, inside)
 
     def __post_init__(self) -> None:
         g = self.model.graph
-        self.opset = next(
-            (o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 21
-        )
+        self.opsets = list(self.model.opset_import)
         self.graph = rg.Graph(g.name or "imported")
         self.meta = {
             "outputs": {},
@@ -207,6 +207,11 @@ class _Importer:
             if node.op_type == "Scan" and self.opset < 9:  # (B, T, ...) scan inputs
                 M = int(at.get("num_scan_inputs", 0))
                 self.batch_major_inputs.update(node.input[len(node.input) - M :])
+
+    @property
+    def opset(self) -> int:
+        """The default domain's opset (of the function being imported, inside one)."""
+        return next((o.version for o in self.opsets if o.domain in ("", "ai.onnx")), 21)
 
     # ------------------------------------------------------------ errors
     def fail(self, node: onnx.NodeProto, why: str) -> ModelImportError:
@@ -337,11 +342,65 @@ class _Importer:
         if op in _SHAPE_ARITHMETIC and any(isinstance(t, ShapeVec) for t in ins):
             return self.shape_arithmetic(node)
         handler = getattr(self, f"op_{op}", None)
-        if handler is not None:
+        if handler is None and (op in _ELEMENTWISE or op in _UNARY):
+            handler = self.elementwise
+        if handler is None:
+            if self.function(node):
+                return None
+            raise self.fail(node, f"{op} is not supported on sequences")
+        try:
             return handler(node)
-        if op in _ELEMENTWISE or op in _UNARY:
-            return self.elementwise(node)
-        raise self.fail(node, "this op is not supported on sequences")
+        except ModelImportError as refused:  # a form our rule does not take: ONNX's definition
+            try:
+                found = self.function(node)
+            except ModelImportError:
+                found = False
+            if not found:
+                raise refused from None
+            return None
+
+    def function(self, node: onnx.NodeProto) -> bool:
+        """Import ``node`` as the body ONNX defines its op with, if it defines one (see
+        :mod:`rnngraph_onnx._functions`); False when it has none."""
+        opsets = self.opsets
+        if not has_function(node, opsets):
+            return False
+        found = expand(node, opsets, [self.type_of(n, node) for n in node.input])
+        if found is None:
+            return False
+        body, inner_opsets = found
+        outer, self.opsets = self.opsets, inner_opsets
+        try:
+            for n in body:
+                self.node(n)
+        except ModelImportError as e:
+            raise self.fail(node, f"(as ONNX defines it) {e}") from None
+        finally:
+            self.opsets = outer
+        return True
+
+    def type_of(self, name: str, node: onnx.NodeProto) -> onnx.TypeProto:
+        """The ONNX type of an input as the importer knows it (for functions whose body
+        depends on their inputs' types)."""
+        T = onnx.TensorProto
+        if not name:
+            return onnx.TypeProto()
+        t = self.get(name, node)
+        if isinstance(t, Pending):
+            return float_type(t.dims, t.elem)
+        if isinstance(t, Static):
+            arr = np.asarray(t.value)
+            return float_type(list(arr.shape), helper.np_dtype_to_tensor_dtype(arr.dtype))
+        if isinstance(t, ShapeVec):
+            return float_type([1 if t.scalar else len(t.dims)][: 0 if t.scalar else 1], T.INT64)
+        if isinstance(t, Seq):
+            v = t.value
+            elem = {"int64": T.INT64, "bool": T.BOOL}.get(str(v.dtype), T.FLOAT)
+            lead: list[int | str] = ["B", "T"] if t.batch_major else ["T", "B"]
+            if self.lead == 1:  # (inside a Scan body: one step's (B, ...))
+                lead = ["B"]
+            return float_type([*lead, *(int(d) for d in v.shape[1:])], elem)
+        return onnx.TypeProto()
 
     def evaluate(self, node: onnx.NodeProto) -> None:
         """A node of constants only: computed now by onnx's reference evaluator."""
@@ -352,7 +411,7 @@ class _Importer:
         ]
         outputs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
         g = helper.make_graph([node], "one", inputs, outputs)
-        m = helper.make_model(g, opset_imports=list(self.model.opset_import))
+        m = helper.make_model(g, opset_imports=self.opsets)
         try:
             results = ReferenceEvaluator(m).run(None, feeds)
         except Exception as e:
@@ -544,12 +603,51 @@ class _Importer:
 
     def _arg_extreme(self, node: onnx.NodeProto, largest: bool) -> None:
         x = self.seq(node.input[0], node)
-        if self._attr(node, "select_last_index", 0):
-            raise self.fail(node, "select_last_index=1 is not supported")
         ax = self._axis(node, int(self._attr(node, "axis", 0)), self.rank(x))
         keep = bool(self._attr(node, "keepdims", 1))
         fn = rg.argmax if largest else rg.argmin
+        if self._attr(node, "select_last_index", 0):  # the first of the reversed axis
+            found = rg.cast(fn(rg.slice(x, None, None, ax, -1), ax, keepdims=keep), "float")
+            self.set(node, Seq(rg.cast(float(int(x.shape[ax]) - 1) - found, "int64")))
+            return
         self.set(node, Seq(fn(x, ax, keepdims=keep)))
+
+    def op_Hardmax(self, node: onnx.NodeProto) -> None:
+        """1 at the first largest value along the axis, 0 elsewhere."""
+        x = self.seq(node.input[0], node)
+        ax = self._axis(node, int(self._attr(node, "axis", -1)), self.rank(x))
+        n = int(x.shape[ax])
+        positions = np.arange(n, dtype=np.int64).reshape([n] + [1] * (-ax - 1))
+        hot = rg.equal(rg.argmax(x, ax, keepdims=True), self.graph.constant(positions))
+        self.set(node, Seq(rg.cast(hot, "float")))
+
+    def op_Sum(self, node: onnx.NodeProto) -> None:
+        args = [self.value_of(n, node) for n in node.input]
+        total = args[0]
+        for a in args[1:]:
+            total = total + a
+        self.set(node, Seq(total))
+
+    def op_Mean(self, node: onnx.NodeProto) -> None:
+        self.op_Sum(node)
+        self.set(node, Seq(self.seq(node.output[0], node) / float(len(node.input))))
+
+    def op_Reciprocal(self, node: onnx.NodeProto) -> None:
+        self.set(node, Seq(rg.div(1.0, self.seq(node.input[0], node))))
+
+    def op_Dropout(self, node: onnx.NodeProto) -> None:
+        """Inference: the input unchanged (and a mask of ones); training mode is refused
+        (its random mask would not be ONNX's)."""
+        training = node.input[2] if len(node.input) > 2 else ""
+        if training:
+            t = self.get(training, node)
+            if not isinstance(t, Static) or bool(np.asarray(t.value).reshape(-1)[0]):
+                raise self.fail(node, "training_mode must be a constant false (inference)")
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(x))
+        if len(node.output) > 1 and node.output[1]:
+            true, _ = self._bools(node)
+            self.set(node, Seq(rg.where(rg.equal(x, x), true, true)), 1)
 
     def op_ArgMax(self, node: onnx.NodeProto) -> None:
         self._arg_extreme(node, True)
@@ -873,6 +971,33 @@ class _Importer:
         to = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "to")
         kind = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.BOOL: "bool"}.get(to, "float")
         self.set(node, Seq(rg.cast(self.seq(node.input[0], node), kind)))
+
+    def op_CastLike(self, node: onnx.NodeProto) -> None:
+        """A cast to the type of the second input: a constant stays a constant (ONNX's
+        function bodies cast their constants like the signal they apply to)."""
+        x, like = (self.get(n, node) for n in node.input[:2])
+        if isinstance(like, Pending):
+            like = self.declare_sequence(like)
+        if isinstance(like, Static):
+            kind = np.asarray(like.value).dtype
+        elif isinstance(like, Seq):
+            kind = {"int64": np.dtype(np.int64), "bool": np.dtype(bool)}.get(
+                str(like.value.dtype), np.dtype(np.float32)
+            )
+        else:
+            raise self.fail(node, f"{node.input[1]!r} is not a tensor ({type(like).__name__})")
+        if isinstance(x, Static):
+            self.set(node, Static(np.asarray(x.value).astype(kind)))
+            return
+        to = {"i": "int64", "b": "bool"}.get(kind.kind, "float")
+        self.set(node, Seq(rg.cast(self.seq(node.input[0], node), to)))
+
+    def op_Size(self, node: onnx.NodeProto) -> None:
+        t = self.get(node.input[0], node)
+        if isinstance(t, ShapeVec):  # Size(Shape(x)): x's rank
+            self.set(node, Static(np.array(1 if t.scalar else len(t.dims), np.int64)))
+            return
+        raise self.fail(node, "the number of elements of a sequence depends on its length")
 
     def _reduce(self, node: onnx.NodeProto, fn: str) -> None:
         x = self.seq(node.input[0], node)
