@@ -245,7 +245,7 @@ def _lstm_then(nodes: list, opset: int, extra: list | None = None) -> onnx.Model
 
 
 def test_ops_onnx_defines_as_functions_import_through_their_bodies() -> None:
-    """Selu, Mish, HardSwish, Shrink, Celu, PRelu, ThresholdedRelu and tanh-GELU have no
+    """Selu, Mish, HardSwish, Shrink, Celu, PRelu, ThresholdedRelu and GELU have no
     rule of ours: they import as ONNX's own function bodies for the model's opset, and
     match onnxruntime's kernels for them (and the saved drop-in file)."""
     slope = onnx.numpy_helper.from_array(np.array([0.1, 0.2, 0.3, 0.4], np.float32), "slope")
@@ -257,7 +257,8 @@ def test_ops_onnx_defines_as_functions_import_through_their_bodies() -> None:
         helper.make_node("Celu", ["d"], ["e"], alpha=0.7),
         helper.make_node("PRelu", ["e", "slope"], ["f"]),
         helper.make_node("ThresholdedRelu", ["f"], ["g"], alpha=0.01),
-        helper.make_node("Gelu", ["g"], ["y"], approximate="tanh"),
+        helper.make_node("Gelu", ["g"], ["k"], approximate="tanh"),
+        helper.make_node("Gelu", ["k"], ["y"]),  # (exact: through erf)
     ]
     xs = np.random.default_rng(0).standard_normal((6, 2, 3)).astype(np.float32) * 3
     g, p = _compare(_lstm_then(nodes, 22, [slope]), {"x": xs})
@@ -266,12 +267,12 @@ def test_ops_onnx_defines_as_functions_import_through_their_bodies() -> None:
                                atol=TOL, rtol=TOL)  # fmt: skip
 
 
-def test_a_function_body_with_an_op_we_lack_names_both() -> None:
-    """GELU's exact form needs Erf, which rnngraph does not compute: the error names the
-    GELU node and the Erf inside ONNX's definition of it."""
-    model = _lstm_then([helper.make_node("Gelu", ["h"], ["y"], name="act")], 20)
-    with pytest.raises(rg.ModelImportError, match=r"Gelu node 'act'.*Erf is not supported"):
-        rg.import_onnx(model)
+def test_a_function_body_with_a_form_we_refuse_names_both() -> None:
+    """MeanVarianceNormalization's body reduces over axes 0, 2, 3 by default — time among
+    them: the error names the node and the reduction inside ONNX's definition of it."""
+    node = helper.make_node("MeanVarianceNormalization", ["h"], ["y"], name="mvn")
+    with pytest.raises(rg.ModelImportError, match=r"node 'mvn'.*ReduceMean.*time or batch"):
+        rg.import_onnx(_lstm_then([node], 18))
 
 
 def test_time_axis_ops_are_refused_not_guessed() -> None:

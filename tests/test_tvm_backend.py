@@ -633,3 +633,22 @@ def test_leaky_relu_and_products_along_an_axis() -> None:
     want = rg.run(g, {"x": xs}, {})["y"]
     got = rg.compile(g, target="tvm", params={}).run({"x": xs})["y"]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_erf_sin_and_cos_in_a_recurrent_cell() -> None:
+    """Exact GELU (erf) inside a recurrence, with a phase driving sin and cos: TVM and
+    ONNX against the reference (each op alone is checked against onnx.reference in
+    test_ops_vs_onnx, its gradient by finite differences in test_adjoint)."""
+    g = rg.Graph("phases")
+    x = g.input("x", 3)
+    h = g.state("h", 4)
+    a = rg.linear(rg.concat([x, h]), 4, name="cell")
+    gelu = 0.5 * a * (1.0 + rg.erf(a * float(1 / np.sqrt(2))))
+    g.assign(h, rg.tanh(gelu))
+    g.output("y", rg.concat([rg.sin(3.0 * h), rg.cos(2.0 * h)]))
+    p = g.init_params(seed=2)
+    xs = np.random.default_rng(1).normal(size=(7, 2, 3)).astype("float32") * 2
+    want = rg.run(g, {"x": xs}, p)["y"]
+    for target in ("tvm", "onnx"):
+        got = rg.compile(g, target=target, params=p).run({"x": xs})["y"]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=target)

@@ -155,6 +155,9 @@ _UNARY = {
     "Neg": "neg",
     "Abs": "abs",
     "Exp": "exp",
+    "Erf": "erf",
+    "Sin": "sin",
+    "Cos": "cos",
     "Log": "log",
     "Sqrt": "sqrt",
     "Softplus": "softplus",
@@ -631,6 +634,18 @@ class _Importer:
     def op_Mean(self, node: onnx.NodeProto) -> None:
         self.op_Sum(node)
         self.set(node, Seq(self.seq(node.output[0], node) / float(len(node.input))))
+
+    def op_Tan(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(rg.sin(x) / rg.cos(x)))
+
+    def op_Sinh(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(0.5 * (rg.exp(x) - rg.exp(-x))))
+
+    def op_Cosh(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(0.5 * (rg.exp(x) + rg.exp(-x))))
 
     def op_Reciprocal(self, node: onnx.NodeProto) -> None:
         self.set(node, Seq(rg.div(1.0, self.seq(node.input[0], node))))

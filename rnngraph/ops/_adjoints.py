@@ -9,6 +9,7 @@ op modules need not import each other: they register last.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,21 @@ from rnngraph.ir.graph import Value
 from rnngraph.ir.registry import register_adjoint
 from rnngraph.ops import fixed
 from rnngraph.ops.convolution import fold, max_pool_choice, unfold
-from rnngraph.ops.elementwise import abs, cast, equal, exp, greater, less, log, sigmoid, sqrt, where
+from rnngraph.ops.elementwise import (
+    abs,
+    cast,
+    cos,
+    equal,
+    exp,
+    greater,
+    less,
+    log,
+    neg,
+    sigmoid,
+    sin,
+    sqrt,
+    where,
+)
 from rnngraph.ops.linalg import matmul
 from rnngraph.ops.order import cumsum, scatter_add_along, take_along
 from rnngraph.ops.quant import grid_bounds
@@ -181,6 +196,9 @@ GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
     "abs": lambda x, y, v, at: v * (_indicator(greater(x, 0.0)) - _indicator(less(x, 0.0))),
     "exp": lambda x, y, v, at: v * y,
     "log": lambda x, y, v, at: v / x,
+    "erf": lambda x, y, v, at: v * (2.0 / math.sqrt(math.pi)) * exp(neg(x * x)),
+    "sin": lambda x, y, v, at: v * cos(x),
+    "cos": lambda x, y, v, at: neg(v * sin(x)),
     "sqrt": lambda x, y, v, at: v * 0.5 / y,
     "tanh": lambda x, y, v, at: v * (1.0 - y * y),
     "sigmoid": lambda x, y, v, at: v * y * (1.0 - y),

@@ -7,6 +7,7 @@ signal broadcasting only against 1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,8 +23,10 @@ __all__ = [
     "add",
     "cast",
     "clip",
+    "cos",
     "div",
     "equal",
+    "erf",
     "exp",
     "greater",
     "hard_sigmoid",
@@ -38,6 +41,7 @@ __all__ = [
     "pow",
     "relu",
     "sigmoid",
+    "sin",
     "softplus",
     "softsign",
     "sqrt",
@@ -172,6 +176,27 @@ def _abs(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 def _exp(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = exp(x(t))"""
     return np.exp(x)
+
+
+@register_op("erf", arity=1, infer=unary_float)
+def _erf(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = erf(x(t)) = 2/sqrt(pi) * integral of exp(-s^2) from 0 to x(t)"""
+    return np.asarray(_ERF(x), dtype=x.dtype)
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+@register_op("sin", arity=1, infer=unary_float)
+def _sin(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = sin(x(t)) (radians)"""
+    return np.sin(x)
+
+
+@register_op("cos", arity=1, infer=unary_float)
+def _cos(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = cos(x(t)) (radians)"""
+    return np.cos(x)
 
 
 @register_op("log", arity=1, infer=unary_float)
@@ -341,6 +366,50 @@ def exp(x: Value, *, name: str | None = None) -> Value:
 def log(x: Value, *, name: str | None = None) -> Value:
     """Natural logarithm."""
     return _unary("log", x, name)
+
+
+def erf(x: Value, *, name: str | None = None) -> Value:
+    """The error function, ``2/sqrt(pi) * integral_0^x exp(-s^2) ds`` (exact GELU is
+    ``0.5 * x * (1 + erf(x / sqrt(2)))``).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("gelu")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", 0.5 * x * (1.0 + rg.erf(x * float(1 / np.sqrt(2)))))
+    >>> rg.run(g, {"x": np.array([[[-1.0, 0.0, 2.0]]])})["y"].round(4).tolist()
+    [[[-0.1587, 0.0, 1.9545]]]
+    """
+    return _unary("erf", x, name)
+
+
+def sin(x: Value, *, name: str | None = None) -> Value:
+    """``sin(x)`` (radians): oscillators, phases, time encodings.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("osc")
+    >>> g.output("y", rg.sin(g.input("phase", 1)))
+    >>> rg.run(g, {"phase": np.array([[[0.0]], [[np.pi / 2]]])})["y"].ravel().tolist()
+    [0.0, 1.0]
+    """
+    return _unary("sin", x, name)
+
+
+def cos(x: Value, *, name: str | None = None) -> Value:
+    """``cos(x)`` (radians).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("osc")
+    >>> g.output("y", rg.cos(g.input("phase", 1)))
+    >>> rg.run(g, {"phase": np.array([[[0.0]], [[np.pi]]])})["y"].ravel().tolist()
+    [1.0, -1.0]
+    """
+    return _unary("cos", x, name)
 
 
 def sqrt(x: Value, *, name: str | None = None) -> Value:

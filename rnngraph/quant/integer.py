@@ -51,7 +51,7 @@ __all__ = ["LUT_OPS", "Grid", "to_integer"]
 
 LUT_OPS = frozenset(
     {"sigmoid", "tanh", "relu", "abs", "exp", "softsign", "softplus", "hard_sigmoid",
-     "leaky_relu", "clip", "heaviside"}
+     "leaky_relu", "clip", "heaviside", "erf", "sin", "cos"}
 )  # fmt: skip
 """One-operand functions that become tables (``int_lut``)."""
 
