@@ -16,17 +16,22 @@ from tests.gradcheck import check_gradients
 E, H, V, SPK = 3, 5, 4, 2
 
 
-def nmt(kind: str = "additive") -> rg.Graph:
+def nmt(kind: str = "additive", bridge: bool = False) -> rg.Graph:
     """Bahdanau-style: a GRU encoder on axis "src"; a GRU decoder on "tgt" that starts from
     the encoder's final state and attends over its whole output with its previous state;
-    a per-sequence speaker vector read at every decoder step."""
+    a per-sequence speaker vector read at every decoder step. ``bridge``: the decoder
+    starts from ``tanh(linear([final state, speaker]))`` instead (a value computed per
+    sequence)."""
     g = rg.Graph("nmt")
     src = g.input("src", E, axis="src")
     tgt = g.input("tgt", E, axis="tgt")
     spk = g.input("speaker", SPK, axis=None)
     enc = rg.cells.gru(src, H, name="enc", linear_before_reset=True)
     memory = rg.whole(enc, name="memory")
-    h = g.state("dec.h", H, init=rg.final(enc, name="h0"))
+    start = rg.final(enc, name="h0")
+    if bridge:
+        start = rg.tanh(rg.linear(rg.concat([start, spk]), H, name="bridge"), name="start")
+    h = g.state("dec.h", H, init=start)
     ctx, weights = rg.cells.attention(h, memory, kind=kind, name="att")
     x = rg.concat([tgt, ctx, spk])
     W = g.param("dec.W", (3 * H, E + H + SPK))
@@ -37,6 +42,14 @@ def nmt(kind: str = "additive") -> rg.Graph:
     g.output("logits", rg.linear(rg.concat([new, ctx]), V, name="out"))
     g.output("weights", weights)
     return g
+
+
+def _with_bridge_bias(p: dict) -> dict:
+    """A nonzero bridge bias (init_params zeroes biases), so a zero-length row's start,
+    tanh(b), is visibly not zero."""
+    if "bridge.b" in p:
+        p["bridge.b"] = np.linspace(-0.8, 0.8, p["bridge.b"].size).astype(p["bridge.b"].dtype)
+    return p
 
 
 def _data(S=7, T=5, B=3, seed=0):
@@ -53,7 +66,7 @@ def _torch_gates(a, torch):
     return torch.cat([r, z, h], 0)
 
 
-def torch_nmt(p, xs, src_lens, tgt_lens):
+def torch_nmt(p, xs, src_lens, tgt_lens, bridge=False):
     """The same network in PyTorch (nn.GRU encoder, nn.GRUCell decoder, the additive
     attention written out), one row at a time with its own lengths."""
     torch = pytest.importorskip("torch", reason="PyTorch is a test extra (pip install .[bench])")
@@ -79,6 +92,9 @@ def torch_nmt(p, xs, src_lens, tgt_lens):
             out, hn = enc(src)
             memory = out[:, 0]  # (n, H)
             h = hn[0]
+            if bridge:
+                spk = torch.tensor(xs["speaker"][b : b + 1])
+                h = torch.tanh(torch.cat([h, spk], 1) @ t["bridge.W"] + t["bridge.b"])
             for step in range(int(tgt_lens[b])):
                 keys = memory @ t["att.Wk"]
                 query = h[0] @ t["att.q.W"] + t["att.q.b"]
@@ -94,13 +110,14 @@ def torch_nmt(p, xs, src_lens, tgt_lens):
     return logits, weights
 
 
-def test_an_encoder_decoder_against_pytorch():
-    g = nmt()
-    p = {k: v.astype(np.float64) for k, v in zoo.params_for(g, 1).items()}
+@pytest.mark.parametrize("bridge", [False, True])
+def test_an_encoder_decoder_against_pytorch(bridge):
+    g = nmt(bridge=bridge)
+    p = _with_bridge_bias({k: v.astype(np.float64) for k, v in zoo.params_for(g, 1).items()})
     xs = _data()
     src_lens, tgt_lens = np.array([7, 3, 5]), np.array([5, 4, 2])
     out = rg.run(g, xs, p, sequence_lens={"src": src_lens, "tgt": tgt_lens})
-    logits, weights = torch_nmt(p, xs, src_lens, tgt_lens)
+    logits, weights = torch_nmt(p, xs, src_lens, tgt_lens, bridge)
     np.testing.assert_allclose(out["logits"], logits, rtol=0, atol=1e-12)
     np.testing.assert_allclose(out["weights"], weights, rtol=0, atol=1e-12)
     assert out["enc.h_final"].shape == (3, H) and out["dec.h_final"].shape == (3, H)
@@ -237,3 +254,90 @@ def test_drawings_colour_each_axis() -> None:
     single = rg.Graph("one")
     single.output("y", rg.cells.gru(single.input("x", 2), 3, name="g"))
     assert "fillcolor" not in to_dot(single)
+
+
+def test_a_state_starts_from_a_value_computed_per_sequence():
+    """The bridge's value is computed once per row in a one-step stage of its own, before
+    the decoder's axis; a row with no source steps starts from tanh(b @ ...), a row with
+    no target steps keeps it as its final state."""
+    g = nmt(bridge=True)
+    s = split(g)
+    assert s.axes == ("src", "tgt")  # (the per-sequence stage is not an axis)
+    assert [x.axis for x in s.stages] == ["src", "tgt.init", "tgt"]
+    assert s.crossings["start"].kind == "start" and s.stages[1].per_sequence
+    assert "start" in s.stages[2].graph.per_sequence_inputs
+    p = _with_bridge_bias(zoo.params_for(g, 3))
+    xs = _data(B=3, seed=6)
+    lens = {"src": np.array([7, 0, 4]), "tgt": np.array([5, 3, 0])}
+    out = rg.run(g, xs, p, sequence_lens=lens, dtype="float64")
+    final = rg.run(g, xs, p, sequence_lens=lens, dtype="float64")["enc.h_final"]
+    start = np.tanh(np.concatenate([final, xs["speaker"]], 1) @ p["bridge.W"] + p["bridge.b"])
+    np.testing.assert_allclose(out["dec.h_final"][2], start[2], atol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["onnx", pytest.param("tvm", marks=pytest.mark.slow)])
+def test_a_computed_start_on_every_backend(target, tmp_path):
+    g = nmt(bridge=True)
+    p = _with_bridge_bias(zoo.params_for(g, 2))
+    xs = {k: v.astype("float32") for k, v in _data(seed=3).items()}
+    lens = {"src": np.array([7, 0, 4]), "tgt": np.array([5, 3, 0])}
+    want = rg.run(g, xs, p, sequence_lens=lens)
+    m = rg.compile(g, target=target, params=p)
+    zoo.assert_close(m.run(xs, sequence_lens=lens), want)
+    if target == "onnx":  # one file: the bridge between the encoder's and decoder's Scans
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(m.save(tmp_path / "nmt.onnx")))
+        feeds = {**xs, "sequence_lens.src": lens["src"], "sequence_lens.tgt": lens["tgt"]}
+        names = [o.name for o in session.get_outputs()]
+        zoo.assert_close(dict(zip(names, session.run(names, feeds), strict=True)), want)
+    # the encoder (and the bridge) once, then the decoder's step model
+    pair = rg.compile(g, target=target, params=p, mode="step")
+    given = pair.encode(
+        {"src": xs["src"], "speaker": xs["speaker"]}, sequence_lens={"src": lens["src"]}
+    )
+    assert sorted(given) == ["memory", "memory.mask", "start"]  # (h0: the bridge's only)
+    want = rg.run(g, xs, p, sequence_lens={"src": lens["src"]})
+    carried: dict = {}
+    for step in range(xs["tgt"].shape[0]):
+        feeds = {"tgt": xs["tgt"][step], "speaker": xs["speaker"], **given}
+        out, carried = pair.models["tgt"].advance(feeds, carried)
+        zoo.assert_close({"logits": out["logits"]}, {"logits": want["logits"][step]})
+
+
+def test_gradients_through_a_computed_start_against_finite_differences():
+    check_gradients(nmt(bridge=True), seed=7, sequence_lens={"src": np.array([6, 0]), "tgt": None})
+
+
+def test_one_axis_graph_whose_state_starts_from_a_per_sequence_input_transformed():
+    """No second axis: a state starts from a projection of a per-sequence input."""
+    g = rg.Graph("styled")
+    x = g.input("x", 2)
+    style = g.input("style", 3, axis=None)
+    h = g.state("h", 4, init=rg.tanh(rg.linear(style, 4, name="proj")))
+    g.assign(h, rg.tanh(rg.linear(rg.concat([x, h]), 4, name="cell")))
+    g.output("y", h)
+    p = g.init_params(seed=0)
+    p["proj.b"] = np.full(4, 0.3)
+    rng = np.random.default_rng(0)
+    xs = {"x": rng.standard_normal((4, 2, 2)), "style": rng.standard_normal((2, 3))}
+    out = rg.run(g, xs, p, sequence_lens=np.array([4, 0]), dtype="float64")
+    h0 = np.tanh(xs["style"] @ p["proj.W"] + p["proj.b"])
+    hs, want = h0, []
+    for t in range(4):  # (the output reads the state: its value before this step's update)
+        want.append(hs)
+        hs = np.tanh(np.concatenate([xs["x"][t], hs], 1) @ p["cell.W"] + p["cell.b"])
+    np.testing.assert_allclose(out["y"][:, 0], np.array(want)[:, 0], atol=1e-12)
+    np.testing.assert_allclose(out["h_final"][1], h0[1], atol=1e-12)
+    zoo.assert_close(rg.compile(g, target="onnx", params=p).run(xs), rg.run(g, xs, p))
+    check_gradients(g, seed=2)
+
+
+def test_a_state_cannot_start_from_a_value_that_changes_each_step():
+    g = rg.Graph("bad")
+    x = g.input("x", 2)
+    h = g.state("h", 2, init=rg.tanh(x, name="per_step"))
+    g.assign(h, h + x)
+    g.output("y", h)
+    with pytest.raises(rg.GraphError, match=r"state 'h' starts from 'per_step'.*step to step"):
+        rg.run(g, {"x": np.ones((3, 1, 2))}, {})

@@ -51,11 +51,23 @@ def join_stages(staged: Any) -> JoinedModel | None:
         model = staged.models[stage.axis]
         float_type = model._float_type
         prefix = f"{stage.axis}/"
-        proto = _prefixed(model._variant(True, ())[0], prefix)
+        proto = _prefixed(model._variant(not stage.per_sequence, ())[0], prefix)
         body = proto.graph
         inits.extend(body.initializer)
         for vi in body.input:
             name = vi.name[len(prefix) :]
+            if stage.per_sequence:  # per-sequence values as one step: (1, B, ...)
+                source = crossing[name] if name in stage.reads else name
+                if name not in stage.reads and name not in inputs:
+                    inputs[name] = _per_sequence_input(vi, name)
+                axis0 = f"{prefix}{name}/axis0"
+                inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axis0))
+                nodes.append(
+                    helper.make_node(
+                        "Unsqueeze", [source, axis0], [vi.name], name=f"feed:{vi.name}"
+                    )
+                )
+                continue
             if name == "sequence_lens":
                 source = lens_input(stage.axis)
                 inputs.setdefault(
@@ -84,6 +96,18 @@ def join_stages(staged: Any) -> JoinedModel | None:
             c = staging.crossings[name]
             if c.kind == "final":
                 crossing[name] = f"{prefix}{c.key}_final"
+            elif c.kind == "start":  # the one step's value: (B, ...)
+                crossing[name] = f"cross:{name}"
+                axis0 = f"{prefix}{name}/out_axis0"
+                inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axis0))
+                nodes.append(
+                    helper.make_node(
+                        "Squeeze",
+                        [f"{prefix}{c.key}", axis0],
+                        [crossing[name]],
+                        name=crossing[name],
+                    )
+                )
             elif c.kind == "whole":
                 rank = len(produced[c.key].type.tensor_type.shape.dim)
                 perm = [1, 0, *range(2, rank)]
@@ -113,6 +137,14 @@ def join_stages(staged: Any) -> JoinedModel | None:
     onnx.checker.check_model(model_proto)
     threads = getattr(staged.models[staging.axes[0]], "_threads", None)
     return JoinedModel(model_proto, staging, threads)
+
+
+def _per_sequence_input(vi: onnx.ValueInfoProto, name: str) -> onnx.ValueInfoProto:
+    """The joined model's input of a per-sequence value a one-step stage reads as
+    ``(1, B, ...)``: its type without the step axis."""
+    t = vi.type.tensor_type
+    dims = [d.dim_param or d.dim_value for d in t.shape.dim][1:]
+    return helper.make_tensor_value_info(name, t.elem_type, dims)
 
 
 def _prefixed(model: onnx.ModelProto, prefix: str) -> onnx.ModelProto:
@@ -202,6 +234,8 @@ class JoinedModel:
         given = dict(feeds)
         per_seq = self.staging.graph.per_sequence_inputs
         for stage in self.staging.stages:
+            if stage.per_sequence:
+                continue
             seqs = [
                 np.shape(feeds[k])
                 for k in stage.graph.inputs

@@ -439,8 +439,14 @@ def vjp(
             continue
         B = next(iter(outs.values())).shape[1] if outs else 1
         g0 = np.zeros((B, *t.row_shape), ft) if g0 is None else g0
+        (_, delay, spec), *_ = graph.operands(graph.state_nodes()[name])
+        cot = cotangents.get(f"{name}_final")
+        if cot is not None and sequence_lens is not None and delay == 1:
+            # a row with no steps: its final value is its initial value (the adjoint's
+            # reversed loop never runs for it)
+            empty = (np.asarray(sequence_lens) == 0).reshape((-1,) + (1,) * (g0.ndim - 1))
+            g0 = np.where(empty, g0 + np.asarray(cot, ft), g0)
         grads[name] = g0
-        spec = graph.operands(graph.state_nodes()[name])[0][2]
         if spec.kind == "param" and name not in init:
             grads[str(spec.ref)] = grads[str(spec.ref)] + g0.sum(axis=0)
         if spec.kind == "input" and str(spec.ref) in per_seq and name not in init:

@@ -654,8 +654,10 @@ class Graph:
             parameter named ``"<name>.init"``; a value the caller supplies
             on every run (``initial_states=`` of :func:`rnngraph.run`), as a
             streaming model does; or a per-sequence value: an input made by
-            ``g.input(..., axis=None)``, or another axis' final value
-            (``rg.final(encoder)``, a decoder's start).
+            ``g.input(..., axis=None)``, another axis' final value
+            (``rg.final(encoder)``, a decoder's start), or a value computed
+            from those, params and constants (``rg.tanh(rg.linear(rg.final(
+            encoder), n))``: computed once per row before the state's axis).
             Any state's initial value can be overridden per run.
         delay : int
             Steps of delay, default 1. A negative delay is an advance: the
@@ -707,12 +709,16 @@ class Graph:
 
     def init_spec(self, name: str, type_: TensorType, init: Any) -> InitSpec:
         if isinstance(init, Value):
-            per_seq = self.per_sequence_inputs
-            starts = init.graph is self and (init.name in per_seq or init.op == "final")
-            if not starts:
+            # (a per-sequence input, rg.final(...) of another axis, or a value computed
+            # from those, params and constants: ir/verify.py checks that it is one)
+            stepping = init.op in ("state", "delay") or (
+                init.op == "input" and init.name not in self.per_sequence_inputs
+            )
+            if init.graph is not self or not init.type.batched or stepping:
                 raise GraphError(
-                    f"state {name!r} can start from a per-sequence input (declared with "
-                    f"axis=None) or from rg.final(...) of another axis, got {init!r}"
+                    f"state {name!r} can start from a per-sequence value of this graph (a "
+                    "per-sequence input declared with axis=None, rg.final(...) of another "
+                    f"axis, or a value computed from those), got {init!r}"
                 )
             if init.type != type_:
                 raise ShapeError(

@@ -48,7 +48,16 @@ from rnngraph.ir.registry import OPS
 from rnngraph.ir.structure import per_sequence_nodes
 from rnngraph.ir.verify import verify
 
-__all__ = ["Crossing", "Stage", "Staging", "is_staged", "node_axes", "split"]
+__all__ = [
+    "START",
+    "Crossing",
+    "Stage",
+    "Staging",
+    "computed_starts",
+    "is_staged",
+    "node_axes",
+    "split",
+]
 
 
 @dataclass(frozen=True)
@@ -67,10 +76,21 @@ class Crossing:
     key: str
 
 
+START = "start"
+"""The crossing kind of a state's initial value computed per sequence (see :func:`split`)."""
+
+
 @dataclass(frozen=True)
 class Stage:
     """One axis' one-axis graph: ``graph``; the crossings it reads (``reads``: per-sequence
-    input names) and gives (``gives``); the original graph's outputs and states in it."""
+    input names) and gives (``gives``); the original graph's outputs and states in it.
+
+    A ``per_sequence`` stage computes the initial values that the states of axis
+    ``"<axis>.init"``'s stage start from, when they are computed from per-sequence values
+    (``g.state(name, n, init=rg.tanh(rg.linear(rg.final(enc), n)))``): once per row, as a
+    graph of one step — what it reads are inputs of shape ``(1, B, ...)``, what it gives
+    outputs of that shape (:mod:`rnngraph.runtime.staged` adds and drops the step axis).
+    """
 
     axis: str
     graph: Graph
@@ -78,6 +98,7 @@ class Stage:
     gives: tuple[str, ...]
     outputs: tuple[str, ...]
     states: tuple[str, ...]
+    per_sequence: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,7 +117,8 @@ class Staging:
 
     @property
     def axes(self) -> tuple[str, ...]:
-        return tuple(s.axis for s in self.stages)
+        """The sequence axes, in the order they run (per-sequence stages left out)."""
+        return tuple(s.axis for s in self.stages if not s.per_sequence)
 
 
 def is_staged(graph: Graph) -> bool:
@@ -111,7 +133,24 @@ def _is_staged(graph: Graph) -> bool:
             return True
         if d["op"] == "input" and d["attrs"].get("axis", DEFAULT_AXIS) not in (None, DEFAULT_AXIS):
             return True
-    return False
+    return bool(computed_starts(graph))
+
+
+def computed_starts(graph: Graph) -> dict[int, int]:
+    """The states that start from a value computed per sequence (not an input's, not
+    another axis' ``final``): ``{state node: the value's node}``."""
+    g = graph.nx_graph
+    by_name = {d: n for n, d in g.nodes(data="name")}
+    out = {}
+    for name, sid in graph.state_nodes().items():
+        for _, _, init in graph.operands(sid):
+            ref = str(init.ref)
+            if init.kind != "input" or ref == name or ref in graph.inputs or ref not in by_name:
+                continue
+            v = by_name[ref]
+            if not OPS[g.nodes[v]["op"]].between_axes:
+                out[sid] = v
+    return out
 
 
 def node_axes(graph: Graph) -> dict[int, str]:
@@ -194,6 +233,17 @@ def _split(graph: Graph) -> Staging:
         if g.nodes[c]["op"] == "whole_mask":
             source[c] = source[graph.operands(c)[0][0]]
     names = sorted(set(axes.values()), key=lambda a: min(n for n, x in axes.items() if x == a))
+    # A state started from a value computed per sequence: the value comes from a stage of
+    # its own (one step), run before the state's axis, as a crossing "start".
+    pre: dict[str, str] = {}  # per-sequence stage -> the axis it starts
+    for sid, v in sorted(computed_starts(graph).items()):
+        if v not in per_seq:
+            continue  # (verify names it: a value that changes from step to step)
+        a = axes[sid]
+        source.setdefault(v, f"{a}.init")
+        pre[f"{a}.init"] = a
+    for p_name, a in pre.items():
+        names.insert(names.index(a), p_name)
     for name, nid in graph.output_nodes().items():
         if nid in per_seq:
             raise GraphError(
@@ -205,11 +255,13 @@ def _split(graph: Graph) -> Staging:
     by_name = {d: n for n, d in g.nodes(data="name")}
     for a in names:
         own = {n for n, x in axes.items() if x == a}
+        if a in pre:  # a per-sequence stage: the values it gives, and what they read
+            own = {v for v, s in source.items() if s == a}
         need = set(own)
         todo = list(own)
         while todo:
             n = todo.pop()
-            if n in source:  # a crossing: an input of this stage, nothing behind it
+            if n in source and source[n] != a:  # a crossing: an input here, nothing behind it
                 continue
             before = set(g.predecessors(n))
             for _, _, init in graph.operands(n):  # a state started from a per-sequence value
@@ -224,7 +276,7 @@ def _split(graph: Graph) -> Staging:
     crossings: dict[str, Crossing] = {}
     stages = []
     for a in order:
-        stage, made = _stage(graph, a, members[a], source, crossings)
+        stage, made = _stage(graph, a, members[a], source, crossings, a in pre)
         stages.append(stage)
         crossings.update(made)
     for s in stages:  # every crossing a stage reads is given by an earlier one
@@ -241,13 +293,14 @@ def _order(
     dep.add_nodes_from(names)
     for a in names:
         for c in members[a] & set(source):
-            if source[c] == a:
+            if source[c] == a and OPS[graph.nx_graph.nodes[c]["op"]].between_axes:
                 d = graph.nx_graph.nodes[c]
                 raise GraphError(
                     f"rg.{d['op']} {d['name']!r} of axis {a!r} is read on axis {a!r} itself; "
                     "a crossing value exists only once its axis has run to the end"
                 )
-            dep.add_edge(source[c], a)
+            if source[c] != a:
+                dep.add_edge(source[c], a)
     try:
         return list(nx.lexicographical_topological_sort(dep, key=names.index))
     except nx.NetworkXUnfeasible:
@@ -259,30 +312,36 @@ def _order(
 
 
 def _stage(
-    graph: Graph, axis: str, nodes: set[int], source: dict[int, str], known: dict[str, Crossing]
+    graph: Graph,
+    axis: str,
+    nodes: set[int],
+    source: dict[int, str],
+    known: dict[str, Crossing],
+    per_sequence: bool = False,
 ) -> tuple[Stage, dict[str, Crossing]]:
     g = graph.nx_graph
     records = []
     reads = []
+    crossing = {n for n in nodes if n in source and source[n] != axis}
     for n in sorted(nodes):
         d = g.nodes[n]
         attrs = dict(d["attrs"])
         op = d["op"]
-        if n in source:  # a value from another axis: a per-sequence input here
-            op, attrs = "input", {"axis": None}
+        if n in crossing:  # a value from another stage: a per-sequence input here
+            op, attrs = "input", {} if per_sequence else {"axis": None}
             reads.append(d["name"])
-        elif op == "input" and attrs.get("axis", DEFAULT_AXIS) is not None:
-            attrs.pop("axis", None)  # this stage's one axis
+        elif op == "input" and (per_sequence or attrs.get("axis", DEFAULT_AXIS) is not None):
+            attrs.pop("axis", None)  # this stage's one axis (one step, per sequence)
         records.append(Node(n, d["name"], op, d["type"], attrs, d["origin"]))
     edges = [
         (u, v, k, e["delay"], e["init"])
         for u, v, k, e in g.edges(keys=True, data=True)
-        if u in nodes and v in nodes and v not in source
+        if u in nodes and v in nodes and v not in crossing
     ]
     interface = {
         "inputs": {
             **{k: v for k, v in graph.input_nodes().items() if v in nodes},
-            **{g.nodes[c]["name"]: c for c in nodes if c in source},
+            **{g.nodes[c]["name"]: c for c in crossing},
         },
         "params": {k: v for k, v in graph.param_nodes().items() if v in nodes},
         "states": {k: v for k, v in graph.state_nodes().items() if v in nodes},
@@ -295,9 +354,13 @@ def _stage(
     assigned = {graph.operands(s)[0][0]: k for k, s in graph.state_nodes().items() if s in nodes}
     for c, a in sorted(source.items()):
         d = g.nodes[c]
-        ((u, _, _),) = graph.operands(c)
         if a != axis:
             continue
+        if per_sequence:  # a state's initial value: one step's output (1, B, ...)
+            sg.output(d["name"], Value(sg, c))
+            made[d["name"]] = Crossing(START, d["name"], axis, d["name"])
+            continue
+        ((u, _, _),) = graph.operands(c)
         if d["op"] == "whole_mask":  # from the axis' lengths
             made[d["name"]] = Crossing("whole_mask", d["name"], axis, g.nodes[u]["name"])
         elif d["op"] == "whole":
@@ -317,5 +380,6 @@ def _stage(
         tuple(made),
         tuple(k for k, v in graph.output_nodes().items() if v in nodes),
         tuple(k for k, v in graph.state_nodes().items() if v in nodes),
+        per_sequence,
     )
     return stage, made

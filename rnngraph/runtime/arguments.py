@@ -138,13 +138,14 @@ def bind_dims(
 
 
 def caller_states(graph: Graph) -> list[str]:
-    """The states whose initial value every run must be given (``init="input"``); a state
-    started from a per-sequence input takes that input's value instead."""
-    per_seq = graph.per_sequence_inputs
+    """The states whose initial value every run must be given (``init="input"``: the
+    caller's value of a state); a state started from a per-sequence value (an input, or
+    one computed from per-sequence values) takes that value instead."""
+    states = graph.state_nodes()
     out = []
-    for name, sid in graph.state_nodes().items():
+    for name, sid in states.items():
         reads = graph.operands(sid)  # (none for a state not yet assigned)
-        if reads and reads[0][2].kind == "input" and str(reads[0][2].ref) not in per_seq:
+        if reads and reads[0][2].kind == "input" and str(reads[0][2].ref) in states:
             out.append(name)
     return out
 

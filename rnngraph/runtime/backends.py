@@ -305,6 +305,7 @@ def _compile_stages(
         modes = {a: "step" if mode == "step" and a == last else "sequence" for a in staging.axes}
     else:
         raise CompileError(f"mode must be 'sequence', 'step' or a dict by axis, got {mode!r}")
+    modes |= {s.axis: "sequence" for s in staging.stages if s.per_sequence}  # (one step)
     # a backend may ask for options of its own when its models run one after another
     options = {**getattr(load_backend(target), "staged_options", {}), **options}
     models = {}

@@ -22,7 +22,7 @@ import numpy as np
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.ir.graph import Graph
-from rnngraph.program.axes import Stage, Staging, split
+from rnngraph.program.axes import START, Stage, Staging, split
 
 __all__ = ["StagedModel", "lens_by_axis", "run", "vjp"]
 
@@ -74,6 +74,8 @@ def _feeds(stage: Stage, values: Mapping[str, Any]) -> dict[str, Any]:
     missing = sorted(set(stage.graph.inputs) - set(values))
     if missing:
         raise InputError(f"axis {stage.axis!r} needs inputs {missing}")
+    if stage.per_sequence:  # per-sequence values as one step: (1, B, ...)
+        return {k: np.asarray(values[k])[None] for k in stage.graph.inputs}
     return {k: values[k] for k in stage.graph.inputs}
 
 
@@ -100,6 +102,8 @@ def _give(
         c = staging.crossings[name]
         if c.kind == "final":
             values[name] = out[f"{c.key}_final"]
+        elif c.kind == START:  # a state's initial value, computed per sequence
+            values[name] = out[c.key][0]
         elif c.kind == "whole":
             values[name] = np.ascontiguousarray(np.moveaxis(out[c.key], 0, 1))
         else:  # whole_mask: 1 within each row's length
@@ -191,10 +195,14 @@ def vjp(
                 continue
             if c.kind == "whole":
                 cots[c.key] = np.moveaxis(crossing_cots[name], 1, 0)
+            elif c.kind == START:
+                cots[c.key] = crossing_cots[name][None]
             else:
                 key = f"{c.key}_final"
                 cots[key] = cots[key] + crossing_cots[name] if key in cots else crossing_cots[name]
         _, g = stage_vjp(stage, feeds, p, cots, lens.get(stage.axis), init)
+        if stage.per_sequence:  # (its inputs were per-sequence values given one step)
+            g = {k: v[0] if k in stage.graph.inputs else v for k, v in g.items()}
         for k, v in g.items():
             if k in stage.reads:
                 crossing_cots[k] = crossing_cots[k] + v if k in crossing_cots else v
@@ -287,8 +295,9 @@ class StagedModel:
         seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Run the stages before the first step stage (before the last stage, if none is
-        one); the crossing values they give, by the per-sequence input names the later
-        stages read (a decoder's ``memory`` and start state, say)."""
+        one; with the stage computing its states' start values, if they are computed); the
+        crossing values the later stages read, by their per-sequence input names (a
+        decoder's ``memory`` and start state, say)."""
         staging = self.staging
         lens = lens_by_axis(staging, sequence_lens)
         values: dict[str, Any] = dict(inputs)
@@ -296,12 +305,12 @@ class StagedModel:
         given: dict[str, np.ndarray] = {}
         steps = [a for a in staging.axes if self.modes[a] == "step"]
         stop = steps[0] if steps else staging.axes[-1]
-        for stage in staging.stages:
-            if stage.axis == stop:
-                break
+        at = next(i for i, s in enumerate(staging.stages) if s.axis == stop)
+        later = {r for s in staging.stages[at:] for r in s.reads}
+        for stage in staging.stages[:at]:
             feeds = _feeds(stage, values)
             out = runner(stage, feeds, {}, lens.get(stage.axis), {})
             before = set(values)
             _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
-            given.update({k: v for k, v in values.items() if k not in before})
+            given.update({k: v for k, v in values.items() if k not in before and k in later})
         return given

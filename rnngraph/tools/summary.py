@@ -77,6 +77,7 @@ def summarize(graph: Graph, params: Mapping[str, np.ndarray] | None = None) -> d
                     "reads": {r: staging.crossings[r].kind for r in st.reads},
                     "gives": {r: staging.crossings[r].kind for r in st.gives},
                     "nodes": st.graph.nx_graph.number_of_nodes(),
+                    "per_sequence": st.per_sequence,
                 }
             )
     return {
@@ -124,12 +125,14 @@ def format_summary(info: Mapping[str, Any], *, nodes: bool = True) -> str:
     out.append("inputs:  " + ", ".join(f"{k} {v}" for k, v in info["inputs"].items()))
     out.append("outputs: " + ", ".join(f"{k} {v}" for k, v in info["outputs"].items()))
     if info.get("axes"):
-        out.append(f"sequence axes ({len(info['axes'])}), in the order they run:")
+        count = sum(not a.get("per_sequence") for a in info["axes"])
+        out.append(f"sequence axes ({count}), in the order they run:")
         for a in info["axes"]:
             reads = ", ".join(f"{k} ({v})" for k, v in a["reads"].items()) or "-"
             gives = ", ".join(f"{k} ({v})" for k, v in a["gives"].items()) or "-"
+            once = " (once per sequence: the states' start values)" if a.get("per_sequence") else ""
             out.append(
-                f"  {a['axis']}: inputs {', '.join(a['inputs']) or '-'}; reads {reads}; "
+                f"  {a['axis']}{once}: inputs {', '.join(a['inputs']) or '-'}; reads {reads}; "
                 f"gives {gives}; {a['nodes']} nodes"
             )
     out.append(f"states ({len(info['states'])}):")
