@@ -210,8 +210,6 @@ def test_crossing_axes_without_final_or_whole_is_an_error():
     g2.output("y", x * rg.final(x))
     with pytest.raises(rg.GraphError, match="read on axis 'x' itself"):
         rg.verify(g2) or split(g2)
-    with pytest.raises(rg.GraphError, match="forward mode"):
-        rg.jvp(nmt(), _data(), zoo.params_for(nmt()), tangents={})
 
 
 def test_lengths_by_axis_are_checked():
@@ -341,3 +339,33 @@ def test_a_state_cannot_start_from_a_value_that_changes_each_step():
     g.output("y", h)
     with pytest.raises(rg.GraphError, match=r"state 'h' starts from 'per_step'.*step to step"):
         rg.run(g, {"x": np.ones((3, 1, 2))}, {})
+
+
+@pytest.mark.parametrize("bridge", [False, True])
+def test_forward_mode_through_the_axes(bridge):
+    """rg.jvp stage by stage: against rg.vjp (<c, J u> = <J^T c, u> for random c and u
+    over outputs, final states, inputs, the per-sequence input and params) and against
+    central differences of the outputs along u."""
+    g = nmt(bridge=bridge)
+    rng = np.random.default_rng(8)
+    p = _with_bridge_bias({k: v.astype(np.float64) for k, v in zoo.params_for(g, 4).items()})
+    xs = _data(seed=9)
+    lens = {"src": np.array([7, 0, 3]), "tgt": np.array([5, 2, 0])}
+    u = {k: rng.standard_normal(np.shape(v)) for k, v in {**p, **xs}.items()}
+    _, tans = rg.jvp(g, xs, p, tangents=u, sequence_lens=lens, dtype="float64")
+    assert set(tans) == {"logits", "weights", "enc.h_final", "dec.h_final"}
+    c = {k: rng.standard_normal(v.shape) for k, v in tans.items()}
+    _, grads = rg.vjp(g, xs, p, cotangents=c, sequence_lens=lens, dtype="float64")
+    lhs = sum(float(np.sum(tans[k] * c[k])) for k in c)
+    rhs = sum(float(np.sum(u[k] * grads[k])) for k in u)
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs)), (lhs, rhs)
+    eps = 1e-6
+
+    def moved(sign):
+        xm = {k: v + sign * eps * u[k] for k, v in xs.items()}
+        pm = {k: v + sign * eps * u[k] for k, v in p.items()}
+        return rg.run(g, xm, pm, sequence_lens=lens, dtype="float64")
+
+    up, down = moved(1), moved(-1)
+    for k in tans:
+        np.testing.assert_allclose(tans[k], (up[k] - down[k]) / (2 * eps), atol=1e-6, err_msg=k)

@@ -42,11 +42,11 @@ from typing import Any
 import numpy as np
 
 from rnngraph.autodiff.reverse import AdjointError
-from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Graph, Node, Value
 from rnngraph.ir.registry import TANGENT
 from rnngraph.ir.verify import verify
 from rnngraph.program.axes import is_staged
+from rnngraph.runtime import staged
 from rnngraph.runtime.interpreter import run
 
 __all__ = ["jvp", "rtrl", "tangent"]
@@ -144,12 +144,28 @@ def jvp(
     """Outputs and the Jacobian–vector product: how outputs move along ``tangents``.
 
     ``tangents`` maps params, inputs and states (initial values) to
-    directions; missing ones are zero. Returns ``(outs, output_tangents)``.
+    directions; missing ones are zero. Returns ``(outs, output_tangents)``: the
+    tangent of every output and of every state's final value (``"<state>_final"``).
+    A graph with several axes runs stage by stage, the tangents of the values that
+    cross between them passed on (:func:`rnngraph.runtime.staged.jvp`).
     """
     if is_staged(graph):
-        raise GraphError(
-            f"graph {graph.name!r} has several sequence axes; forward mode (rg.jvp) runs on "
-            "one: use rg.vjp, or rg.jvp on each axis' stage (rg.split_axes)"
+        return staged.jvp(
+            graph,
+            inputs,
+            params,
+            tangents,
+            lambda stage, feeds, p, t, lens, init: jvp(
+                stage.graph,
+                feeds,
+                p,
+                tangents=t,
+                sequence_lens=lens,
+                initial_states=init,
+                dtype=dtype,
+            ),
+            sequence_lens=sequence_lens,
+            initial_states=initial_states,
         )
     params = dict(params or {})
     tg: Graph = graph.memo("tangent", lambda: tangent(graph))
@@ -157,13 +173,14 @@ def jvp(
     first = np.asarray(next(v for k, v in inputs.items() if k not in per_seq))
     T, B = first.shape[:2]
     feeds = dict(inputs)
-    for name, t in graph.inputs.items():
+    for name in graph.inputs:
         if f"tan:{name}" in tg.inputs:
             d = tangents.get(name)
+            given = np.shape(inputs[name])  # (its rows may have symbolic sizes)
             if name in per_seq:  # the same direction at every step
-                d = np.zeros((B, *t.row_shape)) if d is None else np.asarray(d)
+                d = np.zeros(given) if d is None else np.asarray(d)
                 d = np.broadcast_to(d, (T, *d.shape))
-            feeds[f"tan:{name}"] = np.zeros((T, B, *t.row_shape)) if d is None else d
+            feeds[f"tan:{name}"] = np.zeros(given) if d is None else d
     P = dict(params)
     for name, t in graph.params.items():
         if f"tan:{name}" in tg.params:
@@ -179,6 +196,7 @@ def jvp(
     res = run(tg, feeds, P, sequence_lens=sequence_lens, initial_states=init, dtype=dtype)
     outs = {k: v for k, v in res.items() if not k.startswith("tan:")}
     tans = {o: res[f"tan:{o}"] for o in graph.outputs if f"tan:{o}" in res}
+    tans |= {f"{s}_final": res[f"tan:{s}_final"] for s in graph.states if f"tan:{s}_final" in res}
     return outs, tans
 
 

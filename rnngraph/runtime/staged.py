@@ -24,7 +24,7 @@ from rnngraph.errors import CompileError, InputError
 from rnngraph.ir.graph import Graph
 from rnngraph.program.axes import START, Stage, Staging, split
 
-__all__ = ["StagedModel", "lens_by_axis", "run", "vjp"]
+__all__ = ["StagedModel", "jvp", "lens_by_axis", "run", "vjp"]
 
 Runner = Callable[..., dict[str, np.ndarray]]
 """``runner(stage, inputs, params, sequence_lens, initial_states) -> outputs``."""
@@ -217,6 +217,61 @@ def vjp(
         if k not in grads and k in given:
             grads[k] = np.zeros_like(np.asarray(given[k]))
     return outs, grads
+
+
+def jvp(
+    graph: Graph,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None,
+    tangents: Mapping[str, Any],
+    stage_jvp: Callable[..., tuple[dict[str, np.ndarray], dict[str, np.ndarray]]],
+    *,
+    sequence_lens: Any = None,
+    initial_states: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Outputs and their tangents (and the final states') for a staged graph: the stages
+    in order, each crossing's tangent passed on like its value — ``final`` the state's
+    final tangent, ``whole`` the output's tangent as ``(B, S, ...)``, ``start`` the
+    one-step stage's output; a ``whole_mask`` does not move.
+
+    ``stage_jvp(stage, inputs, params, tangents, sequence_lens, initial_states)`` is the
+    one-axis Jacobian–vector product (:func:`rnngraph.jvp` on the stage's graph).
+    """
+    staging = split(graph)
+    lens = lens_by_axis(staging, sequence_lens)
+    initial = dict(initial_states or {})
+    _check_names(staging, inputs, initial)
+    params = dict(params or {})
+    values: dict[str, Any] = dict(inputs)
+    moved: dict[str, Any] = {}  # crossing tangents
+    outs: dict[str, np.ndarray] = {}
+    tans: dict[str, np.ndarray] = {}
+    for stage in staging.stages:
+        sg = stage.graph
+        feeds = _feeds(stage, values)
+        p = {k: params[k] for k in sg.params if k in params}
+        init = {k: v for k, v in initial.items() if k in sg.states}
+        t: dict[str, Any] = {}
+        for k in sg.inputs:
+            d = moved.get(k) if k in stage.reads else tangents.get(k)
+            if d is not None:
+                t[k] = np.asarray(d)[None] if stage.per_sequence else d
+        t |= {k: tangents[k] for k in [*sg.params, *sg.states] if k in tangents}
+        out, tan = stage_jvp(stage, feeds, p, t, lens.get(stage.axis), init)
+        for k in [*stage.outputs, *(f"{s}_final" for s in stage.states)]:
+            outs[k] = out[k]
+            if k in tan:
+                tans[k] = tan[k]
+        _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
+        for name in stage.gives:
+            c = staging.crossings[name]
+            if c.kind == "final" and f"{c.key}_final" in tan:
+                moved[name] = tan[f"{c.key}_final"]
+            elif c.kind == "whole" and c.key in tan:
+                moved[name] = np.ascontiguousarray(np.moveaxis(tan[c.key], 0, 1))
+            elif c.kind == START and c.key in tan:
+                moved[name] = tan[c.key][0]
+    return outs, tans
 
 
 class StagedModel:
