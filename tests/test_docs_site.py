@@ -1,5 +1,6 @@
 """The documentation site builds with warnings as errors (broken references, malformed
-docstrings of public names), and its API page lists every public name."""
+docstrings of public names), its API page lists every public name, and each has an
+example."""
 
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ def test_the_api_page_lists_every_public_name() -> None:
     public = {n for n in rg.__all__ if not n.startswith("__")}
     assert public - listed == set(), "add the new public names to docs/api.md"
     assert listed - public - {":toctree: generated"} == set()
+
+
+def test_every_public_name_has_a_runnable_example() -> None:
+    """Each reference entry shows a runnable example (the doctests run them)."""
+    import inspect
+
+    bare = [
+        n
+        for n in rg.__all__
+        if not n.startswith("__") and ">>>" not in (inspect.getdoc(getattr(rg, n)) or "")
+    ]
+    assert bare == [], f"public names without an example in their docstring: {bare}"
 
 
 @pytest.mark.slow

@@ -360,6 +360,20 @@ def hybrid_gradients(
     sequence, so each batch row runs on its own. Needs a causal graph.
 
     Returns the gradients of the params (summed over the batch, as :func:`vjp`).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("acc")
+    >>> x = g.input("x", 1)
+    >>> s = g.state("s", 1)
+    >>> g.assign(s, 0.5 * s + g.param("w", 1) * x)
+    >>> g.output("y", s)
+    >>> xs, p = {"x": np.ones((6, 1, 1))}, {"w": np.ones(1)}
+    >>> cot = {"y": np.ones((6, 1, 1))}
+    >>> hybrid = rg.hybrid_gradients(g, xs, p, cotangents=cot, block=2)["w"]
+    >>> bool(np.allclose(hybrid, rg.vjp(g, xs, p, cotangents=cot)[1]["w"]))  # equals BPTT
+    True
     """
     if isinstance(block, bool) or not isinstance(block, int | np.integer) or block < 1:
         raise GraphError(f"hybrid gradients need a block of at least 1 step, got {block!r}")

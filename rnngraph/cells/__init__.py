@@ -5,6 +5,15 @@ inspected, changed and differentiated like anything a user writes. The
 ``*_step`` functions build one step from given weights and states, for
 cells of one's own. The tree cells (:mod:`rnngraph.cells.trees`) are applied
 over trees and DAGs by :func:`rnngraph.recursive`.
+
+Examples
+--------
+>>> import numpy as np, rnngraph as rg
+>>> g = rg.Graph("tagger")
+>>> h = rg.cells.lstm(g.input("x", 4), 8, name="lstm")  # a layer: params, states, ops
+>>> g.output("y", rg.linear(h, 3, name="out"))
+>>> sorted(g.states), h.shape
+(['lstm.c', 'lstm.h'], ('B', 8))
 """
 
 from __future__ import annotations

@@ -103,6 +103,20 @@ def load(path: str | os.PathLike[str]) -> Graph:
         If the file is missing, of another format or version, or incomplete.
     GraphError
         If the graph it holds does not verify.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> import tempfile, pathlib
+    >>> g = rg.Graph("acc")
+    >>> x = g.input("x", 1)
+    >>> s = g.state("s", 1)
+    >>> g.assign(s, 0.5 * s + g.param("w", 1) * x)
+    >>> g.output("y", s)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> path = g.save(folder / "acc", {"w": np.ones(1)})
+    >>> rg.load(path).name, rg.load_params(path)["w"].tolist()
+    ('acc', [1.0])
     """
     return _graph(path, *_read(path))
 
@@ -199,7 +213,22 @@ def _int(value: Any, what: str) -> int:
 
 
 def load_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """The parameter values saved beside a graph (empty if none were saved)."""
+    """The parameter values saved beside a graph (empty if none were saved).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> import tempfile, pathlib
+    >>> g = rg.Graph("acc")
+    >>> x = g.input("x", 1)
+    >>> s = g.state("s", 1)
+    >>> g.assign(s, 0.5 * s + g.param("w", 1) * x)
+    >>> g.output("y", s)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> path = g.save(folder / "acc", {"w": np.full(1, 2.0)})
+    >>> rg.load_params(path)["w"].tolist()
+    [2.0]
+    """
     return _params(path, *_read(path))
 
 

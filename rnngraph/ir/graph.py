@@ -74,6 +74,15 @@ class InitSpec:
     (``ref`` names a parameter, a learned initial value shared by all rows);
     or ``"input"`` (``ref`` names a value the caller must supply per run, as
     for streaming).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("i")
+    >>> s = g.state("s", 2, init="param")
+    >>> g.assign(s, s + g.input("x", 2))
+    >>> g.operands(s.node)[0][2]  # what the state reads before the first step
+    InitSpec(kind='param', ref='s.init')
     """
 
     kind: str = "zeros"
@@ -124,6 +133,15 @@ class Value:
 
     Values are made by the builder (``Graph.input``, ``rnngraph.tanh``, ...),
     never directly.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("v")
+    >>> x = g.input("x", 3)
+    >>> y = 2.0 * x + 1.0  # operators build ops
+    >>> type(y).__name__, y.op, y.shape
+    ('Value', 'add', ('B', 3))
     """
 
     __slots__ = ("graph", "node")

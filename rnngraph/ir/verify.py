@@ -45,6 +45,18 @@ def verify(graph: Graph) -> None:
     """Check the whole graph; raise the first problem as a typed :class:`GraphError`.
 
     The result is cached until the graph changes.
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> g = rg.Graph("open")
+    >>> s = g.state("s", 2)  # never assigned: its loop is not closed
+    >>> g.output("y", s + g.input("x", 2))
+    >>> try:
+    ...     rg.verify(g)
+    ... except rg.UnassignedStateError as e:
+    ...     print(type(e).__name__)
+    UnassignedStateError
     """
     graph.memo("verified", lambda: _check_all(graph))
 

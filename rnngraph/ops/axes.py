@@ -144,19 +144,59 @@ def final(v: Value, *, axis: str | None = None, name: str | None = None) -> Valu
     """Each row's value of ``v`` at its last valid step: per-sequence ``(B, ...)``.
 
     ``axis`` is the axis ``v`` runs on (found from its inputs when not given).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("ed")
+    >>> src = g.input("src", 2, axis="src")
+    >>> tgt = g.input("tgt", 2, axis="tgt")
+    >>> enc = rg.cells.rnn(src, 3, name="enc")
+    >>> h = g.state("dec.h", 3, init=rg.final(enc, name="h0"))
+    >>> g.assign(h, rg.tanh(rg.linear(rg.concat([tgt, h]), 3, name="dec")))
+    >>> g.output("y", h)
+    >>> p = g.init_params(seed=0)
+    >>> feeds = {"src": np.ones((4, 2, 2)), "tgt": np.ones((2, 2, 2))}
+    >>> out = rg.run(g, feeds, p, sequence_lens={"src": np.array([4, 1])})
+    >>> bool(np.allclose(out["y"][0], out["enc.h_final"]))  # the decoder starts from each row's end
+    True
     """
     return _crossing("final", v, axis, name)
 
 
 def whole(v: Value, *, axis: str | None = None, name: str | None = None) -> Value:
     """The whole sequence of ``v`` as a per-sequence value ``(B, S, ...)`` (``S`` named
-    after the axis), zero past each row's length, which it carries for masks."""
+    after the axis), zero past each row's length, which it carries for masks.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("ed")
+    >>> src = g.input("src", 2, axis="src")
+    >>> tgt = g.input("tgt", 2, axis="tgt")
+    >>> enc = rg.cells.rnn(src, 3, name="enc")
+    >>> memory = rg.whole(enc, name="memory")
+    >>> memory.shape  # (B, S, 3), one row per sequence
+    ('B', 'src', 3)
+    """
     return _crossing("whole", v, axis, name)
 
 
 def whole_mask(memory: Value, *, name: str | None = None) -> Value:
     """``(B, S)``: 1.0 where a position of ``memory = whole(v)`` is within its row's
-    length, else 0.0 (what :func:`rnngraph.cells.attention` masks with)."""
+    length, else 0.0 (what :func:`rnngraph.cells.attention` masks with).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("ed")
+    >>> src = g.input("src", 2, axis="src")
+    >>> tgt = g.input("tgt", 2, axis="tgt")
+    >>> enc = rg.cells.rnn(src, 3, name="enc")
+    >>> memory = rg.whole(enc, name="memory")
+    >>> rg.whole_mask(memory).shape  # (B, S): 1 within each row's length
+    ('B', 'src')
+    """
     if not isinstance(memory, Value) or memory.op != "whole":
         raise GraphError(f"whole_mask reads a value made by rg.whole, got {memory!r}")
     axis = memory.graph.node(memory.node).attrs["axis"]

@@ -174,6 +174,16 @@ def conv(
     over one or two spatial axes (PyTorch's ``conv1d``/``conv2d`` without the bias).
 
     ``padding``: zeros on both sides (an int, one per axis, or ``(before, after)`` pairs).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("conv")
+    >>> x = g.input("x", (1, 5))
+    >>> w = g.constant(np.array([[[1.0, -1.0]]]))
+    >>> g.output("y", rg.conv(x, w))
+    >>> rg.run(g, {"x": np.arange(5.0).reshape(1, 1, 1, 5)})["y"].ravel().tolist()  # x[i] - x[i+1]
+    [-1.0, -1.0, -1.0, -1.0]
     """
     g = x.graph
     d = len(w.shape) - 2

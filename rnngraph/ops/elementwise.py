@@ -280,63 +280,183 @@ def _binary(op: str, a: Any, b: Any, name: str | None) -> Value:
 
 
 def add(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a + b`` (also ``a + b`` on Values)."""
+    """Element-wise ``a + b`` (also ``a + b`` on Values).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("add")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.add(x, 1.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-0.5, 1.0, 3.0]
+    """
     return _binary("add", a, b, name)
 
 
 def sub(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a - b``."""
+    """Element-wise ``a - b``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("sub")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.sub(x, 1.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-2.5, -1.0, 1.0]
+    """
     return _binary("sub", a, b, name)
 
 
 def mul(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a * b`` (the gate product of LSTM and GRU cells)."""
+    """Element-wise ``a * b`` (the gate product of LSTM and GRU cells).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("mul")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.mul(x, x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [2.25, 0.0, 4.0]
+    """
     return _binary("mul", a, b, name)
 
 
 def div(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a / b``."""
+    """Element-wise ``a / b``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("div")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.div(x, 2.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-0.75, 0.0, 1.0]
+    """
     return _binary("div", a, b, name)
 
 
 def pow(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a ** b``."""
+    """Element-wise ``a ** b``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("pow")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.pow(x, 2.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [2.25, 0.0, 4.0]
+    """
     return _binary("pow", a, b, name)
 
 
 def maximum(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise maximum."""
+    """Element-wise maximum.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("maximum")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.maximum(x, 0.5))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.5, 0.5, 2.0]
+    """
     return _binary("maximum", a, b, name)
 
 
 def minimum(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise minimum."""
+    """Element-wise minimum.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("minimum")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.minimum(x, 0.5))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-1.5, 0.0, 0.5]
+    """
     return _binary("minimum", a, b, name)
 
 
 def greater(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a > b``, a bool value for :func:`where`."""
+    """Element-wise ``a > b``, a bool value for :func:`where`.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("greater")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.greater(x, 0.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].ravel().tolist()
+    [False, False, True]
+    """
     return _binary("greater", a, b, name)
 
 
 def less(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a < b``, a bool value for :func:`where`."""
+    """Element-wise ``a < b``, a bool value for :func:`where`.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("less")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.less(x, 0.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].ravel().tolist()
+    [True, False, False]
+    """
     return _binary("less", a, b, name)
 
 
 def equal(a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """Element-wise ``a == b``, a bool value for :func:`where`."""
+    """Element-wise ``a == b``, a bool value for :func:`where`.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("equal")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.equal(x, 0.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].ravel().tolist()
+    [False, True, False]
+    """
     return _binary("equal", a, b, name)
 
 
 def where(cond: Value, a: Value | float, b: Value | float, *, name: str | None = None) -> Value:
-    """``a`` where ``cond`` holds, else ``b`` (element-wise, broadcasting)."""
+    """``a`` where ``cond`` holds, else ``b`` (element-wise, broadcasting).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("where")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.where(rg.greater(x, 0.0), x, -x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [1.5, -0.0, 2.0]
+    """
     g = _graph_of(cond, a, b)
     return g.apply("where", [as_value(cond, g), as_value(a, g), as_value(b, g)], name=name)
 
 
 def cast(x: Value, to: str, *, name: str | None = None) -> Value:
-    """Convert ``x`` to ``"float"`` (the run's float dtype), ``"int64"`` or ``"bool"``."""
+    """Convert ``x`` to ``"float"`` (the run's float dtype), ``"int64"`` or ``"bool"``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("cast")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.cast(x, "int64"))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].ravel().tolist()
+    [-1, 0, 2]
+    """
     if to not in ("float", "int64", "bool"):
         raise ValueError(f"cast: 'to' must be 'float', 'int64' or 'bool', got {to!r}")
     return x.graph.apply("cast", [x], {"to": to}, name=name)
@@ -349,22 +469,62 @@ def _unary(op: str, x: Value, name: str | None, **attrs: Any) -> Value:
 
 
 def neg(x: Value, *, name: str | None = None) -> Value:
-    """``-x``."""
+    """``-x``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("neg")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.neg(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [1.5, -0.0, -2.0]
+    """
     return _unary("neg", x, name)
 
 
 def abs(x: Value, *, name: str | None = None) -> Value:
-    """``|x|``."""
+    """``|x|``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("abs")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.abs(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [1.5, 0.0, 2.0]
+    """
     return _unary("abs", x, name)
 
 
 def exp(x: Value, *, name: str | None = None) -> Value:
-    """``exp(x)``."""
+    """``exp(x)``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("exp")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.exp(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.2231, 1.0, 7.3891]
+    """
     return _unary("exp", x, name)
 
 
 def log(x: Value, *, name: str | None = None) -> Value:
-    """Natural logarithm."""
+    """Natural logarithm.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("log")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.log(rg.abs(x) + 1.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.9163, 0.0, 1.0986]
+    """
     return _unary("log", x, name)
 
 
@@ -413,29 +573,79 @@ def cos(x: Value, *, name: str | None = None) -> Value:
 
 
 def sqrt(x: Value, *, name: str | None = None) -> Value:
-    """Square root."""
+    """Square root.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("sqrt")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.sqrt(rg.abs(x)))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [1.2247, 0.0, 1.4142]
+    """
     return _unary("sqrt", x, name)
 
 
 def tanh(x: Value, *, name: str | None = None) -> Value:
-    """Hyperbolic tangent."""
+    """Hyperbolic tangent.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("tanh")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.tanh(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-0.9051, 0.0, 0.964]
+    """
     return _unary("tanh", x, name)
 
 
 def sigmoid(x: Value, *, name: str | None = None) -> Value:
-    """Logistic sigmoid ``1 / (1 + exp(-x))``."""
+    """Logistic sigmoid ``1 / (1 + exp(-x))``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("sigmoid")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.sigmoid(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.1824, 0.5, 0.8808]
+    """
     return _unary("sigmoid", x, name)
 
 
 def hard_sigmoid(
     x: Value, alpha: float = 0.2, beta: float = 0.5, *, name: str | None = None
 ) -> Value:
-    """``max(0, min(1, alpha * x + beta))``, ONNX's HardSigmoid (same defaults)."""
+    """``max(0, min(1, alpha * x + beta))``, ONNX's HardSigmoid (same defaults).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("hard_sigmoid")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.hard_sigmoid(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.2, 0.5, 0.9]
+    """
     return _unary("hard_sigmoid", x, name, alpha=float(alpha), beta=float(beta))
 
 
 def relu(x: Value, *, name: str | None = None) -> Value:
-    """``max(0, x)``."""
+    """``max(0, x)``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("relu")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.relu(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.0, 0.0, 2.0]
+    """
     return _unary("relu", x, name)
 
 
@@ -470,24 +680,64 @@ def heaviside(
 
 
 def leaky_relu(x: Value, alpha: float = 0.01, *, name: str | None = None) -> Value:
-    """``x`` for ``x >= 0``, else ``alpha * x``."""
+    """``x`` for ``x >= 0``, else ``alpha * x``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("leaky_relu")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.leaky_relu(x, 0.1))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-0.15, 0.0, 2.0]
+    """
     return _unary("leaky_relu", x, name, alpha=float(alpha))
 
 
 def softplus(x: Value, *, name: str | None = None) -> Value:
-    """``log(1 + exp(x))``, computed without overflow."""
+    """``log(1 + exp(x))``, computed without overflow.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("softplus")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.softplus(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.2014, 0.6931, 2.1269]
+    """
     return _unary("softplus", x, name)
 
 
 def softsign(x: Value, *, name: str | None = None) -> Value:
-    """``x / (1 + |x|)``."""
+    """``x / (1 + |x|)``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("softsign")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.softsign(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-0.6, 0.0, 0.6667]
+    """
     return _unary("softsign", x, name)
 
 
 def clip(
     x: Value, min: float | None = None, max: float | None = None, *, name: str | None = None
 ) -> Value:
-    """Clamp ``x`` to ``[min, max]``; a bound of None is absent."""
+    """Clamp ``x`` to ``[min, max]``; a bound of None is absent.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("clip")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.clip(x, -1.0, 1.0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-1.0, 0.0, 1.0]
+    """
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min {min} exceeds max {max}")
     return _unary(

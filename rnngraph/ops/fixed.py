@@ -226,6 +226,18 @@ def fixed_point(
     FixedPointError
         If ``fn``'s result does not depend on ``z``, has another type, or
         reads ``z`` through a delay; the graph is left as it was.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("sqrt2")
+    >>> x0 = g.input("x0", 1)
+    >>> z, n = rg.fixed_point(lambda z: 0.5 * (z + 2.0 / z), x0, tol=1e-12, iterations=True)
+    >>> g.output("z", z)
+    >>> g.output("n", n)
+    >>> out = rg.run(g, {"x0": np.ones((1, 1, 1))}, dtype="float64")
+    >>> round(float(out["z"].item()), 12), int(out["n"].item())  # Newton for sqrt(2)
+    (1.414213562373, 6)
     """
     if not isinstance(x0, Value) or not x0.type.batched or x0.dtype != "float":
         raise FixedPointError(

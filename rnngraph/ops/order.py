@@ -77,7 +77,17 @@ def argmax(x: Value, axis: int = -1, keepdims: bool = False, *, name: str | None
 
 
 def argmin(x: Value, axis: int = -1, keepdims: bool = False, *, name: str | None = None) -> Value:
-    """Index (int64) of the smallest entry along ``axis``; the first one on ties."""
+    """Index (int64) of the smallest entry along ``axis``; the first one on ties.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("argmin")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.argmin(x, -1, keepdims=True))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].ravel().tolist()
+    [0]
+    """
     ax = checked_axis("argmin", x, axis, name)
     return x.graph.apply("argmin", [x], {"axis": ax, "keepdims": bool(keepdims)}, name=name)
 
@@ -215,6 +225,15 @@ def take_along(x: Value, idx: Value, axis: int = -1, *, name: str | None = None)
     ONNX ``GatherElements``): ``idx`` has ``x``'s shape except along ``axis``.
 
     Indices must lie in ``[-n, n)`` (negative ones count from the end).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("take_along")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.take_along(x, rg.argsort(x, -1), -1))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-1.5, 0.0, 2.0]
     """
     g = x.graph
     i = as_value(np.asarray(idx, np.int64) if isinstance(idx, np.ndarray) else idx, g)
@@ -249,7 +268,18 @@ def scatter_add_along(
     base: Value, idx: Value, values: Value, axis: int = -1, *, name: str | None = None
 ) -> Value:
     """``base`` with ``values`` added at positions ``idx`` along ``axis`` (the adjoint of
-    :func:`take_along`; ONNX ``ScatterElements`` with ``reduction="add"``)."""
+    :func:`take_along`; ONNX ``ScatterElements`` with ``reduction="add"``).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("scatter_add_along")
+    >>> x = g.input("x", 3)
+    >>> top = rg.argmax(x, -1, keepdims=True)
+    >>> g.output("y", rg.scatter_add_along(rg.zeros_like(x), top, rg.reduce_max(x, -1, True), -1))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.0, 0.0, 2.0]
+    """
     ax = checked_axis("scatter_add_along", base, axis, name)
     return base.graph.apply("scatter_add_along", [base, idx, values], {"axis": ax}, name=name)
 

@@ -146,7 +146,17 @@ def quantize_linear(
     name: str | None = None,
 ) -> Value:
     """``x`` as integers of kind ``to`` (``"int8"``, ``"int16"``, ``"int32"``): ONNX
-    ``QuantizeLinear``. Per-channel with a list of scales and ``axis`` (from the end)."""
+    ``QuantizeLinear``. Per-channel with a list of scales and ``axis`` (from the end).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("q")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.quantize_linear(x, 0.5, 0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].ravel().tolist()
+    [-3, 0, 4]
+    """
     attrs = {**_attrs(scale, zero_point, axis), "to": to}
     return x.graph.apply("quantize", [x], attrs, name=name)
 
@@ -159,7 +169,17 @@ def dequantize_linear(
     axis: int | None = None,
     name: str | None = None,
 ) -> Value:
-    """Integers back to floats: ``(q - zero_point) * scale`` (ONNX ``DequantizeLinear``)."""
+    """Integers back to floats: ``(q - zero_point) * scale`` (ONNX ``DequantizeLinear``).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("dq")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.dequantize_linear(rg.quantize_linear(x, 0.5, 0), 0.5, 0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-1.5, 0.0, 2.0]
+    """
     return q.graph.apply("dequantize", [q], _attrs(scale, zero_point, axis), name=name)
 
 
@@ -173,6 +193,16 @@ def fake_quant(
     name: str | None = None,
 ) -> Value:
     """``dequantize(quantize(x))`` in one op, with a straight-through gradient inside the
-    grid's range (quantisation-aware training; an ONNX Q/DQ pair)."""
+    grid's range (quantisation-aware training; an ONNX Q/DQ pair).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("fq")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.fake_quant(x, 0.4, 0))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-1.6, 0.0, 2.0]
+    """
     attrs = {**_attrs(scale, zero_point, axis), "to": to}
     return x.graph.apply("fake_quant", [x], attrs, name=name)

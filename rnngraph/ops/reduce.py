@@ -100,7 +100,18 @@ def reduce_mean(
     *,
     name: str | None = None,
 ) -> Value:
-    """Mean over ``axis`` (default: every axis of a row)."""
+    """Mean over ``axis`` (default: every axis of a row).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("reduce_mean")
+    >>> x = g.input("x", (2, 3))
+    >>> g.output("y", rg.reduce_mean(x, -1))
+    >>> xs = np.array([[[[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]]]])
+    >>> rg.run(g, {"x": xs})["y"].round(4).ravel().tolist()
+    [0.6667, 1.1667]
+    """
     return _reduce("reduce_mean", x, axis, keepdims, name)
 
 
@@ -111,7 +122,18 @@ def reduce_max(
     *,
     name: str | None = None,
 ) -> Value:
-    """Maximum over ``axis`` (default: every axis of a row)."""
+    """Maximum over ``axis`` (default: every axis of a row).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("reduce_max")
+    >>> x = g.input("x", (2, 3))
+    >>> g.output("y", rg.reduce_max(x, -1))
+    >>> xs = np.array([[[[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]]]])
+    >>> rg.run(g, {"x": xs})["y"].round(4).ravel().tolist()
+    [3.0, 4.0]
+    """
     return _reduce("reduce_max", x, axis, keepdims, name)
 
 
@@ -122,7 +144,18 @@ def reduce_min(
     *,
     name: str | None = None,
 ) -> Value:
-    """Minimum over ``axis`` (default: every axis of a row)."""
+    """Minimum over ``axis`` (default: every axis of a row).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("reduce_min")
+    >>> x = g.input("x", (2, 3))
+    >>> g.output("y", rg.reduce_min(x, -1))
+    >>> xs = np.array([[[[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]]]])
+    >>> rg.run(g, {"x": xs})["y"].round(4).ravel().tolist()
+    [-2.0, -1.0]
+    """
     return _reduce("reduce_min", x, axis, keepdims, name)
 
 
@@ -133,7 +166,18 @@ def reduce_prod(
     *,
     name: str | None = None,
 ) -> Value:
-    """Product over ``axis`` (default: every axis of a row)."""
+    """Product over ``axis`` (default: every axis of a row).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("reduce_prod")
+    >>> x = g.input("x", (2, 3))
+    >>> g.output("y", rg.reduce_prod(x, -1))
+    >>> xs = np.array([[[[1.0, -2.0, 3.0], [0.5, 4.0, -1.0]]]])
+    >>> rg.run(g, {"x": xs})["y"].round(4).ravel().tolist()
+    [-6.0, -2.0]
+    """
     return _reduce("reduce_prod", x, axis, keepdims, name)
 
 
@@ -170,7 +214,17 @@ def softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
 
 
 def log_softmax(x: Value, axis: int = -1, *, name: str | None = None) -> Value:
-    """Log of the softmax along ``axis``, computed stably."""
+    """Log of the softmax along ``axis``, computed stably.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("log_softmax")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.log_softmax(x))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [-3.6532, -2.1532, -0.1532]
+    """
     ax = checked_axis("log_softmax", x, axis, name)
     return x.graph.apply("log_softmax", [x], {"axis": ax}, name=name)
 

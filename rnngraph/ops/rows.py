@@ -139,7 +139,18 @@ def _scatter_add_rows(
 def scatter_rows(
     table: Value, idx: Value | np.ndarray, values: Value, *, name: str | None = None
 ) -> Value:
-    """``table`` with rows ``idx`` overwritten by ``values``, per batch row (indices unique)."""
+    """``table`` with rows ``idx`` overwritten by ``values``, per batch row (indices unique).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("s")
+    >>> table, row = g.input("table", (3, 2)), g.input("row", (1, 2))
+    >>> g.output("y", rg.scatter_rows(table, np.array([2]), row))
+    >>> feeds = {"table": np.zeros((1, 1, 3, 2)), "row": np.array([[[[7.0, 8.0]]]])}
+    >>> rg.run(g, feeds)["y"][0, 0].tolist()
+    [[0.0, 0.0], [0.0, 0.0], [7.0, 8.0]]
+    """
     i = _index(idx, table)
     return table.graph.apply("scatter_rows", [table, i, values], _attrs(table, i), name=name)
 
@@ -147,6 +158,17 @@ def scatter_rows(
 def scatter_add_rows(
     table: Value, idx: Value | np.ndarray, values: Value, *, name: str | None = None
 ) -> Value:
-    """``table`` with ``values`` added into rows ``idx``, per batch row (repeats accumulate)."""
+    """``table`` with ``values`` added into rows ``idx``, per batch row (repeats accumulate).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("s")
+    >>> table, rows = g.input("table", (3, 2)), g.input("rows", (2, 2))
+    >>> g.output("y", rg.scatter_add_rows(table, np.array([0, 0]), rows))
+    >>> feeds = {"table": np.ones((1, 1, 3, 2)), "rows": np.ones((1, 1, 2, 2))}
+    >>> rg.run(g, feeds)["y"][0, 0].tolist()
+    [[3.0, 3.0], [1.0, 1.0], [1.0, 1.0]]
+    """
     i = _index(idx, table)
     return table.graph.apply("scatter_add_rows", [table, i, values], _attrs(table, i), name=name)

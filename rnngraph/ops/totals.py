@@ -68,7 +68,17 @@ def total(x: Value, *, name: str | None = None) -> Value:
 
 
 def total_outer(a: Value, b: Value, *, name: str | None = None) -> Value:
-    """``sum_t sum_b a(t)[b]^T b(t)[b]``: one GEMM over every step and row (``(m, n)``)."""
+    """``sum_t sum_b a(t)[b]^T b(t)[b]``: one GEMM over every step and row (``(m, n)``).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("outer")
+    >>> a, b = g.input("a", 2), g.input("b", 3)
+    >>> g.output("s", rg.total_outer(a, b))
+    >>> rg.run(g, {"a": np.ones((4, 1, 2)), "b": np.ones((4, 1, 3))})["s"].tolist()
+    [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
+    """
     return a.graph.apply("total_outer", [a, b], name=name)
 
 
@@ -79,7 +89,17 @@ def _zeros_like(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 
 
 def zeros_like(x: Value, *, name: str | None = None) -> Value:
-    """Zeros of ``x``'s type (a signal stays a signal)."""
+    """Zeros of ``x``'s type (a signal stays a signal).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("zeros_like")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.zeros_like(x) + 1.0)
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [1.0, 1.0, 1.0]
+    """
     return x.graph.apply("zeros_like", [x], name=name)
 
 
@@ -103,7 +123,17 @@ def _pad(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 def pad(
     x: Value, axes: Sequence[int], pads: Sequence[tuple[int, int]], *, name: str | None = None
 ) -> Value:
-    """Zero-pad ``x`` along row ``axes`` (counted from the end) by ``(before, after)`` each."""
+    """Zero-pad ``x`` along row ``axes`` (counted from the end) by ``(before, after)`` each.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("pad")
+    >>> x = g.input("x", 3)
+    >>> g.output("y", rg.pad(x, [-1], [(1, 2)]))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.0]]])})["y"].round(4).ravel().tolist()
+    [0.0, -1.5, 0.0, 2.0, 0.0, 0.0]
+    """
     from rnngraph.ops._rules import normalize_axis
 
     ax = [normalize_axis(a, x.type) for a in axes]

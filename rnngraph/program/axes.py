@@ -200,7 +200,21 @@ def _node_axes(graph: Graph) -> dict[int, str]:
 
 
 def split(graph: Graph) -> Staging:
-    """The graph's stages (cached until the graph changes); see the module docstring."""
+    """The graph's stages (cached until the graph changes); see the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("ed")
+    >>> src = g.input("src", 2, axis="src")
+    >>> tgt = g.input("tgt", 2, axis="tgt")
+    >>> enc = rg.cells.rnn(src, 3, name="enc")
+    >>> h = g.state("dec.h", 3, init=rg.final(enc, name="h0"))
+    >>> g.assign(h, rg.tanh(rg.linear(rg.concat([tgt, h]), 3, name="dec")))
+    >>> g.output("y", h)
+    >>> [(s.axis, s.reads) for s in rg.split_axes(g).stages]
+    [('src', ()), ('tgt', ('h0',))]
+    """
     made: Staging = graph.memo("staging", lambda: _split(graph))
     return made
 

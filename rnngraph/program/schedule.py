@@ -183,7 +183,17 @@ Region = ParallelRegion | RecurrentRegion | CellRegion
 
 @dataclass(frozen=True)
 class Program:
-    """A verified graph in execution order; see the module docstring."""
+    """A verified graph in execution order; see the module docstring.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("elman")
+    >>> g.output("y", rg.cells.elman(g.input("x", 2), 3, name="rnn"))
+    >>> program = rg.schedule(g)
+    >>> [type(r).__name__ for r in program.regions]
+    ['ParallelRegion', 'ParallelRegion', 'ParallelRegion', 'RecurrentRegion']
+    """
 
     graph: Graph
     static: tuple[int, ...]
@@ -247,7 +257,17 @@ def _reads(graph: Graph, nid: int) -> tuple[Read, ...]:
 
 
 def schedule(graph: Graph) -> Program:
-    """Verify ``graph`` and write its :class:`Program` (cached until the graph changes)."""
+    """Verify ``graph`` and write its :class:`Program` (cached until the graph changes).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("elman")
+    >>> g.output("y", rg.cells.elman(g.input("x", 2), 3, name="rnn"))
+    >>> program = rg.schedule(g)
+    >>> type(program).__name__, len(program.regions) > 0
+    ('Program', True)
+    """
     verify(graph)
     program: Program = graph.memo("program", lambda: _schedule(graph))
     return program

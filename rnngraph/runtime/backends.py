@@ -123,7 +123,14 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
 
 
 def available_targets() -> list[str]:
-    """Every target name: ``"reference"`` and the installed backend plugins."""
+    """Every target name: ``"reference"`` and the installed backend plugins.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> {"reference", "onnx"} <= set(rg.available_targets())
+    True
+    """
     return sorted({"reference", *_entry_points()})
 
 

@@ -35,6 +35,19 @@ def import_onnx(model: str | os.PathLike[str] | Any) -> tuple[Graph, dict[str, n
     model's input and output names. See ``rnngraph_onnx._import`` for what is
     read and :func:`rnngraph_onnx.run_as_onnx` to run the result with the
     ONNX file's own inputs and outputs.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("acc")
+    >>> x = g.input("x", 1)
+    >>> s = g.state("s", 1)
+    >>> g.assign(s, 0.5 * s + g.param("w", 1) * x)
+    >>> g.output("y", s)
+    >>> m = rg.compile(g, target="onnx", params={"w": np.ones(1)})
+    >>> g2, p2 = rg.import_onnx(m.model)  # back into a cyclic graph
+    >>> rg.run(g2, {"x": np.ones((3, 1, 1))}, p2)["y"].ravel().tolist()
+    [0.0, 1.0, 1.5]
     """
     result: tuple[Graph, dict[str, np.ndarray]] = _importer("onnx")(model)
     return result

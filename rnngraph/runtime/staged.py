@@ -282,6 +282,19 @@ class StagedModel:
     with ``mode="step"``), and :meth:`encode` runs every sequence stage and returns
     the per-sequence values the step stages take (an encoder's memory and final
     state for a decoder's step model, say).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("ed")
+    >>> src, tgt = g.input("src", 2, axis="src"), g.input("tgt", 2, axis="tgt")
+    >>> enc = rg.cells.rnn(src, 3, name="enc")
+    >>> h = g.state("dec.h", 3, init=rg.final(enc, name="h0"))
+    >>> g.assign(h, rg.tanh(rg.linear(rg.concat([tgt, h]), 3, name="dec")))
+    >>> g.output("y", h)
+    >>> m = rg.compile(g, target="onnx", params=g.init_params(seed=0))
+    >>> m
+    <StagedModel 'ed' (src: sequence, tgt: sequence)>
     """
 
     def __init__(self, staging: Staging, models: Mapping[str, Any], modes: Mapping[str, str]):

@@ -31,7 +31,15 @@ __all__ = ["DFA", "extract_fsm", "language_agreement"]
 class DFA:
     """A deterministic finite automaton over ``alphabet`` (symbols ``range(k)`` unless
     given): states ``range(n)``, ``start``, the ``accepting`` ones and the
-    ``transitions`` ``{(state, symbol): state}`` (total)."""
+    ``transitions`` ``{(state, symbol): state}`` (total).
+
+    Examples
+    --------
+    >>> import rnngraph as rg
+    >>> parity = rg.DFA(2, 0, frozenset({0}), {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 0}, (0, 1))
+    >>> parity.accepts([1, 0, 1]), parity.accepts([1, 1, 1])
+    (True, False)
+    """
 
     n_states: int
     start: int
@@ -148,8 +156,19 @@ def extract_fsm(
 
     Examples
     --------
-    See ``examples/tomita.py``: a second-order net trained on each Tomita grammar, and
-    the automaton extracted from it compared with the grammar's.
+    A one-unit net with weights set by hand to remember whether it has seen a 1 (see
+    ``examples/tomita.py`` for nets trained on the Tomita grammars):
+
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("seen_a_one")
+    >>> h = g.state("h", 1)
+    >>> new = rg.sigmoid(rg.linear(rg.concat([g.input("x", 2), h]), 1, name="cell"))
+    >>> g.assign(h, new)
+    >>> g.output("accept", new)
+    >>> p = {"cell.W": np.array([[-5.0], [5.0], [10.0]]), "cell.b": np.zeros(1)}
+    >>> dfa = rg.extract_fsm(g, p, 2, bins=2)
+    >>> dfa.n_states, dfa.accepts([0, 0]), dfa.accepts([0, 1, 0])
+    (2, False, True)
     """
 
     def only(kind: str, names: Iterable[str], given: str | None) -> str:

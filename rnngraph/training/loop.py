@@ -40,7 +40,21 @@ Batch = Mapping[str, Any]
 
 @dataclass(repr=False)
 class History:
-    """Loss and gradient norm of every step, and the mean loss of every epoch."""
+    """Loss and gradient norm of every step, and the mean loss of every epoch.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("fit")
+    >>> g.output("y", rg.linear(g.input("x", 1), 1, name="lin"))
+    >>> xs = np.linspace(-1, 1, 16).reshape(2, 8, 1)
+    >>> batch = {"x": xs, "t": 3 * xs - 1}
+    >>> adam, mse = rg.optim.Adam(0.05), rg.losses.mse("t")
+    >>> p0 = g.init_params(seed=0)
+    >>> res = rg.train(g, p0, [batch] * 20, loss=mse, optimizer=adam, progress=False)
+    >>> len(res.history.losses), res.history.losses[0] > res.history.losses[-1]
+    (20, True)
+    """
 
     losses: list[float] = field(default_factory=list)
     grad_norms: list[float] = field(default_factory=list)
@@ -63,7 +77,21 @@ class History:
 
 @dataclass(repr=False)
 class TrainResult:
-    """The trained params and the history that got there."""
+    """The trained params and the history that got there.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("fit")
+    >>> g.output("y", rg.linear(g.input("x", 1), 1, name="lin"))
+    >>> xs = np.linspace(-1, 1, 16).reshape(2, 8, 1)
+    >>> batch = {"x": xs, "t": 3 * xs - 1}
+    >>> adam, mse = rg.optim.Adam(0.05), rg.losses.mse("t")
+    >>> p0 = g.init_params(seed=0)
+    >>> res = rg.train(g, p0, [batch] * 20, loss=mse, optimizer=adam, progress=False)
+    >>> sorted(res.params), res.history
+    (['lin.W', 'lin.b'], <History: 20 steps, 1 epochs, last 1.527>)
+    """
 
     params: dict[str, np.ndarray]
     history: History

@@ -75,6 +75,17 @@ def fit_readout(
     Examples
     --------
     See :func:`rnngraph.cells.esn`.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("fit")
+    >>> x = g.input("x", 1)
+    >>> g.output("y", rg.linear(rg.tanh(x), 1, name="readout"))
+    >>> xs = np.linspace(-1, 1, 30).reshape(30, 1, 1)
+    >>> p = rg.fit_readout(g, {"x": xs}, 2 * np.tanh(xs) + 1)  # closed form, no gradient steps
+    >>> round(float(p["readout.W"].item()), 3), round(float(p["readout.b"].item()), 3)
+    (2.0, 1.0)
     """
     src = _features_node(graph, readout)
     p = dict(graph.init_params() if params is None else params)

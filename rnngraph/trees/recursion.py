@@ -165,6 +165,16 @@ class Recursion:
     roots : dict of str to Value
         Each state at the examples' roots ``(B, R, H)``; outputs made from
         them come back per example, ``(R, H)``.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("sum_tree")
+    >>> x = g.input("x", 1)
+    >>> tree = rg.recursive(g, cell=rg.cells.dag_rnn(1, activation="identity"), inputs=x)
+    >>> g.output("root", tree.root)
+    >>> tree.root.shape, tree.states.shape  # per example; per node
+    (('B', 'R', 1), ('B', 'N', 1))
     """
 
     name: str
@@ -210,6 +220,20 @@ def recursive(
     Recursion
         ``.root`` (per example) and ``.states`` (per node) to compute
         outputs from.
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("sum_tree")
+    >>> x = g.input("x", 1)
+    >>> tree = rg.recursive(g, cell=rg.cells.dag_rnn(1, activation="identity"), inputs=x)
+    >>> g.output("root", tree.root)
+    >>> params = {"dag_rnn.W": np.ones((1, 1)), "dag_rnn.U": np.ones((1, 1))}
+    >>> params["dag_rnn.b"] = np.zeros(1)
+    >>> leaf = lambda v: np.array([v])
+    >>> batch = rg.trees.batch([(leaf(1.0), [leaf(2.0), leaf(3.0)]), leaf(5.0)])
+    >>> rg.run(g, batch, params)["root"].ravel().tolist()  # each tree's sum
+    [6.0, 5.0]
     """
     if META_KEY in g.meta:
         raise GraphError(
