@@ -369,3 +369,55 @@ def test_forward_mode_through_the_axes(bridge):
     up, down = moved(1), moved(-1)
     for k in tans:
         np.testing.assert_allclose(tans[k], (up[k] - down[k]) / (2 * eps), atol=1e-6, err_msg=k)
+
+
+def _summarised() -> rg.Graph:
+    """The bridged encoder-decoder that also outputs per-sequence values: the encoder's
+    end and the decoder's start, (B, ...) each."""
+    g = nmt(bridge=True)
+    g.output("enc_end", g.value("h0"))
+    g.output("dec_start", g.value("start"))
+    return g
+
+
+def test_per_sequence_outputs_of_a_graph_with_several_axes(tmp_path):
+    g = _summarised()
+    s = split(g)
+    assert s.stages[-1].axis == "outputs" and s.stages[-1].per_sequence
+    assert s.axes == ("src", "tgt")
+    p = _with_bridge_bias(zoo.params_for(g, 5))
+    xs = _data(seed=10)
+    lens = {"src": np.array([7, 0, 2]), "tgt": np.array([5, 1, 0])}
+    out = rg.run(g, xs, p, sequence_lens=lens, dtype="float64")
+    assert out["enc_end"].shape == (3, H) and out["dec_start"].shape == (3, H)
+    np.testing.assert_array_equal(out["enc_end"], out["enc.h_final"])
+    bridge = np.concatenate([out["enc_end"], xs["speaker"]], 1) @ p["bridge.W"] + p["bridge.b"]
+    np.testing.assert_allclose(out["dec_start"], np.tanh(bridge), atol=1e-12)
+    np.testing.assert_allclose(out["dec.h_final"][2], out["dec_start"][2], atol=1e-12)
+    m = rg.compile(g, target="onnx", params=p)
+    feeds = {k: v.astype("float32") for k, v in xs.items()}
+    zoo.assert_close(m.run(feeds, sequence_lens=lens), out)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(m.save(tmp_path / "nmt.onnx")))
+    names = [o.name for o in session.get_outputs()]
+    given = {**feeds, "sequence_lens.src": lens["src"], "sequence_lens.tgt": lens["tgt"]}
+    zoo.assert_close(dict(zip(names, session.run(names, given), strict=True)), out)
+    check_gradients(g, seed=11, sequence_lens={"src": np.array([6, 0]), "tgt": None})
+
+
+def test_a_per_sequence_output_of_one_axis_is_read_at_every_step():
+    """With one axis (staged only because a state starts from a computed value) a
+    per-sequence output keeps a one-axis graph's meaning: (T, B, ...)."""
+    g = rg.Graph("styled")
+    x = g.input("x", 2)
+    style = g.input("style", 3, axis=None)
+    start = rg.tanh(rg.linear(style, 4, name="proj"), name="start")
+    h = g.state("h", 4, init=start)
+    g.assign(h, rg.tanh(rg.linear(rg.concat([x, h]), 4, name="cell")))
+    g.output("y", h)
+    g.output("start_out", start)
+    p = g.init_params(seed=0)
+    out = rg.run(g, {"x": np.ones((3, 2, 2)), "style": np.ones((2, 3))}, p)
+    assert out["start_out"].shape == (3, 2, 4)
+    np.testing.assert_allclose(out["start_out"][0], out["y"][0])

@@ -87,6 +87,14 @@ def join_stages(staged: Any) -> JoinedModel | None:
         produced = {o.name[len(prefix) :]: o for o in body.output}
         for name in [*stage.outputs, *(f"{s}_final" for s in stage.states)]:
             out = produced[name]
+            if stage.per_sequence:  # one value per row: the step axis dropped
+                axis0 = f"{prefix}{name}/out_axis0"
+                inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axis0))
+                nodes.append(
+                    helper.make_node("Squeeze", [out.name, axis0], [name], name=f"out:{name}")
+                )
+                outputs.append(_per_sequence_input(out, name))
+                continue
             nodes.append(helper.make_node("Identity", [out.name], [name], name=f"out:{name}"))
             renamed = onnx.ValueInfoProto()
             renamed.CopyFrom(out)
@@ -140,8 +148,8 @@ def join_stages(staged: Any) -> JoinedModel | None:
 
 
 def _per_sequence_input(vi: onnx.ValueInfoProto, name: str) -> onnx.ValueInfoProto:
-    """The joined model's input of a per-sequence value a one-step stage reads as
-    ``(1, B, ...)``: its type without the step axis."""
+    """The joined model's input (or output) of a per-sequence value a one-step stage
+    reads (or gives) as ``(1, B, ...)``: its type without the step axis."""
     t = vi.type.tensor_type
     dims = [d.dim_param or d.dim_value for d in t.shape.dim][1:]
     return helper.make_tensor_value_info(name, t.elem_type, dims)

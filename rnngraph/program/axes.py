@@ -85,11 +85,13 @@ class Stage:
     """One axis' one-axis graph: ``graph``; the crossings it reads (``reads``: per-sequence
     input names) and gives (``gives``); the original graph's outputs and states in it.
 
-    A ``per_sequence`` stage computes the initial values that the states of axis
-    ``"<axis>.init"``'s stage start from, when they are computed from per-sequence values
-    (``g.state(name, n, init=rg.tanh(rg.linear(rg.final(enc), n)))``): once per row, as a
-    graph of one step — what it reads are inputs of shape ``(1, B, ...)``, what it gives
-    outputs of that shape (:mod:`rnngraph.runtime.staged` adds and drops the step axis).
+    A ``per_sequence`` stage computes values once per row, as a graph of one step —
+    what it reads are inputs of shape ``(1, B, ...)``, what it gives outputs of that
+    shape (:mod:`rnngraph.runtime.staged` adds and drops the step axis): stage
+    ``"<axis>.init"`` the initial values the states of that axis start from when they
+    are computed from per-sequence values (``g.state(name, n,
+    init=rg.tanh(rg.linear(rg.final(enc), n)))``); stage ``"outputs"``, run last, the
+    graph's per-sequence outputs when it has several axes (each ``(B, ...)``).
     """
 
     axis: str
@@ -258,12 +260,19 @@ def _split(graph: Graph) -> Staging:
         pre[f"{a}.init"] = a
     for p_name, a in pre.items():
         names.insert(names.index(a), p_name)
-    for name, nid in graph.output_nodes().items():
-        if nid in per_seq:
-            raise GraphError(
-                f"output {name!r} is per-sequence ({g.nodes[nid]['name']!r} runs on no axis); "
-                "in a graph with several axes, output values that run on an axis"
-            )
+    # Per-sequence outputs: with one axis, read at every step as in a one-axis graph;
+    # with several, one value per row (B, ...) from a per-sequence stage run last.
+    shown = {nid for nid in graph.output_nodes().values() if nid in per_seq}
+    extra: dict[str, set[int]] = {}
+    if shown and len(set(axes.values())) == 1:
+        extra[next(iter(set(axes.values())))] = shown
+    elif shown:
+        last = "outputs"
+        while last in names:
+            last += "_"
+        names.append(last)
+        pre[last] = ""
+        extra[last] = shown
     # What each axis' stage holds: its nodes and what they read, through to the crossings.
     members: dict[str, set[int]] = {}
     by_name = {d: n for n, d in g.nodes(data="name")}
@@ -271,6 +280,7 @@ def _split(graph: Graph) -> Staging:
         own = {n for n, x in axes.items() if x == a}
         if a in pre:  # a per-sequence stage: the values it gives, and what they read
             own = {v for v, s in source.items() if s == a}
+        own |= extra.get(a, set())
         need = set(own)
         todo = list(own)
         while todo:
@@ -290,7 +300,9 @@ def _split(graph: Graph) -> Staging:
     crossings: dict[str, Crossing] = {}
     stages = []
     for a in order:
-        stage, made = _stage(graph, a, members[a], source, crossings, a in pre)
+        # (with several axes, per-sequence outputs come from the last stage only)
+        hidden = set() if a in extra else shown
+        stage, made = _stage(graph, a, members[a], source, crossings, a in pre, hidden)
         stages.append(stage)
         crossings.update(made)
     for s in stages:  # every crossing a stage reads is given by an earlier one
@@ -332,8 +344,10 @@ def _stage(
     source: dict[int, str],
     known: dict[str, Crossing],
     per_sequence: bool = False,
+    hidden: set[int] | None = None,
 ) -> tuple[Stage, dict[str, Crossing]]:
     g = graph.nx_graph
+    hidden = hidden or set()
     records = []
     reads = []
     crossing = {n for n in nodes if n in source and source[n] != axis}
@@ -359,7 +373,7 @@ def _stage(
         },
         "params": {k: v for k, v in graph.param_nodes().items() if v in nodes},
         "states": {k: v for k, v in graph.state_nodes().items() if v in nodes},
-        "outputs": {k: v for k, v in graph.output_nodes().items() if v in nodes},
+        "outputs": {k: v for k, v in graph.output_nodes().items() if v in nodes - hidden},
     }
     arrays = {k: v for k, v in graph.arrays.items()}
     sg = Graph.from_records(f"{graph.name}.{axis}", records, edges, interface, arrays, graph.meta)
@@ -392,7 +406,7 @@ def _stage(
         sg,
         tuple(reads),
         tuple(made),
-        tuple(k for k, v in graph.output_nodes().items() if v in nodes),
+        tuple(k for k, v in graph.output_nodes().items() if v in nodes - hidden),
         tuple(k for k, v in graph.state_nodes().items() if v in nodes),
         per_sequence,
     )

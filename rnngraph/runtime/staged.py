@@ -150,8 +150,8 @@ def _forward(
         p = {k: params[k] for k in stage.graph.params if k in params}
         init = {k: v for k, v in initial.items() if k in stage.graph.states}
         out = runner(stage, feeds, p, lens.get(stage.axis), init)
-        for k in stage.outputs:
-            result[k] = out[k]
+        for k in stage.outputs:  # (a per-sequence stage's: one value per row)
+            result[k] = out[k][0] if stage.per_sequence else out[k]
         for k in stage.states:
             result[f"{k}_final"] = out[f"{k}_final"]
         _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
@@ -181,7 +181,11 @@ def vjp(
     grads: dict[str, np.ndarray] = {}
     crossing_cots: dict[str, np.ndarray] = {}
     for stage, feeds, p, init in reversed(fed):
-        cots: dict[str, Any] = {k: cotangents[k] for k in stage.outputs if k in cotangents}
+        cots: dict[str, Any] = {
+            k: np.asarray(cotangents[k])[None] if stage.per_sequence else cotangents[k]
+            for k in stage.outputs
+            if k in cotangents
+        }
         cots.update(
             {
                 f"{k}_final": cotangents[f"{k}_final"]
@@ -259,9 +263,10 @@ def jvp(
         t |= {k: tangents[k] for k in [*sg.params, *sg.states] if k in tangents}
         out, tan = stage_jvp(stage, feeds, p, t, lens.get(stage.axis), init)
         for k in [*stage.outputs, *(f"{s}_final" for s in stage.states)]:
-            outs[k] = out[k]
+            one = stage.per_sequence and k in stage.outputs  # (one value per row)
+            outs[k] = out[k][0] if one else out[k]
             if k in tan:
-                tans[k] = tan[k]
+                tans[k] = tan[k][0] if one else tan[k]
         _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
         for name in stage.gives:
             c = staging.crossings[name]
