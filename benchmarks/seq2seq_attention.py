@@ -151,6 +151,11 @@ def torch_eager(params: dict[str, np.ndarray], torch: Any) -> Any:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument(
+        "--out",
+        default="seq2seq_attention",
+        help="results/<OUT>.json: another CPU's figures beside these",
+    )
     args = ap.parse_args()
     reps = 3 if args.quick else 10
     g2, g1 = two_axes(), one_axis()
@@ -213,7 +218,7 @@ def main() -> None:
             print(row, flush=True)
             rows.append(row)
     doc = {"machine": machine(), "S": S, "T": T, "H": H, "E": E, "V": V, "rows": rows}
-    print(f"wrote {write('seq2seq_attention', doc)}")
+    print(f"wrote {write(args.out, doc)}")
 
 
 if __name__ == "__main__":
