@@ -111,9 +111,9 @@ def decoder(kind: str = "additive") -> rg.Graph:
 def test_a_decoder_with_attention_on_every_backend(target, kind):
     g = decoder(kind)
     p = zoo.params_for(g, 2)
-    m = rg.compile(g, target=target, params=p)
+    m = rg.compile(g, target=target, params=p, threads=1)
     zoo.check_model(g, p, m)
-    step = rg.compile(g, target=target, params=p, mode="step")
+    step = rg.compile(g, target=target, params=p, mode="step", threads=1)
     rng, memory, mask = _data(3)
     xs = {
         "memory": memory.astype("float32"),

@@ -65,9 +65,9 @@ def test_clockwork_rnn_against_a_numpy_loop():
 def test_clocked_states_on_every_backend(target):
     g = clockwork()
     p = zoo.params_for(g, 2)
-    m = rg.compile(g, target=target, params=p)
+    m = rg.compile(g, target=target, params=p, threads=1)
     zoo.check_model(g, p, m)
-    step = rg.compile(g, target=target, params=p, mode="step")
+    step = rg.compile(g, target=target, params=p, mode="step", threads=1)
     xs = {"x": np.random.default_rng(3).standard_normal((9, 2, 2)).astype("float32")}
     zoo.assert_close(step.stream(xs), rg.run(g, xs, p))
 

@@ -185,7 +185,7 @@ def test_energy_cells_on_every_backend(target):
     for mode in ("sync", "async", "continuous"):
         g = recall_graph(mode, iterations=True)
         p = {"hop.W": W * (0.3 if mode == "continuous" else 1.0)}
-        m = rg.compile(g, target=target, params=p)
+        m = rg.compile(g, target=target, params=p, threads=1)
         feeds = {
             "probe": _flipped(xi, 2, seed=13).astype("float32"),
             "t": np.zeros((2, P, 0), "float32"),
@@ -193,10 +193,10 @@ def test_energy_cells_on_every_backend(target):
         zoo.assert_close(m.run(feeds), rg.run(g, feeds, p))
     g = bam_graph()
     p = {"bam.W": rg.hebbian(xi, _patterns(14, n=5))}
-    zoo.check_model(g, p, rg.compile(g, target=target, params=p))
+    zoo.check_model(g, p, rg.compile(g, target=target, params=p, threads=1))
     g = recall_graph("glauber", beta=3.0)
     feeds = {"probe": _flipped(xi, 2).astype("float32"), "t": np.zeros((5, P, 0), "float32")}
-    got = rg.compile(g, target=target, params={"hop.W": W}).run(feeds, seed=3)
+    got = rg.compile(g, target=target, params={"hop.W": W}, threads=1).run(feeds, seed=3)
     np.testing.assert_array_equal(got["z"], rg.run(g, feeds, {"hop.W": W}, seed=3)["z"])
 
 
