@@ -424,3 +424,22 @@ def test_a_per_sequence_output_of_one_axis_is_read_at_every_step():
     out = rg.run(g, {"x": np.ones((3, 2, 2)), "style": np.ones((2, 3))}, p)
     assert out["start_out"].shape == (3, 2, 4)
     np.testing.assert_allclose(out["start_out"][0], out["y"][0])
+
+
+def test_one_computed_start_for_states_of_two_axes():
+    """A start value read by states on two axes is computed once, before the first."""
+    g = rg.Graph("two")
+    src = g.input("src", 2, axis="src")
+    enc = rg.cells.rnn(src, 3, name="enc")
+    start = rg.tanh(rg.linear(rg.final(enc), 3, name="bridge"), name="start")
+    for ax in ("a", "b"):
+        h = g.state(f"h{ax}", 3, init=start)
+        g.assign(h, rg.tanh(rg.linear(rg.concat([g.input(ax, 2, axis=ax), h]), 3, name=f"d{ax}")))
+        g.output(f"y{ax}", h)
+    assert [s.axis for s in split(g).stages] == ["src", "a.init", "a", "b"]
+    p = g.init_params(seed=0)
+    rng = np.random.default_rng(0)
+    xs = {k: rng.standard_normal((n, 2, 2)) for k, n in (("src", 4), ("a", 3), ("b", 2))}
+    out = rg.run(g, xs, p)
+    np.testing.assert_array_equal(out["ya"][0], out["yb"][0])  # (both read the start)
+    zoo.assert_close(rg.compile(g, target="onnx", params=p, threads=1).run(xs), out)

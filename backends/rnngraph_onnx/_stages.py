@@ -60,13 +60,7 @@ def join_stages(staged: Any) -> JoinedModel | None:
                 source = crossing[name] if name in stage.reads else name
                 if name not in stage.reads and name not in inputs:
                     inputs[name] = _per_sequence_input(vi, name)
-                axis0 = f"{prefix}{name}/axis0"
-                inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axis0))
-                nodes.append(
-                    helper.make_node(
-                        "Unsqueeze", [source, axis0], [vi.name], name=f"feed:{vi.name}"
-                    )
-                )
+                _step_axis(nodes, inits, "Unsqueeze", source, vi.name)
                 continue
             if name == "sequence_lens":
                 source = lens_input(stage.axis)
@@ -88,11 +82,7 @@ def join_stages(staged: Any) -> JoinedModel | None:
         for name in [*stage.outputs, *(f"{s}_final" for s in stage.states)]:
             out = produced[name]
             if stage.per_sequence:  # one value per row: the step axis dropped
-                axis0 = f"{prefix}{name}/out_axis0"
-                inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axis0))
-                nodes.append(
-                    helper.make_node("Squeeze", [out.name, axis0], [name], name=f"out:{name}")
-                )
+                _step_axis(nodes, inits, "Squeeze", out.name, name)
                 outputs.append(_per_sequence_input(out, name))
                 continue
             nodes.append(helper.make_node("Identity", [out.name], [name], name=f"out:{name}"))
@@ -106,16 +96,7 @@ def join_stages(staged: Any) -> JoinedModel | None:
                 crossing[name] = f"{prefix}{c.key}_final"
             elif c.kind == "start":  # the one step's value: (B, ...)
                 crossing[name] = f"cross:{name}"
-                axis0 = f"{prefix}{name}/out_axis0"
-                inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axis0))
-                nodes.append(
-                    helper.make_node(
-                        "Squeeze",
-                        [f"{prefix}{c.key}", axis0],
-                        [crossing[name]],
-                        name=crossing[name],
-                    )
-                )
+                _step_axis(nodes, inits, "Squeeze", f"{prefix}{c.key}", crossing[name])
             elif c.kind == "whole":
                 rank = len(produced[c.key].type.tensor_type.shape.dim)
                 perm = [1, 0, *range(2, rank)]
@@ -145,6 +126,20 @@ def join_stages(staged: Any) -> JoinedModel | None:
     onnx.checker.check_model(model_proto)
     threads = getattr(staged.models[staging.axes[0]], "_threads", None)
     return JoinedModel(model_proto, staging, threads)
+
+
+STEP_AXIS = "per_sequence/step_axis"
+"""The joined model's constant ``[0]``: the step axis a one-step stage adds and drops."""
+
+
+def _step_axis(
+    nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], op: str, source: str, out: str
+) -> None:
+    """``out`` = ``source`` with the step axis of a per-sequence stage added (``Unsqueeze``)
+    or dropped (``Squeeze``)."""
+    if not any(t.name == STEP_AXIS for t in inits):
+        inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), STEP_AXIS))
+    nodes.append(helper.make_node(op, [source, STEP_AXIS], [out], name=f"{op}:{out}"))
 
 
 def _per_sequence_input(vi: onnx.ValueInfoProto, name: str) -> onnx.ValueInfoProto:

@@ -251,13 +251,14 @@ def _split(graph: Graph) -> Staging:
     names = sorted(set(axes.values()), key=lambda a: min(n for n, x in axes.items() if x == a))
     # A state started from a value computed per sequence: the value comes from a stage of
     # its own (one step), run before the state's axis, as a crossing "start".
-    pre: dict[str, str] = {}  # per-sequence stage -> the axis it starts
+    # (a value that starts states of two axes: from the first one's stage)
+    pre: dict[str, str] = {}  # per-sequence stage -> the axis it runs before ("": last)
     for sid, v in sorted(computed_starts(graph).items()):
         if v not in per_seq:
             continue  # (verify names it: a value that changes from step to step)
         a = axes[sid]
-        source.setdefault(v, f"{a}.init")
-        pre[f"{a}.init"] = a
+        if source.setdefault(v, f"{a}.init") == f"{a}.init":
+            pre[f"{a}.init"] = a
     for p_name, a in pre.items():
         names.insert(names.index(a), p_name)
     # Per-sequence outputs: with one axis, read at every step as in a one-axis graph;
