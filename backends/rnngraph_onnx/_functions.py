@@ -77,24 +77,21 @@ def _body(
 ) -> FunctionProto | None:
     """The function body written for the newest opset not newer than ``version`` (else
     the oldest one: a body carries its own opset imports, so any of them is the op)."""
-
-    def pick(versions: Sequence[int]) -> int | None:
-        older = [v for v in versions if v <= version]
-        return max(older) if older else min(versions, default=None)
-
-    plain = pick(schema.function_opset_versions)  # type: ignore[attr-defined]
-    ctx = pick(schema.context_dependent_function_opset_versions)  # type: ignore[attr-defined]
-    fn = FunctionProto()
-    if ctx is not None and (plain is None or abs(ctx - version) <= abs(plain - version)):
-        raw = schema.get_context_dependent_function_with_opset_version(  # type: ignore[attr-defined]
-            ctx, node.SerializeToString(), [t.SerializeToString() for t in types]
-        )
-    elif plain is not None:
-        raw = schema.get_function_with_opset_version(plain)  # type: ignore[attr-defined]
-    else:
+    bodies = [(v, False) for v in schema.function_opset_versions]  # type: ignore[attr-defined]
+    bodies += [(v, True) for v in schema.context_dependent_function_opset_versions]  # type: ignore[attr-defined]
+    if not bodies:
         return None
+    older = [b for b in bodies if b[0] <= version]
+    at, in_context = max(older) if older else min(bodies)
+    if in_context:
+        raw = schema.get_context_dependent_function_with_opset_version(  # type: ignore[attr-defined]
+            at, node.SerializeToString(), [t.SerializeToString() for t in types]
+        )
+    else:
+        raw = schema.get_function_with_opset_version(at)  # type: ignore[attr-defined]
     if not raw:
         return None
+    fn = FunctionProto()
     fn.ParseFromString(raw)
     return fn
 

@@ -624,16 +624,18 @@ class _Importer:
         hot = rg.equal(rg.argmax(x, ax, keepdims=True), self.graph.constant(positions))
         self.set(node, Seq(rg.cast(hot, "float")))
 
-    def op_Sum(self, node: onnx.NodeProto) -> None:
+    def _total(self, node: onnx.NodeProto) -> rg.Value:
         args = [self.value_of(n, node) for n in node.input]
         total = args[0]
         for a in args[1:]:
             total = total + a
-        self.set(node, Seq(total))
+        return total
+
+    def op_Sum(self, node: onnx.NodeProto) -> None:
+        self.set(node, Seq(self._total(node)))
 
     def op_Mean(self, node: onnx.NodeProto) -> None:
-        self.op_Sum(node)
-        self.set(node, Seq(self.seq(node.output[0], node) / float(len(node.input))))
+        self.set(node, Seq(self._total(node) / float(len(node.input))))
 
     def op_Tan(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
@@ -660,9 +662,8 @@ class _Importer:
                 raise self.fail(node, "training_mode must be a constant false (inference)")
         x = self.seq(node.input[0], node)
         self.set(node, Seq(x))
-        if len(node.output) > 1 and node.output[1]:
-            true, _ = self._bools(node)
-            self.set(node, Seq(rg.where(rg.equal(x, x), true, true)), 1)
+        if len(node.output) > 1 and node.output[1]:  # every element kept
+            self.set(node, Seq(rg.equal(rg.zeros_like(x), 0.0)), 1)
 
     def op_ArgMax(self, node: onnx.NodeProto) -> None:
         self._arg_extreme(node, True)

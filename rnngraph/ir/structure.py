@@ -39,6 +39,7 @@ __all__ = [
     "per_sequence_nodes",
     "recurrent_regions",
     "regions",
+    "started_from",
     "static_nodes",
     "zero_delay_subgraph",
 ]
@@ -99,6 +100,20 @@ def _order_within(graph: Graph, comp: Iterable[int]) -> tuple[int, ...]:
         return (comp[0],)
     sub = zero_delay_subgraph(graph).subgraph(comp)
     return tuple(nx.lexicographical_topological_sort(sub))
+
+
+def started_from(graph: Graph) -> dict[int, str]:
+    """The states whose initial value is another value of the graph, read by name (not
+    the caller's value of the state, not an input): ``{state node: that value's name}``.
+    It must be per-sequence (``rg.final`` of another axis, or computed from per-sequence
+    values); :func:`rnngraph.ir.verify.verify` checks that it is."""
+    out = {}
+    for name, sid in graph.state_nodes().items():
+        for _, _, init in graph.operands(sid):
+            ref = str(init.ref)
+            if init.kind == "input" and ref != name and ref not in graph.inputs:
+                out[sid] = ref
+    return out
 
 
 def per_sequence_nodes(graph: Graph) -> frozenset[int]:

@@ -33,7 +33,12 @@ from rnngraph.errors import (
     UnassignedStateError,
 )
 from rnngraph.ir.registry import lookup
-from rnngraph.ir.structure import cyclic_components, per_sequence_nodes, zero_delay_subgraph
+from rnngraph.ir.structure import (
+    cyclic_components,
+    per_sequence_nodes,
+    started_from,
+    zero_delay_subgraph,
+)
 
 if TYPE_CHECKING:
     from rnngraph.ir.graph import Graph
@@ -77,18 +82,15 @@ def _check_per_sequence(graph: Graph) -> None:
     g = graph.nx_graph
     per_seq = per_sequence_nodes(graph)
     names = {d: n for n, d in g.nodes(data="name")}
-    for name, sid in graph.state_nodes().items():
-        for _, _, init in graph.operands(sid):
-            ref = str(init.ref)
-            if init.kind != "input" or ref == name or ref in graph.inputs:
-                continue
-            if names.get(ref) not in per_seq:
-                raise GraphError(
-                    f"state {name!r} starts from {ref!r}, which changes from step to step; a "
-                    "state starts from a per-sequence value: a per-sequence input (axis=None), "
-                    "rg.final(...) of another axis, or a value computed from those, params and "
-                    "constants only"
-                )
+    for sid, ref in started_from(graph).items():
+        name = g.nodes[sid]["name"]
+        if names.get(ref) not in per_seq:
+            raise GraphError(
+                f"state {name!r} starts from {ref!r}, which changes from step to step; a "
+                "state starts from a per-sequence value: a per-sequence input (axis=None), "
+                "rg.final(...) of another axis, or a value computed from those, params and "
+                "constants only"
+            )
     for u, v, delay in g.edges(data="delay"):
         if delay and u in per_seq:
             raise GraphError(

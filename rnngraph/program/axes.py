@@ -45,7 +45,7 @@ import networkx as nx
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import DEFAULT_AXIS, Graph, Node, Value
 from rnngraph.ir.registry import OPS
-from rnngraph.ir.structure import per_sequence_nodes
+from rnngraph.ir.structure import per_sequence_nodes, started_from
 from rnngraph.ir.verify import verify
 
 __all__ = [
@@ -143,16 +143,10 @@ def computed_starts(graph: Graph) -> dict[int, int]:
     another axis' ``final``): ``{state node: the value's node}``."""
     g = graph.nx_graph
     by_name = {d: n for n, d in g.nodes(data="name")}
-    out = {}
-    for name, sid in graph.state_nodes().items():
-        for _, _, init in graph.operands(sid):
-            ref = str(init.ref)
-            if init.kind != "input" or ref == name or ref in graph.inputs or ref not in by_name:
-                continue
-            v = by_name[ref]
-            if not OPS[g.nodes[v]["op"]].between_axes:
-                out[sid] = v
-    return out
+    found = {sid: by_name.get(ref) for sid, ref in started_from(graph).items()}
+    return {
+        s: v for s, v in found.items() if v is not None and not OPS[g.nodes[v]["op"]].between_axes
+    }
 
 
 def node_axes(graph: Graph) -> dict[int, str]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from rnngraph.errors import CompileError, InputError
 from rnngraph.ir.graph import Graph
-from rnngraph.program.axes import START, Stage, Staging, split
+from rnngraph.program.axes import START, Crossing, Stage, Staging, split
 
 __all__ = ["StagedModel", "jvp", "lens_by_axis", "run", "vjp"]
 
@@ -100,17 +100,24 @@ def _give(
     """The crossing values ``stage`` gives, into ``values``."""
     for name in stage.gives:
         c = staging.crossings[name]
-        if c.kind == "final":
-            values[name] = out[f"{c.key}_final"]
-        elif c.kind == START:  # a state's initial value, computed per sequence
-            values[name] = out[c.key][0]
-        elif c.kind == "whole":
-            values[name] = np.ascontiguousarray(np.moveaxis(out[c.key], 0, 1))
-        else:  # whole_mask: 1 within each row's length
+        if c.kind != "whole_mask":
+            values[name] = _crossing(c, out)
+        else:  # 1 within each row's length
             whole = values[c.key]
             B = whole.shape[0]
             n = np.full(B, steps) if lens is None else np.asarray(lens)
             values[name] = (np.arange(steps)[None, :] < n[:, None]).astype(whole.dtype)
+
+
+def _crossing(c: Crossing, out: Mapping[str, np.ndarray]) -> np.ndarray:
+    """What crossing ``c`` (not a ``whole_mask``) carries, from its stage's results (or
+    their tangents): a state's final value, a one-step stage's value without its step
+    axis, or an output sequence as ``(B, S, ...)``."""
+    if c.kind == "final":
+        return out[f"{c.key}_final"]
+    if c.kind == START:  # a state's initial value, computed per sequence
+        return out[c.key][0]
+    return np.ascontiguousarray(np.moveaxis(out[c.key], 0, 1))  # whole
 
 
 def run(
@@ -242,40 +249,31 @@ def jvp(
     one-axis Jacobian–vector product (:func:`rnngraph.jvp` on the stage's graph).
     """
     staging = split(graph)
-    lens = lens_by_axis(staging, sequence_lens)
-    initial = dict(initial_states or {})
-    _check_names(staging, inputs, initial)
-    params = dict(params or {})
-    values: dict[str, Any] = dict(inputs)
     moved: dict[str, Any] = {}  # crossing tangents
-    outs: dict[str, np.ndarray] = {}
     tans: dict[str, np.ndarray] = {}
-    for stage in staging.stages:
+
+    def runner(stage: Stage, feeds: Any, p: Any, lens: Any, init: Any) -> dict[str, np.ndarray]:
         sg = stage.graph
-        feeds = _feeds(stage, values)
-        p = {k: params[k] for k in sg.params if k in params}
-        init = {k: v for k, v in initial.items() if k in sg.states}
         t: dict[str, Any] = {}
         for k in sg.inputs:
             d = moved.get(k) if k in stage.reads else tangents.get(k)
             if d is not None:
                 t[k] = np.asarray(d)[None] if stage.per_sequence else d
         t |= {k: tangents[k] for k in [*sg.params, *sg.states] if k in tangents}
-        out, tan = stage_jvp(stage, feeds, p, t, lens.get(stage.axis), init)
-        for k in [*stage.outputs, *(f"{s}_final" for s in stage.states)]:
-            one = stage.per_sequence and k in stage.outputs  # (one value per row)
-            outs[k] = out[k][0] if one else out[k]
+        out, tan = stage_jvp(stage, feeds, p, t, lens, init)
+        for k in stage.outputs:  # (a per-sequence stage's: one value per row)
             if k in tan:
-                tans[k] = tan[k][0] if one else tan[k]
-        _give(staging, stage, out, _steps(stage, feeds, out), lens.get(stage.axis), values)
-        for name in stage.gives:
+                tans[k] = tan[k][0] if stage.per_sequence else tan[k]
+        tans.update({f"{s}_final": tan[f"{s}_final"] for s in stage.states if f"{s}_final" in tan})
+        for name in stage.gives:  # (a whole_mask does not move)
             c = staging.crossings[name]
-            if c.kind == "final" and f"{c.key}_final" in tan:
-                moved[name] = tan[f"{c.key}_final"]
-            elif c.kind == "whole" and c.key in tan:
-                moved[name] = np.ascontiguousarray(np.moveaxis(tan[c.key], 0, 1))
-            elif c.kind == START and c.key in tan:
-                moved[name] = tan[c.key][0]
+            key = f"{c.key}_final" if c.kind == "final" else c.key
+            if c.kind != "whole_mask" and key in tan:
+                moved[name] = _crossing(c, tan)
+        return out
+
+    lens = lens_by_axis(staging, sequence_lens)
+    outs, _ = _forward(staging, inputs, params, runner, lens, initial_states)
     return outs, tans
 
 
