@@ -178,18 +178,19 @@ def test_tvm_integer_kernels_are_bit_exact(cell: str) -> None:
             np.testing.assert_array_equal(got[k], want[k], err_msg=k)
 
 
-@pytest.mark.parametrize("dot", ["vnni512", ""])
-def test_tvm_integer_products_with_and_without_vnni(dot: str) -> None:
+@pytest.mark.parametrize("dot", ["vnni512", "pmaddwd512", "pmaddwd256", ""])
+def test_tvm_integer_products_on_each_dot_product(dot: str) -> None:
     """The products of int8 and int16 signals by int8 weights on AVX-512 VNNI
-    (``vpdpbusd``, ``vpdpwssd``: the weights laid out in words of 4 bytes or 2 halves)
-    and in plain int32 multiply-adds, bit for bit the reference's: a signal with a zero
-    point, inner sizes not a multiple of 4 or 2, columns not a multiple of 64. VNNI runs
-    where the CPU has it (the other case checks the choice only)."""
+    (``vpdpbusd``, ``vpdpwssd``: the weights laid out in words of 4 bytes or 2 halves),
+    on AVX-512BW's and AVX2's ``vpmaddwd`` (2 halves) and in plain int32 multiply-adds,
+    bit for bit the reference's: a signal with a zero point, inner sizes not a multiple of
+    4 or 2, columns not a multiple of 64. Each runs where this CPU has its instructions."""
     import dataclasses
 
     pytest.importorskip("tvm")
     from rnngraph_tvm._gemm import vnni_layout
-    from rnngraph_tvm._plan import host_plan
+    from rnngraph_tvm._plan import _features, host_plan
+    from rnngraph_tvm._targets import host_spec
 
     w = np.random.default_rng(0).integers(-128, 128, (7, 70)).astype(np.int8)
     words = vnni_layout(w, "vnni").view(np.int8).reshape(2, 128, 4)  # (quad, column, byte)
@@ -208,12 +209,15 @@ def test_tvm_integer_products_with_and_without_vnni(dot: str) -> None:
     qg, qp = rg.quantize(g, p, calibration=[cal])
     ig, ip = rg.quant.to_integer(qg, qp)
     base = host_plan()
-    if dot and base.cpu.int8_dot != dot:
-        pytest.skip(f"this CPU ({base.cpu.name}) has no AVX-512 VNNI")
+    needs = {"vnni512": "avx512vnni", "pmaddwd512": "avx512bw", "pmaddwd256": "avx2"}
+    if dot and needs[dot] not in _features(host_spec()):
+        pytest.skip(f"this CPU ({base.cpu.name}) has no {needs[dot]}")
     plan = base.replace(cpu=dataclasses.replace(base.cpu, int8_dot=dot))
     m = rg.compile(ig, "tvm", params=ip, plan=plan)
     layouts = sorted(a.layout for a in m.generated(False).args if a.layout)
-    assert layouts == (["colsum", "vnni", "vnni16"] if dot else [])
+    # (the int16 signal has no zero point or offset: its column sums are not read)
+    words = {"vnni512": ["vnni", "vnni16"], "": []}.get(dot, ["vnni16", "vnni16"])
+    assert layouts == (["colsum", *words] if dot else [])
     for T, B in ((6, 3), (3, 1)):
         xs = {"x": rng.normal(0.5, 1.0, (T, B, 7)).astype("float32")}
         got, want = m.run(xs), rg.run(ig, xs, ip)

@@ -91,10 +91,17 @@ def _emulate(tmp_path: Path, kernel: Path, relax: Path | str, feeds: dict) -> di
         return {k: got[k] for k in got.files}
 
 
-def test_aarch64_integer_lstm_is_bit_exact_under_qemu(tmp_path: Path) -> None:
+DOTPROD = {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mattr": ["+neon", "+dotprod"]}
+"""An Armv8.2 core with the dot-product extension (Cortex-A55/A76 and later)."""
+
+
+@pytest.mark.parametrize("device", ["aarch64", DOTPROD], ids=["neon", "dotprod"])
+def test_aarch64_integer_lstm_is_bit_exact_under_qemu(tmp_path: Path, device: object) -> None:
     """The integer-only LSTM (rg.quant.to_integer) as an aarch64 TVM library: int8
-    weights, int32 products, multiply-and-shift requantisation, tables — bit for bit
-    the integer graph's reference, with and without ``sequence_lens``."""
+    weights, int32 products (plain multiply-adds on Armv8.0, ``sdot`` for the int8
+    signal's product on a core with the dot-product extension), multiply-and-shift
+    requantisation, tables — bit for bit the integer graph's reference, with and
+    without ``sequence_lens``."""
     why = _ready()
     if why:
         pytest.skip(why)
@@ -102,7 +109,9 @@ def test_aarch64_integer_lstm_is_bit_exact_under_qemu(tmp_path: Path) -> None:
 
     _, _, qg, qp = quantised("lstm")
     ig, ip = rg.quant.to_integer(qg, qp)
-    m = rg.compile(ig, target="tvm", params=ip, device="aarch64")
+    m = rg.compile(ig, target="tvm", params=ip, device=device)
+    layouts = {a.layout for a in m.generated(False).args if a.layout}
+    assert layouts == ({"vnni", "colsum"} if device is DOTPROD else set())
     kernel = m.export(tmp_path / "lstm_int.so")
     xs = np.random.default_rng(0).standard_normal((9, 2, 3)).astype("float32")
     lens = np.array([9, 4])

@@ -525,14 +525,16 @@ class _Gen:
         return stmt
 
     def vnni(self, nid: int) -> bool:
-        """Whether integer product ``nid`` runs on ``vpdpbusd``: an int8 signal times a
-        static int8 weight with no zero point, on a CPU with AVX-512 VNNI."""
-        if self.gpu or not self.blocked or self.plan.cpu.int8_dot != "vnni512":
+        """Whether integer product ``nid`` runs on the CPU's dot product (``vpdpbusd``,
+        ``vpmaddwd``, ``sdot``: :data:`_gemm.DOTS`): an int8 or int16 signal the
+        instruction takes times a static int8 weight with no zero point."""
+        if self.gpu or not self.blocked or not self.plan.cpu.int8_dot:
             return False
         (ra, rb), d = self.p.reads[nid], self.g.nodes[nid]
         ta, tb = (self.g.nodes[r.source]["type"] for r in (ra, rb))
         return (
-            ta.dtype in ("int8", "int16") and tb.dtype == "int8" and not tb.batched
+            (self.plan.cpu.int8_dot, ta.dtype) in _gemm.DOTS and tb.dtype == "int8"
+            and not tb.batched
             and tb.rank == 2 and int(d["attrs"]["zero_points"][1]) == 0
             and rb.source in self.node_buf
         )  # fmt: skip
@@ -544,7 +546,8 @@ class _Gen:
         K, N = (int(v) for v in self.g.nodes[rb.source]["type"].shape)
         za = int(self.g.nodes[nid]["attrs"]["zero_points"][0])
         kind = self.g.nodes[ra.source]["type"].dtype
-        layout = _gemm.VNNI_LAYOUT[kind]
+        dot = self.plan.cpu.int8_dot
+        layout = _gemm.DOTS[(dot, kind)].layout
         key = (rb.source, layout)
         if key not in self.vnni_weights:  # (one copy of each layout per weight)
             name = self.g.nodes[rb.source]["name"]
@@ -567,7 +570,7 @@ class _Gen:
         return loops(
             lead,
             lambda idx: _gemm.vnni_product(
-                K, N, kind, lambda k: a.load([*idx, k]), za, words, colsum,
+                dot, K, N, kind, lambda k: a.load([*idx, k]), za, words, colsum,
                 lambda col, v: out.store([*idx, col], v),
             ),
             "v",

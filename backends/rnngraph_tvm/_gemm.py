@@ -37,6 +37,7 @@ one buffer went to the heap and ran 2.5 times slower).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,8 @@ from rnngraph_tvm._ops import I64, i64, seq
 from rnngraph_tvm._plan import Plan
 
 __all__ = [
-    "pack", "product", "streamed", "table_size", "vnni_layout", "vnni_product", "vnni_shape",
+    "DOTS", "Dot", "pack", "product", "streamed", "table_size", "vnni_layout", "vnni_product",
+    "vnni_shape",
 ]  # fmt: skip
 
 SPLIT_BELOW = 4
@@ -87,8 +89,42 @@ VNNI_COLUMNS = 64
 """Columns an integer product's inner loop keeps in registers: four 16-lane vectors."""
 
 
-VNNI_LAYOUT = {"int8": "vnni", "int16": "vnni16"}
-"""The weight's layout for a signal of each kind (see :func:`vnni_layout`)."""
+@dataclass(frozen=True)
+class Dot:
+    """An integer dot-product instruction: ``per`` signal values a 32-bit word, each offset
+    by ``offset`` (to unsigned bytes for ``vpdpbusd``), ``operand`` the vector type of its
+    two operands, ``lanes`` int32 sums a vector, and whether it adds into the sums
+    (``fused``) or returns products an add then takes."""
+
+    intrinsic: str
+    operand: str
+    lanes: int
+    per: int
+    offset: int = 0
+    fused: bool = True
+
+    @property
+    def layout(self) -> str:
+        """The weight's layout it reads (see :func:`vnni_layout`)."""
+        return "vnni" if self.per == 4 else "vnni16"
+
+
+_PMADDWD = {
+    "pmaddwd512": Dot("llvm.x86.avx512.pmaddw.d.512", "int16x32", 16, 2, fused=False),
+    "pmaddwd256": Dot("llvm.x86.avx2.pmadd.wd", "int16x16", 8, 2, fused=False),
+}
+DOTS: dict[tuple[str, str], Dot] = {
+    ("vnni512", "int8"): Dot("llvm.x86.avx512.vpdpbusd.512", "int8x64", 16, 4, offset=128),
+    ("vnni512", "int16"): Dot("llvm.x86.avx512.vpdpwssd.512", "int16x32", 16, 2),
+    ("sdot128", "int8"): Dot("llvm.aarch64.neon.sdot.v4i32.v16i8", "int8x16", 4, 4),
+    **{(name, kind): dot for name, dot in _PMADDWD.items() for kind in ("int8", "int16")},
+}
+"""By the CPU's ``int8_dot`` and the signal's kind: the instruction an integer product by
+an int8 weight runs on. AVX-512 VNNI: ``vpdpbusd`` (four ``uint8 x int8`` products a
+lane: the int8 signal offset by 128) and ``vpdpwssd`` (two ``int16 x int16``);
+AVX-512BW and AVX2: ``vpmaddwd`` (two ``int16 x int16`` products a lane, an int8 signal
+widened to int16) and an add; aarch64's dot-product extension: ``sdot`` (four
+``int8 x int8``; int16 signals have none). None of them saturates."""
 
 
 def vnni_shape(k_size: int, n_size: int, layout: str) -> tuple[int, ...]:
@@ -117,15 +153,8 @@ def vnni_layout(w: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(groups).view("<i4").reshape(kw, np_)
 
 
-_DOT = {
-    "int8": (4, 128, "llvm.x86.avx512.vpdpbusd.512", "int8x64"),
-    "int16": (2, 0, "llvm.x86.avx512.vpdpwssd.512", "int16x32"),
-}
-"""By the signal's kind: values a word, the offset added to each, the instruction and
-its operands' vector type."""
-
-
 def vnni_product(
+    dot_name: str,
     k_size: int,
     n_size: int,
     kind: str,
@@ -137,13 +166,15 @@ def vnni_product(
 ) -> Any:
     """``out[n] = sum_k (a[k] - zero_point) * w[k, n]`` for one row ``a`` of ``kind``
     (int8 or int16; ``load(k)``) and an int8 weight in :func:`vnni_layout` (``words``,
-    ``colsum``), exactly, with AVX-512 VNNI. int8: the row is offset to uint8 (``a + 128``)
-    and packed four bytes a word, each ``vpdpbusd`` adding four ``uint8 x int8`` products
-    into each of 16 int32 lanes; int16: two values a word, ``vpdpwssd`` adding two
-    ``int16 x int16`` products. Neither saturates. Four vectors of columns at a time; then
+    ``colsum``), exactly, on the CPU's dot product ``dot_name`` (:data:`DOTS`). AVX-512
+    VNNI, int8: the row is offset to uint8 (``a + 128``) and packed four bytes a word,
+    each ``vpdpbusd`` adding four ``uint8 x int8`` products into each of 16 int32 lanes;
+    int16 (or ``vpmaddwd``, either kind): two values a word, each instruction adding two
+    ``int16 x int16`` products a lane. :data:`VNNI_COLUMNS` columns at a time; then
     ``(zero_point + offset) * colsum`` is taken off. ``store(n, value)`` writes column ``n``."""
-    per, offset, intrinsic, vector = _DOT[kind]
-    kw, np_ = vnni_shape(k_size, n_size, VNNI_LAYOUT[kind])
+    dot = DOTS[(dot_name, kind)]
+    per, offset, vector, lanes = dot.per, dot.offset, dot.operand, dot.lanes
+    kw, np_ = vnni_shape(k_size, n_size, dot.layout)
     i32 = "int32"
     row = tir.decl_buffer((i64(kw),), i32, name="row_words", scope="global")
     acc = tir.decl_buffer((i64(VNNI_COLUMNS),), i32, name="acc_i32", scope="global")
@@ -161,20 +192,26 @@ def vnni_product(
         )
     fill = tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.BufferStore(row, word, [q]))
 
-    lanes = [tir.Ramp(i64(16 * v), i64(1), 16) for v in range(4)]
-    zero = tir.Broadcast(tir.const(0, i32), 16)
-    init = tir.SeqStmt([tir.BufferStore(acc, zero, [lane]) for lane in lanes])
-    broadcast = tir.reinterpret(vector, tir.Broadcast(row[q], 16))
+    vectors = VNNI_COLUMNS // lanes
+    sums = [tir.Ramp(i64(lanes * v), i64(1), lanes) for v in range(vectors)]
+    zero = tir.Broadcast(tir.const(0, i32), lanes)
+    init = tir.SeqStmt([tir.BufferStore(acc, zero, [lane]) for lane in sums])
+    broadcast = tir.reinterpret(vector, tir.Broadcast(row[q], lanes))
+    result = f"int32x{lanes}"
 
-    def dot(v: int) -> Any:
-        cols = tir.Ramp(jb * i64(VNNI_COLUMNS) + i64(16 * v), i64(1), 16)
+    def step(v: int) -> Any:
+        cols = tir.Ramp(jb * i64(VNNI_COLUMNS) + i64(lanes * v), i64(1), lanes)
         w = tir.reinterpret(vector, tir.BufferLoad(words, [q, cols]))
-        summed = tir.call_llvm_pure_intrin(
-            "int32x16", intrinsic, tir.BufferLoad(acc, [lanes[v]]), broadcast, w
-        )
-        return tir.BufferStore(acc, summed, [lanes[v]])
+        old = tir.BufferLoad(acc, [sums[v]])
+        if dot.fused:
+            new = tir.call_llvm_pure_intrin(result, dot.intrinsic, old, broadcast, w)
+        else:
+            new = old + tir.call_llvm_pure_intrin(result, dot.intrinsic, broadcast, w)
+        return tir.BufferStore(acc, new, [sums[v]])
 
-    inner = tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.SeqStmt([dot(v) for v in range(4)]))
+    inner = tir.For(
+        q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.SeqStmt([step(v) for v in range(vectors)])
+    )
     col = jb * i64(VNNI_COLUMNS) + c
     shift = tir.const(zero_point + offset, i32)
     out = tir.IfThenElse(

@@ -284,7 +284,7 @@ class TvmModel:
 
             return export_standalone(self, path)
         target = Path(path)
-        kw = {"fcompile": self.device.compiler()} if self.device.name in COMPILERS else {}
+        kw = {"fcompile": self.device.compiler()} if self.device.family in COMPILERS else {}
         suffix = target.suffix or ".so"  # (TVM picks how to link by the name's suffix)
         if relax:
             from rnngraph_tvm._relax import relax_module

@@ -64,9 +64,11 @@ class Cpu:
     l2_bytes: int
     cores: int
     int8_dot: str = ""
-    """The integer dot-product instruction integer products use: ``"vnni512"`` (AVX-512
-    VNNI's ``vpdpbusd``: four uint8 x int8 products summed into each int32 lane), or
-    ``""`` (plain int32 multiply-adds)."""
+    """The integer dot-product instruction integer products use (``_gemm.DOTS``):
+    ``"vnni512"`` (AVX-512 VNNI's ``vpdpbusd``: four uint8 x int8 products summed into
+    each int32 lane), ``"pmaddwd512"``/``"pmaddwd256"`` (AVX-512BW's and AVX2's
+    ``vpmaddwd``: two int16 x int16), ``"sdot128"`` (aarch64's ``sdot``: four int8 x
+    int8), or ``""`` (plain int32 multiply-adds)."""
 
     @classmethod
     def of(cls, spec: Mapping[str, Any], here: bool) -> Cpu:
@@ -78,29 +80,30 @@ class Cpu:
         name = str(spec.get("mcpu", "") or triple or kind)
         if kind != "llvm":  # C source: plain loops a C compiler vectorises, 16-byte vectors
             return cls(name, 16, 16, *_caches(here), cores() if here else 1)
+        features = _features(spec) | {a[1:] for a in mattr if a.startswith("+")}
+        features -= {a[1:] for a in mattr if a.startswith("-")}
+        dot = ""
         if triple.startswith(("aarch64", "arm64")):
             vector, regs = 16, 32  # NEON: 32 registers of 128 bits
+            dot = "sdot128" if "dotprod" in features else ""
         elif triple.startswith(("armv7", "arm")):
             vector, regs = 16, 16  # NEON on 32-bit ARM: 16 quad registers
         elif triple.startswith("riscv"):
             # without the vector extension the F registers hold one value each
             vector, regs = (16, 32) if "+v" in mattr else (8, 32)
+        elif "avx512f" in features:
+            # LLVM splits 512-bit vectors on CPUs it tunes for 256 (Intel's first
+            # AVX-512 cores), but the 32 registers are there either way
+            vector = 32 if "prefer-256-bit" in features else 64
+            regs = 32
+            if "avx512bw" in features:
+                dot = "vnni512" if "avx512vnni" in features else "pmaddwd512"
+        elif "avx" in features or "avx2" in features:
+            vector, regs = 32, 16
+            dot = "pmaddwd256" if "avx2" in features else ""
         else:
-            features = _features(spec) | {a[1:] for a in mattr if a.startswith("+")}
-            features -= {a[1:] for a in mattr if a.startswith("-")}
-            if "avx512f" in features:
-                # LLVM splits 512-bit vectors on CPUs it tunes for 256 (Intel's first
-                # AVX-512 cores), but the 32 registers are there either way
-                vector = 32 if "prefer-256-bit" in features else 64
-                regs = 32
-                if {"avx512vnni", "avx512bw"} <= features:
-                    return cls(name, vector, regs, *_caches(here), cores() if here else 1,
-                               int8_dot="vnni512")  # fmt: skip
-            elif "avx" in features or "avx2" in features:
-                vector, regs = 32, 16
-            else:
-                vector, regs = 16, 16
-        return cls(name, vector, regs, *_caches(here), cores() if here else 1)
+            vector, regs = 16, 16
+        return cls(name, vector, regs, *_caches(here), cores() if here else 1, int8_dot=dot)
 
     def describe(self) -> str:
         return (

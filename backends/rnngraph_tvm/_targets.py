@@ -84,8 +84,21 @@ class Device:
         """The TVM device the model's buffers live on when it runs here."""
         return tvm.cuda(0) if self.gpu else tvm.cpu()
 
+    @property
+    def family(self) -> str:
+        """The named device whose cross compiler links it: its own name, or for a target
+        dict the name whose ``mtriple`` starts like it (``"aarch64"`` for an aarch64 dict
+        with its own ``mcpu`` or ``mattr``); ``""`` for none."""
+        if self.name in DEVICES:
+            return self.name
+        triple = str(self.spec.get("mtriple", ""))
+        for name in COMPILERS:
+            if triple and triple.split("-")[0] == str(DEVICES[name]["mtriple"]).split("-")[0]:
+                return name
+        return ""
+
     def compiler(self) -> Callable[..., Any]:
-        cc = COMPILERS.get(self.name)
+        cc = COMPILERS.get(self.family)
         if cc is None or shutil.which(cc) is None:
             raise CompileError(
                 f"exporting for {self.name!r} needs a cross compiler ({cc or 'unknown'}); "
