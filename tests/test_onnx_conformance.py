@@ -26,6 +26,9 @@ MUST_PASS = {
     "test_reciprocal", "test_dropout_default", "test_erf", "test_sin", "test_cos",
     "test_gelu_default_2", "test_tan", "test_sinh", "test_cosh", "test_hardmax_negative_axis",
     "test_argmax_negative_axis_keepdims_random_select_last_index",
+    # rows flattened from a sequence: Flatten, LayerNormalization's body on other axes
+    "test_flatten_axis2", "test_flatten_negative_axis1", "test_layer_normalization_4d_axis2",
+    "test_layer_normalization_4d_axis_negative_2_expanded_ver18",
 }  # fmt: skip
 """Cases that import and pass today (a regression guard; the test counts them all)."""
 
@@ -45,7 +48,7 @@ def test_conformance_cases_are_right_or_refused() -> None:
         wrong += [f"{case.name} on {e}: {r}" for e, r in result.items() if r.startswith("wrong")]
     assert wrong == [], f"imported models computing wrong answers: {wrong}"
     assert set(passed) >= MUST_PASS, sorted(MUST_PASS - set(passed))
-    assert len(passed) >= 135, len(passed)
+    assert len(passed) >= 145, len(passed)
 
 
 def test_integer_inputs_are_refused_not_computed_as_floats() -> None:

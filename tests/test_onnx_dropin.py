@@ -336,3 +336,78 @@ def test_rg_run_speaks_the_original_interface_when_asked(tmp_path) -> None:
         rg.run(g, feeds, p, interface="original", sequence_lens=np.array([1, 1]))
     with pytest.raises(rg.InputError, match="interface must be"):
         rg.run(g, feeds, p, interface="onnx")
+
+
+def _flat_model(norm_axis: int) -> object:
+    """A PyTorch-style language model's head on an LSTM: ``Y`` squeezed to (T, B, H),
+    normalised by ``LayerNormalization`` over its last two axes after a Reshape to
+    (T, B, 2, H/2) (``norm_axis``: 2 or -2; ONNX's function body flattens it), back to
+    (T, B, H), then rows (-1, H) and a ``Gemm`` to the logits (T*B, V): the model's
+    output is rows, not a sequence."""
+    H, I, V = 6, 3, 5
+    rng = np.random.default_rng(1)
+    init = {
+        "W": rng.normal(size=(1, 4 * H, I)), "R": rng.normal(size=(1, 4 * H, H)),
+        "scale": rng.normal(size=(2, H // 2)), "bias": rng.normal(size=(2, H // 2)),
+        "fc_w": rng.normal(size=(H, V)), "fc_b": rng.normal(size=(V,)),
+    }  # fmt: skip
+    shapes = {
+        "one": [1], "split": [0, 0, 2, H // 2], "whole": [0, 0, H], "rows": [-1, H],
+    }  # fmt: skip
+    nodes = [
+        helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=H),
+        helper.make_node("Squeeze", ["Y", "one"], ["Ys"]),
+        helper.make_node("Reshape", ["Ys", "split"], ["Y4"]),
+        helper.make_node("LayerNormalization", ["Y4", "scale", "bias"], ["N4"], axis=norm_axis),
+        helper.make_node("Reshape", ["N4", "whole"], ["N"]),
+        helper.make_node("Reshape", ["N", "rows"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"]),
+    ]
+    inits = [numpy_helper.from_array(a.astype("float32"), k) for k, a in init.items()]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in shapes.items()]
+    graph = helper.make_graph(
+        nodes,
+        "lm_head",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "N", I])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, V])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("norm_axis", [2, -2])
+def test_rows_flattened_from_a_sequence_are_an_output_on_every_engine(
+    norm_axis: int, tmp_path
+) -> None:
+    """Rows (-1, k) as a model's output (a Gemm head on Reshape(-1, H)) and
+    LayerNormalization over the last two axes (its ONNX body's Flatten): every engine and
+    the saved file return onnxruntime's (T*B, V) logits for the original feeds."""
+    model = _flat_model(norm_axis)
+    xs = np.random.default_rng(2).normal(size=(7, 4, 3)).astype("float32")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = {"logits": sess.run(None, {"X": xs})[0]}
+    assert want["logits"].shape == (28, 5)
+    g, p = rg.import_onnx(model)
+    assert rg.run(g, {"X": xs}, p)["logits"].shape == (7, 4, 5)  # the graph's own axes
+    for target in ("reference", "onnx", "tvm"):
+        if target == "tvm":
+            pytest.importorskip("tvm")
+        m = rg.compile(
+            g, target=target, params=p, **({} if target == "reference" else {"threads": 1})
+        )
+        _check(m.run({"X": xs}), want)
+        if target == "onnx":
+            _check(_ort_file(m.save(tmp_path / "lm.onnx"), {"X": xs}), want)
+
+
+def test_flattening_into_time_or_batch_is_refused() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", "B", 2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    for axis in (1, -3):
+        node = helper.make_node("Flatten", ["x"], ["f"], axis=axis)
+        model = helper.make_model(
+            helper.make_graph([node, helper.make_node("Relu", ["f"], ["y"])], "f", [x], [y]),
+            opset_imports=[helper.make_opsetid("", 18)],
+        )
+        with pytest.raises(rg.ModelImportError, match="time or batch axis"):
+            rg.import_onnx(model)

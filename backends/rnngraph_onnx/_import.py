@@ -107,7 +107,10 @@ class Rows:
 @dataclass
 class Flat:
     """A sequence with its steps, rows and leading features flattened into rows ``(-1, k)``,
-    as a 2-D ``Gemm`` wants it (our exports' fused ``x @ W + b``); ``value`` keeps the axes."""
+    as a 2-D ``Gemm`` wants it (our exports' fused ``x @ W + b``) or ``Flatten`` makes it
+    (``LayerNormalization``'s body on other axes); ``value`` keeps the time and batch axes,
+    its last axis is ``k``. Element-wise ops (with constants of one row), reductions along
+    ``k``, ``Gemm`` and a ``Reshape`` back to a sequence read it."""
 
     value: rg.Value
 
@@ -420,7 +423,7 @@ class _Importer:
         except Exception as e:
             raise self.fail(node, f"evaluating it on constants failed: {e}") from e
         src = None
-        if node.op_type in ("Unsqueeze", "Reshape", "Squeeze") and node.input[0]:
+        if node.op_type in ("Unsqueeze", "Reshape", "Squeeze", "Flatten") and node.input[0]:
             src = (node.op_type, node.input[0])  # keeps the initializer a trainable param
         for name, value in zip([o for o in node.output if o], results, strict=True):
             self.env[name] = Static(np.asarray(value), src=src)
@@ -434,14 +437,37 @@ class _Importer:
             return self.static_node(t)
         return self.seq(name, node)
 
+    def signals(self, node: onnx.NodeProto) -> tuple[list[rg.Value], type]:
+        """The values of ``node``'s inputs and what their result is: a :class:`Seq`, or a
+        :class:`Flat` when one of them is (then a constant of one row, ``(k,)`` or
+        ``(1, k)``, broadcasts along its rows and nothing else may meet it)."""
+        if not any(isinstance(self.env.get(n), Flat) for n in node.input):
+            return [self.value_of(n, node) for n in node.input], Seq
+        ts = [self.get(n, node) for n in node.input]
+        values = []
+        for name, t in zip(node.input, ts, strict=True):
+            if isinstance(t, Flat):
+                values.append(t.value)
+            elif isinstance(t, Static) and np.ndim(t.value) < 2:
+                values.append(self.static_node(t))
+            elif isinstance(t, Static) and np.ndim(t.value) == 2 and np.shape(t.value)[0] == 1:
+                values.append(rg.reshape(self.static_node(t), np.shape(t.value)[1:]))
+            else:
+                raise self.fail(
+                    node,
+                    f"{name!r} ({type(t).__name__}) meets a sequence flattened to rows "
+                    "(-1, k): only such rows and constants of one row, (k,) or (1, k), may",
+                )
+        return values, Flat
+
     def elementwise(self, node: onnx.NodeProto) -> None:
-        args = [self.value_of(n, node) for n in node.input]
+        args, kind = self.signals(node)
         op = _ELEMENTWISE.get(node.op_type) or _UNARY.get(node.op_type)
         if op is None:  # Identity
-            self.set(node, Seq(args[0]))
+            self.set(node, kind(args[0]))
             return
         try:
-            self.set(node, Seq(getattr(rg, op)(*args)))
+            self.set(node, kind(getattr(rg, op)(*args)))
         except (GraphError, ValueError) as e:
             raise self.fail(node, str(e)) from e
 
@@ -624,18 +650,18 @@ class _Importer:
         hot = rg.equal(rg.argmax(x, ax, keepdims=True), self.graph.constant(positions))
         self.set(node, Seq(rg.cast(hot, "float")))
 
-    def _total(self, node: onnx.NodeProto) -> rg.Value:
-        args = [self.value_of(n, node) for n in node.input]
+    def _total(self, node: onnx.NodeProto, scale: float = 1.0) -> None:
+        args, kind = self.signals(node)
         total = args[0]
         for a in args[1:]:
             total = total + a
-        return total
+        self.set(node, kind(total * scale if scale != 1.0 else total))
 
     def op_Sum(self, node: onnx.NodeProto) -> None:
-        self.set(node, Seq(self._total(node)))
+        self._total(node)
 
     def op_Mean(self, node: onnx.NodeProto) -> None:
-        self.set(node, Seq(self._total(node) / float(len(node.input))))
+        self._total(node, 1.0 / len(node.input))
 
     def op_Tan(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
@@ -650,7 +676,8 @@ class _Importer:
         self.set(node, Seq(0.5 * (rg.exp(x) + rg.exp(-x))))
 
     def op_Reciprocal(self, node: onnx.NodeProto) -> None:
-        self.set(node, Seq(rg.div(1.0, self.seq(node.input[0], node))))
+        (x,), kind = self.signals(node)
+        self.set(node, kind(rg.div(1.0, x)))
 
     def op_Dropout(self, node: onnx.NodeProto) -> None:
         """Inference: the input unchanged (and a mask of ones); training mode is refused
@@ -923,17 +950,49 @@ class _Importer:
         else:
             raise self.fail(node, f"permutation {perm} of {type(t).__name__} is not supported")
 
+    def op_Flatten(self, node: onnx.NodeProto) -> None:
+        """``(T, B, *row)`` flattened at an axis past time and batch: rows ``(-1, k)`` with
+        ``k`` the product of the row's axes from there (:class:`Flat`). A graph input
+        flattened where a sequence cannot be (into its time or batch axis) is a weight the
+        caller feeds (``LayerNormalization``'s scale and bias in its body)."""
+        axis = int(self._attr(node, "axis", 1))
+        t = self.get(node.input[0], node)
+        known = isinstance(t, Pending) and all(isinstance(d, int) for d in t.dims)
+        if known and (axis + len(t.dims) if axis < 0 else axis) < self.lead:
+            self.runtime_weight(t, tuple(int(d) for d in t.dims), node)
+            return self.evaluate(node)
+        x = self.seq(node.input[0], node)
+        rank = self.rank(x)
+        a = axis + rank if axis < 0 else axis
+        if not self.lead <= a <= rank:
+            raise self.fail(node, "it works along the time or batch axis")
+        row = [int(d) for d in x.shape[1:]]
+        j = a - self.lead
+        self.set(node, Flat(rg.reshape(x, [*row[:j], int(np.prod(row[j:]))])))
+
     def op_Reshape(self, node: onnx.NodeProto) -> None:
         src = self.get(node.input[0], node)
         if isinstance(src, ShapeVec):
             self.set(node, ShapeVec(self._shape_input(node.input[0], node).dims))
             return
         shape = self._shape_input(node.input[1], node).dims
-        if isinstance(src, Flat):  # back from rows: the shape must be the value's own
-            want = ["T", "B"][2 - self.lead :] + [int(d) for d in src.value.shape[1:]]
-            if [d if isinstance(d, str) else int(d) for d in shape] != want:
-                raise self.fail(node, f"rows reshaped to {shape}, not back to {want}")
-            self.set(node, Seq(src.value))
+        if isinstance(src, Flat):  # back from rows: (time, batch) in front, the same row size
+            keep = ["T", "B"][2 - self.lead :]
+            row = [int(d) for d in shape[self.lead :] if not isinstance(d, str)]
+            size = int(np.prod([int(d) for d in src.value.shape[1:]]))
+            if (
+                [d for d in shape[: self.lead]] != keep
+                or len(row) != len(shape) - self.lead
+                or -1 in row
+                or int(np.prod(row)) != size
+            ):
+                raise self.fail(
+                    node,
+                    f"rows reshaped to {shape}: only back to a sequence {[*keep, '...']} "
+                    f"of {size} values a step and row",
+                )
+            same = row == [int(d) for d in src.value.shape[1:]]
+            self.set(node, Seq(src.value if same else rg.reshape(src.value, row)))
             return
         x = self.seq(node.input[0], node)
         if len(shape) == 2 and shape[0] == -1 and shape[1] == x.shape[-1]:
@@ -986,7 +1045,8 @@ class _Importer:
     def op_Cast(self, node: onnx.NodeProto) -> None:
         to = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "to")
         kind = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.BOOL: "bool"}.get(to, "float")
-        self.set(node, Seq(rg.cast(self.seq(node.input[0], node), kind)))
+        (x,), wrap = self.signals(node)
+        self.set(node, wrap(rg.cast(x, kind)))
 
     def op_CastLike(self, node: onnx.NodeProto) -> None:
         """A cast to the type of the second input: a constant stays a constant (ONNX's
@@ -996,7 +1056,7 @@ class _Importer:
             like = self.declare_sequence(like)
         if isinstance(like, Static):
             kind = np.asarray(like.value).dtype
-        elif isinstance(like, Seq):
+        elif isinstance(like, (Seq, Flat)):
             kind = {"int64": np.dtype(np.int64), "bool": np.dtype(bool)}.get(
                 str(like.value.dtype), np.dtype(np.float32)
             )
@@ -1006,6 +1066,9 @@ class _Importer:
             self.set(node, Static(np.asarray(x.value).astype(kind)))
             return
         to = {"i": "int64", "b": "bool"}.get(kind.kind, "float")
+        if isinstance(x, Flat):
+            self.set(node, Flat(rg.cast(x.value, to)))
+            return
         self.set(node, Seq(rg.cast(self.seq(node.input[0], node), to)))
 
     def op_Size(self, node: onnx.NodeProto) -> None:
@@ -1016,11 +1079,17 @@ class _Importer:
         raise self.fail(node, "the number of elements of a sequence depends on its length")
 
     def _reduce(self, node: onnx.NodeProto, fn: str) -> None:
-        x = self.seq(node.input[0], node)
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         axes = self._ints(node, 1, "axes")
         if not axes:
             raise self.fail(node, "a reduction over every axis includes time and batch")
+        flat = self.get(node.input[0], node)
+        if isinstance(flat, Flat):  # rows (-1, k): along k only, keeping it
+            if [a % 2 for a in axes] != [1] or not at.get("keepdims", 1):
+                raise self.fail(node, "rows flattened from a sequence reduce along k, kept")
+            self.set(node, Flat(getattr(rg, fn)(flat.value, [-1], keepdims=True)))
+            return
+        x = self.seq(node.input[0], node)
         rank = self.rank(x)
         ax = [self._axis(node, a, rank) for a in axes]
         self.set(node, Seq(getattr(rg, fn)(x, ax, keepdims=bool(at.get("keepdims", 1)))))
@@ -1043,6 +1112,7 @@ class _Importer:
     def op_LayerNormalization(self, node: onnx.NodeProto) -> None:
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         x = self.seq(node.input[0], node)
+        self._axis(node, int(at.get("axis", -1)), self.rank(x))  # (not time or batch)
         if at.get("axis", -1) not in (-1, self.rank(x) - 1) or len(node.input) < 3:
             raise self.fail(node, "only the last axis, with scale and bias, is supported")
         scale, bias = (self.get(n, node) for n in node.input[1:3])
@@ -1446,6 +1516,17 @@ class _Importer:
             self.graph.output(name, t.value)
             if t.batch_major:
                 self.meta["batch_major"].append(name)
+        elif isinstance(t, Flat):  # the graph's (T, B, ..., k); the model's rows (-1, k)
+            self.graph.output(name, t.value)
+            self.meta.setdefault("flat_outputs", {})[name] = int(t.value.shape[-1])
+        elif isinstance(t, Static):
+            weights = self.meta["param_inputs"]
+            raise ModelImportError(
+                f"model output {name!r} depends on no sequence: it is computed from constants"
+                + (f" and inputs read as weights ({', '.join(weights)}: flattened across "
+                   "their first two axes, they cannot be sequences, whose time and batch axes "
+                   "those are)" if weights else "")
+            )  # fmt: skip
         elif isinstance(t, Rows) and all(i.kind == "final" for i in t.items):
             finals = [i.ref for i in t.items]
             self.meta["outputs"][name] = {

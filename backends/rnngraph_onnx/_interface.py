@@ -92,7 +92,11 @@ def with_interface(
         spec = iface.outputs.get(n)
         if spec is None:  # a graph output of the same name
             rank = _rank(inner, _P + n)
-            if n in iface.batch_major:
+            if n in iface.flat:  # rows (-1, k)
+                rows = const(np.array([-1, iface.flat[n]], np.int64), f"{n}.rows")
+                node("Reshape", [_P + n, rows], n)
+                rank = 2
+            elif n in iface.batch_major:
                 node("Transpose", [_P + n], n, perm=_swap01(rank))
             else:
                 node("Identity", [_P + n], n)

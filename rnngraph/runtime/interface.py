@@ -74,6 +74,9 @@ class Interface:
     """Inputs ``(B, *row)`` that are one state's initial value (a Scan's)."""
     input_types: Mapping[str, tuple[int, list[int | str]]] = field(default_factory=dict)
     """The original inputs' ONNX element types and dims, for a file with its interface."""
+    flat: Mapping[str, int] = field(default_factory=dict)
+    """Outputs the original gives as rows ``(-1, k)`` (steps, batch rows and leading
+    features flattened: ``Flatten``, or a ``Reshape`` for a ``Gemm``), by their ``k``."""
 
     @classmethod
     def of(cls, graph: Graph) -> Interface | None:
@@ -117,6 +120,7 @@ class Interface:
             frozenset(meta.get("unused_inputs", [])),
             dict(meta.get("state_rows", {})),
             {k: (int(t), list(d)) for k, (t, d) in meta.get("input_types", {}).items()},
+            {k: int(v) for k, v in meta.get("flat_outputs", {}).items()},
         )
 
     # ------------------------------------------------------------------ in
@@ -190,6 +194,8 @@ class Interface:
         made: dict[str, np.ndarray] = {}
         for name in self.graph_outputs:
             y = result[name]
+            if name in self.flat:
+                y = y.reshape(-1, self.flat[name])
             made[name] = np.swapaxes(y, 0, 1) if name in self.batch_major else y
         for name, spec in self.outputs.items():
             bm = spec["batch_major"]
