@@ -441,6 +441,7 @@ class _Importer:
         """The values of ``node``'s inputs and what their result is: a :class:`Seq`, or a
         :class:`Flat` when one of them is (then a constant of one row, ``(k,)`` or
         ``(1, k)``, broadcasts along its rows and nothing else may meet it)."""
+        self.weights_beside_signals(node)
         if not any(isinstance(self.env.get(n), Flat) for n in node.input):
             return [self.value_of(n, node) for n in node.input], Seq
         ts = [self.get(n, node) for n in node.input]
@@ -459,6 +460,21 @@ class _Importer:
                     "(-1, k): only such rows and constants of one row, (k,) or (1, k), may",
                 )
         return values, Flat
+
+    def weights_beside_signals(self, node: onnx.NodeProto) -> None:
+        """Graph inputs of ``node`` of fixed float dims and a lower rank than a signal they
+        meet are weights the caller feeds (a normalisation's scale): broadcast from the
+        right, they have no time and batch axes of their own."""
+        seen = [self.env.get(n) for n in node.input]
+        ranks = [self.rank(t.value) for t in seen if isinstance(t, Seq)]
+        ranks += [2 for t in seen if isinstance(t, Flat)]
+        floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+        for t in seen:
+            if (
+                ranks and isinstance(t, Pending) and t.elem in floats
+                and len(t.dims) < max(ranks) and all(isinstance(d, int) for d in t.dims)
+            ):  # fmt: skip
+                self.runtime_weight(t, tuple(int(d) for d in t.dims), node)
 
     def elementwise(self, node: onnx.NodeProto) -> None:
         args, kind = self.signals(node)
