@@ -411,3 +411,76 @@ def test_flattening_into_time_or_batch_is_refused() -> None:
         )
         with pytest.raises(rg.ModelImportError, match="time or batch axis"):
             rg.import_onnx(model)
+
+
+def _scan_model(in_axis: int, out_axis: int) -> object:
+    """An Elman step as a Scan (opset 16): ``h' = tanh(x W + h R)``, the scan input
+    scanned along ``in_axis`` (1: batch-first ``(B, T, 3)``), the per-step output stacked
+    along ``out_axis``."""
+    rng = np.random.default_rng(3)
+    W = numpy_helper.from_array(rng.normal(size=(3, 4)).astype("float32"), "W")
+    R = numpy_helper.from_array(rng.normal(size=(4, 4)).astype("float32"), "R")
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x_t", "W"], ["xw"]),
+            helper.make_node("MatMul", ["h", "R"], ["hr"]),
+            helper.make_node("Add", ["xw", "hr"], ["pre"]),
+            helper.make_node("Tanh", ["pre"], ["h_next"]),
+            helper.make_node("Identity", ["h_next"], ["y_t"]),
+        ],
+        "step",
+        [
+            helper.make_tensor_value_info("h", TensorProto.FLOAT, ["B", 4]),
+            helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["B", 3]),
+        ],
+        [
+            helper.make_tensor_value_info("h_next", TensorProto.FLOAT, ["B", 4]),
+            helper.make_tensor_value_info("y_t", TensorProto.FLOAT, ["B", 4]),
+        ],
+    )
+    scan = helper.make_node(
+        "Scan", ["h0", "x"], ["h_T", "y"], body=body, num_scan_inputs=1,
+        scan_input_axes=[in_axis], scan_output_axes=[out_axis],
+    )  # fmt: skip
+    lead = ["B", "T"] if in_axis in (1, -2) else ["T", "B"]
+    graph = helper.make_graph(
+        [scan],
+        "elman_scan",
+        [
+            helper.make_tensor_value_info("h0", TensorProto.FLOAT, ["B", 4]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [*lead, 3]),
+        ],
+        [
+            helper.make_tensor_value_info("h_T", TensorProto.FLOAT, ["B", 4]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+        ],
+        [W, R],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 16)])
+
+
+@pytest.mark.parametrize(("in_axis", "out_axis"), [(1, 1), (-2, 0), (0, 1)])
+def test_a_scan_along_the_batch_first_axis_is_a_drop_in(in_axis, out_axis, tmp_path) -> None:
+    """Scan axes 1 (batch-first tensors, ``(B, T, ...)``) in and out, against onnxruntime
+    on the original model: the reference, ONNX (and its saved file) and TVM engines."""
+    model = _scan_model(in_axis, out_axis)
+    rng = np.random.default_rng(4)
+    B, T = 3, 5
+    x = rng.normal(size=(B, T, 3) if in_axis in (1, -2) else (T, B, 3)).astype("float32")
+    feeds = {"h0": rng.normal(size=(B, 4)).astype("float32"), "x": x}
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = dict(zip(["h_T", "y"], sess.run(None, feeds), strict=True))
+    g, p = rg.import_onnx(model)
+    for target in ("reference", "onnx", "tvm"):
+        if target == "tvm":
+            pytest.importorskip("tvm")
+        m = rg.compile(g, target=target, params=p)
+        _check(m.run(feeds), want)
+        if target == "onnx":
+            _check(_ort_file(m.save(tmp_path / "scan.onnx"), feeds), want)
+
+
+def test_a_scan_along_a_feature_axis_is_refused() -> None:
+    model = _scan_model(1, 2)
+    with pytest.raises(rg.ModelImportError, match="scan axis 2: only 0"):
+        rg.import_onnx(model)

@@ -210,9 +210,14 @@ class _Importer:
                 self.batch_major_inputs.add(node.input[0])
             if node.op_type in ("LSTM", "GRU", "RNN") and at.get("layout", 0) == 1:
                 self.batch_major_inputs.add(node.input[0])
-            if node.op_type == "Scan" and self.opset < 9:  # (B, T, ...) scan inputs
+            if node.op_type == "Scan":  # (B, T, ...) scan inputs: opset 8's, or axis 1
                 M = int(at.get("num_scan_inputs", 0))
-                self.batch_major_inputs.update(node.input[len(node.input) - M :])
+                scanned = node.input[len(node.input) - M :]
+                axes = list(at.get("scan_input_axes", [0] * M))
+                self.batch_major_inputs.update(
+                    n for n, a in zip(scanned, axes, strict=False)
+                    if self.opset < 9 or a in (1, -len(self._dims(n)) + 1)
+                )  # fmt: skip
 
     @property
     def opset(self) -> int:
@@ -1373,9 +1378,12 @@ class _Importer:
         N = len(ins) - M
         in_dirs = list(at.get("directions" if v8 else "scan_input_directions", [0] * M))
         out_dirs = list(at.get("scan_output_directions", [0] * (len(body.output) - N)))
-        for axes_attr in ("scan_input_axes", "scan_output_axes"):
-            if any(int(a) != 0 for a in at.get(axes_attr, [])):
-                raise self.fail(node, "scan axes other than 0")
+        # axis 0 is time (time-major), axis 1 time with the batch in front (batch-major)
+        in_axes = [self._scan_axis(node, a, self._dims(n)) for a, n in
+                   zip(at.get("scan_input_axes", [0] * M), ins[N:], strict=False)]  # fmt: skip
+        in_axes += [0] * (M - len(in_axes))
+        out_axes = [self._scan_axis(node, a, None) for a in at.get("scan_output_axes", [])]
+        out_axes += [0] * (len(body.output) - N - len(out_axes))
         if len(set(in_dirs + out_dirs)) > 1:
             raise self.fail(node, "a Scan mixing forward and reverse directions")
         step = -1 if (in_dirs + out_dirs + [0])[0] == 1 else 1
@@ -1387,15 +1395,19 @@ class _Importer:
             s = self.carried(node, outer, inner.name, i, row, step)
             states.append(s)
             local[inner.name] = Seq(s)
-        for outer, inner in zip(ins[N:], body.input[N:], strict=True):
+        for outer, inner, axis in zip(ins[N:], body.input[N:], in_axes, strict=True):
             t = self.get(outer, node)
             if isinstance(t, _Ticks):
                 continue
-            if v8:
+            if v8 or axis == 1:
                 if isinstance(t, Pending):
                     t = self.declare_sequence(t)
                 if not isinstance(t, Seq) or not t.batch_major:
-                    raise self.fail(node, f"scan input {outer!r} must be a batch-major input")
+                    raise self.fail(
+                        node,
+                        f"scan input {outer!r} is scanned along its axis 1: it must be a "
+                        "batch-major (B, T, ...) input",
+                    )
                 local[inner.name] = Seq(t.value)
             else:
                 local[inner.name] = Seq(self.seq(outer, node))
@@ -1407,14 +1419,32 @@ class _Importer:
             results = [self.value_of(o.name, node) for o in body.output]
         finally:
             self.env, self.lead = saved, 2
-        self.close_loop(node, states, results, batch_major=v8)
+        self.close_loop(node, states, results, [v8 or a == 1 for a in out_axes])
+
+    def _dims(self, name: str) -> list[int | str]:
+        """The dims of a graph input not read yet (its rank, for a negative axis)."""
+        t = self.env.get(name)
+        return list(t.dims) if isinstance(t, Pending) else []
+
+    def _scan_axis(self, node: onnx.NodeProto, axis: int, dims: list[int | str] | None) -> int:
+        """A Scan's scan axis as 0 (time-major) or 1 (batch-major); others are refused."""
+        a = int(axis)
+        if a < 0 and dims:
+            a += len(dims)
+        if a not in (0, 1):
+            raise self.fail(
+                node,
+                f"scan axis {axis}: only 0 (time-major, (T, B, ...)) and 1 (batch-major, "
+                "(B, T, ...)) are read; rnngraph's sequences have time and batch in front",
+            )
+        return a
 
     def close_loop(
         self,
         node: onnx.NodeProto,
         states: list[rg.Value],
         results: list[rg.Value],
-        batch_major: bool = False,
+        batch_major: list[bool] | None = None,
     ) -> None:
         """After a Scan or Loop body: each carried state takes the body's next value; the
         node's first outputs are the final states, the others the per-step sequences."""
@@ -1428,7 +1458,8 @@ class _Importer:
                 row = tuple(int(d) for d in states[k].shape[1:])
                 self.env[out_name] = Rows([RowItem("final", states[k].name)], row, squeezed=True)
             else:
-                self.env[out_name] = Seq(results[k], batch_major=batch_major)
+                major = bool(batch_major and batch_major[k - N])
+                self.env[out_name] = Seq(results[k], batch_major=major)
 
     def carried(
         self,
