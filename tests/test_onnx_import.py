@@ -118,16 +118,9 @@ def test_torch_lstm_then_linear(tmp_path) -> None:
 
 
 # ------------------------------------------------------- our own exports
-LOOPS = {"hopfield_continuous"}  # cells whose ONNX holds a Loop (rg.fixed_point)
-
-
 @pytest.mark.parametrize("name", sorted(zoo.CELLS))
 @pytest.mark.parametrize("native", [True, False])
 def test_round_trip_of_our_exports(name: str, native: bool) -> None:
-    if name in LOOPS:
-        # (the importer refuses a Loop with a clear ModelImportError: ONNX's Loop is any
-        # while loop, ours a fixed point; reading one back is the import issue's work)
-        pytest.skip("the ONNX importer does not read Loop (a fixed point) yet")
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
     m = rg.compile(g, target="onnx", params=p, optimize=native)
@@ -404,3 +397,46 @@ def test_uint8_grids_are_refused_by_name() -> None:
     )
     with pytest.raises(rg.ModelImportError, match=r"quant.*int8, int16 and int32"):
         rg.import_onnx(model)
+
+
+@pytest.mark.parametrize("where", ["outside", "inside"])
+def test_a_fixed_point_reads_back_from_its_loop(where: str) -> None:
+    """rnngraph writes rg.fixed_point as an ONNX Loop (its body: the map, then "some row
+    still changes"); the importer reads that Loop back as a fixed point — outside the
+    recurrence (over every step at once) and inside it (the map reads a state) — with
+    each row's number of applications, the same numbers on every engine."""
+    g = rg.Graph("settle")
+    x = g.input("x", 3)
+    h = g.state("h", 4)
+    drive = rg.linear(x, 4, name="in") + (rg.linear(h, 4, name="rec") if where == "inside" else 0.0)
+    z, n = rg.fixed_point(
+        lambda z: rg.tanh(0.4 * rg.linear(z, 4, bias=False, name="w") + drive),
+        rg.zeros_like(drive), tol=1e-4, max_iter=60, iterations=True,
+    )  # fmt: skip
+    g.assign(h, z)
+    g.output("y", z)
+    g.output("n", n)
+    p = g.init_params(seed=5)
+    m = rg.compile(g, target="onnx", params=p)
+    assert any(nd.op_type == "Loop" for nd in _all_nodes(m.model.graph))
+    g2, p2 = rg.import_onnx(m.model)
+    assert any(nd.op == "fixed_point" for nd in g2.nodes())
+    xs = np.random.default_rng(6).standard_normal((5, 2, 3)).astype(np.float32)
+    want = rg.run(g, {"x": xs}, p)
+    assert want["n"].max() > 3  # it iterates
+    for target in ("reference", "onnx", "tvm"):
+        if target == "tvm":
+            pytest.importorskip("tvm")
+        got = rg.compile(g2, target=target, params=p2).run({"x": xs})
+        np.testing.assert_allclose(got["y"], want["y"], atol=1e-5)
+        np.testing.assert_array_equal(got["n"], want["n"])
+
+
+def _all_nodes(graph) -> list:
+    out = []
+    for nd in graph.node:
+        out.append(nd)
+        for a in nd.attribute:
+            if a.type == a.GRAPH:
+                out += _all_nodes(a.g)
+    return out

@@ -1504,6 +1504,9 @@ class _Importer:
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         body: onnx.GraphProto = at["body"]
         trip = self.get(node.input[0], node) if node.input[0] else None
+        fixed = _fixed_point_loop(body) if isinstance(trip, Static) else None
+        if fixed is not None and isinstance(trip, Static):
+            return self.fixed_point(node, trip, fixed, body)
         if not (isinstance(trip, ShapeVec) and trip.dims == ["T"]):
             raise self.fail(
                 node,
@@ -1540,6 +1543,45 @@ class _Importer:
         if not (isinstance(go_on, Static) and bool(np.all(go_on.value))):
             raise self.fail(node, "its body's condition must stay true (a recurrence, not a while)")
         self.close_loop(node, states, results)
+
+    def fixed_point(
+        self, node: onnx.NodeProto, trip: Static, fixed: _FixedLoop, body: onnx.GraphProto
+    ) -> None:
+        """A ``Loop`` that is :func:`rg.fixed_point` (as rnngraph writes one): the body's
+        map of ``z`` imported as the function, its tolerance and trip count as ``tol``
+        and ``max_iter``; outputs the value and each row's number of applications."""
+        tol = self.get(fixed.tol, node)
+        go = self.get(node.input[1], node) if len(node.input) > 1 and node.input[1] else None
+        if not (
+            isinstance(tol, Static) and np.size(tol.value) == 1
+            and np.size(trip.value) == 1 and int(trip.value) >= 1
+            and (go is None or (isinstance(go, Static) and bool(np.all(go.value))))
+        ):  # fmt: skip
+            raise self.fail(node, "a fixed-point Loop needs a constant tolerance and trip count")
+        x0 = self.seq(node.input[2], node)
+
+        def fn(z: rg.Value) -> rg.Value:
+            saved = self.env
+            self.env = {**saved, fixed.z: Seq(z)}
+            try:
+                for n in body.node:
+                    if n.output[0] in fixed.map_nodes:
+                        self.node(n)
+                return self.seq(fixed.new, node)
+            finally:
+                self.env = saved
+
+        try:
+            value, count = rg.fixed_point(
+                fn, x0, tol=float(str(np.asarray(tol.value).reshape(()))),  # (1e-7, not
+                # its float32 neighbour: the shortest decimal that gives the stored value)
+                max_iter=int(trip.value), iterations=True,
+            )  # fmt: skip
+        except GraphError as e:
+            raise self.fail(node, f"(as a fixed point) {e}") from e
+        self.env[node.output[0]] = Seq(value)
+        if len(node.output) > 1 and node.output[1]:  # the count: the rows' shape
+            self.env[node.output[1]] = Seq(rg.reshape(count, list(count.shape[1:-1])))
 
     def _state_row(
         self, name: str, row: tuple[int, ...], init: tuple[str, Any], step: int
@@ -1591,6 +1633,70 @@ class _Importer:
                 f"model output {name!r} is {type(t).__name__}; only sequences, recurrent "
                 "outputs and final states can be outputs"
             )
+
+
+@dataclass
+class _FixedLoop:
+    """What :func:`_fixed_point_loop` reads from a fixed-point ``Loop``'s body: the
+    carried value's name ``z``, the map's result ``new``, the tolerance's tensor, and the
+    outputs of the nodes that compute ``new`` from ``z``."""
+
+    z: str
+    new: str
+    tol: str
+    map_nodes: set[str]
+
+
+def _fixed_point_loop(body: onnx.GraphProto) -> _FixedLoop | None:
+    """The body of a fixed point as rnngraph writes one (``rnngraph_onnx._lowering``),
+    or None: carried ``(z, count, done)``; ``z' = Where(done, z, new)``,
+    ``done' = Or(done, Less(max |new - z|, tol))``, ``count' = count + Cast(Not(done))``,
+    the condition ``any(Not(done'))``."""
+    if len(body.input) != 5 or len(body.output) != 4:
+        return None
+    made = {o: n for n in body.node for o in n.output}
+    z, count, done = (i.name for i in body.input[2:])
+
+    def op(name: str, kind: str) -> onnx.NodeProto | None:
+        n = made.get(name)
+        return n if n is not None and n.op_type == kind else None
+
+    def unwrap(name: str, kind: str) -> str:  # through an optional node of this kind
+        n = op(name, kind)
+        return n.input[0] if n is not None else name
+
+    where = op(body.output[1].name, "Where")
+    orr = op(body.output[3].name, "Or")
+    add = op(body.output[2].name, "Add")
+    if where is None or orr is None or add is None:
+        return None
+    if unwrap(where.input[0], "Unsqueeze") != done or where.input[1] != z:
+        return None
+    new = where.input[2]
+    less = op(orr.input[1], "Less") if orr.input[0] == done else None
+    absn = op(unwrap(less.input[0], "ReduceMax"), "Abs") if less is not None else None
+    sub = op(absn.input[0], "Sub") if absn is not None else None
+    if less is None or sub is None or list(sub.input) != [new, z] or add.input[0] != count:
+        return None
+    nott = op(unwrap(add.input[1], "Cast"), "Not")
+    if nott is None or nott.input[0] != done:
+        return None
+    cond = unwrap(unwrap(unwrap(body.output[0].name, "Cast"), "ReduceMax"), "Cast")
+    left = op(cond, "Not")
+    if left is None or left.input[0] != body.output[3].name:
+        return None
+    # the nodes computing `new`: its producers back to what the body does not make
+    needed, todo = set(), [new]
+    while todo:
+        name = todo.pop()
+        n = made.get(name)
+        if n is None or name in needed:
+            continue
+        if {done, count, body.input[0].name, body.input[1].name} & set(n.input):
+            return None  # the map reads the loop's bookkeeping: not a fixed point's
+        needed.update(n.output)
+        todo.extend(i for i in n.input if i)
+    return _FixedLoop(z, new, less.input[1], needed)
 
 
 @dataclass
