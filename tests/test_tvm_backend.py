@@ -208,11 +208,13 @@ def test_unrolled_time_loops_run_every_length(name: str) -> None:
     lengths below, at, above and between multiples of k, with lengths per row too."""
     g = zoo.CELLS[name]()
     p = zoo.params_for(g)
-    # (one core: the kernels split over cores are checked by test_tvm_plan and below)
-    m = rg.compile(g, target="tvm", params=p, unroll=3, threads=1)
-    assert "for ti in T.unroll(T.int64(3))" in m.generated(False).func.script()
+    # (one core: the kernels split over cores are checked by test_tvm_plan and below; 2
+    # steps, not more: LLVM's time grows faster than the code it is given, 47 s a kernel
+    # for 3 steps of this GRU against 25 s for 2 and 4 s for none)
+    m = rg.compile(g, target="tvm", params=p, unroll=2, threads=1)
+    assert "for ti in T.unroll(T.int64(2))" in m.generated(False).func.script()
     rng = np.random.default_rng(10)
-    for T in (0, 1, 3, 7):
+    for T in (0, 1, 2, 5):
         xs = rng.standard_normal((T, 2, 3)).astype("float32")
         lens = np.array([T, T // 2])
         _close(m.run({"x": xs}), rg.run(g, {"x": xs}, p))
