@@ -484,3 +484,35 @@ def test_a_scan_along_a_feature_axis_is_refused() -> None:
     model = _scan_model(1, 2)
     with pytest.raises(rg.ModelImportError, match="scan axis 2: only 0"):
         rg.import_onnx(model)
+
+
+def test_pools_over_each_steps_row_on_every_engine() -> None:
+    """MaxPool (auto_pad SAME_UPPER), AveragePool (pads, without the pads in the count),
+    LpPool and GlobalAveragePool over a step's (H, W) row of a (T, B, H, W) sequence,
+    against onnxruntime on the reference, ONNX and TVM engines."""
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[2, 3], auto_pad="SAME_UPPER"),
+        helper.make_node(
+            "AveragePool", ["m"], ["a"], kernel_shape=[3, 2], pads=[1, 0, 1, 1], strides=[1, 2]
+        ),
+        helper.make_node("LpPool", ["a"], ["l"], kernel_shape=[2, 2], p=3),
+        helper.make_node("GlobalAveragePool", ["l"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pools",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", "B", 5, 7])],
+        [
+            helper.make_tensor_value_info("l", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    xs = np.random.default_rng(7).normal(size=(4, 3, 5, 7)).astype("float32")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = dict(zip(["l", "y"], sess.run(None, {"x": xs}), strict=True))
+    g, p = rg.import_onnx(model)
+    for target in ("reference", "onnx", "tvm"):
+        if target == "tvm":
+            pytest.importorskip("tvm")
+        _check(rg.compile(g, target=target, params=p).run({"x": xs}), want)

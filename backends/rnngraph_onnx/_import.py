@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -970,6 +970,88 @@ class _Importer:
             self.set(node, Seq(rg.transpose(t.value, [0, *(p - 1 for p in perm[2:])])))
         else:
             raise self.fail(node, f"permutation {perm} of {type(t).__name__} is not supported")
+
+    # -- pools over a step's row (ONNX's (N, C, *S) read as time, batch and the row S)
+    def _window(self, node: onnx.NodeProto, x: rg.Value) -> dict[str, Any]:
+        """A pool's window over the row of ``x``: kernel, strides, dilations and
+        ``(before, after)`` pads (``auto_pad`` worked out); ``ceil_mode`` only where it
+        gives floor's sizes."""
+        size = [int(d) for d in x.shape[1:]]
+        d = len(size)
+        if d not in (1, 2):
+            raise self.fail(node, f"a pool over {d} axes: 1 or 2 are read")
+        kernel = [int(k) for k in self._attr(node, "kernel_shape", [])]
+        strides = [int(v) for v in self._attr(node, "strides", [1] * d)]
+        dil = [int(v) for v in self._attr(node, "dilations", [1] * d)]
+        pads = [int(v) for v in self._attr(node, "pads", [0] * 2 * d)]
+        auto = self._attr(node, "auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        span = [(k - 1) * r + 1 for k, r in zip(kernel, dil, strict=True)]
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            total = [max((-(-n // st) - 1) * st + sp - n, 0)
+                     for n, st, sp in zip(size, strides, span, strict=True)]  # fmt: skip
+            small = [t // 2 for t in total]
+            big = [t - h for t, h in zip(total, small, strict=True)]
+            pads = small + big if auto == "SAME_UPPER" else big + small
+        elif auto == "VALID":
+            pads = [0] * 2 * d
+        pairs = [(pads[i], pads[i + d]) for i in range(d)]
+        if self._attr(node, "ceil_mode", 0):
+            for n, (a, b), sp, st in zip(size, pairs, span, strides, strict=True):
+                if (n + a + b - sp) % st:
+                    raise self.fail(node, "ceil_mode where it adds a window is not read")
+        return {"kernel": kernel, "stride": strides, "dilation": dil, "padding": pairs}
+
+    def _channel(self, x: rg.Value) -> rg.Value:
+        """The row ``S`` as ``(1, *S)``: one channel, for rnngraph's pools ``(B, C, *S)``."""
+        return rg.reshape(x, [1, *(int(d) for d in x.shape[1:])])
+
+    def _unchannel(self, y: rg.Value) -> rg.Value:
+        return rg.reshape(y, [int(d) for d in y.shape[2:]])
+
+    def op_MaxPool(self, node: onnx.NodeProto) -> None:
+        if len(node.output) > 1 and node.output[1]:
+            raise self.fail(node, "its Indices output is not read")
+        x = self.seq(node.input[0], node)
+        w = self._window(node, x)
+        y = rg.max_pool(
+            self._channel(x), w["kernel"], w["stride"], w["padding"], dilation=w["dilation"]
+        )
+        self.set(node, Seq(self._unchannel(y)))
+
+    def _window_sum(self, x: rg.Value, w: Mapping[str, Any]) -> rg.Value:
+        """Each window's sum (zeros beyond the edges): a convolution by ones."""
+        ones = self.graph.constant(np.ones([1, 1, *w["kernel"]]))
+        return rg.conv(x, ones, stride=w["stride"], padding=w["padding"], dilation=w["dilation"])
+
+    def op_AveragePool(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        w = self._window(node, x)
+        xc = self._channel(x)
+        total = self._window_sum(xc, w)
+        if self._attr(node, "count_include_pad", 0):
+            y = total / float(np.prod(w["kernel"]))
+        else:  # each window's own count of entries inside the row
+            y = total / self._window_sum(rg.zeros_like(xc) + 1.0, w)
+        self.set(node, Seq(self._unchannel(y)))
+
+    def op_LpPool(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        w = self._window(node, x)
+        p = float(self._attr(node, "p", 2))
+        total = self._window_sum(self._channel(rg.pow(rg.abs(x), p)), w)
+        self.set(node, Seq(self._unchannel(rg.pow(total, 1.0 / p))))
+
+    def _global(self, node: onnx.NodeProto, fn: str) -> None:
+        x = self.seq(node.input[0], node)
+        axes = list(range(-(len(x.shape) - 1), 0))
+        self.set(node, Seq(getattr(rg, fn)(x, axes, keepdims=True)))
+
+    def op_GlobalAveragePool(self, node: onnx.NodeProto) -> None:
+        self._global(node, "reduce_mean")
+
+    def op_GlobalMaxPool(self, node: onnx.NodeProto) -> None:
+        self._global(node, "reduce_max")
 
     def op_Flatten(self, node: onnx.NodeProto) -> None:
         """``(T, B, *row)`` flattened at an axis past time and batch: rows ``(-1, k)`` with
