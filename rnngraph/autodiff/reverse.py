@@ -279,7 +279,11 @@ def adjoint(
         The forward graph; it is not changed.
     final_cotangents : sequence of str
         States whose final values receive a cotangent (as the initial state
-        ``"cot:<s>_final"``), e.g. an encoder's state fed to a decoder.
+        ``"cot:<s>_final"``), e.g. an encoder's state fed to a decoder. A row of
+        length 0 runs no step of the reversed loop, so the graph's ``"grad:<s>"``
+        stays zero for it although its final value is its initial value: add the
+        row's ``"cot:<s>_final"`` to it, as :func:`vjp` does (which is what
+        ``rg.train`` and ``value_and_grad`` use).
     input_gradients : bool or sequence of str
         The inputs whose sensitivities ``"grad:<x>"`` are outputs: all of them
         (``True``), none (``False``: a training step needs only the weights'
