@@ -974,8 +974,8 @@ class _Importer:
     # -- pools over a step's row (ONNX's (N, C, *S) read as time, batch and the row S)
     def _window(self, node: onnx.NodeProto, x: rg.Value) -> dict[str, Any]:
         """A pool's window over the row of ``x``: kernel, strides, dilations and
-        ``(before, after)`` pads (``auto_pad`` worked out); ``ceil_mode`` only where it
-        gives floor's sizes."""
+        ``(before, after)`` pads (``auto_pad`` worked out; ``ceil_mode``'s last window as
+        ``extra`` padding after the end, never chosen and never counted)."""
         size = [int(d) for d in x.shape[1:]]
         d = len(size)
         if d not in (1, 2):
@@ -996,11 +996,18 @@ class _Importer:
         elif auto == "VALID":
             pads = [0] * 2 * d
         pairs = [(pads[i], pads[i + d]) for i in range(d)]
-        if self._attr(node, "ceil_mode", 0):
-            for n, (a, b), sp, st in zip(size, pairs, span, strides, strict=True):
-                if (n + a + b - sp) % st:
-                    raise self.fail(node, "ceil_mode where it adds a window is not read")
-        return {"kernel": kernel, "stride": strides, "dilation": dil, "padding": pairs}
+        extra = [0] * d
+        if self._attr(node, "ceil_mode", 0):  # a last, partial window: padding past the end
+            for i, (n, (a, b), sp, st) in enumerate(zip(size, pairs, span, strides, strict=True)):
+                windows = -(-(n + a + b - sp) // st) + 1
+                if (windows - 1) * st >= n + a:  # (one starting in the end padding is not)
+                    windows -= 1
+                extra[i] = max((windows - 1) * st + sp - (n + a + b), 0)
+                pairs[i] = (a, b + extra[i])
+        return {
+            "kernel": kernel, "stride": strides, "dilation": dil, "padding": pairs,
+            "extra": extra,
+        }  # fmt: skip
 
     def _channel(self, x: rg.Value) -> rg.Value:
         """The row ``S`` as ``(1, *S)``: one channel, for rnngraph's pools ``(B, C, *S)``."""
@@ -1030,6 +1037,10 @@ class _Importer:
         xc = self._channel(x)
         total = self._window_sum(xc, w)
         if self._attr(node, "count_include_pad", 0):
+            if any(w["extra"]):
+                raise self.fail(
+                    node, "ceil_mode's last window with the pads in the count is not read"
+                )
             y = total / float(np.prod(w["kernel"]))
         else:  # each window's own count of entries inside the row
             y = total / self._window_sum(rg.zeros_like(xc) + 1.0, w)
