@@ -36,8 +36,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--mcpu", help="build for this LLVM CPU (one this machine can run)")
     ap.add_argument("--out", default="tvm_integer", help="results/<OUT>.json")
     args = ap.parse_args(argv)
-    from rnngraph_tvm._plan import Cpu, derive, host_plan
-    from rnngraph_tvm._targets import resolve
 
     I, H, T = 64, 256, 100
     g, p = lstm_graph(I, H)
@@ -45,15 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     cal = rng.normal(size=(T, 8, I)).astype("float32")
     qg, qp = rg.quantize(g, p, calibration=[{"x": cal}])
     ig, ip = rg.quant.to_integer(qg, qp)
-    device = {"kind": "llvm", "mcpu": args.mcpu} if args.mcpu else None
-    if device:
-        plan = derive(Cpu.of(resolve(device).spec, here=True), threads=1)
-    else:
-        plan = host_plan().replace(threads=1)
+    kw = {"target": "tvm", "device": {"kind": "llvm", "mcpu": args.mcpu} if args.mcpu else None}
+    integer = rg.compile(ig, params=ip, threads=1, **kw)  # the plan derived for that CPU
+    plan = integer.plan
     plain_cpu = dataclasses.replace(plan.cpu, int8_dot="")
-    kw = {"target": "tvm", "device": device}
     models = {
-        "tvm_integer": rg.compile(ig, params=ip, plan=plan, **kw),
+        "tvm_integer": integer,
         "tvm_integer_plain": rg.compile(ig, params=ip, plan=plan.replace(cpu=plain_cpu), **kw),
         "tvm_float": rg.compile(g, params=p, plan=plan, **kw),
     }

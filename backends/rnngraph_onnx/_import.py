@@ -127,6 +127,9 @@ class Pending:
 # Static | ShapeVec | Seq | Dirs | Rows | Pending, or a part of a shifted copy.
 Tensor = Any
 
+_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+"""The ONNX element types rnngraph reads as float (signals, and weights fed as inputs)."""
+
 _ACT = {
     "sigmoid": "sigmoid",
     "tanh": "tanh",
@@ -216,7 +219,7 @@ class _Importer:
                 axes = list(at.get("scan_input_axes", [0] * M))
                 self.batch_major_inputs.update(
                     n for n, a in zip(scanned, axes, strict=False)
-                    if self.opset < 9 or a in (1, -len(self._dims(n)) + 1)
+                    if self.opset < 9 or _scan_axis_index(a, self._dims(n)) == 1
                 )  # fmt: skip
 
     @property
@@ -274,7 +277,7 @@ class _Importer:
                 "fixed feature sizes (only time and batch may be dynamic)"
             )
         T = onnx.TensorProto
-        if p.elem not in (T.FLOAT, T.DOUBLE, T.FLOAT16, T.INT64, T.BOOL, T.UNDEFINED):
+        if p.elem not in (*_FLOATS, T.INT64, T.BOOL, T.UNDEFINED):
             kind = T.DataType.Name(p.elem).lower()
             raise ModelImportError(
                 f"input {p.name!r} holds {kind}: rnngraph computes sequences in float "
@@ -473,10 +476,9 @@ class _Importer:
         seen = [self.env.get(n) for n in node.input]
         ranks = [self.rank(t.value) for t in seen if isinstance(t, Seq)]
         ranks += [2 for t in seen if isinstance(t, Flat)]
-        floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
         for t in seen:
             if (
-                ranks and isinstance(t, Pending) and t.elem in floats
+                ranks and isinstance(t, Pending) and t.elem in _FLOATS
                 and len(t.dims) < max(ranks) and all(isinstance(d, int) for d in t.dims)
             ):  # fmt: skip
                 self.runtime_weight(t, tuple(int(d) for d in t.dims), node)
@@ -1431,8 +1433,7 @@ class _Importer:
     def runtime_weight(self, p: Pending, shape: tuple[int, ...], node: onnx.NodeProto) -> None:
         """A recurrent op's weight that is a graph input: a param of the graph that the
         imported model's caller feeds at run time (``meta["param_inputs"]``)."""
-        T = onnx.TensorProto
-        if p.elem not in (T.FLOAT, T.DOUBLE, T.FLOAT16):
+        if p.elem not in _FLOATS:
             raise self.fail(node, f"its weight input {p.name!r} is not float")
         declared = [d for d in p.dims if isinstance(d, int)]
         if len(p.dims) != len(shape) or (len(declared) == len(shape) and
@@ -1521,9 +1522,7 @@ class _Importer:
 
     def _scan_axis(self, node: onnx.NodeProto, axis: int, dims: list[int | str] | None) -> int:
         """A Scan's scan axis as 0 (time-major) or 1 (batch-major); others are refused."""
-        a = int(axis)
-        if a < 0 and dims:
-            a += len(dims)
+        a = _scan_axis_index(axis, dims)
         if a not in (0, 1):
             raise self.fail(
                 node,
@@ -1597,8 +1596,7 @@ class _Importer:
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         body: onnx.GraphProto = at["body"]
         trip = self.get(node.input[0], node) if node.input[0] else None
-        fixed = _fixed_point_loop(body) if isinstance(trip, Static) else None
-        if fixed is not None and isinstance(trip, Static):
+        if isinstance(trip, Static) and (fixed := _fixed_point_loop(body)) is not None:
             return self.fixed_point(node, trip, fixed, body)
         if not (isinstance(trip, ShapeVec) and trip.dims == ["T"]):
             raise self.fail(
@@ -1726,6 +1724,13 @@ class _Importer:
                 f"model output {name!r} is {type(t).__name__}; only sequences, recurrent "
                 "outputs and final states can be outputs"
             )
+
+
+def _scan_axis_index(axis: int, dims: list[int | str] | None) -> int:
+    """A Scan's scan axis counted from the front (a negative one by the rank of ``dims``,
+    when known)."""
+    a = int(axis)
+    return a + len(dims) if a < 0 and dims else a
 
 
 @dataclass
