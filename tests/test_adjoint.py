@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import rnngraph as rg
+from rnngraph.ops.integer import INTEGER_OPS
 from tests import zoo
 from tests.gradcheck import OP_CASES, check_gradients, op_graph
 from tests.strategies import random_graphs
@@ -47,7 +48,7 @@ def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
     untested -= {"heaviside"}  # a surrogate, not its derivative: tests/test_spiking.py
     # straight through the rounding (fake_quant), integers (no gradient): tests/test_quant.py
     untested -= {"fake_quant", "quantize", "dequantize"}
-    untested -= {"int_matmul", "int_affine", "int_mul", "int_lut"}  # tests/test_integer.py
+    untested -= INTEGER_OPS  # tests/test_integer.py
     assert untested <= {"total", "total_outer", "gather_middle", "matvec"}, untested
 
 

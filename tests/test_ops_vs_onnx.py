@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import rnngraph as rg
+from rnngraph.ops.integer import INTEGER_OPS
 
 T, B = 3, 2
 RNG = np.random.default_rng(0)
@@ -330,7 +331,7 @@ def test_every_registered_op_is_covered() -> None:
     structural |= {"quantize", "dequantize", "fake_quant"}
     # test_integer: against exact rational arithmetic, scipy's expit, and onnxruntime's
     # int64 kernels on every zoo cell's integer graph
-    structural |= {"int_matmul", "int_affine", "int_mul", "int_lut"}
+    structural |= INTEGER_OPS
     assert set(OPS) == covered | structural
 
 

@@ -24,16 +24,25 @@ from rnngraph.errors import CompileError
 from rnngraph.ir.graph import Graph, Node
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ir.types import INT_RANGES
-from rnngraph.ops.integer import spread
+from rnngraph.ops.integer import DIV_ZERO, spread
 
 __all__ = ["CStep", "emit_step"]
 
 CTYPE = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
          "bool": "uint8_t"}  # fmt: skip
 
-HELPERS = """\
+HELPERS = (
+    f"#define RG_DIV_ZERO ((int64_t){DIV_ZERO})\n"
+    + """\
 static inline int64_t rg_round_shift(int64_t v, int s) {
   return s ? (v + ((int64_t)1 << (s - 1))) >> s : v;
+}
+/* n / d to the nearest integer, halves up; n / 0: DIV_ZERO with n's sign (0 for 0) */
+static inline int64_t rg_round_div(int64_t n, int64_t d) {
+  if (d == 0) return n > 0 ? RG_DIV_ZERO : n < 0 ? -RG_DIV_ZERO : 0;
+  if (d < 0) { n = -n; d = -d; }
+  int64_t v = 2 * n + d, w = 2 * d, q = v / w;
+  return (v % w != 0 && v < 0) ? q - 1 : q; /* C divides towards zero: floor */
 }
 static inline int8_t rg_sat_int8(int64_t v) {
   return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
@@ -155,6 +164,7 @@ static inline void rg_dot2_s16(const int16_t *a, const int8_t *w0, const int8_t 
   out[1] = s1;
 }
 """
+)
 
 
 @dataclass
@@ -570,6 +580,25 @@ def _int_mul(self: _Emitter, nid: int) -> None:
     )
 
 
+def _int_div(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    out = self.buffer(nid)
+    ua, ub, um = self.operands(nid)
+    za, zb = (int(z) for z in n.attrs["zero_points"])
+    scale = 1 << int(n.attrs["shift"])
+    self.emit(f"/* {n.name}: int_div */")
+    self.loop(
+        out.shape,
+        [
+            f"int64_t num = (int64_t)((int32_t){self.read(ua, out)} - {za}) * "
+            f"{self.read(um, out)};",
+            f"int64_t den = (int64_t)((int32_t){self.read(ub, out)} - {zb}) * {scale}LL;",
+            f"{self.at(out)} = rg_sat_{out.kind}(rg_round_div(num, den) + "
+            f"{int(n.attrs['zero_point'])});",
+        ],
+    )
+
+
 def _int_lut(self: _Emitter, nid: int) -> None:
     n = self.node(nid)
     u, t = self.operands(nid)
@@ -706,12 +735,15 @@ RULES = {
     "less": _elementwise("{0} < {1}"),
     "equal": _elementwise("{0} == {1}"),
     "where": _elementwise("{0} ? {1} : {2}"),
+    "minimum": _elementwise("{0} < {1} ? {0} : {1}"),
+    "maximum": _elementwise("{0} > {1} ? {0} : {1}"),
     "reduce_max": _reduce(">"),
     "reduce_min": _reduce("<"),
     "pad": _pad,
     "int_matmul": _int_matmul,
     "int_affine": _int_affine,
     "int_mul": _int_mul,
+    "int_div": _int_div,
     "int_lut": _int_lut,
     "reshape": _copy,
     "unsqueeze": _copy,

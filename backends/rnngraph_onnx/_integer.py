@@ -16,6 +16,7 @@ import numpy as np
 from onnx import TensorProto
 
 from rnngraph.ir.types import INT_RANGES
+from rnngraph.ops.integer import DIV_ZERO
 
 if TYPE_CHECKING:
     from rnngraph_onnx._emit import Emitter
@@ -89,6 +90,30 @@ def _int_mul(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     return _to_grid(e, n, acc)
 
 
+def _int_div(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
+    """round_div((a - za) * m, (b - zb) * 2**shift): the divisor's sign moved onto the
+    numerator, then floor((2 n + d) / 2 d) exactly; a zero divisor: DIV_ZERO times the
+    numerator's sign."""
+    za, zb = (int(z) for z in n.attrs["zero_points"])
+    a, b, m = args
+    num = e.add("Mul", [_centred(e, a, za, f"{n.name}.a"), m], f"{n.name}.n")
+    den = e.add("Mul", [_centred(e, b, zb, f"{n.name}.b"), _i64(e, 1 << int(n.attrs["shift"]))],
+                f"{n.name}.d")  # fmt: skip
+    sign = e.add("Sign", [den], f"{n.name}.sign")
+    zero = e.add("Equal", [den, _i64(e, 0)], f"{n.name}.zero")
+    inf = e.add("Mul", [e.add("Sign", [num], f"{n.name}.nsign"), _i64(e, DIV_ZERO)],
+                f"{n.name}.inf")  # fmt: skip
+    num = e.add("Mul", [num, sign], f"{n.name}.n1")
+    den = e.add("Where", [zero, _i64(e, 1), e.add("Abs", [den], f"{n.name}.abs")], f"{n.name}.d1")
+    w = e.add("Add", [den, den], f"{n.name}.w")
+    v = e.add("Add", [e.add("Add", [num, num], f"{n.name}.n2"), den], f"{n.name}.v")
+    rest = e.add("Mod", [v, w], f"{n.name}.rest", fmod=0)
+    q = e.add("Div", [e.add("Sub", [v, rest], f"{n.name}.whole"), w], f"{n.name}.q")
+    q = e.add("Where", [zero, inf, q], f"{n.name}.quotient")
+    q = e.add("Add", [q, _i64(e, int(n.attrs["zero_point"]))], f"{n.name}.zp")
+    return _narrow(e, n, q)
+
+
 def _int_lut(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     x, table = args
     i = _centred(e, x, int(n.attrs["lo"]), n.name)  # (x - lo >= 0)
@@ -130,5 +155,6 @@ INTEGER_LOWERING: dict[str, LowerFn] = {
     "int_matmul": _int_matmul,
     "int_affine": _int_affine,
     "int_mul": _int_mul,
+    "int_div": _int_div,
     "int_lut": _int_lut,
 }

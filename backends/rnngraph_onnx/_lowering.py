@@ -710,6 +710,6 @@ LOWERING.update(
 # the integer-only ops (rg.quant.to_integer's graphs): their own module; selections and
 # extremes of int8 / int16 (and selections of bool) values go through int32
 LOWERING.update(INTEGER_LOWERING)
-for _op in ("reduce_max", "reduce_min", "pad"):
+for _op in ("reduce_max", "reduce_min", "pad", "minimum", "maximum"):
     LOWERING[_op] = widened(LOWERING[_op])
 LOWERING["where"] = widened(LOWERING["where"], condition=0)

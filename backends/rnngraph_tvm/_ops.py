@@ -26,6 +26,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ir.types import INT_RANGES
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
+from rnngraph.ops.integer import DIV_ZERO
 from rnngraph.ops.structure import slice_ranges
 from rnngraph_tvm import _math
 
@@ -1126,8 +1127,13 @@ def _to_grid(node: Any, dtype: str, acc: Any) -> Any:
     shift = int(node.attrs["shift"])
     if shift:
         acc = tir.shift_right(acc + _i(1 << (shift - 1)), _i(shift))  # (arithmetic: signed)
+    return _saturated(node, dtype, acc)
+
+
+def _saturated(node: Any, dtype: str, v: Any) -> Any:
+    """saturate(zero_point + v) as the output's kind."""
     lo, hi = INT_RANGES[node.attrs["to"]]
-    v = acc + _i(node.attrs["zero_point"])
+    v = v + _i(node.attrs["zero_point"])
     return tir.Cast(dtype, tir.min(tir.max(v, _i(lo)), _i(hi)))
 
 
@@ -1154,6 +1160,23 @@ def _int_mul(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable
             _bcast(idx, m.shape, shape)
         )
         return _to_grid(node, dtype, acc)
+
+    return at
+
+
+def _int_div(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    a, b, m = args
+    za, zb = (int(z) for z in node.attrs["zero_points"])
+    shift = int(node.attrs["shift"])
+
+    def at(idx: list[Any]) -> Any:
+        num = _centred(a, idx, shape, za) * m.load(_bcast(idx, m.shape, shape))
+        den = _centred(b, idx, shape, zb) * _i(1 << shift)
+        num = tir.Select(den < _i(0), -num, num)  # the divisor's sign on the numerator
+        den = tir.max(tir.abs(den), _i(1))  # (a zero divisor is chosen below)
+        q = tir.floordiv(num * _i(2) + den, den * _i(2))
+        inf = tir.Select(num > _i(0), _i(DIV_ZERO), tir.Select(num < _i(0), _i(-DIV_ZERO), _i(0)))
+        return _saturated(node, dtype, tir.Select(_centred(b, idx, shape, zb) == _i(0), inf, q))
 
     return at
 
@@ -1203,6 +1226,7 @@ def _int_matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
 
 ELEMENTS["int_affine"] = _int_affine
 ELEMENTS["int_mul"] = _int_mul
+ELEMENTS["int_div"] = _int_div
 ELEMENTS["int_lut"] = _int_lut
 
 

@@ -34,6 +34,7 @@ from rnngraph.ops.elementwise import (
     sqrt,
     where,
 )
+from rnngraph.ops.integer import INTEGER_OPS
 from rnngraph.ops.linalg import matmul
 from rnngraph.ops.order import cumsum, scatter_add_along, take_along
 from rnngraph.ops.quant import grid_bounds
@@ -133,7 +134,7 @@ for _op in ("greater", "less", "equal", "random", "stop_gradient"):
     register_adjoint(_op)(_no_gradient)
 # Integers carry no gradient: into a quantize's input (its output is an integer) and out
 # of a dequantize's (its operand is one). Training goes through fake_quant instead.
-for _op in ("quantize", "dequantize", "int_matmul", "int_affine", "int_mul", "int_lut"):
+for _op in ("quantize", "dequantize", *sorted(INTEGER_OPS)):
     register_adjoint(_op)(_no_gradient)
 
 

@@ -15,6 +15,7 @@ from rnngraph.ir.registry import OPS, REFERENCE, register_tangent
 from rnngraph.ops import convolution, fixed, linalg, order, reduce, rows, structure, totals
 from rnngraph.ops import elementwise as ew
 from rnngraph.ops._adjoints import GAINS, kept, normalised
+from rnngraph.ops.integer import INTEGER_OPS
 
 __all__: list[str] = []
 
@@ -80,7 +81,7 @@ for _op in ("greater", "less", "equal", "zeros_like", "random", "stop_gradient")
     register_tangent(_op)(_none)
 for _op in ("argmax", "argmin", "top_k", "quantize", "dequantize"):  # integers
     register_tangent(_op)(_none)
-for _op in ("int_matmul", "int_affine", "int_mul", "int_lut"):  # integers only
+for _op in sorted(INTEGER_OPS):  # integers only
     register_tangent(_op)(_none)
 
 

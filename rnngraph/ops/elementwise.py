@@ -89,13 +89,21 @@ def _pow(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.power(a, b)
 
 
-@register_op("maximum", arity=2, infer=elementwise)
+def _extreme(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    """Of floats, or of an integer graph's values of one kind (on one grid)."""
+    kinds = {t.dtype for t in types}
+    if kinds <= {"int8", "int16", "int32"} and len(kinds) == 1:
+        return TensorType(broadcast_shapes([t.shape for t in types]), types[0].dtype)
+    return elementwise(types, attrs)
+
+
+@register_op("maximum", arity=2, infer=_extreme)
 def _maximum(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y(t) = max(a(t), b(t)), element-wise"""
     return np.maximum(a, b)
 
 
-@register_op("minimum", arity=2, infer=elementwise)
+@register_op("minimum", arity=2, infer=_extreme)
 def _minimum(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """y(t) = min(a(t), b(t)), element-wise"""
     return np.minimum(a, b)

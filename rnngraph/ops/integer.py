@@ -16,6 +16,12 @@ microcontrollers reproduces bit for bit.
   this op.
 - ``int_mul(a, b, m, offset)``: ``saturate(zero_point + round_shift(offset + (a - za) *
   (b - zb) * m, shift))``: the product of two signals on an output grid.
+- ``int_div(a, b, m)``: ``saturate(zero_point + round_div((a - za) * m, (b - zb) *
+  2**shift))``: a quotient of two signals on an output grid (a normalisation, a
+  softmax's share, a layer norm's division by a root). ``round_div`` rounds to the
+  nearest integer, halves up; a zero divisor gives the kind's largest value for a
+  positive numerator, its least for a negative one and ``zero_point`` for zero (the
+  float ``x / 0`` saturated).
 - ``int_lut(x, table)``: a table (an int64 constant) over ``x``'s integer range:
   ``table[x - lo]`` (``bits = 0``), or for a 16-bit ``x`` every ``2**bits``-th entry with
   linear interpolation between (``i = (x - lo) >> bits``, ``f = (x - lo) & (2**bits -
@@ -42,9 +48,10 @@ import numpy as np
 from rnngraph.ir.registry import register_op
 from rnngraph.ir.types import BATCH, INT_RANGES, TensorType, broadcast_shapes, format_shape
 
-__all__ = ["INTEGER_OPS", "lut_size", "round_shift", "saturate", "spread"]
+__all__ = ["DIV_ZERO", "INTEGER_OPS", "div_shift_limit", "lut_size", "round_div", "round_shift",
+           "saturate", "spread"]  # fmt: skip
 
-INTEGER_OPS = frozenset({"int_matmul", "int_affine", "int_mul", "int_lut"})
+INTEGER_OPS = frozenset({"int_matmul", "int_affine", "int_mul", "int_div", "int_lut"})
 
 _INTS = ("int8", "int16", "int32")
 
@@ -55,6 +62,33 @@ def round_shift(v: np.ndarray, shift: int) -> np.ndarray:
     if shift <= 0:
         return v
     return (v + np.int64(1 << (shift - 1))) >> np.int64(shift)
+
+
+def round_div(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``n / d`` rounded to the nearest integer, halves up (int64 in and out; ``|n|`` and
+    ``|d|`` below ``2**61``); a zero ``d`` gives ``DIV_ZERO`` with ``n``'s sign (0 for 0).
+
+    >>> round_div(np.array([5, -5, 6, 7, -7, 0]), np.array([2, 2, -4, 0, 0, 0])).tolist()
+    [3, -2, -1, 1099511627776, -1099511627776, 0]
+    """
+    n, d = np.broadcast_arrays(np.asarray(n, np.int64), np.asarray(d, np.int64))
+    flip = d < 0
+    n, d = np.where(flip, -n, n), np.abs(d)
+    zero = d == 0
+    w = 2 * np.where(zero, 1, d)
+    q = np.floor_divide(2 * n + w // 2, w)
+    return np.where(zero, np.sign(n) * DIV_ZERO, q)
+
+
+DIV_ZERO = 1 << 40
+"""What ``round_div`` gives for ``n / 0`` (times ``n``'s sign): past every kind's range,
+so the output saturates as the float ``x / 0 = inf`` does."""
+
+
+def div_shift_limit(kind: str, zero_point: int) -> int:
+    """The largest ``shift`` of an ``int_div`` whose divisor is of ``kind``: ``2 * (b -
+    zb) * 2**shift`` stays below ``2**62``."""
+    return 61 - spread(kind, zero_point).bit_length()
 
 
 def saturate(v: np.ndarray, to: str) -> np.ndarray:
@@ -190,6 +224,32 @@ def _int_mul(
     prod = (a.astype(np.int64) - za) * (b.astype(np.int64) - zb)
     acc = np.asarray(offset, np.int64) + prod * np.asarray(m, np.int64)
     return _to_grid(attrs, acc)
+
+
+# --------------------------------------------------------------------- int_div
+def _div_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
+    if len(attrs["zero_points"]) != 2 or len(types) != 3:
+        raise ValueError("int_div takes a numerator, a divisor, a multiplier and two zero points")
+    t = _sum_rule(types, attrs, "int_div")
+    limit = div_shift_limit(types[1].dtype, int(attrs["zero_points"][1]))
+    if int(attrs["shift"]) > limit:
+        raise ValueError(f"shift must be at most {limit} for a {types[1].dtype} divisor")
+    return t
+
+
+@register_op(
+    "int_div",
+    arity=3,
+    infer=_div_rule,
+    attrs=("zero_points", "shift", "zero_point", "to"),
+)
+def _int_div(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """y(t) = saturate(zero_point + round_div((a(t) - za) * m, (b(t) - zb) * 2**shift))"""
+    za, zb = (np.int64(z) for z in attrs["zero_points"])
+    n = (a.astype(np.int64) - za) * np.asarray(m, np.int64)
+    d = (b.astype(np.int64) - zb) * np.int64(1 << int(attrs["shift"]))
+    q = round_div(n, d) + np.int64(attrs["zero_point"])
+    return saturate(q, attrs["to"])
 
 
 # --------------------------------------------------------------------- int_lut

@@ -43,7 +43,7 @@ from rnngraph.ir.graph import Graph, InitSpec, Node
 from rnngraph.ir.records import Records
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ir.types import INT_RANGES, TensorType
-from rnngraph.ops.integer import lut_size, spread
+from rnngraph.ops.integer import div_shift_limit, lut_size, spread
 from rnngraph.ops.quant import per_axis
 from rnngraph.quant.transform import KEEPS_GRID
 
@@ -51,7 +51,7 @@ __all__ = ["LUT_OPS", "Grid", "to_integer"]
 
 LUT_OPS = frozenset(
     {"sigmoid", "tanh", "relu", "abs", "exp", "softsign", "softplus", "hard_sigmoid",
-     "leaky_relu", "clip", "heaviside", "erf", "sin", "cos"}
+     "leaky_relu", "clip", "heaviside", "erf", "sin", "cos", "sqrt", "log"}
 )  # fmt: skip
 """One-operand functions that become tables (``int_lut``)."""
 
@@ -171,6 +171,7 @@ class _Lower:
         self.pending: list[tuple[int, int]] = []  # (qg state, ig state)
         self.specs: dict[int, tuple[int, InitSpec]] = {}  # ig state: its delay and start
         self.bools: dict[int, int] = {}  # qg comparisons -> their ig bool nodes
+        self.computed: set[int] = set()  # qg values a rule computed (onto their first grid)
 
     # ---------------------------------------------------------------- helpers
     def node(self, nid: int) -> Node:
@@ -328,7 +329,7 @@ class _Lower:
             v = self.rec.add("quantize", attrs, [self.rec.interface["inputs"][s.name]], s.name, "q")
             self.vals[src] = self.vals[fq] = (v, grid)
             return
-        if src in self.vals:  # already on a grid (a state's, a moved value's)
+        if src in self.vals and src not in self.computed:  # a state's, a moved value's
             self.vals[fq] = (self.requantize(*self.vals[src], grid, s.name), grid)
             return
         rule = RULES.get(s.op)
@@ -339,7 +340,12 @@ class _Lower:
                 src,
                 f"no integer-only form; ops that have one: {sorted({*RULES, *LUT_OPS, *MOVES})}",
             )
-        self.vals[src] = self.vals[fq] = (rule(self, src, grid), grid)
+        # (a value on two grids, as after common subexpressions are merged, is computed
+        # onto each, as the Q/DQ graph rounds the float onto each)
+        self.vals[fq] = (rule(self, src, grid), grid)
+        if src not in self.computed:
+            self.vals[src] = self.vals[fq]
+            self.computed.add(src)
 
     # ---------------------------------------------------------------- terms
     def term(self, u: int, reader: int) -> _Term | np.ndarray:
@@ -383,20 +389,26 @@ class _Lower:
     def product(self, mm: int) -> _Term:
         """``x @ W`` as an int32 accumulator: its term (scale ``s_x * s_W`` per column)."""
         x, w = self.operands(mm)
-        v, grid = self.signal(x, mm)
         q, scales = self.weights(w, mm)
+        name = self.named.get(w, f"{self.node(mm).name}.W")
+        return self.int_product(*self.signal(x, mm), q, scales, name, mm)
+
+    def int_product(
+        self, v: int, grid: Grid, q: np.ndarray, scales: Any, name: str, reader: int
+    ) -> _Term:
+        """Integer node ``v`` (on ``grid``) times the int8 matrix ``q`` (a new param
+        ``name``, columns scaled by ``scales``): one ``int_matmul``, its accumulator."""
         bound = int(grid.bound * np.abs(q.astype(np.int64)).sum(axis=0).max(initial=0))
         if bound >= 2**31:
-            raise self.fail(mm, f"its int32 accumulator could reach {bound}: split the product")
-        name = self.named.get(w, f"{self.node(mm).name}.W")
+            raise self.fail(reader, f"its int32 accumulator could reach {bound}: split the product")
         name = name if name not in self.rec.taken else self.rec.fresh(name, "int")
         attrs = {"init": "zeros", "scale": None}
         pid = self.source(name, "param", TensorType(q.shape, "int8"), attrs)
         self.rec.interface["params"][name] = pid
         self.ip[name] = q
         zps = {"zero_points": [grid.zero_point, 0]}
-        acc = self.rec.add("int_matmul", zps, [v, pid], self.node(mm).name, "acc")
-        return _Term(acc, 0, grid.scale * scales, bound)
+        acc = self.rec.add("int_matmul", zps, [v, pid], self.node(reader).name, "acc")
+        return _Term(acc, 0, grid.scale * np.asarray(scales, np.float64), bound)
 
     # ---------------------------------------------------------------- emitters
     def affine(
@@ -539,10 +551,109 @@ def _lut(self: _Lower, nid: int, grid: Grid) -> int:
     size = lut_size(have.kind, bits)
     xs = lo + (np.arange(size, dtype=np.int64) << bits)
     real = (xs - have.zero_point).astype(np.float64) * have.scale
-    ys = np.asarray(REFERENCE[n.op]({**n.attrs, "float_dtype": np.float64}, real), np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ys = np.asarray(REFERENCE[n.op]({**n.attrs, "float_dtype": np.float64}, real), np.float64)
+    ys = _nearest_defined(ys)
     q = np.clip(np.rint(ys / grid.scale) + grid.zero_point, -(2**31), 2**31 - 1)
     attrs = {"lo": int(lo), "bits": bits, "to": grid.kind}
     return self.rec.add("int_lut", attrs, [v, self.vector(q, f"{n.name}.table")], n.name)
+
+
+def _nearest_defined(ys: np.ndarray) -> np.ndarray:
+    """A table's undefined entries (``sqrt`` or ``log`` below 0) take the nearest defined
+    entry's value (the function at the edge of its domain, ``log(0) = -inf`` saturating)."""
+    bad = np.isnan(ys)
+    if not bad.any() or bad.all():
+        return np.where(bad, 0.0, ys)
+    good = np.flatnonzero(~bad)
+    idx = np.arange(ys.size)
+    pos = np.searchsorted(good, idx)
+    left, right = good[np.clip(pos - 1, 0, good.size - 1)], good[np.clip(pos, 0, good.size - 1)]
+    return ys[np.where(np.abs(idx - left) <= np.abs(right - idx), left, right)]
+
+
+def _sums(self: _Lower, nid: int, grid: Grid) -> int:
+    """``reduce_sum``, ``reduce_mean``, ``cumsum``: the summed axes moved last, then a
+    product by int8 ones (a triangle of ones for ``cumsum``): ``int_matmul``'s exact int32
+    sums, which every integer target computes already; then onto the output's grid."""
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    v, have = self.signal(u, nid)
+    row = self.node(u).type.row_shape
+    if not all(isinstance(d, int) for d in row):
+        raise self.fail(nid, f"sums over a row of symbolic shape {row}")
+    r = len(row)
+    axes = [r + int(a) for a in ([n.attrs["axis"]] if n.op == "cumsum" else n.attrs["axes"])]
+    kept = [i for i in range(r) if i not in axes]
+    perm = kept + axes
+    if perm != list(range(r)):
+        v = self.rec.add("transpose", {"perm": perm}, [v], n.name, "moved")
+    k = int(np.prod([row[i] for i in axes], dtype=np.int64))
+    if len(axes) > 1:
+        v = self.rec.add("reshape", {"shape": [*(row[i] for i in kept), k], "in_rank": r}, [v],
+                         n.name, "rows")  # fmt: skip
+    if n.op == "cumsum":
+        i, j = np.ogrid[:k, :k]
+        ones = (i >= j) if n.attrs["reverse"] else (i <= j)
+        ones = ones & (i != j) if n.attrs["exclusive"] else ones
+    else:
+        ones = np.ones((k, 1), bool)
+    acc = self.int_product(v, have, ones.astype(np.int8), 1.0, f"{n.name}.ones", nid)
+    coef = 1.0 / k if n.op == "reduce_mean" else 1.0
+    y = self.affine([(acc, coef)], 0.0, grid, n.name, ())
+    if n.op == "cumsum":
+        back = [perm.index(i) for i in range(r)]
+        return y if back == perm else self.rec.add("transpose", {"perm": back}, [y], n.name)
+    out = list(n.type.row_shape)
+    if list(self.rec.type(y).row_shape) == out:
+        return y
+    return self.rec.add("reshape", {"shape": out, "in_rank": len(kept) + 1}, [y], n.name)
+
+
+def _extreme(self: _Lower, nid: int, grid: Grid) -> int:
+    """``minimum`` / ``maximum``: both operands on the output's grid (a monotone map),
+    then the integers compared."""
+    n = self.node(nid)
+    parts = [self.branch(u, grid, nid) for u in self.operands(nid)]
+    return self.rec.add(n.op, {}, parts, n.name)
+
+
+def _div(self: _Lower, nid: int, grid: Grid) -> int:
+    """``a / b``: by a constant, an ``int_affine``; by a signal, an ``int_div`` whose
+    multiplier is the grids' ratio ``s_a / (s_b * s_y)`` in fixed point (a constant
+    numerator: the integer 1 scaled by it)."""
+    n = self.node(nid)
+    a, b = (self.term(u, nid) for u in self.operands(nid))
+    if not isinstance(b, _Term):
+        if not isinstance(a, _Term):
+            raise self.fail(nid, "divides two constants in a signal's place")
+        recip = 1.0 / np.asarray(b, np.float64)
+        return self.affine([(a, recip)], 0.0, grid, n.name, n.type.row_shape)
+    if isinstance(a, _Term):
+        num, za, s_a, bound_a = a.node, a.zero_point, a.scale, a.bound
+    else:
+        num = self.rec.add("cast", {"to": "int8"}, [self.vector(1, n.name)], n.name, "one")
+        za, s_a, bound_a = 0, np.asarray(a, np.float64), 1
+    ratio = np.asarray(s_a / (b.scale * grid.scale), np.float64)
+    width = n.type.row_shape[-1] if n.type.row_shape else 1
+    if ratio.ndim > 1 or (ratio.ndim == 1 and ratio.size not in (1, width)):
+        raise self.fail(nid, f"its numerator's constant of shape {ratio.shape} is not one "
+                             f"number or one per entry of the last axis")  # fmt: skip
+    peak = float(np.abs(ratio).max(initial=0))
+    m_bits = min(_M_BITS, _ACC_BITS - 1 - bound_a.bit_length())
+    shift = div_shift_limit(self.rec.type(b.node).dtype, b.zero_point)
+    if peak > 0:
+        shift = min(shift, int(np.floor(np.log2((2.0**m_bits - 1) / peak))))
+    if shift < 0:
+        raise self.fail(nid, f"its grids' ratio {peak:.3g} does not fit a {m_bits}-bit multiplier")
+    attrs = {
+        "zero_points": [za, b.zero_point],
+        "shift": shift,
+        "zero_point": grid.zero_point,
+        "to": grid.kind,
+    }
+    m = self.vector(ratio * 2.0**shift, n.name)
+    return self.rec.add("int_div", attrs, [num, b.node, m], n.name)
 
 
 def _where(self: _Lower, nid: int, grid: Grid) -> int:
@@ -573,5 +684,11 @@ RULES = {
     "concat": _concat,
     "where": _where,
     "cast": _cast,
+    "reduce_sum": _sums,
+    "reduce_mean": _sums,
+    "cumsum": _sums,
+    "minimum": _extreme,
+    "maximum": _extreme,
+    "div": _div,
 }
 """Ops computed onto the grid of the ``fake_quant`` that follows them."""

@@ -115,6 +115,7 @@ def quantize(
     weights: str = "int8",
     vectors: str = "int16",
     percentile: float | None = None,
+    integer_only: bool = False,
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Post-training quantisation: the quantised graph and its integer params.
 
@@ -133,6 +134,12 @@ def quantize(
     percentile
         Ranges from this percentile of the magnitudes (e.g. ``99.99``) instead of
         min/max, clipping rare outliers for a finer grid.
+    integer_only
+        Put what divisions, roots, logs and powers compute and read on grids too
+        (``int16``, symmetric: a divisor's relative precision matters), so that
+        :func:`rnngraph.quant.to_integer` has an integer form for them (a layer norm
+        written out, a normalisation). By default they stay floats, for a CPU beside an
+        integer accelerator to compute.
 
     Returns
     -------
@@ -163,7 +170,8 @@ def quantize(
             raise GraphError(f"{what} must be 'int8' or 'int16', got {kind!r}")
     if percentile is not None and not 50 < percentile <= 100:
         raise GraphError(f"percentile must be in (50, 100], got {percentile!r}")
-    return _quantize(graph, params, calibration, activations, states, weights, vectors, percentile)
+    return _quantize(graph, params, calibration, activations, states, weights, vectors, percentile,
+                     integer_only=integer_only)  # fmt: skip
 
 
 def _quantize(
@@ -177,15 +185,20 @@ def _quantize(
     percentile: float | None,
     *,
     fake: bool = False,
+    integer_only: bool = False,
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     verify(graph)
+    if integer_only:
+        graph = _layer_norms_written_out(graph)
     p64 = check_params(graph, params, np.dtype(np.float64))
     if any(t.dtype != "float" for t in graph.params.values()) or "qat" in graph.meta:
         raise GraphError(f"graph {graph.name!r} is already quantised")
     batches = list(calibration)
-    targets = _signals(graph)
+    near_float = _float_only(graph)
+    targets = _signals(graph, set() if integer_only else near_float)
     ranges = calibrate(graph, p64, batches, targets)
-    plans = _plan(graph, targets, ranges, activations, states, percentile)
+    wide = near_float if integer_only else set()
+    plans = _plan(graph, targets, ranges, activations, states, percentile, wide)
     qg, qp, weight_rows = _rewrite(graph, p64, plans, weights, vectors, fake=fake)
     qg.meta["quantization"] = {
         "values": [
@@ -202,13 +215,14 @@ def _quantize(
             for nid, pl in plans.items()
         ],
         "weights": weight_rows,
-        "float_values": sorted(graph.node(n).name for n in _float_only(graph)),
+        "float_values": sorted(graph.node(n).name for n in near_float - wide),
         "outputs": _output_errors(graph, p64, qg, qp, batches),
         "settings": {
             "activations": activations,
             "states": states,
             "weights": weights,
             "percentile": percentile,
+            "integer_only": integer_only,
         },
     }
     return qg, qp
@@ -224,10 +238,11 @@ def prepare_qat(
     weights: str = "int8",
     vectors: str = "int16",
     percentile: float | None = None,
+    integer_only: bool = False,
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Quantisation-aware training: the quantised graph with float weights to train.
 
-    As :func:`quantize`, but every weight stays a float param read through a
+    As :func:`quantize` (the same options), but every weight stays a float param read through a
     ``fake_quant`` of the grid post-training quantisation gives it, so ``rg.train``
     fine-tunes the weights through the rounding (straight-through gradients inside
     each grid's range). :func:`convert` then makes the integer model, which computes
@@ -258,6 +273,7 @@ def prepare_qat(
         vectors,
         percentile,
         fake=True,
+        integer_only=integer_only,
     )
 
 
@@ -289,12 +305,11 @@ def convert(qat: Graph, params: Mapping[str, Any]) -> tuple[Graph, dict[str, np.
 # ------------------------------------------------------------------ planning
 
 
-def _signals(graph: Graph) -> list[int]:
+def _signals(graph: Graph, near_float: set[int]) -> list[int]:
     """The float signals that get a grid: what ops compute, inputs, states — but not a
     product ``x @ W`` whose readers all add a bias to it (an integer kernel keeps it in
-    its int32 accumulator, and the sum gets the grid)."""
+    its int32 accumulator, and the sum gets the grid), nor ``near_float``."""
     fused = {m for m, _ in _bias_of(graph).values()}
-    near_float = _float_only(graph)
     out = []
     for n in graph.nodes():
         if n.type.dtype != "float" or not n.type.batched:
@@ -305,6 +320,34 @@ def _signals(graph: Graph) -> list[int]:
             continue
         out.append(n.id)
     return out
+
+
+def _layer_norms_written_out(graph: Graph) -> Graph:
+    """``graph`` with each ``layer_norm`` written out as the ops it computes (a mean, the
+    centred row, its variance plus epsilon, a root, a division, the scale and shift), so
+    that each gets a calibrated grid and an integer form; ``graph`` itself if it has
+    none."""
+    from rnngraph.ir.graph import Value
+    from rnngraph.ops.elementwise import add, div, mul, sqrt, sub
+    from rnngraph.ops.reduce import reduce_mean
+
+    norms = [n for n in graph.nodes() if n.op == "layer_norm"]
+    if not norms:
+        return graph
+    g = graph.copy()
+    for n in norms:
+        x, scale, bias = (Value(g, u) for u in g.operand_ids(n.id))
+        centred = sub(x, reduce_mean(x, -1, keepdims=True, name=f"{n.name}.mean"),
+                      name=f"{n.name}.centred")  # fmt: skip
+        var = reduce_mean(mul(centred, centred, name=f"{n.name}.square"), -1, keepdims=True,
+                          name=f"{n.name}.variance")  # fmt: skip
+        root = sqrt(add(var, float(n.attrs["epsilon"]), name=f"{n.name}.var_eps"),
+                    name=f"{n.name}.root")  # fmt: skip
+        normed = div(centred, root, name=f"{n.name}.normalised")
+        y = add(mul(normed, scale, name=f"{n.name}.scaled"), bias, name=f"{n.name}.shifted")
+        g.replace_uses(n.id, y.node)
+        g.remove_nodes([n.id])
+    return g
 
 
 def _float_only(graph: Graph) -> set[int]:
@@ -325,14 +368,18 @@ def _plan(
     activations: str,
     states: str,
     percentile: float | None,
+    wide: set[int],
 ) -> dict[int, _Plan]:
+    """Each target's grid: ``states``' kind for what states hold and store and for
+    ``activations``' else; ``int16`` for ``wide`` (divisions' and roots' values in an
+    integer-only graph)."""
     held = {s: graph.operands(s)[0][0] for s in graph.state_nodes().values()}
     stored = set(held.values())  # (a state and the value it stores share a grid)
     plans: dict[int, _Plan] = {}
     for nid in targets:
         n = graph.node(nid)
-        wide = nid in stored or n.op == "state"
-        kind = states if wide else activations
+        kind = states if nid in stored or n.op == "state" else activations
+        kind = "int16" if nid in wide else kind
         r = ranges[nid]
         if n.op == "state" and held.get(nid) in ranges:  # one grid with what it stores
             r = ranges[held[nid]]
@@ -524,8 +571,16 @@ def _output_errors(
             "initial_states": batch.get("initial_states"),
         }
         want = run(graph, feeds, params, dtype=np.float32, **kw)
-        got = run(qg, feeds, qp, dtype=np.float32, **kw)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            got = run(qg, feeds, qp, dtype=np.float32, **kw)
         for k in graph.outputs:
+            if not np.isfinite(got[k]).all() and np.isfinite(want[k]).all():
+                raise GraphError(
+                    f"quantised graph {qg.name!r}: output {k!r} is inf or nan on the calibration "
+                    f"data where the float graph's is finite: a divisor or a log's operand rounds "
+                    f"to 0 on its grid (an epsilon below the grid's step); quantise without "
+                    f"integer_only=True, or add an epsilon the grid holds"
+                )
             d = np.abs(got[k].astype(np.float64) - want[k])
             row = out.setdefault(k, {"max_abs_error": 0.0, "rms_error": 0.0, "rms": 0.0})
             row["max_abs_error"] = max(row["max_abs_error"], float(d.max()) if d.size else 0.0)
