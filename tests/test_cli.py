@@ -171,6 +171,19 @@ def test_quantize_then_compile_to_a_qdq_model(tmp_path, capsys) -> None:
         main(["quantize", path, "-o", str(out)])  # --calibration is required
 
 
+def test_quantize_integer_only_gives_a_layer_norm_an_integer_form(tmp_path, capsys) -> None:
+    g = zoo.CELLS["layer_norm_op_lstm"]()
+    path = g.save(tmp_path / "ln", params=zoo.params_for(g, 0))
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(0).normal(size=(10, 4, zoo.I)))
+    out = tmp_path / "lnq.json"
+    args = ["quantize", path, "--calibration", str(tmp_path / "cal.npz"), "-o", str(out)]
+    assert main([*args, "--integer-only"]) == 0
+    assert "layer_norm_0.root" in capsys.readouterr().err  # the report: the root's grid
+    qg, qp = rg.ir.deserialize.load_with_params(out)
+    ig, _ = rg.quant.to_integer(qg, qp)
+    assert "int_div" in {n.op for n in ig.nodes()}
+
+
 @pytest.mark.slow
 def test_compile_for_an_ethos_u_npu_writes_tflite_and_vela_output(tmp_path, capsys) -> None:
     pytest.importorskip("tflite")

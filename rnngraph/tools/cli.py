@@ -309,7 +309,7 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
         batch["sequence_lens"] = lens
     qg, qp = quantize(
         graph, params or {}, calibration=[batch], activations=args.activations,
-        states=args.states, percentile=args.percentile,
+        states=args.states, percentile=args.percentile, integer_only=args.integer_only,
     )  # fmt: skip
     print(report(qg).table(), file=sys.stderr)
     print(qg.save(args.output, qp))
@@ -436,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--percentile",
         type=float,
         help="ranges from this percentile of magnitudes (e.g. 99.99) instead of min/max",
+    )
+    p.add_argument(
+        "--integer-only",
+        action="store_true",
+        help="put divisions, roots and logs on grids too and write layer norms out, so "
+        "that the integer (micro) target has a form for them",
     )
     p.set_defaults(func=_cmd_quantize)
 
