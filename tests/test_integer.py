@@ -88,6 +88,9 @@ def test_int_affine_is_exact_rational_arithmetic_rounded_half_up() -> None:
     one, zero = np.array([1]), np.array([0])
     out = REFERENCE["int_affine"](tie, np.array([[3, -3, 1, -1]], np.int8), one, zero)
     assert out.tolist() == [[2, -1, 1, 0]]
+    # a multiplier fits an int32 (every target multiplies 32 x 32 -> 64)
+    with pytest.raises(ValueError, match="a multiplier of 2\\*\\*31 or more"):
+        REFERENCE["int_affine"](attrs, a, b, np.array([2**31]), ms[1], offset)
 
 
 def test_int_lut_follows_the_function_within_a_step_of_its_output_grid() -> None:

@@ -133,6 +133,10 @@ def test_exported_library_runs_from_its_sidecars(tmp_path) -> None:
     )
     with pytest.raises(ValueError, match="sequence_lens"):
         deployed.run({"x": xs}, sequence_lens=[7, 1, 1])
+    with pytest.raises(ValueError, match=r"missing inputs \['x'\]"):
+        deployed.run({"y": xs})
+    with pytest.raises(TypeError, match="a dict of arrays"):
+        deployed.run(rg.trees.batch([np.zeros(3)]))
 
 
 @pytest.mark.parametrize("device", ["aarch64", "armv7", "riscv64"])

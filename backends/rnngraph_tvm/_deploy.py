@@ -95,7 +95,17 @@ class DeployedModel:
         tvm = self._tvm
         cuda = self.layout["device"].get("kind") == "cuda"
         dev = tvm.cuda(0) if cuda else tvm.cpu()
-        first = np.asarray(inputs[self.layout["inputs"][0]])
+        names = list(self.layout["inputs"])
+        if not isinstance(inputs, Mapping):  # (no rnngraph here: Python's own exceptions)
+            raise TypeError(
+                f"inputs must be a dict of arrays by name ({names}), got {type(inputs).__name__}; "
+                "a library takes arrays (a TreeBatch is laid out by levels by the compiled "
+                "model: rg.compile(g, 'tvm').run(batch))"
+            )
+        missing = [k for k in names if k not in inputs]
+        if missing:
+            raise ValueError(f"missing inputs {missing}: this library takes {names}")
+        first = np.asarray(inputs[names[0]])
         T, B = first.shape[:2]
         entry = "main" if sequence_lens is None else "main_lens"
         given = dict(initial_states or {})

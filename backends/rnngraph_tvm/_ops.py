@@ -26,7 +26,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ir.types import INT_RANGES
 from rnngraph.ops import fixed
 from rnngraph.ops import random as rnd
-from rnngraph.ops.integer import DIV_ZERO
+from rnngraph.ops.integer import DIV_ZERO, spread
 from rnngraph.ops.structure import slice_ranges
 from rnngraph_tvm import _math
 
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 I64 = "int64"
+I32 = "int32"
 
 
 def i64(v: int) -> Any:
@@ -551,32 +552,47 @@ def _row_index(node: Any, idx_acc: Acc, at: Sequence[Any]) -> Any:
     return idx_acc.load(list(at))
 
 
+def _per_row(node: Any, idx: Acc, shape: Sequence[Any], body: Callable[..., Any]) -> Any:
+    """Loops over the index positions (``shape[:irank]``), the row index read once at
+    each, around ``body(at, r)`` (``at``: the position; ``r``: the row, or -1 for none):
+    the index's test and load outside the loops over a row's entries, which vectorise."""
+    irank = node.attrs["irank"]
+
+    def at_position(at: list[Any]) -> Any:
+        r = tir.Var("r", idx.dtype)
+        return tir.SeqStmt([tir.Bind(r, _row_index(node, idx, at)), body(at, r)])
+
+    return loops(list(shape[:irank]), at_position, "p")
+
+
 def _gather_rows(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
     table, idx = args
     irank = node.attrs["irank"]
+    row = list(out.shape[irank:])
 
-    def body(i: list[Any]) -> Any:
-        r = _row_index(node, idx, i[:irank])
-        v = table.load([tir.max(r, i64(0)), *i[irank:]])
-        return out.store(i, tir.if_then_else(r >= i64(0), v, tir.const(0, out.dtype)))
+    def body(at: list[Any], r: Any) -> Any:
+        copy = loops(row, lambda j: out.store([*at, *j], table.load([r, *j])), "g")
+        zero = loops(row, lambda j: out.store([*at, *j], tir.const(0, out.dtype)), "z")
+        return tir.IfThenElse(r >= tir.const(0, idx.dtype), copy, zero)
 
-    return loops(out.shape, body)
+    return _per_row(node, idx, out.shape, body)
 
 
 def _scatter(add: bool) -> Callable[..., Any]:
     def rule(node: Any, out: Acc, args: Sequence[Acc], in_place: bool = False) -> Any:
         table, idx, values = args
         irank = node.attrs["irank"]
+        row = list(values.shape[irank:])
         copy = loops(out.shape, lambda i: out.store(i, table.load(i)), "c")
 
-        def body(i: list[Any]) -> Any:
-            r = _row_index(node, idx, i[:irank])
-            at = [tir.max(r, i64(0)), *i[irank:]]
-            v = values.load(i)
-            new = out.load(at) + v if add else v
-            return tir.IfThenElse(r >= i64(0), out.store(at, new), None)
+        def body(at: list[Any], r: Any) -> Any:
+            def entry(j: list[Any]) -> Any:
+                v = values.load([*at, *j])
+                return out.store([r, *j], out.load([r, *j]) + v if add else v)
 
-        scatter = loops(values.shape, body)
+            return tir.IfThenElse(r >= tir.const(0, idx.dtype), loops(row, entry, "s"), None)
+
+        scatter = _per_row(node, idx, values.shape, body)
         return scatter if in_place else tir.SeqStmt([copy, scatter])
 
     return rule
@@ -1124,17 +1140,37 @@ def _centred(a: Acc, idx: Sequence[Any], shape: Any, zero_point: int) -> Any:
 
 
 def _to_grid(node: Any, dtype: str, acc: Any) -> Any:
+    """saturate(zero_point + round_shift(acc, shift)). With a shift of 32 or more (the
+    usual requantisation) the high half of ``acc + 2**(shift-1)`` is shifted on in 32
+    bits: ``floor(v / 2**s) = floor(floor(v / 2**32) / 2**(s-32))``, and ``|v| < 2**62``
+    leaves the high half in 32 bits. CPUs without 64-bit vector shifts and minima (AVX2,
+    NEON's narrow forms) then need none."""
     shift = int(node.attrs["shift"])
+    if shift >= 32:
+        high = tir.Cast(I32, tir.shift_right(acc + _i(1 << (shift - 1)), _i(32)))
+        return _saturated(node, dtype, tir.shift_right(high, tir.const(shift - 32, I32)), I32)
     if shift:
         acc = tir.shift_right(acc + _i(1 << (shift - 1)), _i(shift))  # (arithmetic: signed)
     return _saturated(node, dtype, acc)
 
 
-def _saturated(node: Any, dtype: str, v: Any) -> Any:
-    """saturate(zero_point + v) as the output's kind."""
+def _saturated(node: Any, dtype: str, v: Any, kind: str = I64) -> Any:
+    """saturate(zero_point + v) as the output's kind, computed in ``kind`` (``v``'s: in
+    int32, values below 2**30 and zero points of 16 bits cannot overflow)."""
     lo, hi = INT_RANGES[node.attrs["to"]]
-    v = v + _i(node.attrs["zero_point"])
-    return tir.Cast(dtype, tir.min(tir.max(v, _i(lo)), _i(hi)))
+
+    def c(x: int) -> Any:
+        return tir.const(int(x), kind)
+
+    v = v + c(node.attrs["zero_point"])
+    return tir.Cast(dtype, tir.min(tir.max(v, c(lo)), c(hi)))
+
+
+def _multiplier(m: Acc, idx: Sequence[Any], shape: Any) -> Any:
+    """A multiplier (below 2**31 in magnitude, as ``rnngraph.ops.integer`` requires) as
+    the int64 of an int32, so that a product with a narrow signal is one 32 x 32 -> 64
+    multiply (``vpmuldq``) instead of a 64-bit one that AVX2 emulates."""
+    return tir.Cast(I64, tir.Cast(I32, m.load(_bcast(idx, m.shape, shape))))
 
 
 def _int_affine(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
@@ -1144,7 +1180,7 @@ def _int_affine(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Calla
     def at(idx: list[Any]) -> Any:
         acc = offset.load(_bcast(idx, offset.shape, shape))
         for x, z, m in zip(xs, node.attrs["zero_points"], ms, strict=True):
-            acc = acc + _centred(x, idx, shape, int(z)) * m.load(_bcast(idx, m.shape, shape))
+            acc = acc + _centred(x, idx, shape, int(z)) * _multiplier(m, idx, shape)
         return _to_grid(node, dtype, acc)
 
     return at
@@ -1154,11 +1190,15 @@ def _int_mul(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable
     a, b, m, offset = args
     za, zb = (int(z) for z in node.attrs["zero_points"])
 
+    # the product of the two in 32 bits when it fits (int8 x int16, symmetric int16s):
+    # then one 32 x 32 -> 64 multiply by the multiplier
+    narrow = spread(a.dtype, za) * spread(b.dtype, zb) < 2**31
+
     def at(idx: list[Any]) -> Any:
         prod = _centred(a, idx, shape, za) * _centred(b, idx, shape, zb)
-        acc = offset.load(_bcast(idx, offset.shape, shape)) + prod * m.load(
-            _bcast(idx, m.shape, shape)
-        )
+        if narrow:
+            prod = tir.Cast(I64, tir.Cast(I32, prod))
+        acc = offset.load(_bcast(idx, offset.shape, shape)) + prod * _multiplier(m, idx, shape)
         return _to_grid(node, dtype, acc)
 
     return at

@@ -28,7 +28,9 @@ microcontrollers reproduces bit for bit.
   1)``: ``t[i] + round_shift((t[i+1] - t[i]) * f, bits)``), then saturated. Sigmoid,
   tanh and any other one-operand function of a quantised graph become one.
 
-``round_shift(v, s)`` is ``(v + 2**(s-1)) >> s`` (an arithmetic shift: halves round
+Every multiplier ``m`` is below ``2**31`` in magnitude (it fits an int32, so a product
+with a narrow signal is one 32 x 32 -> 64 multiply on every target; the reference
+refuses others). ``round_shift(v, s)`` is ``(v + 2**(s-1)) >> s`` (an arithmetic shift: halves round
 up), ``v`` for ``s = 0``; ``saturate`` clips to the range of ``to``.
 
 Examples
@@ -101,6 +103,12 @@ def spread(kind: str, zero_point: int) -> int:
     """The largest ``|q - zero_point|`` an integer ``q`` of ``kind`` can give."""
     lo, hi = INT_RANGES[kind]
     return max(hi - zero_point, zero_point - lo)
+
+
+def _fit_int32(op: str, *multipliers: np.ndarray) -> None:
+    for m in multipliers:
+        if np.asarray(m).size and np.abs(np.asarray(m, np.int64)).max() >= 2**31:
+            raise ValueError(f"{op}: a multiplier of 2**31 or more ({np.abs(m).max()})")
 
 
 def _to_grid(attrs: Mapping[str, Any], acc: np.ndarray) -> np.ndarray:
@@ -196,6 +204,7 @@ def _int_affine(attrs: Mapping[str, Any], *args: np.ndarray) -> np.ndarray:
     """y(t) = saturate(zero_point + round_shift(offset + sum_i (x_i(t) - z_i) * m_i, shift))"""
     n = len(attrs["zero_points"])
     xs, ms, offset = args[:n], args[n : 2 * n], args[2 * n]
+    _fit_int32("int_affine", *ms)
     acc = np.asarray(offset, np.int64)
     for x, z, m in zip(xs, attrs["zero_points"], ms, strict=True):
         acc = acc + (x.astype(np.int64) - np.int64(z)) * np.asarray(m, np.int64)
@@ -221,6 +230,7 @@ def _int_mul(
 ) -> np.ndarray:
     """y(t) = saturate(zero_point + round_shift(offset + (a(t) - za) * (b(t) - zb) * m, shift))"""
     za, zb = (np.int64(z) for z in attrs["zero_points"])
+    _fit_int32("int_mul", m)
     prod = (a.astype(np.int64) - za) * (b.astype(np.int64) - zb)
     acc = np.asarray(offset, np.int64) + prod * np.asarray(m, np.int64)
     return _to_grid(attrs, acc)
@@ -246,6 +256,7 @@ def _div_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorTy
 def _int_div(attrs: Mapping[str, Any], a: np.ndarray, b: np.ndarray, m: np.ndarray) -> np.ndarray:
     """y(t) = saturate(zero_point + round_div((a(t) - za) * m, (b(t) - zb) * 2**shift))"""
     za, zb = (np.int64(z) for z in attrs["zero_points"])
+    _fit_int32("int_div", m)
     n = (a.astype(np.int64) - za) * np.asarray(m, np.int64)
     d = (b.astype(np.int64) - zb) * np.int64(1 << int(attrs["shift"]))
     q = round_div(n, d) + np.int64(attrs["zero_point"])
