@@ -481,6 +481,25 @@ class _Lower:
             return self.on_grid(t, grid, self.node(reader).name)
         return self.affine([(t, 1.0)], 0.0, grid, self.node(reader).name, ())
 
+    def table(
+        self, v: int, have: Grid, fn: Any, grid: Grid, n: Node, tag: str | None = None
+    ) -> int:
+        """``fn`` of integer node ``v`` (on ``have``) onto ``grid``: an ``int_lut`` over
+        ``have``'s integer range (undefined entries: the nearest defined one's value)."""
+        if have.kind not in ("int8", "int16"):
+            raise self.fail(n.id, f"a table needs an int8 or int16 operand, got {have.kind}")
+        lo = INT_RANGES[have.kind][0]
+        bits = 0 if have.kind == "int8" else _LUT_BITS
+        size = lut_size(have.kind, bits)
+        xs = lo + (np.arange(size, dtype=np.int64) << bits)
+        real = (xs - have.zero_point).astype(np.float64) * have.scale
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            ys = _nearest_defined(np.asarray(fn(real), np.float64))
+            q = np.clip(np.rint(ys / grid.scale) + grid.zero_point, -(2**31), 2**31 - 1)
+        attrs = {"lo": int(lo), "bits": bits, "to": grid.kind}
+        base = f"{n.name}.{tag}" if tag else n.name
+        return self.rec.add("int_lut", attrs, [v, self.vector(q, f"{base}.table")], n.name, tag)
+
     def requantize(self, v: int, have: Grid, want: Grid, base: str) -> int:
         """Integer node ``v`` from grid ``have`` onto grid ``want`` (itself if they agree)."""
         if have == want:
@@ -544,19 +563,41 @@ def _lut(self: _Lower, nid: int, grid: Grid) -> int:
     n = self.node(nid)
     (u,) = self.operands(nid)
     v, have = self.signal(u, nid)
-    if have.kind not in ("int8", "int16"):
-        raise self.fail(nid, f"a table needs an int8 or int16 operand, got {have.kind}")
-    lo = INT_RANGES[have.kind][0]
-    bits = 0 if have.kind == "int8" else _LUT_BITS
-    size = lut_size(have.kind, bits)
-    xs = lo + (np.arange(size, dtype=np.int64) << bits)
-    real = (xs - have.zero_point).astype(np.float64) * have.scale
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ys = np.asarray(REFERENCE[n.op]({**n.attrs, "float_dtype": np.float64}, real), np.float64)
-    ys = _nearest_defined(ys)
-    q = np.clip(np.rint(ys / grid.scale) + grid.zero_point, -(2**31), 2**31 - 1)
-    attrs = {"lo": int(lo), "bits": bits, "to": grid.kind}
-    return self.rec.add("int_lut", attrs, [v, self.vector(q, f"{n.name}.table")], n.name)
+    fn = REFERENCE[n.op]
+    return self.table(v, have, lambda x: fn({**n.attrs, "float_dtype": np.float64}, x), grid, n)
+
+
+def _softmax(self: _Lower, nid: int, grid: Grid) -> int:
+    """``softmax`` on integers: the row's largest value taken off (``reduce_max`` on the
+    integers, then an ``int_affine`` onto an int16 grid whose range is just every possible
+    difference, so that the table's samples are dense), ``exp`` as a table onto an int16
+    grid of (0, 1], the row's sum as a product by ones, and each share an ``int_div``."""
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    v, have = self.signal(u, nid)
+    row = n.type.row_shape
+    r, axis = len(row), len(row) + int(n.attrs["axis"])
+    perm = [i for i in range(r) if i != axis] + [axis]
+    if perm != list(range(r)):
+        v = self.rec.add("transpose", {"perm": perm}, [v], n.name, "moved")
+    top = self.rec.add("reduce_max", {"axes": [-1], "keepdims": True}, [v], n.name, "top")
+    diff = Grid("int16", have.scale * 2 * have.bound / INT_RANGES["int16"][1], 0)
+    terms = [(_Term.on(v, have), 1.0), (_Term.on(top, have), -1.0)]
+    d = self.affine(terms, 0.0, diff, f"{n.name}.less_top", ())
+    unit = Grid("int16", 1.0 / INT_RANGES["int16"][1], 0)
+    e = self.table(d, diff, np.exp, unit, n, "exp")
+    width = int(self.rec.type(e).row_shape[-1])
+    total = self.int_product(e, unit, np.ones((width, 1), np.int8), 1.0, f"{n.name}.ones", nid)
+    attrs = {"zero_points": [0, 0], "zero_point": grid.zero_point, "to": grid.kind}
+    kind = self.rec.type(total.node).dtype
+    shift = div_shift_limit(kind, 0)
+    ratio = float(unit.scale / (float(total.scale) * grid.scale))  # (= 1 / s_y)
+    shift = min(shift, int(np.floor(np.log2((2.0**_M_BITS - 1) / ratio))))
+    m = self.vector(ratio * 2.0**shift, n.name)
+    y = self.rec.add("int_div", {**attrs, "shift": shift}, [e, total.node, m], n.name, "share")
+    if perm == list(range(r)):
+        return y
+    return self.rec.add("transpose", {"perm": [perm.index(i) for i in range(r)]}, [y], n.name)
 
 
 def _nearest_defined(ys: np.ndarray) -> np.ndarray:
@@ -690,5 +731,6 @@ RULES = {
     "minimum": _extreme,
     "maximum": _extreme,
     "div": _div,
+    "softmax": _softmax,
 }
 """Ops computed onto the grid of the ``fake_quant`` that follows them."""

@@ -499,7 +499,7 @@ def feeds(
     out: dict[str, np.ndarray] = {}
     for k, v in given.items():
         v = np.asarray(v)
-        v = v.astype(ft) if v.dtype.kind == "f" else v
+        v = v.astype(ft, copy=False) if v.dtype.kind == "f" else v
         rows = len(batch.roots) if k in per_example else batch.num_nodes
         if v.ndim < 1 or v.shape[0] != rows:
             what = "example" if k in per_example else "node"
