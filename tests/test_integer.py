@@ -148,14 +148,20 @@ def test_int_div_is_exact_rational_arithmetic_on_every_engine() -> None:
     want = rg.run(g, xs, {})["y"]
     np.testing.assert_array_equal(want, _exact_div(attrs, xs["a"], xs["b"], m))
     assert {127, -128, 2} <= set(want[0, 0].tolist())
-    engines = {"onnx": {}}
+    for target, kw in _engines(batch=3).items():
+        got = rg.compile(g, target, params={}, **kw).run(xs)["y"]
+        np.testing.assert_array_equal(got, want, err_msg=target)
+
+
+def _engines(batch: int) -> dict[str, dict]:
+    """The compiled engines of an integer graph this machine has: onnxruntime, TVM, and
+    the C of the micro backend built by the host compiler (its batch fixed)."""
+    engines: dict[str, dict] = {"onnx": {}}
     if importlib.util.find_spec("tvm") is not None:
         engines["tvm"] = {}
     if shutil.which("cc"):
-        engines["micro"] = {"device": "host", "batch": 3}
-    for target, kw in engines.items():
-        got = rg.compile(g, target, params={}, **kw).run(xs)["y"]
-        np.testing.assert_array_equal(got, want, err_msg=target)
+        engines["micro"] = {"device": "host", "batch": batch}
+    return engines
 
 
 def test_softmax_on_integers_equals_the_quantised_graph_on_every_engine() -> None:
@@ -177,12 +183,7 @@ def test_softmax_on_integers_equals_the_quantised_graph_on_every_engine() -> Non
     for k in g.outputs:
         assert np.abs(got[k] - qdq[k]).max() <= 1 / 255 + 1e-6, k
         np.testing.assert_allclose(got[k].sum(axis=-1 if k == "last" else -2), 1, atol=0.03)
-    engines = {"onnx": {}}
-    if importlib.util.find_spec("tvm") is not None:
-        engines["tvm"] = {}
-    if shutil.which("cc"):
-        engines["micro"] = {"device": "host", "batch": 4}
-    for target, kw in engines.items():
+    for target, kw in _engines(batch=4).items():
         out = rg.compile(ig, target, params=ip, **kw).run(xs)
         for k in g.outputs:
             np.testing.assert_array_equal(out[k], got[k], err_msg=f"{target} {k}")
