@@ -24,12 +24,11 @@ INTEGER_ZOO = ["elman", "jordan", "rnn", "lstm", "lstm_peephole_clip", "gru", "g
                "rmlp", "mgu", "gru_variant", "jordan_decay", "indrnn_bound", "second_order",
                "param_initial_state", "rnn_reverse", "bidirectional_lstm", "clockwork",
                "hrnn", "lif", "lsm", "history_compressor", "mtrnn", "layer_norm_lstm",
-               "neural_stack", "neural_queue", "layer_norm_op_lstm"]  # fmt: skip
+               "neural_stack", "neural_queue", "layer_norm_op_lstm", "ntm"]  # fmt: skip
 """The zoo's cells whose quantised graphs have an integer-only form."""
 
-NO_INTEGER_FORM = {  # (the NTM's and DNC's divisions stay float: see VANISHING_EPSILON)
-    "ntm": r"\(div\) is a float value",
-    "dnc": r"\(div\) is a float value",
+NO_INTEGER_FORM = {
+    "dnc": "zeros_like",
     "hopfield_continuous": "fixed_point",
 }
 """The other cells with quantised graphs: an op that has no integer form yet (the
@@ -216,20 +215,26 @@ def test_integer_form_of_zoo_cells_tracks_the_quantised_graph(cell: str) -> None
 
 @pytest.mark.parametrize("cell", sorted(NO_INTEGER_FORM))
 def test_ops_without_an_integer_form_are_named(cell: str) -> None:
-    _, _, qg, qp = quantised(cell, integer_only=cell not in VANISHING_EPSILON)
+    _, _, qg, qp = quantised(cell)
     with pytest.raises(GraphError, match=NO_INTEGER_FORM[cell]):
         rg.quant.to_integer(qg, qp)
 
 
-VANISHING_EPSILON = {"ntm", "dnc"}
-"""Cells whose cosine similarities divide by a norm plus 1e-8: on an integer grid the
-epsilon rounds away and an empty memory's 0 / 0 would be nan."""
-
-
-@pytest.mark.parametrize("cell", sorted(VANISHING_EPSILON))
-def test_a_divisor_rounding_to_zero_is_refused_not_nan(cell: str) -> None:
+def test_a_divisor_is_held_off_zero_and_a_zero_by_zero_is_refused() -> None:
+    """The NTM's cosine similarity divides by norms plus 1e-8: an empty memory's norm
+    is below its grid's step, so ``integer_only`` holds a divisor calibration saw positive
+    at least one step above zero (no 0 / 0). A divisor that changes sign cannot be held:
+    where it and its numerator both round to 0 on their grids, the quantised graph would
+    give nan where the float is finite: refused."""
+    _, _, qg, _ = quantised("ntm")
+    floors = [n for n in qg.nodes() if n.name.endswith(".divisor_floor")]
+    assert floors and all(n.op == "maximum" for n in floors)
+    g = rg.Graph("ratio")
+    b = g.input("x", 2) * g.constant(np.array([1e-7, 1.0]))  # one channel below the step
+    g.output("y", b / b)
+    cal = [{"x": np.random.default_rng(0).normal(size=(6, 4, 2)).astype("float32")}]
     with pytest.raises(GraphError, match="rounds to 0 on its grid"):
-        quantised(cell)
+        rg.quantize(g, {}, calibration=cal, integer_only=True)
 
 
 def test_integer_only_puts_divisions_and_roots_on_grids() -> None:

@@ -500,6 +500,20 @@ class _Lower:
         base = f"{n.name}.{tag}" if tag else n.name
         return self.rec.add("int_lut", attrs, [v, self.vector(q, f"{base}.table")], n.name, tag)
 
+    def signal_product(self, a: _Term, b: _Term, grid: Grid, base: str) -> int:
+        """The product of two integer terms on ``grid``: one ``int_mul``."""
+        m = float(a.scale * b.scale / grid.scale)
+        bound = float(a.bound) * b.bound * abs(m) + 1
+        shift = _shift_for(abs(m), bound)
+        attrs = {
+            "zero_points": [a.zero_point, b.zero_point],
+            "shift": shift,
+            "zero_point": grid.zero_point,
+            "to": grid.kind,
+        }
+        operands = [a.node, b.node, self.vector(m * 2.0**shift, base), self.vector(0, base)]
+        return self.rec.add("int_mul", attrs, operands, base)
+
     def requantize(self, v: int, have: Grid, want: Grid, base: str) -> int:
         """Integer node ``v`` from grid ``have`` onto grid ``want`` (itself if they agree)."""
         if have == want:
@@ -530,22 +544,45 @@ def _mul(self: _Lower, nid: int, grid: Grid) -> int:
     n = self.node(nid)
     a, b = (self.term(u, nid) for u in self.operands(nid))
     if isinstance(a, _Term) and isinstance(b, _Term):
-        m = float(a.scale * b.scale / grid.scale)
-        bound = float(a.bound) * b.bound * abs(m) + 1
-        shift = _shift_for(abs(m), bound)
-        attrs = {
-            "zero_points": [a.zero_point, b.zero_point],
-            "shift": shift,
-            "zero_point": grid.zero_point,
-            "to": grid.kind,
-        }
-        operands = [a.node, b.node, self.vector(m * 2.0**shift, n.name), self.vector(0, n.name)]
-        return self.rec.add("int_mul", attrs, operands, n.name)
+        return self.signal_product(a, b, grid, n.name)
     if isinstance(a, _Term) or isinstance(b, _Term):
         t, c = (a, b) if isinstance(a, _Term) else (b, a)
         assert isinstance(t, _Term)
         return self.affine([(t, np.asarray(c, np.float64))], 0.0, grid, n.name, n.type.row_shape)
     raise self.fail(nid, "multiplies two constants in a signal's place")
+
+
+def _pow(self: _Lower, nid: int, grid: Grid) -> int:
+    """``a ** c`` for a constant ``c``: a table over ``a``'s grid. ``a ** b`` of two
+    signals: ``exp(b * log a)``, ``log a`` as a table onto an int16 grid spanning the logs
+    of ``a``'s grid (from its smallest positive step; ``log 0`` saturates there), the
+    product an ``int_mul`` onto an int16 grid spanning what ``b``'s grid can make of it,
+    then ``exp`` as a table onto the output's grid."""
+    n = self.node(nid)
+    ua, ub = self.operands(nid)
+    ta, tb = self.term(ua, nid), self.term(ub, nid)
+    if not isinstance(tb, _Term):
+        c = np.asarray(tb, np.float64)
+        if c.size != 1:
+            raise self.fail(nid, f"its exponent has shape {c.shape}; a table takes one number")
+        v, have = self.signal(ua, nid)
+        return self.table(v, have, lambda x: np.power(x, float(c.ravel()[0])), grid, n)
+    if not isinstance(ta, _Term):
+        base_ = np.asarray(ta, np.float64)
+        if base_.size != 1 or float(base_.ravel()[0]) <= 0:
+            raise self.fail(nid, "raises a constant that is not one positive number to a power")
+        v, have = self.signal(ub, nid)
+        return self.table(v, have, lambda x: np.power(float(base_.ravel()[0]), x), grid, n)
+    (va, ga), (vb, gb) = self.signal(ua, nid), self.signal(ub, nid)
+    top = INT_RANGES["int16"][1]
+    largest = max((INT_RANGES[ga.kind][1] - ga.zero_point) * ga.scale, ga.scale)
+    span = max(abs(np.log(ga.scale)), abs(np.log(largest)))
+    logs = Grid("int16", span / top, 0)
+    la = self.table(va, ga, np.log, logs, n, "log")
+    reach = span * gb.bound * gb.scale
+    prod = Grid("int16", reach / top, 0)
+    p = self.signal_product(_Term.on(la, logs), _Term.on(vb, gb), prod, f"{n.name}.exponent")
+    return self.table(p, prod, np.exp, grid, n, "exp")
 
 
 def _matmul(self: _Lower, nid: int, grid: Grid) -> int:
@@ -732,5 +769,6 @@ RULES = {
     "maximum": _extreme,
     "div": _div,
     "softmax": _softmax,
+    "pow": _pow,
 }
 """Ops computed onto the grid of the ``fake_quant`` that follows them."""

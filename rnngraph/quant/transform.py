@@ -138,8 +138,10 @@ def quantize(
         Put what divisions, roots, logs and powers compute and read on grids too
         (``int16``, symmetric: a divisor's relative precision matters), so that
         :func:`rnngraph.quant.to_integer` has an integer form for them (a layer norm
-        written out, a normalisation). By default they stay floats, for a CPU beside an
-        integer accelerator to compute.
+        written out, a normalisation). A divisor calibration saw strictly positive is
+        held at least one step of its grid above zero (``maximum``), so that an epsilon
+        below the step cannot make 0 / 0. By default they stay floats, for a CPU beside
+        an integer accelerator to compute.
 
     Returns
     -------
@@ -194,9 +196,15 @@ def _quantize(
     if any(t.dtype != "float" for t in graph.params.values()) or "qat" in graph.meta:
         raise GraphError(f"graph {graph.name!r} is already quantised")
     batches = list(calibration)
+    original = graph
     near_float = _float_only(graph)
     targets = _signals(graph, set() if integer_only else near_float)
     ranges = calibrate(graph, p64, batches, targets)
+    if integer_only and (floored := _floored_divisors(graph, ranges)) is not graph:
+        graph = floored
+        near_float = _float_only(graph)
+        targets = _signals(graph, set())
+        ranges = calibrate(graph, p64, batches, targets)
     wide = near_float if integer_only else set()
     plans = _plan(graph, targets, ranges, activations, states, percentile, wide)
     qg, qp, weight_rows = _rewrite(graph, p64, plans, weights, vectors, fake=fake)
@@ -216,7 +224,7 @@ def _quantize(
         ],
         "weights": weight_rows,
         "float_values": sorted(graph.node(n).name for n in near_float - wide),
-        "outputs": _output_errors(graph, p64, qg, qp, batches),
+        "outputs": _output_errors(original, p64, qg, qp, batches),
         "settings": {
             "activations": activations,
             "states": states,
@@ -347,6 +355,31 @@ def _layer_norms_written_out(graph: Graph) -> Graph:
         y = add(mul(normed, scale, name=f"{n.name}.scaled"), bias, name=f"{n.name}.shifted")
         g.replace_uses(n.id, y.node)
         g.remove_nodes([n.id])
+    return g
+
+
+def _floored_divisors(graph: Graph, ranges: Mapping[int, Range]) -> Graph:
+    """``graph`` with each divisor that calibration saw strictly positive (a norm plus an
+    epsilon, a sum of positive weights) held at least one step of its int16 grid above
+    zero (``maximum(b, step)``), so that an epsilon below the step cannot round it to 0
+    and make 0 / 0; ``graph`` itself if there is none."""
+    from rnngraph.ir.graph import Value
+    from rnngraph.ops.elementwise import maximum
+
+    floors = {}
+    for n in graph.nodes():
+        if n.op != "div":
+            continue
+        (_, _, _), (b, delay, init) = graph.operands(n.id)
+        r = ranges.get(b)
+        if r is not None and r.lo > 0 and np.isfinite(r.hi):
+            floors[n.id] = (b, delay, init, r.hi / INT_RANGES["int16"][1])
+    if not floors:
+        return graph
+    g = graph.copy()
+    for d, (b, delay, init, step) in floors.items():
+        held = maximum(Value(g, b), float(step), name=f"{g.node(d).name}.divisor_floor")
+        g.set_operand(d, 1, held.node, delay=delay, init=init)
     return g
 
 
