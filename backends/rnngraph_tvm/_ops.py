@@ -117,7 +117,17 @@ node into its one consumer (no buffer, no loop of its own).
 REMAPS = {"slice", "transpose", "reshape", "unsqueeze", "pad", "state", "delay", "stop_gradient"}
 """Element ops whose element is one operand element at another index."""
 
-REPEATS = {"exp", "tanh", "sigmoid", "softplus", "softsign", "abs", "int_lut", "int_div"}
+REPEATS = {
+    "exp",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "softsign",
+    "abs",
+    "leaky_relu",
+    "int_lut",
+    "int_div",
+}
 """Element ops whose formula uses its operand more than once (see ``_math``).
 
 An operand inlined into one of them is copied at every use, so only a plain
