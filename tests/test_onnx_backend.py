@@ -99,6 +99,17 @@ def test_step_model_refuses_a_reverse_layer() -> None:
         rg.compile(g, target="onnx", params=zoo.params_for(g), mode="step")
 
 
+def test_zeros_like_keeps_an_integer_kind() -> None:
+    """``zeros_like`` of an int8, int16 or int32 value is zeros of that kind (it was an
+    int64 ConstantOfShape, which the model's declared output type refused)."""
+    for kind in ("int8", "int16", "int32"):
+        g = rg.Graph("zeros")
+        g.output("y", rg.zeros_like(g.input("x", 3, dtype=kind)))
+        xs = {"x": np.arange(6).reshape(1, 2, 3).astype(kind)}
+        got = rg.compile(g, "onnx", params={}).run(xs)["y"]
+        assert got.dtype == np.dtype(kind) and not got.any(), kind
+
+
 def test_same_graph_gives_identical_bytes(tmp_path) -> None:
     files = []
     for i in range(2):

@@ -420,7 +420,7 @@ def _fake_quant(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
 
 def _zeros_like(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     shape = e.add("Shape", args, f"{n.name}.shape")
-    dtype = e.np_float if n.type.dtype == "float" else np.dtype(np.int64)
+    dtype = e.np_float if n.type.dtype == "float" else np.dtype(n.type.dtype)
     zero = numpy_helper.from_array(np.zeros(1, dtype), "value")
     return e.add("ConstantOfShape", [shape], n.name, value=zero)
 
