@@ -188,6 +188,35 @@ def test_softmax_on_integers_equals_the_quantised_graph_on_every_engine() -> Non
             np.testing.assert_array_equal(out[k], got[k], err_msg=f"{target} {k}")
 
 
+def test_sums_along_other_axes_keep_the_rows_layout() -> None:
+    """Sums over a middle axis (kept or dropped), over two axes, and running sums along a
+    middle axis in either direction: the summed axes move last for the product by ones
+    and come back after (a swap of two axes is its own inverse, and still moves back)."""
+    g = rg.Graph("sums")
+    h = rg.cells.elman(g.input("x", 3), 6, name="e")
+    z = rg.reshape(rg.linear(h, 24, name="p"), (2, 3, 4))
+    zz = rg.reshape(rg.linear(h, 12, name="q"), (3, 4))
+    g.output("middle", rg.reduce_sum(z, -2))
+    g.output("kept", rg.reduce_mean(z, -2, keepdims=True))
+    g.output("two", rg.reduce_sum(z, [-3, -1]))
+    g.output("running", rg.cumsum(zz, -2))
+    g.output("back", rg.cumsum(zz, -2, reverse=True, exclusive=True))
+    p = g.init_params(seed=2)
+    rng = np.random.default_rng(0)
+    qg, qp = rg.quantize(g, p, calibration=[{"x": rng.normal(size=(10, 6, 3))}])
+    ig, ip = rg.quant.to_integer(qg, qp)
+    xs = {"x": rng.normal(size=(7, 3, 3)).astype("float32")}
+    qdq, got = rg.run(qg, xs, qp), rg.run(ig, xs, ip)
+    for k in g.outputs:
+        assert got[k].shape == qdq[k].shape, k
+        step = qg.node(qg.output_nodes()[k]).attrs["scale"][0]  # (the output's fake_quant)
+        assert np.abs(got[k] - qdq[k]).max() <= 1.01 * step, k
+    for target, kw in _engines(batch=3).items():
+        out = rg.compile(ig, target, params=ip, **kw).run(xs)
+        for k in g.outputs:
+            np.testing.assert_array_equal(out[k], got[k], err_msg=f"{target} {k}")
+
+
 @pytest.mark.parametrize("cell", INTEGER_ZOO)
 def test_integer_form_of_zoo_cells_tracks_the_quantised_graph(cell: str) -> None:
     g, p, qg, qp = quantised(cell)

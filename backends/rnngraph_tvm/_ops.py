@@ -1220,13 +1220,13 @@ def _int_div(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable
     shift = int(node.attrs["shift"])
 
     def at(idx: list[Any]) -> Any:
-        num = _centred(a, idx, shape, za) * m.load(_bcast(idx, m.shape, shape))
+        num = _centred(a, idx, shape, za) * _multiplier(m, idx, shape)
         den = _centred(b, idx, shape, zb) * _i(1 << shift)
-        num = tir.Select(den < _i(0), -num, num)  # the divisor's sign on the numerator
-        den = tir.max(tir.abs(den), _i(1))  # (a zero divisor is chosen below)
-        q = tir.floordiv(num * _i(2) + den, den * _i(2))
         inf = tir.Select(num > _i(0), _i(DIV_ZERO), tir.Select(num < _i(0), _i(-DIV_ZERO), _i(0)))
-        return _saturated(node, dtype, tir.Select(_centred(b, idx, shape, zb) == _i(0), inf, q))
+        flipped = tir.Select(den < _i(0), -num, num)  # the divisor's sign on the numerator
+        d = tir.max(tir.abs(den), _i(1))  # (a zero divisor takes ``inf``)
+        q = tir.floordiv(flipped * _i(2) + d, d * _i(2))
+        return _saturated(node, dtype, tir.Select(den == _i(0), inf, q))
 
     return at
 

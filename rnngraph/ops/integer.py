@@ -30,8 +30,8 @@ microcontrollers reproduces bit for bit.
 
 Every multiplier ``m`` is below ``2**31`` in magnitude (it fits an int32, so a product
 with a narrow signal is one 32 x 32 -> 64 multiply on every target; the reference
-refuses others). ``round_shift(v, s)`` is ``(v + 2**(s-1)) >> s`` (an arithmetic shift: halves round
-up), ``v`` for ``s = 0``; ``saturate`` clips to the range of ``to``.
+refuses others). ``round_shift(v, s)`` is ``(v + 2**(s-1)) >> s`` (an arithmetic shift:
+halves round up), ``v`` for ``s = 0``; ``saturate`` clips to the range of ``to``.
 
 Examples
 --------

@@ -514,6 +514,49 @@ class _Lower:
         operands = [a.node, b.node, self.vector(m * 2.0**shift, base), self.vector(0, base)]
         return self.rec.add("int_mul", attrs, operands, base)
 
+    def quotient(self, a: _Term, b: _Term, grid: Grid, nid: int, tag: str | None = None) -> int:
+        """``a / b`` on ``grid``: one ``int_div``, its multiplier the grids' ratio ``s_a /
+        (s_b * s_y)`` in fixed point (one, or one per entry of the last axis)."""
+        n = self.node(nid)
+        ratio = np.asarray(a.scale / (b.scale * grid.scale), np.float64)
+        width = n.type.row_shape[-1] if n.type.row_shape else 1
+        if ratio.ndim > 1 or (ratio.ndim == 1 and ratio.size not in (1, width)):
+            raise self.fail(nid, f"its numerator's constant of shape {ratio.shape} is not one "
+                                 f"number or one per entry of the last axis")  # fmt: skip
+        peak = float(np.abs(ratio).max(initial=0))
+        m_bits = min(_M_BITS, _ACC_BITS - 1 - a.bound.bit_length())
+        shift = div_shift_limit(self.rec.type(b.node).dtype, b.zero_point)
+        if peak > 0:
+            shift = min(shift, int(np.floor(np.log2((2.0**m_bits - 1) / peak))))
+        if shift < 0:
+            raise self.fail(
+                nid, f"its grids' ratio {peak:.3g} does not fit a {m_bits}-bit multiplier"
+            )
+        attrs = {
+            "zero_points": [a.zero_point, b.zero_point],
+            "shift": shift,
+            "zero_point": grid.zero_point,
+            "to": grid.kind,
+        }
+        m = self.vector(ratio * 2.0**shift, n.name)
+        return self.rec.add("int_div", attrs, [a.node, b.node, m], n.name, tag)
+
+    def axes_last(self, v: int, rank: int, axes: Any, base: str) -> tuple[int, list[int]]:
+        """Integer node ``v`` (rows of ``rank`` axes) with ``axes`` (counted from the end)
+        moved last, and the permutation (the other axes first, in order)."""
+        moved = [rank + int(a) for a in axes]
+        perm = [i for i in range(rank) if i not in moved] + moved
+        if perm != list(range(rank)):
+            v = self.rec.add("transpose", {"perm": perm}, [v], base, "moved")
+        return v, perm
+
+    def axes_back(self, y: int, perm: list[int], base: str) -> int:
+        """The inverse of :meth:`axes_last`'s move on ``y`` (itself if nothing moved)."""
+        if perm == list(range(len(perm))):
+            return y
+        return self.rec.add("transpose", {"perm": [perm.index(i) for i in range(len(perm))]},
+                            [y], base)  # fmt: skip
+
     def requantize(self, v: int, have: Grid, want: Grid, base: str) -> int:
         """Integer node ``v`` from grid ``have`` onto grid ``want`` (itself if they agree)."""
         if have == want:
@@ -612,11 +655,7 @@ def _softmax(self: _Lower, nid: int, grid: Grid) -> int:
     n = self.node(nid)
     (u,) = self.operands(nid)
     v, have = self.signal(u, nid)
-    row = n.type.row_shape
-    r, axis = len(row), len(row) + int(n.attrs["axis"])
-    perm = [i for i in range(r) if i != axis] + [axis]
-    if perm != list(range(r)):
-        v = self.rec.add("transpose", {"perm": perm}, [v], n.name, "moved")
+    v, perm = self.axes_last(v, len(n.type.row_shape), [int(n.attrs["axis"])], n.name)
     top = self.rec.add("reduce_max", {"axes": [-1], "keepdims": True}, [v], n.name, "top")
     diff = Grid("int16", have.scale * 2 * have.bound / INT_RANGES["int16"][1], 0)
     terms = [(_Term.on(v, have), 1.0), (_Term.on(top, have), -1.0)]
@@ -625,16 +664,8 @@ def _softmax(self: _Lower, nid: int, grid: Grid) -> int:
     e = self.table(d, diff, np.exp, unit, n, "exp")
     width = int(self.rec.type(e).row_shape[-1])
     total = self.int_product(e, unit, np.ones((width, 1), np.int8), 1.0, f"{n.name}.ones", nid)
-    attrs = {"zero_points": [0, 0], "zero_point": grid.zero_point, "to": grid.kind}
-    kind = self.rec.type(total.node).dtype
-    shift = div_shift_limit(kind, 0)
-    ratio = float(unit.scale / (float(total.scale) * grid.scale))  # (= 1 / s_y)
-    shift = min(shift, int(np.floor(np.log2((2.0**_M_BITS - 1) / ratio))))
-    m = self.vector(ratio * 2.0**shift, n.name)
-    y = self.rec.add("int_div", {**attrs, "shift": shift}, [e, total.node, m], n.name, "share")
-    if perm == list(range(r)):
-        return y
-    return self.rec.add("transpose", {"perm": [perm.index(i) for i in range(r)]}, [y], n.name)
+    y = self.quotient(_Term.on(e, unit), total, grid, nid, "share")
+    return self.axes_back(y, perm, n.name)
 
 
 def _nearest_defined(ys: np.ndarray) -> np.ndarray:
@@ -661,13 +692,11 @@ def _sums(self: _Lower, nid: int, grid: Grid) -> int:
     if not all(isinstance(d, int) for d in row):
         raise self.fail(nid, f"sums over a row of symbolic shape {row}")
     r = len(row)
-    axes = [r + int(a) for a in ([n.attrs["axis"]] if n.op == "cumsum" else n.attrs["axes"])]
-    kept = [i for i in range(r) if i not in axes]
-    perm = kept + axes
-    if perm != list(range(r)):
-        v = self.rec.add("transpose", {"perm": perm}, [v], n.name, "moved")
-    k = int(np.prod([row[i] for i in axes], dtype=np.int64))
-    if len(axes) > 1:
+    axes = [n.attrs["axis"]] if n.op == "cumsum" else list(n.attrs["axes"])
+    v, perm = self.axes_last(v, r, axes, n.name)
+    kept, summed = perm[: r - len(axes)], perm[r - len(axes) :]
+    k = int(np.prod([row[i] for i in summed], dtype=np.int64))
+    if len(summed) > 1:
         v = self.rec.add("reshape", {"shape": [*(row[i] for i in kept), k], "in_rank": r}, [v],
                          n.name, "rows")  # fmt: skip
     if n.op == "cumsum":
@@ -680,8 +709,7 @@ def _sums(self: _Lower, nid: int, grid: Grid) -> int:
     coef = 1.0 / k if n.op == "reduce_mean" else 1.0
     y = self.affine([(acc, coef)], 0.0, grid, n.name, ())
     if n.op == "cumsum":
-        back = [perm.index(i) for i in range(r)]
-        return y if back == perm else self.rec.add("transpose", {"perm": back}, [y], n.name)
+        return self.axes_back(y, perm, n.name)
     out = list(n.type.row_shape)
     if list(self.rec.type(y).row_shape) == out:
         return y
@@ -707,31 +735,10 @@ def _div(self: _Lower, nid: int, grid: Grid) -> int:
             raise self.fail(nid, "divides two constants in a signal's place")
         recip = 1.0 / np.asarray(b, np.float64)
         return self.affine([(a, recip)], 0.0, grid, n.name, n.type.row_shape)
-    if isinstance(a, _Term):
-        num, za, s_a, bound_a = a.node, a.zero_point, a.scale, a.bound
-    else:
-        num = self.rec.add("cast", {"to": "int8"}, [self.vector(1, n.name)], n.name, "one")
-        za, s_a, bound_a = 0, np.asarray(a, np.float64), 1
-    ratio = np.asarray(s_a / (b.scale * grid.scale), np.float64)
-    width = n.type.row_shape[-1] if n.type.row_shape else 1
-    if ratio.ndim > 1 or (ratio.ndim == 1 and ratio.size not in (1, width)):
-        raise self.fail(nid, f"its numerator's constant of shape {ratio.shape} is not one "
-                             f"number or one per entry of the last axis")  # fmt: skip
-    peak = float(np.abs(ratio).max(initial=0))
-    m_bits = min(_M_BITS, _ACC_BITS - 1 - bound_a.bit_length())
-    shift = div_shift_limit(self.rec.type(b.node).dtype, b.zero_point)
-    if peak > 0:
-        shift = min(shift, int(np.floor(np.log2((2.0**m_bits - 1) / peak))))
-    if shift < 0:
-        raise self.fail(nid, f"its grids' ratio {peak:.3g} does not fit a {m_bits}-bit multiplier")
-    attrs = {
-        "zero_points": [za, b.zero_point],
-        "shift": shift,
-        "zero_point": grid.zero_point,
-        "to": grid.kind,
-    }
-    m = self.vector(ratio * 2.0**shift, n.name)
-    return self.rec.add("int_div", attrs, [num, b.node, m], n.name)
+    if not isinstance(a, _Term):  # the integer 1, scaled by the constant
+        one = self.rec.add("cast", {"to": "int8"}, [self.vector(1, n.name)], n.name, "one")
+        a = _Term(one, 0, np.asarray(a, np.float64), 1)
+    return self.quotient(a, b, grid, nid)
 
 
 def _where(self: _Lower, nid: int, grid: Grid) -> int:

@@ -250,8 +250,8 @@ def prepare_qat(
 ) -> tuple[Graph, dict[str, np.ndarray]]:
     """Quantisation-aware training: the quantised graph with float weights to train.
 
-    As :func:`quantize` (the same options), but every weight stays a float param read through a
-    ``fake_quant`` of the grid post-training quantisation gives it, so ``rg.train``
+    As :func:`quantize` (the same options), but every weight stays a float param read
+    through a ``fake_quant`` of the grid post-training quantisation gives it, so ``rg.train``
     fine-tunes the weights through the rounding (straight-through gradients inside
     each grid's range). :func:`convert` then makes the integer model, which computes
     exactly what the trained graph computes.
@@ -403,9 +403,9 @@ def _plan(
     percentile: float | None,
     wide: set[int],
 ) -> dict[int, _Plan]:
-    """Each target's grid: ``states``' kind for what states hold and store and for
-    ``activations``' else; ``int16`` for ``wide`` (divisions' and roots' values in an
-    integer-only graph)."""
+    """Each target's grid: of kind ``states`` for what states hold and store,
+    ``activations`` for the rest, and ``int16`` for ``wide`` (the values divisions and
+    roots compute and read, in an integer-only graph)."""
     held = {s: graph.operands(s)[0][0] for s in graph.state_nodes().values()}
     stored = set(held.values())  # (a state and the value it stores share a grid)
     plans: dict[int, _Plan] = {}
