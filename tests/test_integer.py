@@ -24,11 +24,10 @@ INTEGER_ZOO = ["elman", "jordan", "rnn", "lstm", "lstm_peephole_clip", "gru", "g
                "rmlp", "mgu", "gru_variant", "jordan_decay", "indrnn_bound", "second_order",
                "param_initial_state", "rnn_reverse", "bidirectional_lstm", "clockwork",
                "hrnn", "lif", "lsm", "history_compressor", "mtrnn", "layer_norm_lstm",
-               "neural_stack", "neural_queue", "layer_norm_op_lstm", "ntm"]  # fmt: skip
+               "neural_stack", "neural_queue", "layer_norm_op_lstm", "ntm", "dnc"]  # fmt: skip
 """The zoo's cells whose quantised graphs have an integer-only form."""
 
 NO_INTEGER_FORM = {
-    "dnc": "zeros_like",
     "hopfield_continuous": "fixed_point",
 }
 """The other cells with quantised graphs: an op that has no integer form yet (the
@@ -212,6 +211,47 @@ def test_sums_along_other_axes_keep_the_rows_layout() -> None:
         step = qg.node(qg.output_nodes()[k]).attrs["scale"][0]  # (the output's fake_quant)
         assert np.abs(got[k] - qdq[k]).max() <= 1.01 * step, k
     for target, kw in _engines(batch=3).items():
+        out = rg.compile(ig, target, params=ip, **kw).run(xs)
+        for k in g.outputs:
+            np.testing.assert_array_equal(out[k], got[k], err_msg=f"{target} {k}")
+
+
+def test_orders_positions_and_masks_on_integers_equal_the_quantised_graph() -> None:
+    """The DNC's allocation ops: ``top_k`` (a few of many, and a whole sort), reading
+    and adding at computed positions, truncation by a cast to int64 (many ties, kept in
+    index order), zeros, and a product by a constant that differs along two axes (a
+    mask): positions are computed on the integers as they are, so they equal the Q/DQ
+    graph's; values within a step of it, and bit for bit on onnxruntime, TVM and C."""
+    g = rg.Graph("orders")
+    h = rg.cells.elman(g.input("x", 3), 6, name="e")
+    wide = rg.linear(h, 10, name="w")
+    z = rg.reshape(rg.linear(h, 12, name="p"), (3, 4))
+    best, where = rg.top_k(wide, 2)  # (4 k < n: TVM's selection)
+    g.output("best", best)
+    g.output("least", rg.top_k(-wide, 3, largest=False)[0])
+    steps = rg.cast(rg.cast(z * 2.0, "int64"), "float")
+    order = rg.argsort(steps, -1)
+    g.output("sorted", rg.take_along(z, order, -1))
+    g.output("back", rg.scatter_add_along(rg.zeros_like(z), order, rg.sigmoid(z), -1))
+    g.output("where", rg.cast(where, "float"))
+    mask = np.array([[0.0, 1.0, 1.0, 0.5], [1.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.5]])
+    g.output("masked", z * mask)
+    p = g.init_params(seed=3)
+    rng = np.random.default_rng(0)
+    cal = [{"x": rng.normal(size=(10, 6, 3)).astype("float32")} for _ in range(2)]
+    qg, qp = rg.quantize(g, p, calibration=cal)
+    ig, ip = rg.quant.to_integer(qg, qp)
+    assert {"top_k", "take_along", "scatter_add_along"} <= {n.op for n in ig.nodes()}
+    xs = {"x": rng.normal(size=(9, 4, 3)).astype("float32")}
+    qdq, got = rg.run(qg, xs, qp), rg.run(ig, xs, ip)
+    for k in g.outputs:
+        fq = qg.output_nodes()[k]
+        while qg.node(fq).op != "fake_quant":  # (a value read at positions keeps its grid)
+            fq = qg.operand_ids(fq)[0]
+        step = qg.node(fq).attrs["scale"][0]
+        assert np.abs(got[k] - qdq[k]).max() <= 1.01 * step, k
+    np.testing.assert_array_equal(got["where"], qdq["where"])  # (positions: equal)
+    for target, kw in _engines(batch=4).items():
         out = rg.compile(ig, target, params=ip, **kw).run(xs)
         for k in g.outputs:
             np.testing.assert_array_equal(out[k], got[k], err_msg=f"{target} {k}")

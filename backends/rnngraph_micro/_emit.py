@@ -299,7 +299,8 @@ class _Emitter:
             raise CompileError(f"micro: {n.name!r} ({n.op}) is not an integer constant")
         self.folded[nid] = arr
         kind = _narrowest(arr.astype(np.int64))
-        if arr.size > 1:
+        readers = {r for _, r in self.g.nx_graph.out_edges(nid)}
+        if arr.size > 1 and any(self.node(r).type.batched for r in readers):  # (else unused)
             self.const(f"c{nid}", arr.astype(np.int64), kind)
         self.bufs[nid] = Buf(f"c{nid}", kind, tuple(int(d) for d in arr.shape))
 
@@ -730,6 +731,88 @@ def _pad(self: _Emitter, nid: int) -> None:
     self.loop(src.shape, [f"{out.name}[{at}] = {self.at(src)};"])
 
 
+def _cast(self: _Emitter, nid: int) -> None:
+    """Between integer kinds (positions to int32): the values fit."""
+    n = self.node(nid)
+    if n.type.dtype not in ("int8", "int16", "int32", "int64"):
+        raise CompileError(f"micro: {n.name!r} casts to {n.type.dtype}; C: integer kinds only")
+    _elementwise(f"({CTYPE[n.type.dtype]}){{0}}")(self, nid)
+
+
+def _zeros_like(self: _Emitter, nid: int) -> None:
+    out = self.buffer(nid)
+    self.emit(f"memset({out.name}, 0, sizeof {out.name}); /* {self.node(nid).name} */")
+
+
+def _lines(shape: Sequence[int], axis: int) -> tuple[int, int, int]:
+    """A buffer seen as lines along ``axis``: (lines before it, its length, stride)."""
+    axis = len(shape) + axis
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
+    return outer, int(shape[axis]), inner
+
+
+def _top_k(self: _Emitter, nid: int) -> None:
+    """Positions in order, ties by the lower index: an insertion sort of each line's
+    positions (stable; lines are short, as a memory's rows), its first ``k`` written."""
+    n = self.node(nid)
+    (u,) = self.operands(nid)
+    src = self.bufs[u]
+    out = self.buffer(nid, "int64")
+    outer, length, inner = _lines(src.shape, int(n.attrs["axis"]))
+    k = out.shape[len(out.shape) + int(n.attrs["axis"])]
+    after = "<" if n.attrs["largest"] else ">"  # (an entry the new one goes before)
+    self.emit(f"/* {n.name}: top_k (insertion sort of each line) */")
+    self.loop(
+        [outer, inner],
+        [
+            f"const {src.ctype} *x = {src.name} + i0 * {length * inner} + i1;",
+            f"int64_t *y = {out.name} + i0 * {k * inner} + i1;",
+            f"int32_t order[{length}];",
+            f"for (int32_t i = 0; i < {length}; i++) {{",
+            "  int32_t j = i;",
+            f"  while (j > 0 && x[order[j - 1] * {inner}] {after} x[i * {inner}]) {{",
+            "    order[j] = order[j - 1];",
+            "    j--;",
+            "  }",
+            "  order[j] = i;",
+            "}",
+            f"for (int32_t i = 0; i < {k}; i++) y[i * {inner}] = order[i];",
+        ],
+    )
+
+
+def _at_position(self: _Emitter, idx: Buf, data: Buf, axis: int) -> tuple[str, str]:
+    """In the loops over ``idx``'s elements: the position read there (a negative one
+    counts from the end) and the index in ``data`` of the element it names along
+    ``axis`` (``data`` has ``idx``'s shape on the other axes)."""
+    ax = len(idx.shape) + axis
+    ds = _strides(data.shape)
+    j = f"{idx.name}[{self.index(_strides(idx.shape))}]"
+    where = [f"i{k} * {d}" for k, d in enumerate(ds) if k != ax]
+    return f"int64_t j = {j}; if (j < 0) j += {data.shape[ax]};", " + ".join(
+        [*where, f"j * {ds[ax]}"]
+    )
+
+
+def _take_along(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    x, i = (self.bufs[u] for u in self.operands(nid))
+    out = self.buffer(nid, x.kind)
+    pos, at = _at_position(self, i, x, int(n.attrs["axis"]))
+    self.emit(f"/* {n.name}: take_along */")
+    self.loop(out.shape, [pos, f"{self.at(out)} = {x.name}[{at}];"])
+
+
+def _scatter_add_along(self: _Emitter, nid: int) -> None:
+    n = self.node(nid)
+    base, i, values = (self.bufs[u] for u in self.operands(nid))
+    out = self.buffer(nid, base.kind)
+    pos, at = _at_position(self, i, out, int(n.attrs["axis"]))
+    self.emit(f"memcpy({out.name}, {base.name}, sizeof {out.name}); /* {n.name} */")
+    self.loop(i.shape, [pos, f"{out.name}[{at}] += {self.at(values)};"])
+
+
 RULES = {
     "greater": _elementwise("{0} > {1}"),
     "less": _elementwise("{0} < {1}"),
@@ -751,6 +834,11 @@ RULES = {
     "slice": _slice,
     "transpose": _transpose,
     "concat": _concat,
+    "zeros_like": _zeros_like,
+    "cast": _cast,
+    "top_k": _top_k,
+    "take_along": _take_along,
+    "scatter_add_along": _scatter_add_along,
 }
 """The C written for each op of an integer graph."""
 

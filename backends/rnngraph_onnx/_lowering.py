@@ -136,16 +136,20 @@ def _arg(onnx_op: str) -> LowerFn:
 
 
 def _top_k(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
-    """TopK's indices (sorted, ties by the lower index); k None: the whole axis."""
+    """TopK's indices (sorted, ties by the lower index); k None: the whole axis. An int8
+    or int16 operand (an integer graph's) is widened to int32 first."""
     axis, k = n.attrs["axis"], n.attrs["k"]
     if k is None:
         bounds = {"start": axis} if axis == -1 else {"start": axis, "end": axis + 1}
         count = e.add("Shape", [args[0]], f"{n.name}.k", **bounds)
     else:
         count = e.ints([k])
+    x = args[0]
+    if n.operand_types[0].dtype in ("int8", "int16"):  # (onnxruntime's TopK: int32 and up)
+        x = e.add("Cast", [x], f"{n.name}.wide", to=TensorProto.INT32)
     _, idx = e.add_multi(
         "TopK",
-        [args[0], count],
+        [x, count],
         [f"{n.name}.values", n.name],
         axis=axis,
         largest=int(n.attrs["largest"]),

@@ -96,8 +96,9 @@ def argmin(x: Value, axis: int = -1, keepdims: bool = False, *, name: str | None
 
 
 def _top_k_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-    float_operands(types)
     t = types[0]
+    if t.dtype not in ("float", "int8", "int16", "int32"):  # (integers: an integer graph's)
+        raise ValueError(f"expects a float or int8/int16/int32 operand, got {t}")
     ax = t.rank + attrs["axis"]
     n, k = t.shape[ax], attrs["k"]
     if k is None:
@@ -109,7 +110,8 @@ def _top_k_rule(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> Tensor
 
 def top_k_order(x: np.ndarray, axis: int, largest: bool) -> np.ndarray:
     """Positions along ``axis`` in the order ``top_k`` lists them (stable: ties by index)."""
-    return np.argsort(-x if largest else x, axis=axis, kind="stable").astype(np.int64)
+    key = -x.astype(np.int64) if largest and x.dtype.kind == "i" else (-x if largest else x)
+    return np.argsort(key, axis=axis, kind="stable").astype(np.int64)
 
 
 @register_op("top_k", arity=1, infer=_top_k_rule, attrs=("k", "axis", "largest"))

@@ -57,10 +57,14 @@ LUT_OPS = frozenset(
 
 MOVES = frozenset(
     {"slice", "reshape", "transpose", "unsqueeze", "gather", "reduce_max", "reduce_min",
-     "pad"}
+     "pad", "take_along"}
 )  # fmt: skip
 """Grid-keeping ops the integer graph computes on the integers as they are (a grid's
 scale is positive, so the largest integer is the largest value)."""
+
+POSITIONS = frozenset({"top_k"})
+"""Ops giving int64 positions: computed on the integers as they are (a grid's scale is
+positive, so the order is the same; equal integers are equal values, so ties too)."""
 
 COMPARES = frozenset({"greater", "less", "equal"})
 """Comparisons of values on grids: the sign of their difference on a fine int32 grid."""
@@ -171,6 +175,7 @@ class _Lower:
         self.pending: list[tuple[int, int]] = []  # (qg state, ig state)
         self.specs: dict[int, tuple[int, InitSpec]] = {}  # ig state: its delay and start
         self.bools: dict[int, int] = {}  # qg comparisons -> their ig bool nodes
+        self.positions: dict[int, int] = {}  # qg int64 positions -> their ig nodes
         self.computed: set[int] = set()  # qg values a rule computed (onto their first grid)
 
     # ---------------------------------------------------------------- helpers
@@ -232,6 +237,9 @@ class _Lower:
                 self.vals[nid] = self.vals[self.operands(nid)[0]]  # (integers: no gradient)
             elif n.op in COMPARES:
                 self.compare(nid)
+            elif n.op in POSITIONS and self.operands(nid)[0] in self.vals:
+                v = self.vals[self.operands(nid)[0]][0]
+                self.positions[nid] = self.rec.add(n.op, n.attrs, [v], n.name)
         for qs, s in self.pending:
             self.store(qs, s)
         for name, nid in g.output_nodes().items():
@@ -310,7 +318,9 @@ class _Lower:
     def move(self, nid: int) -> None:
         n = self.node(nid)
         u = self.operands(nid)
-        if any(x not in self.vals for x in u):
+        if any(x not in self.vals for x in u[:1]) or any(
+            x not in self.vals and x not in self.positions for x in u[1:]
+        ):
             return
         v, grid = self.vals[u[0]]
         if n.op == "pad" and grid.zero_point:  # zeros are the integer 0 on a grid centred
@@ -318,7 +328,8 @@ class _Lower:
             centred = self.requantize(v, grid, wide, n.name)  # (exact: q - zero point)
             self.vals[nid] = (self.rec.add("pad", n.attrs, [centred], n.name), wide)
             return
-        self.vals[nid] = (self.rec.add(n.op, n.attrs, [self.vals[x][0] for x in u], n.name), grid)
+        args = [self.positions[x] if x in self.positions else self.vals[x][0] for x in u]
+        self.vals[nid] = (self.rec.add(n.op, n.attrs, args, n.name), grid)
 
     def quantised(self, fq: int) -> None:
         (src,) = self.operands(fq)
@@ -591,8 +602,38 @@ def _mul(self: _Lower, nid: int, grid: Grid) -> int:
     if isinstance(a, _Term) or isinstance(b, _Term):
         t, c = (a, b) if isinstance(a, _Term) else (b, a)
         assert isinstance(t, _Term)
-        return self.affine([(t, np.asarray(c, np.float64))], 0.0, grid, n.name, n.type.row_shape)
+        c = np.asarray(c, np.float64)
+        row = n.type.row_shape
+        width = int(row[-1]) if row and isinstance(row[-1], int) else 1
+        if c.ndim <= 1 and c.size in (1, width):
+            return self.affine([(t, c)], 0.0, grid, n.name, row)
+        return _by_entries(self, nid, t, c, grid)
     raise self.fail(nid, "multiplies two constants in a signal's place")
+
+
+_MASK_VALUES = 4
+
+
+def _by_entries(self: _Lower, nid: int, t: _Term, c: np.ndarray, grid: Grid) -> int:
+    """A product by a constant that differs along more than the last axis (a mask, as
+    the DNC's zero diagonal): the product by each of its few distinct values, chosen
+    entry by entry (``where`` on constant conditions)."""
+    n = self.node(nid)
+    values = np.unique(c)
+    if values.size > _MASK_VALUES:
+        raise self.fail(
+            nid,
+            f"multiplies by a constant of shape {c.shape} with {values.size} distinct entries; "
+            f"the integer form takes one number, one per entry of the last axis, or at most "
+            f"{_MASK_VALUES} distinct entries",
+        )
+    y = self.affine([(t, values[0])], 0.0, grid, n.name, ())
+    for j, value in enumerate(values[1:], 1):
+        at = self.vector((c == value).astype(np.int64), f"{n.name}.at{j}")
+        cond = self.rec.add("cast", {"to": "bool"}, [at], n.name, f"at{j}")
+        yj = self.affine([(t, value)], 0.0, grid, f"{n.name}.by{j}", ())
+        y = self.rec.add("where", {}, [cond, yj, y], n.name)
+    return y
 
 
 def _pow(self: _Lower, nid: int, grid: Grid) -> int:
@@ -751,13 +792,57 @@ def _where(self: _Lower, nid: int, grid: Grid) -> int:
 
 
 def _cast(self: _Lower, nid: int, grid: Grid) -> int:
-    """A comparison as 0.0 / 1.0 (spikes): one of two constants on the grid."""
+    """A comparison as 0.0 / 1.0 (spikes): one of two constants on the grid. Positions
+    (``top_k``'s): onto the grid. A value on a grid cast to an integer kind and back
+    (truncation toward zero, saturated): a table."""
     (c,) = self.operands(nid)
-    if c not in self.bools:
-        raise self.fail(nid, "casts a value that is not a comparison of grids")
     n = self.node(nid)
-    ones, zeros = self.on_grid(1.0, grid, n.name), self.on_grid(0.0, grid, n.name)
-    return self.rec.add("where", {}, [self.bools[c], ones, zeros], n.name)
+    if c in self.bools:
+        ones, zeros = self.on_grid(1.0, grid, n.name), self.on_grid(0.0, grid, n.name)
+        return self.rec.add("where", {}, [self.bools[c], ones, zeros], n.name)
+    if c in self.positions:  # (positions 0 .. n - 1: a term of scale 1)
+        length = max((int(d) for d in self.node(c).type.row_shape if isinstance(d, int)), default=1)
+        narrow = self.rec.add("cast", {"to": "int32"}, [self.positions[c]], n.name, "int32")
+        t = _Term(narrow, 0, np.array(1.0), length)
+        return self.affine([(t, 1.0)], 0.0, grid, n.name, ())
+    inner = self.node(c)
+    kinds = {**INT_RANGES, "int64": (-(2**63), 2**63 - 1)}
+    if inner.op == "cast" and inner.attrs["to"] in kinds and self.operands(c)[0] in self.vals:
+        lo, hi = kinds[inner.attrs["to"]]
+        v, have = self.vals[self.operands(c)[0]]
+        return self.table(v, have, lambda x: np.clip(np.trunc(x), lo, hi), grid, n)
+    raise self.fail(nid, "casts a value that is not a comparison, positions or a grid's integers")
+
+
+def _zeros_like(self: _Lower, nid: int, grid: Grid) -> int:
+    """Zeros on the grid: the integer 0 moved to the grid's zero point."""
+    n = self.node(nid)
+    v, have = self.signal(self.operands(nid)[0], nid)
+    z = self.rec.add("zeros_like", {}, [v], n.name)
+    return self.requantize(z, Grid(have.kind, grid.scale, 0), grid, n.name)
+
+
+def _scatter_add_along(self: _Lower, nid: int, grid: Grid) -> int:
+    """``base`` plus ``values`` at computed positions: both on an int32 grid finer than
+    the output's (``2**k`` steps to its one, as fine as every position adding at one
+    place leaves room for), summed there, then onto the output's grid (one rounding,
+    as the float sum's)."""
+    n = self.node(nid)
+    base, idx, vals = self.operands(nid)
+    if idx not in self.positions:
+        raise self.fail(nid, f"its positions {self.node(idx).name!r} are not computed on grids")
+    b, v = self.signal(base, nid), self.signal(vals, nid)
+    count = self.node(idx).type.row_shape[int(n.attrs["axis"])]
+    if not isinstance(count, int):
+        raise self.fail(nid, f"adds along an axis of symbolic length {count}")
+    peak = (b[1].bound * b[1].scale + count * v[1].bound * v[1].scale) / grid.scale
+    k = min(int(np.floor(np.log2(2.0**30 / max(peak, 1.0)))), 16)
+    if k < 0:
+        raise self.fail(nid, f"its sums reach {peak:.3g} steps of the output's grid")
+    fine = Grid("int32", grid.scale / 2**k, 0)
+    parts = [self.requantize(*x, fine, n.name) for x in (b, v)]
+    s = self.rec.add(n.op, n.attrs, [parts[0], self.positions[idx], parts[1]], n.name)
+    return self.requantize(s, fine, grid, n.name)
 
 
 RULES = {
@@ -769,6 +854,8 @@ RULES = {
     "concat": _concat,
     "where": _where,
     "cast": _cast,
+    "zeros_like": _zeros_like,
+    "scatter_add_along": _scatter_add_along,
     "reduce_sum": _sums,
     "reduce_mean": _sums,
     "cumsum": _sums,
