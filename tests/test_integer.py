@@ -389,7 +389,8 @@ def test_tvm_integer_products_on_each_dot_product(dot: str) -> None:
     (``vpdpbusd``, ``vpdpwssd``: the weights laid out in words of 4 bytes or 2 halves),
     on AVX-512BW's and AVX2's ``vpmaddwd`` (2 halves) and in plain int32 multiply-adds,
     bit for bit the reference's: a signal with a zero point, inner sizes not a multiple of
-    4 or 2, columns not a multiple of 64. Each runs where this CPU has its instructions."""
+    4 or 2, columns not a multiple of 64, rows one at a time and in groups (a last group
+    partial). Each runs where this CPU has its instructions."""
     import dataclasses
 
     pytest.importorskip("tvm")
@@ -423,7 +424,7 @@ def test_tvm_integer_products_on_each_dot_product(dot: str) -> None:
     # (the int16 signal has no zero point or offset: its column sums are not read)
     words = {"vnni512": ["vnni", "vnni16"], "": []}.get(dot, ["vnni16", "vnni16"])
     assert layouts == (["colsum", *words] if dot else [])
-    for T, B in ((6, 3), (3, 1)):
+    for T, B in ((6, 3), (3, 1), (4, 6)):  # (rows a group at a time, a partial last group)
         xs = {"x": rng.normal(0.5, 1.0, (T, B, 7)).astype("float32")}
         got, want = m.run(xs), rg.run(ig, xs, ip)
         for k in want:

@@ -539,9 +539,10 @@ class _Gen:
             and rb.source in self.node_buf
         )  # fmt: skip
 
-    def vnni_matmul(self, nid: int, t: Any, b: Any) -> Any:
-        """Integer product ``nid`` at step ``t``, row ``b`` by :func:`_gemm.vnni_product`,
-        for every leading index of the signal's row."""
+    def vnni_operands(self, nid: int) -> tuple[Read, int, int, int, str, str, Any, Any]:
+        """Integer product ``nid``'s signal, ``K``, ``N``, the signal's zero point and
+        kind, the dot product, and the weight's words and column sums (one copy of each
+        layout per weight, an argument filled when the model is built)."""
         ra, rb = self.p.reads[nid]
         K, N = (int(v) for v in self.g.nodes[rb.source]["type"].shape)
         za = int(self.g.nodes[nid]["attrs"]["zero_points"][0])
@@ -549,7 +550,7 @@ class _Gen:
         dot = self.plan.cpu.int8_dot
         layout = _gemm.DOTS[(dot, kind)].layout
         key = (rb.source, layout)
-        if key not in self.vnni_weights:  # (one copy of each layout per weight)
+        if key not in self.vnni_weights:
             name = self.g.nodes[rb.source]["name"]
             self.vnni_weights[key] = tuple(
                 self.add_arg(
@@ -565,16 +566,50 @@ class _Gen:
                 for lay in (layout, "colsum")
             )
         words, colsum = self.vnni_weights[key]
+        return ra, K, N, za, kind, dot, words, colsum
+
+    def vnni_matmul(self, nid: int, t: Any, b: Any) -> Any:
+        """Integer product ``nid`` at step ``t``, row ``b`` by :func:`_gemm.vnni_product`,
+        for every leading index of the signal's row."""
+        ra, K, N, za, kind, dot, words, colsum = self.vnni_operands(nid)
         a, out = self.acc(ra, t, b), self.out(nid, t, b)
         lead = list(self.row(nid)[:-1])
         return loops(
             lead,
             lambda idx: _gemm.vnni_product(
-                dot, K, N, kind, lambda k: a.load([*idx, k]), za, words, colsum,
-                lambda col, v: out.store([*idx, col], v),
+                dot, K, N, kind, lambda _, k: a.load([*idx, k]), za, words, colsum,
+                lambda _, col, v: out.store([*idx, col], v),
             ),
             "v",
         )  # fmt: skip
+
+    def vnni_rows_matmul(self, nid: int, t: Any) -> Any:
+        """Integer product ``nid`` at step ``t`` for every batch row, several rows at a
+        time (:func:`_gemm.vnni_rows`: each weight vector loaded once for all of them, so
+        a weight bigger than L1 is read from L2 once per group, not once per row); a
+        last, partial group repeats its last row (the same values stored again). Fewer
+        rows than a group: one at a time. None where one row at a time is all there is."""
+        if self.row(nid)[:-1]:
+            return None
+        ra, K, N, za, kind, dot, words, colsum = self.vnni_operands(nid)
+        rows = _gemm.vnni_rows(dot, kind)
+        if rows == 1:
+            return None
+        blk, count = tir.Var("rb", I64), self.hi - self.lo
+
+        def at(r: Any) -> Any:  # (the last group's rows past the end: its last row again)
+            return tir.min(self.lo + blk * i64(rows) + r, self.hi - i64(1))
+
+        product = _gemm.vnni_product(
+            dot, K, N, kind, lambda r, k: self.acc(ra, t, at(r)).load([k]), za, words, colsum,
+            lambda r, col, v: self.out(nid, t, at(r)).store([col], v), rows=rows,
+        )  # fmt: skip
+        kind_ = tir.ForKind.PARALLEL if self.threads else tir.ForKind.SERIAL
+        n_groups = tir.floordiv(count + i64(rows - 1), i64(rows))
+        groups = tir.For(blk, i64(0), n_groups, kind_, product)
+        b = self.bvar()
+        single = self.batch_loop(self.vnni_matmul(nid, t, b), b)
+        return tir.IfThenElse(count >= i64(rows), groups, single)
 
     def scratch(self, nid: int, t: Any, b: Any) -> Any:
         """Temporaries for node ``nid``'s rule: buffers the caller allocates, like the node's."""
@@ -801,6 +836,8 @@ class _Gen:
         blocked = self.blocked_matmul(nid, t)
         if blocked is not None:
             return blocked
+        if self.g.nodes[nid]["op"] == "int_matmul" and self.vnni(nid):
+            return self.vnni_rows_matmul(nid, t)
         ops = self.matmul_operands(nid)
         if not self.gpu or ops is None or len(self.row(ops[0].source)) != 1:
             return None

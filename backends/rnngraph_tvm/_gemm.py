@@ -158,73 +158,102 @@ def vnni_product(
     k_size: int,
     n_size: int,
     kind: str,
-    load: Callable[[Any], Any],
+    load: Callable[[Any, Any], Any],
     zero_point: int,
     words: Any,
     colsum: Any,
-    store: Callable[[Any, Any], Any],
+    store: Callable[[Any, Any, Any], Any],
+    rows: int = 1,
 ) -> Any:
-    """``out[n] = sum_k (a[k] - zero_point) * w[k, n]`` for one row ``a`` of ``kind``
-    (int8 or int16; ``load(k)``) and an int8 weight in :func:`vnni_layout` (``words``,
-    ``colsum``), exactly, on the CPU's dot product ``dot_name`` (:data:`DOTS`). AVX-512
-    VNNI, int8: the row is offset to uint8 (``a + 128``) and packed four bytes a word,
-    each ``vpdpbusd`` adding four ``uint8 x int8`` products into each of 16 int32 lanes;
-    int16 (or ``vpmaddwd``, either kind): two values a word, each instruction adding two
-    ``int16 x int16`` products a lane. :data:`VNNI_COLUMNS` columns at a time; then
-    ``(zero_point + offset) * colsum`` is taken off. ``store(n, value)`` writes column ``n``."""
+    """``out[r, n] = sum_k (a[r, k] - zero_point) * w[k, n]`` for ``rows`` rows ``a`` of
+    ``kind`` (int8 or int16; ``load(r, k)``) and an int8 weight in :func:`vnni_layout`
+    (``words``, ``colsum``), exactly, on the CPU's dot product ``dot_name`` (:data:`DOTS`).
+    AVX-512 VNNI, int8: each row is offset to uint8 (``a + 128``) and packed four bytes a
+    word, each ``vpdpbusd`` adding four ``uint8 x int8`` products into each of 16 int32
+    lanes; int16 (or ``vpmaddwd``, either kind): two values a word, each instruction
+    adding two ``int16 x int16`` products a lane. :data:`VNNI_COLUMNS` columns at a time,
+    in groups of vectors small enough that every row's sums of a group stay in registers
+    (:func:`vnni_rows`): each weight vector loaded once serves every row. Then
+    ``(zero_point + offset) * colsum`` is taken off. ``store(r, n, value)`` writes
+    column ``n`` of row ``r``."""
     dot = DOTS[(dot_name, kind)]
     per, offset, vector, lanes = dot.per, dot.offset, dot.operand, dot.lanes
     kw, np_ = vnni_shape(k_size, n_size, dot.layout)
     i32 = "int32"
-    row = tir.decl_buffer((i64(kw),), i32, name="row_words", scope="global")
-    acc = tir.decl_buffer((i64(VNNI_COLUMNS),), i32, name="acc_i32", scope="global")
+    # (a buffer of each row's words and of its sums: small stack buffers, which LLVM
+    # keeps in registers through the inner loop; one big one goes to the heap)
+    words_of = [tir.decl_buffer((i64(kw),), i32, name=f"row_words{i}") for i in range(rows)]
+    sums_of = [tir.decl_buffer((i64(VNNI_COLUMNS),), i32, name=f"acc_i32_{i}") for i in range(rows)]
     q, jb, c = (tir.Var(v, "int64") for v in ("q", "jb", "c"))
     mask = tir.const((1 << (32 // per)) - 1, i32)
 
-    def part(k: Any) -> Any:  # a[k] + offset in its bits of the word (0 past the row's end)
-        v = tir.bitwise_and(tir.Cast(i32, load(k)) + tir.const(offset, i32), mask)
-        return tir.if_then_else(k < k_size, v, tir.const(0, i32)) if k_size % per else v
+    def fill(i: int) -> Any:  # row i's words: a[i, k] + offset in its bits (0 past the end)
+        def part(k: Any) -> Any:
+            v = tir.bitwise_and(tir.Cast(i32, load(i64(i), k)) + tir.const(offset, i32), mask)
+            return tir.if_then_else(k < k_size, v, tir.const(0, i32)) if k_size % per else v
 
-    word = part(q * per)
-    for i in range(1, per):
-        word = tir.bitwise_or(
-            word, tir.shift_left(part(q * per + i), tir.const(i * 32 // per, i32))
-        )
-    fill = tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.BufferStore(row, word, [q]))
+        word = part(q * per)
+        for j in range(1, per):
+            word = tir.bitwise_or(
+                word, tir.shift_left(part(q * per + j), tir.const(j * 32 // per, i32))
+            )
+        put = tir.BufferStore(words_of[i], word, [q])
+        return tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, put)
 
     vectors = VNNI_COLUMNS // lanes
-    sums = [tir.Ramp(i64(lanes * v), i64(1), lanes) for v in range(vectors)]
-    zero = tir.Broadcast(tir.const(0, i32), lanes)
-    init = tir.SeqStmt([tir.BufferStore(acc, zero, [lane]) for lane in sums])
-    broadcast = tir.reinterpret(vector, tir.Broadcast(row[q], lanes))
+    group = max(1, min(vectors, _SUM_REGISTERS[lanes] // rows))
     result = f"int32x{lanes}"
 
-    def step(v: int) -> Any:
+    def at(v: int) -> Any:  # the sums of vector v
+        return tir.Ramp(i64(lanes * v), i64(1), lanes)
+
+    def step(i: int, v: int) -> Any:
         cols = tir.Ramp(jb * i64(VNNI_COLUMNS) + i64(lanes * v), i64(1), lanes)
         w = tir.reinterpret(vector, tir.BufferLoad(words, [q, cols]))
-        old = tir.BufferLoad(acc, [sums[v]])
+        broadcast = tir.reinterpret(vector, tir.Broadcast(words_of[i][q], lanes))
+        old = tir.BufferLoad(sums_of[i], [at(v)])
         if dot.fused:
             new = tir.call_llvm_pure_intrin(result, dot.intrinsic, old, broadcast, w)
         else:
             new = old + tir.call_llvm_pure_intrin(result, dot.intrinsic, broadcast, w)
-        return tir.BufferStore(acc, new, [sums[v]])
+        return tir.BufferStore(sums_of[i], new, [at(v)])
 
-    inner = tir.For(
-        q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.SeqStmt([step(v) for v in range(vectors)])
-    )
+    zero = tir.Broadcast(tir.const(0, i32), lanes)
     col = jb * i64(VNNI_COLUMNS) + c
     shift = tir.const(zero_point + offset, i32)
-    out = tir.IfThenElse(
-        col < i64(n_size),
-        store(col, tir.BufferLoad(acc, [c]) - shift * tir.BufferLoad(colsum, [col])),
-        None,
-    )
-    finish = tir.For(c, i64(0), i64(VNNI_COLUMNS), tir.ForKind.SERIAL, out)
+    passes = []
+    for first in range(0, vectors, group):  # (each pass: its vectors for every row)
+        vs = range(first, min(first + group, vectors))
+        init = [tir.BufferStore(sums_of[i], zero, [at(v)]) for i in range(rows) for v in vs]
+        inner = [step(i, v) for v in vs for i in range(rows)]
+        passes += [*init, tir.For(q, i64(0), i64(kw), tir.ForKind.SERIAL, tir.SeqStmt(inner))]
+
+    def finish(i: int) -> Any:
+        value = tir.BufferLoad(sums_of[i], [c]) - shift * colsum[col]
+        out = tir.IfThenElse(col < i64(n_size), store(i64(i), col, value), None)
+        return tir.For(c, i64(0), i64(VNNI_COLUMNS), tir.ForKind.SERIAL, out)
+
     blocks = tir.For(
         jb, i64(0), i64(np_ // VNNI_COLUMNS), tir.ForKind.SERIAL,
-        tir.SeqStmt([init, inner, finish]),
+        tir.SeqStmt([*passes, *(finish(i) for i in range(rows))]),
     )  # fmt: skip
-    return tir.SeqStmt([tir.AllocBuffer(row), tir.AllocBuffer(acc), fill, blocks])
+    allocs = [tir.AllocBuffer(b) for b in (*words_of, *sums_of)]
+    return tir.SeqStmt([*allocs, *(fill(i) for i in range(rows)), blocks])
+
+
+_SUM_REGISTERS = {16: 16, 8: 8, 4: 16}
+"""By a dot product's lanes (AVX-512, AVX2, Neon): the vector registers an integer
+product's sums may take (of 32, 16 and 32), the rest left for weights and broadcasts."""
+
+_ROWS = {16: 4, 8: 2, 4: 4}
+"""By a dot product's lanes: the rows an integer product takes at once."""
+
+
+def vnni_rows(dot_name: str, kind: str) -> int:
+    """Rows an integer product takes at once (their sums of a group of columns in
+    registers, each weight vector loaded once for all of them): four on AVX-512 and
+    Neon, two on AVX2."""
+    return _ROWS[DOTS[(dot_name, kind)].lanes]
 
 
 def product(
