@@ -24,15 +24,9 @@ INTEGER_ZOO = ["elman", "jordan", "rnn", "lstm", "lstm_peephole_clip", "gru", "g
                "rmlp", "mgu", "gru_variant", "jordan_decay", "indrnn_bound", "second_order",
                "param_initial_state", "rnn_reverse", "bidirectional_lstm", "clockwork",
                "hrnn", "lif", "lsm", "history_compressor", "mtrnn", "layer_norm_lstm",
-               "neural_stack", "neural_queue", "layer_norm_op_lstm", "ntm", "dnc"]  # fmt: skip
-"""The zoo's cells whose quantised graphs have an integer-only form."""
-
-NO_INTEGER_FORM = {
-    "hopfield_continuous": "fixed_point",
-}
-"""The other cells with quantised graphs: an op that has no integer form yet (the
-error names it)."""
-
+               "neural_stack", "neural_queue", "layer_norm_op_lstm", "ntm", "dnc",
+               "hopfield_continuous"]  # fmt: skip
+"""The zoo's cells whose quantised graphs have an integer-only form: all of them."""
 
 DECISIONS = {"neural_stack", "neural_queue"}
 """Cells whose outputs hinge on thresholds (the relu of a strength less a running sum):
@@ -42,7 +36,7 @@ Q/DQ graph's worst error against float instead of to the Q/DQ graph itself."""
 
 
 def test_every_zoo_cell_is_listed() -> None:
-    assert set(zoo.CELLS) - set(INTEGER_ZOO) - set(NO_INTEGER_FORM) == set()
+    assert set(zoo.CELLS) - set(INTEGER_ZOO) == set()
 
 
 def quantised(cell: str, seed: int = 7, integer_only: bool = True):
@@ -282,10 +276,21 @@ def test_integer_form_of_zoo_cells_tracks_the_quantised_graph(cell: str) -> None
         assert got[f"{s}_final"].dtype.kind == "i"
 
 
-@pytest.mark.parametrize("cell", sorted(NO_INTEGER_FORM))
-def test_ops_without_an_integer_form_are_named(cell: str) -> None:
-    _, _, qg, qp = quantised(cell)
-    with pytest.raises(GraphError, match=NO_INTEGER_FORM[cell]):
+@pytest.mark.parametrize("where", ["graph", "fixed point"])
+def test_ops_without_an_integer_form_are_named(where: str) -> None:
+    """An op with no integer form, in the graph or in a fixed point's body (a product of
+    the iterate by itself): a GraphError naming the node and the op."""
+    g = rg.Graph("none")
+    x = g.input("x", 3)
+    if where == "graph":
+        g.output("y", rg.log_softmax(rg.cells.elman(x, 4, name="e")))
+    else:
+        g.output("y", rg.fixed_point(lambda z: 0.25 * z * z + 0.5 * x, x, tol=1e-9))
+    p = g.init_params(seed=0)
+    cal = [{"x": np.random.default_rng(0).uniform(-0.5, 0.5, (5, 3, 3))}]
+    qg, qp = rg.quantize(g, p, calibration=cal)
+    want = "log_softmax" if where == "graph" else r"\(mul\) has no integer form inside a fixed"
+    with pytest.raises(GraphError, match=want):
         rg.quant.to_integer(qg, qp)
 
 

@@ -13,6 +13,7 @@ rounding shift, saturation — so the results are the reference's bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from rnngraph.errors import CompileError
 from rnngraph.ir.graph import Graph, Node
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ir.types import INT_RANGES
+from rnngraph.ops.fixed import Body, Z
 from rnngraph.ops.integer import DIV_ZERO, spread
 
 __all__ = ["CStep", "emit_step"]
@@ -254,12 +256,13 @@ class _Emitter:
         self.statics: list[str] = []
         self.flash = 0
         self.ram = 0
+        self.inner: dict[int, tuple[Node, list[int]]] = {}  # fixed points' body nodes
 
     def node(self, nid: int) -> Node:
-        return self.g.node(nid)
+        return self.inner[nid][0] if nid in self.inner else self.g.node(nid)
 
     def operands(self, nid: int) -> list[int]:
-        return self.g.operand_ids(nid)
+        return self.inner[nid][1] if nid in self.inner else self.g.operand_ids(nid)
 
     def shape(self, nid: int) -> tuple[int, ...]:
         t = self.node(nid).type
@@ -739,6 +742,61 @@ def _cast(self: _Emitter, nid: int) -> None:
     _elementwise(f"({CTYPE[n.type.dtype]}){{0}}")(self, nid)
 
 
+_INNER = 1 << 30
+"""Ids of a fixed point's body nodes (``_INNER * (k + 1) + node``: apart from the graph's)."""
+
+
+def _fixed_point(self: _Emitter, nid: int) -> None:
+    """An integer fixed point: the iterate in the node's buffer, the body's C in a loop of
+    at most ``max_iter`` passes; a row whose largest change is below ``tol`` (an integer
+    change: below its ceiling) keeps its value from then on, and the loop ends when every
+    row has."""
+    n = self.node(nid)
+    body = Body.of(n.attrs)
+    z0, *caps = self.operands(nid)
+    out = self.buffer(nid)
+    done = f"{out.name}_done"
+    self.statics.append(f"static uint8_t {done}[{self.B}];")
+    self.ram += self.B
+    self.emit(f"/* {n.name}: fixed point (at most {body.max_iter} passes) */")
+    self.emit(f"memcpy({out.name}, {self.bufs[z0].name}, sizeof {out.name});")
+    self.emit(f"memset({done}, 0, sizeof {done});")
+    self.emit(f"for (int32_t pass = 0; pass < {body.max_iter}; pass++) {{")
+    start = len(self.body)
+    ids: list[int] = []
+    for k, bn in enumerate(body.nodes):
+        pid = _INNER * (k + 1) + nid
+        args = [nid if a == Z else (caps[-2 - a] if a < Z else ids[a]) for a in bn.args]
+        self.inner[pid] = (Node(pid, f"{n.name}/{bn.name}", bn.op, bn.type, dict(bn.attrs), None),
+                           args)  # fmt: skip
+        rule = RULES.get(bn.op)
+        if rule is None or not bn.type.batched:
+            raise CompileError(f"micro: fixed point {n.name!r}: body node {bn.name!r} ({bn.op}) "
+                               "has no C rule")  # fmt: skip
+        rule(self, pid)
+        ids.append(pid)
+    self.body[start:] = ["  " + ln for ln in self.body[start:]]
+    new, width = self.bufs[ids[-1]], out.size // self.B
+    limit = math.ceil(body.tol)  # (an integer change is below tol: below its ceiling)
+    self.body += [
+        "    int left = 0;",
+        f"    for (int r = 0; r < {self.B}; r++) {{",
+        f"      if ({done}[r]) continue;",
+        "      int32_t most = 0;",
+        f"      for (int k = 0; k < {width}; k++) {{",
+        f"        int32_t d = (int32_t){new.name}[r * {width} + k] - "
+        f"(int32_t){out.name}[r * {width} + k];",
+        "        if (d < 0) d = -d;",
+        "        if (d > most) most = d;",
+        f"        {out.name}[r * {width} + k] = {new.name}[r * {width} + k];",
+        "      }",
+        f"      if (most < {limit}) {done}[r] = 1; else left = 1;",
+        "    }",
+        "    if (!left) break;",
+        "  }",
+    ]
+
+
 def _zeros_like(self: _Emitter, nid: int) -> None:
     out = self.buffer(nid)
     self.emit(f"memset({out.name}, 0, sizeof {out.name}); /* {self.node(nid).name} */")
@@ -836,6 +894,7 @@ RULES = {
     "concat": _concat,
     "zeros_like": _zeros_like,
     "cast": _cast,
+    "fixed_point": _fixed_point,
     "top_k": _top_k,
     "take_along": _take_along,
     "scatter_add_along": _scatter_add_along,

@@ -617,13 +617,18 @@ def _fixed_point(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         values.append(LOWERING[bn.op](b, node, operands))
         types.append(bn.type)
     new = values[-1]
-    change = b.add("Abs", [b.add("Sub", [new, z], f"{h}.diff")], f"{h}.change")
+    zf, newf = z, new
+    if z_type.dtype != "float":  # (an integer graph's: exactly, in float: the change, the pick)
+        zf, newf = (b.add("Cast", [v], f"{h}.wide", to=e.float_type) for v in (z, new))
+    change = b.add("Abs", [b.add("Sub", [newf, zf], f"{h}.diff")], f"{h}.change")
     keep = done
     if row:
         tail = b.ints(range(lead, lead + row))
         change = b.add("ReduceMax", [change, tail], f"{h}.change", keepdims=0)
         keep = b.add("Unsqueeze", [done, tail], f"{h}.keep")
-    z_next = b.add("Where", [keep, z, new], f"{h}.z")
+    z_next = b.add("Where", [keep, zf, newf], f"{h}.z")
+    if z_type.dtype != "float":  # (onnxruntime's Where takes no int16)
+        z_next = b.add("Cast", [z_next], f"{h}.z", to=onnx_dtype(z_type.dtype, e.float_type))
     step = b.add("Cast", [b.add("Not", [done], f"{h}.active")], f"{h}.step", to=e.float_type)
     count_next = b.add("Add", [count, step], f"{h}.count")
     conv = b.add("Less", [change, b.scalar(body.tol)], f"{h}.converged")
@@ -633,6 +638,7 @@ def _fixed_point(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
     cond = b.add("ReduceMax", [left], f"{h}.cond", keepdims=0)
     cond = b.add("Cast", [cond], f"{h}.cond", to=TensorProto.BOOL)
     fl, bl = e.float_type, TensorProto.BOOL
+    zt = onnx_dtype(z_type.dtype, fl)
 
     def vi(name: str, elem: int, shape: list[int] | None = None) -> Any:
         return helper.make_tensor_value_info(name, elem, shape)
@@ -643,11 +649,11 @@ def _fixed_point(e: Emitter, n: LoweredNode, args: Sequence[str]) -> str:
         [
             vi(it, TensorProto.INT64, []),
             vi(cond_in, bl, []),
-            vi(z, fl),
+            vi(z, zt),
             vi(count, fl),
             vi(done, bl),
         ],
-        [vi(cond, bl, []), vi(z_next, fl), vi(count_next, fl), vi(done_next, bl)],
+        [vi(cond, bl, []), vi(z_next, zt), vi(count_next, fl), vi(done_next, bl)],
     )
     x0 = args[0]
     rows = e.add("Shape", [x0], f"{h}.rows", end=lead)

@@ -612,19 +612,20 @@ class _Gen:
         return tir.IfThenElse(count >= i64(rows), groups, single)
 
     def scratch(self, nid: int, t: Any, b: Any) -> Any:
-        """Temporaries for node ``nid``'s rule: buffers the caller allocates, like the node's."""
+        """Temporaries for node ``nid``'s rule: buffers the caller allocates, like the node's
+        (of the model's float type unless a rule asks for another)."""
         batched = self.g.nodes[nid]["type"].batched
         name = self.g.nodes[nid]["name"]
 
-        def make(shape: list[int]) -> Acc:
+        def make(shape: list[int], dtype: str | None = None) -> Acc:
             full = ("T", "B", *shape) if batched else tuple(shape)
-            buf = self.add_arg(Arg("node", f"{name}.scratch", full, self.dtype))
+            buf = self.add_arg(Arg("node", f"{name}.scratch", full, dtype or self.dtype))
             lead = [t, b] if batched else []
             return Acc(
                 tuple(shape),
                 lambda idx: buf[(*lead, *idx)],
                 lambda idx, v: tir.BufferStore(buf, v, [*lead, *idx]),
-                self.dtype,
+                dtype or self.dtype,
             )
 
         return make

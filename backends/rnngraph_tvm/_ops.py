@@ -1057,7 +1057,10 @@ def _fixed_point(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
                 f"fixed point {node.name!r}: body node {bn.name!r} has a symbolic shape "
                 f"{bn.type}, which the TVM backend does not iterate; use target='onnx'"
             )
-        values.append(_as_dtype(scratch(list(bn.type.row_shape)), _DT.get(bn.type.dtype, d)))
+        if bn.type.dtype in ("int8", "int16", "int32"):  # (an integer graph's: exact)
+            values.append(scratch(list(bn.type.row_shape), bn.type.dtype))
+        else:
+            values.append(_as_dtype(scratch(list(bn.type.row_shape)), _DT.get(bn.type.dtype, d)))
     z_read = Acc(z.shape, z.load, read_only, d)
     for bn, acc in zip(body.nodes, values, strict=True):
         operands = [body.pick(a, z_read, args[1:], values) for a in bn.args]
@@ -1073,13 +1076,15 @@ def _fixed_point(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
         else:
             stmts.append(rule(view, acc, operands))
     new = values[-1]
-    tol = _f(d, body.tol)
+    sd = state.dtype  # (an integer iterate's change: exact in it, as int8/int16 are)
+    tol = _f(sd, body.tol)
 
     def check(idx: list[Any]) -> Any:  # NaN is never below tol: it keeps moving
-        close = _math.absolute(new.load(idx) - z.load(idx), d) < tol
-        return state.store(moving, tir.Select(close, state.load(moving), _f(d, 1.0)))
+        change = tir.Cast(sd, new.load(idx)) - tir.Cast(sd, z.load(idx))
+        close = _math.absolute(change, sd) < tol
+        return state.store(moving, tir.Select(close, state.load(moving), _f(sd, 1.0)))
 
-    one, zero = _f(d, 1.0), _f(d, 0.0)
+    one, zero = _f(sd, 1.0), _f(sd, 0.0)
     step = [
         *stmts,
         state.store(moving, zero),
@@ -1088,7 +1093,7 @@ def _fixed_point(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
         state.store(k, state.load(k) + one),
         state.store(conv, tir.Select(state.load(moving) > zero, zero, one)),
     ]
-    limit = _f(d, float(body.max_iter))
+    limit = _f(sd, float(body.max_iter))
     going = tir.all(state.load(k) < limit, state.load(conv) == zero)
     result = [
         loops(z_shape, lambda idx: z.store(idx, args[0].load(idx))),

@@ -149,9 +149,16 @@ def _check_body(attrs: Mapping[str, Any], types: Sequence[TensorType]) -> Tensor
     return z if attrs.get("report", "value") == "value" else TensorType((BATCH, 1))
 
 
+_ITERATES = ("float", "int8", "int16")
+"""What a fixed point iterates: a float signal, or an integer graph's int8 or int16
+integers (their change measured exactly; a float32 holds them too)."""
+
+
 def _infer(types: Sequence[TensorType], attrs: Mapping[str, Any]) -> TensorType:
-    if not types or not types[0].batched or types[0].dtype != "float":
-        raise ValueError("a fixed point iterates a float signal (B, ...)")
+    if not types or not types[0].batched or types[0].dtype not in _ITERATES:
+        raise ValueError(
+            "a fixed point iterates a float signal (B, ...), or an integer graph's int8/int16"
+        )
     if attrs.get("report", "value") not in ("value", "count"):
         raise ValueError(f"report must be 'value' or 'count', got {attrs.get('report')!r}")
     return _check_body(attrs, types)
@@ -174,7 +181,8 @@ def _fixed_point(attrs: Mapping[str, Any], z0: np.ndarray, *captures: np.ndarray
     count = np.zeros(lead, z.dtype)
     for _ in range(body.max_iter):
         new = np.asarray(body.evaluate(z, captures, ft), z.dtype)
-        change = np.abs(new - z).max(axis=axes) if axes else np.abs(new - z)
+        diff = np.abs(new.astype(np.int64) - z) if z.dtype.kind == "i" else np.abs(new - z)
+        change = diff.max(axis=axes) if axes else diff
         keep = done.reshape(lead + (1,) * row)
         z = np.where(keep, z, new)
         count += ~done

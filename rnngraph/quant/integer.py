@@ -16,17 +16,22 @@ kernels out as ops of the graph (:mod:`rnngraph.ops.integer`), so their rounding
 - any one-operand function (sigmoid, tanh, relu, softsign, ...): ``int_lut``, a table
   over the input's integer range (256 entries for int8, 513 with linear interpolation
   for int16), so a custom cell's nonlinearity costs no more than a standard one's;
-- ops that move values (slices, concatenations, reshapes) act on the integers;
-  a concatenation first brings each part to the output's grid, a zero padding first
-  centres a grid whose zero is not the integer 0 (exactly, one kind wider).
+- ops that move values (slices, concatenations, reshapes, reads at positions) act on
+  the integers; a concatenation first brings each part to the output's grid, a zero
+  padding first centres a grid whose zero is not the integer 0 (exactly, one kind wider);
+  positions (``top_k``) are computed on the integers as they are (same order, same ties);
+- sums along axes, divisions, softmax, layer norms and powers as products by ones,
+  ``int_div`` and tables (some need ``integer_only=True`` at quantisation);
+- a fixed point iterates on an int16 grid finer than its result's, its body lowered by
+  the same rules.
 
 Inputs are quantised as they enter and outputs dequantised as they leave, so the
 integer graph is float in and float out like the quantised one; states hold
 integers. Its outputs differ from the quantised graph's by the rounding of the
 requantisations (about one step of each grid), not by a drift: the test suite bounds
-the difference on the zoo's cells. Ops with no integer form (a division, a log, a
-softmax, a product of two signals' matrices) are a :class:`~rnngraph.errors.GraphError`
-naming the node.
+the difference on the zoo's cells, every one of which has an integer form. Ops with
+none (a ``log_softmax``, a product of two signals' matrices) are a
+:class:`~rnngraph.errors.GraphError` naming the node.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ import numpy as np
 from rnngraph.errors import GraphError
 from rnngraph.ir.graph import Graph, InitSpec, Node
 from rnngraph.ir.records import Records
-from rnngraph.ir.registry import REFERENCE
+from rnngraph.ir.registry import REFERENCE, lookup
 from rnngraph.ir.types import INT_RANGES, TensorType
+from rnngraph.ops.fixed import Body, Z
 from rnngraph.ops.integer import div_shift_limit, lut_size, spread
 from rnngraph.ops.quant import per_axis
 from rnngraph.quant.transform import KEEPS_GRID
@@ -845,6 +851,178 @@ def _scatter_add_along(self: _Lower, nid: int, grid: Grid) -> int:
     return self.requantize(s, fine, grid, n.name)
 
 
+# ------------------------------------------------------------ fixed points
+_FINE_STEPS = 64
+"""A fixed point iterates on an int16 grid this many times finer than its result's (and
+centred): its roundings stay far below the result's step, with room for transients."""
+
+
+class _BodyRecords:
+    """Records for a fixed point's body: a node reading the iterated value (``self.z``)
+    or another body node becomes a body node (ids from :attr:`BASE`); anything else (a
+    table, a multiplier, a weight) is an ordinary node of the integer graph, which the
+    body reads as a capture."""
+
+    BASE = 1 << 40
+
+    _OWN = frozenset({"rec", "z", "z_type", "body", "types", "captures"})
+
+    def __init__(self, rec: Records, z_type: TensorType) -> None:
+        self.rec, self.z, self.z_type = rec, self.BASE - 1, z_type
+        self.body: list[dict[str, Any]] = []
+        self.types: list[TensorType] = []
+        self.captures: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:  # (constant, fresh, nodes...: the graph's)
+        return getattr(self.rec, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:  # (next_id...: the graph's)
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.rec, name, value)
+
+    def inside(self, u: int) -> bool:
+        return u >= self.z
+
+    def type(self, u: int) -> TensorType:
+        if u == self.z:
+            return self.z_type
+        return self.types[u - self.BASE] if u >= self.BASE else self.rec.type(u)
+
+    def ref(self, u: int) -> int:
+        if u == self.z:
+            return Z
+        if u >= self.BASE:
+            return u - self.BASE
+        if u not in self.captures:
+            self.captures.append(u)
+        return -2 - self.captures.index(u)
+
+    def add(
+        self,
+        op: str,
+        attrs: Mapping[str, Any],
+        operands: Any,
+        base: str,
+        tag: str | None = None,
+        *,
+        type_: TensorType | None = None,
+    ) -> int:
+        if not any(self.inside(u) for u in operands):
+            return self.rec.add(op, attrs, operands, base, tag, type_=type_)
+        t = type_ or lookup(op).infer([self.type(u) for u in operands], attrs)
+        name = f"{base}.{tag}" if tag else base
+        self.body.append(
+            {"name": f"{name}#{len(self.body)}", "op": op, "attrs": dict(attrs),
+             "shape": list(t.shape), "dtype": t.dtype, "args": [self.ref(u) for u in operands]}
+        )  # fmt: skip
+        self.types.append(t)
+        return self.BASE + len(self.body) - 1
+
+
+def _fixed_point(self: _Lower, nid: int, grid: Grid) -> int:
+    """A fixed point iterated on integers: the iterate on an int16 grid
+    :data:`_FINE_STEPS` times finer than the result's; the body's sums and products by
+    constants as terms, a product by a weight an ``int_matmul``, a one-operand function of
+    one term a table (onto an int16 grid spanning its values), the new iterate one
+    ``int_affine``; a row stops when no entry moves by more than a step of the fine grid
+    (or after ``max_iter``), then the result is requantised onto its grid."""
+    n = self.node(nid)
+    if n.attrs.get("report", "value") != "value":
+        raise self.fail(nid, "counts iterations; the integer form gives the value only")
+    body = Body.of(n.attrs)
+    z0, *caps = self.operands(nid)
+    fine = Grid("int16", grid.scale / _FINE_STEPS, 0)
+    start = self.requantize(*self.signal(z0, nid), fine, f"{n.name}.start")
+    outer = self.rec
+    inner = _BodyRecords(outer, TensorType(n.type.shape, "int16"))
+    self.rec = inner  # type: ignore[assignment]  # (the helpers add through it)
+    try:
+        values: list[Any] = []
+        for bn in body.nodes:
+            args = [body.pick(a, ("int", inner.z, fine), [_capture(self, u, nid) for u in caps],
+                              values) for a in bn.args]  # fmt: skip
+            values.append(_body_value(self, nid, bn.name, bn.op, bn.attrs, args))
+        terms, const = _linear_form(values[-1])
+        if not terms:
+            raise self.fail(nid, "its body's value does not depend on the iterate")
+        new = self.affine(terms, const, fine, f"{n.name}.next", n.type.row_shape)
+        if not inner.inside(new):
+            raise self.fail(nid, "its body's value does not depend on the iterate")
+    finally:
+        self.rec = outer
+    attrs = {"body": inner.body, "tol": 1.5, "max_iter": body.max_iter, "report": "value"}
+    z = outer.add("fixed_point", attrs, [start, *inner.captures], n.name)
+    return self.requantize(z, fine, grid, n.name)
+
+
+def _capture(self: _Lower, u: int, reader: int) -> Any:
+    """A fixed point's capture, as its body reads it: an integer node on its grid, or a
+    constant (with the qg node, for a weight's integers)."""
+    if u in self.vals:
+        v, g = self.vals[u]
+        return ("int", v, g)
+    if u in self.consts:
+        return ("const", self.consts[u], u)
+    raise self.fail(reader, f"its capture {self.node(u).name!r} is not on an integer grid")
+
+
+def _linear_form(v: Any) -> tuple[list[tuple[_Term, Any]], Any]:
+    """A body value as a weighted sum of integer terms and a constant."""
+    if v[0] == "int":
+        return [(_Term.on(v[1], v[2]), 1.0)], 0.0
+    if v[0] == "lin":
+        return list(v[1]), v[2]
+    return [], v[1]
+
+
+def _body_value(self: _Lower, nid: int, name: str, op: str, attrs: Any, args: list[Any]) -> Any:
+    """One body op on symbolic values: ``("int", node, grid)``, ``("lin", terms, const)``
+    or ``("const", value, qg node)``."""
+    if all(a[0] == "const" for a in args):
+        vals = [a[1] for a in args]
+        value = REFERENCE[op]({**attrs, "float_dtype": np.float64}, *vals)
+        return ("const", np.asarray(value), None)
+    if op in ("add", "sub", "neg"):
+        signs = {"add": (1.0, 1.0), "sub": (1.0, -1.0), "neg": (-1.0,)}[op]
+        terms: list[tuple[_Term, Any]] = []
+        const: Any = 0.0
+        for a, sign in zip(args, signs, strict=True):
+            ts, c = _linear_form(a)
+            terms += [(t, sign * np.asarray(k)) for t, k in ts]
+            const = const + sign * np.asarray(c)
+        return ("lin", terms, const)
+    if op == "mul" and sum(a[0] == "const" for a in args) == 1:
+        c = next(a[1] for a in args if a[0] == "const")
+        ts, k = _linear_form(next(a for a in args if a[0] != "const"))
+        return ("lin", [(t, np.asarray(m) * c) for t, m in ts], np.asarray(k) * c)
+    if op == "matmul" and args[1][0] == "const" and args[1][2] is not None:
+        x = args[0]
+        if x[0] != "int":
+            raise self.fail(nid, f"body node {name!r} multiplies a sum by a weight")
+        q, scales = self.weights(args[1][2], nid)
+        wname = self.named.get(args[1][2], f"{name}.W")
+        return ("lin", [(self.int_product(x[1], x[2], q, scales, wname, nid), 1.0)], 0.0)
+    if op in LUT_OPS:
+        ts, k = _linear_form(args[0])
+        if len(ts) != 1 or np.asarray(ts[0][1]).size != 1:
+            raise self.fail(nid, f"body node {name!r} ({op}) reads a sum of several terms")
+        t, m = ts[0]
+        have = Grid(self.rec.type(t.node).dtype, float(t.scale), t.zero_point)
+        fn = REFERENCE[op]
+        f = lambda x: fn({**attrs, "float_dtype": np.float64}, float(m) * x + k)  # noqa: E731
+        lo, hi = INT_RANGES[have.kind]
+        span = float(np.nanmax(np.abs(f((np.array([lo, hi]) - have.zero_point) * have.scale))))
+        xs = (np.arange(lo, hi + 1, dtype=np.float64) - have.zero_point) * have.scale
+        with np.errstate(invalid="ignore", over="ignore"):
+            span = max(span, float(np.nanmax(np.abs(f(xs)))))
+        out = Grid("int16", max(span, 1e-12) / INT_RANGES["int16"][1], 0)
+        node = Node(nid, name, op, self.node(nid).type, dict(attrs), None)
+        return ("int", self.table(t.node, have, f, out, node), out)
+    raise self.fail(nid, f"body node {name!r} ({op}) has no integer form inside a fixed point")
+
+
 RULES = {
     "add": _linear((1.0, 1.0)),
     "sub": _linear((1.0, -1.0)),
@@ -864,5 +1042,6 @@ RULES = {
     "div": _div,
     "softmax": _softmax,
     "pow": _pow,
+    "fixed_point": _fixed_point,
 }
 """Ops computed onto the grid of the ``fake_quant`` that follows them."""
