@@ -224,7 +224,7 @@ def _quantize(
         ],
         "weights": weight_rows,
         "float_values": sorted(graph.node(n).name for n in near_float - wide),
-        "outputs": _output_errors(original, p64, qg, qp, batches),
+        "outputs": _output_errors(original, p64, qg, qp, batches, integer_only),
         "settings": {
             "activations": activations,
             "states": states,
@@ -595,8 +595,14 @@ def _output_errors(
     qg: Graph,
     qp: Mapping[str, np.ndarray],
     batches: list[Mapping[str, Any]],
+    integer_only: bool = False,
 ) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
+    fix = (
+        "quantise without integer_only=True, or add an epsilon the grid holds"
+        if integer_only
+        else "add an epsilon the grid holds, or finer grids (activations='int16')"
+    )
     for batch in batches[:4]:
         feeds = {k: v for k, v in batch.items() if k not in ("sequence_lens", "initial_states")}
         kw: dict[str, Any] = {
@@ -611,8 +617,7 @@ def _output_errors(
                 raise GraphError(
                     f"quantised graph {qg.name!r}: output {k!r} is inf or nan on the calibration "
                     f"data where the float graph's is finite: a divisor or a log's operand rounds "
-                    f"to 0 on its grid (an epsilon below the grid's step); quantise without "
-                    f"integer_only=True, or add an epsilon the grid holds"
+                    f"to 0 on its grid (an epsilon below the grid's step); {fix}"
                 )
             d = np.abs(got[k].astype(np.float64) - want[k])
             row = out.setdefault(k, {"max_abs_error": 0.0, "rms_error": 0.0, "rms": 0.0})
