@@ -1,7 +1,8 @@
 """An imported ONNX model compiled by rnngraph is a drop-in replacement for it: the
 compiled model (every engine) and its saved file take and return exactly the original
-tensors. Checked on ONNX's own conformance cases for LSTM, GRU and RNN (shipped with the
-``onnx`` package: models, inputs, expected outputs) and on models with reserved names."""
+tensors. Checked on ONNX's own conformance cases for LSTM, GRU, RNN, Scan and
+LinearAttention (shipped with the ``onnx`` package: models, inputs, expected outputs) and
+on models with reserved names."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 import rnngraph as rg
 
-RECURRENT = ("test_lstm", "test_gru", "test_rnn", "test_simple_rnn", "test_scan")
+RECURRENT = ("test_lstm", "test_gru", "test_rnn", "test_simple_rnn", "test_scan",
+             "test_linear_attention")  # fmt: skip
 UNBATCHED = "test_scan9_scalar"
 """Its sequence is rank 1: no batch axis for rnngraph's (T, B, ...) signals (refused)."""
 TVM_CASES = {
@@ -24,8 +26,10 @@ TVM_CASES = {
     "test_gru_seq_length",
     "test_simple_rnn_reverse",
     "test_scan_sum",
+    "test_linear_attention_gated_delta_gqa",  # S decayed, delta-corrected, 2 query heads a state
+    "test_linear_attention_prefill_with_past",  # past_state in, present_state out
 }
-"""The cases the TVM engine runs in the fast suite (all 18 in the slow one)."""
+"""The cases the TVM engine runs in the fast suite (all of them in the slow one)."""
 
 
 def _recurrent_cases() -> list:
@@ -34,7 +38,10 @@ def _recurrent_cases() -> list:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cases = collect_testcases(None)
-    return sorted((c for c in cases if c.name.startswith(RECURRENT)), key=lambda c: c.name)
+    return sorted(
+        (c for c in cases if c.name.startswith(RECURRENT) and not c.name.endswith("_expanded")),
+        key=lambda c: c.name,
+    )  # (LinearAttention's "_expanded" cases: its function body, in docs/onnx-conformance.md)
 
 
 ALL_CASES = {c.name: c for c in _recurrent_cases()}
@@ -51,6 +58,7 @@ def _check(got: dict, expected: dict) -> None:
     assert list(got) == list(expected), (list(got), list(expected))
     for k, e in expected.items():
         assert got[k].shape == e.shape, (k, got[k].shape, e.shape)
+        assert got[k].dtype == e.dtype, (k, got[k].dtype, e.dtype)  # (float16 in, float16 out)
         np.testing.assert_allclose(got[k], e, rtol=1e-3, atol=1e-5, err_msg=k)
 
 
@@ -62,8 +70,10 @@ def _ort_file(path, feeds: dict) -> dict:
 
 def test_every_recurrent_conformance_case_is_collected() -> None:
     # 6 LSTM, 6 GRU, 6 RNN: defaults, bias, peepholes or lengths, batch-major, reverse, both
-    # ways; Scan: opset 8 (batch-major, its body sees one row), opset 9 with 1 and 2 states
-    assert len(CASES) == 21, sorted(CASES)
+    # ways; Scan: opset 8 (batch-major, its body sees one row), opset 9 with 1 and 2 states;
+    # 14 LinearAttention: each update rule, per-head decay, GQA and MQA, a decode step,
+    # past_state, an explicit scale, float16
+    assert len(CASES) == 35, sorted(CASES)
     assert {"test_scan_sum", "test_scan9_sum", "test_scan9_multi_state"} <= set(CASES)
 
 
@@ -516,3 +526,67 @@ def test_pools_over_each_steps_row_on_every_engine() -> None:
         if target == "tvm":
             pytest.importorskip("tvm")
         _check(rg.compile(g, target=target, params=p).run({"x": xs}), want)
+
+
+def _linear_attention(rule: str, Hq: int, Hkv: int, dk: int, dv: int, past: bool, per_head: bool):
+    """A LinearAttention model (opset 27) with every input its rule takes."""
+    F = TensorProto.FLOAT
+    names = ["query", "key", "value", "past_state" if past else "", "", ""]
+    inputs = [
+        helper.make_tensor_value_info("query", F, ["B", "T", Hq * dk]),
+        helper.make_tensor_value_info("key", F, ["B", "T", Hkv * dk]),
+        helper.make_tensor_value_info("value", F, ["B", "T", Hkv * dv]),
+    ]
+    if past:
+        inputs.append(helper.make_tensor_value_info("past_state", F, ["B", Hkv, dk, dv]))
+    if rule in ("gated", "gated_delta"):
+        names[4] = "decay"
+        width = Hkv if per_head else Hkv * dk
+        inputs.append(helper.make_tensor_value_info("decay", F, ["B", "T", width]))
+    if rule in ("delta", "gated_delta"):
+        names[5] = "beta"
+        inputs.append(helper.make_tensor_value_info("beta", F, ["B", "T", Hkv]))
+    while names and not names[-1]:
+        names.pop()
+    node = helper.make_node(
+        "LinearAttention", names, ["output", "present_state"], q_num_heads=Hq,
+        kv_num_heads=Hkv, update_rule=rule,
+    )  # fmt: skip
+    outputs = [helper.make_tensor_value_info(k, F, None) for k in ("output", "present_state")]
+    return helper.make_model(
+        helper.make_graph([node], "la", inputs, outputs),
+        opset_imports=[helper.make_opsetid("", 27)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "Hq", "Hkv", "past", "per_head"),
+    [("linear", 2, 2, False, False), ("gated", 4, 2, True, True), ("delta", 3, 1, True, False),
+     ("gated_delta", 4, 2, True, False)],
+)  # fmt: skip
+def test_linear_attention_matches_onnx_reference_on_long_sequences(
+    rule: str, Hq: int, Hkv: int, past: bool, per_head: bool
+) -> None:
+    """Linear attention as a recurrence, against ``onnx.reference`` (ONNX's own
+    implementation) on 17 steps of 3 rows with a random past state: each update rule,
+    grouped query heads, per-head or per-key decay; the drop-in's original interface on the
+    reference and onnxruntime."""
+    from onnx.reference import ReferenceEvaluator
+
+    dk, dv = 4, 3
+    model = _linear_attention(rule, Hq, Hkv, dk, dv, past, per_head)
+    rng = np.random.default_rng(1)
+    B, T = 3, 17
+    feeds = {}
+    for i in model.graph.input:
+        dims = [d.dim_value or {"B": B, "T": T}[d.dim_param] for d in i.type.tensor_type.shape.dim]
+        feeds[i.name] = (0.5 * rng.standard_normal(dims)).astype(np.float32)
+    if "decay" in feeds:
+        feeds["decay"] = -np.abs(feeds["decay"])  # (log-space decay: at most 1)
+    if "beta" in feeds:
+        feeds["beta"] = rng.uniform(0, 1, feeds["beta"].shape).astype(np.float32)
+    want = ReferenceEvaluator(model).run(None, feeds)
+    expected = dict(zip(["output", "present_state"], want, strict=True))
+    g, p = rg.import_onnx(model)
+    for target in ("reference", "onnx"):
+        _check(rg.compile(g, target=target, params=p).run(feeds), expected)

@@ -207,12 +207,20 @@ class _Importer:
         # An input is batch-major when it is transposed to time-major or read with layout=1;
         # known before the first use, since torch takes its shape before the transpose.
         self.batch_major_inputs = set()
+        made_by = {o: n for n in g.node for o in n.output}
         for node in g.node:
             at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             if node.op_type == "Transpose" and list(at.get("perm", []))[:2] == [1, 0]:
-                self.batch_major_inputs.add(node.input[0])
+                src = node.input[0]  # (through Reshapes that split the features: (B, T, H, D))
+                while src in made_by and made_by[src].op_type == "Reshape":
+                    src = made_by[src].input[0]
+                self.batch_major_inputs.add(src)
             if node.op_type in ("LSTM", "GRU", "RNN") and at.get("layout", 0) == 1:
                 self.batch_major_inputs.add(node.input[0])
+            if node.op_type == "LinearAttention":  # (B, T, H*D): query, key, value, decay, beta
+                self.batch_major_inputs.update(
+                    n for i, n in enumerate(node.input) if n and i in (0, 1, 2, 4, 5)
+                )
             if node.op_type == "Scan":  # (B, T, ...) scan inputs: opset 8's, or axis 1
                 M = int(at.get("num_scan_inputs", 0))
                 scanned = node.input[len(node.input) - M :]
@@ -328,6 +336,11 @@ class _Importer:
             ]
             for i in self.model.graph.input
             if i.name in self.meta["inputs"]
+        }
+        self.meta["output_types"] = {
+            o.name: o.type.tensor_type.elem_type
+            for o in self.model.graph.output
+            if o.type.tensor_type.elem_type
         }
         self.graph.meta["onnx"] = self.meta
         try:
@@ -613,9 +626,12 @@ class _Importer:
         elif isinstance(t, Seq):
             x = t.value
             rank = self.rank(x)
-            drop = {self._axis(node, a, rank) for a in axes}
-            row = [int(d) for i, d in enumerate(x.shape[1:]) if i - self.rank(x) not in drop]
+            drop = {self._axis(node, a, rank) for a in axes}  # (counted from the end)
+            width = len(x.shape) - 1
+            row = [int(d) for i, d in enumerate(x.shape[1:]) if i - width not in drop]
             self.set(node, Seq(rg.reshape(x, row)))
+        elif isinstance(t, ShapeVec) and len(t.dims) == 1 and isinstance(t.dims[0], int):
+            self.set(node, Static(np.array(t.dims[0], np.int64)))  # (a known size, a number)
         else:
             raise self.fail(node, f"unsupported operand {type(t).__name__}")
 
@@ -1092,6 +1108,15 @@ class _Importer:
             self.set(node, ShapeVec(self._shape_input(node.input[0], node).dims))
             return
         shape = self._shape_input(node.input[1], node).dims
+        if isinstance(src, Pending):
+            src = self.declare_sequence(src)
+        if isinstance(src, Seq) and src.batch_major:  # (B, T, ...) to (B, T, ...) only
+            kept = all(d in (0, k) for d, k in zip(shape[:2], ["B", "T"], strict=False))
+            if self.lead != 2 or not kept or any(isinstance(d, str) for d in shape[2:]):
+                raise self.fail(node, f"target shape {shape} does not keep (batch, time) in front")
+            row = [int(d) for d in shape[2:]]
+            self.set(node, Seq(rg.reshape(src.value, row), batch_major=True))
+            return
         if isinstance(src, Flat):  # back from rows: (time, batch) in front, the same row size
             keep = ["T", "B"][2 - self.lead :]
             row = [int(d) for d in shape[self.lead :] if not isinstance(d, str)]
@@ -1430,6 +1455,77 @@ class _Importer:
         if outs[2] and op == "LSTM":
             self.env[outs[2]] = Rows([RowItem("final", s) for s in c_states], (H,), bm)
 
+    def op_LinearAttention(self, node: onnx.NodeProto) -> None:
+        """Linear attention as a recurrence (opset 27): per batch row a state ``S`` of
+        ``(H_kv, d_k, d_v)``; at each step ``S`` decays by ``exp(g)`` (gated rules), the
+        delta rules write ``beta * (v - Sᵀk)`` instead of ``v``, ``S += k ⊗ v``, and each
+        query head reads its key/value head's ``S``: ``o = scale * qᵀS``. Inputs
+        ``(B, T, H*D)`` batch-major, ``past_state`` the start, ``present_state`` the last."""
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        rule = at.get("update_rule", b"gated_delta")
+        rule = rule.decode() if isinstance(rule, bytes) else rule
+        if rule not in ("linear", "gated", "delta", "gated_delta"):
+            raise self.fail(node, f"update_rule {rule!r}")
+        if "q_num_heads" not in at or "kv_num_heads" not in at:
+            raise self.fail(node, "q_num_heads and kv_num_heads are required")
+        Hq, Hkv = int(at["q_num_heads"]), int(at["kv_num_heads"])
+        if Hq <= 0 or Hkv <= 0 or Hq % Hkv:
+            raise self.fail(node, f"q_num_heads {Hq} is not a multiple of kv_num_heads {Hkv}")
+        names = list(node.input) + [""] * (6 - len(node.input))
+        gated, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+        for i, role, needed in ((4, "decay", gated), (5, "beta", delta)):
+            if bool(names[i]) != needed:
+                raise self.fail(node, f"update_rule {rule!r} {'needs' if needed else 'forbids'} "
+                                      f"input {role}")  # fmt: skip
+
+        def rows(i: int, role: str) -> rg.Value:
+            t = self.get(names[i], node)
+            if isinstance(t, Pending):
+                t = self.declare_sequence(t)
+            if not isinstance(t, Seq) or not t.batch_major or len(t.value.shape) != 2:
+                raise self.fail(node, f"its {role} must be a (B, T, features) model input")
+            return t.value
+
+        q, k, v = rows(0, "query"), rows(1, "key"), rows(2, "value")
+        width = {r: int(x.shape[-1]) for r, x in (("query", q), ("key", k), ("value", v))}
+        dk, dv = width["query"] // Hq, width["value"] // Hkv
+        if width["query"] % Hq or width["value"] % Hkv or width["key"] != Hkv * dk:
+            raise self.fail(node, f"query/key/value widths {list(width.values())} do not split "
+                                  f"into {Hq} query and {Hkv} key/value heads")  # fmt: skip
+        scale = float(at.get("scale", 0.0)) or 1.0 / float(np.sqrt(dk))
+        g = self.graph
+        row = (Hkv, dk, dv)
+        name = f"{_cell_name(node)}.state"
+        if names[3]:
+            s = self.carried(node, names[3], name, 3, row)
+        else:
+            s = g.state(name if not g.has_name(name) else f"{name}.{len(g.state_nodes())}", row)
+        kh = rg.reshape(k, (Hkv, dk))
+        before = s
+        if gated:
+            decay = rows(4, "decay")
+            per = int(decay.shape[-1])
+            if per not in (Hkv, Hkv * dk):
+                raise self.fail(node, f"decay has {per} features; it needs {Hkv} or {Hkv * dk}")
+            before = s * rg.reshape(rg.exp(decay), (Hkv, per // Hkv, 1))
+        written = rg.reshape(v, (Hkv, dv))
+        if delta:
+            beta = rows(5, "beta")
+            if int(beta.shape[-1]) not in (Hkv, 1):
+                raise self.fail(node, f"beta has {beta.shape[-1]} features; it needs {Hkv} or 1")
+            read = rg.reduce_sum(before * rg.unsqueeze(kh, -1), -2)  # Sᵀk: (H_kv, d_v)
+            written = rg.reshape(beta, (int(beta.shape[-1]), 1)) * (written - read)
+        after = before + rg.unsqueeze(kh, -1) * rg.unsqueeze(written, -2)
+        g.assign(s, after)
+        group = Hq // Hkv
+        heads = after if group == 1 else rg.gather(after, [h // group for h in range(Hq)], -3)
+        o = rg.reduce_sum(rg.unsqueeze(rg.reshape(q, (Hq, dk)), -1) * heads, -2) * scale
+        outs = [*node.output, "", ""]
+        if outs[0]:
+            self.env[outs[0]] = Seq(rg.reshape(o, (Hq * dv,)), batch_major=True)
+        if outs[1]:
+            self.env[outs[1]] = Rows([RowItem("final", s.name)], row, squeezed=True)
+
     def runtime_weight(self, p: Pending, shape: tuple[int, ...], node: onnx.NodeProto) -> None:
         """A recurrent op's weight that is a graph input: a param of the graph that the
         imported model's caller feeds at run time (``meta["param_inputs"]``)."""
@@ -1485,7 +1581,9 @@ class _Importer:
         states = []
         for i, (outer, inner) in enumerate(zip(ins[:N], body.input[:N], strict=True)):
             dims = inner.type.tensor_type.shape.dim
-            row = tuple(int(d.dim_value) for d in (dims if v8 else dims[1:]))
+            row: tuple[int, ...] | None = None  # (undeclared: the start's)
+            if inner.type.tensor_type.HasField("shape"):
+                row = tuple(int(d.dim_value) for d in (dims if v8 else dims[1:]))
             s = self.carried(node, outer, inner.name, i, row, step)
             states.append(s)
             local[inner.name] = Seq(s)

@@ -26,6 +26,7 @@ from rnngraph_onnx._emit import STEPS
 __all__ = ["with_interface"]
 
 _P = "inner/"
+_FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE)
 
 
 def with_interface(
@@ -63,15 +64,18 @@ def with_interface(
         role = iface.role(n)
         if role == "unused":
             continue
+        fed = n  # (a float16 or double input: in the compiled model's float type)
+        if types.get(n, (float_type,))[0] in _FLOATS and types[n][0] != float_type:
+            fed = node("Cast", [n], f"interface/{n}.as_float", to=float_type)
         if role == "sequence_lens":
             node("Cast", [n], _P + "sequence_lens", to=TensorProto.INT64)
         elif role == "states":
             for d, state in enumerate(iface.state_inputs[n]):
                 if state is not None:
                     index = const(np.array(d, np.int64), f"{n}.{d}")
-                    node("Gather", [n, index], _P + state, axis=0)
+                    node("Gather", [fed, index], _P + state, axis=0)
         elif role == "state_row":
-            node("Identity", [n], _P + iface.state_rows[n])
+            node("Identity", [fed], _P + iface.state_rows[n])
         elif role == "param":
             if n not in lifted:
                 raise CompileError(f"weight input {n!r} is not an input of the compiled model")
@@ -79,13 +83,13 @@ def with_interface(
             ones = const(np.ones(rank, np.int64), f"{n}.ones")
             shape = node("Concat", [batch, ones], f"interface/{n}.shape", axis=0)
             row = node(
-                "Unsqueeze", [n, const(np.array([0], np.int64), "axis0")], f"interface/{n}.1"
+                "Unsqueeze", [fed, const(np.array([0], np.int64), "axis0")], f"interface/{n}.1"
             )
             node("Expand", [row, shape], _P + n)
         elif n in iface.batch_major:
-            node("Transpose", [n], _P + n, perm=_swap01(len(types.get(n, (0, [0, 0, 0]))[1])))
+            node("Transpose", [fed], _P + n, perm=_swap01(len(types.get(n, (0, [0, 0, 0]))[1])))
         else:
-            node("Identity", [n], _P + n)
+            node("Identity", [fed], _P + n)
     before, nodes = nodes, []
     outputs = []
     for n in iface.names_out:
@@ -124,7 +128,14 @@ def with_interface(
             ]
             node("Concat", parts, n, axis=axis)
             rank = _rank(inner, f"{_P}{spec['finals'][0]}_final") + 1
-        outputs.append(helper.make_tensor_value_info(n, float_type, [None] * rank))
+        kind = iface.output_types.get(n, float_type)
+        if kind in _FLOATS and kind != float_type:  # (back to the original's float16/double)
+            last = next(x for x in reversed(nodes) if x.output[0] == n)
+            last.output[0] = f"interface/{n}.computed"
+            node("Cast", [last.output[0]], n, to=kind)
+        else:
+            kind = float_type
+        outputs.append(helper.make_tensor_value_info(n, kind, [None] * rank))
     wanted = {_P + k for k in _inner_inputs_used(iface, lifted, names_inside)}
     missing = sorted(k for k in (i.name for i in inner.graph.input) if k not in wanted)
     if missing:

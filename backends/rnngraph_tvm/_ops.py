@@ -727,6 +727,20 @@ def _take_along(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Calla
     return at
 
 
+def _gather(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
+    """``take(x, indices, axis)`` (ONNX ``Gather``): the indices' axes in place of ``axis``."""
+    x, idx = args
+    axis = len(x.shape) + int(node.attrs["axis"])
+    r = len(idx.shape)
+    n = extent(x.shape[axis])
+
+    def at(i: list[Any]) -> Any:
+        j = idx.load(i[axis : axis + r])
+        return x.load([*i[:axis], tir.Select(j < i64(0), j + n, j), *i[axis + r :]])
+
+    return at
+
+
 def _scatter_add_along(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
     base, idx, values = args
     axis = len(out.shape) + int(node.attrs["axis"])
@@ -1135,6 +1149,7 @@ IN_PLACE = {"scatter_rows", "scatter_add_rows"}
 ELEMENTS.update(
     unfold=_unfold,
     take_along=_take_along,
+    gather=_gather,
     unsqueeze=_unsqueeze,
     pad=_pad,
     clip=_clip,

@@ -77,6 +77,9 @@ class Interface:
     flat: Mapping[str, int] = field(default_factory=dict)
     """Outputs the original gives as rows ``(-1, k)`` (steps, batch rows and leading
     features flattened: ``Flatten``, or a ``Reshape`` for a ``Gemm``), by their ``k``."""
+    output_types: Mapping[str, int] = field(default_factory=dict)
+    """The original outputs' ONNX element types: a float16 or double output is given in
+    its own kind (the graph computes in the model's float type)."""
 
     @classmethod
     def of(cls, graph: Graph) -> Interface | None:
@@ -121,6 +124,7 @@ class Interface:
             dict(meta.get("state_rows", {})),
             {k: (int(t), list(d)) for k, (t, d) in meta.get("input_types", {}).items()},
             {k: int(v) for k, v in meta.get("flat_outputs", {}).items()},
+            {k: int(v) for k, v in meta.get("output_types", {}).items()},
         )
 
     # ------------------------------------------------------------------ in
@@ -208,7 +212,17 @@ class Interface:
                 made[name] = np.stack(
                     [result[f"{s}_final"] for s in spec["finals"]], axis=1 if bm else 0
                 )
-        return {n: made[n] for n in self.names_out if n in made}
+        return {n: _as_kind(made[n], self.output_types.get(n)) for n in self.names_out if n in made}
+
+
+ONNX_FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
+"""ONNX's float element types (FLOAT, FLOAT16, DOUBLE) as numpy's."""
+
+
+def _as_kind(y: np.ndarray, elem: int | None) -> np.ndarray:
+    """An output in the original's float kind (other kinds as computed)."""
+    kind = ONNX_FLOATS.get(elem or 0)
+    return y.astype(kind) if kind is not None and y.dtype.kind == "f" else y
 
 
 class InterfaceModel:
