@@ -282,6 +282,38 @@ def test_time_axis_ops_are_refused_not_guessed() -> None:
         rg.import_onnx(model)
 
 
+@pytest.mark.parametrize("axes", [[3], [-1], [2, 4]])
+def test_squeeze_and_unsqueeze_of_a_sequence_move_the_named_axes(axes: list[int]) -> None:
+    """Squeeze drops the row axes it names (counted from the front or the end), checked
+    against onnxruntime on the original model."""
+    T = onnx.TensorProto
+    dims = ["T", "B", 3, 1, 4] if axes == [3] else ["T", "B", 3, 4, 1]
+    if axes == [2, 4]:
+        dims = ["T", "B", 1, 3, 1]
+    nodes = [
+        helper.make_node("Squeeze", ["x", "axes"], ["s"]),
+        helper.make_node("Unsqueeze", ["s", "one"], ["u"]),
+        helper.make_node("Tanh", ["u"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "squeeze",
+        [helper.make_tensor_value_info("x", T.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", T.FLOAT, None)],
+        initializer=[onnx.numpy_helper.from_array(np.array(axes, np.int64), "axes"),
+                     onnx.numpy_helper.from_array(np.array([2], np.int64), "one")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    x = np.random.default_rng(0).standard_normal([5, 2, *dims[2:]]).astype(np.float32)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (want,) = sess.run(None, {"x": x})
+    g, p = rg.import_onnx(model)
+    for target in ("reference", "onnx"):
+        got = rg.compile(g, target=target, params=p).run({"x": x})["y"]
+        assert got.shape == want.shape, (target, got.shape, want.shape)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
 def test_missing_file_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(rg.ModelImportError, match="cannot read"):
         rg.import_onnx(tmp_path / "nope.onnx")

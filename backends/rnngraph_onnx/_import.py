@@ -597,8 +597,8 @@ class _Importer:
         raise self.fail(node, "only constant indices into shapes or feature axes")
 
     def op_Unsqueeze(self, node: onnx.NodeProto) -> None:
-        t = self.get(node.input[0], node)
         axes = self._ints(node, 1, "axes")
+        t = self._row_axes_of_input(self.get(node.input[0], node), axes, extra=len(axes))
         if isinstance(t, ShapeVec) and t.scalar and axes == [0]:
             self.set(node, ShapeVec(t.dims))
         elif isinstance(t, Rows) and axes == [0] and t.squeezed:
@@ -616,9 +616,18 @@ class _Importer:
         else:
             raise self.fail(node, f"unsupported operand {type(t).__name__}")
 
+    def _row_axes_of_input(self, t: Tensor, axes: list[int], extra: int = 0) -> Tensor:
+        """A model input that a Squeeze or Unsqueeze reads along row axes only: a sequence
+        (along its first two axes it could be initial states)."""
+        if isinstance(t, Pending) and axes and len(t.dims) >= 2:
+            rank = len(t.dims) + extra
+            if all(a % rank >= 2 for a in axes):
+                return self.declare_sequence(t)
+        return t
+
     def op_Squeeze(self, node: onnx.NodeProto) -> None:
-        t = self.get(node.input[0], node)
         axes = self._ints(node, 1, "axes")
+        t = self._row_axes_of_input(self.get(node.input[0], node), axes)
         if isinstance(t, Dirs) and axes == [1] and len(t.values) == 1:
             self.set(node, Seq(t.values[0]))
         elif isinstance(t, Rows) and axes == [0] and len(t.items) == 1 and not t.squeezed:
