@@ -852,6 +852,21 @@ def _scatter_add_along(self: _Lower, nid: int, grid: Grid) -> int:
 
 
 # ------------------------------------------------------------ fixed points
+def _body_table(
+    self: _Lower, nid: int, bn: Any, fn: Any, v: int, have: Grid, m: float, k: Any
+) -> tuple[str, int, Grid]:
+    """``fn(m * x + k)`` of integer node ``v`` (on ``have``) as a table onto an int16
+    grid spanning its values over ``have``'s range."""
+    f = lambda x: fn({**bn.attrs, "float_dtype": np.float64}, m * x + k)  # noqa: E731
+    lo, hi = INT_RANGES[have.kind]
+    xs = (np.arange(lo, hi + 1, dtype=np.float64) - have.zero_point) * have.scale
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        span = float(np.nanmax(np.abs(f(xs)), initial=0.0))
+    out = Grid("int16", max(span, 1e-12) / INT_RANGES["int16"][1], 0)
+    node = Node(nid, bn.name, bn.op, self.node(nid).type, dict(bn.attrs), None)
+    return ("int", self.table(v, have, f, out, node), out)
+
+
 _FINE_STEPS = 64
 """A fixed point iterates on an int16 grid this many times finer than its result's (and
 centred): its roundings stay far below the result's step, with room for transients."""
@@ -943,7 +958,7 @@ def _fixed_point(self: _Lower, nid: int, grid: Grid) -> int:
         for bn in body.nodes:
             args = [body.pick(a, ("int", inner.z, fine), [_capture(self, u, nid) for u in caps],
                               values) for a in bn.args]  # fmt: skip
-            values.append(_body_value(self, nid, bn.name, bn.op, bn.attrs, args))
+            values.append(_body_value(self, nid, bn, args))
         terms, const = _linear_form(values[-1])
         if not terms:
             raise self.fail(nid, "its body's value does not depend on the iterate")
@@ -977,9 +992,10 @@ def _linear_form(v: Any) -> tuple[list[tuple[_Term, Any]], Any]:
     return [], v[1]
 
 
-def _body_value(self: _Lower, nid: int, name: str, op: str, attrs: Any, args: list[Any]) -> Any:
-    """One body op on symbolic values: ``("int", node, grid)``, ``("lin", terms, const)``
-    or ``("const", value, qg node)``."""
+def _body_value(self: _Lower, nid: int, bn: Any, args: list[Any]) -> Any:
+    """One body op (:class:`~rnngraph.ops.fixed.BodyNode`) on symbolic values:
+    ``("int", node, grid)``, ``("lin", terms, const)`` or ``("const", value, qg node)``."""
+    name, op, attrs = bn.name, bn.op, bn.attrs
     if all(a[0] == "const" for a in args):
         vals = [a[1] for a in args]
         value = REFERENCE[op]({**attrs, "float_dtype": np.float64}, *vals)
@@ -1006,20 +1022,19 @@ def _body_value(self: _Lower, nid: int, name: str, op: str, attrs: Any, args: li
         return ("lin", [(self.int_product(x[1], x[2], q, scales, wname, nid), 1.0)], 0.0)
     if op in LUT_OPS:
         ts, k = _linear_form(args[0])
-        if len(ts) != 1 or np.asarray(ts[0][1]).size != 1:
-            raise self.fail(nid, f"body node {name!r} ({op}) reads a sum of several terms")
-        t, m = ts[0]
-        have = Grid(self.rec.type(t.node).dtype, float(t.scale), t.zero_point)
         fn = REFERENCE[op]
-        f = lambda x: fn({**attrs, "float_dtype": np.float64}, float(m) * x + k)  # noqa: E731
-        lo, hi = INT_RANGES[have.kind]
-        span = float(np.nanmax(np.abs(f((np.array([lo, hi]) - have.zero_point) * have.scale))))
-        xs = (np.arange(lo, hi + 1, dtype=np.float64) - have.zero_point) * have.scale
-        with np.errstate(invalid="ignore", over="ignore"):
-            span = max(span, float(np.nanmax(np.abs(f(xs)))))
-        out = Grid("int16", max(span, 1e-12) / INT_RANGES["int16"][1], 0)
-        node = Node(nid, name, op, self.node(nid).type, dict(attrs), None)
-        return ("int", self.table(t.node, have, f, out, node), out)
+        if len(ts) == 1 and all(np.asarray(a).size == 1 for a in (ts[0][1], k, ts[0][0].scale)):
+            t, m = ts[0]  # (one term: the table reads its integers, the affine map inside)
+            have = Grid(self.rec.type(t.node).dtype, float(t.scale), t.zero_point)
+            if have.kind in ("int8", "int16"):
+                return _body_table(self, nid, bn, fn, t.node, have, float(m), k)
+        # (else the sum onto an int16 grid spanning its largest possible value, then a table)
+        peak = float(np.max(np.abs(k), initial=0.0)) + sum(
+            float(np.max(np.abs(np.asarray(c) * np.asarray(t.scale)))) * t.bound for t, c in ts
+        )
+        have = Grid("int16", max(peak, 1e-12) / INT_RANGES["int16"][1], 0)
+        v = self.affine(ts, k, have, f"{name}.operand", bn.type.row_shape)
+        return _body_table(self, nid, bn, fn, v, have, 1.0, 0.0)
     raise self.fail(nid, f"body node {name!r} ({op}) has no integer form inside a fixed point")
 
 
