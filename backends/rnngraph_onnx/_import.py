@@ -50,6 +50,7 @@ from onnx.reference import ReferenceEvaluator
 import rnngraph as rg
 from rnngraph.cells import gru_step, lstm_step, rnn_step
 from rnngraph.errors import GraphError, ModelImportError
+from rnngraph.runtime.interface import ONNX_FLOATS
 from rnngraph_onnx._functions import expand, float_type, has_function
 
 __all__ = ["import_onnx"]
@@ -127,7 +128,7 @@ class Pending:
 # Static | ShapeVec | Seq | Dirs | Rows | Pending, or a part of a shifted copy.
 Tensor = Any
 
-_FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+_FLOATS = tuple(ONNX_FLOATS)  # (FLOAT, FLOAT16, DOUBLE)
 """The ONNX element types rnngraph reads as float (signals, and weights fed as inputs)."""
 
 _ACT = {
@@ -300,6 +301,16 @@ class _Importer:
             self.meta["batch_major"].append(p.name)
         self.env[p.name] = s
         return s
+
+    def batch_major(self, name: str, node: onnx.NodeProto, why: str) -> rg.Value:
+        """Tensor ``name`` as a batch-major ``(B, T, ...)`` signal (a pending input declared
+        one), else refused: ``why``."""
+        t = self.get(name, node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        if not isinstance(t, Seq) or not t.batch_major:
+            raise self.fail(node, why)
+        return t.value
 
     def get(self, name: str, node: onnx.NodeProto) -> Tensor:
         if name not in self.env:
@@ -1337,13 +1348,8 @@ class _Importer:
         D, H = len(dirs), int(at["hidden_size"])
         gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
         layout = int(at.get("layout", 0))
-        X = self.get(node.input[0], node)
         if layout == 1:
-            if isinstance(X, Pending):
-                X = self.declare_sequence(X)
-            if not isinstance(X, Seq) or not X.batch_major:
-                raise self.fail(node, "layout=1 needs a batch-major input")
-            x = X.value
+            x = self.batch_major(node.input[0], node, "layout=1 needs a batch-major input")
         else:
             x = self.seq(node.input[0], node)
         names = {i: node.input[i] if len(node.input) > i else "" for i in range(8)}
@@ -1488,12 +1494,11 @@ class _Importer:
                                       f"input {role}")  # fmt: skip
 
         def rows(i: int, role: str) -> rg.Value:
-            t = self.get(names[i], node)
-            if isinstance(t, Pending):
-                t = self.declare_sequence(t)
-            if not isinstance(t, Seq) or not t.batch_major or len(t.value.shape) != 2:
-                raise self.fail(node, f"its {role} must be a (B, T, features) model input")
-            return t.value
+            why = f"its {role} must be a (B, T, features) model input"
+            x = self.batch_major(names[i], node, why)
+            if len(x.shape) != 2:
+                raise self.fail(node, why)
+            return x
 
         q, k, v = rows(0, "query"), rows(1, "key"), rows(2, "value")
         width = {r: int(x.shape[-1]) for r, x in (("query", q), ("key", k), ("value", v))}
@@ -1601,15 +1606,9 @@ class _Importer:
             if isinstance(t, _Ticks):
                 continue
             if v8 or axis == 1:
-                if isinstance(t, Pending):
-                    t = self.declare_sequence(t)
-                if not isinstance(t, Seq) or not t.batch_major:
-                    raise self.fail(
-                        node,
-                        f"scan input {outer!r} is scanned along its axis 1: it must be a "
-                        "batch-major (B, T, ...) input",
-                    )
-                local[inner.name] = Seq(t.value)
+                why = (f"scan input {outer!r} is scanned along its axis 1: it must be a "
+                       "batch-major (B, T, ...) input")  # fmt: skip
+                local[inner.name] = Seq(self.batch_major(outer, node, why))
             else:
                 local[inner.name] = Seq(self.seq(outer, node))
         saved = self.env

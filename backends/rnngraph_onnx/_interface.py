@@ -20,13 +20,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from rnngraph.errors import CompileError
-from rnngraph.runtime.interface import Interface
+from rnngraph.runtime.interface import ONNX_FLOATS, Interface
 from rnngraph_onnx._emit import STEPS
 
 __all__ = ["with_interface"]
 
 _P = "inner/"
-_FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE)
 
 
 def with_interface(
@@ -65,7 +64,7 @@ def with_interface(
         if role == "unused":
             continue
         fed = n  # (a float16 or double input: in the compiled model's float type)
-        if types.get(n, (float_type,))[0] in _FLOATS and types[n][0] != float_type:
+        if types.get(n, (float_type,))[0] in ONNX_FLOATS and types[n][0] != float_type:
             fed = node("Cast", [n], f"interface/{n}.as_float", to=float_type)
         if role == "sequence_lens":
             node("Cast", [n], _P + "sequence_lens", to=TensorProto.INT64)
@@ -129,7 +128,7 @@ def with_interface(
             node("Concat", parts, n, axis=axis)
             rank = _rank(inner, f"{_P}{spec['finals'][0]}_final") + 1
         kind = iface.output_types.get(n, float_type)
-        if kind in _FLOATS and kind != float_type:  # (back to the original's float16/double)
+        if kind in ONNX_FLOATS and kind != float_type:  # (back to the original's float16/double)
             last = next(x for x in reversed(nodes) if x.output[0] == n)
             last.output[0] = f"interface/{n}.computed"
             node("Cast", [last.output[0]], n, to=kind)

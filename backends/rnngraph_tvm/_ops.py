@@ -715,6 +715,11 @@ def _top_few(node: Any, out: Acc, x: Acc, axis: int, k: int, scratch: Any) -> An
     return loops(others, per_line, "o")
 
 
+def _wrapped(j: Any, n: Any) -> Any:
+    """Position ``j`` along an axis of ``n`` entries (a negative one counts from the end)."""
+    return tir.Select(j < i64(0), j + n, j)
+
+
 def _take_along(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     x, idx = args
     axis = len(shape) + int(node.attrs["axis"])
@@ -722,7 +727,7 @@ def _take_along(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Calla
 
     def at(i: list[Any]) -> Any:
         j = idx.load(i)
-        return x.load([*i[:axis], tir.Select(j < i64(0), j + n, j), *i[axis + 1 :]])
+        return x.load([*i[:axis], _wrapped(j, n), *i[axis + 1 :]])
 
     return at
 
@@ -736,7 +741,7 @@ def _gather(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[
 
     def at(i: list[Any]) -> Any:
         j = idx.load(i[axis : axis + r])
-        return x.load([*i[:axis], tir.Select(j < i64(0), j + n, j), *i[axis + r :]])
+        return x.load([*i[:axis], _wrapped(j, n), *i[axis + r :]])
 
     return at
 
@@ -748,7 +753,7 @@ def _scatter_add_along(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
 
     def add(i: list[Any]) -> Any:
         j = idx.load(i)
-        at = [*i[:axis], tir.Select(j < i64(0), j + n, j), *i[axis + 1 :]]
+        at = [*i[:axis], _wrapped(j, n), *i[axis + 1 :]]
         return out.store(at, out.load(at) + values.load(i))
 
     copy = loops(out.shape, lambda i: out.store(i, base.load(i)), "c")

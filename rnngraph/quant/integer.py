@@ -806,8 +806,11 @@ def _cast(self: _Lower, nid: int, grid: Grid) -> int:
     if c in self.bools:
         ones, zeros = self.on_grid(1.0, grid, n.name), self.on_grid(0.0, grid, n.name)
         return self.rec.add("where", {}, [self.bools[c], ones, zeros], n.name)
-    if c in self.positions:  # (positions 0 .. n - 1: a term of scale 1)
-        length = max((int(d) for d in self.node(c).type.row_shape if isinstance(d, int)), default=1)
+    if c in self.positions:  # (positions 0 .. n - 1 along the axis sorted: a term of scale 1)
+        src = self.node(c)
+        length = self.node(self.operands(c)[0]).type.row_shape[int(src.attrs["axis"])]
+        if not isinstance(length, int):
+            raise self.fail(nid, f"casts positions along an axis of symbolic length {length}")
         narrow = self.rec.add("cast", {"to": "int32"}, [self.positions[c]], n.name, "int32")
         t = _Term(narrow, 0, np.array(1.0), length)
         return self.affine([(t, 1.0)], 0.0, grid, n.name, ())
