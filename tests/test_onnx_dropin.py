@@ -1,8 +1,8 @@
 """An imported ONNX model compiled by rnngraph is a drop-in replacement for it: the
 compiled model (every engine) and its saved file take and return exactly the original
-tensors. Checked on ONNX's own conformance cases for LSTM, GRU, RNN, Scan and
-LinearAttention (shipped with the ``onnx`` package: models, inputs, expected outputs) and
-on models with reserved names."""
+tensors. Checked on ONNX's own conformance cases for LSTM, GRU, RNN, Scan,
+LinearAttention and Attention (shipped with the ``onnx`` package: models, inputs, expected
+outputs), against PyTorch's attention, and on models with reserved names."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ TVM_CASES = {
     "test_scan_sum",
     "test_linear_attention_gated_delta_gqa",  # S decayed, delta-corrected, 2 query heads a state
     "test_linear_attention_prefill_with_past",  # past_state in, present_state out
+    "test_attention_4d_gqa_with_past_and_present",  # (B, H, T, d); K, V after their cache
+    "test_attention_3d_with_past_and_present_qk_matmul_softmax",  # (B, T, H*d); the weights
+    "test_causal_conv_with_state_decode_step",  # (B, C, L) time last; bias and taps fed
 }
 """The cases the TVM engine runs in the fast suite (all of them in the slow one)."""
 
@@ -46,6 +49,48 @@ def _recurrent_cases() -> list:
 
 ALL_CASES = {c.name: c for c in _recurrent_cases()}
 CASES = {k: c for k, c in ALL_CASES.items() if k != UNBATCHED}
+
+
+def _attention_cases() -> dict:
+    """ONNX's Attention cases whose inputs can be sequences (a rank-1 mask or
+    ``nonpad_kv_seqlen`` has no batch axis: docs/onnx-conformance.md counts those), and
+    every CausalConvWithState (its bias is rank 1) and RotaryEmbedding case."""
+    from onnx.backend.test.case.node import collect_testcases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = collect_testcases(None)
+    return {
+        c.name: c
+        for c in cases
+        if not c.name.endswith("_expanded")
+        and (
+            c.name.startswith(("test_causal_conv_with_state", "test_rotary_embedding"))
+            or (
+                c.name.startswith("test_attention")
+                and all(a.ndim >= 2 and a.dtype.kind in "fb" for a in c.data_sets[0][0])
+            )
+        )
+    }
+
+
+ATTENTION = _attention_cases()
+ATTENTION_FAST = {
+    "test_attention_4d", "test_attention_3d_gqa_causal", "test_attention_4d_attn_mask_bool",
+    "test_attention_4d_attn_mask_3d_causal", "test_attention_4d_softcap_neginf_mask",
+    "test_attention_4d_with_past_and_present_qk_matmul_bias_4d_mask_causal",
+    "test_attention_local_window_gqa_rank4_mask", "test_attention_bidirectional_window",
+    "test_attention_4d_gqa_with_past_and_present_fp16",
+    "test_attention_23_boolmask_fullymasked_row_nan_robustness",
+    "test_causal_conv_with_state_with_bias_and_past_state", "test_causal_conv_with_state_silu",
+    "test_rotary_embedding_3d_input", "test_rotary_embedding_no_position_ids_interleaved",
+    "test_rotary_embedding_with_interleaved_rotary_dim",
+}  # fmt: skip
+"""The Attention cases the fast suite runs as drop-ins (all of them in the slow one; every
+one on the reference and onnxruntime in tests/test_onnx_conformance.py)."""
+REFUSED = {"test_causal_conv_with_state_kernel_size_one": "a kernel of 1 keeps no past steps"}
+"""Cases refused by name: an empty present_state (B, C, 0) is no state rnngraph keeps."""
+CASES.update({k: c for k, c in ATTENTION.items() if k not in REFUSED})
 
 
 def _feeds_and_expected(case) -> tuple[dict, dict]:
@@ -73,7 +118,14 @@ def test_every_recurrent_conformance_case_is_collected() -> None:
     # ways; Scan: opset 8 (batch-major, its body sees one row), opset 9 with 1 and 2 states;
     # 14 LinearAttention: each update rule, per-head decay, GQA and MQA, a decode step,
     # past_state, an explicit scale, float16
-    assert len(CASES) == 35, sorted(CASES)
+    assert len(CASES) - len(ATTENTION) + len(REFUSED) == 35, sorted(CASES)
+    # Attention: 3-D and 4-D, GQA, float and bool masks of every rank >= 2, causal, past and
+    # present, softcap, each qk_matmul_output mode, sliding windows, float16
+    assert sum(n.startswith("test_attention") for n in ATTENTION) >= 65, sorted(ATTENTION)
+    # CausalConvWithState: bias, past state, SiLU, a decode step, fp16, a kernel of 1
+    assert sum(n.startswith("test_causal_conv") for n in ATTENTION) == 13, sorted(ATTENTION)
+    # RotaryEmbedding: position ids or per-step caches, interleaved, a partial rotation, 3-D
+    assert sum(n.startswith("test_rotary") for n in ATTENTION) == 8, sorted(ATTENTION)
     assert {"test_scan_sum", "test_scan9_sum", "test_scan9_multi_state"} <= set(CASES)
 
 
@@ -82,7 +134,19 @@ def test_a_scan_without_a_batch_axis_is_refused_by_name() -> None:
         rg.import_onnx(ALL_CASES[UNBATCHED].model)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_cases_out_of_reach_are_refused_by_name(name: str) -> None:
+    with pytest.raises(rg.ModelImportError, match=REFUSED[name]):
+        rg.import_onnx(ATTENTION[name].model)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=() if n in ATTENTION_FAST or n not in ATTENTION else pytest.mark.slow)
+        for n in sorted(CASES)
+    ],
+)  # fmt: skip
 def test_conformance_case_on_the_reference_and_onnx(name: str, tmp_path) -> None:
     case = CASES[name]
     feeds, expected = _feeds_and_expected(case)
@@ -102,6 +166,7 @@ def test_conformance_case_on_the_reference_and_onnx(name: str, tmp_path) -> None
     [
         pytest.param(n, marks=() if n in TVM_CASES else pytest.mark.slow)
         for n in sorted(CASES)
+        if n in TVM_CASES or n not in ATTENTION or n in ATTENTION_FAST
     ],
 )  # fmt: skip
 def test_conformance_case_on_tvm(name: str) -> None:
@@ -590,3 +655,165 @@ def test_linear_attention_matches_onnx_reference_on_long_sequences(
     g, p = rg.import_onnx(model)
     for target in ("reference", "onnx"):
         _check(rg.compile(g, target=target, params=p).run(feeds), expected)
+
+
+def _attention_model(Hq: int, Hkv: int, d: int, S: int, **attrs) -> object:
+    """An ONNX Attention model (opset 23): Q (B, Hq, T, d); K, V (B, Hkv, S, d)."""
+    F = TensorProto.FLOAT
+    inputs = [
+        helper.make_tensor_value_info("Q", F, ["B", Hq, "T", d]),
+        helper.make_tensor_value_info("K", F, ["B", Hkv, S, d]),
+        helper.make_tensor_value_info("V", F, ["B", Hkv, S, d]),
+    ]
+    node = helper.make_node("Attention", ["Q", "K", "V"], ["Y"], **attrs)
+    return helper.make_model(
+        helper.make_graph([node], "att", inputs, [helper.make_tensor_value_info("Y", F, None)]),
+        opset_imports=[helper.make_opsetid("", 23)],
+    )
+
+
+@pytest.mark.parametrize(("Hq", "Hkv", "causal"), [(4, 4, False), (6, 2, True), (3, 1, True)])
+def test_attention_matches_torch_scaled_dot_product_attention(
+    Hq: int, Hkv: int, causal: bool, tmp_path
+) -> None:
+    """The query's 23 steps attend over 23 keys, against PyTorch's
+    ``scaled_dot_product_attention`` (grouped heads through ``enable_gqa``; causal: key ``j``
+    for query ``t`` iff ``j <= t``), on the reference, onnxruntime (and the saved file)."""
+    torch = pytest.importorskip("torch")
+    B, T, d = 3, 23, 8
+    model = _attention_model(Hq, Hkv, d, T, is_causal=int(causal))
+    rng = np.random.default_rng(3)
+    feeds = {
+        "Q": rng.standard_normal((B, Hq, T, d)).astype(np.float32),
+        "K": rng.standard_normal((B, Hkv, T, d)).astype(np.float32),
+        "V": rng.standard_normal((B, Hkv, T, d)).astype(np.float32),
+    }
+    t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+    y = torch.nn.functional.scaled_dot_product_attention(
+        t["Q"], t["K"], t["V"], is_causal=causal, enable_gqa=Hq != Hkv
+    )
+    want = {"Y": y.numpy()}
+    g, p = rg.import_onnx(model)
+    _check(rg.compile(g, target="reference", params=p).run(feeds), want)
+    m = rg.compile(g, target="onnx", params=p)
+    _check(m.run(feeds), want)
+    _check(_ort_file(m.save(tmp_path / "att.onnx"), feeds), want)
+
+
+def test_attention_over_the_querys_own_sequence_is_refused() -> None:
+    """Keys computed from a sequence (self-attention over the whole sequence) are not a
+    memory the steps read: refused by name, as is the query's layout read by other ops."""
+    F = TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Relu", ["X"], ["K"]),
+        helper.make_node("Attention", ["Q", "K", "K"], ["Y"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("Q", F, ["B", 2, "T", 4]),
+        helper.make_tensor_value_info("X", F, ["T", "B", 2, 4]),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "self", inputs, [helper.make_tensor_value_info("Y", F, None)]),
+        opset_imports=[helper.make_opsetid("", 23)],
+    )  # fmt: skip
+    with pytest.raises(rg.ModelImportError, match="keys and values must be model inputs"):
+        rg.import_onnx(model)
+    model.graph.node[0].input[0] = "Q"  # (B, H, T, d) read by Relu
+    with pytest.raises(rg.ModelImportError, match=r"laid out .* steps on axis 2"):
+        rg.import_onnx(model)
+
+
+def test_an_attention_mask_that_does_not_broadcast_is_a_clear_error() -> None:
+    case = ATTENTION["test_attention_4d_attn_mask"]
+    feeds, _ = _feeds_and_expected(case)
+    g, p = rg.import_onnx(case.model)
+    feeds["attn_mask"] = np.zeros((5, 6), np.float32)  # 5 query steps; Q has 4
+    with pytest.raises(rg.InputError, match=r"attn_mask.*does not broadcast to \(2, 1, 4, 6\)"):
+        rg.compile(g, target="reference", params=p).run(feeds)
+
+
+@pytest.mark.parametrize("past", [False, True])
+def test_causal_conv_with_state_matches_torch_conv1d(past: bool, tmp_path) -> None:
+    """A depthwise causal convolution over 41 steps as a delay line, against PyTorch's
+    ``conv1d`` (``groups=C``, the past state or zeros before the first step), SiLU after;
+    ``present_state`` the last 4 inputs; the reference, onnxruntime and the saved file."""
+    torch = pytest.importorskip("torch")
+    F = TensorProto.FLOAT
+    B, C, L, k = 3, 6, 41, 5
+    names = ["x", "w", "b", "past" if past else ""]
+    inputs = [
+        helper.make_tensor_value_info("x", F, ["B", C, "L"]),
+        helper.make_tensor_value_info("w", F, [C, 1, k]),
+        helper.make_tensor_value_info("b", F, [C]),
+    ]
+    if past:
+        inputs.append(helper.make_tensor_value_info("past", F, ["B", C, k - 1]))
+    node = helper.make_node("CausalConvWithState", names, ["y", "present"], activation="silu")
+    outputs = [helper.make_tensor_value_info(n, F, None) for n in ("y", "present")]
+    model = helper.make_model(
+        helper.make_graph([node], "conv", inputs, outputs),
+        opset_imports=[helper.make_opsetid("", 26)],
+    )
+    rng = np.random.default_rng(5)
+    feeds = {
+        "x": rng.standard_normal((B, C, L)).astype(np.float32),
+        "w": rng.standard_normal((C, 1, k)).astype(np.float32),
+        "b": rng.standard_normal(C).astype(np.float32),
+    }
+    before = np.zeros((B, C, k - 1), np.float32)
+    if past:
+        before = feeds["past"] = rng.standard_normal((B, C, k - 1)).astype(np.float32)
+    full = torch.from_numpy(np.concatenate([before, feeds["x"]], axis=2))
+    y = torch.nn.functional.conv1d(
+        full, torch.from_numpy(feeds["w"]), torch.from_numpy(feeds["b"]), groups=C
+    )
+    want = {"y": torch.nn.functional.silu(y).numpy(), "present": full.numpy()[:, :, -(k - 1) :]}
+    g, p = rg.import_onnx(model)
+    _check(rg.compile(g, target="reference", params=p).run(feeds), want)
+    m = rg.compile(g, target="onnx", params=p)
+    _check(m.run(feeds), want)
+    _check(_ort_file(m.save(tmp_path / "conv.onnx"), feeds), want)
+
+
+@pytest.mark.parametrize("interleaved", [0, 1])
+def test_rotary_embedding_turns_pairs_by_their_positions_angle(interleaved: int) -> None:
+    """Rotary embedding as complex numbers: each pair of entries ``(x1, x2)`` times
+    ``exp(i p w_k)`` for the row's position ``p`` and pair ``k`` (the caches hold
+    ``cos(p w_k)``, ``sin(p w_k)``), 6 of 8 entries turned, on 19 steps of 2 rows whose
+    positions start at different offsets; the reference and onnxruntime."""
+    F = TensorProto.FLOAT
+    B, H, T, D, rot, P = 2, 3, 19, 8, 6, 64
+    inputs = [
+        helper.make_tensor_value_info("x", F, ["B", H, "T", D]),
+        helper.make_tensor_value_info("pos", TensorProto.INT64, ["B", "T"]),
+    ]
+    w = 10000.0 ** (-np.arange(rot // 2) / (rot // 2))
+    angle = np.arange(P)[:, None] * w[None, :]
+    caches = [numpy_helper.from_array(f(angle).astype(np.float32), n)
+              for n, f in (("cos", np.cos), ("sin", np.sin))]  # fmt: skip
+    node = helper.make_node(
+        "RotaryEmbedding", ["x", "cos", "sin", "pos"], ["y"], interleaved=interleaved,
+        rotary_embedding_dim=rot,
+    )  # fmt: skip
+    model = helper.make_model(
+        helper.make_graph(
+            [node], "rope", inputs, [helper.make_tensor_value_info("y", F, None)], caches
+        ),
+        opset_imports=[helper.make_opsetid("", 23)],
+    )
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((B, H, T, D)).astype(np.float32)
+    pos = np.stack([np.arange(T), np.arange(T) + 30]).astype(np.int64)
+    turned = x[..., :rot]
+    if interleaved:
+        z = turned[..., 0::2] + 1j * turned[..., 1::2]
+    else:
+        z = turned[..., : rot // 2] + 1j * turned[..., rot // 2 :]
+    z = z * np.exp(1j * pos[:, None, :, None] * w)
+    parts = np.stack([z.real, z.imag], -1).reshape(turned.shape) if interleaved else (
+        np.concatenate([z.real, z.imag], -1)
+    )  # fmt: skip
+    want = {"y": np.concatenate([parts, x[..., rot:]], -1).astype(np.float32)}
+    g, p = rg.import_onnx(model)
+    for target in ("reference", "onnx"):
+        _check(rg.compile(g, target=target, params=p).run({"x": x, "pos": pos}), want)

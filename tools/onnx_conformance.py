@@ -124,7 +124,7 @@ def reason(e: Exception) -> str:
     text = re.sub(r"cannot import \w+ node '[^']*': (\(as ONNX defines it\) )?", "", text)
     text = re.sub(r"^\w+ at \S+:\d+: ", "", text)  # (an op's error names where it was made)
     text = re.sub(r"'[^']*'", "'…'", text)
-    text = re.sub(r"\([^()]*\)", "", text)
+    text = re.sub(r"\([^()]*\)", "(…)", text)
     return text.strip()[:90]
 
 

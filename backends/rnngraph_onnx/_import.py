@@ -79,6 +79,14 @@ class ShapeVec:
 class Seq:
     value: rg.Value
     batch_major: bool = False
+    time_at: int = 0  # k >= 2: the ONNX tensor is (B, ..., T at axis k, ...) (Attention's)
+
+
+@dataclass
+class PerSequence:
+    """One value per sequence ``(B, ...)``: an attention's keys, values and their cache."""
+
+    value: rg.Value
 
 
 @dataclass
@@ -195,6 +203,9 @@ class _Importer:
             "sequence_lens": None,
             "param_inputs": [],
             "state_rows": {},
+            "time_axes": {},
+            "broadcast": {},
+            "per_sequence": [],
         }
         self.graph.reserve_names([i.name for i in g.initializer])
         for init in g.initializer:
@@ -208,6 +219,9 @@ class _Importer:
         # An input is batch-major when it is transposed to time-major or read with layout=1;
         # known before the first use, since torch takes its shape before the transpose.
         self.batch_major_inputs = set()
+        self.time_axes: dict[str, int] = {}  # inputs (B, ..., T at k, ...), by k >= 2
+        self.per_sequence_inputs: set[str] = set()
+        self.broadcast_inputs: dict[str, str] = {}  # attn_mask: the query it broadcasts to
         made_by = {o: n for n in g.node for o in n.output}
         for node in g.node:
             at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -222,6 +236,27 @@ class _Importer:
                 self.batch_major_inputs.update(
                     n for i, n in enumerate(node.input) if n and i in (0, 1, 2, 4, 5)
                 )
+            if node.op_type == "Attention":  # Q (B, H, T, D) or (B, T, H*D); K, V per sequence
+                q, rank = node.input[0], len(self._dims(node.input[0]))
+                if rank == 4:
+                    self.time_axes[q] = 2
+                else:
+                    self.batch_major_inputs.add(q)
+                names = [*node.input, "", "", ""]
+                self.per_sequence_inputs.update(n for n in (*names[1:3], *names[4:6]) if n)
+                if names[3]:
+                    self.broadcast_inputs[names[3]] = q
+            if node.op_type == "RotaryEmbedding":  # (B, H, T, D) or (B, T, H*D); ids (B, T)
+                x, rank = node.input[0], len(self._dims(node.input[0]))
+                if rank == 4:
+                    self.time_axes[x] = 2
+                else:
+                    self.batch_major_inputs.add(x)
+                ids = node.input[3] if len(node.input) > 3 else ""
+                # with ids, the caches are tables (max_position, r); without, (B, T, r)
+                self.batch_major_inputs.update([ids] if ids else node.input[1:3])
+            if node.op_type == "CausalConvWithState" and len(self._dims(node.input[0])) == 3:
+                self.time_axes[node.input[0]] = 2  # (B, C, L): time last
             if node.op_type == "Scan":  # (B, T, ...) scan inputs: opset 8's, or axis 1
                 M = int(at.get("num_scan_inputs", 0))
                 scanned = node.input[len(node.input) - M :]
@@ -267,6 +302,12 @@ class _Importer:
         if isinstance(t, Seq):
             if t.batch_major:
                 raise self.fail(node, f"{name!r} is batch-major here; only Transpose may use it")
+            if t.time_at:
+                raise self.fail(
+                    node,
+                    f"{name!r} is laid out (B, ..., T, ...) with its steps on axis {t.time_at}, "
+                    "as Attention reads it; other ops read (T, B, ...) or (B, T, ...)",
+                )
             return t.value
         if isinstance(t, _Step):
             raise self.fail(
@@ -277,9 +318,14 @@ class _Importer:
         raise self.fail(node, f"{name!r} is not a sequence ({type(t).__name__})")
 
     def declare_sequence(self, p: Pending) -> Seq:
-        if len(p.dims) < 2:
+        if p.name in self.broadcast_inputs:
+            return self._declare_broadcast(p)
+        k = self.time_axes.get(p.name, 0)
+        if len(p.dims) < max(2, k + 1):
             raise ModelImportError(f"input {p.name!r} of rank {len(p.dims)} cannot be a sequence")
-        row = [int(d) if isinstance(d, int) else -1 for d in p.dims[2:]]
+        # (B, ..., T, ...) with k >= 2: the graph's (T, B, ...) keeps the other axes in order
+        rest = [d for i, d in enumerate(p.dims) if i not in (0, k)] if k else p.dims[2:]
+        row = [int(d) if isinstance(d, int) else -1 for d in rest]
         if any(d < 0 for d in row):
             raise ModelImportError(
                 f"input {p.name!r} has symbolic feature dims {p.dims[2:]}; rnngraph needs "
@@ -296,11 +342,55 @@ class _Importer:
         dtype = "int64" if p.elem == T.INT64 else "bool" if p.elem == T.BOOL else "float"
         v = self.graph.input(p.name, row, dtype=dtype)
         batch_major = p.name in self.batch_major_inputs
-        s = Seq(v, batch_major)
+        s = Seq(v, batch_major, time_at=k)
         if batch_major:
             self.meta["batch_major"].append(p.name)
+        if k:
+            self.meta["time_axes"][p.name] = k
         self.env[p.name] = s
         return s
+
+    def _declare_broadcast(self, p: Pending) -> Seq:
+        """An input that broadcasts against a 4-D query's ``(B, H, T, S)`` (``attn_mask``:
+        ``(S,)``, ``(T, S)``, ``(H, T, S)``, ``(B, 1, T, S)``...): the graph takes it as
+        ``(T, B, H or 1, S)``, the interface giving it the query's batch and steps."""
+        if len(p.dims) > 4 or not all(isinstance(d, int) for d in p.dims[-1:]):
+            raise ModelImportError(
+                f"input {p.name!r} {p.dims}: an attention mask needs at most 4 axes and a "
+                "fixed number of key positions (its last axis)"
+            )
+        dims = [1] * (4 - len(p.dims)) + list(p.dims)
+        heads = dims[1] if isinstance(dims[1], int) else -1
+        if heads < 0:
+            raise ModelImportError(f"input {p.name!r} {p.dims}: its head axis must be fixed")
+        T = onnx.TensorProto
+        if p.elem not in (*_FLOATS, T.BOOL):
+            raise ModelImportError(f"input {p.name!r}: an attention mask is bool or float")
+        v = self.graph.input(
+            p.name, [heads, int(dims[3])], dtype="bool" if p.elem == T.BOOL else "float"
+        )
+        s = Seq(v, time_at=2)
+        self.meta["time_axes"][p.name] = 2
+        self.meta["broadcast"][p.name] = {"like": self.broadcast_inputs[p.name], "rank": 4}
+        self.env[p.name] = s
+        return s
+
+    def per_sequence(self, name: str, node: onnx.NodeProto, why: str) -> rg.Value:
+        """Tensor ``name`` as a per-sequence value ``(B, ...)``: a model input the pre-pass
+        found read so (an attention's keys), else refused: ``why``."""
+        t = self.get(name, node)
+        if isinstance(t, Pending) and name in self.per_sequence_inputs:
+            if len(t.dims) < 2 or not all(isinstance(d, int) for d in t.dims[1:]):
+                raise self.fail(node, f"{why}; {name!r} has dims {t.dims} (fixed after the batch)")
+            T = onnx.TensorProto
+            if t.elem not in (*_FLOATS, T.UNDEFINED):
+                raise self.fail(node, f"{name!r} must hold floats")
+            v = self.graph.input(name, [int(d) for d in t.dims[1:]], axis=None)
+            self.meta["per_sequence"].append(name)
+            t = self.env[name] = PerSequence(v)
+        if not isinstance(t, PerSequence):
+            raise self.fail(node, why)
+        return t.value
 
     def batch_major(self, name: str, node: onnx.NodeProto, why: str) -> rg.Value:
         """Tensor ``name`` as a batch-major ``(B, T, ...)`` signal (a pending input declared
@@ -1540,6 +1630,260 @@ class _Importer:
         if outs[1]:
             self.env[outs[1]] = Rows([RowItem("final", s.name)], row, squeezed=True)
 
+    def op_RotaryEmbedding(self, node: onnx.NodeProto) -> None:
+        """ONNX ``RotaryEmbedding``: each step's heads ``(H, D)`` rotated pairwise by the
+        angles of their position, ``(x1, x2) -> (cos x1 - sin x2, sin x1 + cos x2)`` on the
+        first ``rotary_embedding_dim`` entries (halves, or even and odd entries when
+        ``interleaved``). With ``position_ids`` ``(B, T)`` the caches are tables ``(P, r)``
+        read at each row's position (by a one-hot product: exact); without, the caches are
+        ``(B, T, r)`` sequences. Input ``(B, H, T, D)`` or ``(B, T, H*D)`` with
+        ``num_heads``; the output keeps its layout."""
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        names = [*node.input, ""]
+        t = self.get(names[0], node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        four = isinstance(t, Seq) and t.time_at == 2
+        if not isinstance(t, Seq) or not (four or t.batch_major):
+            raise self.fail(node, "its input must be a (B, H, T, D) or (B, T, H*D) model input")
+        x = t.value
+        if not four:
+            heads = int(at.get("num_heads", 0))
+            if heads <= 0 or len(x.shape) != 2 or int(x.shape[1]) % heads:
+                raise self.fail(node, f"a 3-D input {x.type} needs num_heads that divide it")
+            x = rg.reshape(x, (heads, int(x.shape[1]) // heads))
+        if len(x.shape) != 3:
+            raise self.fail(node, f"its input per step is {x.type}; (B, H, D) is read")
+        H, D = int(x.shape[1]), int(x.shape[2])
+        rot = int(at.get("rotary_embedding_dim", 0)) or D
+        if rot % 2 or rot > D:
+            raise self.fail(node, f"rotary_embedding_dim {rot} must be even and at most {D}")
+        half = rot // 2
+        if names[3]:
+            ids = self.batch_major(names[3], node, "its position_ids must be a (B, T) input")
+            caches = []
+            for n in names[1:3]:
+                c = self.get(n, node)
+                if isinstance(c, Pending) and len(c.dims) == 2:
+                    self.runtime_weight(c, (int(c.dims[0]), half), node)
+                    c = self.get(n, node)
+                if not isinstance(c, Static) or np.shape(c.value)[1:] != (half,):
+                    raise self.fail(node, f"its cache {n!r} must be (positions, {half})")
+                caches.append(self.static_node(c))
+            positions = int(np.shape(self.get(names[1], node).value)[0])
+            where = self.graph.constant(np.arange(positions, dtype=np.float64))
+            onehot = rg.cast(rg.equal(where, rg.unsqueeze(rg.cast(ids, "float"), -1)), "float")
+            cos, sin = (rg.matmul(onehot, c) for c in caches)
+        else:
+            why = f"without position_ids its caches must be (B, T, {half}) inputs"
+            cos, sin = (self.batch_major(n, node, why) for n in names[1:3])
+            if cos.shape[1:] != (half,) or sin.shape[1:] != (half,):
+                raise self.fail(node, why)
+        cos, sin = rg.unsqueeze(cos, -2), rg.unsqueeze(sin, -2)  # (B, 1, r): every head
+        if at.get("interleaved", 0):
+            x1, x2 = rg.slice(x, 0, rot, axes=-1, steps=2), rg.slice(x, 1, rot, axes=-1, steps=2)
+        else:
+            x1, x2 = rg.slice(x, 0, half, axes=-1), rg.slice(x, half, rot, axes=-1)
+        real, imag = cos * x1 - sin * x2, sin * x1 + cos * x2
+        if at.get("interleaved", 0):
+            pairs = rg.concat([rg.unsqueeze(real, -1), rg.unsqueeze(imag, -1)], axis=-1)
+            turned = rg.reshape(pairs, (H, rot))
+        else:
+            turned = rg.concat([real, imag], axis=-1)
+        y = turned if rot == D else rg.concat([turned, rg.slice(x, rot, D, axes=-1)], axis=-1)
+        if four:
+            self.set(node, Seq(y, time_at=2))
+        else:
+            self.set(node, Seq(rg.reshape(y, (H * D,)), batch_major=True))
+
+    def op_CausalConvWithState(self, node: onnx.NodeProto) -> None:
+        """ONNX ``CausalConvWithState``: a depthwise causal convolution over time, each
+        channel ``c`` of ``(B, C, L)`` (time last) filtered by its own ``k`` taps,
+        ``y(t) = sum_j W[c, 0, j] x(t - k + 1 + j) + b[c]`` (SiLU after, if asked), as a
+        delay line: a state holding the last ``k - 1`` steps, ``past_state`` ``(B, C,
+        k - 1)`` its start (zeros without one), ``present_state`` its end."""
+        names = [*node.input, "", ""]
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        act = at.get("activation", b"none")
+        act = act.decode() if isinstance(act, bytes) else str(act)
+        if act not in ("none", "silu", "swish"):
+            raise self.fail(node, f"activation {act!r}: none, silu or swish")
+        t = self.get(names[0], node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        if not isinstance(t, Seq) or t.time_at != 2 or len(t.value.shape) != 2:
+            raise self.fail(node, "its input must be a (B, C, L) model input, time last")
+        x = t.value
+        C = int(x.shape[1])
+        w = self.get(names[1], node)
+        if isinstance(w, Pending):
+            self.runtime_weight(w, (C, 1, int(w.dims[2]) if len(w.dims) == 3 else -1), node)
+            w = self.get(names[1], node)
+        if not isinstance(w, Static) or np.ndim(w.value) != 3 or np.shape(w.value)[:2] != (C, 1):
+            raise self.fail(node, f"its weight must be ({C}, 1, k): constants or a model input")
+        k = int(np.shape(w.value)[2])
+        taps = rg.reshape(self.static_node(w), (C, k))
+        g = self.graph
+        name = f"{_cell_name(node)}.window"
+        outs = [*node.output, ""]
+        if k > 1:
+            row = (C, k - 1)
+            if names[3]:
+                s = self.carried(node, names[3], name, 3, row)
+            else:
+                s = g.state(name if not g.has_name(name) else f"{name}.{len(g.state_nodes())}", row)
+            window = rg.concat([s, rg.unsqueeze(x, -1)], axis=-1)  # (C, k): oldest first
+            g.assign(s, rg.slice(window, 1, k, axes=-1))
+        else:
+            if outs[1]:
+                raise self.fail(node, "a kernel of 1 keeps no past steps: present_state is empty")
+            window = rg.unsqueeze(x, -1)
+        y = rg.reduce_sum(window * taps, -1)
+        if names[2]:
+            b = self.get(names[2], node)
+            if isinstance(b, Pending):
+                self.runtime_weight(b, (C,), node)
+                b = self.get(names[2], node)
+            if not isinstance(b, Static) or np.shape(b.value) != (C,):
+                raise self.fail(node, f"its bias must be ({C},): constants or a model input")
+            y = y + self.static_node(b)
+        if act != "none":
+            y = y * rg.sigmoid(y)
+        if outs[0]:
+            self.env[outs[0]] = Seq(y, time_at=2)
+        if outs[1]:
+            self.env[outs[1]] = Rows([RowItem("final", s.name)], row, squeezed=True)
+
+    def op_Attention(self, node: onnx.NodeProto) -> None:
+        """ONNX ``Attention`` (opsets 23-25) with the query's sequence as time: at each step
+        the query ``(B, H_q, d)`` scores every key of a per-sequence memory ``(B, H_kv, S,
+        d)`` (the model's ``K``, after its ``past_key``: ``present_key``), ``scale``
+        (``1/sqrt(d)`` by default) times the dot products, ``softcap * tanh(e / softcap)``,
+        plus a float ``attn_mask`` or a bool one's ``-inf``, causal (key ``j`` seen by query
+        ``t`` iff ``j <= t + past``) and sliding-window limits; softmax over the keys
+        (a query that sees no key gets zeros, as ONNX says) weighs ``V``. Query heads share
+        key/value heads in groups (GQA: head ``h`` reads ``h // (H_q / H_kv)``). 4-D
+        ``(B, H, T, d)`` tensors or 3-D ``(B, T, H*d)`` with ``q_num_heads``/``kv_num_heads``;
+        ``qk_matmul_output`` in every mode."""
+        at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        names = [*node.input, *[""] * (7 - len(node.input))]
+        if names[6]:
+            raise self.fail(
+                node, "nonpad_kv_seqlen (an external cache's valid lengths per row) is not read"
+            )
+        if bool(names[4]) != bool(names[5]):
+            raise self.fail(node, "past_key and past_value come together")
+        t = self.get(names[0], node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        four = isinstance(t, Seq) and t.time_at == 2
+        if not isinstance(t, Seq) or not (four or t.batch_major):
+            raise self.fail(node, "its query must be a (B, H, T, d) or (B, T, H*d) model input")
+        q = t.value
+        why = "its keys and values must be model inputs: a memory every query step reads"
+        k, v = self.per_sequence(names[1], node, why), self.per_sequence(names[2], node, why)
+        if four:
+            if len(q.shape) != 3 or len(k.shape) != 4 or len(v.shape) != 4:
+                raise self.fail(node, "Q, K and V must all be 4-D (B, H, T, d)")
+            Hq, dk = int(q.shape[1]), int(q.shape[2])
+            Hkv = int(k.shape[1])
+        else:
+            if "q_num_heads" not in at or "kv_num_heads" not in at:
+                raise self.fail(node, "3-D inputs need q_num_heads and kv_num_heads")
+            Hq, Hkv = int(at["q_num_heads"]), int(at["kv_num_heads"])
+            if len(q.shape) != 2 or len(k.shape) != 3 or len(v.shape) != 3:
+                raise self.fail(node, "Q, K and V must all be 3-D (B, T, H*d)")
+            width = [int(q.shape[1]), int(k.shape[2]), int(v.shape[2])]
+            if width[0] % Hq or width[1] % Hkv or width[2] % Hkv:
+                raise self.fail(node, f"widths {width} do not split into {Hq} and {Hkv} heads")
+            dk = width[0] // Hq
+            q = rg.reshape(q, (Hq, dk))
+            k = rg.transpose(rg.reshape(k, (int(k.shape[1]), Hkv, width[1] // Hkv)), [0, 2, 1, 3])
+            v = rg.transpose(rg.reshape(v, (int(v.shape[1]), Hkv, width[2] // Hkv)), [0, 2, 1, 3])
+        if int(k.shape[-1]) != dk or int(v.shape[1]) != Hkv or Hq % Hkv:
+            raise self.fail(
+                node, f"query {q.type}, keys {k.type} and values {v.type} do not match: the "
+                "keys' head size must be the query's, and the query heads a multiple of theirs"
+            )  # fmt: skip
+        past = 0
+        if names[4]:
+            pk = self.per_sequence(names[4], node, "past_key must be a model input")
+            pv = self.per_sequence(names[5], node, "past_value must be a model input")
+            past = int(pk.shape[2])
+            k, v = rg.concat([pk, k], axis=2), rg.concat([pv, v], axis=2)
+        L, group = int(k.shape[2]), Hq // Hkv
+        scale = float(at["scale"]) if "scale" in at else 1.0 / float(np.sqrt(dk))
+        qg = rg.reshape(q, (Hkv, group, dk))
+        e = rg.reshape(rg.matmul(qg, rg.transpose(k, [0, 1, 3, 2])), (Hq, L)) * scale
+        softcap = float(at.get("softcap", 0.0))
+        if softcap > 0:
+            e = rg.tanh(e / softcap) * softcap
+        raw = e
+        valid: rg.Value | None = None  # (B, H_q or 1, L): a key this query may see
+        if names[3]:
+            m = self._mask(names[3], node)  # (B, H_q or 1, S)
+            Hm, Lm = int(m.shape[1]), int(m.shape[2])
+            if Lm > L or Hm not in (1, Hq):
+                raise self.fail(
+                    node, f"attn_mask {m.type} (per step) does not broadcast to ({Hq}, {L})"
+                )
+            if m.dtype == "bool":
+                seen = rg.cast(m, "float")
+            else:  # (-inf: masked out)
+                finite = rg.greater(m, float(-np.finfo(np.float32).max))
+                seen = rg.cast(finite, "float")
+                e = e + _padded(rg.where(finite, m, 0.0), L)
+            valid = rg.greater(_padded(seen, L), 0.5)  # (keys past a short mask are masked)
+        left = int(at.get("left_window_size", -1))
+        right = int(at.get("right_window_size", -1))
+        causal = bool(at.get("is_causal", 0))
+        if causal or left >= 0 or right >= 0:
+            g = self.graph
+            step = g.state(f"{_cell_name(node)}.step", 1)  # t: the query's index
+            g.assign(step, step + 1.0)
+            # j - t - past, (B, 1, L) for every query head
+            keys = g.constant(np.arange(L, dtype=np.float64))
+            position = rg.unsqueeze(keys - (step + float(past)), -2)
+            for ok, limit in ((causal, 0), (right >= 0, right)):
+                if ok:
+                    near = rg.less(position, limit + 0.5)
+                    valid = near if valid is None else rg.where(valid, near, False)
+            if left >= 0:
+                near = rg.greater(position, -left - 0.5)
+                valid = near if valid is None else rg.where(valid, near, False)
+        if valid is not None:
+            score = rg.where(valid, e, -1e30)
+            weights = rg.softmax(score, -1) * rg.cast(valid, "float")
+        else:
+            weights = rg.softmax(e, -1)
+        y = rg.matmul(rg.reshape(weights, (Hkv, group, L)), v)  # (B, H_kv, G, d_v)
+        dv = int(v.shape[-1])
+        outs = [*node.output, "", "", ""]
+        if outs[0]:
+            y = rg.reshape(y, (Hq, dv) if four else (Hq * dv,))
+            self.env[outs[0]] = Seq(y, batch_major=not four, time_at=2 if four else 0)
+        for i, kv in ((1, k), (2, v)):
+            if outs[i]:
+                self.env[outs[i]] = PerSequence(kv)
+        if outs[3]:
+            mode = int(at.get("qk_matmul_output_mode", 0))
+            if mode == 3:
+                qk = weights
+            elif mode == 2:
+                qk = e if valid is None else rg.where(valid, e, float("-inf"))
+            else:
+                qk = raw
+            self.env[outs[3]] = Seq(rg.reshape(qk, (Hq, L)), time_at=2)
+
+    def _mask(self, name: str, node: onnx.NodeProto) -> rg.Value:
+        """Attention's ``attn_mask`` at a step: ``(B, H_q or 1, S)``."""
+        t = self.get(name, node)
+        if isinstance(t, Pending) and name in self.broadcast_inputs:
+            t = self.declare_sequence(t)
+        if not isinstance(t, Seq) or t.time_at != 2:
+            raise self.fail(node, "its attn_mask must be a model input")
+        return t.value
+
     def runtime_weight(self, p: Pending, shape: tuple[int, ...], node: onnx.NodeProto) -> None:
         """A recurrent op's weight that is a graph input: a param of the graph that the
         imported model's caller feeds at run time (``meta["param_inputs"]``)."""
@@ -1802,6 +2146,11 @@ class _Importer:
             self.graph.output(name, t.value)
             if t.batch_major:
                 self.meta["batch_major"].append(name)
+            if t.time_at:
+                self.meta["time_axes"][name] = t.time_at
+        elif isinstance(t, PerSequence):  # (the graph's repeats it at every step)
+            self.graph.output(name, t.value)
+            self.meta["per_sequence"].append(name)
         elif isinstance(t, Flat):  # the graph's (T, B, ..., k); the model's rows (-1, k)
             self.graph.output(name, t.value)
             self.meta.setdefault("flat_outputs", {})[name] = int(t.value.shape[-1])
@@ -1915,6 +2264,12 @@ class _SequenceLens:
     """A model input read as ``sequence_lens``: it becomes the run's ``sequence_lens``."""
 
     name: str
+
+
+def _padded(x: rg.Value, n: int) -> rg.Value:
+    """``x`` zero-padded after its last axis to ``n`` entries."""
+    have = int(x.shape[-1])
+    return x if have == n else rg.pad(x, [-1], [(0, n - have)])
 
 
 def _cell_name(node: onnx.NodeProto) -> str:

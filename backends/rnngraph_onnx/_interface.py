@@ -1,14 +1,15 @@
-"""The ONNX file of an imported model's drop-in replacement: the compiled model wrapped
-in the original model's interface (:class:`rnngraph.runtime.interface.Interface`).
+"""The ONNX file of an imported model's drop-in replacement: the compiled model wrapped in
+the original model's interface (:class:`rnngraph.runtime.interface.Interface`).
 
 The compiled model's inputs and outputs are renamed ``inner/<name>`` (its names are
 unique across its subgraphs, so one renaming serves the Scan bodies that read them) and
-a few nodes around it speak the original tensors: batch-major inputs and outputs are
-transposed, ``sequence_lens`` is cast to int64, a ``(D, B, H)`` initial state is split
-into its states, weights fed as inputs are repeated over the batch (the compiled model
-takes one weight vector a row), ``Y`` stacks its directions and ``Y_h``/``Y_c`` the final
-states — so a file written here takes exactly the feeds the original took.
-"""
+a few nodes around it speak the original tensors: batch-major inputs and outputs (and
+those with their steps on another axis) are transposed, an attention mask is expanded to
+the query's batch and steps, a per-sequence output is taken from the first step,
+``sequence_lens`` is cast to int64, a ``(D, B, H)`` initial state is split into its
+states, weights fed as inputs are repeated over the batch (the compiled model takes one
+weight vector a row), ``Y`` stacks its directions and ``Y_h``/``Y_c`` the final states —
+so a file written here takes exactly the feeds the original took."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def with_interface(
     ]
     # the batch size, for weights repeated over the rows
     seq = next(n for n in iface.names_in if iface.role(n) == "sequence")
-    axis = 0 if seq in iface.batch_major else 1  # (B, T, ...) or (T, B, ...)
+    axis = iface.batch_axis(seq)
     batch = node("Shape", [seq], "interface/B", start=axis, end=axis + 1)
     for n in iface.names_in:
         role = iface.role(n)
@@ -85,8 +86,26 @@ def with_interface(
                 "Unsqueeze", [fed, const(np.array([0], np.int64), "axis0")], f"interface/{n}.1"
             )
             node("Expand", [row, shape], _P + n)
-        elif n in iface.batch_major:
-            node("Transpose", [fed], _P + n, perm=_swap01(len(types.get(n, (0, [0, 0, 0]))[1])))
+        elif n in iface.broadcast:  # (an attention mask: to the query's batch and steps)
+            like, rank = iface.broadcast[n]["like"], int(iface.broadcast[n]["rank"])
+            extra = rank - len(types.get(n, (0, []))[1])
+            if extra:
+                axes = const(np.arange(extra, dtype=np.int64), f"{n}.lead")
+                fed = node("Unsqueeze", [fed, axes], f"interface/{n}.rank{rank}")
+            at, k = iface.batch_axis(like), iface.time_axis(like)
+            sizes = [
+                node("Shape", [like], f"interface/{n}.{what}", start=a, end=a + 1)
+                for what, a in (("B", at), ("T", k))
+            ]
+            one = const(np.ones(1, np.int64), "one")
+            where = iface.time_axis(n)
+            parts = [sizes[0], *[sizes[1] if i == where else one for i in range(1, rank)]]
+            shape = node("Concat", parts, f"interface/{n}.shape", axis=0)
+            full = node("Expand", [fed, shape], f"interface/{n}.full")
+            node("Transpose", [full], _P + n, perm=_time_first(where, rank))
+        elif n not in iface.per_sequence and iface.time_axis(n):
+            rank = len(types.get(n, (0, [0, 0, 0]))[1])
+            node("Transpose", [fed], _P + n, perm=_time_first(iface.time_axis(n), rank))
         else:
             node("Identity", [fed], _P + n)
     before, nodes = nodes, []
@@ -99,8 +118,12 @@ def with_interface(
                 rows = const(np.array([-1, iface.flat[n]], np.int64), f"{n}.rows")
                 node("Reshape", [_P + n, rows], n)
                 rank = 2
-            elif n in iface.batch_major:
-                node("Transpose", [_P + n], n, perm=_swap01(rank))
+            elif n in iface.per_sequence:  # (the compiled model repeats it every step)
+                node("Gather", [_P + n, const(np.array(0, np.int64), "first")], n, axis=0)
+                rank -= 1
+            elif iface.time_axis(n):
+                k = iface.time_axis(n)
+                node("Transpose", [_P + n], n, perm=_time_first(k, rank, back=True))
             else:
                 node("Identity", [_P + n], n)
         elif "directions" in spec:  # Y: (T, D, B, H); batch-major (B, T, D, H)
@@ -212,8 +235,13 @@ def _dims(iface: Interface, name: str) -> list[int | str]:
         lead = {0: "B"}
     elif role == "states":
         lead = {1: "B"}
+    elif name in iface.per_sequence:
+        lead = {0: "B"}
+    elif name in iface.broadcast:
+        lead = {}
     else:
-        lead = {0: "B", 1: "T"} if name in iface.batch_major else {0: "T", 1: "B"}
+        k = iface.time_axis(name)
+        lead = {0: "B", k: "T"} if k else {0: "T", 1: "B"}
     return [lead.get(i, d) for i, d in enumerate(dims)]
 
 
@@ -224,5 +252,9 @@ def _rank(model: onnx.ModelProto, name: str) -> int:
     raise CompileError(f"the compiled model has no output {name[len(_P) :]!r}")
 
 
-def _swap01(rank: int) -> list[int]:
-    return [1, 0, *range(2, rank)]
+def _time_first(k: int, rank: int, back: bool = False) -> list[int]:
+    """The permutation that brings axis ``k`` (the original's time axis) to the front
+    (``back``: that puts the front axis at ``k``)."""
+    if back:
+        return [*range(1, k + 1), 0, *range(k + 1, rank)]
+    return [k, *(i for i in range(rank) if i != k)]

@@ -1,11 +1,14 @@
 """The original model's interface of an imported graph: its tensors in, its tensors out.
 
 An importer (:func:`rnngraph.import_onnx`) records in ``graph.meta["onnx"]`` how the
-original model's tensors map onto the graph: which inputs are batch-major, which input
-is ``sequence_lens``, which inputs hold initial states (``(D, B, H)``: one state per
+original model's tensors map onto the graph: which inputs are batch-major or have their
+steps on another axis (``(B, H, T, d)``: an attention's query; ``(B, C, L)``: a causal
+convolution's input), which broadcast against another (an attention mask), which hold
+one value per sequence (an attention's keys and values), which input is
+``sequence_lens``, which inputs hold initial states (``(D, B, H)``: one state per
 leading index), which inputs are weights fed at run time, and how each original output
-is made of the graph's outputs and final states (the directions of ``Y`` stacked, ``Y_h``
-from the final states). :class:`Interface` maps a call both ways, and
+is made of the graph's outputs and final states (the directions of ``Y`` stacked,
+``Y_h`` from the final states). :class:`Interface` maps a call both ways, and
 :class:`InterfaceModel` wraps any backend's compiled model so that its ``run`` takes and
 returns exactly the original tensors: a drop-in replacement for the imported model.
 
@@ -80,6 +83,16 @@ class Interface:
     output_types: Mapping[str, int] = field(default_factory=dict)
     """The original outputs' ONNX element types: a float16 or double output is given in
     its own kind (the graph computes in the model's float type)."""
+    time_axes: Mapping[str, int] = field(default_factory=dict)
+    """Inputs and outputs the original lays out batch first with time at axis ``k >= 2``
+    (``(B, H, T, D)``: ``Attention``'s 4-D query and output), by their ``k``."""
+    broadcast: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Inputs the original broadcasts against a sequence (``Attention``'s ``attn_mask``,
+    ``(T, S)`` or ``(B, 1, T, S)``...): ``{"like": <input>, "rank": r}``, aligned to rank
+    ``r`` from the right and given that input's batch and time sizes."""
+    per_sequence: frozenset[str] = frozenset()
+    """Inputs and outputs with one value per sequence ``(B, ...)`` (an attention's keys
+    and values, its key/value cache)."""
 
     @classmethod
     def of(cls, graph: Graph) -> Interface | None:
@@ -125,7 +138,23 @@ class Interface:
             {k: (int(t), list(d)) for k, (t, d) in meta.get("input_types", {}).items()},
             {k: int(v) for k, v in meta.get("flat_outputs", {}).items()},
             {k: int(v) for k, v in meta.get("output_types", {}).items()},
+            {k: int(v) for k, v in meta.get("time_axes", {}).items()},
+            {k: dict(v) for k, v in meta.get("broadcast", {}).items()},
+            frozenset(meta.get("per_sequence", [])),
         )
+
+    def time_axis(self, name: str) -> int:
+        """Where the original tensor ``name`` has its time axis (0: ``(T, B, ...)``; 1:
+        batch-major; ``k``: ``(B, ..., T, ...)``), for inputs and outputs that are
+        sequences; the batch axis is 1 for the first, else 0."""
+        if name in self.time_axes:
+            return self.time_axes[name]
+        return 1 if name in self.batch_major else 0
+
+    def batch_axis(self, name: str) -> int:
+        """Where the original input ``name`` (a sequence or a per-sequence value) has its
+        batch axis."""
+        return 0 if name in self.per_sequence or self.time_axis(name) else 1
 
     # ------------------------------------------------------------------ in
     def role(self, name: str) -> str:
@@ -183,13 +212,46 @@ class Interface:
             elif role == "param":
                 call.params[name] = arr
             else:
-                if name in self.batch_major and arr.ndim < 2:
-                    raise InputError(f"{name!r} is batch-major (B, T, ...); got shape {arr.shape}")
-                call.inputs[name] = np.swapaxes(arr, 0, 1) if name in self.batch_major else arr
+                call.inputs[name] = self._sequence(name, arr, feeds)
         missing = [n for n in self.param_inputs if n not in call.params]
         if missing:
             raise InputError(f"the imported model takes its weights {missing} as inputs: pass them")
         return call
+
+    def _sequence(self, name: str, arr: np.ndarray, feeds: Mapping[str, Any]) -> np.ndarray:
+        """Input ``name`` laid out ``(T, B, ...)`` for the graph (a per-sequence one as
+        given)."""
+        if name in self.per_sequence:
+            return arr
+        k = self.time_axis(name)
+        if name in self.broadcast:
+            like, rank = self.broadcast[name]["like"], int(self.broadcast[name]["rank"])
+            if like not in feeds:
+                raise InputError(f"{name!r} is broadcast against {like!r}: feed both")
+            ref = np.asarray(feeds[like])
+            at = self.time_axis(like)
+            if arr.ndim > rank or ref.ndim <= at:
+                raise InputError(
+                    f"{name!r} must broadcast to rank {rank} against {like!r} "
+                    f"{ref.shape}; got shape {arr.shape}"
+                )
+            full = arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
+            target = list(full.shape)
+            target[0], target[k] = ref.shape[1 if at == 0 else 0], ref.shape[at]
+            try:
+                full = np.broadcast_to(full, target)
+            except ValueError:
+                raise InputError(
+                    f"{name!r} {arr.shape} does not broadcast to {tuple(target)} (the batch "
+                    f"and steps of {like!r})"
+                ) from None
+            return np.moveaxis(full, k, 0)
+        if arr.ndim < 2 or arr.ndim <= k:
+            layout = {0: "(T, B, ...)", 1: "batch-major (B, T, ...)"}.get(
+                k, f"(B, ...) with its steps on axis {k}"
+            )
+            raise InputError(f"{name!r} is {layout}; got shape {arr.shape}")
+        return np.moveaxis(arr, k, 0)
 
     # ----------------------------------------------------------------- out
     def results(self, result: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -200,7 +262,10 @@ class Interface:
             y = result[name]
             if name in self.flat:
                 y = y.reshape(-1, self.flat[name])
-            made[name] = np.swapaxes(y, 0, 1) if name in self.batch_major else y
+            if name in self.per_sequence:  # (the same at every step)
+                made[name] = y[0]
+            else:
+                made[name] = np.moveaxis(y, 0, self.time_axis(name))
         for name, spec in self.outputs.items():
             bm = spec["batch_major"]
             if "directions" in spec:
