@@ -1630,6 +1630,17 @@ class _Importer:
         if outs[1]:
             self.env[outs[1]] = Rows([RowItem("final", s.name)], row, squeezed=True)
 
+    def heads(self, name: str, node: onnx.NodeProto, role: str) -> tuple[rg.Value, bool]:
+        """A transformer op's ``(B, H, T, D)`` input (true: its steps ``(B, H, D)``) or
+        ``(B, T, H*D)`` one (false: ``(B, H*D)``), else refused."""
+        t = self.get(name, node)
+        if isinstance(t, Pending):
+            t = self.declare_sequence(t)
+        four = isinstance(t, Seq) and t.time_at == 2
+        if not isinstance(t, Seq) or not (four or t.batch_major):
+            raise self.fail(node, f"its {role} must be a (B, H, T, D) or (B, T, H*D) model input")
+        return t.value, four
+
     def op_RotaryEmbedding(self, node: onnx.NodeProto) -> None:
         """ONNX ``RotaryEmbedding``: each step's heads ``(H, D)`` rotated pairwise by the
         angles of their position, ``(x1, x2) -> (cos x1 - sin x2, sin x1 + cos x2)`` on the
@@ -1640,13 +1651,7 @@ class _Importer:
         ``num_heads``; the output keeps its layout."""
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         names = [*node.input, ""]
-        t = self.get(names[0], node)
-        if isinstance(t, Pending):
-            t = self.declare_sequence(t)
-        four = isinstance(t, Seq) and t.time_at == 2
-        if not isinstance(t, Seq) or not (four or t.batch_major):
-            raise self.fail(node, "its input must be a (B, H, T, D) or (B, T, H*D) model input")
-        x = t.value
+        x, four = self.heads(names[0], node, "input")
         if not four:
             heads = int(at.get("num_heads", 0))
             if heads <= 0 or len(x.shape) != 2 or int(x.shape[1]) % heads:
@@ -1773,13 +1778,7 @@ class _Importer:
             )
         if bool(names[4]) != bool(names[5]):
             raise self.fail(node, "past_key and past_value come together")
-        t = self.get(names[0], node)
-        if isinstance(t, Pending):
-            t = self.declare_sequence(t)
-        four = isinstance(t, Seq) and t.time_at == 2
-        if not isinstance(t, Seq) or not (four or t.batch_major):
-            raise self.fail(node, "its query must be a (B, H, T, d) or (B, T, H*d) model input")
-        q = t.value
+        q, four = self.heads(names[0], node, "query")
         why = "its keys and values must be model inputs: a memory every query step reads"
         k, v = self.per_sequence(names[1], node, why), self.per_sequence(names[2], node, why)
         if four:
