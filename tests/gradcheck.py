@@ -131,6 +131,7 @@ OP_CASES = {
     "erf": lambda g, x, h: rg.erf(x + h),
     "sin": lambda g, x, h: rg.sin(x + h),
     "cos": lambda g, x, h: rg.cos(x + h),
+    "atan": lambda g, x, h: rg.atan(x + h),
     "clip": lambda g, x, h: rg.clip(x + h, -0.5, 0.7),
     "matmul": lambda g, x, h: (x @ g.param("p", (3, 4))) @ g.param("q", (4, 3)),
     "matvec": lambda g, x, h: rg.reshape((x + h) @ g.param("p", 3), [1]) * h,

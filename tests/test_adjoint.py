@@ -43,6 +43,7 @@ def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
     assert set(OPS) - sources - between <= set(ADJOINT)
     covered = {c.split("_static")[0].split("_signals")[0] for c in OP_CASES} | {"matmul"}
     untested = set(ADJOINT) - covered - {"greater", "less", "equal", "state", "zeros_like"}
+    untested -= {"floor", "ceil"}  # piecewise constant: test_steps_pass_no_gradient
     untested -= {"gather_rows", "scatter_rows", "scatter_add_rows"}  # tests/test_rows.py
     untested -= {"random", "stop_gradient"}  # constants to gradients: tests/test_random.py
     untested -= {"heaviside"}  # a surrogate, not its derivative: tests/test_spiking.py
@@ -50,6 +51,21 @@ def test_every_differentiable_op_has_a_rule_and_a_case() -> None:
     untested -= {"fake_quant", "quantize", "dequantize"}
     untested -= INTEGER_OPS  # tests/test_integer.py
     assert untested <= {"total", "total_outer", "gather_middle", "matvec"}, untested
+
+
+def test_steps_pass_no_gradient() -> None:
+    """floor and ceil are piecewise constant: the adjoint passes nothing through them (a
+    straight-through estimate is written with stop_gradient), and the rest of the graph
+    still gets its own."""
+    g = rg.Graph("steps")
+    x = g.input("x", 3)
+    w = g.param("w", 3, np.array([0.5, -1.0, 2.0]))
+    g.output("y", rg.floor(x * w) + rg.ceil(x) + x * w)
+    xs = np.random.default_rng(0).normal(size=(4, 2, 3))
+    _, grads = rg.vjp(g, {"x": xs}, {"w": np.array([0.5, -1.0, 2.0])},
+                      cotangents={"y": np.ones((4, 2, 3))})  # fmt: skip
+    np.testing.assert_allclose(grads["w"], xs.sum(axis=(0, 1)))  # only x * w's
+    np.testing.assert_allclose(grads["x"], np.ones((4, 2, 1)) * [0.5, -1.0, 2.0])
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -643,7 +643,8 @@ def test_leaky_relu_and_products_along_an_axis() -> None:
 
 
 def test_erf_sin_and_cos_in_a_recurrent_cell() -> None:
-    """Exact GELU (erf) inside a recurrence, with a phase driving sin and cos: TVM and
+    """Exact GELU (erf) inside a recurrence, with a phase driving sin, cos, atan, floor and
+    ceil: TVM and
     ONNX against the reference (each op alone is checked against onnx.reference in
     test_ops_vs_onnx, its gradient by finite differences in test_adjoint)."""
     g = rg.Graph("phases")
@@ -652,7 +653,8 @@ def test_erf_sin_and_cos_in_a_recurrent_cell() -> None:
     a = rg.linear(rg.concat([x, h]), 4, name="cell")
     gelu = 0.5 * a * (1.0 + rg.erf(a * float(1 / np.sqrt(2))))
     g.assign(h, rg.tanh(gelu))
-    g.output("y", rg.concat([rg.sin(3.0 * h), rg.cos(2.0 * h)]))
+    steps = rg.floor(4.0 * h) + rg.ceil(3.0 * h)  # (piecewise constant, in quarter steps)
+    g.output("y", rg.concat([rg.sin(3.0 * h), rg.cos(2.0 * h), rg.atan(5.0 * h), steps]))
     p = g.init_params(seed=2)
     xs = np.random.default_rng(1).normal(size=(7, 2, 3)).astype("float32") * 2
     want = rg.run(g, {"x": xs}, p)["y"]

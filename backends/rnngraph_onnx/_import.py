@@ -172,6 +172,9 @@ _UNARY = {
     "Exp": "exp",
     "Erf": "erf",
     "Sin": "sin",
+    "Atan": "atan",
+    "Floor": "floor",
+    "Ceil": "ceil",
     "Cos": "cos",
     "Log": "log",
     "Sqrt": "sqrt",
@@ -823,6 +826,30 @@ class _Importer:
     def op_Cosh(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
         self.set(node, Seq(0.5 * (rg.exp(x) + rg.exp(-x))))
+
+    # inverse trigonometric and hyperbolic functions, written with atan, log and sqrt in
+    # forms that stay finite over their domains
+    def op_Asin(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(_asin(x)))
+
+    def op_Acos(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(float(np.pi / 2) - _asin(x)))
+
+    def op_Asinh(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        a = rg.abs(x)
+        y = rg.log(a + rg.sqrt(a * a + 1.0))  # (of |x|: no cancellation for x < 0)
+        self.set(node, Seq(rg.where(rg.less(x, 0.0), -y, y)))
+
+    def op_Acosh(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(rg.log(x + rg.sqrt(x * x - 1.0))))
+
+    def op_Atanh(self, node: onnx.NodeProto) -> None:
+        x = self.seq(node.input[0], node)
+        self.set(node, Seq(0.5 * rg.log((1.0 + x) / (1.0 - x))))
 
     def op_Reciprocal(self, node: onnx.NodeProto) -> None:
         (x,), kind = self.signals(node)
@@ -2263,6 +2290,11 @@ class _SequenceLens:
     """A model input read as ``sequence_lens``: it becomes the run's ``sequence_lens``."""
 
     name: str
+
+
+def _asin(x: rg.Value) -> rg.Value:
+    """``asin(x) = 2 atan(x / (1 + sqrt(1 - x^2)))``: no division by zero on [-1, 1]."""
+    return 2.0 * rg.atan(x / (1.0 + rg.sqrt(1.0 - x * x)))
 
 
 def _padded(x: rg.Value, n: int) -> rg.Value:

@@ -129,8 +129,9 @@ def _no_gradient(ctx: Any, node: Any, args: Sequence[Value], out: Value, cot: Va
     return [None] * len(args)
 
 
-# Comparisons are piecewise constant; draws and stop_gradient are constants by definition.
-for _op in ("greater", "less", "equal", "random", "stop_gradient"):
+# Comparisons, floor and ceil are piecewise constant; draws and stop_gradient are constants
+# by definition.
+for _op in ("greater", "less", "equal", "floor", "ceil", "random", "stop_gradient"):
     register_adjoint(_op)(_no_gradient)
 # Integers carry no gradient: into a quantize's input (its output is an integer) and out
 # of a dequantize's (its operand is one). Training goes through fake_quant instead.
@@ -199,6 +200,7 @@ GAINS: dict[str, Callable[[Value, Value, Value, Mapping[str, Any]], Value]] = {
     "log": lambda x, y, v, at: v / x,
     "erf": lambda x, y, v, at: v * (2.0 / math.sqrt(math.pi)) * exp(neg(x * x)),
     "sin": lambda x, y, v, at: v * cos(x),
+    "atan": lambda x, y, v, at: v / (1.0 + x * x),
     "cos": lambda x, y, v, at: neg(v * sin(x)),
     "sqrt": lambda x, y, v, at: v * 0.5 / y,
     "tanh": lambda x, y, v, at: v * (1.0 - y * y),

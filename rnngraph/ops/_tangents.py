@@ -77,7 +77,7 @@ def _none(node: Any, args: Sequence[Value], out: Value, dots: Dots) -> Value | N
     return None
 
 
-for _op in ("greater", "less", "equal", "zeros_like", "random", "stop_gradient"):
+for _op in ("greater", "less", "equal", "floor", "ceil", "zeros_like", "random", "stop_gradient"):
     register_tangent(_op)(_none)
 for _op in ("argmax", "argmin", "top_k", "quantize", "dequantize"):  # integers
     register_tangent(_op)(_none)

@@ -21,13 +21,16 @@ from rnngraph.ops._rules import elementwise, unary_float
 __all__ = [
     "abs",
     "add",
+    "atan",
     "cast",
+    "ceil",
     "clip",
     "cos",
     "div",
     "equal",
     "erf",
     "exp",
+    "floor",
     "greater",
     "hard_sigmoid",
     "heaviside",
@@ -205,6 +208,24 @@ def _sin(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
 def _cos(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     """y(t) = cos(x(t)) (radians)"""
     return np.cos(x)
+
+
+@register_op("atan", arity=1, infer=unary_float)
+def _atan(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = arctan(x(t)), in (-pi/2, pi/2)"""
+    return np.arctan(x)
+
+
+@register_op("floor", arity=1, infer=unary_float)
+def _floor(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = the largest integer <= x(t) (as a float)"""
+    return np.floor(x)
+
+
+@register_op("ceil", arity=1, infer=unary_float)
+def _ceil(attrs: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    """y(t) = the smallest integer >= x(t) (as a float)"""
+    return np.ceil(x)
 
 
 @register_op("log", arity=1, infer=unary_float)
@@ -564,6 +585,49 @@ def sin(x: Value, *, name: str | None = None) -> Value:
     [0.0, 1.0]
     """
     return _unary("sin", x, name)
+
+
+def atan(x: Value, *, name: str | None = None) -> Value:
+    """``arctan(x)`` in ``(-pi/2, pi/2)`` (``asin(x) = atan(x / sqrt(1 - x^2))``).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("atan")
+    >>> g.output("y", rg.atan(g.input("x", 3)) * float(4 / np.pi))
+    >>> rg.run(g, {"x": np.array([[[-1.0, 0.0, 1.0]]])})["y"].round(4).ravel().tolist()
+    [-1.0, 0.0, 1.0]
+    """
+    return _unary("atan", x, name)
+
+
+def floor(x: Value, *, name: str | None = None) -> Value:
+    """The largest integer at most ``x``, as a float; its gradient is zero (piecewise
+    constant: pass a straight-through one with ``x + rg.stop_gradient(rg.floor(x) - x)``).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("floor")
+    >>> g.output("y", rg.floor(g.input("x", 3)))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.7]]])})["y"].ravel().tolist()
+    [-2.0, 0.0, 2.0]
+    """
+    return _unary("floor", x, name)
+
+
+def ceil(x: Value, *, name: str | None = None) -> Value:
+    """The smallest integer at least ``x``, as a float (zero gradient, as :func:`floor`).
+
+    Examples
+    --------
+    >>> import numpy as np, rnngraph as rg
+    >>> g = rg.Graph("ceil")
+    >>> g.output("y", rg.ceil(g.input("x", 3)))
+    >>> rg.run(g, {"x": np.array([[[-1.5, 0.0, 2.2]]])})["y"].ravel().tolist()
+    [-1.0, 0.0, 3.0]
+    """
+    return _unary("ceil", x, name)
 
 
 def cos(x: Value, *, name: str | None = None) -> Value:

@@ -67,7 +67,7 @@ PASS_THROUGH = frozenset(
         # one operand, acting on the row alike whether or not it has a batch axis
         # (row-shaped attributes, axes counted from the end)
         *("neg", "abs", "exp", "log", "sqrt", "tanh", "sigmoid", "hard_sigmoid", "relu"),
-        *("erf", "sin", "cos"),
+        *("erf", "sin", "cos", "atan", "floor", "ceil"),
         *("leaky_relu", "softplus", "softsign", "clip", "cast", "heaviside", "stop_gradient"),
         *("reshape", "transpose", "unsqueeze", "slice", "pad", "cumsum", "softmax"),
         *("log_softmax", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min"),

@@ -57,7 +57,8 @@ __all__ = ["LUT_OPS", "Grid", "to_integer"]
 
 LUT_OPS = frozenset(
     {"sigmoid", "tanh", "relu", "abs", "exp", "softsign", "softplus", "hard_sigmoid",
-     "leaky_relu", "clip", "heaviside", "erf", "sin", "cos", "sqrt", "log"}
+     "leaky_relu", "clip", "heaviside", "erf", "sin", "cos", "sqrt", "log", "atan", "floor",
+     "ceil"}
 )  # fmt: skip
 """One-operand functions that become tables (``int_lut``)."""
 
