@@ -472,3 +472,25 @@ def _all_nodes(graph) -> list:
             if a.type == a.GRAPH:
                 out += _all_nodes(a.g)
     return out
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_split_of_a_cells_features_and_lp_normalization(opset: int) -> None:
+    """An LSTM's output split along its features (``torch.chunk`` of gates: sizes from the
+    split input, or opset 18's num_outputs with a smaller last part), gated, joined back
+    and L2-normalised per step: against onnxruntime, as a drop-in."""
+    if opset == 13:
+        split = [helper.make_node("Split", ["h", "sizes"], ["a", "b"], axis=-1)]
+        extra = [onnx.numpy_helper.from_array(np.array([1, 3], np.int64), "sizes")]
+    else:
+        split = [helper.make_node("Split", ["h"], ["a", "b"], axis=2, num_outputs=2)]
+        extra = []
+    nodes = [
+        *split,
+        helper.make_node("Sigmoid", ["a"], ["ga"]),
+        helper.make_node("Tanh", ["b"], ["tb"]),
+        helper.make_node("Concat", ["tb", "ga"], ["j"], axis=-1),
+        helper.make_node("LpNormalization", ["j"], ["y"], axis=-1, p=2),
+    ]
+    xs = np.random.default_rng(2).normal(size=(6, 3, 3)).astype(np.float32)
+    _compare(_lstm_then(nodes, opset, extra), {"x": xs})

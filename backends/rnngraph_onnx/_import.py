@@ -759,6 +759,40 @@ class _Importer:
             raise self.fail(node, f"its {attr} must be constant")
         return []
 
+    def op_Split(self, node: onnx.NodeProto) -> None:
+        """``Split`` of a sequence along a feature axis (``torch.chunk`` of a cell's gate
+        pre-activations): slices of the sizes in ``split`` (input or attribute), or
+        ``num_outputs`` parts, the last one smaller when the axis does not divide."""
+        x = self.seq(node.input[0], node)
+        rank = self.rank(x)
+        ax = self._axis(node, int(self._attr(node, "axis", 0)), rank)
+        n = int(x.shape[ax])
+        sizes = self._ints(node, 1, "split")
+        if not sizes:
+            parts = int(self._attr(node, "num_outputs", 0)) or len(node.output)
+            each = -(-n // parts)
+            sizes = [min(each, n - i * each) for i in range(parts)]
+        if len(sizes) != len(node.output) or sum(sizes) != n or min(sizes) < 0:
+            raise self.fail(node, f"parts {sizes} do not split an axis of {n} into "
+                                  f"{len(node.output)} outputs")  # fmt: skip
+        start = 0
+        for i, size in enumerate(sizes):
+            if node.output[i]:
+                self.set(node, Seq(rg.slice(x, start, start + size, axes=ax)), i)
+            start += size
+
+    def op_LpNormalization(self, node: onnx.NodeProto) -> None:
+        """``x / ||x||_p`` along a feature axis (p 1 or 2); a zero vector stays zero."""
+        x = self.seq(node.input[0], node)
+        ax = self._axis(node, int(self._attr(node, "axis", -1)), self.rank(x))
+        p = int(self._attr(node, "p", 2))
+        if p not in (1, 2):
+            raise self.fail(node, f"p = {p}: 1 or 2")
+        norm = rg.reduce_sum(rg.abs(x) if p == 1 else x * x, ax, keepdims=True)
+        norm = norm if p == 1 else rg.sqrt(norm)
+        zero = rg.less(norm, float(np.finfo(np.float32).tiny))
+        self.set(node, Seq(rg.where(zero, 0.0, x / rg.where(zero, 1.0, norm))))
+
     def op_Concat(self, node: onnx.NodeProto) -> None:
         parts = [self.get(n, node) for n in node.input]
         axis = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "axis")
@@ -2168,6 +2202,8 @@ class _Importer:
     # ------------------------------------------------------------ outputs
     def output(self, name: str) -> None:
         t = self.env.get(name)
+        if isinstance(t, Pending):  # (an input given back as it came: a sequence)
+            t = self.declare_sequence(t)
         if isinstance(t, Seq):
             self.graph.output(name, t.value)
             if t.batch_major:
