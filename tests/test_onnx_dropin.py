@@ -166,7 +166,7 @@ def test_conformance_case_on_the_reference_and_onnx(name: str, tmp_path) -> None
     [
         pytest.param(n, marks=() if n in TVM_CASES else pytest.mark.slow)
         for n in sorted(CASES)
-        if n in TVM_CASES or n not in ATTENTION or n in ATTENTION_FAST
+        if n in TVM_CASES or n not in ATTENTION  # (every one in docs/onnx-conformance.md)
     ],
 )  # fmt: skip
 def test_conformance_case_on_tvm(name: str) -> None:
