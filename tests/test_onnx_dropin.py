@@ -817,3 +817,21 @@ def test_rotary_embedding_turns_pairs_by_their_positions_angle(interleaved: int)
     g, p = rg.import_onnx(model)
     for target in ("reference", "onnx"):
         _check(rg.compile(g, target=target, params=p).run({"x": x, "pos": pos}), want)
+
+
+def test_attention_streams_one_query_step_at_a_time() -> None:
+    """The step model of an imported causal Attention: each call takes one query step
+    ``(B, H, d)``, the memory ``K``, ``V`` and the step counter (its state), and gives what
+    the whole-sequence model gives at that step."""
+    g, p = rg.import_onnx(_attention_model(4, 2, 8, 9, is_causal=1))
+    rng = np.random.default_rng(0)
+    B, T = 2, 9
+    Q = rng.standard_normal((B, 4, T, 8)).astype(np.float32)
+    K, V = (rng.standard_normal((B, 2, 9, 8)).astype(np.float32) for _ in range(2))
+    whole = rg.compile(g, target="onnx", params=p).run({"Q": Q, "K": K, "V": V})["Y"]
+    s = rg.compile(g, target="onnx", params=p, mode="step", interface="graph")
+    carried = s.initial_states(batch=B)
+    for t in range(T):
+        out = s.run({"Q": Q[:, :, t], "K": K, "V": V, **carried})
+        carried = {k: out[f"{k}_final"] for k in s.state_names}
+        np.testing.assert_allclose(out["Y"], whole[:, :, t], rtol=1e-5, atol=1e-6)
