@@ -56,6 +56,9 @@ MUST_PASS = {
     "test_floor", "test_ceil",
     # an input given back; normalisation along a feature axis
     "test_identity", "test_lpnormalization_default", "test_l1normalization_axis_last",
+    # 8- and 16-bit integers only compared: exact as floats
+    "test_greater_int8", "test_less_equal_uint16", "test_equal_int16",
+    "test_greater_equal_int8_expanded",
 }  # fmt: skip
 """Cases that import and pass today (a regression guard; the test counts them all)."""
 

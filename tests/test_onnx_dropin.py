@@ -835,3 +835,59 @@ def test_attention_streams_one_query_step_at_a_time() -> None:
         out = s.run({"Q": Q[:, :, t], "K": K, "V": V, **carried})
         carried = {k: out[f"{k}_final"] for k in s.state_names}
         np.testing.assert_allclose(out["Y"], whole[:, :, t], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", [TensorProto.INT8, TensorProto.UINT16])
+def test_small_integers_only_compared_are_read_as_floats(kind: int, tmp_path) -> None:
+    """An int8 or uint16 input that only comparisons read compares exactly as floats (every
+    float holds them): imported, its drop-in and saved file take the integers and give
+    the bools onnxruntime gives; an input that arithmetic reads stays refused."""
+    x = helper.make_tensor_value_info("x", kind, ["T", "B", 4])
+    y = helper.make_tensor_value_info("y", kind, ["T", "B", 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.BOOL, None) for n in ("gt", "eq")]
+    nodes = [helper.make_node("Greater", ["x", "y"], ["gt"]),
+             helper.make_node("Equal", ["x", "y"], ["eq"])]  # fmt: skip
+    model = helper.make_model(
+        helper.make_graph(nodes, "cmp", [x, y], outs), opset_imports=[helper.make_opsetid("", 19)]
+    )
+    dtype = helper.tensor_dtype_to_np_dtype(kind)
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.integers(info.min, info.max, (5, 3, 4), endpoint=True).astype(dtype)
+             for n in ("x", "y")}  # fmt: skip
+    feeds["y"][0] = feeds["x"][0]  # (some equal)
+    want = _ort_file_model(model, feeds)
+    g, p = rg.import_onnx(model)
+    m = rg.compile(g, target="onnx", params=p)
+    _check(m.run(feeds), want)
+    _check(_ort_file(m.save(tmp_path / "cmp.onnx"), feeds), want)
+    model.graph.node.append(helper.make_node("Add", ["x", "y"], ["s"]))
+    model.graph.output.append(helper.make_tensor_value_info("s", kind, None))
+    with pytest.raises(rg.ModelImportError, match="would not wrap"):
+        rg.import_onnx(model)
+
+
+def test_attention_over_a_memory_of_any_length(tmp_path) -> None:
+    """Keys and values of a named length ``S`` (an encoder's outputs): one compiled model
+    attends over memories of 5 and 12 positions, as PyTorch's attention does, in the
+    saved file too; what needs the positions counted (a causal limit) is refused by name."""
+    torch = pytest.importorskip("torch")
+    model = _attention_model(6, 2, 8, "S")
+    g, p = rg.import_onnx(model)
+    m = rg.compile(g, target="onnx", params=p)
+    path = m.save(tmp_path / "cross.onnx")
+    rng = np.random.default_rng(4)
+    for S in (5, 12):
+        feeds = {
+            "Q": rng.standard_normal((2, 6, 7, 8)).astype(np.float32),
+            "K": rng.standard_normal((2, 2, S, 8)).astype(np.float32),
+            "V": rng.standard_normal((2, 2, S, 8)).astype(np.float32),
+        }
+        t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+        want = {"Y": torch.nn.functional.scaled_dot_product_attention(
+            t["Q"], t["K"], t["V"], enable_gqa=True).numpy()}  # fmt: skip
+        _check(rg.compile(g, target="reference", params=p).run(feeds), want)
+        _check(m.run(feeds), want)
+        _check(_ort_file(path, feeds), want)
+    with pytest.raises(rg.ModelImportError, match="need a fixed number of keys"):
+        rg.import_onnx(_attention_model(6, 2, 8, "S", is_causal=1))

@@ -137,6 +137,12 @@ class Pending:
 Tensor = Any
 
 _FLOATS = tuple(ONNX_FLOATS)  # (FLOAT, FLOAT16, DOUBLE)
+_SMALL_INTS = (
+    onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16,
+    onnx.TensorProto.UINT16,
+)  # fmt: skip
+"""Integers every float holds exactly: an input only compared may be read as floats."""
+_COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
 """The ONNX element types rnngraph reads as float (signals, and weights fed as inputs)."""
 
 _ACT = {
@@ -226,6 +232,12 @@ class _Importer:
         self.per_sequence_inputs: set[str] = set()
         self.broadcast_inputs: dict[str, str] = {}  # attn_mask: the query it broadcasts to
         made_by = {o: n for n in g.node for o in n.output}
+        # inputs that only comparisons read: small integers compare exactly as floats
+        readers: dict[str, set[str]] = {}
+        for node in g.node:
+            for name in node.input:
+                readers.setdefault(name, set()).add(node.op_type)
+        self.compared_only = {n for n, ops in readers.items() if ops <= set(_COMPARISONS)}
         for node in g.node:
             at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             if node.op_type == "Transpose" and list(at.get("perm", []))[:2] == [1, 0]:
@@ -335,7 +347,8 @@ class _Importer:
                 "fixed feature sizes (only time and batch may be dynamic)"
             )
         T = onnx.TensorProto
-        if p.elem not in (*_FLOATS, T.INT64, T.BOOL, T.UNDEFINED):
+        compared = p.elem in _SMALL_INTS and p.name in self.compared_only
+        if p.elem not in (*_FLOATS, T.INT64, T.BOOL, T.UNDEFINED) and not compared:
             kind = T.DataType.Name(p.elem).lower()
             raise ModelImportError(
                 f"input {p.name!r} holds {kind}: rnngraph computes sequences in float "
@@ -383,12 +396,20 @@ class _Importer:
         found read so (an attention's keys), else refused: ``why``."""
         t = self.get(name, node)
         if isinstance(t, Pending) and name in self.per_sequence_inputs:
-            if len(t.dims) < 2 or not all(isinstance(d, int) for d in t.dims[1:]):
-                raise self.fail(node, f"{why}; {name!r} has dims {t.dims} (fixed after the batch)")
+            dims = t.dims[1:]  # (a named length, "S", stays symbolic: the memory's length)
+            if (
+                not dims
+                or any(d == "?" for d in dims)
+                or not all(isinstance(d, int) for d in [dims[0], *dims[2:]])
+            ):
+                raise self.fail(
+                    node, f"{why}; {name!r} has dims {t.dims} (after the batch: fixed sizes, "
+                    "or a named length on axis 2)"
+                )  # fmt: skip
             T = onnx.TensorProto
             if t.elem not in (*_FLOATS, T.UNDEFINED):
                 raise self.fail(node, f"{name!r} must hold floats")
-            v = self.graph.input(name, [int(d) for d in t.dims[1:]], axis=None)
+            v = self.graph.input(name, list(dims), axis=None)
             self.meta["per_sequence"].append(name)
             t = self.env[name] = PerSequence(v)
         if not isinstance(t, PerSequence):
@@ -1842,6 +1863,8 @@ class _Importer:
         q, four = self.heads(names[0], node, "query")
         why = "its keys and values must be model inputs: a memory every query step reads"
         k, v = self.per_sequence(names[1], node, why), self.per_sequence(names[2], node, why)
+        if not four and (isinstance(k.shape[1], str) or isinstance(v.shape[1], str)):
+            raise self.fail(node, "3-D keys and values need a fixed length (or 4-D inputs)")
         if four:
             if len(q.shape) != 3 or len(k.shape) != 4 or len(v.shape) != 4:
                 raise self.fail(node, "Q, K and V must all be 4-D (B, H, T, d)")
@@ -1865,6 +1888,10 @@ class _Importer:
                 node, f"query {q.type}, keys {k.type} and values {v.type} do not match: the "
                 "keys' head size must be the query's, and the query heads a multiple of theirs"
             )  # fmt: skip
+        if k.shape[2] != v.shape[2]:
+            raise self.fail(node, f"keys {k.type} and values {v.type} differ in length")
+        if isinstance(k.shape[2], str):
+            return self._attention_over(node, at, q, k, v, four, Hq, Hkv, dk)
         past = 0
         if names[4]:
             pk = self.per_sequence(names[4], node, "past_key must be a model input")
@@ -1934,6 +1961,37 @@ class _Importer:
             else:
                 qk = raw
             self.env[outs[3]] = Seq(rg.reshape(qk, (Hq, L)), time_at=2)
+
+    def _attention_over(
+        self, node: onnx.NodeProto, at: Mapping[str, Any], q: rg.Value, k: rg.Value,
+        v: rg.Value, four: bool, Hq: int, Hkv: int, dk: int,
+    ) -> None:  # fmt: skip
+        """Attention over a memory of a named, variable length (an encoder's outputs):
+        every key is seen, so no mask, causal limit, window, cache or ``qk_matmul_output``
+        (each needs the key positions counted)."""
+        names = [*node.input, *[""] * (7 - len(node.input))]
+        outs = [*node.output, "", "", ""]
+        limits = at.get("is_causal", 0) or int(at.get("left_window_size", -1)) >= 0 or (
+            int(at.get("right_window_size", -1)) >= 0
+        )  # fmt: skip
+        if names[3] or names[4] or limits or outs[3]:
+            raise self.fail(
+                node, f"keys of a named length {k.shape[2]!r}: a mask, causal or window limits, "
+                "a cache and qk_matmul_output need a fixed number of keys"
+            )  # fmt: skip
+        group = Hq // Hkv
+        scale = float(at["scale"]) if "scale" in at else 1.0 / float(np.sqrt(dk))
+        e = rg.matmul(rg.reshape(q, (Hkv, group, dk)), rg.transpose(k, [0, 1, 3, 2])) * scale
+        softcap = float(at.get("softcap", 0.0))
+        if softcap > 0:
+            e = rg.tanh(e / softcap) * softcap
+        y = rg.matmul(rg.softmax(e, -1), v)  # (B, H_kv, G, d_v)
+        dv = int(v.shape[-1])
+        y = rg.reshape(y, (Hq, dv) if four else (Hq * dv,))
+        self.env[outs[0]] = Seq(y, batch_major=not four, time_at=2 if four else 0)
+        for i, kv in ((1, k), (2, v)):
+            if outs[i]:
+                self.env[outs[i]] = PerSequence(kv)
 
     def _mask(self, name: str, node: onnx.NodeProto) -> rg.Value:
         """Attention's ``attn_mask`` at a step: ``(B, H_q or 1, S)``."""

@@ -27,6 +27,7 @@ from rnngraph_onnx._emit import STEPS
 __all__ = ["with_interface"]
 
 _P = "inner/"
+_SMALL_INTS = (TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16)
 
 
 def with_interface(
@@ -38,7 +39,14 @@ def with_interface(
     names_inside = {i.name[len(_P) :]: i for i in inner.graph.input}
     if STEPS in names_inside:
         raise CompileError("a graph with no sequence input cannot take its model's interface")
-    float_type = next((i.type.tensor_type.elem_type for i in model.graph.output), TensorProto.FLOAT)
+    float_type = next(  # (the compiled model's float: of its float inputs or outputs)
+        (
+            v.type.tensor_type.elem_type
+            for v in [*model.graph.input, *model.graph.output]
+            if v.type.tensor_type.elem_type in ONNX_FLOATS
+        ),
+        TensorProto.FLOAT,
+    )
     nodes: list[onnx.NodeProto] = []  # before the compiled model's nodes, then after
     inits: list[onnx.TensorProto] = []
 
@@ -65,7 +73,9 @@ def with_interface(
         if role == "unused":
             continue
         fed = n  # (a float16 or double input: in the compiled model's float type)
-        if types.get(n, (float_type,))[0] in ONNX_FLOATS and types[n][0] != float_type:
+        elem = types.get(n, (float_type,))[0]
+        small_int = elem in _SMALL_INTS and role == "sequence"  # (only compared: as floats)
+        if (elem in ONNX_FLOATS and elem != float_type) or small_int:
             fed = node("Cast", [n], f"interface/{n}.as_float", to=float_type)
         if role == "sequence_lens":
             node("Cast", [n], _P + "sequence_lens", to=TensorProto.INT64)
@@ -155,8 +165,8 @@ def with_interface(
             last = next(x for x in reversed(nodes) if x.output[0] == n)
             last.output[0] = f"interface/{n}.computed"
             node("Cast", [last.output[0]], n, to=kind)
-        else:
-            kind = float_type
+        else:  # (as computed: a float, or a comparison's bool)
+            kind = _elem(inner, _P + n) if spec is None else float_type
         outputs.append(helper.make_tensor_value_info(n, kind, [None] * rank))
     wanted = {_P + k for k in _inner_inputs_used(iface, lifted, names_inside)}
     missing = sorted(k for k in (i.name for i in inner.graph.input) if k not in wanted)
@@ -243,6 +253,11 @@ def _dims(iface: Interface, name: str) -> list[int | str]:
         k = iface.time_axis(name)
         lead = {0: "B", k: "T"} if k else {0: "T", 1: "B"}
     return [lead.get(i, d) for i, d in enumerate(dims)]
+
+
+def _elem(model: onnx.ModelProto, name: str) -> int:
+    """The element type of the compiled model's output ``name``."""
+    return next(o.type.tensor_type.elem_type for o in model.graph.output if o.name == name)
 
 
 def _rank(model: onnx.ModelProto, name: str) -> int:
