@@ -1167,9 +1167,11 @@ class _Importer:
 
     def op_Transpose(self, node: onnx.NodeProto) -> None:
         t = self.get(node.input[0], node)
-        perm = self._ints(node, -1, "perm")
+        perm = self._ints(node, len(node.input), "perm")  # (an attribute only)
         if isinstance(t, Pending):
             t = self.declare_sequence(t)
+        if not perm and isinstance(t, Seq):  # (ONNX's default: every axis reversed)
+            perm = list(range(self.rank(t.value)))[::-1]
         if isinstance(t, Seq) and perm[:2] == [1, 0] and perm[2:] == list(range(2, len(perm))):
             self.set(node, Seq(t.value, batch_major=not t.batch_major))
         elif isinstance(t, Dirs) and perm == [0, 2, 1, 3]:
@@ -1179,7 +1181,11 @@ class _Importer:
         elif isinstance(t, Seq) and perm[:2] == [0, 1]:
             self.set(node, Seq(rg.transpose(t.value, [0, *(p - 1 for p in perm[2:])])))
         else:
-            raise self.fail(node, f"permutation {perm} of {type(t).__name__} is not supported")
+            raise self.fail(
+                node,
+                f"permutation {perm} of {type(t).__name__} moves the time or batch axis among "
+                "the features: sequences keep (T, B) or (B, T) in front",
+            )
 
     # -- pools over a step's row (ONNX's (N, C, *S) read as time, batch and the row S)
     def _window(self, node: onnx.NodeProto, x: rg.Value) -> dict[str, Any]:
