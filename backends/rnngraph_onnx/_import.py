@@ -50,7 +50,7 @@ from onnx.reference import ReferenceEvaluator
 import rnngraph as rg
 from rnngraph.cells import gru_step, lstm_step, rnn_step
 from rnngraph.errors import GraphError, ModelImportError
-from rnngraph.runtime.interface import ONNX_FLOATS
+from rnngraph.runtime.interface import ONNX_FLOATS, ONNX_SMALL_INTS
 from rnngraph_onnx._functions import expand, float_type, has_function
 
 __all__ = ["import_onnx"]
@@ -137,13 +137,9 @@ class Pending:
 Tensor = Any
 
 _FLOATS = tuple(ONNX_FLOATS)  # (FLOAT, FLOAT16, DOUBLE)
-_SMALL_INTS = (
-    onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT16,
-    onnx.TensorProto.UINT16,
-)  # fmt: skip
-"""Integers every float holds exactly: an input only compared may be read as floats."""
-_COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
 """The ONNX element types rnngraph reads as float (signals, and weights fed as inputs)."""
+_COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
+"""The ops that may read small integers as floats (:data:`ONNX_SMALL_INTS`)."""
 
 _ACT = {
     "sigmoid": "sigmoid",
@@ -227,11 +223,18 @@ class _Importer:
             self.env[inp.name] = Pending(inp.name, t.elem_type, dims)
         # An input is batch-major when it is transposed to time-major or read with layout=1;
         # known before the first use, since torch takes its shape before the transpose.
-        self.batch_major_inputs = set()
+        self.batch_major_inputs: set[str] = set()
         self.time_axes: dict[str, int] = {}  # inputs (B, ..., T at k, ...), by k >= 2
         self.per_sequence_inputs: set[str] = set()
         self.broadcast_inputs: dict[str, str] = {}  # attn_mask: the query it broadcasts to
         made_by = {o: n for n in g.node for o in n.output}
+
+        def heads_layout(name: str) -> None:  # (B, H, T, D): steps on axis 2; (B, T, H*D)
+            if len(self._dims(name)) == 4:
+                self.time_axes[name] = 2
+            else:
+                self.batch_major_inputs.add(name)
+
         # inputs that only comparisons read: small integers compare exactly as floats
         readers: dict[str, set[str]] = {}
         for node in g.node:
@@ -252,21 +255,14 @@ class _Importer:
                     n for i, n in enumerate(node.input) if n and i in (0, 1, 2, 4, 5)
                 )
             if node.op_type == "Attention":  # Q (B, H, T, D) or (B, T, H*D); K, V per sequence
-                q, rank = node.input[0], len(self._dims(node.input[0]))
-                if rank == 4:
-                    self.time_axes[q] = 2
-                else:
-                    self.batch_major_inputs.add(q)
+                q = node.input[0]
+                heads_layout(q)
                 names = [*node.input, "", "", ""]
                 self.per_sequence_inputs.update(n for n in (*names[1:3], *names[4:6]) if n)
                 if names[3]:
                     self.broadcast_inputs[names[3]] = q
             if node.op_type == "RotaryEmbedding":  # (B, H, T, D) or (B, T, H*D); ids (B, T)
-                x, rank = node.input[0], len(self._dims(node.input[0]))
-                if rank == 4:
-                    self.time_axes[x] = 2
-                else:
-                    self.batch_major_inputs.add(x)
+                heads_layout(node.input[0])
                 ids = node.input[3] if len(node.input) > 3 else ""
                 # with ids, the caches are tables (max_position, r); without, (B, T, r)
                 self.batch_major_inputs.update([ids] if ids else node.input[1:3])
@@ -347,7 +343,7 @@ class _Importer:
                 "fixed feature sizes (only time and batch may be dynamic)"
             )
         T = onnx.TensorProto
-        compared = p.elem in _SMALL_INTS and p.name in self.compared_only
+        compared = p.elem in ONNX_SMALL_INTS and p.name in self.compared_only
         if p.elem not in (*_FLOATS, T.INT64, T.BOOL, T.UNDEFINED) and not compared:
             kind = T.DataType.Name(p.elem).lower()
             raise ModelImportError(
@@ -1688,10 +1684,7 @@ class _Importer:
         g = self.graph
         row = (Hkv, dk, dv)
         name = f"{_cell_name(node)}.state"
-        if names[3]:
-            s = self.carried(node, names[3], name, 3, row)
-        else:
-            s = g.state(name if not g.has_name(name) else f"{name}.{len(g.state_nodes())}", row)
+        s = self.carried(node, names[3], name, 3, row) if names[3] else self.fresh_state(name, row)
         kh = rg.reshape(k, (Hkv, dk))
         before = s
         if gated:
@@ -1717,6 +1710,12 @@ class _Importer:
             self.env[outs[0]] = Seq(rg.reshape(o, (Hq * dv,)), batch_major=True)
         if outs[1]:
             self.env[outs[1]] = Rows([RowItem("final", s.name)], row, squeezed=True)
+
+    def fresh_state(self, name: str, row: tuple[int, ...]) -> rg.Value:
+        """A zero-initialised state of an op's cell, ``name`` or, when taken (another node
+        of the same name), ``name.<n>``."""
+        g = self.graph
+        return g.state(name if not g.has_name(name) else f"{name}.{len(g.state_nodes())}", row)
 
     def heads(self, name: str, node: onnx.NodeProto, role: str) -> tuple[rg.Value, bool]:
         """A transformer op's ``(B, H, T, D)`` input (true: its steps ``(B, H, D)``) or
@@ -1821,10 +1820,11 @@ class _Importer:
         outs = [*node.output, ""]
         if k > 1:
             row = (C, k - 1)
-            if names[3]:
-                s = self.carried(node, names[3], name, 3, row)
-            else:
-                s = g.state(name if not g.has_name(name) else f"{name}.{len(g.state_nodes())}", row)
+            s = (
+                self.carried(node, names[3], name, 3, row)
+                if names[3]
+                else self.fresh_state(name, row)
+            )
             window = rg.concat([s, rg.unsqueeze(x, -1)], axis=-1)  # (C, k): oldest first
             g.assign(s, rg.slice(window, 1, k, axes=-1))
         else:
@@ -1905,12 +1905,7 @@ class _Importer:
             past = int(pk.shape[2])
             k, v = rg.concat([pk, k], axis=2), rg.concat([pv, v], axis=2)
         L, group = int(k.shape[2]), Hq // Hkv
-        scale = float(at["scale"]) if "scale" in at else 1.0 / float(np.sqrt(dk))
-        qg = rg.reshape(q, (Hkv, group, dk))
-        e = rg.reshape(rg.matmul(qg, rg.transpose(k, [0, 1, 3, 2])), (Hq, L)) * scale
-        softcap = float(at.get("softcap", 0.0))
-        if softcap > 0:
-            e = rg.tanh(e / softcap) * softcap
+        e = rg.reshape(_scores(at, q, k, Hkv, group, dk), (Hq, L))
         raw = e
         valid: rg.Value | None = None  # (B, H_q or 1, L): a key this query may see
         if names[3]:
@@ -1932,7 +1927,7 @@ class _Importer:
         causal = bool(at.get("is_causal", 0))
         if causal or left >= 0 or right >= 0:
             g = self.graph
-            step = g.state(f"{_cell_name(node)}.step", 1)  # t: the query's index
+            step = self.fresh_state(f"{_cell_name(node)}.step", (1,))  # t: the query's index
             g.assign(step, step + 1.0)
             # j - t - past, (B, 1, L) for every query head
             keys = g.constant(np.arange(L, dtype=np.float64))
@@ -1950,14 +1945,7 @@ class _Importer:
         else:
             weights = rg.softmax(e, -1)
         y = rg.matmul(rg.reshape(weights, (Hkv, group, L)), v)  # (B, H_kv, G, d_v)
-        dv = int(v.shape[-1])
-        outs = [*node.output, "", "", ""]
-        if outs[0]:
-            y = rg.reshape(y, (Hq, dv) if four else (Hq * dv,))
-            self.env[outs[0]] = Seq(y, batch_major=not four, time_at=2 if four else 0)
-        for i, kv in ((1, k), (2, v)):
-            if outs[i]:
-                self.env[outs[i]] = PerSequence(kv)
+        outs = self._attention_results(node, y, k, v, four, Hq)
         if outs[3]:
             mode = int(at.get("qk_matmul_output_mode", 0))
             if mode == 3:
@@ -1985,19 +1973,23 @@ class _Importer:
                 node, f"keys of a named length {k.shape[2]!r}: a mask, causal or window limits, "
                 "a cache and qk_matmul_output need a fixed number of keys"
             )  # fmt: skip
-        group = Hq // Hkv
-        scale = float(at["scale"]) if "scale" in at else 1.0 / float(np.sqrt(dk))
-        e = rg.matmul(rg.reshape(q, (Hkv, group, dk)), rg.transpose(k, [0, 1, 3, 2])) * scale
-        softcap = float(at.get("softcap", 0.0))
-        if softcap > 0:
-            e = rg.tanh(e / softcap) * softcap
-        y = rg.matmul(rg.softmax(e, -1), v)  # (B, H_kv, G, d_v)
-        dv = int(v.shape[-1])
-        y = rg.reshape(y, (Hq, dv) if four else (Hq * dv,))
-        self.env[outs[0]] = Seq(y, batch_major=not four, time_at=2 if four else 0)
+        e = _scores(at, q, k, Hkv, Hq // Hkv, dk)
+        self._attention_results(node, rg.matmul(rg.softmax(e, -1), v), k, v, four, Hq)
+
+    def _attention_results(
+        self, node: onnx.NodeProto, y: rg.Value, k: rg.Value, v: rg.Value, four: bool, Hq: int
+    ) -> list[str]:
+        """Attention's ``Y`` from ``y`` ``(B, H_kv, G, d_v)`` in the query's layout, and its
+        keys and values as ``present_key``/``present_value``; the node's outputs (padded)."""
+        outs = [*node.output, "", "", ""]
+        if outs[0]:
+            dv = int(v.shape[-1])
+            y = rg.reshape(y, (Hq, dv) if four else (Hq * dv,))
+            self.env[outs[0]] = Seq(y, batch_major=not four, time_at=2 if four else 0)
         for i, kv in ((1, k), (2, v)):
             if outs[i]:
                 self.env[outs[i]] = PerSequence(kv)
+        return outs
 
     def _mask(self, name: str, node: onnx.NodeProto) -> rg.Value:
         """Attention's ``attn_mask`` at a step: ``(B, H_q or 1, S)``."""
@@ -2390,6 +2382,18 @@ class _SequenceLens:
     """A model input read as ``sequence_lens``: it becomes the run's ``sequence_lens``."""
 
     name: str
+
+
+def _scores(
+    at: Mapping[str, Any], q: rg.Value, k: rg.Value, Hkv: int, group: int, dk: int
+) -> rg.Value:
+    """Attention's scores ``(B, H_kv, G, S)``: ``scale`` (``1/sqrt(d)`` by default) times
+    each query head's dot products with its key/value head's keys, then
+    ``softcap * tanh(e / softcap)`` when asked."""
+    scale = float(at["scale"]) if "scale" in at else 1.0 / float(np.sqrt(dk))
+    e = rg.matmul(rg.reshape(q, (Hkv, group, dk)), rg.transpose(k, [0, 1, 3, 2])) * scale
+    softcap = float(at.get("softcap", 0.0))
+    return rg.tanh(e / softcap) * softcap if softcap > 0 else e
 
 
 def _asin(x: rg.Value) -> rg.Value:

@@ -21,13 +21,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from rnngraph.errors import CompileError
-from rnngraph.runtime.interface import ONNX_FLOATS, Interface
+from rnngraph.runtime.interface import ONNX_FLOATS, ONNX_SMALL_INTS, Interface
 from rnngraph_onnx._emit import STEPS
 
 __all__ = ["with_interface"]
 
 _P = "inner/"
-_SMALL_INTS = (TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16)
 
 
 def with_interface(
@@ -74,7 +73,7 @@ def with_interface(
             continue
         fed = n  # (a float16 or double input: in the compiled model's float type)
         elem = types.get(n, (float_type,))[0]
-        small_int = elem in _SMALL_INTS and role == "sequence"  # (only compared: as floats)
+        small_int = elem in ONNX_SMALL_INTS and role == "sequence"  # (only compared: as floats)
         if (elem in ONNX_FLOATS and elem != float_type) or small_int:
             fed = node("Cast", [n], f"interface/{n}.as_float", to=float_type)
         if role == "sequence_lens":

@@ -237,7 +237,7 @@ class Interface:
                 )
             full = arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
             target = list(full.shape)
-            target[0], target[k] = ref.shape[1 if at == 0 else 0], ref.shape[at]
+            target[0], target[k] = ref.shape[self.batch_axis(like)], ref.shape[at]
             try:
                 full = np.broadcast_to(full, target)
             except ValueError:
@@ -282,6 +282,10 @@ class Interface:
 
 ONNX_FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
 """ONNX's float element types (FLOAT, FLOAT16, DOUBLE) as numpy's."""
+
+ONNX_SMALL_INTS = {3: np.int8, 2: np.uint8, 5: np.int16, 4: np.uint16}
+"""ONNX's integer element types every float holds exactly (INT8, UINT8, INT16, UINT16):
+an input only comparisons read may be read as floats."""
 
 
 def _as_kind(y: np.ndarray, elem: int | None) -> np.ndarray:
