@@ -369,3 +369,32 @@ def test_graphs_without_sequence_inputs_take_steps() -> None:
     assert t.run({}, steps=0)["y"].shape == (0, 1, 4)
     with pytest.raises(rg.InputError, match="pass steps="):
         t.run({})
+
+
+@pytest.mark.parametrize("memory_first", [False, True])
+def test_products_with_a_per_sequence_matrix_fold_the_steps_into_one_product(
+    memory_first: bool,
+) -> None:
+    """``x(t) @ M`` (and ``M @ x(t)``) with ``M`` a per-sequence matrix for each row and
+    head, as attention's keys are: over whole sequences the steps go into the product's
+    rows (columns), one GEMM per row and head rather than ``T * B * heads`` small ones, with
+    the reference's numbers; with lengths per row, and a delayed operand too."""
+    g = rg.Graph("memory")
+    x = g.input("x", (3, 4, 5) if memory_first else (3, 2, 4))
+    M = g.input("M", (3, 4, 6) if not memory_first else (3, 2, 4), axis=None)
+    prod = M @ x if memory_first else x @ M
+    late = M @ rg.delay(x, 1) if memory_first else rg.delay(x, 1) @ M
+    g.output("y", rg.tanh(prod) + late)
+    rng = np.random.default_rng(0)
+    xs = {
+        "x": rng.standard_normal((7, 2, *g.inputs["x"].row_shape)).astype(np.float32),
+        "M": rng.standard_normal((2, *g.inputs["M"].row_shape)).astype(np.float32),
+    }
+    m = rg.compile(g, target="onnx", params={})
+    lens = np.array([7, 4])
+    zoo.assert_close(m.run(xs, sequence_lens=lens), rg.run(g, xs, {}, sequence_lens=lens))
+    made = {o: n.op_type for n in m.model.graph.node for o in n.output}
+    products = [n for n in m.model.graph.node if n.op_type == "MatMul"]
+    assert len(products) == 2
+    for n in products:  # (not the memory broadcast over a unit step axis, (1, B, ...))
+        assert all(made.get(i) != "Unsqueeze" for i in n.input), n

@@ -459,30 +459,43 @@ class _SequenceModel(_Lowerer):
         return self.operand(read)
 
     def per_row_product(self, nid: int) -> str | None:
-        """``x(t) @ W`` over whole sequences where each row has its own ``W`` (a population
-        model's weights, per-sequence ``(B, k, n)``) and ``x`` is ``(B, 1, k)``: one GEMM
-        per row over all its steps, ``(B, T, k) @ (B, k, n)``, instead of ``T * B`` tiny
-        ones."""
+        """``a(t) @ m`` over whole sequences where ``m`` is a per-sequence value with its
+        own matrix for each row (and head: ``(B, ..., k, n)``; an encoder's memory, a
+        population model's weights), or ``m @ b(t)``: the steps folded into the product's
+        rows (columns), one GEMM per row and head over all steps, ``(B, ..., T*m, k) @
+        (B, ..., k, n)``, instead of ``T * B * ...`` tiny ones."""
         d = self.g.nodes[nid]
         if d["op"] != "matmul":
             return None
         a, b = self.p.reads[nid]
         ta, tb = self.g.nodes[a.source]["type"], self.g.nodes[b.source]["type"]
-        if (
-            b.source not in self.p.per_sequence
-            or a.source in self.p.per_sequence
-            or not ta.batched
-            or ta.rank != 3
-            or ta.shape[1] != 1
-            or tb.rank != 3
-        ):
+        seq_a, seq_b = (r.source not in self.p.per_sequence for r in (a, b))
+        if seq_a == seq_b or not (ta.batched and tb.batched) or ta.rank != tb.rank or ta.rank < 3:
             return None
-        e, name = self.main, d["name"]
-        x = e.add("Squeeze", [self.operand(a), e.ints([2])], f"{name}.rows")  # (T, B, k)
-        x = e.add("Transpose", [x], f"{name}.by_row", perm=[1, 0, 2])  # (B, T, k)
-        y = e.add("MatMul", [x, self.env[b.source]], f"{name}.product")  # (B, T, n)
-        y = e.add("Transpose", [y], f"{name}.by_step", perm=[1, 0, 2])  # (T, B, n)
-        return e.add("Unsqueeze", [y, e.ints([2])], name)
+        e, name, r = self.main, d["name"], ta.rank  # (a sequence is (T, B, ..., m, k): rank r + 1)
+        keep = [0] * (r - 2)  # (Reshape's 0: the batch and head axes as they are)
+        if seq_a:  # (T, B, ..., m, k) -> (B, ..., T, m, k) -> (B, ..., T*m, k)
+            x = e.add("Transpose", [self.operand(a)], f"{name}.by_row",
+                      perm=[*range(1, r - 1), 0, r - 1, r])  # fmt: skip
+            k = e.add("Shape", [x], f"{name}.k", start=-1)
+            rows = e.add("Concat", [e.ints([*keep, -1]), k], f"{name}.rows_shape", axis=0)
+            x = e.add("Reshape", [x, rows], f"{name}.rows")
+            y = e.add("MatMul", [x, self.env[b.source]], f"{name}.product")
+            m = e.add("Shape", [self.operand(a)], f"{name}.m", start=-2, end=-1)
+            n = e.add("Shape", [self.env[b.source]], f"{name}.n", start=-1)
+            out = e.add("Concat", [e.ints([*keep, -1]), m, n], f"{name}.out_shape", axis=0)
+            y = e.add("Reshape", [y, out], f"{name}.by_row_steps")  # (B, ..., T, m, n)
+            perm = [r - 2, *range(r - 2), r - 1, r]
+        else:  # (T, B, ..., k, n) -> (B, ..., k, T, n) -> (B, ..., k, T*n)
+            x = e.add("Transpose", [self.operand(b)], f"{name}.by_row",
+                      perm=[*range(1, r), 0, r])  # fmt: skip
+            x = e.add("Reshape", [x, e.ints([*keep, 0, -1])], f"{name}.columns")
+            y = e.add("MatMul", [self.env[a.source], x], f"{name}.product")  # (B, ..., m, T*n)
+            n = e.add("Shape", [self.operand(b)], f"{name}.n", start=-1)
+            out = e.add("Concat", [e.ints([*keep, 0, -1]), n], f"{name}.out_shape", axis=0)
+            y = e.add("Reshape", [y, out], f"{name}.by_row_steps")  # (B, ..., m, T, n)
+            perm = [r - 1, *range(r - 1), r]
+        return e.add("Transpose", [y], name, perm=perm)  # (T, B, ..., m, n)
 
     def operand(self, read: Read) -> str:
         if read.delay and self.g.nodes[read.source]["type"].batched:

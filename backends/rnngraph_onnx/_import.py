@@ -1939,9 +1939,10 @@ class _Importer:
             if left >= 0:
                 near = rg.greater(position, -left - 0.5)
                 valid = near if valid is None else rg.where(valid, near, False)
-        if valid is not None:
-            score = rg.where(valid, e, -1e30)
-            weights = rg.softmax(score, -1) * rg.cast(valid, "float")
+        if valid is not None:  # (the mask at its own shape, added: cheaper than a where)
+            seen = rg.cast(valid, "float")
+            score = e + rg.where(valid, 0.0, -1e30)
+            weights = rg.softmax(score, -1) * rg.reduce_max(seen, -1, keepdims=True)
         else:
             weights = rg.softmax(e, -1)
         y = rg.matmul(rg.reshape(weights, (Hkv, group, L)), v)  # (B, H_kv, G, d_v)
