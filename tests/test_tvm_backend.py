@@ -321,6 +321,46 @@ def test_blocked_products_cover_every_row_and_column(
         np.testing.assert_allclose(m.run({"x": xs})["y"], np.stack(want), atol=2e-5)
 
 
+@pytest.mark.parametrize(("M", "N"), [(1, 8), (3, 16), (4, 37), (11, 8)])
+def test_products_of_two_signals_in_register_blocks(M: int, N: int) -> None:
+    """Products of two signals (a per-step value times a per-sequence memory over whole
+    sequences; a state times one inside the loop; a memory of a named length, whose
+    number of keys is the sum's) in blocks of a 3-row plan with 16-column panels: rows and
+    columns left over after whole blocks, a memory broadcast over the heads; against
+    numpy. Fewer columns than half a panel take the plain loops."""
+    plan = host_plan().replace(rows=3, panel_bytes=64)
+    K = 19
+    g = rg.Graph("memories")
+    x = g.input("x", (2, M, K))
+    mem = g.input("mem", (1, K, N), axis=None)  # (one for both heads)
+    sq = g.input("sq", (2, K, K), axis=None)
+    keys = g.input("keys", (2, "S", K), axis=None)
+    h = g.state("h", (2, M, K))
+    g.assign(h, rg.tanh(x + 0.1 * (h @ sq)))
+    weights = rg.softmax(h @ rg.transpose(keys, [0, 1, 3, 2]), -1)  # (2, M, S)
+    g.output("y", x @ mem)
+    g.output("r", weights @ keys)
+    rng = np.random.default_rng(0)
+    m = rg.compile(g, target="tvm", params={}, plan=plan)
+    for B, T, S in ((3, 4, 5), (1, 2, 12)):
+        xs = {
+            "x": rng.standard_normal((T, B, 2, M, K)).astype("float32"),
+            "mem": rng.standard_normal((B, 1, K, N)).astype("float32"),
+            "sq": rng.standard_normal((B, 2, K, K)).astype("float32"),
+            "keys": rng.standard_normal((B, 2, S, K)).astype("float32"),
+        }
+        hs, hseq = np.zeros((B, 2, M, K)), []
+        for t in range(T):
+            hseq.append(hs)
+            hs = np.tanh(xs["x"][t] + 0.1 * (hs @ xs["sq"]))
+        e = np.stack(hseq) @ np.swapaxes(xs["keys"], -1, -2)
+        w = np.exp(e - e.max(-1, keepdims=True))
+        w /= w.sum(-1, keepdims=True)
+        got = m.run(xs)
+        np.testing.assert_allclose(got["y"], xs["x"] @ xs["mem"], atol=2e-4)
+        np.testing.assert_allclose(got["r"], w @ xs["keys"], atol=2e-4)
+
+
 STACKED = [
     "elman", "jordan", "rnn", "rnn_reverse", "lstm", "lstm_peephole_clip", "narx",
     "bidirectional_lstm", "state_delay_2", "param_initial_state", "layer_norm_lstm",

@@ -503,6 +503,10 @@ class _Gen:
             )
         args = [self.acc(r, t, b) for r in self.p.reads[nid]]
         out = self.out(nid, t, b)
+        if d["op"] == "matmul" and self.blocked and not self.gpu:  # (two signals)
+            blocked = _gemm.signal_product(args[0], args[1], out, self.plan)
+            if blocked is not None:
+                return blocked
         post = t is None  # after the steps: on the GPU, a kernel of its own
         if self.gpu and d["op"] in ELEMENTS:  # the elements shared out over the threads
             element = ELEMENTS[d["op"]](_NodeView(d), out.shape, out.dtype, args)

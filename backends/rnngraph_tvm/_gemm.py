@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 from tvm import tirx as tir
 
-from rnngraph_tvm._ops import I64, i64, seq
+from rnngraph_tvm._ops import I64, Acc, bcast, extent, i64, loops, seq
 from rnngraph_tvm._plan import Plan
 
 __all__ = [
-    "DOTS", "Dot", "pack", "product", "streamed", "table_size", "vnni_layout", "vnni_product",
-    "vnni_shape",
+    "DOTS", "Dot", "pack", "product", "signal_product", "streamed", "table_size", "vnni_layout",
+    "vnni_product", "vnni_shape",
 ]  # fmt: skip
 
 SPLIT_BELOW = 4
@@ -469,3 +469,64 @@ def product(
     jt = tir.Var("jt", I64)
     after_blocks = tir.For(jt, i64(0), i64(n_panels), spread, seq(leftover(jt)))
     return tir.SeqStmt([main, tir.IfThenElse(full > i64(0), after_blocks, rest)])
+
+
+def signal_product(a: Acc, b: Acc, out: Acc, plan: Plan) -> Any | None:
+    """``out = a @ b`` for one row of two signals (a query's heads times an attention
+    memory, a read head's weights times the memory): per matrix of the leading axes,
+    blocks of the plan's ``rows`` rows times a panel's width of columns, the sums held in
+    registers over ``k`` as in :func:`product` (``b`` read as it lies: it changes every
+    step or sequence, so it is not packed). None where the rows or columns are not
+    fixed sizes, either operand is a vector, or the kind is not a float."""
+    ash, bsh, osh = list(a.shape), list(b.shape), list(out.shape)
+    if len(ash) < 2 or len(bsh) < 2 or len(osh) < 2:
+        return None
+    n_rows, n_cols, depth = osh[-2], osh[-1], extent(ash[-1])
+    dtype = out.dtype
+    if not (isinstance(n_rows, int) and isinstance(n_cols, int)):
+        return None
+    if dtype not in ("float32", "float64") or a.dtype != dtype or b.dtype != dtype:
+        return None
+    nr, mr = plan.panel_width(dtype), plan.rows
+    if n_cols < nr // 2:  # (a few columns: no vector to fill; the plain loops do as well)
+        return None
+    k, j, ib, jb = (tir.Var(v, I64) for v in ("k", "j", "ib", "jb"))
+
+    def matrix(lead: list[Any]) -> Any:
+        at_a, at_b = bcast(lead, ash[:-2], osh[:-2]), bcast(lead, bsh[:-2], osh[:-2])
+
+        def block(rows: int, i0: Any, j0: Any, width: int) -> Any:
+            """Rows ``i0 ..`` times columns ``j0 .. j0 + width``: one small sum a row."""
+            sums = [
+                tir.decl_buffer((i64(width),), dtype, name=f"sum{i}", scope="global")
+                for i in range(rows)
+            ]
+
+            def each(body: Callable[[int, Any], Any]) -> Any:
+                vector = tir.ForKind.VECTORIZED
+                return seq([tir.For(j, i64(0), i64(width), vector, body(i, s))
+                            for i, s in enumerate(sums)])  # fmt: skip
+
+            def fma(i: int, s: Any) -> Any:
+                term = a.load([*at_a, i0 + i64(i), k]) * b.load([*at_b, k, j0 + j])
+                return tir.BufferStore(s, s[j] + term, [j])
+
+            return tir.SeqStmt([
+                *(tir.AllocBuffer(s) for s in sums),
+                each(lambda i, s: tir.BufferStore(s, tir.const(0, dtype), [j])),
+                tir.For(k, i64(0), depth, tir.ForKind.SERIAL, each(fma)),
+                each(lambda i, s: out.store([*lead, i0 + i64(i), j0 + j], s[j])),
+            ])  # fmt: skip
+
+        def columns(rows: int, i0: Any) -> list[Any]:
+            whole, left = divmod(n_cols, nr)
+            parts = [tir.For(jb, i64(0), i64(whole), tir.ForKind.SERIAL,
+                             block(rows, i0, jb * i64(nr), nr))] if whole else []  # fmt: skip
+            return parts + ([block(rows, i0, i64(n_cols - left), left)] if left else [])
+
+        whole, left = divmod(n_rows, mr)
+        parts = [tir.For(ib, i64(0), i64(whole), tir.ForKind.SERIAL,
+                         seq(columns(mr, ib * i64(mr))))] if whole else []  # fmt: skip
+        return seq(parts + (columns(left, i64(n_rows - left)) if left else []))
+
+    return loops(osh[:-2], matrix, "m")

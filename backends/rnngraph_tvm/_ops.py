@@ -40,6 +40,7 @@ __all__ = [
     "REPEATS",
     "RULES",
     "Acc",
+    "bcast",
     "extent",
     "i64",
     "loops",
@@ -94,7 +95,7 @@ def loops(shape: Sequence[Any], body: Callable[[list[Any]], Any], hint: str = "i
     return stmt
 
 
-def _bcast(idx: Sequence[Any], shape: Sequence[int], out: Sequence[int]) -> list[Any]:
+def bcast(idx: Sequence[Any], shape: Sequence[int], out: Sequence[int]) -> list[Any]:
     """``idx`` into ``out`` mapped to an operand of ``shape`` (numpy broadcasting)."""
     off = len(out) - len(shape)
     return [
@@ -147,7 +148,7 @@ def _element_rule(op: str) -> Callable[..., Any]:
 def _elementwise(fn: Callable[..., Any]) -> Callable[..., Callable[[Sequence[Any]], Any]]:
     def element(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
         def at(idx: list[Any]) -> Any:
-            return fn(node, dtype, *(a.load(_bcast(idx, a.shape, shape)) for a in args))
+            return fn(node, dtype, *(a.load(bcast(idx, a.shape, shape)) for a in args))
 
         return at
 
@@ -226,7 +227,7 @@ def _dequantize_at(n: Any, d: str, a: Any) -> Any:
 
 def _quantize(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
     (x,) = args  # (the grid in the input's float type, then the integer)
-    return lambda idx: tir.Cast(dtype, _grid(node, x.dtype, x.load(_bcast(idx, x.shape, shape))))
+    return lambda idx: tir.Cast(dtype, _grid(node, x.dtype, x.load(bcast(idx, x.shape, shape))))
 
 
 ELEMENTS["quantize"] = _quantize
@@ -267,8 +268,8 @@ def _matmul(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
         lead, rest = idx[:n_lead], idx[n_lead:]
         i = None if a_vec else rest[0]
         j = None if b_vec else rest[-1]
-        ai = [*_bcast(lead, a_lead, lead_out), *([] if a_vec else [i]), k]
-        bi = [*_bcast(lead, b_lead, lead_out), k, *([] if b_vec else [j])]
+        ai = [*bcast(lead, a_lead, lead_out), *([] if a_vec else [i]), k]
+        bi = [*bcast(lead, b_lead, lead_out), k, *([] if b_vec else [j])]
         return out.store(idx, out.load(idx) + a.load(ai) * b.load(bi))
 
     init = loops(osh, lambda idx: out.store(idx, tir.const(0, out.dtype)), "z")
@@ -292,7 +293,7 @@ def _concat(node: Any, out: Acc, args: Sequence[Acc]) -> Any:
         def body(idx: list[Any], a: Acc = a, offset: int = offset) -> Any:
             at = list(idx)
             at[axis] = idx[axis] + i64(offset)
-            return out.store(at, a.load(_bcast(idx, a.shape, a.shape)))
+            return out.store(at, a.load(bcast(idx, a.shape, a.shape)))
 
         parts.append(loops(a.shape, body))
         offset += int(a.shape[axis])
@@ -895,11 +896,11 @@ def _solve(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
 
     def per_matrix(li: list[Any]) -> Any:
         full = lambda *idx: [*li, *idx]  # noqa: E731
-        a_at = lambda i, j: A.load(_bcast(full(i, j), A.shape, [*lead, n, n]))  # noqa: E731
+        a_at = lambda i, j: A.load(bcast(full(i, j), A.shape, [*lead, n, n]))  # noqa: E731
         if vec:
-            b_at = lambda i, j: b.load(_bcast(full(i), b.shape, [*lead, n]))  # noqa: E731
+            b_at = lambda i, j: b.load(bcast(full(i), b.shape, [*lead, n]))  # noqa: E731
         else:
-            b_at = lambda i, j: b.load(_bcast(full(i, j), b.shape, [*lead, n, m]))  # noqa: E731
+            b_at = lambda i, j: b.load(bcast(full(i, j), b.shape, [*lead, n, m]))  # noqa: E731
         fill = [
             loops([n, n], lambda ij: M.store(ij, a_at(*ij)), "a"),
             loops([n, m], lambda ij: M.store([ij[0], ij[1] + i64(n)], b_at(*ij)), "b"),
@@ -1174,7 +1175,7 @@ def _i(v: int) -> Any:
 
 
 def _centred(a: Acc, idx: Sequence[Any], shape: Any, zero_point: int) -> Any:
-    return tir.Cast(I64, a.load(_bcast(idx, a.shape, shape))) - _i(zero_point)
+    return tir.Cast(I64, a.load(bcast(idx, a.shape, shape))) - _i(zero_point)
 
 
 def _to_grid(node: Any, dtype: str, acc: Any) -> Any:
@@ -1208,7 +1209,7 @@ def _multiplier(m: Acc, idx: Sequence[Any], shape: Any) -> Any:
     """A multiplier (below 2**31 in magnitude, as ``rnngraph.ops.integer`` requires) as
     the int64 of an int32, so that a product with a narrow signal is one 32 x 32 -> 64
     multiply (``vpmuldq``) instead of a 64-bit one that AVX2 emulates."""
-    return tir.Cast(I64, tir.Cast(I32, m.load(_bcast(idx, m.shape, shape))))
+    return tir.Cast(I64, tir.Cast(I32, m.load(bcast(idx, m.shape, shape))))
 
 
 def _int_affine(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable[..., Any]:
@@ -1216,7 +1217,7 @@ def _int_affine(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Calla
     xs, ms, offset = args[:k], args[k : 2 * k], args[2 * k]
 
     def at(idx: list[Any]) -> Any:
-        acc = offset.load(_bcast(idx, offset.shape, shape))
+        acc = offset.load(bcast(idx, offset.shape, shape))
         for x, z, m in zip(xs, node.attrs["zero_points"], ms, strict=True):
             acc = acc + _centred(x, idx, shape, int(z)) * _multiplier(m, idx, shape)
         return _to_grid(node, dtype, acc)
@@ -1236,7 +1237,7 @@ def _int_mul(node: Any, shape: Any, dtype: str, args: Sequence[Acc]) -> Callable
         prod = _centred(a, idx, shape, za) * _centred(b, idx, shape, zb)
         if narrow:
             prod = tir.Cast(I64, tir.Cast(I32, prod))
-        acc = offset.load(_bcast(idx, offset.shape, shape)) + prod * _multiplier(m, idx, shape)
+        acc = offset.load(bcast(idx, offset.shape, shape)) + prod * _multiplier(m, idx, shape)
         return _to_grid(node, dtype, acc)
 
     return at
