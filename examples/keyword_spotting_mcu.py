@@ -24,10 +24,10 @@ Run: ``python examples/keyword_spotting_mcu.py [--steps 200] [--out firmware] [-
 from __future__ import annotations
 
 import argparse
-import shutil
 from typing import Any
 
 import numpy as np
+from rnngraph_micro import missing_board_tools
 
 import rnngraph as rg
 
@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ).params  # fmt: skip
 
     qg, qp = rg.quantize(g, trained, calibration=[{"x": d["x"]} for d in data[:4]])
-    board = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
-    device = "cortex-m4" if board else "host"
+    device = "cortex-m4" if missing_board_tools() is None else "host"
     x, labels, lens = utterances(64, np.random.default_rng(1), templates)
     mcu = rg.compile(qg, target="micro", params=qp, device=device, batch=64)
     on_device = mcu.run({"x": x})["logits"]  # every frame streamed through the C step

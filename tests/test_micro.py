@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from rnngraph_micro import missing_board_tools
 
 import rnngraph as rg
 from rnngraph.errors import CompileError, GraphError, InputError
@@ -19,12 +20,10 @@ from tests.test_integer import INTEGER_ZOO, quantised
 CAUSAL = [c for c in INTEGER_ZOO if c not in ("rnn_reverse", "bidirectional_lstm")]
 
 HAS_CC = shutil.which("cc") is not None
-HAS_ARM = shutil.which("arm-none-eabi-gcc") is not None and shutil.which("qemu-system-arm")
+NO_BOARDS = missing_board_tools()
+HAS_ARM = NO_BOARDS is None
 needs_cc = pytest.mark.skipif(not HAS_CC, reason="no host C compiler (cc)")
-needs_arm = pytest.mark.skipif(
-    not HAS_ARM,
-    reason="no Cortex-M toolchain or qemu (apt-get install gcc-arm-none-eabi qemu-system-arm)",
-)
+needs_arm = pytest.mark.skipif(not HAS_ARM, reason=str(NO_BOARDS))
 
 
 def _same(got: dict, want: dict) -> None:
@@ -133,3 +132,22 @@ def test_bad_requests_are_named() -> None:
             m.run({})
         with pytest.raises(InputError, match="takes 10 integers"):
             m.run({"x": np.zeros((4, 2, 3), np.float32)}, initial_states={"e.h": np.zeros(3)})
+
+
+def test_a_toolchain_without_its_c_library_is_named_with_the_package_to_install(
+    monkeypatch,
+) -> None:
+    """Debian's gcc-arm-none-eabi installed without its recommends has no string.h: the
+    board build says so, naming newlib's package, instead of failing in the compiler (and
+    the tests that need boards skip with that reason)."""
+    from rnngraph_micro import _model
+
+    monkeypatch.setattr(_model.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(_model, "_has_c_library", lambda cc: False)
+    assert "libnewlib-arm-none-eabi" in str(missing_board_tools())
+    _, _, qg, qp = quantised("gru")
+    m = rg.compile(qg, target="micro", params=qp, device="cortex-m4")
+    with pytest.raises(rg.BackendUnavailableError, match=r"string\.h"):
+        m.run({"x": np.zeros((2, 1, zoo.I), np.float32)})
+    monkeypatch.setattr(_model, "_has_c_library", lambda cc: True)
+    assert missing_board_tools() is None

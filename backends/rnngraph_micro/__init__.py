@@ -36,9 +36,12 @@ import numpy as np
 
 from rnngraph.errors import CompileError
 from rnngraph_micro._emit import RULES, CStep, emit_step
-from rnngraph_micro._model import DEVICES, Device, MicroModel
+from rnngraph_micro._model import DEVICES, Device, MicroModel, missing_board_tools
 
-__all__ = ["DEVICES", "RULES", "CStep", "Device", "MicroModel", "backend", "emit_step"]
+__all__ = [
+    "DEVICES", "RULES", "CStep", "Device", "MicroModel", "backend", "emit_step",
+    "missing_board_tools",
+]  # fmt: skip
 
 
 def backend(

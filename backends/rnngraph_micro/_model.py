@@ -12,6 +12,8 @@ nanosecond of the virtual clock that SysTick counts).
 
 from __future__ import annotations
 
+import functools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -64,13 +66,45 @@ _ARM_CC = "arm-none-eabi-gcc"
 _QEMU = "qemu-system-arm"
 
 
+_APT = "Debian: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+
+
 def _tool(name: str, why: str) -> str:
     path = shutil.which(name)
     if path is None:
+        raise BackendUnavailableError(f"{why} needs {name} ({_APT})")
+    if name == _ARM_CC and not _has_c_library(path):
         raise BackendUnavailableError(
-            f"{why} needs {name} (Debian: apt-get install gcc-arm-none-eabi qemu-system-arm)"
+            f"{why} needs {name}'s C library headers (string.h, from newlib), which this "
+            f"toolchain lacks ({_APT}; gcc-arm-none-eabi alone only recommends it)"
         )
     return path
+
+
+@functools.cache
+def _has_c_library(cc: str) -> bool:
+    """Whether the Arm compiler finds ``string.h`` (Debian's ``libnewlib-arm-none-eabi``)."""
+    res = subprocess.run(
+        [cc, "-x", "c", "-E", "-", "-o", os.devnull], input="#include <string.h>\n",
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return res.returncode == 0
+
+
+def missing_board_tools() -> str | None:
+    """Why the Cortex-M board models cannot be built for and run here, or None when they
+    can: the Arm compiler, its C library headers and ``qemu-system-arm`` are all found.
+
+    >>> from rnngraph_micro import missing_board_tools
+    >>> missing_board_tools() is None or "apt-get install" in missing_board_tools()
+    True
+    """
+    try:
+        _tool(_ARM_CC, "building for a board")
+        _tool(_QEMU, "running on a board model")
+    except BackendUnavailableError as e:
+        return str(e)
+    return None
 
 
 class MicroModel:
