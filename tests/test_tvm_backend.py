@@ -173,6 +173,20 @@ def test_cuda_builds_without_a_gpu(tmp_path) -> None:
     assert grad.kernel(False)[1].mod.imports[0].inspect_source().count("__global__") > 2
 
 
+def test_cuda_builds_reductions_over_long_rows(tmp_path) -> None:
+    """A layer norm and a softmax over 40 features build for CUDA: a GPU thread sums a
+    row in one running value (the CPU's 16-lane partial sums are no CUDA type; a layer
+    norm over 16 or more features failed to build)."""
+    g = rg.Graph("long_rows")
+    x = g.input("x", 40)
+    h = g.state("h", 40)
+    g.assign(h, rg.tanh(rg.layer_norm(x + h, g.param("s", (40,)), g.param("b", (40,)))))
+    g.output("y", rg.softmax(h, -1))
+    g.output("z", rg.log_softmax(x, -1))
+    m = rg.compile(g, target="tvm", params=g.init_params(seed=0), device="cuda")
+    assert b"main_kernel" in m.export(tmp_path / "long_rows.so").read_bytes()
+
+
 def test_rows_in_parallel_on_the_cpu() -> None:
     g = zoo.CELLS["bidirectional_lstm"]()
     p = zoo.params_for(g)
@@ -428,6 +442,33 @@ def test_stacked_product_covers_rows_columns_and_the_bias(parallel: Any) -> None
             hs = np.tanh(xs[t] @ p["u"] + p["b"] + hs @ p["w"])
             want.append(hs)
         np.testing.assert_allclose(m.run({"x": xs})["y"], np.stack(want), atol=2e-5)
+
+
+@pytest.mark.parametrize("n", [5, 16, 37])
+def test_softmax_rows_against_scipy(n: int) -> None:
+    """Softmax and log-softmax along a last axis of a fixed size (a row at a time, the
+    max and the sum in vector lanes, with the entries past whole lanes), inside a loop
+    and over whole sequences, and along another axis (the general loops), against
+    scipy; large entries do not overflow (the max is taken first)."""
+    from scipy.special import log_softmax, softmax
+
+    g = rg.Graph("softmax")
+    x = g.input("x", (3, n))
+    h = g.state("h", (3, n))
+    g.assign(h, rg.softmax(x + h, -1))
+    g.output("p", rg.log_softmax(x * 30.0, -1))
+    g.output("hs", h)
+    g.output("q", rg.softmax(x, -2))
+    rng = np.random.default_rng(n)
+    xs = rng.standard_normal((4, 2, 3, n)).astype("float32")
+    got = rg.compile(g, target="tvm", params={}).run({"x": xs})
+    hs, want = np.zeros((2, 3, n)), []
+    for t in range(4):
+        want.append(hs)
+        hs = softmax(xs[t] + hs, -1)
+    np.testing.assert_allclose(got["hs"], np.stack(want), atol=1e-6)
+    np.testing.assert_allclose(got["p"], log_softmax(xs.astype(np.float64) * 30.0, -1), atol=2e-5)
+    np.testing.assert_allclose(got["q"], softmax(xs, -2), atol=1e-6)
 
 
 def test_fast_exp_tanh_sigmoid_match_numpy() -> None:

@@ -512,16 +512,16 @@ class _Gen:
             element = ELEMENTS[d["op"]](_NodeView(d), out.shape, out.dtype, args)
             share = self.grid if post else self.spread
             return share(out.shape, lambda idx: out.store(idx, element(idx)))
+        extra: dict[str, Any] = {}  # (what a rule asks for beside its operands)
         if d["op"] in NEEDS_SCRATCH:
-            stmt = rule(_NodeView(d), out, args, scratch=self.scratch(nid, t, b))
-        elif d["op"] in NEEDS_ROW:
-            stmt = rule(_NodeView(d), out, args, row=b)
-        elif d["op"] in NEEDS_TARGET:
-            stmt = rule(_NodeView(d), out, args, gpu=self.gpu)
-        elif nid in self.tables:
-            stmt = rule(_NodeView(d), out, args, in_place=True)
-        else:
-            stmt = rule(_NodeView(d), out, args)
+            extra["scratch"] = self.scratch(nid, t, b)
+        if d["op"] in NEEDS_ROW:
+            extra["row"] = b
+        if d["op"] in NEEDS_TARGET:
+            extra["gpu"] = self.gpu
+        if nid in self.tables:
+            extra["in_place"] = True
+        stmt = rule(_NodeView(d), out, args, **extra)
         if self.gpu and post:  # a rule's loops as they are, on one thread
             return self.grid((), lambda _: stmt)
         if self.gpu:  # a rule's loops as they are (reductions...), on the block's first thread

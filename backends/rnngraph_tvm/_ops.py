@@ -399,10 +399,12 @@ def _softmax(log: bool) -> Callable[..., Any]:
     """Softmax (or its log) along one axis: the max, the sum of exponentials, then each
     element, with the max and the sum in scratch rows of the other axes."""
 
-    def rule(node: Any, out: Acc, args: Sequence[Acc], scratch: Any) -> Any:
+    def rule(node: Any, out: Acc, args: Sequence[Acc], scratch: Any, gpu: bool = False) -> Any:
         (x,) = args
         d = out.dtype
         axis = len(out.shape) + int(node.attrs["axis"])
+        if not gpu and axis == len(out.shape) - 1 and isinstance(out.shape[-1], int):
+            return _softmax_rows(log, x, out)  # (a GPU thread: the loops below)
         others = [n for i, n in enumerate(out.shape) if i != axis]
         top, total = scratch(others), scratch(others)
 
@@ -444,6 +446,36 @@ def _softmax(log: bool) -> Callable[..., Any]:
     return rule
 
 
+def _softmax_rows(log: bool, x: Acc, out: Acc, scope: str = "global") -> Any:
+    """Softmax (or its log) along a last axis of a fixed size, one row at a time while it is
+    in L1: its max and its sum each in vector lanes (:func:`_lane_reduce`; one running
+    value in memory makes every element wait for the last one's store), the exponentials
+    and the quotients in vector loops."""
+    lead, n, d = list(out.shape[:-1]), int(out.shape[-1]), out.dtype
+
+    def per_row(idx: list[Any]) -> Any:
+        j = tir.Var("j", I64)
+        each = lambda body: tir.For(j, i64(0), i64(n), tir.ForKind.SERIAL, body)  # noqa: E731
+        find, top = _lane_reduce(
+            lambda k: x.load([*idx, k]), n, d, "top", scope, tir.max, tir.min_value(d)
+        )
+        shifted = x.load([*idx, j]) - top
+        if log:
+            add, total = _lane_sum(
+                lambda k: _math.exp(x.load([*idx, k]) - top, d), n, d, "total", scope
+            )
+            return seq([*find, *add, each(out.store([*idx, j], shifted - tir.log(total)))])
+        add, total = _lane_sum(lambda k: out.load([*idx, k]), n, d, "total", scope)
+        return seq([
+            *find,
+            each(out.store([*idx, j], _math.exp(shifted, d))),
+            *add,
+            each(out.store([*idx, j], out.load([*idx, j]) / total)),
+        ])  # fmt: skip
+
+    return loops(lead, per_row, "r")
+
+
 LANES = 16
 """Partial sums a row's sum keeps (:func:`_lane_sum`): one vector of float32 on AVX-512."""
 
@@ -455,12 +487,20 @@ def _lane_sum(
     in a small buffer of ``scope`` (on a CPU "global": TVM keeps it on the stack and LLVM
     in a vector register) — one running sum in memory would make every term wait for
     the last one's store."""
-    lanes = LANES if n >= LANES else 1
+    return _lane_reduce(term, n, d, name, scope, lambda u, v: u + v, tir.const(0, d))
+
+
+def _lane_reduce(
+    term: Callable[[Any], Any], n: int, d: str, name: str, scope: str,
+    combine: Callable[[Any, Any], Any], zero: Any,
+) -> tuple[list[Any], Any]:  # fmt: skip
+    """As :func:`_lane_sum`, for any ``combine`` (``zero`` its identity): the max too. In a
+    GPU thread (``scope`` "local") one running value: CUDA has no 16-lane vectors."""
+    lanes = LANES if n >= LANES and scope != "local" else 1
     part = tir.decl_buffer((i64(lanes),), d, name=f"{name}_lanes", scope=scope)
     total = tir.decl_buffer((i64(1),), d, name=name, scope=scope)
     jo, jl, j = (tir.Var(v, I64) for v in ("jo", "jl", "j"))
     full = n // lanes
-    zero = tir.const(0, d)
     stmts = [
         tir.AllocBuffer(part),
         tir.AllocBuffer(total),
@@ -475,7 +515,7 @@ def _lane_sum(
                 i64(0),
                 i64(lanes),
                 tir.ForKind.VECTORIZED if lanes > 1 else tir.ForKind.SERIAL,
-                tir.BufferStore(part, part[jl] + term(jo * i64(lanes) + jl), [jl]),
+                tir.BufferStore(part, combine(part[jl], term(jo * i64(lanes) + jl)), [jl]),
             ),
         ),
         tir.BufferStore(total, zero, [i64(0)]),
@@ -484,7 +524,7 @@ def _lane_sum(
             i64(0),
             i64(lanes),
             tir.ForKind.SERIAL,
-            tir.BufferStore(total, total[i64(0)] + part[jl], [i64(0)]),
+            tir.BufferStore(total, combine(total[i64(0)], part[jl]), [i64(0)]),
         ),
     ]
     if n % lanes:
@@ -494,7 +534,7 @@ def _lane_sum(
                 i64(full * lanes),
                 i64(n - full * lanes),
                 tir.ForKind.SERIAL,
-                tir.BufferStore(total, total[i64(0)] + term(j), [i64(0)]),
+                tir.BufferStore(total, combine(total[i64(0)], term(j)), [i64(0)]),
             )
         )
     return stmts, total[i64(0)]
@@ -1147,8 +1187,8 @@ def _as_dtype(acc: Acc, dtype: str) -> Acc:
 NEEDS_ROW = {"random"}
 """Rules that take ``row``: the index of the batch row they compute."""
 
-NEEDS_TARGET = {"layer_norm"}
-"""Rules that take ``gpu=`` (their temporaries' memory differs)."""
+NEEDS_TARGET = {"layer_norm", "softmax", "log_softmax"}
+"""Rules that take ``gpu=`` (their temporaries' memory, or their loops, differ)."""
 NEEDS_SCRATCH = {"fixed_point", "softmax", "log_softmax", "top_k", "solve"}
 """Rules that take a ``scratch(shape) -> Acc`` for per-row temporaries."""
 
