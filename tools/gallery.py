@@ -183,7 +183,7 @@ def performance() -> list[Path]:
         plt.close(fig)
         written.append(out)
 
-    for name in ("tvm_lstm", "tvm_lstm_xeon_icelake"):
+    for name in ("tvm_lstm", "tvm_lstm_xeon_icelake", "tvm_lstm_epyc_zen5"):
         lstm = json.loads((results / f"{name}.json").read_text())
         labels = [f"batch {r['batch']}\n{r['threads']} thread(s)" for r in lstm["rows"]]
         bars(

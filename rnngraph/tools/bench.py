@@ -113,17 +113,25 @@ def timed_together(
     return {name: _stats(ts) for name, ts in times.items()}
 
 
+_CPUINFO = {"cpu family": "cpu_family", "model": "cpu_model", "cache size": "cache_size"}
+
+
 def machine() -> dict[str, Any]:
-    """CPU model, ISA flags, core count and library versions."""
+    """CPU model (with its family and model numbers and cache: a virtual machine's model
+    name may say only "AMD EPYC"), ISA flags, core count and library versions."""
     import onnxruntime
 
     import rnngraph
 
     cpu, flags = "", list[str]()
+    ids: dict[str, str] = {}
     if os.path.exists("/proc/cpuinfo"):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and not cpu:
                 cpu = line.split(":", 1)[1].strip()
+            key = line.split(":", 1)[0].strip()
+            if key in ("cpu family", "model", "cache size") and key not in ids:
+                ids[key] = line.split(":", 1)[1].strip()
             if line.startswith("flags") and not flags:
                 have = set(line.split(":", 1)[1].split())
                 flags = sorted(have & {"avx2", "avx512f", "avx512_bf16", "fma", "amx_tile"})
@@ -135,6 +143,7 @@ def machine() -> dict[str, Any]:
         torch_version = None
     return {
         "cpu": cpu,
+        **{_CPUINFO[k]: v for k, v in ids.items()},
         "isa": flags,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
