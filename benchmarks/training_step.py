@@ -25,7 +25,7 @@ import numpy as np
 from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
-from rnngraph.tools.bench import timed_together, torch_rnn
+from rnngraph.tools.bench import timed_together, torch_lstm_step
 
 I, H, T = 64, 256, 100
 
@@ -75,19 +75,10 @@ def main() -> None:
         if torch is None:
             row["torch"] = NO_TORCH
         else:
-            lstm = torch_rnn("LSTM", p)
-            x, c = torch.from_numpy(xs), torch.from_numpy(cy)
-
-            def step(lstm: Any = lstm, x: Any = x, c: Any = c) -> None:
-                lstm.zero_grad()
-                y, _ = lstm(x)
-                (y * c).sum().backward()
-
+            step, recurrent_gradient = torch_lstm_step(p, xs, cy)
             step()
-            gw = lstm.weight_hh_l0.grad.numpy()
-            i, f, cc, o = np.split(gw, 4)
             row["max_abs_err_torch_vs_reference"] = float(
-                np.max(np.abs(np.concatenate([i, o, f, cc]) - want["c.R"]))
+                np.max(np.abs(recurrent_gradient() - want["c.R"]))
             )
             contenders["torch_autograd"] = step
         row.update(timed_together(contenders, reps, per_turn=max(1, reps // 5)))

@@ -26,57 +26,17 @@ import numpy as np
 from _common import NO_TORCH, machine, timed, torch_with, write
 
 import rnngraph as rg
-from rnngraph.tools.bench import timed_together
+from rnngraph.tools.bench import (
+    TREE_F,
+    TREE_H,
+    random_trees,
+    timed_together,
+    torch_tree_lstm,
+    tree_lstm_graph,
+)  # fmt: skip
 from rnngraph.trees.recursion import layout
 
-F, H = 300, 150
-
-
-def random_trees(count: int, rng: np.random.Generator) -> list[rg.trees.Structure]:
-    out = []
-    for n in rng.integers(10, 201, count):
-        parents = [-1] + [int(rng.integers(0, i)) for i in range(1, int(n))]
-        feats = rng.standard_normal((int(n), F)).astype(np.float32)
-        out.append(rg.trees.from_parents(parents, feats))
-    return out
-
-
-def torch_per_node(params: dict[str, np.ndarray]) -> Any:
-    """The cell as a torch module, applied by recursion over one tree's nodes."""
-    import torch
-
-    def t(name: str) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(params[f"tree_lstm.{name}"]))
-
-    W_iou, b_iou, U_iou = t("W_iou.W"), t("W_iou.b"), t("U_iou.W")
-    W_f, b_f, U_f = t("W_f.W"), t("W_f.b"), t("U_f.W")
-
-    def node(x: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor) -> tuple[Any, Any]:
-        iou = x @ W_iou + b_iou + hs.sum(0) @ U_iou
-        i, o, u = torch.sigmoid(iou[:H]), torch.sigmoid(iou[H : 2 * H]), torch.tanh(iou[2 * H :])
-        f = torch.sigmoid(x @ W_f + b_f + hs @ U_f)
-        c = i * u + (f * cs).sum(0)
-        return o * torch.tanh(c), c
-
-    def run(items: list[rg.trees.Structure]) -> np.ndarray:
-        roots = []
-        with torch.no_grad():
-            for s in items:
-                x = torch.from_numpy(s.features.astype(np.float32))
-
-                def visit(v: int, s: rg.trees.Structure = s, x: Any = x) -> tuple[Any, Any]:
-                    kids = [visit(c) for c in s.children[v]]
-                    if kids:
-                        hs = torch.stack([k[0] for k in kids])
-                        cs = torch.stack([k[1] for k in kids])
-                    else:
-                        hs = cs = torch.zeros(1, H)
-                    return node(x[v], hs, cs)  # a tree: every node is visited once
-
-                roots.append(visit(0)[0])
-        return torch.stack(roots).numpy()
-
-    return run
+F, H = TREE_F, TREE_H
 
 
 def main() -> None:
@@ -90,9 +50,7 @@ def main() -> None:
     import sys
 
     sys.setrecursionlimit(10_000)
-    g = rg.Graph("tree_lstm")
-    tree = rg.recursive(g, cell=rg.cells.child_sum_tree_lstm(H), inputs=g.input("x", F))
-    g.output("root", tree.root)
+    g = tree_lstm_graph(F, H)
     params = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
     rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
@@ -102,7 +60,7 @@ def main() -> None:
         compile_s = time.perf_counter() - t0
         torch = torch_with(threads)
         if torch is not None:
-            per_node = torch_per_node(params)
+            per_node = torch_tree_lstm(params, H)
         tvm_model = None
         try:  # (two threads: a level's products shared by both cores, as the plan chooses)
             t0 = time.perf_counter()

@@ -18,10 +18,18 @@ single-precision MatMul in onnxruntime at the same thread count, best of 8);
 a fused recurrent kernel can exceed that rate, so ``frac_peak`` above 1 means
 "faster than that GEMM", not an error. Results go to JSON; :func:`markdown_table` renders
 them for the README.
+
+Two more sections put every engine side by side on the rest of the work: an LSTM's
+forward pass with every weight gradient (our adjoint graph in onnxruntime and as one TVM
+kernel, against PyTorch's ``nn.LSTM`` and autograd; ``training`` rows), and a child-sum
+tree-LSTM over batches of random trees (our level-batched ONNX and TVM models against
+the same cell applied node by node in PyTorch; ``trees`` rows). Gradients and root states
+are checked against the reference first; the contenders take turns.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -44,9 +52,13 @@ __all__ = [
     "machine",
     "markdown_table",
     "native_op_session",
+    "random_trees",
     "timed",
     "timed_together",
+    "torch_lstm_step",
     "torch_rnn",
+    "torch_tree_lstm",
+    "tree_lstm_graph",
     "update_readme",
 ]
 
@@ -65,6 +77,16 @@ QUICK: dict[str, list[Any]] = {
     "batch": [1, 32],
     "threads": [1],
 }
+TRAINING: dict[str, dict[str, list[int]]] = {
+    "full": {"hidden": [64, 256], "T": [100], "batch": [1, 32]},
+    "quick": {"hidden": [256], "T": [50], "batch": [32]},
+}
+"""The forward + gradients section's LSTMs (input size :data:`I`)."""
+TREES: dict[str, list[int]] = {"full": [10, 100], "quick": [10]}
+"""The tree section's batch sizes, in random trees of 10-200 nodes."""
+NO_TORCH_BENCH = "PyTorch is not installed (pip install 'rnngraph[bench]')"
+TREE_F, TREE_H = 300, 150
+"""The tree-LSTM's node features and hidden size."""
 # Every onnxruntime session here idles without spinning: on two cores, the spinning worker
 # threads of one engine's session would steal time from the engine being timed.
 NO_SPIN = {"session.intra_op.allow_spinning": "0"}
@@ -359,7 +381,7 @@ def _row(
         # which would slow a multi-threaded PyTorch timed right after them.
         engines = {**_torch_engines(cell, H, p, threads, xs), **engines}
     except ImportError:
-        skipped["torch"] = "PyTorch is not installed (pip install 'rnngraph[bench]')"
+        skipped["torch"] = NO_TORCH_BENCH
     # The reference first, then a pause: numpy's BLAS threads busy-wait for up to a tenth of
     # a second after each product, and on two cores they would take the core a threaded
     # engine timed next waits for (every call of it one scheduler tick, 4 ms, late).
@@ -403,6 +425,200 @@ def _row(
     return row
 
 
+def torch_lstm_step(
+    params: Mapping[str, np.ndarray], xs: np.ndarray, cotangent: np.ndarray
+) -> tuple[Callable[[], None], Callable[[], np.ndarray]]:
+    """One PyTorch training step of our recognised LSTM ``c``: ``nn.LSTM`` forward, then
+    autograd's backward of ``sum(y * cotangent)``; and a reader of the recurrent weight's
+    gradient in our gate order (ONNX's i, o, f, c)."""
+    import torch
+
+    lstm = torch_rnn("LSTM", params)
+    x, c = torch.from_numpy(xs), torch.from_numpy(cotangent)
+
+    def step() -> None:
+        lstm.zero_grad()
+        y, _ = lstm(x)
+        (y * c).sum().backward()
+
+    def recurrent_gradient() -> np.ndarray:
+        i, f, cc, o = np.split(lstm.weight_hh_l0.grad.numpy(), 4)
+        return np.concatenate([i, o, f, cc])
+
+    return step, recurrent_gradient
+
+
+def tree_lstm_graph(features: int = TREE_F, hidden: int = TREE_H) -> Any:
+    """A child-sum tree-LSTM over node features ``x``; output ``root``."""
+    import rnngraph as rg
+
+    g = rg.Graph("tree_lstm")
+    cell: Any = rg.cells.child_sum_tree_lstm(hidden)
+    tree = rg.recursive(g, cell=cell, inputs=g.input("x", features))
+    g.output("root", tree.root)
+    return g
+
+
+def random_trees(count: int, rng: np.random.Generator, features: int = TREE_F) -> list[Any]:
+    """``count`` random recursive trees of 10-200 nodes (each node's parent drawn uniformly
+    from the nodes before it) with normal node features."""
+    import rnngraph as rg
+
+    out = []
+    for n in rng.integers(10, 201, count):
+        parents = [-1] + [int(rng.integers(0, i)) for i in range(1, int(n))]
+        feats = rng.standard_normal((int(n), features)).astype(np.float32)
+        out.append(rg.trees.from_parents(parents, feats))
+    return out
+
+
+def torch_tree_lstm(params: Mapping[str, np.ndarray], hidden: int = TREE_H) -> Any:
+    """Our child-sum tree-LSTM's cell as PyTorch applied node by node, by recursion over
+    each tree (how tree-LSTMs are usually written); returns ``run(trees) -> roots``."""
+    import torch
+
+    def t(name: str) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(params[f"tree_lstm.{name}"]))
+
+    W_iou, b_iou, U_iou = t("W_iou.W"), t("W_iou.b"), t("U_iou.W")
+    W_f, b_f, U_f = t("W_f.W"), t("W_f.b"), t("U_f.W")
+    H = hidden
+
+    def node(x: Any, hs: Any, cs: Any) -> tuple[Any, Any]:
+        iou = x @ W_iou + b_iou + hs.sum(0) @ U_iou
+        i, o, u = torch.sigmoid(iou[:H]), torch.sigmoid(iou[H : 2 * H]), torch.tanh(iou[2 * H :])
+        f = torch.sigmoid(x @ W_f + b_f + hs @ U_f)
+        c = i * u + (f * cs).sum(0)
+        return o * torch.tanh(c), c
+
+    def run(items: Sequence[Any]) -> np.ndarray:
+        roots = []
+        with torch.no_grad():
+            for s in items:
+                x = torch.from_numpy(s.features.astype(np.float32))
+
+                def visit(v: int, s: Any = s, x: Any = x) -> tuple[Any, Any]:
+                    kids = [visit(c) for c in s.children[v]]
+                    if kids:
+                        hs = torch.stack([k[0] for k in kids])
+                        cs = torch.stack([k[1] for k in kids])
+                    else:
+                        hs = cs = torch.zeros(1, H)
+                    return node(x[v], hs, cs)  # a tree: every node is visited once
+
+                roots.append(visit(0)[0])
+        return torch.stack(roots).numpy()
+
+    return run
+
+
+def _checked(name: str, err: float, what: str) -> None:
+    if err > 1e-3:
+        raise RuntimeError(f"{name} disagrees with the reference on {what}: {err:.2e}")
+
+
+def _training_row(H: int, T: int, B: int, threads: int, repeats: int) -> dict[str, Any]:
+    """An LSTM's forward pass and every weight gradient: our adjoint graph in onnxruntime
+    and as one TVM kernel against PyTorch autograd, gradients checked first."""
+    import rnngraph as rg
+
+    g = cell_graph("LSTM", H)
+    p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+    rng = np.random.default_rng(H + T + B)
+    xs = rng.standard_normal((T, B, I)).astype(np.float32)
+    cy = (rng.standard_normal((T, B, H)) / (T * B)).astype(np.float32)
+    _, want = rg.vjp(g, {"x": xs}, p, cotangents={"y": cy})
+    adj = rg.adjoint(g, input_gradients=False)
+    feeds = {"x": xs, "cot:y": cy}
+    what = f"LSTM H={H} gradients"
+    row: dict[str, Any] = {"H": H, "T": T, "B": B, "I": I, "threads": threads}
+    fns: dict[str, Callable[[], Any]] = {}
+    targets: list[tuple[str, str, dict[str, Any]]] = [
+        ("ours_onnx", "onnx", {"session_config": NO_SPIN})
+    ]
+    if importlib.util.find_spec("rnngraph_tvm") is not None:
+        targets.append(("ours_tvm", "tvm", {}))
+    else:
+        row["skipped"] = {"ours_tvm": "TVM is not installed (pip install 'rnngraph[tvm]')"}
+    for name, target, options in targets:
+        t0 = time.perf_counter()
+        m = rg.compile(adj, target=target, params=p, threads=threads, **options)
+        got = m.run(feeds)
+        row[f"{name}_compile_s"] = round(time.perf_counter() - t0, 2)
+        _checked(name, max(float(np.max(np.abs(got[f"grad:{k}"] - want[k]))) for k in p), what)
+        fns[name] = functools.partial(m.run, feeds)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        step, recurrent = torch_lstm_step(p, xs, cy)
+        step()
+        _checked("torch_autograd", float(np.max(np.abs(recurrent() - want["c.R"]))), what)
+        fns = {"torch_autograd": step, **fns}
+    except ImportError:
+        row.setdefault("skipped", {})["torch"] = NO_TORCH_BENCH
+    row.update(timed_together(fns, repeats))
+    if "torch_autograd" in row:
+        for ours in ("ours_onnx", "ours_tvm"):
+            if ours in row:
+                ratio = row[ours]["median_ms"] / row["torch_autograd"]["median_ms"]
+                row[f"{ours}_over_torch"] = round(ratio, 3)
+    return row
+
+
+def _tree_rows(
+    counts: Sequence[int], threads: int, repeats: int, features: int = TREE_F, hidden: int = TREE_H
+) -> list[dict[str, Any]]:
+    """A child-sum tree-LSTM over ``counts`` random trees at a time: our ONNX and TVM models
+    (compiled once) against per-node PyTorch, root states checked first."""
+    import rnngraph as rg
+
+    g = tree_lstm_graph(features, hidden)
+    p = {k: v.astype(np.float32) for k, v in g.init_params(seed=0).items()}
+    models: dict[str, Any] = {}
+    compile_s: dict[str, float] = {}
+    skipped: dict[str, str] = {}
+    targets = ["onnx"] + (["tvm"] if importlib.util.find_spec("rnngraph_tvm") else [])
+    if len(targets) == 1:
+        skipped["ours_tvm"] = "TVM is not installed (pip install 'rnngraph[tvm]')"
+    for target in targets:
+        t0 = time.perf_counter()
+        models[f"ours_{target}"] = rg.compile(g, target=target, params=p, threads=threads)
+        compile_s[f"ours_{target}_compile_s"] = round(time.perf_counter() - t0, 2)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        per_node = torch_tree_lstm(p, hidden)
+    except ImportError:
+        per_node = None
+        skipped["torch"] = NO_TORCH_BENCH
+    rows = []
+    rng = np.random.default_rng(threads)
+    for count in counts:
+        items = random_trees(count, rng, features)
+        batch: Any = rg.trees.batch(items)
+        want = rg.run(g, batch, p)["root"]
+        fns: dict[str, Callable[[], Any]] = {}
+        for name, m in models.items():
+            _checked(name, float(np.max(np.abs(m.run(batch)["root"] - want))), "tree roots")
+            fns[name] = functools.partial(m.run, batch)
+        if per_node is not None:
+            _checked("torch", float(np.max(np.abs(per_node(items) - want))), "tree roots")
+            fns = {"torch_per_node": functools.partial(per_node, items), **fns}
+        row: dict[str, Any] = {"trees": count, "nodes": batch.num_nodes, "threads": threads}
+        row.update(compile_s)
+        row.update(timed_together(fns, repeats, per_turn=max(1, repeats // 2)))
+        if "torch_per_node" in row:
+            for ours in models:
+                speedup = row["torch_per_node"]["median_ms"] / row[ours]["median_ms"]
+                row[f"{ours}_speedup_vs_torch"] = round(speedup, 2)
+        if skipped:
+            row["skipped"] = skipped
+        rows.append(row)
+    return rows
+
+
 def bench(
     *, quick: bool = False, out: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> dict[str, Any]:
@@ -431,15 +647,43 @@ def bench(
                 + (f", {ratio:.2f}x the best baseline ({r['best_baseline']})" if ratio else ""),
                 flush=True,
             )
+    mode = "quick" if quick else "full"
+    tg = TRAINING[mode]
+    steps = [(h, t, b, n) for n in grid["threads"] for h in tg["hidden"] for t in tg["T"]
+             for b in tg["batch"]]  # fmt: skip
+    training = []
+    for i, (h, t, b, n) in enumerate(steps):
+        training.append(_training_row(h, t, b, n, repeats))
+        if progress:
+            r = training[-1]
+            print(f"[training {i + 1}/{len(steps)}] LSTM H={h} T={t} B={b} threads={n}: "
+                  + ", ".join(f"{k} {r[k]['median_ms']:.2f} ms" for k in
+                              ("ours_onnx", "ours_tvm", "torch_autograd") if k in r),
+                  flush=True)  # fmt: skip
+    trees = []
+    for n in grid["threads"]:
+        trees += _tree_rows(TREES[mode], n, max(2, repeats // 2))
+        if progress:
+            for r in trees[-len(TREES[mode]) :]:
+                print(f"[trees] {r['trees']} trees, {r['nodes']} nodes, threads={n}: "
+                      + ", ".join(f"{k} {r[k]['median_ms']:.1f} ms" for k in
+                                  ("ours_onnx", "ours_tvm", "torch_per_node") if k in r),
+                      flush=True)  # fmt: skip
     doc = {
         "benchmark": "rnngraph bench: LSTM, GRU and a layer-normalised LSTM, I=64, fp32, wall time "
-        "per whole sequence (median of repeats after a warm-up)",
+        "per whole sequence (median of repeats after a warm-up); an LSTM's forward pass with "
+        "every weight gradient; a child-sum tree-LSTM over random trees",
         "quick": quick,
         "grid": grid,
+        "training_grid": tg,
+        "tree_counts": TREES[mode],
+        "tree_sizes": {"features": TREE_F, "hidden": TREE_H},
         "peak_gflops_by_threads": peaks,
         "machine": machine(),
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
+        "training": training,
+        "trees": trees,
     }
     path = (
         Path(out)
@@ -477,6 +721,8 @@ def markdown_table(doc: dict[str, Any]) -> str:
             + " | ".join(cells + ratios)
             + " |"
         )
+    lines += _training_table(doc.get("training", []))
+    lines += _tree_table(doc.get("trees", []), doc.get("tree_sizes", {}))
     m = doc["machine"]
     lines.append("")
     lines.append(
@@ -489,6 +735,60 @@ def markdown_table(doc: dict[str, Any]) -> str:
         + ". Generated from the committed JSON by `rnngraph bench --update-readme`."
     )
     return "\n".join(lines)
+
+
+def _ms(row: Mapping[str, Any], key: str) -> str:
+    return f"{row[key]['median_ms']:.2f}" if key in row else "—"
+
+
+def _ratio(row: Mapping[str, Any], key: str) -> str:
+    return f"{row[key]:.2f}x" if key in row else "—"
+
+
+def _training_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The forward + gradients section of a bench JSON, if it has one."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Forward pass and every weight gradient (LSTM, I=64): our adjoint graph against "
+        "PyTorch's `nn.LSTM` and autograd.",
+        "",
+        "| H | T | B | threads | ours (ONNX) | ours (TVM) | torch autograd "
+        "| ONNX / torch | TVM / torch |",
+        "|" + "---|" * 9,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['H']} | {r['T']} | {r['B']} | {r['threads']} | "
+            + " | ".join([_ms(r, "ours_onnx"), _ms(r, "ours_tvm"), _ms(r, "torch_autograd")])
+            + f" | {_ratio(r, 'ours_onnx_over_torch')} | {_ratio(r, 'ours_tvm_over_torch')} |"
+        )
+    return lines
+
+
+def _tree_table(rows: Sequence[Mapping[str, Any]], sizes: Mapping[str, int]) -> list[str]:
+    """The tree-LSTM section of a bench JSON, if it has one."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        f"Child-sum tree-LSTM (node features {sizes.get('features')}, hidden "
+        f"{sizes.get('hidden')}) over batches of random trees of 10-200 nodes: ours "
+        "level-batched against the cell applied node by node in PyTorch.",
+        "",
+        "| trees | nodes | threads | ours (ONNX) | ours (TVM) | torch per node "
+        "| torch / ONNX | torch / TVM |",
+        "|" + "---|" * 8,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['trees']} | {r['nodes']} | {r['threads']} | "
+            + " | ".join([_ms(r, "ours_onnx"), _ms(r, "ours_tvm"), _ms(r, "torch_per_node")])
+            + f" | {_ratio(r, 'ours_onnx_speedup_vs_torch')}"
+            + f" | {_ratio(r, 'ours_tvm_speedup_vs_torch')} |"
+        )
+    return lines
 
 
 def update_readme(readme: str | os.PathLike[str], results: Sequence[str | os.PathLike[str]]) -> str:

@@ -579,10 +579,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="time our engines against PyTorch and onnxruntime side by side",
-        description="Time LSTM, GRU and a layer-normalised LSTM in our ONNX, the reference "
-        "interpreter, onnxruntime's own LSTM/GRU ops and (if installed) PyTorch eager and "
-        "onnxruntime on torch.onnx.export's file; outputs cross-checked first; results "
-        "as JSON under benchmarks/results/.",
+        description="Time LSTM, GRU and a layer-normalised LSTM in our ONNX and TVM models, the "
+        "reference interpreter, onnxruntime's own LSTM/GRU ops and (if installed) PyTorch eager "
+        "and onnxruntime on torch.onnx.export's file; then an LSTM's forward pass with every "
+        "weight gradient (our adjoint in ONNX and TVM against PyTorch autograd) and a child-sum "
+        "tree-LSTM over random trees (ours against per-node PyTorch); outputs and gradients "
+        "cross-checked first; results as JSON under benchmarks/results/.",
     )
     p.add_argument("--quick", action="store_true", help="a small sweep (a few minutes at most)")
     p.add_argument(
