@@ -494,3 +494,31 @@ def test_split_of_a_cells_features_and_lp_normalization(opset: int) -> None:
     ]
     xs = np.random.default_rng(2).normal(size=(6, 3, 3)).astype(np.float32)
     _compare(_lstm_then(nodes, opset, extra), {"x": xs})
+
+
+@pytest.mark.parametrize(("reverse", "exclusive"), [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_cumsum_over_the_steps_is_a_running_sum_state(reverse: int, exclusive: int) -> None:
+    """``CumSum`` along the time axis (a running count, positions from a mask) imports as
+    a state ``s(t) = s(t -/+ 1) + x(t)``: onnxruntime's numbers bit for bit, forwards and
+    from the end, with and without the step itself; along a feature axis it stays
+    ``rg.cumsum``."""
+    F = TensorProto.FLOAT
+    nodes = [
+        helper.make_node("CumSum", ["x", "zero"], ["y"], reverse=reverse, exclusive=exclusive),
+        helper.make_node("CumSum", ["x", "two"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "running", [helper.make_tensor_value_info("x", F, ["T", "B", 3])],
+        [helper.make_tensor_value_info(n, F, None) for n in ("y", "z")],
+        [helper.make_tensor(n, TensorProto.INT64, [], [v]) for n, v in (("zero", 0), ("two", 2))],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    x = np.random.default_rng(reverse * 2 + exclusive).standard_normal((9, 4, 3))
+    x = x.astype(np.float32)
+    want = _ort(model, {"x": x})
+    g, p = rg.import_onnx(model)
+    assert len(g.states) == 1
+    for target in ("reference", "onnx"):
+        got = rg.compile(g, target=target, params=p).run({"x": x})
+        for k in ("y", "z"):
+            np.testing.assert_array_equal(got[k], want[k])

@@ -1030,13 +1030,27 @@ class _Importer:
         self.set(node, Seq(rg.dequantize_linear(q, scales, zps, axis=axis)))
 
     def op_CumSum(self, node: onnx.NodeProto) -> None:
+        """A running sum along a feature axis is ``rg.cumsum``; along the steps it is a
+        recurrence, a state ``s(t) = s(t - 1) + x(t)`` from zeros (``reverse``: from the
+        end, ``s(t) = s(t + 1) + x(t)``; ``exclusive``: the sum before the step), which
+        adds in the order onnxruntime's kernel does."""
         x = self.seq(node.input[0], node)
+        t = self.get(node.input[0], node)
         axis = self.get(node.input[1], node)
         if not isinstance(axis, Static):
             raise self.fail(node, "its axis must be a constant")
-        ax = self._axis(node, int(np.asarray(axis.value).reshape(-1)[0]), self.rank(x))
+        rank = self.rank(x)
+        a = int(np.asarray(axis.value).reshape(-1)[0]) % rank
         reverse = bool(self._attr(node, "reverse", 0))
         exclusive = bool(self._attr(node, "exclusive", 0))
+        if isinstance(t, Seq) and t.time_at == 0 and a == int(t.batch_major):
+            row = tuple(int(d) for d in x.shape[1:])
+            s = self.fresh_state(f"{node.output[0]}.sum", row, delay=-1 if reverse else 1)
+            total = s + x
+            self.graph.assign(s, total)
+            self.set(node, Seq(s if exclusive else total, batch_major=t.batch_major))
+            return
+        ax = self._axis(node, a, rank)
         self.set(node, Seq(rg.cumsum(x, ax, reverse=reverse, exclusive=exclusive)))
 
     def op_Pad(self, node: onnx.NodeProto) -> None:
@@ -1711,11 +1725,12 @@ class _Importer:
         if outs[1]:
             self.env[outs[1]] = Rows([RowItem("final", s.name)], row, squeezed=True)
 
-    def fresh_state(self, name: str, row: tuple[int, ...]) -> rg.Value:
+    def fresh_state(self, name: str, row: tuple[int, ...], delay: int = 1) -> rg.Value:
         """A zero-initialised state of an op's cell, ``name`` or, when taken (another node
-        of the same name), ``name.<n>``."""
+        of the same name), ``name.<n>``; ``delay`` -1 reads the next step's value."""
         g = self.graph
-        return g.state(name if not g.has_name(name) else f"{name}.{len(g.state_nodes())}", row)
+        taken = g.has_name(name)
+        return g.state(name if not taken else f"{name}.{len(g.state_nodes())}", row, delay=delay)
 
     def heads(self, name: str, node: onnx.NodeProto, role: str) -> tuple[rg.Value, bool]:
         """A transformer op's ``(B, H, T, D)`` input (true: its steps ``(B, H, D)``) or
