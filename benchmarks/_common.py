@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ __all__ = [
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+# Compile times are reported: every build here is a cold one, not a load from the user's
+# kernel cache (set the variable to a folder to time loads instead).
+os.environ.setdefault("RNNGRAPH_TVM_KERNEL_CACHE", "off")
 
 NO_TORCH = "skipped: PyTorch is not installed (pip install '.[bench]')"
 """What a row records in place of a PyTorch baseline that could not run."""

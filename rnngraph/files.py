@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_path", "atomic_write", "folder_lock", "sha256", "umask"]
+__all__ = ["atomic_path", "atomic_write", "cache_folder", "folder_lock", "sha256", "umask"]
 
 
 def umask() -> int:
@@ -106,3 +106,20 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
 def sha256(data: bytes) -> str:
     """The hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def cache_folder() -> Path:
+    """The user's cache folder for rnngraph (tuned plans, built kernels):
+    ``$RNNGRAPH_CACHE``, else ``$XDG_CACHE_HOME/rnngraph``, else ``~/.cache/rnngraph``.
+
+    >>> import os
+    >>> os.environ["RNNGRAPH_CACHE"] = "/tmp/rg-cache"
+    >>> str(cache_folder())
+    '/tmp/rg-cache'
+    >>> del os.environ["RNNGRAPH_CACHE"]
+    """
+    root = os.environ.get("RNNGRAPH_CACHE")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "rnngraph"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -22,6 +23,12 @@ os.environ.setdefault("TVM_NUM_THREADS", "2")
 # thread unless a test asks for more (threads=, parallel=), as the suite's processes
 # already share the cores (pytest -n).
 os.environ.setdefault("RNNGRAPH_THREADS", "1")
+# Built TVM kernels are cached in the user's cache folder by default; the suite keeps its
+# own (.ci/run gives each run a fresh folder; a run from a checkout uses one under the
+# system's temporary folder, shared by the workers, never the user's cache).
+os.environ.setdefault(
+    "RNNGRAPH_TVM_KERNEL_CACHE", os.path.join(tempfile.gettempdir(), "rnngraph-test-kernels")
+)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ slow; CI runs them. They need apache-tvm (in the ``dev`` extra).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -704,9 +705,9 @@ def test_kernel_cache_serves_a_second_build_of_the_same_kernels(tmp_path, monkey
     first = rg.compile(g, target="tvm", params=p, threads=1).run(xs)
     entries = sorted(tmp_path.glob("*.so"))
     assert len(entries) == 1
-    stamp = entries[0].stat().st_mtime_ns
+    built = entries[0].stat().st_ino  # (a build publishes a new file: a new inode)
     again = rg.compile(g, target="tvm", params=p, threads=1).run(xs)
-    assert sorted(tmp_path.glob("*.so")) == entries and entries[0].stat().st_mtime_ns == stamp
+    assert sorted(tmp_path.glob("*.so")) == entries and entries[0].stat().st_ino == built
     _close(again, first)
     _close(again, rg.run(g, xs, p))
     rg.compile(g, target="tvm", params=p, threads=1, unroll=2).run(xs)
@@ -742,3 +743,37 @@ def test_erf_sin_and_cos_in_a_recurrent_cell() -> None:
     for target in ("tvm", "onnx"):
         got = rg.compile(g, target=target, params=p).run({"x": xs})["y"]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=target)
+
+
+def test_kernel_cache_is_the_users_by_default_and_can_be_turned_off(tmp_path, monkeypatch) -> None:
+    """Without $RNNGRAPH_TVM_KERNEL_CACHE, built kernels go to ``tvm-kernels`` in the user's
+    cache folder ($RNNGRAPH_CACHE here), so a model compiled again loads them; "off" (or
+    empty) builds every time; past the size limit the entries used longest ago go first;
+    a cache folder that cannot be written costs nothing but the cache."""
+    from rnngraph_tvm import _model
+
+    monkeypatch.delenv("RNNGRAPH_TVM_KERNEL_CACHE", raising=False)
+    monkeypatch.setenv("RNNGRAPH_CACHE", str(tmp_path / "cache"))
+    assert _model.kernel_cache() == tmp_path / "cache" / "tvm-kernels"
+    g = rg.Graph("cached")
+    x = g.input("x", 3)
+    g.output("y", rg.tanh(rg.linear(x, 4, name="l")))
+    p = g.init_params(seed=0)
+    xs = {"x": np.ones((2, 1, 3), np.float32)}
+    want = rg.run(g, xs, p)
+    _close(rg.compile(g, target="tvm", params=p, threads=1).run(xs), want)
+    assert len(list((tmp_path / "cache" / "tvm-kernels").glob("*.so"))) == 1
+    for off in ("off", ""):
+        monkeypatch.setenv("RNNGRAPH_TVM_KERNEL_CACHE", off)
+        assert _model.kernel_cache() is None
+    old, new = (tmp_path / "prune" / f"{n}.so" for n in ("old", "new"))
+    old.parent.mkdir()
+    old.write_bytes(b"x" * 10)
+    new.write_bytes(b"x" * 10)
+    os.utime(old, (1, 1))
+    _model._prune(old.parent, 15)
+    assert not old.exists() and new.exists()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("RNNGRAPH_TVM_KERNEL_CACHE", str(blocked / "kernels"))
+    _close(rg.compile(g, target="tvm", params=p, threads=1).run(xs), want)

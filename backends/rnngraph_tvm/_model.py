@@ -17,7 +17,7 @@ import numpy as np
 import tvm
 
 from rnngraph.errors import CompileError, InputError
-from rnngraph.files import atomic_path, atomic_write, folder_lock
+from rnngraph.files import atomic_path, atomic_write, cache_folder, folder_lock
 from rnngraph.ir.registry import REFERENCE
 from rnngraph.ops.random import seeded
 from rnngraph.program.schedule import Program, Read, RecurrentRegion
@@ -37,6 +37,39 @@ from rnngraph_tvm._plan import Cpu, Plan, derive
 from rnngraph_tvm._targets import COMPILERS, Device, shared_buffers
 
 __all__ = ["TvmModel"]
+
+
+KERNEL_CACHE_BYTES = 512 << 20
+"""The kernel cache's size: past it, the entries used longest ago go first."""
+
+
+def kernel_cache() -> Path | None:
+    """The folder of built host kernels: ``$RNNGRAPH_TVM_KERNEL_CACHE`` when set (empty or
+    ``off``: no cache), else ``tvm-kernels`` in the user's cache folder
+    (:func:`rnngraph.files.cache_folder`). A model compiled again, in this process or
+    another, loads its kernels from there in a fraction of a second instead of building
+    them (seconds to tens of seconds); an entry is keyed by the kernel's whole TIR, the
+    target and TVM's version, so any change builds afresh."""
+    env = os.environ.get("RNNGRAPH_TVM_KERNEL_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0") else Path(env)
+    return cache_folder() / "tvm-kernels"
+
+
+def _prune(folder: Path, limit: int) -> None:
+    """Delete the cache's least recently used libraries until they take ``limit`` bytes."""
+    entries = []
+    for f in folder.glob("*.so"):
+        with contextlib.suppress(OSError):
+            st = f.stat()
+            entries.append((st.st_mtime, st.st_size, f))
+    total = sum(size for _, size, _ in entries)
+    for _, size, f in sorted(entries):
+        if total <= limit:
+            break
+        with contextlib.suppress(OSError):
+            f.unlink()
+            total -= size
 
 
 class TvmModel:
@@ -204,25 +237,31 @@ class TvmModel:
             raise CompileError(f"TVM could not build {self.graph.name!r}: {first}") from e
 
     def _run_build(self, funcs: Mapping[str, Any]) -> Any:
-        """:meth:`_build` of kernels this process runs, through the kernel cache when one
-        is set (``$RNNGRAPH_TVM_KERNEL_CACHE``, a folder): a host library built before for
-        exactly these kernels (the TIR module, the target and TVM's version, hashed) is
-        loaded instead of built again. Off by default; ``.ci/run`` sets one per test run,
-        where many tests build the same zoo models."""
-        folder = os.environ.get("RNNGRAPH_TVM_KERNEL_CACHE")
-        if not folder or self.device.cross or self.device.gpu:
+        """:meth:`_build` of kernels this process runs, through the kernel cache: a host
+        library built before for exactly these kernels (the TIR module, the target and
+        TVM's version, hashed) is loaded instead of built again (see :func:`kernel_cache`).
+        A cache that cannot be written costs the next compile its build, nothing else."""
+        folder = kernel_cache()
+        if folder is None or self.device.cross or self.device.gpu:
             return self._build(funcs)
         mod = tvm.IRModule(dict(funcs))
         text = f"{tvm.__version__}\n{self.device.target}\n{mod.script()}"
-        path = Path(folder) / f"{hashlib.sha256(text.encode()).hexdigest()}.so"
+        path = folder / f"{hashlib.sha256(text.encode()).hexdigest()}.so"
         if path.exists():
             try:
-                return tvm.runtime.load_module(str(path))
+                ex = tvm.runtime.load_module(str(path))
+                os.utime(path)  # (used: the last to go when the cache is pruned)
+                return ex
             except Exception:  # (a damaged entry: built again below)
                 path.unlink(missing_ok=True)
         ex = self._build(funcs)
-        with atomic_path(path, ".so") as tmp:
-            ex.export_library(str(tmp))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path, ".so") as tmp:
+                ex.export_library(str(tmp))
+            _prune(folder, KERNEL_CACHE_BYTES)
+        except OSError:
+            pass
         return ex
 
     def build_splits(self, with_lens: bool, splits: Sequence[str]) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rnngraph.errors import CompileError
-from rnngraph.files import atomic_write, folder_lock, sha256
+from rnngraph.files import atomic_write, cache_folder, folder_lock, sha256
 from rnngraph.program.schedule import Program
 from rnngraph_tvm._plan import Plan
 
@@ -50,12 +49,7 @@ CALLS = 7
 
 def cache_path() -> Path:
     """The tuning cache file (see the module text)."""
-    root = os.environ.get("RNNGRAPH_CACHE")
-    if root:
-        return Path(root) / "tune.json"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "rnngraph" / "tune.json"
+    return cache_folder() / "tune.json"
 
 
 def cpu_model() -> str:

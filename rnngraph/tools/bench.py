@@ -622,7 +622,10 @@ def _tree_rows(
 def bench(
     *, quick: bool = False, out: str | os.PathLike[str] | None = None, progress: bool = True
 ) -> dict[str, Any]:
-    """Run the sweep (``quick``: a small one) and write the JSON; returns the document."""
+    """Run the sweep (``quick``: a small one) and write the JSON; returns the document.
+    Compile times are cold builds: the TVM kernel cache is off for the run unless
+    ``$RNNGRAPH_TVM_KERNEL_CACHE`` names a folder."""
+    os.environ.setdefault("RNNGRAPH_TVM_KERNEL_CACHE", "off")
     grid = QUICK if quick else FULL
     repeats = 5 if quick else 10
     peaks = {n: round(peak_gflops(n), 1) for n in grid["threads"]}
