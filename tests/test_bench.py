@@ -54,4 +54,4 @@ def test_gradient_and_tree_rows_check_every_engine_then_time_them() -> None:
     doc = {"rows": [], "training": [row], "trees": trees, "machine": machine,
            "tree_sizes": sizes, "peak_gflops_by_threads": {1: 1.0}}  # fmt: skip
     table = markdown_table(doc)
-    assert "| 16 | 5 | 3 | 1 |" in table and "torch per node" in table
+    assert "| 16 | 5 | 3 | 1 |" in table and "| torch per node |" in table

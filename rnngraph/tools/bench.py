@@ -748,50 +748,43 @@ def _ratio(row: Mapping[str, Any], key: str) -> str:
     return f"{row[key]:.2f}x" if key in row else "—"
 
 
-def _training_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The forward + gradients section of a bench JSON, if it has one."""
+def _section(
+    caption: str, rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
+    times: Mapping[str, str], ratios: Mapping[str, str],
+) -> list[str]:  # fmt: skip
+    """A captioned table of ``rows``: their ``keys``, the median ms of ``times`` and the
+    ``ratios`` (row key -> column label); nothing when there are no rows."""
     if not rows:
         return []
-    lines = [
-        "",
+    labels = [*keys, *times.values(), *ratios.values()]
+    lines = ["", caption, "", "| " + " | ".join(labels) + " |", "|" + "---|" * len(labels)]
+    for r in rows:
+        cells = [str(r[k]) for k in keys] + [_ms(r, k) for k in times]
+        lines.append("| " + " | ".join(cells + [_ratio(r, k) for k in ratios]) + " |")
+    return lines
+
+
+def _training_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The forward + gradients section of a bench JSON, if it has one."""
+    return _section(
         "Forward pass and every weight gradient (LSTM, I=64): our adjoint graph against "
         "PyTorch's `nn.LSTM` and autograd.",
-        "",
-        "| H | T | B | threads | ours (ONNX) | ours (TVM) | torch autograd "
-        "| ONNX / torch | TVM / torch |",
-        "|" + "---|" * 9,
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['H']} | {r['T']} | {r['B']} | {r['threads']} | "
-            + " | ".join([_ms(r, "ours_onnx"), _ms(r, "ours_tvm"), _ms(r, "torch_autograd")])
-            + f" | {_ratio(r, 'ours_onnx_over_torch')} | {_ratio(r, 'ours_tvm_over_torch')} |"
-        )
-    return lines
+        rows, ["H", "T", "B", "threads"],
+        {"ours_onnx": "ours (ONNX)", "ours_tvm": "ours (TVM)", "torch_autograd": "torch autograd"},
+        {"ours_onnx_over_torch": "ONNX / torch", "ours_tvm_over_torch": "TVM / torch"},
+    )  # fmt: skip
 
 
 def _tree_table(rows: Sequence[Mapping[str, Any]], sizes: Mapping[str, int]) -> list[str]:
     """The tree-LSTM section of a bench JSON, if it has one."""
-    if not rows:
-        return []
-    lines = [
-        "",
+    return _section(
         f"Child-sum tree-LSTM (node features {sizes.get('features')}, hidden "
         f"{sizes.get('hidden')}) over batches of random trees of 10-200 nodes: ours "
         "level-batched against the cell applied node by node in PyTorch.",
-        "",
-        "| trees | nodes | threads | ours (ONNX) | ours (TVM) | torch per node "
-        "| torch / ONNX | torch / TVM |",
-        "|" + "---|" * 8,
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['trees']} | {r['nodes']} | {r['threads']} | "
-            + " | ".join([_ms(r, "ours_onnx"), _ms(r, "ours_tvm"), _ms(r, "torch_per_node")])
-            + f" | {_ratio(r, 'ours_onnx_speedup_vs_torch')}"
-            + f" | {_ratio(r, 'ours_tvm_speedup_vs_torch')} |"
-        )
-    return lines
+        rows, ["trees", "nodes", "threads"],
+        {"ours_onnx": "ours (ONNX)", "ours_tvm": "ours (TVM)", "torch_per_node": "torch per node"},
+        {"ours_onnx_speedup_vs_torch": "torch / ONNX", "ours_tvm_speedup_vs_torch": "torch / TVM"},
+    )  # fmt: skip
 
 
 def update_readme(readme: str | os.PathLike[str], results: Sequence[str | os.PathLike[str]]) -> str:
