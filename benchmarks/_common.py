@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rnngraph.files import atomic_write
-from rnngraph.tools.bench import machine, timed
+from rnngraph.tools.bench import machine, steady_malloc, timed
 
 __all__ = [
     "NO_TORCH",
@@ -29,6 +29,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # Compile times are reported: every build here is a cold one, not a load from the user's
 # kernel cache (set the variable to a folder to time loads instead).
 os.environ.setdefault("RNNGRAPH_TVM_KERNEL_CACHE", "off")
+# Every contender's large buffers reused, not mapped afresh on each call (see steady_malloc).
+MALLOC = steady_malloc()
 
 NO_TORCH = "skipped: PyTorch is not installed (pip install '.[bench]')"
 """What a row records in place of a PyTorch baseline that could not run."""
@@ -45,8 +47,11 @@ def torch_with(threads: int) -> Any:
 
 
 def write(name: str, doc: dict[str, Any]) -> Path:
-    """Write ``results/<name>.json`` (atomically) and return its path."""
-    return atomic_write(RESULTS / f"{name}.json", json.dumps(doc, indent=1) + "\n")
+    """Write ``results/<name>.json`` (atomically, with the allocator the run used) and
+    return its path."""
+    return atomic_write(
+        RESULTS / f"{name}.json", json.dumps({**doc, "malloc": MALLOC}, indent=1) + "\n"
+    )
 
 
 def lstm_graph(inputs: int, hidden: int) -> tuple[Any, dict[str, Any]]:
