@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,19 @@ from rnngraph_tvm._ops import (
 from rnngraph_tvm._plan import Plan, host_plan
 
 __all__ = ["Arg", "Kernel", "generate", "initial_name"]
+
+
+def _vector_rows(n: int, width: int, store: Callable[[Any], Any]) -> list[Any]:
+    """``store(e)`` for ``e < n``: vectors of ``width`` lanes, then the rest one by one."""
+    whole, v, e = n // width, tir.Var("v", I64), tir.Var("e", I64)
+    out = []
+    if whole:
+        out.append(tir.For(v, i64(0), i64(whole), tir.ForKind.SERIAL, tir.For(
+            e, i64(0), i64(width), tir.ForKind.VECTORIZED, store(v * i64(width) + e))))  # fmt: skip
+    if n % width:
+        out.append(tir.For(e, i64(whole * width), i64(n % width), tir.ForKind.SERIAL, store(e)))
+    return out
+
 
 MAX_INLINE_DEPTH = 24
 """The longest chain of element-wise nodes evaluated as one expression (deeper ones
@@ -1181,40 +1194,28 @@ class _Gen:
             return tir.Select(g < terms, v, zero)
 
         q = tir.Var("q", I64)
+        whole = n_j // nr  # (panels of real columns only: contiguous vector copies)
+        panel_rows = [
+            tir.For(q, i64(0), i64(whole), tir.ForKind.SERIAL, tir.For(
+                j, i64(0), i64(nr), tir.ForKind.VECTORIZED,
+                tir.BufferStore(panels, term(c_buf, q * i64(nr) + j), [q, kk, j]),
+            ))
+        ] if whole else []  # fmt: skip
+        if n_j % nr:  # the last panel, partly padding
+            panel_rows.append(tir.For(j, i64(0), i64(nr), tir.ForKind.SERIAL, tir.BufferStore(
+                panels,
+                tir.Select(i64(whole * nr) + j < i64(n_j),
+                           term(c_buf, tir.min(i64(whole * nr) + j, i64(n_j - 1))), zero),
+                [i64(whole), kk, j],
+            )))  # fmt: skip
         pack = tir.For(
             kk,
             i64(0),
             i64(kc),
             tir.ForKind.SERIAL,
-            seq(
-                [
-                    loops(
-                        [n_i], lambda e: tir.BufferStore(cols, term(a_buf, e[0]), [kk, e[0]]), "i"
-                    ),
-                    tir.For(
-                        q,
-                        i64(0),
-                        i64(n_panels),
-                        tir.ForKind.SERIAL,
-                        tir.For(
-                            j,
-                            i64(0),
-                            i64(nr),
-                            tir.ForKind.SERIAL,
-                            tir.BufferStore(
-                                panels,
-                                tir.Select(
-                                    q * i64(nr) + j < i64(n_j),
-                                    term(c_buf, tir.min(q * i64(nr) + j, i64(n_j - 1))),
-                                    zero,
-                                ),
-                                [q, kk, j],
-                            ),
-                        ),
-                    ),
-                ]
-            ),
-        )
+            seq([*_vector_rows(n_i, nr, lambda e: tir.BufferStore(cols, term(a_buf, e), [kk, e])),
+                 *panel_rows]),
+        )  # fmt: skip
 
         def add(r: Any, c: Any, v: Any) -> Any:
             return tir.BufferStore(outb, outb[r, c] + v, [r, c])
