@@ -7,6 +7,7 @@ slow; CI runs them. They need apache-tvm (in the ``dev`` extra).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -766,6 +767,17 @@ def test_kernel_cache_is_the_users_by_default_and_can_be_turned_off(tmp_path, mo
     for off in ("off", ""):
         monkeypatch.setenv("RNNGRAPH_TVM_KERNEL_CACHE", off)
         assert _model.kernel_cache() is None
+    monkeypatch.delenv("RNNGRAPH_TVM_KERNEL_CACHE")
+    monkeypatch.delenv("RNNGRAPH_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    assert _model.kernel_cache() is None  # (no home: no cache, and the build goes on)
+    monkeypatch.undo()
+    monkeypatch.setenv("RNNGRAPH_CACHE", str(tmp_path / "cache"))
     old, new = (tmp_path / "prune" / f"{n}.so" for n in ("old", "new"))
     old.parent.mkdir()
     old.write_bytes(b"x" * 10)
