@@ -194,6 +194,25 @@ def test_tuning_keeps_the_fastest_plan_per_cpu(tmp_path: Path, monkeypatch: Any)
         rg.compile(g, target="tvm", params=p, tune=True, device="aarch64")
 
 
+def test_tuning_without_a_home_folder_tunes_and_keeps_nothing(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """No cache folder to find (no $RNNGRAPH_CACHE, no $XDG_CACHE_HOME and Path.home()
+    failing, as for a container's user with no passwd entry): the compile tunes and says
+    the plan was not kept, instead of failing."""
+    for var in ("RNNGRAPH_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    monkeypatch.setattr(_tune, "_search", lambda *args: (args[4].replace(rows=4), 1.0))
+    g = zoo.elman_graph()
+    m = rg.compile(g, target="tvm", params=zoo.params_for(g), tune={"batch": [2]}, threads=1)
+    assert m.plan.rows == 4 and "no cache folder" in m.plan.source
+
+
 def test_the_command_line_shows_sets_and_tunes_the_plan(
     tmp_path: Path, monkeypatch: Any, capsys: Any
 ) -> None:

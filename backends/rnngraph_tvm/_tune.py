@@ -150,9 +150,12 @@ def tuned(
             "run here (compile without tune, or tune on that machine)"
         )
     batches, steps, progress = _shapes(tune)
-    path = cache_path()
+    try:
+        path: Path | None = cache_path()
+    except (RuntimeError, KeyError):  # (no home folder to find: tuned afresh, not kept)
+        path = None
     key = _key(program, plan, dtype, batches, steps)
-    hit = _read_cache(path).get(key)
+    hit = _read_cache(path).get(key) if path is not None else None
     if isinstance(hit, dict) and isinstance(hit.get("plan"), dict):
         try:
             return plan.replace(**hit["plan"], source=f"tuned on this machine, cached in {path}")
@@ -161,6 +164,8 @@ def tuned(
     start = time.perf_counter()
     best, timing = _search(program, params, device, dtype, plan, batches, steps, progress)
     seconds = round(time.perf_counter() - start, 1)
+    if path is None:
+        return best.replace(source=f"tuned on this machine in {seconds} s (no cache folder)")
     doc = _read_cache(path)
     doc[key] = {
         "plan": best.tunables(),
