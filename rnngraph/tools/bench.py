@@ -86,6 +86,7 @@ TRAINING: dict[str, dict[str, list[int]]] = {
 TREES: dict[str, list[int]] = {"full": [10, 100], "quick": [10]}
 """The tree section's batch sizes, in random trees of 10-200 nodes."""
 NO_TORCH_BENCH = "PyTorch is not installed (pip install 'rnngraph[bench]')"
+NO_TVM_BENCH = "TVM is not installed (pip install 'rnngraph[tvm]')"
 TREE_F, TREE_H = 300, 150
 """The tree-LSTM's node features and hidden size."""
 # Every onnxruntime session here idles without spinning: on two cores, the spinning worker
@@ -379,6 +380,17 @@ def _torch_engines(
     return out
 
 
+def _has_tvm() -> bool:
+    """Whether the TVM backend is installed (its rows are timed, else skipped, saying so)."""
+    return importlib.util.find_spec("rnngraph_tvm") is not None
+
+
+def _checked(name: str, err: float, what: str) -> None:
+    """Refuse to time an engine whose result is off the reference by more than 1e-3."""
+    if err > 1e-3:
+        raise RuntimeError(f"{name} disagrees with the reference on {what}: {err:.2e}")
+
+
 def _row(
     cell: str, H: int, T: int, B: int, threads: int, peak: float, repeats: int
 ) -> dict[str, Any]:
@@ -393,13 +405,13 @@ def _row(
     m = rg.compile(g, target="onnx", params=p, threads=threads, session_config=NO_SPIN)
     engines["ours_onnx"] = (lambda: m.run({"x": xs})["y"], time.perf_counter() - t0)
     skipped = {}
-    if importlib.util.find_spec("rnngraph_tvm") is not None:  # the TVM backend's kernel
+    if _has_tvm():  # the TVM backend's kernel
         t0 = time.perf_counter()
         tm = rg.compile(g, target="tvm", params=p, threads=threads)
         tm.run({"x": xs})  # (builds the kernel of this batch's split over the threads)
         engines["ours_tvm"] = (lambda: tm.run({"x": xs})["y"], time.perf_counter() - t0)
     else:
-        skipped["ours_tvm"] = "TVM is not installed (pip install 'rnngraph[tvm]')"
+        skipped["ours_tvm"] = NO_TVM_BENCH
     if cell in ("LSTM", "GRU"):
         sess = native_op_session(cell, p, "c", H, threads)
         feeds = {"X": xs, "lens": np.full(B, T, np.int32)}
@@ -419,8 +431,7 @@ def _row(
     for name, (fn, compile_s) in engines.items():
         got = np.asarray(fn())
         err = float(np.max(np.abs(got.reshape(want.shape) - want)))
-        if err > 1e-3:
-            raise RuntimeError(f"{name} disagrees with the reference on {cell} H={H}: {err:.2e}")
+        _checked(name, err, f"{cell} H={H}")
         reps = (
             max(2, repeats // 4)
             if name in ("reference", "torch_eager") and cell == "LN-LSTM"
@@ -540,11 +551,6 @@ def torch_tree_lstm(params: Mapping[str, np.ndarray], hidden: int = TREE_H) -> A
     return run
 
 
-def _checked(name: str, err: float, what: str) -> None:
-    if err > 1e-3:
-        raise RuntimeError(f"{name} disagrees with the reference on {what}: {err:.2e}")
-
-
 def _training_row(H: int, T: int, B: int, threads: int, repeats: int) -> dict[str, Any]:
     """An LSTM's forward pass and every weight gradient: our adjoint graph in onnxruntime
     and as one TVM kernel against PyTorch autograd, gradients checked first."""
@@ -564,10 +570,10 @@ def _training_row(H: int, T: int, B: int, threads: int, repeats: int) -> dict[st
     targets: list[tuple[str, str, dict[str, Any]]] = [
         ("ours_onnx", "onnx", {"session_config": NO_SPIN})
     ]
-    if importlib.util.find_spec("rnngraph_tvm") is not None:
+    if _has_tvm():
         targets.append(("ours_tvm", "tvm", {}))
     else:
-        row["skipped"] = {"ours_tvm": "TVM is not installed (pip install 'rnngraph[tvm]')"}
+        row["skipped"] = {"ours_tvm": NO_TVM_BENCH}
     for name, target, options in targets:
         t0 = time.perf_counter()
         m = rg.compile(adj, target=target, params=p, threads=threads, **options)
@@ -606,9 +612,9 @@ def _tree_rows(
     models: dict[str, Any] = {}
     compile_s: dict[str, float] = {}
     skipped: dict[str, str] = {}
-    targets = ["onnx"] + (["tvm"] if importlib.util.find_spec("rnngraph_tvm") else [])
+    targets = ["onnx"] + (["tvm"] if _has_tvm() else [])
     if len(targets) == 1:
-        skipped["ours_tvm"] = "TVM is not installed (pip install 'rnngraph[tvm]')"
+        skipped["ours_tvm"] = NO_TVM_BENCH
     for target in targets:
         t0 = time.perf_counter()
         models[f"ours_{target}"] = rg.compile(g, target=target, params=p, threads=threads)
