@@ -108,9 +108,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def cache_folder() -> Path:
+def cache_folder() -> Path | None:
     """The user's cache folder for rnngraph (tuned plans, built kernels):
-    ``$RNNGRAPH_CACHE``, else ``$XDG_CACHE_HOME/rnngraph``, else ``~/.cache/rnngraph``.
+    ``$RNNGRAPH_CACHE``, else ``$XDG_CACHE_HOME/rnngraph``, else ``~/.cache/rnngraph``;
+    None when there is no home folder to find (a container's user with no passwd entry
+    and no ``$HOME``): then nothing is cached, and nothing fails for it.
 
     >>> import os
     >>> os.environ["RNNGRAPH_CACHE"] = "/tmp/rg-cache"
@@ -122,4 +124,9 @@ def cache_folder() -> Path:
     if root:
         return Path(root)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "rnngraph"
+    if xdg:
+        return Path(xdg) / "rnngraph"
+    try:
+        return Path.home() / ".cache" / "rnngraph"
+    except (RuntimeError, KeyError):
+        return None

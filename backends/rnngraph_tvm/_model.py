@@ -53,10 +53,8 @@ def kernel_cache() -> Path | None:
     env = os.environ.get("RNNGRAPH_TVM_KERNEL_CACHE")
     if env is not None:
         return None if env.strip().lower() in ("", "off", "0") else Path(env)
-    try:
-        return cache_folder() / "tvm-kernels"
-    except (RuntimeError, KeyError):  # (no home folder to find: no cache, not an error)
-        return None
+    folder = cache_folder()  # (None: no home folder to find; no cache, not an error)
+    return None if folder is None else folder / "tvm-kernels"
 
 
 def _prune(folder: Path, limit: int) -> None:

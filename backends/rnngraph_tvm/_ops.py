@@ -446,7 +446,7 @@ def _softmax(log: bool) -> Callable[..., Any]:
     return rule
 
 
-def _softmax_rows(log: bool, x: Acc, out: Acc, scope: str = "global") -> Any:
+def _softmax_rows(log: bool, x: Acc, out: Acc) -> Any:
     """Softmax (or its log) along a last axis of a fixed size, one row at a time while it is
     in L1: its max and its sum each in vector lanes (:func:`_lane_reduce`; one running
     value in memory makes every element wait for the last one's store), the exponentials
@@ -457,15 +457,13 @@ def _softmax_rows(log: bool, x: Acc, out: Acc, scope: str = "global") -> Any:
         j = tir.Var("j", I64)
         each = lambda body: tir.For(j, i64(0), i64(n), tir.ForKind.SERIAL, body)  # noqa: E731
         find, top = _lane_reduce(
-            lambda k: x.load([*idx, k]), n, d, "top", scope, tir.max, tir.min_value(d)
+            lambda k: x.load([*idx, k]), n, d, "top", "global", tir.max, tir.min_value(d)
         )
         shifted = x.load([*idx, j]) - top
         if log:
-            add, total = _lane_sum(
-                lambda k: _math.exp(x.load([*idx, k]) - top, d), n, d, "total", scope
-            )
+            add, total = _lane_sum(lambda k: _math.exp(x.load([*idx, k]) - top, d), n, d, "total")
             return seq([*find, *add, each(out.store([*idx, j], shifted - tir.log(total)))])
-        add, total = _lane_sum(lambda k: out.load([*idx, k]), n, d, "total", scope)
+        add, total = _lane_sum(lambda k: out.load([*idx, k]), n, d, "total")
         return seq([
             *find,
             each(out.store([*idx, j], _math.exp(shifted, d))),

@@ -47,9 +47,10 @@ CALLS = 7
 """Timed calls per candidate and shape (in turns with the best: the median of each)."""
 
 
-def cache_path() -> Path:
-    """The tuning cache file (see the module text)."""
-    return cache_folder() / "tune.json"
+def cache_path() -> Path | None:
+    """The tuning cache file (see the module text); None with no cache folder."""
+    folder = cache_folder()
+    return None if folder is None else folder / "tune.json"
 
 
 def cpu_model() -> str:
@@ -150,10 +151,7 @@ def tuned(
             "run here (compile without tune, or tune on that machine)"
         )
     batches, steps, progress = _shapes(tune)
-    try:
-        path: Path | None = cache_path()
-    except (RuntimeError, KeyError):  # (no home folder to find: tuned afresh, not kept)
-        path = None
+    path = cache_path()  # (None: no home folder to find; tuned afresh, not kept)
     key = _key(program, plan, dtype, batches, steps)
     hit = _read_cache(path).get(key) if path is not None else None
     if isinstance(hit, dict) and isinstance(hit.get("plan"), dict):
