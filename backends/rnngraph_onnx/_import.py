@@ -1955,9 +1955,9 @@ class _Importer:
                 near = rg.greater(position, -left - 0.5)
                 valid = near if valid is None else rg.where(valid, near, False)
         if valid is not None:  # (the mask at its own shape, added: cheaper than a where)
-            seen = rg.cast(valid, "float")
             score = e + rg.where(valid, 0.0, -1e30)
-            weights = rg.softmax(score, -1) * rg.reduce_max(seen, -1, keepdims=True)
+            sees_a_key = rg.reduce_max(rg.cast(valid, "float"), -1, keepdims=True)
+            weights = rg.softmax(score, -1) * sees_a_key
         else:
             weights = rg.softmax(e, -1)
         y = rg.matmul(rg.reshape(weights, (Hkv, group, L)), v)  # (B, H_kv, G, d_v)
