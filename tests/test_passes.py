@@ -96,6 +96,62 @@ def test_unroll_fir_taps_keeps_nonzero_initial_values() -> None:
     assert not passes.unroll_fir_taps(g).modified
 
 
+def test_simplify_reads_through_undelayed_delays_and_joins_pads() -> None:
+    # The shapes the adjoint of a sliced value makes: pieces padded back to full width
+    # and summed (here out of order, one piece read a step back), and undelayed delays.
+    g = rg.Graph("pieces")
+    x = g.input("x", 6)
+    a, b = rg.tanh(rg.slice(x, 0, 2)), rg.sigmoid(rg.slice(x, 2, 5))
+    c_past = rg.delay(rg.slice(x, 5, 6) * 2.0, 1)
+    pa, pb = rg.pad(a, [-1], [(0, 4)]), rg.pad(b, [-1], [(2, 1)])
+    whole = pb + (rg.pad(c_past, [-1], [(5, 0)]) + pa)
+    g.output("y", whole * 3.0)
+    same = g.apply("delay", [whole], name="same")  # undelayed: whole itself
+    g.output("z", rg.delay(same, 2) + same)
+    r = passes.simplify_structure(g)
+    assert r.modified
+    ops = _ops(r.graph)
+    assert "pad" not in ops and ops.count("concat") == 1 and ops.count("delay") == 2
+    (cat,) = (n for n in r.graph.nodes() if n.op == "concat")
+    assert [r.graph.node(u).op for u in r.graph.operand_ids(cat.id)] == ["tanh", "sigmoid", "delay"]
+    _same_results(g, r.graph, {})
+    _same_results(g, r.graph, {}, sequence_lens=np.array([7, 2, 0]))
+    assert not passes.simplify_structure(r.graph).modified
+
+
+@pytest.mark.parametrize(
+    "second",
+    [(1, 2), (3, 0)],  # overlapping the first piece; leaving a gap after it
+)
+def test_simplify_keeps_pads_that_do_not_tile_the_axis(second: tuple[int, int]) -> None:
+    g = rg.Graph("pieces")
+    x = g.input("x", 6)
+    a, b = rg.slice(x, 0, 2), rg.slice(x, 0, 6 - sum(second))
+    g.output("y", rg.pad(a, [-1], [(0, 4)]) + rg.pad(b, [-1], [second]))
+    assert not passes.simplify_structure(g).modified
+
+
+def test_simplify_keeps_a_sum_whose_inner_sums_are_read_elsewhere() -> None:
+    g = rg.Graph("pieces")
+    x = g.input("x", 6)
+    p = [rg.pad(rg.slice(x, 2 * i, 2 * i + 2), [-1], [(2 * i, 4 - 2 * i)]) for i in range(3)]
+    inner = p[0] + p[1]  # also an output: the outer sum cannot absorb it
+    g.output("inner", inner)
+    g.output("y", inner + p[2])
+    r = passes.simplify_structure(g)
+    assert _ops(r.graph).count("pad") == 3 and "concat" not in _ops(r.graph)
+    _same_results(g, r.graph, {})
+
+
+def test_simplify_turns_the_lstm_gradient_into_one_concat_a_step() -> None:
+    g = zoo.CELLS["lstm"]()
+    adj = rg.adjoint(g, input_gradients=False)
+    r = passes.simplify_structure(adj)
+    assert "pad" not in _ops(r.graph)
+    assert all(d for n in r.graph.nodes() if n.op == "delay" for _, d, _ in r.graph.operands(n.id))
+    _same_results(adj, r.graph, _f64(zoo.params_for(g)), sequence_lens=np.array([7, 3, 0]))
+
+
 def _loop_ops(g: rg.Graph) -> list[str]:
     return sorted(g.node(n).op for r in rg.recurrent_regions(g) for n in r.nodes)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +193,9 @@ class _Gen:
         # version being generated: recurrent product -> the input product it absorbs
         # (not computed in that version: read as zero by the epilogue that adds it)
         self.stacking: dict[int, int] = {}
+        # delays whose reads are known to land inside the sequence (True) or before or
+        # after it (False) in the statement being generated (see unswitched)
+        self.known: dict[int, bool] = {}
 
     # ------------------------------------------------------------ buffers
     def elem(self, t: TensorType) -> str:
@@ -310,9 +313,10 @@ class _Gen:
 
         A node whose every element is an expression of operand elements
         (:data:`ELEMENTS`), read once, undelayed, by one element-wise consumer
-        of its own shape (or a slice of it), is not stored: the consumer's loop
-        evaluates it in place (so a gate's slice, its sigmoid and the product
-        with the cell state are one loop). A consumer that uses its operand
+        of its own shape (or a slice of it), or by a ``concat`` as one of its pieces,
+        is not stored: the consumer's loop evaluates it in place (so a gate's slice,
+        its sigmoid and the product with the cell state are one loop, and a gradient's
+        four gate pieces are written where their concat puts them). A consumer that uses its operand
         several times (:data:`REPEATS`) takes only plain remapped reads. Inside
         a loop the consumer must be in the same loop (the node's operands may
         live one step only); a whole-sequence node may feed any later one.
@@ -332,9 +336,9 @@ class _Gen:
                 continue
             c = edges[0][1]
             cd = self.g.nodes[c]
-            if cd["op"] not in ELEMENTS or c not in part_of:
+            if (cd["op"] not in ELEMENTS and cd["op"] != "concat") or c not in part_of:
                 continue
-            if cd["op"] != "slice" and cd["type"].row_shape != d["type"].row_shape:
+            if cd["op"] not in ("slice", "concat") and cd["type"].row_shape != d["type"].row_shape:
                 continue
             plain = d["op"] in REMAPS and not any(r.source in found for r in self.p.reads[nid])
             if cd["op"] in REPEATS and not plain:
@@ -469,13 +473,66 @@ class _Gen:
             lead = self.lead(u, t, b)
             return Acc(shape, lambda idx: buf[(*lead, *idx)], read_only, self.elem(t_))
         s = t - i64(read.delay)
-        ok = tir.all(s >= i64(0), s < self.bound(b))
+        inside = self.known.get(read.delay)
+        if inside is not None:  # (the statement is unswitched on this read: unswitched)
+            return Acc(
+                shape,
+                (lambda idx: buf[(s, b, *idx)])
+                if inside
+                else (lambda idx: self.past(read, s, b, idx)),
+                read_only,
+                self.elem(t_),
+            )
+        ok = self.inside(read.delay, t, b)
         safe = tir.max(tir.min(s, self.T - i64(1)), i64(0))
 
         def load(idx: Any) -> Any:
-            return tir.if_then_else(ok, buf[(safe, b, *idx)], self.past(read, s, b, idx))
+            # Both reads are in bounds (clamped), so both are made and one is kept: the
+            # test is the same for the whole row, and LLVM keeps the loads contiguous
+            # (a conditional read of either buffer becomes a gather).
+            return tir.Select(ok, buf[(safe, b, *idx)], self.past(read, s, b, idx))
 
         return Acc(shape, load, read_only, self.elem(t_))
+
+    def inside(self, delay: int, t: Any, b: Any) -> Any:
+        """Whether step ``t - delay`` of batch row ``b`` is one of the row's steps."""
+        s = t - i64(delay)
+        return tir.all(s >= i64(0), s < self.bound(b))
+
+    def delays_read(self, nids: Sequence[int]) -> set[int]:
+        """The delays with which ``nids`` (and the nodes inlined into them) read signals."""
+        found: set[int] = set()
+        stack = list(nids)
+        while stack:
+            for r in self.p.reads[stack.pop()]:
+                if r.source in self.stacking.values():
+                    continue
+                if r.delay and self.g.nodes[r.source]["type"].batched:
+                    found.add(r.delay)
+                elif not r.delay and r.source in self.inlined:
+                    stack.append(r.source)
+        return found
+
+    def unswitched(self, nids: Sequence[int], t: Any, b: Any, build: Callable[[], Any]) -> Any:
+        """``build()``'s statement (which reads what ``nids`` read at step ``t``, row ``b``),
+        once for each side of every delayed read's test whether it lands inside the
+        sequence (at most two delays; more are tested element by element).
+
+        The test is the same for a whole row, so the row's loops then read one buffer
+        or the other contiguously; tested per element, LLVM turns the choice of buffer
+        into a gather."""
+        delays = sorted(self.delays_read(nids) - set(self.known))
+        if t is None or self.gpu or not delays or len(delays) + len(self.known) > 2:
+            return build()
+        d = delays[0]
+        sides = []
+        for inside in (True, False):
+            self.known[d] = inside
+            try:
+                sides.append(self.unswitched(nids, t, b, build))
+            finally:
+                del self.known[d]
+        return tir.IfThenElse(self.inside(d, t, b), sides[0], sides[1])
 
     def past(self, read: Read, s: Any, b: Any, idx: Any) -> Any:
         """The initial value ``read`` gives at step ``s`` (before 0, or past the row's end)."""
@@ -505,6 +562,10 @@ class _Gen:
         )
 
     def node_stmt(self, nid: int, t: Any, b: Any) -> Any:
+        """The statement computing node ``nid`` at step ``t`` for batch row ``b``."""
+        return self.unswitched([nid], t, b, lambda: self._node_stmt(nid, t, b))
+
+    def _node_stmt(self, nid: int, t: Any, b: Any) -> Any:
         d = self.g.nodes[nid]
         if d["op"] == "int_matmul" and self.vnni(nid):
             return self.vnni_matmul(nid, t, b)
@@ -761,9 +822,14 @@ class _Gen:
             name = self.g.nodes[nid]["name"]
             rows_buf = self.add_arg(Arg("node", f"{name}.rows", ("B", *lead, K), self.dtype))
             b = self.bvar()
-            src = self.acc(ra, t, b)
-            copy = loops([*lead, K], lambda i: tir.BufferStore(rows_buf, src.load(i), [b, *i]), "c")
-            first.append(self.batch_loop(copy, b))
+
+            def copy() -> Any:
+                src = self.acc(ra, t, b)
+                return loops(
+                    [*lead, K], lambda i: tir.BufferStore(rows_buf, src.load(i), [b, *i]), "c"
+                )
+
+            first.append(self.batch_loop(self.unswitched([nid], t, b, copy), b))
 
             def load(at: list[Any], k: Any) -> Any:
                 return rows_buf[(*at, k)]
@@ -809,13 +875,16 @@ class _Gen:
         name = self.g.nodes[nid]["name"]
         rows_buf = self.add_arg(Arg("node", f"{name}.stacked", ("B", KX + K), self.dtype))
         b = self.bvar()
-        x, h = self.acc(xa, t, b), self.acc(ra, t, b)
-        copy = seq(
-            [
-                loops([KX], lambda i: tir.BufferStore(rows_buf, x.load(i), [b, *i]), "c"),
-                loops([K], lambda i: tir.BufferStore(rows_buf, h.load(i), [b, i[0] + KX]), "c"),
-            ]
-        )
+
+        def copy() -> Any:
+            x, h = self.acc(xa, t, b), self.acc(ra, t, b)
+            return seq(
+                [
+                    loops([KX], lambda i: tir.BufferStore(rows_buf, x.load(i), [b, *i]), "c"),
+                    loops([K], lambda i: tir.BufferStore(rows_buf, h.load(i), [b, i[0] + KX]), "c"),
+                ]
+            )
+
         prod = _gemm.product(
             self.hi - self.lo,
             lambda r, k: rows_buf[self.lo + r, k],
@@ -828,7 +897,9 @@ class _Gen:
             chunked=False,
             threads=self.threads,
         )
-        return seq([self.batch_loop(copy, b), prod])
+        return seq(
+            [self.batch_loop(self.unswitched([nid, self.stacking[nid]], t, b, copy), b), prod]
+        )
 
     def put(self, nid: int, t: Any, at: list[Any], col: Any, v: Any) -> Any:
         """Store the sum ``v`` of product ``nid`` at step ``t``, row ``at`` (batch row, leading

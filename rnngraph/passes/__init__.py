@@ -32,6 +32,7 @@ from rnngraph.passes.canonicalize import (
     fold_constants,
 )
 from rnngraph.passes.hoist import hoist_time_parallel
+from rnngraph.passes.simplify import simplify_structure
 from rnngraph.passes.taps import unroll_fir_taps
 
 __all__ = [
@@ -44,11 +45,13 @@ __all__ = [
     "hoist_time_parallel",
     "optimize",
     "run_passes",
+    "simplify_structure",
     "unroll_fir_taps",
 ]
 
 DEFAULT_PIPELINE: tuple[GraphPass, ...] = (
     fold_constants,
+    simplify_structure,
     eliminate_common_subexpressions,
     unroll_fir_taps,
     hoist_time_parallel,
