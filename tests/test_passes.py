@@ -8,7 +8,7 @@ import pytest
 import rnngraph as rg
 from rnngraph import passes
 from rnngraph.program.recognize import recognize_cells
-from rnngraph.program.schedule import CellRegion, RecurrentRegion
+from rnngraph.program.schedule import CellRegion, ParallelRegion, RecurrentRegion
 from tests import zoo
 
 T, B = 7, 3
@@ -247,3 +247,31 @@ def test_program_lists_loops_and_taps() -> None:
     loops = [r for r in prog.regions if isinstance(r, RecurrentRegion)]
     assert len(loops) == 1 and loops[0].direction == 1
     assert {abs(r.delay) for r in prog.taps} == {1, 2}
+
+
+def test_program_skips_the_sequence_of_a_state_nothing_reads() -> None:
+    # The adjoint's states (the gradients of the initial states) are read by no node: only
+    # their final values are results, and they come from the loop's carried values, not
+    # from a copy of every step.
+    g = zoo.CELLS["lstm"]()
+    adj = rg.adjoint(g, input_gradients=False)
+    grads = {k: n for k, n in adj.state_nodes().items() if k.startswith("grad:")}
+    assert grads and not any(adj.nx_graph.out_degree(n) for n in grads.values())
+    once = {r.node for r in rg.schedule(adj).regions if isinstance(r, ParallelRegion)}
+    assert not once & set(grads.values())
+    # the same finals as when the states' sequences are results too (computed as before)
+    shown = adj.copy()
+    for k in grads:
+        shown.output(f"seq:{k}", shown.value(k))
+    assert set(grads.values()) <= {
+        r.node for r in rg.schedule(shown).regions if isinstance(r, ParallelRegion)
+    }
+    p = _f64(zoo.params_for(g))
+    rng = np.random.default_rng(3)
+    feeds = {k: rng.standard_normal((T, B, *t.row_shape)) for k, t in adj.inputs.items()}
+    lens = np.array([7, 3, 0])
+    for target in ("reference", "onnx"):
+        got = rg.compile(adj, target=target, params=p).run(feeds, sequence_lens=lens)
+        want = rg.compile(shown, target=target, params=p).run(feeds, sequence_lens=lens)
+        for k in grads:
+            np.testing.assert_array_equal(got[f"{k}_final"], want[f"{k}_final"], err_msg=k)

@@ -323,11 +323,14 @@ def _schedule(graph: Graph) -> Program:
     absorbed = _absorbed(graph, found, reads)
     out_regions: list[Region] = []
     taps: list[Read] = []
+    unread_states = {
+        n for n in graph.state_nodes().values() if not g.out_degree(n) and n not in needed_outside
+    }
     for i, reg in enumerate(found):
         if not reg.recurrent:
             (nid,) = reg.nodes
-            if nid in absorbed:
-                continue
+            if nid in absorbed or nid in unread_states:
+                continue  # (a state no node reads: its final value is its source's, below)
             out_regions.append(ParallelRegion(nid))
             taps.extend(r for r in reads[nid] if r.delay and r.source in batched)
             continue
