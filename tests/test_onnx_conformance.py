@@ -1,13 +1,14 @@
 """ONNX's own conformance cases (onnx.backend.test.case.node) through the importer: every
-case whose inputs can be sequences ``(T, B, ...)`` is either refused with a typed error
-or imported and run to ONNX's expected outputs — never a wrong answer, never a crash."""
+case whose inputs are tensors is either refused with a typed error or imported (as
+sequences, or read whole) and run to ONNX's expected outputs — never a wrong answer,
+never a crash."""
 
 from __future__ import annotations
 
 import pytest
 
 import rnngraph as rg
-from tools.onnx_conformance import run_case, sequence_cases
+from tools.onnx_conformance import run_case, tensor_cases
 
 MUST_PASS = {
     "test_abs", "test_add", "test_concat_3d_axis_2", "test_div", "test_exp",
@@ -59,12 +60,22 @@ MUST_PASS = {
     # 8- and 16-bit integers only compared: exact as floats
     "test_greater_int8", "test_less_equal_uint16", "test_equal_int16",
     "test_greater_equal_int8_expanded",
+    # read whole (no op over time; inputs of rank < 2, or ops along the first two axes)
+    "test_softmax_axis_0", "test_logsoftmax_axis_1", "test_hardmax_axis_0",
+    "test_layer_normalization_3d_axis0_epsilon", "test_rms_normalization_4d_axis1",
+    "test_argmax_default_axis_example", "test_argmin_no_keepdims_random",
+    "test_reduce_max_default_axes_keepdim_example", "test_concat_2d_axis_0",
+    "test_transpose_default", "test_transpose_all_permutations_4", "test_flatten_axis0",
+    "test_add_bcast", "test_pow_bcast_scalar", "test_split_equal_parts_1d_opset18",
+    "test_spacetodepth", "test_depthtospace_crd_mode_example", "test_gather_elements_0",
+    "test_group_normalization_example", "test_mvn", "test_sum_example", "test_mish",
+    "test_exp_example", "test_clip_default_inbounds",
 }  # fmt: skip
 """Cases that import and pass today (a regression guard; the test counts them all)."""
 
 
 def _cases() -> list:
-    return sequence_cases()[0]
+    return tensor_cases()[0]
 
 
 def test_conformance_cases_are_right_or_refused() -> None:

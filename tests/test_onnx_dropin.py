@@ -891,3 +891,75 @@ def test_attention_over_a_memory_of_any_length(tmp_path) -> None:
         _check(_ort_file(path, feeds), want)
     with pytest.raises(rg.ModelImportError, match="need a fixed number of keys"):
         rg.import_onnx(_attention_model(6, 2, 8, "S", is_causal=1))
+
+
+def _static_model(dims: list) -> object:
+    """No op over time; ops along the first two axes and a rank-1 input: read whole."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [5])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "s")]
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "g"], ["n"], axis=0, epsilon=1e-3),
+        helper.make_node("Add", ["n", "b"], ["nb"]),
+        helper.make_node("Softmax", ["nb"], ["y"], axis=1),
+        helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),  # every axis
+    ]
+    g = numpy_helper.from_array(
+        np.random.default_rng(5).normal(size=(3, 4, 5)).astype("float32"), "g"
+    )
+    return helper.make_model(
+        helper.make_graph(nodes, "static", [x, b], outs, [g]),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
+
+
+def test_a_model_with_no_op_over_time_is_read_whole_on_every_engine(tmp_path) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    model = _static_model([3, 4, 5])
+    rng = np.random.default_rng(6)
+    feeds = {"x": rng.normal(size=(3, 4, 5)).astype("float32"),
+             "b": rng.normal(size=5).astype("float32")}  # fmt: skip
+    want = dict(zip(["y", "s"], ReferenceEvaluator(model).run(None, feeds), strict=True))
+    g, p = rg.import_onnx(model)
+    assert (
+        g.meta["onnx"]["whole"] and rg.import_onnx(model, layout="whole")[0].meta["onnx"]["whole"]
+    )
+    for target in ("reference", "onnx", "tvm"):
+        m = rg.compile(g, target=target, params=p)
+        got = m.run(feeds)
+        assert list(got) == ["y", "s"]
+        for k in want:
+            assert got[k].shape == want[k].shape, (target, k)
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5, err_msg=target)
+    path = rg.compile(g, target="onnx", params=p).save(tmp_path / "swap.onnx")
+    sess = ort.InferenceSession(str(path))
+    assert [(i.name, i.shape) for i in sess.get_inputs()] == [("x", [3, 4, 5]), ("b", [5])]
+    for k, v in zip(["y", "s"], sess.run(None, feeds), strict=True):
+        np.testing.assert_allclose(v, want[k], rtol=1e-5, atol=1e-5, err_msg=k)
+    with pytest.raises(rg.InputError, match=r"'x' must have shape \(3, 4, 5\), got \(3, 4\)"):
+        rg.compile(g, target="reference", params=p).run({**feeds, "x": feeds["x"][..., 0]})
+
+
+def test_reading_whole_is_chosen_only_where_it_can_be() -> None:
+    model = _static_model([3, 4, 5])
+    with pytest.raises(
+        rg.ModelImportError,
+        match="LayerNormalization node 'n': it works along the time or batch axis",
+    ):
+        rg.import_onnx(model, layout="sequence")
+    # symbolic sizes: not one row; auto gives the sequence reading's reason
+    with pytest.raises(rg.ModelImportError, match="every size must be fixed"):
+        rg.import_onnx(_static_model(["T", 4, 5]), layout="whole")
+    with pytest.raises(
+        rg.ModelImportError,
+        match="LayerNormalization node 'n': it works along the time or batch axis",
+    ):
+        rg.import_onnx(_static_model(["T", 4, 5]))
+    # a model with an op over time is never read whole
+    lstm = ALL_CASES["test_lstm_defaults"].model
+    with pytest.raises(rg.ModelImportError, match="runs over time"):
+        rg.import_onnx(lstm, layout="whole")
+    assert not rg.import_onnx(lstm)[0].meta["onnx"].get("whole")
+    with pytest.raises(ValueError, match="layout must be"):
+        rg.import_onnx(model, layout="rows")

@@ -8,8 +8,9 @@ compared with ONNX's expected outputs. A case is *passed*, *refused* (a typed er
 names the reason: the op or the form rnngraph does not take) or *wrong* (a failure of
 ours: the test suite keeps this at zero for the reference engine).
 
-Cases whose inputs are not sequences — a tensor of rank < 2 has no time and batch axis —
-are counted as such and not run.
+Cases whose inputs are not all tensors of numbers (ONNX sequences and optionals,
+strings) are counted as such and not run. A model with no op that runs over time is read
+whole when its inputs cannot be sequences (``rg.import_onnx``'s ``layout``).
 
 Usage::
 
@@ -63,9 +64,9 @@ def op_of(case: Any) -> str:
     return ops[best] if best else case.name
 
 
-def sequence_cases() -> tuple[list[Any], dict[str, int]]:
-    """The cases whose inputs can be sequences ``(T, B, ...)``, and per op the number of
-    the others (inputs of rank < 2, or not tensors)."""
+def tensor_cases() -> tuple[list[Any], dict[str, int]]:
+    """The cases whose inputs are tensors of numbers or booleans, and per op the number
+    of the others (ONNX sequences or optionals, strings)."""
     from onnx.backend.test.case.node import collect_testcases
 
     with warnings.catch_warnings():
@@ -78,11 +79,7 @@ def sequence_cases() -> tuple[list[Any], dict[str, int]]:
         ins, outs = c.data_sets[0]
         arrays = list(ins) + list(outs)
         ok = ins and all(isinstance(a, np.ndarray) for a in arrays)
-        # (a recurrent op's sequence_lens and a Scan's states are rank 1: not sequences)
-        if ok and (
-            op_of(c) in (*RECURRENT, "Scan")
-            or all(a.ndim >= 2 and a.dtype.kind in "fiub" for a in ins)
-        ):
+        if ok and all(a.dtype.kind in "fiub" for a in ins):
             out.append(c)
         else:
             other[op_of(c)] += 1
@@ -135,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "docs" / "onnx-conformance"))
     args = ap.parse_args(argv)
     engines = args.engines.split(",")
-    cases, other = sequence_cases()
+    cases, other = tensor_cases()
     if args.quick:
         cases = [c for c in cases if op_of(c) in (*RECURRENT, "Scan")]
     rows: dict[str, dict[str, Any]] = {}
@@ -169,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for op, r in sorted(rows.items())
         },
-        "not_sequences": other,
+        "not_tensors": other,
     }
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
@@ -191,9 +188,13 @@ def markdown(table: dict[str, Any]) -> str:
         "or refused with a typed error naming why; a wrong answer is a bug (none on the "
         "reference engine: `tests/test_onnx_conformance.py`).",
         "",
-        "Only cases whose inputs can be sequences are run: rnngraph's models take `(T, B, ...)` "
-        "signals, so a case with a rank-0 or rank-1 input (no time and batch axis) is counted "
-        "under *not sequences*.",
+        "Every case whose inputs are tensors of numbers is run. A model is read as "
+        "sequences (`(T, B, ...)`, or as its ops lay them out); one with no op that runs "
+        "over time (`LSTM`, `GRU`, `RNN`, `Scan`, `Loop`) whose inputs cannot be sequences "
+        "(a rank-0 or rank-1 input, an op along the first two axes) is read whole, each "
+        "input one row of one step (`rg.import_onnx(..., layout=\"whole\")`). Cases with "
+        "other inputs (ONNX sequences and optionals, strings) are counted under "
+        "*not tensors*.",
         "",
     ]
     total = {e: sum(o["passed"][e] for o in ops.values()) for e in engines}
@@ -204,7 +205,7 @@ def markdown(table: dict[str, Any]) -> str:
         + ", ".join(f"{e} {total[e]}" for e in engines)
         + "; wrong "
         + ", ".join(f"{e} {wrong[e]}" for e in engines)
-        + f"; not sequences: {sum(table['not_sequences'].values())}.",
+        + f"; not tensors: {sum(table['not_tensors'].values())}.",
         "",
     ]
     head = "| op | cases | " + " | ".join(engines) + " | why the others are refused |"
@@ -219,8 +220,8 @@ def markdown(table: dict[str, Any]) -> str:
             for e in engines
         ]
         lines.append(f"| {op} | {o['cases']} | " + " | ".join(cells) + f" | {why} |")
-    lines += ["", "Not sequences (cases per op): " + ", ".join(
-        f"{k} {v}" for k, v in sorted(table["not_sequences"].items())
+    lines += ["", "Not tensors (cases per op): " + ", ".join(
+        f"{k} {v}" for k, v in sorted(table["not_tensors"].items())
     ) + ".", ""]  # fmt: skip
     return "\n".join(lines)
 

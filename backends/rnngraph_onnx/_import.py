@@ -139,6 +139,8 @@ Tensor = Any
 _FLOATS = tuple(ONNX_FLOATS)  # (FLOAT, FLOAT16, DOUBLE)
 """The ONNX element types rnngraph reads as float (signals, and weights fed as inputs)."""
 _COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
+_STEPPED = ("LSTM", "GRU", "RNN", "Scan", "Loop")
+"""Ops that run over a sequence's steps: a model with one is never read as one row."""
 """The ops that may read small integers as floats (:data:`ONNX_SMALL_INTS`)."""
 
 _ACT = {
@@ -193,7 +195,8 @@ class _Importer:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body
+    whole: bool = False  # every input one row: no time and batch axes (see import_onnx)
+    lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body; 0 whole
     current: onnx.NodeProto | None = None  # the node being imported, for error messages
     opsets: list[onnx.OperatorSetIdProto] = field(default_factory=list)  # (a function's, inside)
 
@@ -212,6 +215,9 @@ class _Importer:
             "broadcast": {},
             "per_sequence": [],
         }
+        if self.whole:
+            self.lead = 0
+            self.meta["whole"] = True
         self.graph.reserve_names([i.name for i in g.initializer])
         for init in g.initializer:
             self.env[init.name] = Static(numpy_helper.to_array(init), name=init.name)
@@ -331,15 +337,18 @@ class _Importer:
     def declare_sequence(self, p: Pending) -> Seq:
         if p.name in self.broadcast_inputs:
             return self._declare_broadcast(p)
-        k = self.time_axes.get(p.name, 0)
-        if len(p.dims) < max(2, k + 1):
+        k = 0 if self.whole else self.time_axes.get(p.name, 0)
+        if len(p.dims) < max(2, k + 1) and not self.whole:
             raise ModelImportError(f"input {p.name!r} of rank {len(p.dims)} cannot be a sequence")
         # (B, ..., T, ...) with k >= 2: the graph's (T, B, ...) keeps the other axes in order
-        rest = [d for i, d in enumerate(p.dims) if i not in (0, k)] if k else p.dims[2:]
+        rest = [d for i, d in enumerate(p.dims) if i not in (0, k)] if k else p.dims[self.lead :]
         row = [int(d) if isinstance(d, int) else -1 for d in rest]
         if any(d < 0 for d in row):
             raise ModelImportError(
-                f"input {p.name!r} has symbolic feature dims {p.dims[2:]}; rnngraph needs "
+                f"input {p.name!r} has symbolic dims {p.dims}: read as one row (no time and "
+                "batch axes), every size must be fixed"
+                if self.whole
+                else f"input {p.name!r} has symbolic feature dims {p.dims[2:]}; rnngraph needs "
                 "fixed feature sizes (only time and batch may be dynamic)"
             )
         T = onnx.TensorProto
@@ -353,7 +362,7 @@ class _Importer:
             )
         dtype = "int64" if p.elem == T.INT64 else "bool" if p.elem == T.BOOL else "float"
         v = self.graph.input(p.name, row, dtype=dtype)
-        batch_major = p.name in self.batch_major_inputs
+        batch_major = p.name in self.batch_major_inputs and not self.whole
         s = Seq(v, batch_major, time_at=k)
         if batch_major:
             self.meta["batch_major"].append(p.name)
@@ -476,6 +485,8 @@ class _Importer:
         op = node.op_type
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(node, f"domain {node.domain!r} is not supported")
+        if self.whole and op in _STEPPED:
+            raise self.fail(node, "it runs over time, which a model read as one row has not")
         if op in ("LSTM", "GRU", "RNN"):
             return self.recurrent(node)
         if op == "Scan":
@@ -545,8 +556,7 @@ class _Importer:
             v = t.value
             elem = {"int64": T.INT64, "bool": T.BOOL}.get(str(v.dtype), T.FLOAT)
             lead: list[int | str] = ["B", "T"] if t.batch_major else ["T", "B"]
-            if self.lead == 1:  # (inside a Scan body: one step's (B, ...))
-                lead = ["B"]
+            lead = lead[2 - self.lead :]  # (inside a Scan body: one step's (B, ...))
             return float_type([*lead, *(int(d) for d in v.shape[1:])], elem)
         return onnx.TypeProto()
 
@@ -585,7 +595,8 @@ class _Importer:
         ``(1, k)``, broadcasts along its rows and nothing else may meet it)."""
         self.weights_beside_signals(node)
         if not any(isinstance(self.env.get(n), Flat) for n in node.input):
-            return [self.value_of(n, node) for n in node.input], Seq
+            values = [self.value_of(n, node) for n in node.input]
+            return (self.same_rank(values) if self.whole else values), Seq
         ts = [self.get(n, node) for n in node.input]
         values = []
         for name, t in zip(node.input, ts, strict=True):
@@ -602,6 +613,19 @@ class _Importer:
                     "(-1, k): only such rows and constants of one row, (k,) or (1, k), may",
                 )
         return values, Flat
+
+    def same_rank(self, values: list[rg.Value]) -> list[rg.Value]:
+        """Rows read whole, given leading axes of size 1 up to the highest rank among
+        ``values``: ONNX broadcasts the tensors from the right, and each row sits behind
+        its own (unit) step and batch axes."""
+        top = max(len(v.shape) - (1 if v.type.batched else 0) for v in values)
+        out = []
+        for v in values:
+            row = [int(d) for d in v.shape[1:]]
+            if v.type.batched and len(row) < top:
+                v = rg.reshape(v, [1] * (top - len(row)) + row)
+            out.append(v)
+        return out
 
     def weights_beside_signals(self, node: onnx.NodeProto) -> None:
         """Graph inputs of ``node`` of fixed float dims and a lower rank than a signal they
@@ -648,6 +672,8 @@ class _Importer:
             raise self.fail(node, "shape of a non-sequence")
         row = [int(d) for d in t.value.shape[1:]]
         dims: list[int | str] = ["B", "T", *row] if t.batch_major else ["T", "B", *row]
+        if self.whole:  # (every size known: a constant)
+            dims = list(row)
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         start, end = attrs.get("start", 0), attrs.get("end")
         whole = start == 0 and end is None and not t.batch_major
@@ -1182,7 +1208,9 @@ class _Importer:
             t = self.declare_sequence(t)
         if not perm and isinstance(t, Seq):  # (ONNX's default: every axis reversed)
             perm = list(range(self.rank(t.value)))[::-1]
-        if isinstance(t, Seq) and perm[:2] == [1, 0] and perm[2:] == list(range(2, len(perm))):
+        if isinstance(t, Seq) and self.whole:  # (any axes of a row)
+            self.set(node, Seq(rg.transpose(t.value, [0, *(p + 1 for p in perm)])))
+        elif isinstance(t, Seq) and perm[:2] == [1, 0] and perm[2:] == list(range(2, len(perm))):
             self.set(node, Seq(t.value, batch_major=not t.batch_major))
         elif isinstance(t, Dirs) and perm == [0, 2, 1, 3]:
             H = int(t.values[0].shape[-1])
@@ -1307,6 +1335,9 @@ class _Importer:
         if not self.lead <= a <= rank:
             raise self.fail(node, "it works along the time or batch axis")
         row = [int(d) for d in x.shape[1:]]
+        if self.whole:  # (a row of known sizes: flattened as it is)
+            self.set(node, Seq(rg.reshape(x, [int(np.prod(row[:a])), int(np.prod(row[a:]))])))
+            return None
         j = a - self.lead
         self.set(node, Flat(rg.reshape(x, [*row[:j], int(np.prod(row[j:]))])))
 
@@ -1344,6 +1375,9 @@ class _Importer:
             self.set(node, Seq(src.value if same else rg.reshape(src.value, row)))
             return
         x = self.seq(node.input[0], node)
+        if self.whole:  # (ONNX's 0 and -1 resolved against the row's known sizes)
+            self.set(node, Seq(rg.reshape(x, _resolved_shape(node, shape, x, self.fail))))
+            return
         if len(shape) == 2 and shape[0] == -1 and shape[1] == x.shape[-1]:
             self.set(node, Flat(x))
             return
@@ -1425,11 +1459,21 @@ class _Importer:
         if isinstance(t, ShapeVec):  # Size(Shape(x)): x's rank
             self.set(node, Static(np.array(1 if t.scalar else len(t.dims), np.int64)))
             return
+        if self.whole and isinstance(t, Seq | Pending):  # (a row's size: known)
+            x = self.seq(node.input[0], node)
+            self.set(node, Static(np.array(int(np.prod([int(d) for d in x.shape[1:]])), np.int64)))
+            return
         raise self.fail(node, "the number of elements of a sequence depends on its length")
 
     def _reduce(self, node: onnx.NodeProto, fn: str) -> None:
         at = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         axes = self._ints(node, 1, "axes")
+        if not axes and self.whole:  # every axis of the row (or none: noop_with_empty_axes)
+            x = self.seq(node.input[0], node)
+            if at.get("noop_with_empty_axes", 0):
+                self.set(node, Seq(x))
+                return
+            axes = list(range(self.rank(x)))
         if not axes:
             raise self.fail(node, "a reduction over every axis includes time and batch")
         flat = self.get(node.input[0], node)
@@ -2315,6 +2359,27 @@ class _Importer:
             )
 
 
+def _resolved_shape(
+    node: onnx.NodeProto, shape: list[int | str], x: rg.Value, fail: Any
+) -> list[int]:
+    """``Reshape``'s target ``shape`` for a row ``x`` of known sizes: a 0 keeps the
+    size at its place (unless ``allowzero``), one -1 takes what is left."""
+    row = [int(d) for d in x.shape[1:]]
+    if any(isinstance(d, str) for d in shape):
+        raise fail(node, f"target shape {shape} is not known")
+    zero = any(a.name == "allowzero" and a.i for a in node.attribute)
+    out = [row[i] if d == 0 and not zero and i < len(row) else int(d) for i, d in enumerate(shape)]
+    size = int(np.prod(row))
+    if out.count(-1) == 1:
+        rest = int(np.prod([d for d in out if d != -1]))
+        if rest == 0 or size % rest:
+            raise fail(node, f"cannot reshape {row} to {shape}")
+        out[out.index(-1)] = size // rest
+    if -1 in out or int(np.prod(out)) != size:
+        raise fail(node, f"cannot reshape {row} to {shape}")
+    return out
+
+
 def _scan_axis_index(axis: int, dims: list[int | str] | None) -> int:
     """A Scan's scan axis counted from the front (a negative one by the rank of ``dims``,
     when known)."""
@@ -2496,8 +2561,18 @@ def _end(v: Any) -> Any:
 
 def import_onnx(
     model: str | os.PathLike[str] | onnx.ModelProto,
+    layout: str = "auto",
 ) -> tuple[rg.Graph, dict[str, np.ndarray]]:
     """Read a recurrent ONNX model into ``(graph, params)``; see the module docstring.
+
+    ``layout``: ``"sequence"`` reads the model's inputs as sequences (their first two
+    axes time and batch, or as the model's ops lay them out); ``"whole"`` reads every
+    input as one row of one step (no time and batch axes: every size fixed), which any
+    model without an op that runs over time can be — its ops may then work along any
+    axis; ``"auto"`` (the default) reads a model as sequences, and one that cannot be
+    read so and has no op that runs over time (``LSTM``, ``GRU``, ``RNN``, ``Scan``,
+    ``Loop``) as one row; if neither reads, the error is the sequence reading's.
+    Either way the compiled model takes and returns the original tensors.
 
     Examples
     --------
@@ -2526,9 +2601,27 @@ def import_onnx(
         )
     for t in model.graph.initializer:
         _check_initializer(t, where)
+    if layout not in ("auto", "sequence", "whole"):
+        raise ValueError(f"layout must be 'auto', 'sequence' or 'whole', got {layout!r}")
+    if layout != "auto":
+        return _import(model, where, whole=layout == "whole")
+    try:
+        return _import(model, where, whole=False)
+    except ModelImportError as as_sequences:
+        if any(n.op_type in _STEPPED for n in model.graph.node):
+            raise
+        try:
+            return _import(model, where, whole=True)
+        except ModelImportError:
+            raise as_sequences from None
+
+
+def _import(
+    model: onnx.ModelProto, where: str, whole: bool
+) -> tuple[rg.Graph, dict[str, np.ndarray]]:
     importer = None
     try:
-        importer = _Importer(model)
+        importer = _Importer(model, whole=whole)
         return importer.run()
     except GraphError:
         raise

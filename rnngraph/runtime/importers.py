@@ -27,7 +27,9 @@ def _importer(fmt: str) -> Any:
     )
 
 
-def import_onnx(model: str | os.PathLike[str] | Any) -> tuple[Graph, dict[str, np.ndarray]]:
+def import_onnx(
+    model: str | os.PathLike[str] | Any, layout: str = "auto"
+) -> tuple[Graph, dict[str, np.ndarray]]:
     """Read a recurrent ONNX model (a path or an ``onnx.ModelProto``) into ``(graph, params)``.
 
     ``LSTM``/``GRU``/``RNN`` become the equivalent cells, ``Scan`` loops become
@@ -35,6 +37,13 @@ def import_onnx(model: str | os.PathLike[str] | Any) -> tuple[Graph, dict[str, n
     model's input and output names. See ``rnngraph_onnx._import`` for what is
     read and :func:`rnngraph_onnx.run_as_onnx` to run the result with the
     ONNX file's own inputs and outputs.
+
+    ``layout``: how the inputs are read — ``"sequence"`` (time and batch first, or as
+    the model's ops lay them out), ``"whole"`` (each input one row of one step, every
+    size fixed: a model with no op that runs over time, whose ops may then work along
+    any axis) or ``"auto"``: as sequences, else (a model with no ``LSTM``, ``GRU``,
+    ``RNN``, ``Scan`` or ``Loop``) whole. A compiled model of the graph takes and
+    returns the original tensors either way.
 
     Examples
     --------
@@ -49,5 +58,5 @@ def import_onnx(model: str | os.PathLike[str] | Any) -> tuple[Graph, dict[str, n
     >>> rg.run(g2, {"x": np.ones((3, 1, 1))}, p2)["y"].ravel().tolist()
     [0.0, 1.0, 1.5]
     """
-    result: tuple[Graph, dict[str, np.ndarray]] = _importer("onnx")(model)
+    result: tuple[Graph, dict[str, np.ndarray]] = _importer("onnx")(model, layout=layout)
     return result

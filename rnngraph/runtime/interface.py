@@ -93,6 +93,9 @@ class Interface:
     per_sequence: frozenset[str] = frozenset()
     """Inputs and outputs with one value per sequence ``(B, ...)`` (an attention's keys
     and values, its key/value cache)."""
+    whole: bool = False
+    """Every input and output is one row of one step: the original tensors have no time
+    and batch axes (a model imported with ``layout="whole"``)."""
 
     @classmethod
     def of(cls, graph: Graph) -> Interface | None:
@@ -141,6 +144,7 @@ class Interface:
             {k: int(v) for k, v in meta.get("time_axes", {}).items()},
             {k: dict(v) for k, v in meta.get("broadcast", {}).items()},
             frozenset(meta.get("per_sequence", [])),
+            bool(meta.get("whole", False)),
         )
 
     def time_axis(self, name: str) -> int:
@@ -223,6 +227,11 @@ class Interface:
         given)."""
         if name in self.per_sequence:
             return arr
+        if self.whole:  # (one step of one row)
+            want = tuple(self.input_types.get(name, (0, list(arr.shape)))[1])
+            if arr.shape != want:
+                raise InputError(f"{name!r} must have shape {want}, got {arr.shape}")
+            return arr[None, None]
         k = self.time_axis(name)
         if name in self.broadcast:
             like, rank = self.broadcast[name]["like"], int(self.broadcast[name]["rank"])
@@ -264,6 +273,8 @@ class Interface:
                 y = y.reshape(-1, self.flat[name])
             if name in self.per_sequence:  # (the same at every step)
                 made[name] = y[0]
+            elif self.whole:
+                made[name] = y[0, 0]
             else:
                 made[name] = np.moveaxis(y, 0, self.time_axis(name))
         for name, spec in self.outputs.items():
