@@ -870,6 +870,24 @@ class _Importer:
             return
         self.set(node, Seq(fn(x, ax, keepdims=keep)))
 
+    def op_Trilu(self, node: onnx.NodeProto) -> None:
+        """The upper (or lower) triangle of the last two axes from diagonal ``k``: a
+        constant mask over a row's known sizes."""
+        x = self.seq(node.input[0], node)
+        if len(x.shape) < 3:
+            raise self.fail(node, f"its last two axes must be a row's, got {x.shape}")
+        k = 0
+        if len(node.input) > 1 and node.input[1]:
+            kt = self.get(node.input[1], node)
+            if not isinstance(kt, Static):
+                raise self.fail(node, "its diagonal k must be constant")
+            k = int(np.asarray(kt.value).reshape(-1)[0])
+        n, m = int(x.shape[-2]), int(x.shape[-1])
+        upper = int(self._attr(node, "upper", 1))
+        keep = (np.triu if upper else np.tril)(np.ones((n, m), bool), k)
+        zero = rg.cast(self.graph.constant(np.zeros((), np.float64)), str(x.dtype))
+        self.set(node, Seq(rg.where(self.graph.constant(keep), x, zero)))
+
     def op_Hardmax(self, node: onnx.NodeProto) -> None:
         """1 at the first largest value along the axis, 0 elsewhere."""
         x = self.seq(node.input[0], node)
@@ -977,6 +995,8 @@ class _Importer:
 
     def _logic(self, node: onnx.NodeProto, build: Any) -> None:
         args = [self.value_of(n, node) for n in node.input]
+        if self.whole:
+            args = self.same_rank(args)
         if any(a.dtype != "bool" for a in args) and node.op_type in ("And", "Or", "Xor", "Not"):
             raise self.fail(node, "its operands must be bool")
         try:
@@ -1416,6 +1436,9 @@ class _Importer:
         plain = all(attrs.get(k, d) == d for k, d in (("alpha", 1.0), ("beta", 1.0)))
         plain = plain and not attrs.get("transA") and not attrs.get("transB")
         ws = [self.get(n, node) for n in node.input[1:] if n]
+        if self.whole:  # two matrices (of rows read whole, or constants) as ONNX defines it
+            self.set(node, Seq(self.whole_gemm(node, attrs)))
+            return
         if not (isinstance(a, Flat) and plain and all(isinstance(w, Static) for w in ws)):
             raise self.fail(
                 node, "Gemm works on 2-D tensors; only x @ W + b on rows of a sequence is read"
@@ -1424,6 +1447,30 @@ class _Importer:
         if len(ws) > 1:
             y = y + self.static_node(ws[1])
         self.set(node, Flat(y))
+
+    def whole_gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> rg.Value:
+        """``alpha * A' @ B' + beta * C`` (``'``: transposed if ``transA``/``transB``)
+        of a model read whole."""
+
+        def matrix(i: int, flip: bool) -> rg.Value:
+            v = self.value_of(node.input[i], node)
+            if len(v.shape) - (1 if v.type.batched else 0) != 2:
+                raise self.fail(node, f"Gemm's {'AB'[i]} must be a matrix, got {v.shape}")
+            return rg.transpose(v, [0, 2, 1] if v.type.batched else [1, 0]) if flip else v
+
+        a, b = matrix(0, bool(attrs.get("transA"))), matrix(1, bool(attrs.get("transB")))
+        if not (a.type.batched or b.type.batched):
+            raise self.fail(node, "Gemm of two constants")
+        y = rg.matmul(a, b) if a.type.batched else rg.transpose(
+            rg.matmul(rg.transpose(b, [0, 2, 1]), rg.transpose(a, [1, 0])), [0, 2, 1]
+        )  # fmt: skip
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        if alpha != 1.0:
+            y = y * alpha
+        if len(node.input) > 2 and node.input[2]:
+            y, c = self.same_rank([y, self.value_of(node.input[2], node)])
+            y = y + (c * beta if beta != 1.0 else c)
+        return y
 
     def op_Cast(self, node: onnx.NodeProto) -> None:
         to = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "to")
