@@ -192,7 +192,7 @@ def markdown(table: dict[str, Any]) -> str:
         "sequences (`(T, B, ...)`, or as its ops lay them out); one with no op that runs "
         "over time (`LSTM`, `GRU`, `RNN`, `Scan`, `Loop`) whose inputs cannot be sequences "
         "(a rank-0 or rank-1 input, an op along the first two axes) is read whole, each "
-        "input one row of one step (`rg.import_onnx(..., layout=\"whole\")`). Cases with "
+        'input one row of one step (`rg.import_onnx(..., layout="whole")`). Cases with '
         "other inputs (ONNX sequences and optionals, strings) are counted under "
         "*not tensors*.",
         "",
