@@ -139,9 +139,9 @@ Tensor = Any
 _FLOATS = tuple(ONNX_FLOATS)  # (FLOAT, FLOAT16, DOUBLE)
 """The ONNX element types rnngraph reads as float (signals, and weights fed as inputs)."""
 _COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
+"""The ops that may read small integers as floats (:data:`ONNX_SMALL_INTS`)."""
 _STEPPED = ("LSTM", "GRU", "RNN", "Scan", "Loop")
 """Ops that run over a sequence's steps: a model with one is never read as one row."""
-"""The ops that may read small integers as floats (:data:`ONNX_SMALL_INTS`)."""
 
 _ACT = {
     "sigmoid": "sigmoid",
