@@ -19,7 +19,10 @@ How tensors are tracked
     sequence ``(T, B, ...)`` (or batch-major ``(B, T, ...)``), which is one
     graph Value per step; a direction-split output ``Y (T, D, B, H)``; or
     per-row tensors ``(D, B, H)`` such as ``Y_h`` (final states), zeros made
-    with ``ConstantOfShape`` or initial states given as inputs.
+    with ``ConstantOfShape`` or initial states given as inputs. A model with
+    no op over time whose inputs cannot be sequences is read *whole*: every
+    input one row of one step (``lead`` 0: no time and batch axes, every size
+    fixed), so its ops may work along any axis.
 
 Interface
     Parameters keep the initializer names; sequence inputs and outputs keep
