@@ -922,9 +922,7 @@ def test_a_model_with_no_op_over_time_is_read_whole_on_every_engine(tmp_path) ->
              "b": rng.normal(size=5).astype("float32")}  # fmt: skip
     want = dict(zip(["y", "s"], ReferenceEvaluator(model).run(None, feeds), strict=True))
     g, p = rg.import_onnx(model)
-    assert (
-        g.meta["onnx"]["whole"] and rg.import_onnx(model, layout="whole")[0].meta["onnx"]["whole"]
-    )
+    assert g.meta["onnx"]["layout"] == "whole"
     for target in ("reference", "onnx", "tvm"):
         m = rg.compile(g, target=target, params=p)
         got = m.run(feeds)
@@ -960,6 +958,63 @@ def test_reading_whole_is_chosen_only_where_it_can_be() -> None:
     lstm = ALL_CASES["test_lstm_defaults"].model
     with pytest.raises(rg.ModelImportError, match="runs over time"):
         rg.import_onnx(lstm, layout="whole")
-    assert not rg.import_onnx(lstm)[0].meta["onnx"].get("whole")
+    assert "layout" not in rg.import_onnx(lstm)[0].meta["onnx"]
     with pytest.raises(ValueError, match="layout must be"):
-        rg.import_onnx(model, layout="rows")
+        rg.import_onnx(model, layout="columns")
+
+
+def _classifier() -> object:
+    """An MLP head over a batch of any size ``N``: no op over time, inputs ``(N, 2, 3)``."""
+    rng = np.random.default_rng(8)
+    weights = [
+        numpy_helper.from_array(rng.normal(size=s).astype("float32"), n)
+        for n, s in (("W1", (5, 6)), ("b1", (5,)), ("W2", (5, 4)), ("b2", (1, 4)))
+    ]
+    shape = numpy_helper.from_array(np.array([-1, 6], np.int64), "flat")
+    nodes = [
+        helper.make_node("Reshape", ["x", "flat"], ["f"]),
+        helper.make_node("Gemm", ["f", "W1", "b1"], ["h"], transB=1, alpha=0.5),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("Gemm", ["r", "W2", "b2"], ["z"], beta=2.0),
+        helper.make_node("Softmax", ["z"], ["y"], axis=1),
+        helper.make_node("ArgMax", ["z"], ["k"], axis=-1, keepdims=0),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3])
+    outs = [
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4]),
+        helper.make_tensor_value_info("k", TensorProto.INT64, ["N"]),
+    ]
+    return helper.make_model(
+        helper.make_graph(nodes, "head", [x], outs, [*weights, shape]),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
+
+
+def test_a_classifier_over_a_batch_of_any_size_is_read_as_rows(tmp_path) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    model = _classifier()
+    g, p = rg.import_onnx(model)
+    assert g.meta["onnx"]["layout"] == "rows"
+    path = rg.compile(g, target="onnx", params=p).save(tmp_path / "head.onnx")
+    sess = ort.InferenceSession(str(path))
+    assert [(i.name, i.shape) for i in sess.get_inputs()] == [("x", ["N", 2, 3])]
+    models = {t: rg.compile(g, target=t, params=p) for t in ("reference", "onnx", "tvm")}
+    for n in (1, 5):
+        feeds = {"x": np.random.default_rng(n).normal(size=(n, 2, 3)).astype("float32")}
+        want = dict(zip(["y", "k"], ReferenceEvaluator(model).run(None, feeds), strict=True))
+        runs = {**{t: m.run(feeds) for t, m in models.items()},
+                "file": dict(zip(["y", "k"], sess.run(None, feeds), strict=True))}  # fmt: skip
+        for target, got in runs.items():
+            assert list(got) == ["y", "k"], target
+            np.testing.assert_allclose(got["y"], want["y"], rtol=1e-5, atol=1e-6, err_msg=target)
+            assert got["k"].tolist() == want["k"].tolist(), target
+    with pytest.raises(rg.InputError, match=r"'x' must have shape \('N', 2, 3\), got \(4, 6\)"):
+        models["reference"].run({"x": np.zeros((4, 6), "float32")})
+    # along the batch axis: not rows (read whole, its sizes fixed, when they are)
+    bad = _classifier()
+    bad.graph.node[4].attribute[0].i = 0  # Softmax over the batch
+    with pytest.raises(
+        rg.ModelImportError, match=r"Softmax node '.*': it works along the time or batch axis"
+    ):
+        rg.import_onnx(bad, layout="rows")

@@ -10,7 +10,7 @@ ours: the test suite keeps this at zero for the reference engine).
 
 Cases whose inputs are not all tensors of numbers (ONNX sequences and optionals,
 strings) are counted as such and not run. A model with no op that runs over time is read
-whole when its inputs cannot be sequences (``rg.import_onnx``'s ``layout``).
+as rows, or whole, when its inputs cannot be sequences (``rg.import_onnx``'s ``layout``).
 
 Usage::
 
@@ -191,10 +191,10 @@ def markdown(table: dict[str, Any]) -> str:
         "Every case whose inputs are tensors of numbers is run. A model is read as "
         "sequences (`(T, B, ...)`, or as its ops lay them out); one with no op that runs "
         "over time (`LSTM`, `GRU`, `RNN`, `Scan`, `Loop`) whose inputs cannot be sequences "
-        "(a rank-0 or rank-1 input, an op along the first two axes) is read whole, each "
-        'input one row of one step (`rg.import_onnx(..., layout="whole")`). Cases with '
-        "other inputs (ONNX sequences and optionals, strings) are counted under "
-        "*not tensors*.",
+        "(a rank-0 or rank-1 input, an op along the first two axes) is read as one step of "
+        "a batch of rows (its first axis the batch), else whole, each input one row of one "
+        'step (`rg.import_onnx(..., layout="rows" | "whole")`). Cases with other inputs '
+        "(ONNX sequences and optionals, strings) are counted under *not tensors*.",
         "",
     ]
     total = {e: sum(o["passed"][e] for o in ops.values()) for e in engines}

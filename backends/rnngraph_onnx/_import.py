@@ -144,7 +144,9 @@ _FLOATS = tuple(ONNX_FLOATS)  # (FLOAT, FLOAT16, DOUBLE)
 _COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
 """The ops that may read small integers as floats (:data:`ONNX_SMALL_INTS`)."""
 _STEPPED = ("LSTM", "GRU", "RNN", "Scan", "Loop")
-"""Ops that run over a sequence's steps: a model with one is never read as one row."""
+"""Ops that run over a sequence's steps: a model with one is read as sequences only."""
+_LAYOUTS = ("sequence", "rows", "whole")
+"""How a model's inputs are read (:func:`import_onnx`)."""
 
 _ACT = {
     "sigmoid": "sigmoid",
@@ -198,8 +200,8 @@ class _Importer:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-    whole: bool = False  # every input one row: no time and batch axes (see import_onnx)
-    lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body; 0 whole
+    layout: str = "sequence"  # "rows": (B, ...) one step; "whole": one row (import_onnx)
+    lead: int = 2  # axes before a signal's row: (T, B); 1 inside a Scan body or rows; 0 whole
     current: onnx.NodeProto | None = None  # the node being imported, for error messages
     opsets: list[onnx.OperatorSetIdProto] = field(default_factory=list)  # (a function's, inside)
 
@@ -218,9 +220,9 @@ class _Importer:
             "broadcast": {},
             "per_sequence": [],
         }
-        if self.whole:
-            self.lead = 0
-            self.meta["whole"] = True
+        if self.layout != "sequence":
+            self.lead = {"rows": 1, "whole": 0}[self.layout]
+            self.meta["layout"] = self.layout
         self.graph.reserve_names([i.name for i in g.initializer])
         for init in g.initializer:
             self.env[init.name] = Static(numpy_helper.to_array(init), name=init.name)
@@ -287,6 +289,11 @@ class _Importer:
                 )  # fmt: skip
 
     @property
+    def whole(self) -> bool:
+        """Whether every input is one row of one step (no time and batch axes)."""
+        return self.layout == "whole"
+
+    @property
     def opset(self) -> int:
         """The default domain's opset (of the function being imported, inside one)."""
         return next((o.version for o in self.opsets if o.domain in ("", "ai.onnx")), 21)
@@ -340,9 +347,10 @@ class _Importer:
     def declare_sequence(self, p: Pending) -> Seq:
         if p.name in self.broadcast_inputs:
             return self._declare_broadcast(p)
-        k = 0 if self.whole else self.time_axes.get(p.name, 0)
-        if len(p.dims) < max(2, k + 1) and not self.whole:
-            raise ModelImportError(f"input {p.name!r} of rank {len(p.dims)} cannot be a sequence")
+        k = self.time_axes.get(p.name, 0) if self.layout == "sequence" else 0
+        if len(p.dims) < (max(2, k + 1) if self.layout == "sequence" else self.lead):
+            what = "a sequence" if self.layout == "sequence" else "a batch of rows"
+            raise ModelImportError(f"input {p.name!r} of rank {len(p.dims)} cannot be {what}")
         # (B, ..., T, ...) with k >= 2: the graph's (T, B, ...) keeps the other axes in order
         rest = [d for i, d in enumerate(p.dims) if i not in (0, k)] if k else p.dims[self.lead :]
         row = [int(d) if isinstance(d, int) else -1 for d in rest]
@@ -351,8 +359,8 @@ class _Importer:
                 f"input {p.name!r} has symbolic dims {p.dims}: read as one row (no time and "
                 "batch axes), every size must be fixed"
                 if self.whole
-                else f"input {p.name!r} has symbolic feature dims {p.dims[2:]}; rnngraph needs "
-                "fixed feature sizes (only time and batch may be dynamic)"
+                else f"input {p.name!r} has symbolic feature dims {p.dims[self.lead :]}; "
+                "rnngraph needs fixed feature sizes (only time and batch may be dynamic)"
             )
         T = onnx.TensorProto
         compared = p.elem in ONNX_SMALL_INTS and p.name in self.compared_only
@@ -365,7 +373,7 @@ class _Importer:
             )
         dtype = "int64" if p.elem == T.INT64 else "bool" if p.elem == T.BOOL else "float"
         v = self.graph.input(p.name, row, dtype=dtype)
-        batch_major = p.name in self.batch_major_inputs and not self.whole
+        batch_major = p.name in self.batch_major_inputs and self.layout == "sequence"
         s = Seq(v, batch_major, time_at=k)
         if batch_major:
             self.meta["batch_major"].append(p.name)
@@ -488,8 +496,8 @@ class _Importer:
         op = node.op_type
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(node, f"domain {node.domain!r} is not supported")
-        if self.whole and op in _STEPPED:
-            raise self.fail(node, "it runs over time, which a model read as one row has not")
+        if self.layout != "sequence" and op in _STEPPED:
+            raise self.fail(node, f"it runs over time, which a model read as {self.layout} has not")
         if op in ("LSTM", "GRU", "RNN"):
             return self.recurrent(node)
         if op == "Scan":
@@ -675,8 +683,8 @@ class _Importer:
             raise self.fail(node, "shape of a non-sequence")
         row = [int(d) for d in t.value.shape[1:]]
         dims: list[int | str] = ["B", "T", *row] if t.batch_major else ["T", "B", *row]
-        if self.whole:  # (every size known: a constant)
-            dims = list(row)
+        if self.layout != "sequence":  # (rows: the batch's size; whole: every size known)
+            dims = [*["B"][: self.lead], *row]
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         start, end = attrs.get("start", 0), attrs.get("end")
         whole = start == 0 and end is None and not t.batch_major
@@ -1233,6 +1241,10 @@ class _Importer:
             perm = list(range(self.rank(t.value)))[::-1]
         if isinstance(t, Seq) and self.whole:  # (any axes of a row)
             self.set(node, Seq(rg.transpose(t.value, [0, *(p + 1 for p in perm)])))
+        elif isinstance(t, Seq) and self.layout == "rows":  # (the batch stays first)
+            if perm[0] != 0:
+                raise self.fail(node, f"permutation {perm} moves the batch axis")
+            self.set(node, Seq(rg.transpose(t.value, list(perm))))
         elif isinstance(t, Seq) and perm[:2] == [1, 0] and perm[2:] == list(range(2, len(perm))):
             self.set(node, Seq(t.value, batch_major=not t.batch_major))
         elif isinstance(t, Dirs) and perm == [0, 2, 1, 3]:
@@ -1361,6 +1373,11 @@ class _Importer:
         if self.whole:  # (a row of known sizes: flattened as it is)
             self.set(node, Seq(rg.reshape(x, [int(np.prod(row[:a])), int(np.prod(row[a:]))])))
             return None
+        if self.layout == "rows":  # (N, ...) to (N, k): each row flattened
+            if a != 1:
+                raise self.fail(node, f"axis {axis} flattens the batch's rows together")
+            self.set(node, Seq(rg.reshape(x, [int(np.prod(row))])))
+            return None
         j = a - self.lead
         self.set(node, Flat(rg.reshape(x, [*row[:j], int(np.prod(row[j:]))])))
 
@@ -1400,6 +1417,12 @@ class _Importer:
         x = self.seq(node.input[0], node)
         if self.whole:  # (ONNX's 0 and -1 resolved against the row's known sizes)
             self.set(node, Seq(rg.reshape(x, _resolved_shape(node, shape, x, self.fail))))
+            return
+        if self.layout == "rows":  # the batch first (kept, or the -1 left), each row resized
+            if shape[0] not in (0, -1, "B") or (shape[0] == -1 and -1 in shape[1:]):
+                raise self.fail(node, f"target shape {shape} does not keep the batch first")
+            row = _resolved_shape(node, shape[1:], x, self.fail)
+            self.set(node, Seq(rg.reshape(x, row)))
             return
         if len(shape) == 2 and shape[0] == -1 and shape[1] == x.shape[-1]:
             self.set(node, Flat(x))
@@ -1442,6 +1465,9 @@ class _Importer:
         if self.whole:  # two matrices (of rows read whole, or constants) as ONNX defines it
             self.set(node, Seq(self.whole_gemm(node, attrs)))
             return
+        if self.layout == "rows":  # a batch of rows (N, K) times a weight
+            self.set(node, Seq(self.rows_gemm(node, attrs)))
+            return
         if not (isinstance(a, Flat) and plain and all(isinstance(w, Static) for w in ws)):
             raise self.fail(
                 node, "Gemm works on 2-D tensors; only x @ W + b on rows of a sequence is read"
@@ -1450,6 +1476,36 @@ class _Importer:
         if len(ws) > 1:
             y = y + self.static_node(ws[1])
         self.set(node, Flat(y))
+
+    def rows_gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> rg.Value:
+        """``alpha * A @ B' + beta * C`` of a model read as rows: ``A`` the batch's rows
+        ``(N, K)``, ``B`` a constant ``(K, M)`` (``(M, K)`` with ``transB``), ``C`` a
+        constant of one row (or none), or the rows' own ``(N, M)``."""
+        a = self.seq(node.input[0], node)
+        w = self.get(node.input[1], node)
+        if attrs.get("transA") or len(a.shape) != 2 or not isinstance(w, Static):
+            raise self.fail(node, "read as rows, Gemm takes the rows (N, K) times a constant")
+        wv = np.asarray(w.value)
+        wn = self.static_node(w)
+        y = rg.matmul(a, rg.transpose(wn, [1, 0]) if attrs.get("transB") else wn)
+        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        if alpha != 1.0:
+            y = y * alpha
+        if len(node.input) > 2 and node.input[2]:
+            c = self.get(node.input[2], node)
+            if isinstance(c, Static):
+                cv = np.asarray(c.value)
+                if cv.ndim == 2 and cv.shape[0] != 1:
+                    raise self.fail(
+                        node, f"its bias {cv.shape} has rows of its own (of {wv.shape})"
+                    )
+                cn = self.static_node(c)
+                if cv.ndim == 2:
+                    cn = rg.reshape(cn, cv.shape[1:])
+            else:
+                cn = self.seq(node.input[2], node)
+            y = y + (cn * beta if beta != 1.0 else cn)
+        return y
 
     def whole_gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> rg.Value:
         """``alpha * A' @ B' + beta * C`` (``'``: transposed if ``transA``/``transB``)
@@ -2413,7 +2469,8 @@ def _resolved_shape(
     node: onnx.NodeProto, shape: list[int | str], x: rg.Value, fail: Any
 ) -> list[int]:
     """``Reshape``'s target ``shape`` for a row ``x`` of known sizes: a 0 keeps the
-    size at its place (unless ``allowzero``), one -1 takes what is left."""
+    size at its place (unless ``allowzero``), one -1 takes what is left. (Read as rows,
+    ``shape`` is the target after the batch, whose row axes line up with ``x``'s.)"""
     row = [int(d) for d in x.shape[1:]]
     if any(isinstance(d, str) for d in shape):
         raise fail(node, f"target shape {shape} is not known")
@@ -2616,13 +2673,15 @@ def import_onnx(
     """Read a recurrent ONNX model into ``(graph, params)``; see the module docstring.
 
     ``layout``: ``"sequence"`` reads the model's inputs as sequences (their first two
-    axes time and batch, or as the model's ops lay them out); ``"whole"`` reads every
-    input as one row of one step (no time and batch axes: every size fixed), which any
-    model without an op that runs over time can be — its ops may then work along any
-    axis; ``"auto"`` (the default) reads a model as sequences, and one that cannot be
-    read so and has no op that runs over time (``LSTM``, ``GRU``, ``RNN``, ``Scan``,
-    ``Loop``) as one row; if neither reads, the error is the sequence reading's.
-    Either way the compiled model takes and returns the original tensors.
+    axes time and batch, or as the model's ops lay them out); ``"rows"`` reads each
+    input as one step of a batch of rows (its first axis the batch, of any size: a
+    classifier's ``(N, features)``); ``"whole"`` reads every input as one row of one
+    step (no time and batch axes: every size fixed), so that its ops may work along any
+    axis. The last two suit a model without an op that runs over time. ``"auto"`` (the
+    default) reads a model as sequences, and one that cannot be read so and has no op
+    that runs over time (``LSTM``, ``GRU``, ``RNN``, ``Scan``, ``Loop``) as rows, else
+    whole; if none reads, the error is the sequence reading's. Either way the compiled
+    model takes and returns the original tensors.
 
     Examples
     --------
@@ -2651,27 +2710,29 @@ def import_onnx(
         )
     for t in model.graph.initializer:
         _check_initializer(t, where)
-    if layout not in ("auto", "sequence", "whole"):
-        raise ValueError(f"layout must be 'auto', 'sequence' or 'whole', got {layout!r}")
+    if layout not in ("auto", *_LAYOUTS):
+        raise ValueError(f"layout must be 'auto', 'sequence', 'rows' or 'whole', got {layout!r}")
     if layout != "auto":
-        return _import(model, where, whole=layout == "whole")
+        return _import(model, where, layout)
     try:
-        return _import(model, where, whole=False)
+        return _import(model, where, "sequence")
     except ModelImportError as as_sequences:
         if any(n.op_type in _STEPPED for n in model.graph.node):
             raise
-        try:
-            return _import(model, where, whole=True)
-        except ModelImportError:
-            raise as_sequences from None
+        for other in ("rows", "whole"):
+            try:
+                return _import(model, where, other)
+            except ModelImportError:
+                pass
+        raise as_sequences from None
 
 
 def _import(
-    model: onnx.ModelProto, where: str, whole: bool
+    model: onnx.ModelProto, where: str, layout: str
 ) -> tuple[rg.Graph, dict[str, np.ndarray]]:
     importer = None
     try:
-        importer = _Importer(model, whole=whole)
+        importer = _Importer(model, layout=layout)
         return importer.run()
     except GraphError:
         raise

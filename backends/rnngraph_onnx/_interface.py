@@ -6,7 +6,7 @@ unique across its subgraphs, so one renaming serves the Scan bodies that read th
 a few nodes around it speak the original tensors: batch-major inputs and outputs (and
 those with their steps on another axis) are transposed, an attention mask is expanded to
 the query's batch and steps, a per-sequence output is taken from the first step, a
-model read whole gets its one step and row added and taken away, ``sequence_lens`` is
+model read as rows or whole gets its one step (and row) added and taken away, ``sequence_lens`` is
 cast to int64, a ``(D, B, H)`` initial state is split into its states, weights fed as
 inputs are repeated over the batch (the compiled model takes one weight vector a row),
 ``Y`` stacks its directions and ``Y_h``/``Y_c`` the final states —
@@ -69,7 +69,7 @@ def with_interface(
     axis = iface.batch_axis(seq)
 
     def batch() -> str:  # (made where a weight first needs it)
-        if iface.whole:  # (one row)
+        if iface.layout == "whole":  # (one row)
             return const(np.ones(1, np.int64), "one")
         if not any(x.output[0] == "interface/B" for x in nodes):
             node("Shape", [seq], "interface/B", start=axis, end=axis + 1)
@@ -120,8 +120,9 @@ def with_interface(
             shape = node("Concat", parts, f"interface/{n}.shape", axis=0)
             full = node("Expand", [fed, shape], f"interface/{n}.full")
             node("Transpose", [full], _P + n, perm=_time_first(where, rank))
-        elif iface.whole:  # one step of one row
-            node("Unsqueeze", [fed, const(np.array([0, 1], np.int64), "axes01")], _P + n)
+        elif iface.steps:  # one step (of one row)
+            axes = const(np.arange(iface.steps, dtype=np.int64), f"axes{iface.steps}")
+            node("Unsqueeze", [fed, axes], _P + n)
         elif n not in iface.per_sequence and iface.time_axis(n):
             rank = len(types.get(n, (0, [0, 0, 0]))[1])
             node("Transpose", [fed], _P + n, perm=_time_first(iface.time_axis(n), rank))
@@ -137,9 +138,10 @@ def with_interface(
                 rows = const(np.array([-1, iface.flat[n]], np.int64), f"{n}.rows")
                 node("Reshape", [_P + n, rows], n)
                 rank = 2
-            elif iface.whole:  # one step of one row
-                node("Squeeze", [_P + n, const(np.array([0, 1], np.int64), "axes01")], n)
-                rank -= 2
+            elif iface.steps:  # one step (of one row)
+                axes = const(np.arange(iface.steps, dtype=np.int64), f"axes{iface.steps}")
+                node("Squeeze", [_P + n, axes], n)
+                rank -= iface.steps
             elif n in iface.per_sequence:  # (the compiled model repeats it every step)
                 node("Gather", [_P + n, const(np.array(0, np.int64), "first")], n, axis=0)
                 rank -= 1
@@ -251,8 +253,10 @@ def _dims(iface: Interface, name: str) -> list[int | str]:
     (the same feeds fit; the compiled model is not specialised to one size)."""
     dims = list(iface.input_types.get(name, (0, ["T", "B"]))[1])
     role = iface.role(name)
-    if role == "param" or iface.whole:
+    if role == "param" or iface.layout == "whole":
         return dims
+    if iface.layout == "rows":  # (the batch's size as the original names it, or "B")
+        return [dims[0] if isinstance(dims[0], str) else "B", *dims[1:]]
     if role in ("sequence_lens", "state_row"):
         lead = {0: "B"}
     elif role == "states":

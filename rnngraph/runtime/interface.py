@@ -93,9 +93,16 @@ class Interface:
     per_sequence: frozenset[str] = frozenset()
     """Inputs and outputs with one value per sequence ``(B, ...)`` (an attention's keys
     and values, its key/value cache)."""
-    whole: bool = False
-    """Every input and output is one row of one step: the original tensors have no time
-    and batch axes (a model imported with ``layout="whole"``)."""
+    layout: str = "sequence"
+    """How the original tensors map onto the graph's: ``"sequence"`` (time and batch
+    axes, as above), ``"rows"`` (one step: the tensors' first axis is the batch) or
+    ``"whole"`` (one row of one step: no time and batch axes); see
+    :func:`rnngraph.import_onnx`'s ``layout``."""
+
+    @property
+    def steps(self) -> int:
+        """The time and batch axes the graph's tensors have and the original's lack."""
+        return {"sequence": 0, "rows": 1, "whole": 2}[self.layout]
 
     @classmethod
     def of(cls, graph: Graph) -> Interface | None:
@@ -144,7 +151,7 @@ class Interface:
             {k: int(v) for k, v in meta.get("time_axes", {}).items()},
             {k: dict(v) for k, v in meta.get("broadcast", {}).items()},
             frozenset(meta.get("per_sequence", [])),
-            bool(meta.get("whole", False)),
+            str(meta.get("layout", "sequence")),
         )
 
     def time_axis(self, name: str) -> int:
@@ -227,11 +234,15 @@ class Interface:
         given)."""
         if name in self.per_sequence:
             return arr
-        if self.whole:  # (one step of one row)
-            want = tuple(self.input_types.get(name, (0, list(arr.shape)))[1])
-            if arr.shape != want:
+        if self.steps:  # (one step: of a batch of rows, or of one row)
+            dims = list(self.input_types.get(name, (0, list(arr.shape)))[1])
+            fixed = [d if i >= 2 - self.steps else None for i, d in enumerate(dims)]
+            if arr.ndim != len(dims) or any(
+                d is not None and d != n for d, n in zip(fixed, arr.shape, strict=True)
+            ):
+                want = tuple("N" if d is None else d for d in fixed)
                 raise InputError(f"{name!r} must have shape {want}, got {arr.shape}")
-            return arr[None, None]
+            return arr.reshape((1,) * self.steps + arr.shape)
         k = self.time_axis(name)
         if name in self.broadcast:
             like, rank = self.broadcast[name]["like"], int(self.broadcast[name]["rank"])
@@ -273,8 +284,8 @@ class Interface:
                 y = y.reshape(-1, self.flat[name])
             if name in self.per_sequence:  # (the same at every step)
                 made[name] = y[0]
-            elif self.whole:
-                made[name] = y[0, 0]
+            elif self.steps:
+                made[name] = y.reshape(y.shape[self.steps :])
             else:
                 made[name] = np.moveaxis(y, 0, self.time_axis(name))
         for name, spec in self.outputs.items():
