@@ -1018,3 +1018,34 @@ def test_a_classifier_over_a_batch_of_any_size_is_read_as_rows(tmp_path) -> None
         rg.ModelImportError, match=r"Softmax node '.*': it works along the time or batch axis"
     ):
         rg.import_onnx(bad, layout="rows")
+
+
+def test_a_small_cnn_over_a_batch_of_images_is_read_as_rows(tmp_path) -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(9)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=s).astype("float32"), n)
+        for n, s in (("K", (4, 2, 3, 3)), ("kb", (4,)), ("D", (3, 4 * 3 * 2)), ("db", (3,)))
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "K", "kb"], ["c"], pads=[1, 1, 1, 1], strides=[1, 2]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["m"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("AveragePool", ["m"], ["a"], kernel_shape=[1, 2], pads=[0, 0, 0, 1]),
+        helper.make_node("Flatten", ["a"], ["f"]),
+        helper.make_node("Gemm", ["f", "D", "db"], ["y"], transB=1),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 6, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    model = helper.make_model(
+        helper.make_graph(nodes, "cnn", [x], [y], inits),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
+    g, p = rg.import_onnx(model)
+    assert g.meta["onnx"]["layout"] == "rows"
+    feeds = {"x": rng.normal(size=(3, 2, 6, 8)).astype("float32")}
+    (want,) = ReferenceEvaluator(model).run(None, feeds)
+    for target in ("reference", "onnx", "tvm"):
+        got = rg.compile(g, target=target, params=p).run(feeds)["y"]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=target)

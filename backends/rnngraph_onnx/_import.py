@@ -1261,15 +1261,18 @@ class _Importer:
             )
 
     # -- pools over a step's row (ONNX's (N, C, *S) read as time, batch and the row S)
-    def _window(self, node: onnx.NodeProto, x: rg.Value) -> dict[str, Any]:
-        """A pool's window over the row of ``x``: kernel, strides, dilations and
+    def _window(
+        self, node: onnx.NodeProto, x: rg.Value, kernel: list[int] | None = None
+    ) -> dict[str, Any]:
+        """A pool's (or a convolution's) window over the row of ``x`` (read as rows: over
+        the row's axes after its channels): kernel, strides, dilations and
         ``(before, after)`` pads (``auto_pad`` worked out; ``ceil_mode``'s last window as
         ``extra`` padding after the end, never chosen and never counted)."""
-        size = [int(d) for d in x.shape[1:]]
+        size = [int(d) for d in x.shape[1 + self.channels :]]
         d = len(size)
         if d not in (1, 2):
             raise self.fail(node, f"a pool over {d} axes: 1 or 2 are read")
-        kernel = [int(k) for k in self._attr(node, "kernel_shape", [])]
+        kernel = kernel or [int(k) for k in self._attr(node, "kernel_shape", [])]
         strides = [int(v) for v in self._attr(node, "strides", [1] * d)]
         dil = [int(v) for v in self._attr(node, "dilations", [1] * d)]
         pads = [int(v) for v in self._attr(node, "pads", [0] * 2 * d)]
@@ -1298,11 +1301,21 @@ class _Importer:
             "extra": extra,
         }  # fmt: skip
 
+    @property
+    def channels(self) -> int:
+        """Whether a row starts with channels (``(C, *S)``: ONNX's ``(N, C, *S)`` read as
+        rows) rather than being the spatial axes alone (read as sequences: ``T, B = N, C``)."""
+        return 1 if self.layout == "rows" else 0
+
     def _channel(self, x: rg.Value) -> rg.Value:
-        """The row ``S`` as ``(1, *S)``: one channel, for rnngraph's pools ``(B, C, *S)``."""
+        """The row as rnngraph's pools take it, ``(C, *S)``: ``S`` as one channel."""
+        if self.channels:
+            return x
         return rg.reshape(x, [1, *(int(d) for d in x.shape[1:])])
 
     def _unchannel(self, y: rg.Value) -> rg.Value:
+        if self.channels:
+            return y
         return rg.reshape(y, [int(d) for d in y.shape[2:]])
 
     def op_MaxPool(self, node: onnx.NodeProto) -> None:
@@ -1316,9 +1329,39 @@ class _Importer:
         self.set(node, Seq(self._unchannel(y)))
 
     def _window_sum(self, x: rg.Value, w: Mapping[str, Any]) -> rg.Value:
-        """Each window's sum (zeros beyond the edges): a convolution by ones."""
-        ones = self.graph.constant(np.ones([1, 1, *w["kernel"]]))
-        return rg.conv(x, ones, stride=w["stride"], padding=w["padding"], dilation=w["dilation"])
+        """Each window's sum (zeros beyond the edges), channel by channel: a convolution
+        by ones."""
+        c = int(x.shape[1])
+        ones = self.graph.constant(np.ones([c, 1, *w["kernel"]]))
+        return rg.conv(
+            x, ones, stride=w["stride"], padding=w["padding"], dilation=w["dilation"], groups=c
+        )
+
+    def op_Conv(self, node: onnx.NodeProto) -> None:
+        """A convolution of a batch's rows ``(C, *S)`` (read as rows) by a constant
+        ``(O, C / group, *K)``, plus its bias."""
+        if self.layout != "rows":
+            raise self.fail(node, "Conv is not supported on sequences")
+        x = self.seq(node.input[0], node)
+        for i in (1, 2):  # weights fed as inputs: params the caller gives
+            p = self.get(node.input[i], node) if len(node.input) > i and node.input[i] else None
+            if isinstance(p, Pending) and all(isinstance(d, int) for d in p.dims):
+                self.runtime_weight(p, tuple(int(d) for d in p.dims), node)
+        wt = self.get(node.input[1], node)
+        if not isinstance(wt, Static):
+            raise self.fail(node, "its weights must be constant")
+        kernel = [int(k) for k in np.shape(wt.value)[2:]]
+        win = self._window(node, x, kernel)
+        y = rg.conv(
+            x, self.static_node(wt), stride=win["stride"], padding=win["padding"],
+            dilation=win["dilation"], groups=int(self._attr(node, "group", 1)),
+        )  # fmt: skip
+        if len(node.input) > 2 and node.input[2]:
+            bias = self.get(node.input[2], node)
+            if not isinstance(bias, Static):
+                raise self.fail(node, "its bias must be constant")
+            y = y + rg.reshape(self.static_node(bias), [len(bias.value), *[1] * len(kernel)])
+        self.set(node, Seq(y))
 
     def op_AveragePool(self, node: onnx.NodeProto) -> None:
         x = self.seq(node.input[0], node)
