@@ -70,6 +70,9 @@ MUST_PASS = {
     "test_spacetodepth", "test_depthtospace_crd_mode_example", "test_gather_elements_0",
     "test_group_normalization_example", "test_mvn", "test_sum_example", "test_mish",
     "test_exp_example", "test_clip_default_inbounds",
+    # ONNX's function bodies of Attention, FlexAttention and RotaryEmbedding, read whole
+    "test_attention_3d_gqa_causal_expanded", "test_flexattention_score_mod_expanded_ver26",
+    "test_rotary_embedding_no_position_ids_expanded",
 }  # fmt: skip
 """Cases that import and pass today (a regression guard; the test counts them all)."""
 

@@ -287,6 +287,11 @@ class _Importer:
                     n for n, a in zip(scanned, axes, strict=False)
                     if self.opset < 9 or _scan_axis_index(a, self._dims(n)) == 1
                 )  # fmt: skip
+        if self.layout != "sequence":  # (layouts of sequences: one step has none)
+            self.batch_major_inputs.clear()
+            self.time_axes.clear()
+            self.per_sequence_inputs.clear()
+            self.broadcast_inputs.clear()
 
     @property
     def whole(self) -> bool:
@@ -687,6 +692,9 @@ class _Importer:
             dims = [*["B"][: self.lead], *row]
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         start, end = attrs.get("start", 0), attrs.get("end")
+        if self.whole:  # every size known: a constant, which the ops after it fold
+            self.set(node, Static(np.array(dims[start:end], np.int64)))
+            return
         whole = start == 0 and end is None and not t.batch_major
         self.set(node, ShapeVec(dims[start:end], of=t if whole else None))
 
@@ -1177,6 +1185,21 @@ class _Importer:
                 RowItem(kind, None if kind == "zeros" else value[d, 0]) for d in range(len(value))
             ]
             self.set(node, Rows(items, row))
+            return
+        if self.whole and isinstance(src, Seq | Pending):  # a row to a known shape
+            x = self.seq(node.input[0], node)
+            have = [int(d) for d in x.shape[1:]]
+            dims = [int(d) for d in shape.dims]
+            rank = max(len(have), len(dims))
+            a = [1] * (rank - len(have)) + have
+            b = [1] * (rank - len(dims)) + dims
+            if any(p != q and 1 not in (p, q) for p, q in zip(a, b, strict=True)):
+                raise self.fail(node, f"{have} does not broadcast to {dims}")
+            target = [max(p, q) for p, q in zip(a, b, strict=True)]
+            if len(have) < rank:
+                x = rg.reshape(x, a)
+            every = self.graph.constant(np.ones(target, bool))
+            self.set(node, Seq(rg.where(every, x, x)))  # (the broadcast, in any dtype)
             return
         raise self.fail(
             node, f"only a constant broadcast over the batch is supported, got {shape.dims}"
@@ -2765,7 +2788,7 @@ def import_onnx(
         for other in ("rows", "whole"):
             try:
                 return _import(model, where, other)
-            except ModelImportError:
+            except GraphError:  # (refused that way too, or not a valid graph that way)
                 pass
         raise as_sequences from None
 
