@@ -1049,3 +1049,33 @@ def test_a_small_cnn_over_a_batch_of_images_is_read_as_rows(tmp_path) -> None:
     for target in ("reference", "onnx", "tvm"):
         got = rg.compile(g, target=target, params=p).run(feeds)["y"]
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=target)
+
+
+def test_compile_verb_reads_a_model_in_the_layout_asked_for(tmp_path, capsys) -> None:
+    from rnngraph.tools.cli import main
+
+    original, fixed = tmp_path / "head.onnx", tmp_path / "head2.onnx"
+    original.write_bytes(_classifier().SerializeToString())
+    model = _classifier()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2  # (N = 2 in the file)
+    fixed.write_bytes(model.SerializeToString())
+    feeds = {"x": np.random.default_rng(2).normal(size=(2, 2, 3)).astype("float32")}
+    outs = {}
+    for key, spec in (
+        ("auto", original),
+        ("rows", f"{original}:rows"),
+        ("whole", f"{fixed}:whole"),
+    ):
+        out = tmp_path / f"{key}_rnngraph.onnx"
+        assert main(["compile", str(spec), "--target", "onnx", "-o", str(out)]) == 0
+        sess = ort.InferenceSession(str(out))
+        outs[key] = sess.run(None, feeds), [i.shape for i in sess.get_inputs()]
+    assert outs["auto"][1] == outs["rows"][1] == [["N", 2, 3]]
+    assert outs["whole"][1] == [[2, 2, 3]]  # (read whole: its sizes are the file's)
+    for key in ("rows", "whole"):
+        np.testing.assert_allclose(outs[key][0][0], outs["auto"][0][0], rtol=1e-6)
+    out = str(tmp_path / "refused.onnx")
+    assert main(["compile", f"{original}:whole", "--target", "onnx", "-o", out]) != 0
+    assert "every size must be fixed" in capsys.readouterr().err
+    assert main(["compile", f"{original}:columns", "--target", "onnx", "-o", out]) != 0
+    assert "the layout after ':' is one of sequence, rows, whole" in capsys.readouterr().err

@@ -29,15 +29,20 @@ __all__ = ["load_graph_file", "main"]
 
 
 def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
-    """A graph (and saved params, if any) from a ``.json`` file or ``file.py[:function]``."""
+    """A graph (and saved params, if any) from a ``.json`` file, ``file.py[:function]``
+    or ``model.onnx[:layout]`` (how its inputs are read: ``sequence``, ``rows`` or
+    ``whole``; see :func:`rnngraph.import_onnx`)."""
     from rnngraph.ir.deserialize import load_with_params
 
-    path, func = spec.rsplit(":", 1) if ".py:" in spec else (spec, "")
+    path, func = spec.rsplit(":", 1) if (".py:" in spec or ".onnx:" in spec) else (spec, "")
     p = Path(path)
     if p.suffix == ".onnx":
         from rnngraph.runtime.importers import import_onnx
 
-        return import_onnx(p)
+        layouts = ("sequence", "rows", "whole")
+        if func and func not in layouts:
+            raise GraphError(f"{spec}: the layout after ':' is one of {', '.join(layouts)}")
+        return import_onnx(p, layout=func or "auto")
     if p.suffix == ".py":
         if not p.exists():
             raise GraphError(f"no such file: {p}")
@@ -470,7 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify, optimise and lower a graph (a saved graph, an ONNX file or a "
         "Python builder) for a backend, and write the result.",
     )
-    p.add_argument("file", help="model.json, model.onnx, or models.py[:function]")
+    p.add_argument(
+        "file", help="model.json, model.onnx[:sequence|rows|whole], or models.py[:function]"
+    )
     p.add_argument("--target", default="onnx", help="backend name (default onnx)")
     p.add_argument("-o", "--output", required=True, help="where to write the compiled model")
     p.add_argument(
@@ -562,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sequence lengths, and print the largest error against the reference "
         "interpreter per output. Exits 1 when any exceeds the tolerance.",
     )
-    p.add_argument("file", help="model.json, model.onnx, or models.py[:function]")
+    p.add_argument(
+        "file", help="model.json, model.onnx[:sequence|rows|whole], or models.py[:function]"
+    )
     p.add_argument(
         "--target", action="append", help="check only this backend (repeatable; default all)"
     )
