@@ -53,7 +53,7 @@ from onnx.reference import ReferenceEvaluator
 import rnngraph as rg
 from rnngraph.cells import gru_step, lstm_step, rnn_step
 from rnngraph.errors import GraphError, ModelImportError
-from rnngraph.runtime.interface import ONNX_FLOATS, ONNX_SMALL_INTS
+from rnngraph.runtime.interface import LAYOUTS, ONNX_FLOATS, ONNX_SMALL_INTS
 from rnngraph_onnx._functions import expand, float_type, has_function
 
 __all__ = ["import_onnx"]
@@ -145,8 +145,6 @@ _COMPARISONS = ("Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual")
 """The ops that may read small integers as floats (:data:`ONNX_SMALL_INTS`)."""
 _STEPPED = ("LSTM", "GRU", "RNN", "Scan", "Loop")
 """Ops that run over a sequence's steps: a model with one is read as sequences only."""
-_LAYOUTS = ("sequence", "rows", "whole")
-"""How a model's inputs are read (:func:`import_onnx`)."""
 
 _ACT = {
     "sigmoid": "sigmoid",
@@ -221,7 +219,7 @@ class _Importer:
             "per_sequence": [],
         }
         if self.layout != "sequence":
-            self.lead = {"rows": 1, "whole": 0}[self.layout]
+            self.lead = 2 - LAYOUTS[self.layout]
             self.meta["layout"] = self.layout
         self.graph.reserve_names([i.name for i in g.initializer])
         for init in g.initializer:
@@ -1554,9 +1552,6 @@ class _Importer:
         wv = np.asarray(w.value)
         wn = self.static_node(w)
         y = rg.matmul(a, rg.transpose(wn, [1, 0]) if attrs.get("transB") else wn)
-        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
-        if alpha != 1.0:
-            y = y * alpha
         if len(node.input) > 2 and node.input[2]:
             c = self.get(node.input[2], node)
             if isinstance(c, Static):
@@ -1570,8 +1565,8 @@ class _Importer:
                     cn = rg.reshape(cn, cv.shape[1:])
             else:
                 cn = self.seq(node.input[2], node)
-            y = y + (cn * beta if beta != 1.0 else cn)
-        return y
+            return _gemm_sum(y, cn, attrs)
+        return _gemm_sum(y, None, attrs)
 
     def whole_gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> rg.Value:
         """``alpha * A' @ B' + beta * C`` (``'``: transposed if ``transA``/``transB``)
@@ -1589,13 +1584,10 @@ class _Importer:
         y = rg.matmul(a, b) if a.type.batched else rg.transpose(
             rg.matmul(rg.transpose(b, [0, 2, 1]), rg.transpose(a, [1, 0])), [0, 2, 1]
         )  # fmt: skip
-        alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
-        if alpha != 1.0:
-            y = y * alpha
         if len(node.input) > 2 and node.input[2]:
             y, c = self.same_rank([y, self.value_of(node.input[2], node)])
-            y = y + (c * beta if beta != 1.0 else c)
-        return y
+            return _gemm_sum(y, c, attrs)
+        return _gemm_sum(y, None, attrs)
 
     def op_Cast(self, node: onnx.NodeProto) -> None:
         to = next(helper.get_attribute_value(a) for a in node.attribute if a.name == "to")
@@ -2531,6 +2523,17 @@ class _Importer:
             )
 
 
+def _gemm_sum(y: rg.Value, c: rg.Value | None, attrs: Mapping[str, Any]) -> rg.Value:
+    """``alpha * y + beta * c`` (``Gemm``'s sum of its product ``y`` and bias ``c``), each
+    scale applied only when it is not 1."""
+    alpha, beta = float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+    if alpha != 1.0:
+        y = y * alpha
+    if c is None:
+        return y
+    return y + (c * beta if beta != 1.0 else c)
+
+
 def _resolved_shape(
     node: onnx.NodeProto, shape: list[int | str], x: rg.Value, fail: Any
 ) -> list[int]:
@@ -2776,7 +2779,7 @@ def import_onnx(
         )
     for t in model.graph.initializer:
         _check_initializer(t, where)
-    if layout not in ("auto", *_LAYOUTS):
+    if layout not in ("auto", *LAYOUTS):
         raise ValueError(f"layout must be 'auto', 'sequence', 'rows' or 'whole', got {layout!r}")
     if layout != "auto":
         return _import(model, where, layout)

@@ -85,7 +85,7 @@ def _sums_of_pads_to_concat(graph: Graph) -> bool:
     g = graph.nx_graph
     changed = False
     for root in sorted(g.nodes):
-        if root not in g or g.nodes[root]["op"] != "add":
+        if g.nodes[root]["op"] != "add":
             continue
         pieces = _pad_pieces(graph, root)
         if not pieces or len({axis for *_, axis in pieces}) != 1:

@@ -39,11 +39,11 @@ def import_onnx(
     ONNX file's own inputs and outputs.
 
     ``layout``: how the inputs are read — ``"sequence"`` (time and batch first, or as
-    the model's ops lay them out), ``"whole"`` (each input one row of one step, every
-    size fixed: a model with no op that runs over time, whose ops may then work along
-    any axis) or ``"auto"``: as sequences, else (a model with no ``LSTM``, ``GRU``,
-    ``RNN``, ``Scan`` or ``Loop``) whole. A compiled model of the graph takes and
-    returns the original tensors either way.
+    the model's ops lay them out), ``"rows"`` (one step of a batch of rows: each input's
+    first axis the batch, of any size), ``"whole"`` (each input one row of one step,
+    every size fixed, its ops along any axis) or ``"auto"``: as sequences, else (a model
+    with no ``LSTM``, ``GRU``, ``RNN``, ``Scan`` or ``Loop``) as rows, else whole. A
+    compiled model of the graph takes and returns the original tensors either way.
 
     Examples
     --------

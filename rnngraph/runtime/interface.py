@@ -44,7 +44,12 @@ import numpy as np
 from rnngraph.errors import InputError
 from rnngraph.ir.graph import Graph
 
-__all__ = ["Call", "Interface", "InterfaceModel"]
+__all__ = ["LAYOUTS", "Call", "Interface", "InterfaceModel"]
+
+
+LAYOUTS: Mapping[str, int] = {"sequence": 0, "rows": 1, "whole": 2}
+"""How an imported model's inputs may be read (:func:`rnngraph.import_onnx`'s ``layout``),
+and how many of the graph's leading axes (time, batch) its tensors lack."""
 
 
 @dataclass
@@ -102,7 +107,7 @@ class Interface:
     @property
     def steps(self) -> int:
         """The time and batch axes the graph's tensors have and the original's lack."""
-        return {"sequence": 0, "rows": 1, "whole": 2}[self.layout]
+        return LAYOUTS[self.layout]
 
     @classmethod
     def of(cls, graph: Graph) -> Interface | None:

@@ -38,10 +38,10 @@ def load_graph_file(spec: str) -> tuple[Graph, dict[str, np.ndarray] | None]:
     p = Path(path)
     if p.suffix == ".onnx":
         from rnngraph.runtime.importers import import_onnx
+        from rnngraph.runtime.interface import LAYOUTS
 
-        layouts = ("sequence", "rows", "whole")
-        if func and func not in layouts:
-            raise GraphError(f"{spec}: the layout after ':' is one of {', '.join(layouts)}")
+        if func and func not in LAYOUTS:
+            raise GraphError(f"{spec}: the layout after ':' is one of {', '.join(LAYOUTS)}")
         return import_onnx(p, layout=func or "auto")
     if p.suffix == ".py":
         if not p.exists():
